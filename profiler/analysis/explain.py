@@ -1,0 +1,85 @@
+"""Why one run is faster than another: the gap split by category, ops and dispatch counts.
+
+Works on variant records (the dicts stored in run.json), so it runs on saved runs without events.
+The headline gap is between clean (untraced) step medians; the split uses the traced breakdowns,
+whose per-category differences sum to the traced gap. Shares are of the traced gap.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from profiler.analysis.breakdown import CATEGORIES
+
+LABELS = {
+    "data_loading": "data loading",
+    "communication": "communication",
+    "memory_io": "memory I/O",
+    "compute": "compute",
+    "framework_overhead": "framework overhead",
+    "idle": "idle",
+}
+
+
+def label(v: dict[str, Any]) -> str:
+    return f"{v.get('framework')}/{v.get('variant')}"
+
+
+def explain(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any] | None:
+    """Compare two variant records; ``None`` when either lacks step times or a breakdown."""
+    if not (a.get("step_ms") or {}).get("median") or not (b.get("step_ms") or {}).get("median"):
+        return None
+    if not a.get("breakdown") or not b.get("breakdown"):
+        return None
+    fast, slow = sorted((a, b), key=lambda v: v["step_ms"]["median"])
+    f_ms, s_ms = fast["step_ms"]["median"], slow["step_ms"]["median"]
+    fb, sb = fast["breakdown"], slow["breakdown"]
+    traced_gap = sb["step_ms"] - fb["step_ms"]
+    deltas = {c: sb["ms"].get(c, 0.0) - fb["ms"].get(c, 0.0) for c in CATEGORIES}
+    shares = {c: (100.0 * d / traced_gap if traced_gap else 0.0) for c, d in deltas.items()}
+    main = max(deltas, key=lambda c: deltas[c])
+
+    f_ops = {(o["name"], o["where"]): o for o in fast.get("top_ops", [])}
+    s_ops = {(o["name"], o["where"]): o for o in slow.get("top_ops", [])}
+    op_deltas = []
+    for key in set(f_ops) | set(s_ops):
+        d = (s_ops.get(key, {}).get("self_ms_per_step", 0.0)) - (
+            f_ops.get(key, {}).get("self_ms_per_step", 0.0)
+        )
+        op_deltas.append(
+            {
+                "name": key[0],
+                "where": key[1],
+                "delta_ms": d,
+                "calls_slow": s_ops.get(key, {}).get("calls_per_step", 0.0),
+                "calls_fast": f_ops.get(key, {}).get("calls_per_step", 0.0),
+            }
+        )
+    op_deltas.sort(key=lambda d: -d["delta_ms"])
+
+    fd, sd = fast.get("dispatch") or {}, slow.get("dispatch") or {}
+    ratio = s_ms / f_ms if f_ms else None
+    sentence = (
+        f"{label(fast)} is {ratio:.2f}× faster than {label(slow)} ({f_ms:.2f} vs {s_ms:.2f} ms per step)"
+    )
+    if traced_gap > 0:
+        sentence += f"; {shares[main]:.0f}% of the gap is {LABELS[main]} ({deltas[main]:+.2f} ms/step)"
+    if fd.get("ops") and sd.get("ops"):
+        sentence += f"; {sd['ops']:,.0f} op dispatches per step vs {fd['ops']:,.0f}"
+    if sd.get("kernels") and fd.get("kernels"):
+        sentence += f"; {sd['kernels']:,.0f} kernel launches vs {fd['kernels']:,.0f}"
+    return {
+        "fast": label(fast),
+        "slow": label(slow),
+        "fast_ms": f_ms,
+        "slow_ms": s_ms,
+        "speedup": ratio,
+        "gap_ms": s_ms - f_ms,
+        "traced_gap_ms": traced_gap,
+        "category_delta_ms": deltas,
+        "category_share_pct": shares,
+        "main_category": main,
+        "top_op_deltas": op_deltas[:5],
+        "dispatch": {"fast": fd, "slow": sd},
+        "sentence": sentence + ".",
+    }

@@ -1,0 +1,1 @@
+"""Exporters: the event model and analysis tables written as files other tools read."""

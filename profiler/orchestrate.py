@@ -1,0 +1,377 @@
+"""From a request ("trace this scenario") to a saved, analysed run.
+
+``plan`` validates the request and turns it into worker jobs (nothing runs, nothing is written);
+``execute`` creates the run directory, runs each job in its own worker, analyses what came back,
+writes the Chrome trace and ``run.json``, and returns the run record. Failures of one worker are
+recorded in its variant entry; the others still run.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from profiler import __version__
+from profiler.analysis.breakdown import CATEGORIES, breakdown, step_windows
+from profiler.analysis.explain import explain
+from profiler.analysis.ops import dispatch_counts, op_table
+from profiler.analysis.stats import summarize_ms
+from profiler.errors import InputError, UnavailableError, unknown_choice
+from profiler.events import EventTable
+from profiler.frameworks import FRAMEWORKS, framework_availability
+from profiler.hardware import gpu_present, host_info
+from profiler.rundir import RunDir, ensure_writable_root
+from profiler.runner import JobOutcome, WorkerJob, run_job
+from profiler.scenario import Scenario, WorkloadSpec
+
+DEFAULT_OUT = Path("runs")
+
+
+@dataclass
+class TraceRequest:
+    scenario: Scenario
+    frameworks: list[str] | None = None  # None: every framework the scenario has
+    variants: list[str] | None = None  # None: every variant
+    mode: str | None = None
+    preset: str | None = None  # None: "seed" with a GPU, else "cpu"
+    device: str = "auto"  # auto | cpu | cuda
+    steps: int | None = None
+    warmup: int | None = None
+    trace_steps: int | None = None
+    threads: int | None = None
+    data: str = "ram"
+    probes: list[str] | None = None
+    require: list[str] = field(default_factory=list)
+    probe_options: dict[str, Any] = field(default_factory=dict)
+    out: Path = DEFAULT_OUT
+    timeout_s: float | None = None
+    command: list[str] = field(default_factory=list)
+    label: str | None = None
+
+
+@dataclass
+class Plan:
+    request: TraceRequest
+    jobs: list[WorkerJob]
+    skipped: list[dict[str, Any]]  # variants that cannot run here, with the reason
+    settings: dict[str, Any]
+    probe_records: dict[str, Any]
+
+
+def plan(req: TraceRequest) -> Plan:
+    sc = req.scenario
+    frameworks = req.frameworks or sc.frameworks
+    for fw in frameworks:
+        if fw not in FRAMEWORKS:
+            raise unknown_choice("framework", fw, FRAMEWORKS)
+        if sc.implementation(fw) is None:
+            raise InputError(
+                f"scenario {sc.name} has no {fw} implementation; it has: {', '.join(sc.frameworks)}"
+            )
+    mode = req.mode or sc.default_mode
+    if mode not in sc.modes:
+        raise unknown_choice("mode", mode, sc.modes)
+    has_gpu = gpu_present()
+    device = req.device
+    if device not in ("auto", "cpu", "cuda"):
+        raise unknown_choice("device", device, ("auto", "cpu", "cuda"))
+    if device == "auto":
+        device = "cuda" if has_gpu else "cpu"
+    elif device == "cuda" and not has_gpu:
+        raise UnavailableError("--device cuda: unavailable: no NVIDIA GPU found (NVML saw none)")
+    preset = req.preset or ("seed" if device == "cuda" and "seed" in sc.presets else "cpu")
+    if preset not in sc.presets:
+        raise unknown_choice("preset", preset, sc.presets)
+    params = dict(sc.presets[preset])
+    if req.data not in ("ram", "disk"):
+        raise unknown_choice("data mode", req.data, ("ram", "disk"))
+    for n, v in (
+        ("--steps", req.steps),
+        ("--warmup", req.warmup),
+        ("--trace-steps", req.trace_steps),
+        ("--threads", req.threads),
+    ):
+        if v is not None and v < (0 if n in ("--warmup", "--trace-steps") else 1):
+            raise InputError(f"{n} must be a positive integer, got {v}")
+    steps = req.steps or int(params.pop("steps", 10))
+    warmup = req.warmup if req.warmup is not None else int(params.pop("warmup", 2))
+    trace_steps = req.trace_steps if req.trace_steps is not None else int(params.pop("trace_steps", 3))
+    for k in ("steps", "warmup", "trace_steps"):
+        params.pop(k, None)
+
+    jobs: list[WorkerJob] = []
+    skipped: list[dict[str, Any]] = []
+    probe_records: dict[str, Any] = {}
+    known_variants = {v.name for _, v in sc.iter_variants()}
+    for v in req.variants or []:
+        if v not in known_variants:
+            raise unknown_choice("variant", v, known_variants)
+    from profiler.probes import probe_class, select_probes
+
+    for fw in frameworks:
+        impl = sc.implementation(fw)
+        assert impl is not None
+        av = framework_availability(fw)
+        variants = [v for v in impl.variants if req.variants is None or v.name in req.variants]
+        chosen, records = select_probes(req.probes, req.require, fw)
+        probe_records[fw] = records
+        for v in variants:
+            base = {"scenario": sc.name, "framework": fw, "variant": v.name, "mode": mode, "preset": preset}
+            if not av.available:
+                skipped.append({**base, "status": "unavailable", "error": f"unavailable: {av.reason}"})
+                continue
+            if v.needs_gpu and device != "cuda":
+                skipped.append(
+                    {
+                        **base,
+                        "status": "unavailable",
+                        "error": "unavailable: needs an NVIDIA GPU (none found)",
+                    }
+                )
+                continue
+            key = f"{fw}-{v.name}-{mode}"
+            jobs.append(
+                WorkerJob(
+                    key=key,
+                    workload=WorkloadSpec(
+                        scenario=sc.name,
+                        framework=fw,
+                        variant=v.name,
+                        mode=mode,
+                        preset=preset,
+                        device=device,
+                        params=params,
+                        threads=req.threads,
+                        data=req.data,
+                    ),
+                    module=impl.module,
+                    scenario_file=sc.source if impl.module is None else None,
+                    warmup=warmup,
+                    steps=steps,
+                    trace_steps=trace_steps,
+                    worker_probes=[p for p in chosen if probe_class(p).where == "worker"],
+                    parent_probes=[p for p in chosen if probe_class(p).where == "parent"],
+                    probe_options=req.probe_options,
+                    timeout_s=req.timeout_s,
+                )
+            )
+    if req.variants and not jobs and not skipped:
+        raise InputError(
+            f"no variant of {sc.name} matches {', '.join(req.variants)} for {', '.join(frameworks)}"
+        )
+    settings = {
+        "mode": mode,
+        "preset": preset,
+        "device": device,
+        "params": params,
+        "steps": steps,
+        "warmup": warmup,
+        "trace_steps": trace_steps,
+        "threads": req.threads,
+        "data": req.data,
+        "timeout_s": req.timeout_s,
+    }
+    return Plan(req, jobs, skipped, settings, probe_records)
+
+
+def analyse_variant(
+    events: EventTable, entry: dict[str, Any], items_per_step: float | None = None, unit: str = "step"
+) -> dict[str, Any]:
+    """Step statistics, breakdown, top ops and dispatch counts for one worker's events."""
+    pid = entry.get("pid")
+    clean = step_windows(events, pid, traced=False)
+    traced = step_windows(events, pid, traced=True)
+    out: dict[str, Any] = {}
+    out["step_ms"] = summarize_ms([w.dur_ns for w in clean])
+    out["traced_step_ms"] = summarize_ms([w.dur_ns for w in traced])
+    if out["step_ms"]["median"] and out["traced_step_ms"]["median"]:
+        out["tracing_overhead_pct"] = 100.0 * (out["traced_step_ms"]["median"] / out["step_ms"]["median"] - 1)
+    if unit != "step" and items_per_step and out["step_ms"]["median"]:
+        n_items = float(unit.split()[0])
+        out["per_unit_ms"] = out["step_ms"]["median"] * n_items / items_per_step
+    steps = traced or clean
+    if steps:
+        bd = breakdown(events, pid, steps)
+        out["breakdown"] = bd.to_dict()
+        out["breakdown_ms"] = dict(bd.ms)
+        out["top_ops"] = op_table(events, pid, steps)
+        out["dispatch"] = dispatch_counts(events, pid, steps)
+    else:
+        out["breakdown"] = None
+        out["breakdown_ms"] = None
+    return out
+
+
+def variant_entry(outcome: JobOutcome, run: RunDir, sc: Scenario) -> dict[str, Any]:
+    job, res = outcome.job, outcome.result
+    wl = job.workload
+    entry: dict[str, Any] = {
+        "key": job.key,
+        "scenario": wl.scenario,
+        "framework": wl.framework,
+        "variant": wl.variant,
+        "mode": wl.mode,
+        "preset": wl.preset,
+        "device": wl.device,
+        "threads": wl.threads,
+        "status": outcome.status,
+        "error": outcome.error,
+        "exit_code": outcome.exit_code,
+        "pid": res.get("pid"),
+        "wall_s": round(outcome.wall_s, 3),
+        "phases_ms": res.get("phases", {}),
+        "info": res.get("info", {}),
+        "probes": {**res.get("probes", {}), **outcome.probe_records},
+        "events": os.path.relpath(outcome.worker_dir / "events.npz", run.path)
+        if (outcome.worker_dir / "events.npz").exists()
+        else None,
+        "worker_dir": os.path.relpath(outcome.worker_dir, run.path),
+        "n_events": len(outcome.events),
+    }
+    items = wl.params.get(sc.items_key)
+    entry["items_per_step"] = items
+    entry.update(analyse_variant(outcome.events, entry, items, sc.unit))
+    return entry
+
+
+def comparisons(variants: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every other ok variant explained against the fastest one."""
+    ok = [v for v in variants if v.get("status") == "ok" and (v.get("step_ms") or {}).get("median")]
+    if len(ok) < 2:
+        return []
+    fastest = min(ok, key=lambda v: v["step_ms"]["median"])
+    out = []
+    for v in ok:
+        if v is fastest:
+            continue
+        e = explain(fastest, v)
+        if e:
+            out.append(e)
+    return out
+
+
+def run_status(variants: list[dict[str, Any]]) -> str:
+    st = {v["status"] for v in variants if v["status"] != "unavailable"}
+    if not st:
+        return "unavailable"
+    if st == {"ok"}:
+        return "ok"
+    if "interrupted" in st:
+        return "interrupted"
+    return "partial" if "ok" in st else "failed"
+
+
+ProgressFn = Callable[[WorkerJob, dict[str, Any]], None]
+
+
+def execute(
+    p: Plan, progress: ProgressFn | None = None, on_job_done: Callable[[dict[str, Any]], None] | None = None
+) -> tuple[dict[str, Any], RunDir]:
+    req = p.request
+    sc = req.scenario
+    ensure_writable_root(req.out)
+    run = RunDir.create(req.out, req.label or sc.name)
+    from profiler.probes import PROBES, availability_of
+
+    record: dict[str, Any] = {
+        "id": run.path.name,
+        "kind": "trace",
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "command": req.command or sys.argv,
+        "scenario": sc.to_dict(),
+        "settings": p.settings,
+        "host": host_info(),
+        "versions": {
+            "profiler": __version__,
+            "python": sys.version.split()[0],
+            **{fw: framework_availability(fw).version for fw in {j.workload.framework for j in p.jobs}},
+        },
+        "probes": {n: availability_of(n).as_dict() for n in PROBES},
+        "probe_selection": p.probe_records,
+        "status": "running",
+        "variants": list(p.skipped),
+        "trace": None,
+    }
+    run.write_record(record)
+    tables: list[EventTable] = []
+    interrupted = False
+    for job in p.jobs:
+        if interrupted:
+            wl = job.workload
+            record["variants"].append(
+                {
+                    "key": job.key,
+                    "scenario": wl.scenario,
+                    "framework": wl.framework,
+                    "variant": wl.variant,
+                    "mode": wl.mode,
+                    "preset": wl.preset,
+                    "status": "interrupted",
+                    "error": "not started: interrupted",
+                }
+            )
+            continue
+        outcome = run_job(job, run.worker_dir(job.key), progress)
+        entry = variant_entry(outcome, run, sc)
+        record["variants"].append(entry)
+        tables.append(outcome.events)
+        run.write_record(record)  # nothing measured so far is lost if a later worker fails
+        if on_job_done:
+            on_job_done(entry)
+        if outcome.status == "interrupted":
+            interrupted = True
+    record["comparisons"] = comparisons(record["variants"])
+    if tables:
+        from profiler.export.chrome import ChromeTraceExporter
+
+        merged = EventTable.concat(tables)
+        ChromeTraceExporter(metadata={"run": run.path.name, "scenario": sc.name}).write(
+            merged, run.trace_file
+        )
+        record["trace"] = run.trace_file.name
+    record["status"] = run_status(record["variants"])
+    run.write_record(record)
+    return record, run
+
+
+def json_summary(record: dict[str, Any], run: RunDir) -> dict[str, Any]:
+    """The ``--json`` document (schema in docs/cli.md)."""
+    return {
+        "run_dir": str(run.path),
+        "trace": str(run.path / record["trace"]) if record.get("trace") else None,
+        "status": record.get("status"),
+        "scenario": record["scenario"]["name"],
+        "settings": record.get("settings"),
+        "variants": [
+            {
+                "scenario": v.get("scenario"),
+                "framework": v.get("framework"),
+                "variant": v.get("variant"),
+                "mode": v.get("mode"),
+                "preset": v.get("preset"),
+                "status": v.get("status"),
+                "error": v.get("error"),
+                "step_ms": {k: (v.get("step_ms") or {}).get(k) for k in ("median", "min", "max")}
+                if v.get("step_ms")
+                else None,
+                "traced_step_ms": (v.get("traced_step_ms") or {}).get("median"),
+                "tracing_overhead_pct": v.get("tracing_overhead_pct"),
+                "per_unit_ms": v.get("per_unit_ms"),
+                "breakdown_ms": v.get("breakdown_ms"),
+                "residual_pct": (v.get("breakdown") or {}).get("residual_pct"),
+            }
+            for v in record["variants"]
+        ],
+        "comparisons": [
+            {k: c[k] for k in ("fast", "slow", "speedup", "gap_ms", "main_category", "sentence")}
+            for c in record.get("comparisons", [])
+        ],
+    }
+
+
+__all__ = ["CATEGORIES", "Plan", "TraceRequest", "analyse_variant", "execute", "json_summary", "plan"]

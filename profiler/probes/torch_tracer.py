@@ -1,0 +1,159 @@
+"""torch.profiler (Kineto) inside the worker, converted into the shared event model.
+
+Records host ops with input shapes and FLOPs (``record_shapes``/``with_flops``) and, when CUDA is
+present, the CUDA runtime calls and the kernels/memcpys/memsets that Kineto collects through CUPTI
+(``CONCURRENT_KERNEL`` activity). Kineto stamps events in Unix-epoch nanoseconds; they are re-based
+onto the run clock (CLOCK_MONOTONIC) with the offset measured when the probe stops.
+
+Only imported inside a torch worker.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import Any, ClassVar
+
+from profiler.clock import epoch_offset_ns
+from profiler.events import (
+    KERNEL,
+    MEMCPY,
+    MEMSET,
+    OP,
+    REGION,
+    RUNTIME,
+    SYNC,
+    EventBuilder,
+    EventTable,
+    device_tid,
+)
+from profiler.frameworks import Availability, framework_availability
+from profiler.probes.base import Probe, ProbeTarget
+
+#: Host-side tids of Kineto threads are kept apart from real OS tids by this base.
+KINETO_TID_BASE = 1 << 32
+
+_SYNC_CALLS = (
+    "cudaDeviceSynchronize",
+    "cudaStreamSynchronize",
+    "cudaEventSynchronize",
+    "cuCtxSynchronize",
+    "cuStreamSynchronize",
+    "cuEventSynchronize",
+)
+
+
+def classify_kineto(name: str, on_device: bool, user_annotation: bool) -> str:
+    """Span category of one Kineto event."""
+    if on_device:
+        low = name.lower()
+        if low.startswith("memcpy") or "memcpy" in low[:12]:
+            return MEMCPY
+        if low.startswith("memset"):
+            return MEMSET
+        return KERNEL
+    if user_annotation:
+        return REGION
+    if name in _SYNC_CALLS:
+        return SYNC
+    if name.startswith(("cuda", "cu", "nccl")) and not name.startswith("cudnn"):
+        return RUNTIME
+    return OP
+
+
+class TorchProbe(Probe):
+    name: ClassVar[str] = "torch"
+    where: ClassVar[str] = "worker"
+    frameworks: ClassVar[tuple[str, ...]] = ("torch",)
+    summary: ClassVar[str] = "torch.profiler (Kineto): ops, shapes, FLOPs; CUDA kernels via CUPTI on a GPU"
+    overhead_note: ClassVar[str] = (
+        "~2 µs per op (~7 µs with record_shapes); applies to the traced window only"
+    )
+
+    def __init__(self, options: dict[str, Any] | None = None) -> None:
+        super().__init__(options)
+        self._prof = None
+        self._target: ProbeTarget | None = None
+        self._table = EventTable()
+        self.cuda = False
+
+    @classmethod
+    def availability(cls) -> Availability:
+        av = framework_availability("torch")
+        if not av.available:
+            return av
+        if importlib.util.find_spec("torch.profiler") is None:
+            return Availability(False, "torch has no torch.profiler", av.version)
+        return av
+
+    def start(self, target: ProbeTarget) -> None:
+        import torch
+        from torch.profiler import ProfilerActivity, profile
+
+        self._target = target
+        activities = [ProfilerActivity.CPU]
+        self.cuda = bool(self.options.get("cuda", True)) and torch.cuda.is_available()
+        if self.cuda:
+            activities.append(ProfilerActivity.CUDA)
+        self._prof = profile(
+            activities=activities,
+            record_shapes=bool(self.options.get("record_shapes", True)),
+            with_flops=bool(self.options.get("with_flops", True)),
+        )
+        self._prof.__enter__()
+
+    def stop(self) -> None:
+        if self._prof is None:
+            return
+        prof, self._prof = self._prof, None
+        try:
+            prof.__exit__(None, None, None)
+            self._table = self._convert(prof)
+        except Exception as e:  # keep the run; say what broke
+            self.errors.append(f"torch.profiler: {type(e).__name__}: {e}")
+
+    def events(self) -> EventTable:
+        return self._table
+
+    def info(self) -> dict[str, Any]:
+        return {"cuda_activity": "torch.profiler (Kineto/CUPTI)" if self.cuda else None}
+
+    def _convert(self, prof: Any) -> EventTable:
+        assert self._target is not None
+        pid = self._target.pid
+        offset = epoch_offset_ns()
+        b = EventBuilder()
+        seen_threads: set[int] = set()
+        for e in prof.profiler.kineto_results.events():
+            name = e.name()
+            on_device = str(e.device_type()).endswith("CUDA")
+            cat = classify_kineto(name, on_device, bool(e.is_user_annotation()))
+            if on_device:
+                tid = device_tid(e.device_index(), e.device_resource_id())
+                if tid not in seen_threads:
+                    seen_threads.add(tid)
+                    b.name_thread(pid, tid, f"GPU {e.device_index()} stream {e.device_resource_id()}")
+            else:
+                tid = KINETO_TID_BASE + int(e.start_thread_id())
+                if tid not in seen_threads:
+                    seen_threads.add(tid)
+                    b.name_thread(pid, tid, f"torch ops (thread {e.start_thread_id()})")
+            shapes = e.shapes()
+            flops = e.flops()
+            args: dict[str, Any] = {}
+            if on_device:
+                ext = e.linked_correlation_id()
+                if ext:
+                    args["external_id"] = int(ext)
+            b.span(
+                cat,
+                name,
+                int(e.start_ns()) - offset,
+                int(e.duration_ns()),
+                pid,
+                tid,
+                flops=float(flops) if flops else None,
+                corr=int(e.correlation_id()) if cat in (KERNEL, MEMCPY, MEMSET, RUNTIME, SYNC) else -1,
+                shapes=str(shapes) if shapes and any(shapes) else None,
+                args=args or None,
+            )
+        return b.build()

@@ -1,0 +1,75 @@
+"""What passes between the parent and a worker: the spec in, progress messages and results out.
+
+The parent writes ``spec.json`` into the worker's directory and starts
+``python -m profiler.worker SPEC``. The worker reports progress as JSON lines on a pipe whose fd it
+gets in ``PROFILER_PROGRESS_FD`` (its own stdout and stderr belong to the workload and go to log
+files), and leaves ``events.npz`` and ``result.json`` in the same directory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from profiler.scenario import WorkloadSpec
+
+PROGRESS_FD_ENV = "PROFILER_PROGRESS_FD"
+SPEC_FILE = "spec.json"
+RESULT_FILE = "result.json"
+EVENTS_FILE = "events.npz"
+STDOUT_FILE = "stdout.log"
+STDERR_FILE = "stderr.log"
+
+#: Worker phases, in order. The parent's progress display shows them.
+PHASES = ("start", "import", "build", "warmup", "measure", "trace", "save", "done")
+
+
+@dataclass
+class WorkerSpec:
+    workload: WorkloadSpec
+    module: str | None  # dotted module of the implementation (None: scenario_file)
+    scenario_file: str | None = None  # a user's scenario file
+    warmup: int = 2
+    steps: int = 10  # clean (untraced) measured steps: the headline step time
+    trace_steps: int = 3  # traced steps: the breakdown and the Chrome trace
+    probes: list[str] = field(default_factory=list)  # in-worker probes to run in the trace window
+    probe_options: dict[str, Any] = field(default_factory=dict)
+    epoch_offset_ns: int = 0  # the parent's wall-minus-monotonic offset, for re-basing
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2)
+
+    @staticmethod
+    def from_json(text: str) -> WorkerSpec:
+        d = json.loads(text)
+        d["workload"] = WorkloadSpec(**d["workload"])
+        return WorkerSpec(**d)
+
+    def write(self, path: Path) -> None:
+        from profiler.rundir import atomic_write_text
+
+        atomic_write_text(path, self.to_json())
+
+
+class ProgressChannel:
+    """Worker side: JSON lines to the parent (silently a no-op when no pipe was given)."""
+
+    def __init__(self) -> None:
+        fd = os.environ.get(PROGRESS_FD_ENV)
+        self._f = None
+        if fd and fd.isdigit():
+            try:
+                self._f = os.fdopen(int(fd), "w", buffering=1)
+            except OSError:
+                self._f = None
+
+    def send(self, **msg: Any) -> None:
+        if self._f is None:
+            return
+        try:
+            self._f.write(json.dumps(msg) + "\n")
+        except (OSError, ValueError):
+            self._f = None

@@ -1,0 +1,218 @@
+"""Rich terminal report of a run record (what ``trace`` prints and ``report`` re-renders).
+
+Renderables consume the run record only (``run.json``), never events or frameworks, so a saved run
+re-renders identically. Tests render to a ``StringIO`` console at a fixed width.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console, ConsoleOptions, Group, RenderResult
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from profiler.analysis.breakdown import CATEGORIES
+from profiler.analysis.explain import LABELS
+
+COLORS = {
+    "data_loading": "magenta",
+    "communication": "cyan",
+    "memory_io": "yellow",
+    "compute": "green",
+    "framework_overhead": "red",
+    "idle": "bright_black",
+}
+BAR_WIDTH = 30
+
+
+def _fmt_ms(v: float | None) -> str:
+    if v is None:
+        return "–"
+    return f"{v:,.3f}" if v < 10 else f"{v:,.1f}"
+
+
+def breakdown_bar(pcts: dict[str, float], width: int = BAR_WIDTH) -> Text:
+    """One stacked bar: each category a run of blocks in its colour."""
+    t = Text()
+    used = 0
+    for c in CATEGORIES:
+        n = round(pcts.get(c, 0.0) / 100.0 * width)
+        n = min(n, width - used)
+        if n > 0:
+            t.append("█" * n, style=COLORS[c])
+            used += n
+    if used < width:
+        t.append("·" * (width - used), style="bright_black")
+    return t
+
+
+class VariantReport:
+    def __init__(self, v: dict[str, Any], unit: str = "step") -> None:
+        self.v = v
+        self.unit = unit
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        v = self.v
+        title = (
+            f"[bold]{v.get('framework')} · {v.get('variant')}[/] · {v.get('mode')} · preset {v.get('preset')}"
+        )
+        if v.get("status") != "ok":
+            msg = Text(f"{v.get('status')}: {v.get('error') or 'no detail'}", style="bold red")
+            yield Panel(msg, title=title, title_align="left", border_style="red")
+            return
+        parts: list[Any] = []
+        st = v.get("step_ms") or {}
+        tr = v.get("traced_step_ms") or {}
+        head = Text()
+        head.append("step time ", style="bold")
+        head.append(f"{_fmt_ms(st.get('median'))} ms", style="bold cyan")
+        head.append(
+            f" median of {st.get('n')} clean steps (min {_fmt_ms(st.get('min'))}, "
+            f"max {_fmt_ms(st.get('max'))}, spread {st.get('spread_pct') or 0:.1f}%)"
+        )
+        if v.get("per_unit_ms") is not None:
+            head.append(f"\n{self.unit}: ", style="bold")
+            head.append(f"{v['per_unit_ms'] / 1000:,.2f} s", style="bold cyan")
+        if tr.get("median") is not None:
+            head.append(
+                f"\ntraced steps {_fmt_ms(tr['median'])} ms "
+                f"(tracing adds {v.get('tracing_overhead_pct', 0):+.0f}%; the breakdown below is "
+                f"of traced steps)",
+                style="dim",
+            )
+        parts.append(head)
+
+        bd = v.get("breakdown")
+        if bd:
+            t = Table(box=None, pad_edge=False, show_header=True, header_style="bold")
+            t.add_column("category")
+            t.add_column("ms/step", justify="right")
+            t.add_column("%", justify="right")
+            t.add_column("")
+            for c in CATEGORIES:
+                ms = bd["ms"].get(c, 0.0)
+                pct = bd["pct"].get(c, 0.0)
+                nm = bd.get("not_measured", {}).get(c)
+                bar = breakdown_bar({c: pct})
+                t.add_row(
+                    Text(LABELS[c], style=COLORS[c]),
+                    "not measured" if nm else _fmt_ms(ms),
+                    "" if nm else f"{pct:5.1f}",
+                    bar,
+                )
+            t.add_row(
+                Text("step (traced)", style="bold"), _fmt_ms(bd["step_ms"]), "100.0", breakdown_bar(bd["pct"])
+            )
+            parts.append(t)
+            parts.append(
+                Text(
+                    f"residual {bd['residual_ms']:+.4f} ms ({bd['residual_pct']:+.3f}% of step); "
+                    f"basis: {bd['basis']}",
+                    style="dim",
+                )
+            )
+        ops = v.get("top_ops") or []
+        if ops:
+            t = Table(box=None, pad_edge=False, header_style="bold", title_justify="left")
+            t.add_column("top ops by self time")
+            t.add_column("where")
+            t.add_column("category")
+            t.add_column("calls/step", justify="right")
+            t.add_column("self ms/step", justify="right")
+            for o in ops[:10]:
+                t.add_row(
+                    o["name"][:48],
+                    o["where"],
+                    Text(LABELS.get(o["category"], o["category"]), style=COLORS.get(o["category"], "")),
+                    f"{o['calls_per_step']:,.0f}",
+                    _fmt_ms(o["self_ms_per_step"]),
+                )
+            parts.append(t)
+        d = v.get("dispatch") or {}
+        if d:
+            parts.append(
+                Text(
+                    f"dispatch per step: {d.get('ops', 0):,.0f} ops "
+                    f"({d.get('top_level_ops', 0):,.0f} top-level), "
+                    f"{d.get('kernels', 0):,.0f} device kernels, "
+                    f"{d.get('runtime_calls', 0):,.0f} runtime calls",
+                    style="dim",
+                )
+            )
+        probes = v.get("probes") or {}
+        notes = [f"{n}: {p['error']}" for n, p in probes.items() if isinstance(p, dict) and p.get("error")]
+        notes += [f"{n}: {e}" for n, p in probes.items() if isinstance(p, dict) for e in p.get("errors", [])]
+        if notes:
+            parts.append(Text("probe problems: " + "; ".join(notes), style="yellow"))
+        yield Panel(Group(*parts), title=title, title_align="left", border_style="blue")
+
+
+class ComparisonReport:
+    def __init__(self, comparisons: list[dict[str, Any]]) -> None:
+        self.comparisons = comparisons
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        if not self.comparisons:
+            return
+        t = Table(
+            title="why the variants differ (traced gap split by category)",
+            title_justify="left",
+            header_style="bold",
+        )
+        t.add_column("slower")
+        t.add_column("vs fastest", justify="right")
+        for c in CATEGORIES:
+            t.add_column(LABELS[c], justify="right", style=COLORS[c])
+        for e in self.comparisons:
+            t.add_row(
+                e["slow"],
+                f"{e['speedup']:.2f}× slower",
+                *[f"{e['category_delta_ms'][c]:+.2f} ms" for c in CATEGORIES],
+            )
+        yield t
+        for e in self.comparisons:
+            yield Text("• " + e["sentence"])
+
+
+class RunReport:
+    """The whole report of a run record."""
+
+    def __init__(self, record: dict[str, Any], run_dir: str | None = None) -> None:
+        self.record = record
+        self.run_dir = run_dir
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        r = self.record
+        sc = r.get("scenario", {})
+        s = r.get("settings", {})
+        host = r.get("host", {})
+        yield Text.assemble(
+            ("profiler trace ", "bold"),
+            (sc.get("name", "?"), "bold cyan"),
+            f" — {sc.get('summary', '')}\n",
+            (
+                f"{host.get('cpu', '?')} · {host.get('cores', '?')} cores · "
+                f"{'GPU: ' + ', '.join(g['name'] for g in host.get('gpus', [])) if host.get('gpus') else 'no GPU'}"
+                f" · device {s.get('device')} · preset {s.get('preset')} · mode {s.get('mode')} · "
+                f"{s.get('steps')} clean + {s.get('trace_steps')} traced steps after {s.get('warmup')} warm-up"
+                f" · threads {s.get('threads') or 'framework default'} · data {s.get('data')}",
+                "dim",
+            ),
+        )
+        params = s.get("params") or {}
+        if params:
+            yield Text("sizes: " + ", ".join(f"{k}={v}" for k, v in params.items()), style="dim")
+        for v in r.get("variants", []):
+            yield VariantReport(v, sc.get("unit", "step"))
+        yield ComparisonReport(r.get("comparisons", []))
+        tail = Text()
+        tail.append(
+            f"status: {r.get('status')}", style="bold green" if r.get("status") == "ok" else "bold red"
+        )
+        if self.run_dir:
+            tail.append(f"\nrun directory: {self.run_dir}")
+            if r.get("trace"):
+                tail.append(f"\nChrome trace: {self.run_dir}/{r['trace']}  (open in https://ui.perfetto.dev)")
+        yield tail

@@ -1,0 +1,256 @@
+"""The parent side: start one worker per measured run, watch it, collect what it and the probes left.
+
+A :class:`WorkerJob` is one scenario × framework × variant × mode × settings. :func:`run_job` writes
+its spec, starts ``python -m profiler.worker`` in a new session (so the whole tree — DataLoader
+workers included — can be signalled at once), starts the parent-side probes against the worker's
+pid, relays progress messages, enforces the timeout, and returns a :class:`JobOutcome` whatever
+happened. Thread settings go into the worker's environment, so they apply before any framework loads.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from profiler.clock import epoch_offset_ns
+from profiler.events import EventTable
+from profiler.protocol import (
+    EVENTS_FILE,
+    PROGRESS_FD_ENV,
+    RESULT_FILE,
+    SPEC_FILE,
+    STDERR_FILE,
+    STDOUT_FILE,
+    WorkerSpec,
+)
+from profiler.scenario import WorkloadSpec
+
+#: Environment variables that set a worker's thread count, applied before the framework loads.
+THREAD_ENV_VARS = (
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "NUMBA_NUM_THREADS",
+    "MXNET_CPU_WORKER_NTHREADS",
+    "TF_NUM_INTRAOP_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+)
+
+
+def thread_env(threads: int | None) -> dict[str, str]:
+    if not threads:
+        return {}
+    env = {k: str(threads) for k in THREAD_ENV_VARS}
+    env["TF_NUM_INTEROP_THREADS"] = "1"
+    return env
+
+
+@dataclass
+class WorkerJob:
+    key: str  # directory name under workers/, unique in the run
+    workload: WorkloadSpec
+    module: str | None
+    scenario_file: str | None = None
+    warmup: int = 2
+    steps: int = 10
+    trace_steps: int = 3
+    worker_probes: list[str] = field(default_factory=list)
+    parent_probes: list[str] = field(default_factory=list)
+    probe_options: dict[str, Any] = field(default_factory=dict)
+    timeout_s: float | None = None
+    env: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class JobOutcome:
+    job: WorkerJob
+    status: str  # ok | failed | timeout | interrupted
+    result: dict[str, Any]
+    events: EventTable
+    worker_dir: Path
+    exit_code: int | None
+    error: str | None = None
+    probe_records: dict[str, Any] = field(default_factory=dict)
+    wall_s: float = 0.0
+
+
+ProgressCallback = Callable[[WorkerJob, dict[str, Any]], None]
+
+
+def _stderr_tail(path: Path, lines: int = 20) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.strip().splitlines()[-lines:])
+
+
+def _last_error_line(tail: str) -> str | None:
+    for line in reversed(tail.splitlines()):
+        s = line.strip()
+        if s and not s.startswith(("File ", "^", "~")):
+            return s
+    return None
+
+
+def kill_tree(proc: subprocess.Popen, grace_s: float = 3.0) -> None:
+    """SIGTERM the worker's process group, then SIGKILL what is left."""
+    try:
+        pgid = os.getpgid(proc.pid)
+    except ProcessLookupError:
+        return
+    for sig, wait in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(pgid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=wait)
+            # the leader is gone; make sure its children (loader workers) are too
+            try:
+                os.killpg(pgid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def run_job(job: WorkerJob, worker_dir: Path, on_progress: ProgressCallback | None = None) -> JobOutcome:
+    from profiler.probes import ProbeTarget, probe_class
+
+    worker_dir.mkdir(parents=True, exist_ok=True)
+    offset = epoch_offset_ns()
+    spec = WorkerSpec(
+        workload=job.workload,
+        module=job.module,
+        scenario_file=job.scenario_file,
+        warmup=job.warmup,
+        steps=job.steps,
+        trace_steps=job.trace_steps,
+        probes=list(job.worker_probes),
+        probe_options=job.probe_options,
+        epoch_offset_ns=offset,
+    )
+    spec_path = worker_dir / SPEC_FILE
+    spec.write(spec_path)
+
+    env = dict(os.environ)
+    env.update(thread_env(job.workload.threads))
+    env.update(job.env)
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    read_fd, write_fd = os.pipe()
+    env[PROGRESS_FD_ENV] = str(write_fd)
+
+    t0 = time.monotonic()
+    with open(worker_dir / STDOUT_FILE, "wb") as out, open(worker_dir / STDERR_FILE, "wb") as err:
+        try:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "profiler.worker", str(spec_path)],
+                stdout=out,
+                stderr=err,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                pass_fds=(write_fd,),
+                start_new_session=True,
+                cwd=os.getcwd(),
+            )
+        finally:
+            os.close(write_fd)
+
+        parent_probes = []
+        probe_records: dict[str, Any] = {}
+        target = ProbeTarget(pid=proc.pid, run_dir=str(worker_dir), epoch_offset_ns=offset)
+        for name in job.parent_probes:
+            rec: dict[str, Any] = {"ran": False}
+            probe_records[name] = rec
+            try:
+                p = probe_class(name)(job.probe_options.get(name))
+                p.start(target)
+                parent_probes.append(p)
+                rec["ran"] = True
+            except Exception as e:
+                rec["error"] = f"{type(e).__name__}: {e}"
+
+        def pump() -> None:
+            with os.fdopen(read_fd, "r") as f:
+                for line in f:
+                    try:
+                        msg = json.loads(line)
+                    except ValueError:
+                        continue
+                    if on_progress is not None:
+                        on_progress(job, msg)
+
+        reader = threading.Thread(target=pump, name="progress-reader", daemon=True)
+        reader.start()
+
+        status: str | None = None
+        try:
+            proc.wait(timeout=job.timeout_s)
+        except subprocess.TimeoutExpired:
+            status = "timeout"
+            kill_tree(proc)
+        except KeyboardInterrupt:
+            status = "interrupted"
+            kill_tree(proc, grace_s=5.0)
+        finally:
+            for p in parent_probes:
+                try:
+                    p.stop()
+                except Exception as e:
+                    p.errors.append(f"{type(e).__name__}: {e}")
+            reader.join(timeout=2.0)
+    wall = time.monotonic() - t0
+
+    result: dict[str, Any] = {}
+    if (worker_dir / RESULT_FILE).exists():
+        try:
+            result = json.loads((worker_dir / RESULT_FILE).read_text())
+        except (OSError, ValueError):
+            result = {}
+    tables: list[EventTable] = []
+    if (worker_dir / EVENTS_FILE).exists():
+        try:
+            tables.append(EventTable.load(worker_dir / EVENTS_FILE))
+        except Exception as e:  # keep going with what the parent collected
+            result.setdefault("load_error", str(e))
+    for p in parent_probes:
+        try:
+            tables.append(p.events())
+            probe_records[p.name].update(p.info())
+        except Exception as e:
+            p.errors.append(f"{type(e).__name__}: {e}")
+        if p.errors:
+            probe_records[p.name]["errors"] = list(p.errors)
+    events = EventTable.concat(tables) if tables else EventTable()
+    if len(tables) > 1:  # the merged table is what later readers get
+        events.save(worker_dir / EVENTS_FILE)
+
+    code = proc.returncode
+    error = result.get("error")
+    if status is None:
+        if code == 0 and result.get("status") == "ok":
+            status = "ok"
+        elif result.get("status") == "interrupted":
+            status = "interrupted"
+        else:
+            status = "failed"
+    if status != "ok" and not error:
+        tail = _stderr_tail(worker_dir / STDERR_FILE)
+        if status == "timeout":
+            error = f"timed out after {job.timeout_s:g} s; worker tree killed"
+        elif code is not None and code < 0:
+            error = f"worker killed by signal {signal.Signals(-code).name}"
+        else:
+            error = _last_error_line(tail) or f"worker exited with code {code}"
+    return JobOutcome(job, status, result, events, worker_dir, code, error, probe_records, wall)

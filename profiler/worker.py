@@ -1,0 +1,267 @@
+"""The worker: one fresh process that builds one workload and measures it.
+
+``python -m profiler.worker SPEC`` runs the harness below; ``python -m profiler.worker --describe FILE``
+imports a user's scenario file and prints its declaration as JSON (so that the parent never executes
+user code).
+
+Harness, in order (each phase is recorded as a ``phase`` span and reported on the progress pipe):
+
+1. **import** the implementation module (the framework loads here, after the parent has set the
+   thread environment variables, so thread settings take effect);
+2. **build** the workload (model, optimizer, data);
+3. **warmup** steps — recorded as ``warmup`` spans and excluded from every figure (TF traces its
+   graph, cuDNN picks algorithms, caches warm up);
+4. **measure** clean steps with no tracer attached — the headline step time;
+5. **trace** a short window of steps with the in-worker probes on — the breakdown and the Chrome
+   trace. Tracing costs time per op, so these steps are never the headline.
+
+Every step is followed by the workload's ``sync()`` so that queued device work lands in its step.
+Whatever happens, the worker saves what it collected (events and result) before exiting.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import importlib.util
+import json
+import os
+import sys
+import threading
+import traceback
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from profiler.clock import epoch_offset_ns, now_ns
+from profiler.events import PHASE, STEP, WARMUP, EventBuilder, EventTable
+from profiler.protocol import EVENTS_FILE, RESULT_FILE, ProgressChannel, WorkerSpec
+from profiler.scenario import Scenario, WorkloadSpec
+
+#: The harness's own track: phases, steps and regions the workload marks.
+HARNESS_TID = 0
+
+
+class Context:
+    """What ``build()`` and ``step()`` get: the spec, the parameters, and region marking."""
+
+    def __init__(self, spec: WorkloadSpec, builder: EventBuilder, pid: int) -> None:
+        self.spec = spec
+        self._b = builder
+        self._pid = pid
+        self.messages: list[str] = []
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return self.spec.params
+
+    @contextlib.contextmanager
+    def region(self, category: str, name: str, **args: Any) -> Iterator[None]:
+        t0 = now_ns()
+        try:
+            yield
+        finally:
+            self._b.span(category, name, t0, now_ns() - t0, self._pid, HARNESS_TID, args=args or None)
+
+    def log(self, message: str) -> None:
+        self.messages.append(message)
+        print(message, file=sys.stderr, flush=True)
+
+
+def load_user_scenario(path: str) -> tuple[Scenario, Any]:
+    """Import a user's scenario file (worker side only)."""
+    p = Path(path).resolve()
+    spec = importlib.util.spec_from_file_location(f"user_scenario_{abs(hash(str(p)))}", p)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot import {p}")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod
+    spec.loader.exec_module(mod)
+    sc = getattr(mod, "SCENARIO", None)
+    if not isinstance(sc, Scenario):
+        raise TypeError(f"{p.name} defines no SCENARIO = profiler.scenario.Scenario(...)")
+    if not callable(getattr(mod, "build", None)):
+        raise TypeError(f"{p.name} defines no build(ctx) function")
+    return sc, mod
+
+
+def _describe(path: str) -> int:
+    try:
+        sc, _ = load_user_scenario(path)
+    except Exception as e:
+        print(f"{type(e).__name__}: {e}", file=sys.stderr)
+        return 2
+    d = sc.to_dict()
+    d["source"] = str(Path(path).resolve())
+    print(json.dumps(d))
+    return 0
+
+
+class Harness:
+    def __init__(self, spec: WorkerSpec, out_dir: Path) -> None:
+        self.spec = spec
+        self.out_dir = out_dir
+        self.pid = os.getpid()
+        self.b = EventBuilder()
+        self.progress = ProgressChannel()
+        self.result: dict[str, Any] = {
+            "status": "running",
+            "pid": self.pid,
+            "phases": {},
+            "warmup_ns": [],
+            "step_ns": [],
+            "traced_step_ns": [],
+            "probes": {},
+            "info": {},
+        }
+        self.probe_tables: list[EventTable] = []
+        wl = spec.workload
+        self.b.name_process(self.pid, f"{wl.framework} · {wl.variant} · {wl.mode}")
+        self.b.name_thread(self.pid, HARNESS_TID, "steps")
+        self._phase: str | None = None
+        self._phase_t0 = 0
+
+    # ------------------------------------------------------------------ phases
+    def phase(self, name: str, **extra: Any) -> None:
+        t = now_ns()
+        if self._phase is not None:
+            self.b.span(PHASE, self._phase, self._phase_t0, t - self._phase_t0, self.pid, HARNESS_TID)
+            self.result["phases"][self._phase] = (t - self._phase_t0) / 1e6
+        self._phase, self._phase_t0 = name, t
+        self.progress.send(phase=name, t_ns=t, **extra)
+
+    def end_phase(self) -> None:
+        if self._phase is not None:
+            t = now_ns()
+            self.b.span(PHASE, self._phase, self._phase_t0, t - self._phase_t0, self.pid, HARNESS_TID)
+            self.result["phases"][self._phase] = (t - self._phase_t0) / 1e6
+            self._phase = None
+
+    # -------------------------------------------------------------------- run
+    def run(self) -> int:
+        spec = self.spec
+        wl = spec.workload
+        ctx = Context(wl, self.b, self.pid)
+        try:
+            self.phase("import")
+            if spec.scenario_file:
+                _, module = load_user_scenario(spec.scenario_file)
+            else:
+                assert spec.module is not None
+                module = importlib.import_module(spec.module)
+            self.phase("build")
+            workload = module.build(ctx)
+            sync = getattr(workload, "sync", None) or (lambda: None)
+            self.result["info"] = dict(getattr(workload, "info", {}) or {})
+
+            self.phase("warmup", total=spec.warmup)
+            for i in range(spec.warmup):
+                self._timed_step(workload.step, sync, WARMUP, i, traced=False, key="warmup_ns")
+
+            self.phase("measure", total=spec.steps)
+            for i in range(spec.steps):
+                self._timed_step(workload.step, sync, STEP, i, traced=False, key="step_ns")
+                self.progress.send(step=i + 1, total=spec.steps)
+
+            self.phase("trace", total=spec.trace_steps)
+            probes = self._start_probes()
+            try:
+                # The first step under a tracer pays its set-up (Kineto allocates buffers, CUPTI
+                # subscribes): run it as a warm-up step, excluded like the others.
+                if probes and spec.trace_steps:
+                    self._timed_step(workload.step, sync, WARMUP, spec.steps, traced=True, key="warmup_ns")
+                for i in range(spec.trace_steps):
+                    self._timed_step(
+                        workload.step, sync, STEP, spec.steps + i, traced=True, key="traced_step_ns"
+                    )
+            finally:
+                self._stop_probes(probes)
+            close = getattr(workload, "close", None)
+            if close:
+                close()
+            self.result["status"] = "ok"
+            code = 0
+        except BaseException as e:
+            self.result["status"] = "interrupted" if isinstance(e, KeyboardInterrupt) else "failed"
+            self.result["error"] = f"{type(e).__name__}: {e}".strip()
+            self.result["traceback"] = traceback.format_exc()[-4000:]
+            print(self.result["traceback"], file=sys.stderr, flush=True)
+            code = 130 if isinstance(e, KeyboardInterrupt) else 1
+        finally:
+            self.end_phase()
+            self.save()
+            self.progress.send(phase="done", status=self.result["status"])
+        return code
+
+    def _timed_step(self, step, sync, cat: str, index: int, traced: bool, key: str) -> None:
+        t0 = now_ns()
+        step()
+        sync()
+        t1 = now_ns()
+        self.b.span(
+            cat, f"{cat} {index}", t0, t1 - t0, self.pid, HARNESS_TID, args={"index": index, "traced": traced}
+        )
+        self.result[key].append(t1 - t0)
+
+    def _start_probes(self) -> list[Any]:
+        from profiler.probes import ProbeTarget, probe_class
+
+        started = []
+        target = ProbeTarget(
+            pid=self.pid, run_dir=str(self.out_dir), epoch_offset_ns=self.spec.epoch_offset_ns
+        )
+        for name in self.spec.probes:
+            rec: dict[str, Any] = {"ran": False}
+            self.result["probes"][name] = rec
+            try:
+                p = probe_class(name)(self.spec.probe_options.get(name))
+                p.start(target)
+                started.append(p)
+                rec["ran"] = True
+            except Exception as e:
+                rec["error"] = f"{type(e).__name__}: {e}"
+        return started
+
+    def _stop_probes(self, probes: list[Any]) -> None:
+        for p in probes:
+            rec = self.result["probes"][p.name]
+            try:
+                p.stop()
+                self.probe_tables.append(p.events())
+                rec.update(p.info())
+            except Exception as e:
+                p.errors.append(f"{type(e).__name__}: {e}")
+            if p.errors:
+                rec["errors"] = list(p.errors)
+
+    def save(self) -> None:
+        from profiler.rundir import atomic_write_json
+
+        self.phase("save")
+        self.end_phase()
+        try:
+            table = EventTable.concat([self.b.build(), *self.probe_tables])
+            table.save(self.out_dir / EVENTS_FILE)
+            self.result["n_events"] = len(table)
+        except Exception as e:  # still write the result, which says what was lost
+            self.result["save_error"] = f"{type(e).__name__}: {e}"
+        self.result["epoch_offset_ns"] = epoch_offset_ns()
+        atomic_write_json(self.out_dir / RESULT_FILE, self.result)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if len(argv) == 2 and argv[0] == "--describe":
+        return _describe(argv[1])
+    if len(argv) != 1:
+        print("usage: python -m profiler.worker SPEC_JSON | --describe FILE", file=sys.stderr)
+        return 2
+    spec_path = Path(argv[0])
+    spec = WorkerSpec.from_json(spec_path.read_text())
+    # The workload's own threads (e.g. DataLoader workers) must not inherit the main thread's name.
+    threading.current_thread().name = "profiler-worker"
+    return Harness(spec, spec_path.parent).run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,38 @@
+"""Shared RNN workload code for the ``cudnn_lstm`` and ``cudnn_gru`` scenarios (no SCENARIO here)."""
+
+from __future__ import annotations
+
+from profiler.scenario import Variant
+
+#: The seed's RNN sizes (DeepLearningFrameworks' IMDB GRU: embedding 125, hidden 100, sequence 150,
+#: batch 64, vocabulary 30k) and a CPU preset that runs in seconds on two cores.
+RNN_PRESETS = {
+    "cpu": {
+        "batch": 32,
+        "seq_len": 50,
+        "embed": 125,
+        "hidden": 100,
+        "vocab": 30000,
+        "classes": 2,
+        "warmup": 3,
+        "steps": 10,
+        "trace_steps": 3,
+    },
+    "seed": {
+        "batch": 64,
+        "seq_len": 150,
+        "embed": 125,
+        "hidden": 100,
+        "vocab": 30000,
+        "classes": 2,
+        "warmup": 5,
+        "steps": 30,
+        "trace_steps": 5,
+    },
+}
+
+TORCH_RNN_VARIANTS = (
+    Variant("fused", "nn.LSTM/nn.GRU: one fused kernel per layer (cuDNN on a GPU, oneDNN on CPU)"),
+    Variant("unfused", "the same cell math as separate tensor ops in a Python loop over time steps"),
+    Variant("unfused_layernorm", "unfused plus layer norm on the gates: the flexibility cuDNN lacks"),
+)

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Builds .venv with everything this CPU machine can run: profiler, torch, TensorFlow (+Keras),
+# MXNet, Chainer, numba, the probes, and the dev tools. Idempotent: re-runs only when
+# pyproject.toml or this script changed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+VENV=${VENV:-.venv}
+if [[ ! -x "$VENV/bin/python" ]]; then
+  "$PYTHON" -m venv "$VENV"
+fi
+stamp="$VENV/.bootstrap-$(cat pyproject.toml scripts/bootstrap.sh | sha256sum | cut -c1-16)"
+if [[ -f "$stamp" ]]; then
+  exit 0
+fi
+pip=("$VENV/bin/python" -m pip install --disable-pip-version-check --progress-bar off -q)
+"${pip[@]}" -e ".[cpu,dev]"
+# Chainer 7.8.1 ships only an sdist whose setup.py breaks on setuptools>=70 and under build isolation.
+"${pip[@]}" "setuptools<70" wheel
+"${pip[@]}" --no-build-isolation "chainer==7.8.1"
+# Chainer also needs setuptools<70 at run time (numpy.distutils imports distutils.msvccompiler);
+# torch declares setuptools>=77 but only uses it to build C++ extensions, which no scenario does.
+rm -f "$VENV"/.bootstrap-*
+touch "$stamp"
