@@ -148,6 +148,14 @@ class WorkloadContext(Protocol):
         """Record a span of ``category`` (e.g. ``data_loading``) around the enclosed code."""
         ...
 
+    def record_span(
+        self, category: str, name: str, start_ns: int, dur_ns: int, pid: int, tid: int = 0, **args: Any
+    ) -> None:
+        """Add a span timed elsewhere (a data-loader worker process), on the run clock."""
+        ...
+
+    def name_process(self, pid: int, name: str) -> None: ...
+
     def log(self, message: str) -> None: ...
 
 

@@ -63,6 +63,19 @@ class Context:
         finally:
             self._b.span(category, name, t0, now_ns() - t0, self._pid, HARNESS_TID, args=args or None)
 
+    def record_span(
+        self, category: str, name: str, start_ns: int, dur_ns: int, pid: int, tid: int = 0, **args: Any
+    ) -> None:
+        """Add a span timed elsewhere, e.g. by a data-loader worker process (its own ``pid``).
+
+        Times are on the run clock (``time.monotonic_ns``), which every process on the machine shares.
+        """
+        self._b.span(category, name, start_ns, dur_ns, pid, tid, args=args or None)
+
+    def name_process(self, pid: int, name: str) -> None:
+        """Label another process's track (e.g. ``DataLoader worker 0``) in the trace."""
+        self._b.name_process(pid, name)
+
     def log(self, message: str) -> None:
         self.messages.append(message)
         print(message, file=sys.stderr, flush=True)
