@@ -32,6 +32,12 @@ def _stdout() -> Console:
     return Console(soft_wrap=False)
 
 
+# click ≥ 8.2 raises this (named NoArgsIsHelpError from 8.3) when a group is called bare
+_NO_ARGS_IS_HELP: tuple[type[BaseException], ...] = tuple(
+    c for c in (getattr(click.exceptions, n, None) for n in ("NoArgsIsHelpError", "NoArgsIsHelp")) if c
+)
+
+
 class ProfilerGroup(click.Group):
     """Turns the toolkit's own errors (and click's usage errors) into one line, exit code 2."""
 
@@ -42,7 +48,7 @@ class ProfilerGroup(click.Group):
         except ProfilerError as e:
             click.echo(f"profiler: error: {e}", err=True)
             sys.exit(e.exit_code)
-        except click.exceptions.NoArgsIsHelp as e:
+        except _NO_ARGS_IS_HELP as e:
             click.echo(e.ctx.get_help() if e.ctx else str(e))
             sys.exit(0)
         except click.UsageError as e:

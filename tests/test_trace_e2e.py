@@ -1,0 +1,77 @@
+"""End to end: `profiler trace --scenario cudnn_lstm` on CPU, its JSON, run directory and Chrome trace."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from profiler.export.chrome_check import check_chrome_trace, load_trace
+from tests.conftest import needs_torch
+
+pytestmark = [needs_torch, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def traced(tmp_path_factory):
+    from tests.conftest import run_cli
+
+    out = tmp_path_factory.mktemp("runs")
+    r = run_cli("trace", "--scenario", "cudnn_lstm", "--preset", "cpu", "--variant", "fused,unfused",
+                "--warmup", "1", "--steps", "3", "--trace-steps", "2", "--out", str(out), "--json")
+    assert r.returncode == 0, r.stderr[-3000:]
+    return json.loads(r.stdout), out
+
+
+def test_json_document_shape(traced):
+    doc, _ = traced
+    assert Path(doc["run_dir"]).is_dir() and Path(doc["trace"]).is_file()
+    assert doc["status"] == "ok"
+    by = {v["variant"]: v for v in doc["variants"]}
+    assert set(by) == {"fused", "unfused"}
+    for v in by.values():
+        assert v["status"] == "ok" and v["scenario"] == "cudnn_lstm" and v["framework"] == "torch"
+        assert 0 < v["step_ms"]["min"] <= v["step_ms"]["median"] <= v["step_ms"]["max"]
+        bd = v["breakdown_ms"]
+        assert set(bd) >= {"compute", "memory_io", "data_loading", "framework_overhead", "idle"}
+        assert all(x >= 0 for x in bd.values())
+        # closure: categories sum to the traced step time within 1 %
+        assert abs(v["residual_pct"]) < 1.0
+        assert sum(bd.values()) == pytest.approx(v["traced_step_ms"], rel=0.5)  # mean vs median
+    # the fused kernel does far fewer dispatches and more of its time in compute
+    assert by["unfused"]["breakdown_ms"]["framework_overhead"] > by["fused"]["breakdown_ms"]["framework_overhead"]
+    assert doc["comparisons"] and doc["comparisons"][0]["fast"] == "torch/fused"
+
+
+def test_chrome_trace_is_valid_and_complete(traced):
+    doc, _ = traced
+    trace = load_trace(doc["trace"])
+    assert check_chrome_trace(trace) == []
+    evs = trace["traceEvents"]
+    procs = {e["args"]["name"] for e in evs if e.get("ph") == "M" and e["name"] == "process_name"}
+    assert any("fused" in p for p in procs) and any("unfused" in p for p in procs)
+    cats = {e.get("cat") for e in evs if e.get("ph") == "X"}
+    assert {"step", "op", "phase", "warmup"} <= cats
+    assert all(e["dur"] >= 0 for e in evs if e.get("ph") == "X")
+
+
+def test_run_record_and_report_rerender(traced):
+    from tests.conftest import run_cli
+
+    doc, _ = traced
+    rec = json.loads((Path(doc["run_dir"]) / "run.json").read_text())
+    assert rec["schema"] == "profiler-run" and rec["schema_version"] == 1
+    assert rec["host"]["cores"] >= 1 and "torch" in rec["versions"]
+    assert rec["probes"]["torch"]["available"] is True
+    v = rec["variants"][0]
+    assert v["info"]["parameters"] > 0 and v["phases_ms"]["import"] > 0
+    assert (Path(doc["run_dir"]) / v["events"]).is_file()
+    r = run_cli("report", doc["run_dir"])
+    assert r.returncode == 0, r.stderr
+    assert "framework overhead" in r.stdout and "faster than torch/unfused" in r.stdout.replace("\n", " ")
+    r2 = run_cli("report", doc["run_dir"], "--reanalyse", "--json")
+    assert r2.returncode == 0, r2.stderr
+    again = json.loads(r2.stdout)
+    for a, b in zip(again["variants"], doc["variants"], strict=True):
+        assert a["breakdown_ms"] == pytest.approx(b["breakdown_ms"])
