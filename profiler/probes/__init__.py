@@ -12,6 +12,8 @@ from profiler.probes.base import Probe, ProbeTarget
 #: name -> "module:Class". Order is the order doctor lists them.
 PROBES: dict[str, str] = {
     "torch": "profiler.probes.torch_tracer:TorchProbe",
+    "mxnet": "profiler.probes.mxnet_tracer:MxnetProbe",
+    "chainer": "profiler.probes.chainer_tracer:ChainerProbe",
 }
 
 __all__ = ["PROBES", "Probe", "ProbeTarget", "availability_of", "probe_class", "select_probes"]

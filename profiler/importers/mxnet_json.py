@@ -1,0 +1,222 @@
+"""MXNet profiler output (Chrome trace JSON) read into the shared event model.
+
+``mx.profiler.dump()`` writes a Chrome Trace Event document (``{"traceEvents": [...]}``); what MXNet
+1.x puts in it, and how each piece maps here:
+
+* ``M`` ``process_name`` records name MXNet's "processes": one per device (``cpu/0``, ``gpu/0`` ...,
+  whose engine worker threads run the operators) and one per profiling domain (``MXNET_C_API``,
+  ``operator``, ``Device Storage``, user domains). The names label our threads.
+* ``B``/``E`` pairs on a device process: one engine operator each (``Convolution``,
+  ``FullyConnected``, ``_backward_Convolution``, ``sgd_mom_update`` ... or ``ImperativeBulk`` when the
+  engine ran several ops as one bulk) → ``op`` spans. Engine bookkeeping (``DeleteVariable``,
+  ``DeleteOperator``, ``WaitForVar``) moves no data and is recorded as ``runtime``.
+* ``b``/``e`` async pairs: the ``MXNET_C_API`` domain has one per C API call made by the Python thread
+  → ``runtime`` spans, except the calls that block until the engine is done (``MXNDArrayWaitAll``,
+  ``MXNDArrayWaitToRead`` ...) → ``sync``. The ``operator`` domain repeats every device ``B``/``E``
+  operator as an async pair; those copies are dropped when the device-side ones are present.
+* ``X`` complete events (user ``Task``/``Frame``/``Event`` objects, custom operators) → ``op`` for
+  operators, ``region`` otherwise.
+* ``C`` counters: the ``Device Storage`` domain's memory counters (``Memory: cpu/0``) are kept, named
+  ``mxnet Memory: cpu/0``; the per-call C API counters are not (one counter per API call doubles the
+  event count and says nothing the spans do not).
+
+MXNet stamps ``ts`` in microseconds of Unix time, and its thread ids are 64-bit hashes. Times are
+re-based onto the run clock with ``epoch_offset_ns`` (Unix ns minus run-clock ns); every MXNet thread
+becomes a host tid ``MXNET_TID_BASE + n`` (well below the device-stream tids) so exporters and the
+breakdown treat them as host threads of the worker.
+
+Nothing here imports MXNet: recorded profiles are analysed anywhere.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from profiler.errors import InputError
+from profiler.events import OP, REGION, RUNTIME, SYNC, EventBuilder, EventTable
+
+#: Host tids given to MXNet threads start here (torch's Kineto threads use ``1 << 32``).
+MXNET_TID_BASE = 2 << 32
+
+#: C API calls that block the caller until the engine has finished queued work.
+SYNC_API_CALLS = frozenset(
+    {
+        "MXNDArrayWaitAll",
+        "MXNDArrayWaitToRead",
+        "MXNDArrayWaitToWrite",
+        "MXNDArraySyncCopyToCPU",
+        "MXNDArraySyncCopyFromCPU",
+        "MXEngineWaitAll",
+    }
+)
+
+#: Engine operations that manage variables rather than compute or move tensor data.
+ENGINE_BOOKKEEPING = frozenset({"DeleteVariable", "DeleteOperator", "WaitForVar", "WaitForAll"})
+
+_API_DOMAIN = "MXNET_C_API"
+_OPERATOR_CATS = frozenset({"operator", "Custom Operator", "custom_operator"})
+_MEMORY_CAT = "Device Storage"
+
+
+def _ns(ts: Any, offset: int) -> int:
+    # Unix-time µs near 1.8e15 times 1000 exceeds float64's exact range: keep integers integral.
+    if isinstance(ts, int):
+        return ts * 1000 - offset
+    whole = int(ts)
+    return whole * 1000 + round((float(ts) - whole) * 1000.0) - offset
+
+
+def _category(cat: str, name: str) -> str:
+    if cat == _API_DOMAIN:
+        return SYNC if name in SYNC_API_CALLS else RUNTIME
+    if name in ENGINE_BOOKKEEPING:
+        return RUNTIME
+    if cat in _OPERATOR_CATS:
+        return OP
+    return REGION
+
+
+class _Threads:
+    """MXNet (pid, tid) hashes → small host tids, named after MXNet's process names."""
+
+    def __init__(self, b: EventBuilder, pid: int, process_names: dict[Any, str]) -> None:
+        self.b, self.pid, self.names = b, pid, process_names
+        self.ids: dict[tuple[Any, Any], int] = {}
+        self.per_name: dict[str, int] = {}
+
+    def tid(self, src_pid: Any, src_tid: Any) -> int:
+        key = (src_pid, src_tid)
+        t = self.ids.get(key)
+        if t is None:
+            t = self.ids[key] = MXNET_TID_BASE + len(self.ids)
+            label = self.names.get(src_pid, str(src_pid))
+            k = self.per_name[label] = self.per_name.get(label, 0) + 1
+            self.b.name_thread(self.pid, t, f"mxnet {label} (thread {k})")
+        return t
+
+
+def parse_mxnet_trace(
+    doc: Any, *, pid: int = 0, epoch_offset_ns: int = 0, source: str = "MXNet profile"
+) -> tuple[EventTable, dict[str, int]]:
+    """Convert a parsed MXNet profile document; returns the table and counts of what was dropped.
+
+    ``pid`` is the worker the events belong to; ``epoch_offset_ns`` is Unix-epoch ns minus run-clock
+    ns (0 keeps MXNet's Unix-time stamps).
+    """
+    if isinstance(doc, dict):
+        events = doc.get("traceEvents")
+    else:
+        events = None
+    if not isinstance(events, list):
+        raise InputError(f"{source}: not an MXNet profile (no 'traceEvents' list)")
+
+    b = EventBuilder()
+    process_names: dict[Any, str] = {}
+    for e in events:
+        if isinstance(e, dict) and e.get("ph") == "M" and e.get("name") == "process_name":
+            n = (e.get("args") or {}).get("name")
+            if isinstance(n, str):
+                process_names[e.get("pid")] = n.rstrip("/") or n
+    threads = _Threads(b, pid, process_names)
+    dropped = {"unmatched_end": 0, "unclosed_begin": 0, "duplicate_async": 0, "unknown_phase": 0}
+
+    # Sync B/E stacks per (pid, tid); async b/e keyed by (pid, cat, id, name).
+    stacks: dict[tuple[Any, Any], list[tuple[str, str, int]]] = {}
+    open_async: dict[tuple[Any, Any, Any, str], list[int]] = {}
+    spans: list[tuple[str, str, int, int, Any, Any]] = []  # (cat, name, start, end, src pid, src tid)
+    async_spans: list[tuple[str, str, int, int, Any, Any]] = []
+    counters: list[tuple[str, int, float]] = []
+    instants: list[tuple[str, int, Any, Any]] = []
+
+    for i, e in enumerate(events):
+        if not isinstance(e, dict):
+            raise InputError(f"{source}: traceEvents[{i}] is not an object")
+        ph = e.get("ph")
+        if ph == "M":
+            continue
+        name = e.get("name")
+        ts = e.get("ts")
+        if not isinstance(name, str) or not isinstance(ts, int | float) or isinstance(ts, bool):
+            raise InputError(f"{source}: traceEvents[{i}] has no name or numeric 'ts'")
+        t = _ns(ts, epoch_offset_ns)
+        cat = str(e.get("cat", ""))
+        spid, stid = e.get("pid"), e.get("tid")
+        if ph == "B":
+            stacks.setdefault((spid, stid), []).append((cat, name, t))
+        elif ph == "E":
+            st = stacks.get((spid, stid))
+            # MXNet closes what it opened, innermost first; an E whose B is missing is skipped.
+            j = next((k for k in range(len(st) - 1, -1, -1) if st[k][1] == name), None) if st else None
+            if j is None:
+                dropped["unmatched_end"] += 1
+                continue
+            bcat, _, t0 = st.pop(j)
+            spans.append((bcat, name, t0, t, spid, stid))
+        elif ph == "X":
+            dur = e.get("dur", 0)
+            if not isinstance(dur, int | float):
+                raise InputError(f"{source}: traceEvents[{i}] has a non-numeric 'dur'")
+            spans.append((cat, name, t, t + round(float(dur) * 1000.0), spid, stid))
+        elif ph == "b":
+            open_async.setdefault((spid, cat, e.get("id"), name), []).append(t)
+        elif ph == "e":
+            lst = open_async.get((spid, cat, e.get("id"), name))
+            if not lst:
+                dropped["unmatched_end"] += 1
+                continue
+            async_spans.append((cat, name, lst.pop(), t, spid, stid))
+        elif ph == "C":
+            if cat != _MEMORY_CAT:
+                continue
+            for k, v in (e.get("args") or {}).items():
+                if isinstance(v, int | float):
+                    counters.append((f"mxnet {k}", t, float(v)))
+        elif ph in ("i", "I", "n"):
+            instants.append((name, t, spid, stid))
+        else:
+            dropped["unknown_phase"] += 1
+    dropped["unclosed_begin"] = sum(len(s) for s in stacks.values()) + sum(
+        len(v) for v in open_async.values()
+    )
+
+    # The operator domain repeats every device-side operator as an async pair (same name and start
+    # µs; the end may differ by a µs, and concurrent pairs of one name cannot always be matched back
+    # to their thread). When device-side operators are present they are the record: the engine
+    # thread that ran each op is known there.
+    have_device_ops = any(c in _OPERATOR_CATS for c, *_ in spans)
+    for sp in async_spans:
+        if have_device_ops and sp[0] in _OPERATOR_CATS:
+            dropped["duplicate_async"] += 1
+        else:
+            spans.append(sp)
+
+    spans.sort(key=lambda s: (s[2], -s[3]))
+    for cat, name, t0, t1, spid, stid in spans:
+        b.span(_category(cat, name), name, t0, t1 - t0, pid, threads.tid(spid, stid))
+    for name, t, value in counters:
+        b.counter(name, t, value, pid)
+    for name, t, spid, stid in instants:
+        b.instant(name, t, pid, threads.tid(spid, stid))
+    return b.build(), dropped
+
+
+def load_mxnet_profile(path: str | Path, *, pid: int = 0, epoch_offset_ns: int = 0) -> EventTable:
+    """Read a profile written by ``mx.profiler.dump()`` into an :class:`EventTable`.
+
+    Raises :class:`InputError` (one line) when the file is missing, not JSON, or not an MXNet profile.
+    """
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"{p}: no such file") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(f"{p}: cannot be read ({type(e).__name__}: {e})") from None
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise InputError(f"{p}: not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})") from None
+    table, _ = parse_mxnet_trace(doc, pid=pid, epoch_offset_ns=epoch_offset_ns, source=str(p))
+    return table

@@ -1,0 +1,110 @@
+"""MXNet's own profiler inside an MXNet worker, converted into the shared event model.
+
+``mx.profiler.set_config(...)`` then ``set_state("run")`` over the traced window; on stop the engine
+is drained (``mx.nd.waitall()``, so every queued operator of the window lands in it), the profiler is
+stopped, ``mx.profiler.dump()`` writes its Chrome JSON into the worker's directory, and
+:mod:`profiler.importers.mxnet_json` reads it back, re-based from Unix time onto the run clock.
+
+What it records (MXNet 1.x, CPU): every engine operator on the engine worker threads (``Convolution``,
+``_backward_Convolution``, ``sgd_mom_update`` ..., or ``ImperativeBulk`` where the engine bulked several
+ops of a hybridized graph into one), the Python thread's C API calls (``MXImperativeInvokeEx``,
+``MXInvokeCachedOp``, ``MXNDArrayWaitAll`` ...) and the storage pool's memory counter. Options:
+``api`` (default true: record C API calls), ``memory`` (default true: the memory counter).
+
+Only imported inside an MXNet worker; MXNet is imported through :func:`profiler.compat.import_mxnet`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, ClassVar
+
+from profiler.clock import epoch_offset_ns
+from profiler.events import EventTable
+from profiler.frameworks import Availability, framework_availability
+from profiler.probes.base import Probe, ProbeTarget
+
+#: The file the profile is dumped to, in the worker's directory (kept: it opens in chrome://tracing).
+PROFILE_FILE = "mxnet_profile.json"
+
+
+class MxnetProbe(Probe):
+    name: ClassVar[str] = "mxnet"
+    where: ClassVar[str] = "worker"
+    frameworks: ClassVar[tuple[str, ...]] = ("mxnet",)
+    summary: ClassVar[str] = "mx.profiler: engine operators per worker thread, C API calls, memory"
+    overhead_note: ClassVar[str] = "a few µs per operator and per C API call; traced window only"
+
+    def __init__(self, options: dict[str, Any] | None = None) -> None:
+        super().__init__(options)
+        self._mx: Any = None
+        self._target: ProbeTarget | None = None
+        self._path: Path | None = None
+        self._running = False
+        self._table = EventTable()
+        self._dropped: dict[str, int] = {}
+
+    @classmethod
+    def availability(cls) -> Availability:
+        return framework_availability("mxnet")
+
+    def start(self, target: ProbeTarget) -> None:
+        from profiler.compat import import_mxnet
+
+        mx = import_mxnet()
+        self._mx, self._target = mx, target
+        out = Path(target.run_dir or ".")
+        self._path = out / PROFILE_FILE
+        api = bool(self.options.get("api", True))
+        memory = bool(self.options.get("memory", True))
+        # Operators and C API calls only; aggregate_stats would keep a second, in-memory copy of
+        # every event for a table we do not use.
+        mx.nd.waitall()  # work queued before the window must not be attributed to it
+        mx.profiler.set_config(
+            profile_symbolic=True,
+            profile_imperative=True,
+            profile_memory=memory,
+            profile_api=api,
+            aggregate_stats=False,
+            filename=str(self._path),
+        )
+        mx.profiler.set_state("run")
+        self._running = True
+
+    def stop(self) -> None:
+        if not self._running or self._mx is None:
+            return
+        mx, self._running = self._mx, False
+        try:
+            mx.nd.waitall()
+            mx.profiler.set_state("stop")
+            mx.profiler.dump()
+        except Exception as e:  # keep the run; say what broke
+            self.errors.append(f"mx.profiler: {type(e).__name__}: {e}")
+            return
+        try:
+            self._table = self._read()
+        except Exception as e:
+            self.errors.append(f"reading {PROFILE_FILE}: {type(e).__name__}: {e}")
+
+    def _read(self) -> EventTable:
+        import json
+
+        from profiler.importers.mxnet_json import parse_mxnet_trace
+
+        assert self._path is not None and self._target is not None
+        doc = json.loads(self._path.read_text(encoding="utf-8"))
+        table, self._dropped = parse_mxnet_trace(
+            doc, pid=self._target.pid, epoch_offset_ns=epoch_offset_ns(), source=str(self._path)
+        )
+        return table
+
+    def events(self) -> EventTable:
+        return self._table
+
+    def info(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"profile_file": os.path.basename(str(self._path)) if self._path else None}
+        if self._dropped:
+            d["dropped"] = {k: v for k, v in self._dropped.items() if v}
+        return d
