@@ -192,6 +192,8 @@ class Harness:
             close = getattr(workload, "close", None)
             if close:
                 close()
+                # close() may add what is only known at the end (epochs run, loader spans merged)
+                self.result["info"].update(getattr(workload, "info", {}) or {})
             self.result["status"] = "ok"
             code = 0
         except BaseException as e:
