@@ -275,6 +275,8 @@ def trace_cmd(
         click.echo(json.dumps(json_summary(record, run), indent=2))
     else:
         _stdout().print(RunReport(record, str(run.path)))
+    if record["status"] == "interrupted":
+        sys.exit(130)
     if record["status"] not in ("ok", "partial"):
         sys.exit(1)
 

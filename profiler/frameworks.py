@@ -42,6 +42,8 @@ FRAMEWORKS: dict[str, Framework] = {
             "pip install 'setuptools<70' && pip install --no-build-isolation chainer==7.8.1",
         ),
         Framework("numba", "numba (own kernels)", "numba", "numba", "pip install 'dl-profiler[kernels]'"),
+        # Workloads in plain Python/numpy (known-answer and fault-injection scenarios, users' files).
+        Framework("python", "Python (no framework)", "json", "", "always installed"),
         Framework(
             "cntk",
             "CNTK",
@@ -96,4 +98,8 @@ def framework_availability(name: str) -> Availability:
             False,
             "Keras(TF) needs TensorFlow as its backend; install with " + FRAMEWORKS["tensorflow"].install,
         )
-    return Availability(True, None, _dist_version(fw.distribution, fw.module, "tensorflow"))
+    if name == "python":
+        import platform
+
+        return Availability(True, None, platform.python_version())
+    return Availability(True, None, _dist_version(fw.distribution, fw.module))

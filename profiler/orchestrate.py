@@ -117,7 +117,10 @@ def plan(req: TraceRequest) -> Plan:
         impl = sc.implementation(fw)
         assert impl is not None
         av = framework_availability(fw)
-        variants = [v for v in impl.variants if req.variants is None or v.name in req.variants]
+        # run in the order the user named them, else in declaration order
+        variants = list(impl.variants) if req.variants is None else [
+            v for name in req.variants for v in impl.variants if v.name == name
+        ]
         chosen, records = select_probes(req.probes, req.require, fw)
         probe_records[fw] = records
         for v in variants:
@@ -299,32 +302,12 @@ def execute(
     }
     run.write_record(record)
     tables: list[EventTable] = []
-    interrupted = False
-    for job in p.jobs:
-        if interrupted:
-            wl = job.workload
-            record["variants"].append(
-                {
-                    "key": job.key,
-                    "scenario": wl.scenario,
-                    "framework": wl.framework,
-                    "variant": wl.variant,
-                    "mode": wl.mode,
-                    "preset": wl.preset,
-                    "status": "interrupted",
-                    "error": "not started: interrupted",
-                }
-            )
-            continue
-        outcome = run_job(job, run.worker_dir(job.key), progress)
-        entry = variant_entry(outcome, run, sc)
-        record["variants"].append(entry)
-        tables.append(outcome.events)
-        run.write_record(record)  # nothing measured so far is lost if a later worker fails
-        if on_job_done:
-            on_job_done(entry)
-        if outcome.status == "interrupted":
-            interrupted = True
+    try:
+        _run_jobs(p, run, record, tables, progress, on_job_done)
+    except KeyboardInterrupt:  # Ctrl-C between workers or during analysis: keep what we have
+        record["status"] = "interrupted"
+        run.write_record(record)
+        raise
     record["comparisons"] = comparisons(record["variants"])
     if tables:
         from profiler.export.chrome import ChromeTraceExporter
@@ -337,6 +320,37 @@ def execute(
     record["status"] = run_status(record["variants"])
     run.write_record(record)
     return record, run
+
+
+def _run_jobs(
+    p: Plan,
+    run: RunDir,
+    record: dict[str, Any],
+    tables: list[EventTable],
+    progress: ProgressFn | None,
+    on_job_done: Callable[[dict[str, Any]], None] | None,
+) -> None:
+    """Run every job in turn; after an interrupted one, the rest are recorded as not started."""
+    sc = p.request.scenario
+    interrupted = False
+    for job in p.jobs:
+        wl = job.workload
+        if interrupted:
+            record["variants"].append(
+                {"key": job.key, "scenario": wl.scenario, "framework": wl.framework, "variant": wl.variant,
+                 "mode": wl.mode, "preset": wl.preset, "status": "interrupted",
+                 "error": "not started: interrupted"}
+            )
+            continue
+        outcome = run_job(job, run.worker_dir(job.key), progress)
+        entry = variant_entry(outcome, run, sc)
+        record["variants"].append(entry)
+        tables.append(outcome.events)
+        run.write_record(record)  # nothing measured so far is lost if a later worker fails
+        if on_job_done:
+            on_job_done(entry)
+        if outcome.status == "interrupted":
+            interrupted = True
 
 
 def json_summary(record: dict[str, Any], run: RunDir) -> dict[str, Any]:

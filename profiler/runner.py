@@ -201,8 +201,17 @@ def run_job(job: WorkerJob, worker_dir: Path, on_progress: ProgressCallback | No
             status = "timeout"
             kill_tree(proc)
         except KeyboardInterrupt:
+            # First Ctrl-C: ask the worker to stop (it saves what it has), then collect. A second
+            # Ctrl-C while we wait kills the whole tree and leaves at once.
             status = "interrupted"
-            kill_tree(proc, grace_s=5.0)
+            try:
+                kill_tree(proc, grace_s=5.0)
+            except KeyboardInterrupt:
+                try:
+                    os.killpg(os.getpgid(proc.pid), signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                raise SystemExit(130) from None
         finally:
             for p in parent_probes:
                 try:
@@ -238,6 +247,10 @@ def run_job(job: WorkerJob, worker_dir: Path, on_progress: ProgressCallback | No
 
     code = proc.returncode
     error = result.get("error")
+    if status == "timeout":
+        error = f"timed out after {job.timeout_s:g} s; worker tree killed"
+    elif status == "interrupted":
+        error = "interrupted by Ctrl-C; worker stopped"
     if status is None:
         if code == 0 and result.get("status") == "ok":
             status = "ok"

@@ -26,6 +26,7 @@ import importlib
 import importlib.util
 import json
 import os
+import signal
 import sys
 import threading
 import traceback
@@ -35,11 +36,19 @@ from typing import Any
 
 from profiler.clock import epoch_offset_ns, now_ns
 from profiler.events import PHASE, STEP, WARMUP, EventBuilder, EventTable
-from profiler.protocol import EVENTS_FILE, RESULT_FILE, ProgressChannel, WorkerSpec
+from profiler.protocol import EVENTS_FILE, PIN_CPUS_ENV, RESULT_FILE, ProgressChannel, WorkerSpec
 from profiler.scenario import Scenario, WorkloadSpec
 
 #: The harness's own track: phases, steps and regions the workload marks.
 HARNESS_TID = 0
+
+#: Partial results are saved at every phase change and at least this often while steps run, so a
+#: worker that dies abruptly (segfault, OOM kill, SIGKILL after a timeout) still leaves its data.
+CHECKPOINT_INTERVAL_NS = int(float(os.environ.get("PROFILER_CHECKPOINT_S", "2")) * 1e9)
+
+
+class Terminated(BaseException):
+    """SIGTERM from the parent (timeout or Ctrl-C): unwind, save, exit."""
 
 
 class Context:
@@ -126,6 +135,7 @@ class Harness:
             "traced_step_ns": [],
             "probes": {},
             "info": {},
+            "affinity": sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         }
         self.probe_tables: list[EventTable] = []
         wl = spec.workload
@@ -133,6 +143,7 @@ class Harness:
         self.b.name_thread(self.pid, HARNESS_TID, "steps")
         self._phase: str | None = None
         self._phase_t0 = 0
+        self._last_checkpoint = now_ns()
 
     # ------------------------------------------------------------------ phases
     def phase(self, name: str, **extra: Any) -> None:
@@ -140,8 +151,21 @@ class Harness:
         if self._phase is not None:
             self.b.span(PHASE, self._phase, self._phase_t0, t - self._phase_t0, self.pid, HARNESS_TID)
             self.result["phases"][self._phase] = (t - self._phase_t0) / 1e6
+            if name not in ("save", "import"):
+                self.checkpoint()
         self._phase, self._phase_t0 = name, t
         self.progress.send(phase=name, t_ns=t, **extra)
+
+    def checkpoint(self) -> None:
+        """Save what has been collected so far (status stays "running")."""
+        from profiler.rundir import atomic_write_json
+
+        self._last_checkpoint = now_ns()
+        try:
+            self.b.build().save(self.out_dir / EVENTS_FILE)
+            atomic_write_json(self.out_dir / RESULT_FILE, self.result)
+        except Exception as e:  # a failed checkpoint must not fail the measurement
+            self.result["checkpoint_error"] = f"{type(e).__name__}: {e}"
 
     def end_phase(self) -> None:
         if self._phase is not None:
@@ -197,11 +221,12 @@ class Harness:
             self.result["status"] = "ok"
             code = 0
         except BaseException as e:
-            self.result["status"] = "interrupted" if isinstance(e, KeyboardInterrupt) else "failed"
+            stopped = isinstance(e, KeyboardInterrupt | Terminated)
+            self.result["status"] = "interrupted" if stopped else "failed"
             self.result["error"] = f"{type(e).__name__}: {e}".strip()
             self.result["traceback"] = traceback.format_exc()[-4000:]
             print(self.result["traceback"], file=sys.stderr, flush=True)
-            code = 130 if isinstance(e, KeyboardInterrupt) else 1
+            code = 130 if stopped else 1
         finally:
             self.end_phase()
             self.save()
@@ -217,6 +242,8 @@ class Harness:
             cat, f"{cat} {index}", t0, t1 - t0, self.pid, HARNESS_TID, args={"index": index, "traced": traced}
         )
         self.result[key].append(t1 - t0)
+        if not traced and t1 - self._last_checkpoint > CHECKPOINT_INTERVAL_NS:
+            self.checkpoint()
 
     def _start_probes(self) -> list[Any]:
         from profiler.probes import ProbeTarget, probe_class
@@ -271,8 +298,18 @@ def main(argv: list[str] | None = None) -> int:
     if len(argv) != 1:
         print("usage: python -m profiler.worker SPEC_JSON | --describe FILE", file=sys.stderr)
         return 2
+    def _terminate(signum: int, frame: Any) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM kills at once
+        raise Terminated(f"stopped by signal {signal.Signals(signum).name}")
+
+    signal.signal(signal.SIGTERM, _terminate)
     spec_path = Path(argv[0])
     spec = WorkerSpec.from_json(spec_path.read_text())
+    # Core pinning goes first, before any framework loads: threads inherit the affinity of the
+    # thread that creates them, so every pool the framework starts later stays on these cores.
+    pin = os.environ.get(PIN_CPUS_ENV)
+    if pin:
+        os.sched_setaffinity(0, {int(c) for c in pin.split(",")})
     # The workload's own threads (e.g. DataLoader workers) must not inherit the main thread's name.
     threading.current_thread().name = "profiler-worker"
     return Harness(spec, spec_path.parent).run()
