@@ -19,9 +19,13 @@ from tests.conftest import DATA, ROOT, run_cli
 FAULTY = str(DATA / "scenarios" / "faulty.py")
 
 
-def _trace(variant: str, out: Path, *extra: str, env: dict | None = None) -> tuple[subprocess.CompletedProcess, dict]:
+def _trace(
+    variant: str, out: Path, *extra: str, env: dict | None = None
+) -> tuple[subprocess.CompletedProcess, dict]:
     env = {"PROFILER_CHECKPOINT_S": "0", **(env or {})}  # checkpoint after every step
-    r = run_cli("trace", "-s", FAULTY, "-v", variant, "--out", str(out), "--json", *extra, env=env, timeout=120)
+    r = run_cli(
+        "trace", "-s", FAULTY, "-v", variant, "--out", str(out), "--json", *extra, env=env, timeout=120
+    )
     doc = json.loads(r.stdout) if r.stdout.strip() else {}
     return r, doc
 
@@ -57,7 +61,7 @@ def test_worker_killed_by_signal_keeps_checkpointed_steps(tmp_path, variant, sig
 
 
 def test_out_of_memory_under_a_limit_is_a_failed_run(tmp_path):
-    r, doc = _trace("oom", tmp_path)
+    _r, doc = _trace("oom", tmp_path)
     e = _assert_saved_partial(doc, "failed")
     assert "MemoryError" in e["error"]
 
@@ -65,8 +69,9 @@ def test_out_of_memory_under_a_limit_is_a_failed_run(tmp_path):
 def test_timeout_kills_the_whole_tree_and_saves(tmp_path):
     pid_file = tmp_path / "child.pid"
     t0 = time.monotonic()
-    r, doc = _trace("hang_with_child", tmp_path, "--timeout", "6",
-                    env={"FAULTY_CHILD_PID_FILE": str(pid_file)})
+    _r, doc = _trace(
+        "hang_with_child", tmp_path, "--timeout", "6", env={"FAULTY_CHILD_PID_FILE": str(pid_file)}
+    )
     assert time.monotonic() - t0 < 60
     e = _assert_saved_partial(doc, "timeout")
     assert "timed out after 6 s" in e["error"]
@@ -77,9 +82,24 @@ def test_timeout_kills_the_whole_tree_and_saves(tmp_path):
 
 
 def test_ctrl_c_saves_an_interrupted_run(tmp_path):
-    p = subprocess.Popen([sys.executable, "-m", "profiler.cli", "trace", "-s", FAULTY, "-v", "hang,ok",
-                          "--out", str(tmp_path), "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         text=True)
+    p = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "profiler.cli",
+            "trace",
+            "-s",
+            FAULTY,
+            "-v",
+            "hang,ok",
+            "--out",
+            str(tmp_path),
+            "--json",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     # wait until the hanging worker has measured some steps (its checkpoint appears)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -88,7 +108,7 @@ def test_ctrl_c_saves_an_interrupted_run(tmp_path):
         time.sleep(0.2)
     time.sleep(1.0)
     p.send_signal(signal.SIGINT)
-    out, err = p.communicate(timeout=60)
+    _out, err = p.communicate(timeout=60)
     assert p.returncode == 130, err
     run = next(tmp_path.glob("*-faulty"))
     rec = json.loads((run / "run.json").read_text())
@@ -100,9 +120,26 @@ def test_ctrl_c_saves_an_interrupted_run(tmp_path):
 
 
 def test_two_processes_at_once_never_share_a_run_directory(tmp_path):
-    procs = [subprocess.Popen([sys.executable, "-m", "profiler.cli", "trace", "-s", FAULTY, "-v", "ok",
-                               "--out", str(tmp_path), "--json"], stdout=subprocess.PIPE, text=True)
-             for _ in range(2)]
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "profiler.cli",
+                "trace",
+                "-s",
+                FAULTY,
+                "-v",
+                "ok",
+                "--out",
+                str(tmp_path),
+                "--json",
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
     docs = [json.loads(p.communicate(timeout=120)[0]) for p in procs]
     dirs = {d["run_dir"] for d in docs}
     assert len(dirs) == 2

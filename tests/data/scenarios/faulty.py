@@ -35,7 +35,7 @@ class Faulty:
             return
         v = self.variant
         if v == "raise":
-            raise RuntimeError("boom at step %d" % self.n)
+            raise RuntimeError(f"boom at step {self.n}")
         if v == "abort":
             os.abort()
         if v == "segfault":
