@@ -18,7 +18,8 @@ def traced(tmp_path_factory):
     from tests.conftest import run_cli
 
     out = tmp_path_factory.mktemp("runs")
-    r = run_cli("trace", "--scenario", "cudnn_lstm", "--preset", "cpu", "--variant", "fused,unfused",
+    r = run_cli("trace", "--scenario", "cudnn_lstm", "--framework", "torch", "--preset", "cpu",
+                "--variant", "fused,unfused",
                 "--warmup", "1", "--steps", "3", "--trace-steps", "2", "--out", str(out), "--json")
     assert r.returncode == 0, r.stderr[-3000:]
     return json.loads(r.stdout), out

@@ -1,13 +1,16 @@
 """``cudnn_gru``: a GRU text classifier, fused (cuDNN/oneDNN) vs an unfused cell loop."""
 
 from profiler.scenario import Implementation, Scenario
-from scenarios.rnn import RNN_PRESETS, TORCH_RNN_VARIANTS
+from scenarios.rnn import MXNET_RNN_VARIANTS, RNN_PRESETS, TORCH_RNN_VARIANTS
 
 SCENARIO = Scenario(
     name="cudnn_gru",
     summary="GRU classifier (embedding → GRU → linear): fused kernel vs unfused cell loop",
     origin="seed note 4 and DeepLearningFrameworks' IMDB GRU benchmark (the seed's RNN reference)",
-    implementations=(Implementation("torch", TORCH_RNN_VARIANTS, module="scenarios.rnn.torch_rnn"),),
+    implementations=(
+        Implementation("torch", TORCH_RNN_VARIANTS, module="scenarios.rnn.torch_rnn"),
+        Implementation("mxnet", MXNET_RNN_VARIANTS, module="scenarios.rnn.mxnet_rnn"),
+    ),
     presets={k: {**v, "cell": "gru"} for k, v in RNN_PRESETS.items()},
     modes=("train", "infer"),
     default_mode="train",

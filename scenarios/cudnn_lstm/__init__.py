@@ -1,14 +1,17 @@
 """``cudnn_lstm``: an LSTM text classifier, fused (cuDNN/oneDNN) vs an unfused cell loop."""
 
 from profiler.scenario import Implementation, Scenario
-from scenarios.rnn import RNN_PRESETS, TORCH_RNN_VARIANTS
+from scenarios.rnn import MXNET_RNN_VARIANTS, RNN_PRESETS, TORCH_RNN_VARIANTS
 
 SCENARIO = Scenario(
     name="cudnn_lstm",
     summary="LSTM classifier (embedding → LSTM → linear): fused kernel vs unfused cell loop",
     origin="seed note 4: fused cuDNN LSTM/GRU kernels are fastest but inflexible; sizes from "
     "DeepLearningFrameworks' RNN benchmark",
-    implementations=(Implementation("torch", TORCH_RNN_VARIANTS, module="scenarios.rnn.torch_rnn"),),
+    implementations=(
+        Implementation("torch", TORCH_RNN_VARIANTS, module="scenarios.rnn.torch_rnn"),
+        Implementation("mxnet", MXNET_RNN_VARIANTS, module="scenarios.rnn.mxnet_rnn"),
+    ),
     presets={k: {**v, "cell": "lstm"} for k, v in RNN_PRESETS.items()},
     modes=("train", "infer"),
     default_mode="train",

@@ -36,3 +36,8 @@ TORCH_RNN_VARIANTS = (
     Variant("unfused", "the same cell math as separate tensor ops in a Python loop over time steps"),
     Variant("unfused_layernorm", "unfused plus layer norm on the gates: the flexibility cuDNN lacks"),
 )
+
+MXNET_RNN_VARIANTS = (
+    Variant("fused", "gluon.rnn.LSTM/GRU: one fused RNN operator per layer, hybridized"),
+    Variant("unfused", "gluon.rnn.LSTMCell/GRUCell.unroll: per-step GEMMs and gate ops, hybridized"),
+)
