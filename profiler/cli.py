@@ -218,8 +218,27 @@ def _trace_options(f: Any) -> Any:
     return f
 
 
+def _distributed_options(f: Any) -> Any:
+    """--nproc/--nnodes/--node-rank/--rdzv-endpoint (docs/distributed.md)."""
+    opts = [
+        click.option(
+            "--nproc",
+            type=str,
+            help="Ranks per node under torch.distributed.run (DDP; gloo on CPU, NCCL on GPU); "
+            "several counts (1,2) add a scaling table.",
+        ),
+        click.option("--nnodes", type=int, help="Nodes taking part (each runs this command)."),
+        click.option("--node-rank", type=int, help="This node's rank, 0..nnodes-1 (default 0)."),
+        click.option("--rdzv-endpoint", type=str, help="HOST:PORT of node 0 (rendezvous; a free port)."),
+    ]
+    for o in reversed(opts):
+        f = o(f)
+    return f
+
+
 @cli.command("trace")
 @_trace_options
+@_distributed_options
 def trace_cmd(
     scenario: str,
     framework: str | None,
@@ -237,6 +256,10 @@ def trace_cmd(
     timeout: float | None,
     out: Path,
     as_json: bool,
+    nproc: str | None = None,
+    nnodes: int | None = None,
+    node_rank: int | None = None,
+    rdzv_endpoint: str | None = None,
 ) -> None:
     """Run a scenario's variants, each in a fresh worker, and report where the time goes."""
     from profiler.orchestrate import TraceRequest, execute, json_summary, plan
@@ -247,8 +270,12 @@ def trace_cmd(
     if timeout is not None and timeout <= 0:
         raise InputError(f"--timeout must be positive, got {timeout:g}")
     ensure_writable_root(out)  # fail before any work
+    from profiler.distributed import launches
+
+    dist_launches = launches(nproc, nnodes, node_rank, rdzv_endpoint)  # port checked before any work
     sc = resolve(scenario)
     req = TraceRequest(
+        launches=dist_launches,
         scenario=sc,
         frameworks=_csv(framework),
         variants=_csv(variant),
@@ -281,6 +308,99 @@ def trace_cmd(
         sys.exit(1)
 
 
+# -------------------------------------------------------------------------- compare
+@cli.command("compare")
+@click.option("--scenario", "-s", required=True, help="Scenario name, or a path to your own scenario file.")
+@click.option(
+    "--frameworks",
+    "-f",
+    "frameworks",
+    default="all",
+    show_default=True,
+    help="Frameworks, comma-separated, or 'all' (every framework the scenario has).",
+)
+@click.option("--variant", "-v", "variant", help="Variant(s), comma-separated (default: all).")
+@click.option("--mode", type=str, help="train or infer (default: the scenario's).")
+@click.option("--preset", "-p", type=str, help="Size preset: cpu or seed (default: seed with a GPU, else cpu).")
+@click.option("--device", type=str, default="auto", show_default=True, help="auto, cpu or cuda.")
+@click.option("--steps", type=int, help="Clean measured steps (headline time).")
+@click.option("--warmup", type=int, help="Warm-up steps, excluded from every figure.")
+@click.option("--trace-steps", type=int, help="Traced steps (breakdown).")
+@click.option("--threads", type=int, help="Thread count for every framework (set before it loads).")
+@click.option("--data", type=str, default="ram", show_default=True, help="ram or disk input pipeline.")
+@click.option("--probes", type=str, help="Probes to run, comma-separated (default: every available one).")
+@click.option("--timeout", type=float, help="Seconds per worker before its process tree is killed.")
+@click.option(
+    "--out",
+    "-o",
+    type=click.Path(path_type=Path),
+    default=Path("runs"),
+    show_default=True,
+    help="Directory under which the run directory is created.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
+def compare_cmd(
+    scenario: str,
+    frameworks: str,
+    variant: str | None,
+    mode: str | None,
+    preset: str | None,
+    device: str,
+    steps: int | None,
+    warmup: int | None,
+    trace_steps: int | None,
+    threads: int | None,
+    data: str,
+    probes: str | None,
+    timeout: float | None,
+    out: Path,
+    as_json: bool,
+) -> None:
+    """One scenario in several frameworks, side by side (table, CSV, JSON and a bar chart)."""
+    from profiler.compare import CompareTable, json_document, run_compare, select_frameworks
+    from profiler.errors import UnavailableError
+    from profiler.orchestrate import TraceRequest, plan
+    from profiler.registry import resolve
+    from profiler.rundir import ensure_writable_root
+
+    if timeout is not None and timeout <= 0:
+        raise InputError(f"--timeout must be positive, got {timeout:g}")
+    ensure_writable_root(out)
+    sc = resolve(scenario)
+    run_fws, skipped = select_frameworks(sc, frameworks)
+    if not run_fws:
+        raise UnavailableError("; ".join(f"{u.framework}: unavailable: {u.reason}" for u in skipped))
+    req = TraceRequest(
+        scenario=sc,
+        frameworks=run_fws,
+        variants=_csv(variant),
+        mode=mode,
+        preset=preset,
+        device=device,
+        steps=steps,
+        warmup=warmup,
+        trace_steps=trace_steps,
+        threads=threads,
+        data=data,
+        probes=_csv(probes) if probes is not None else None,
+        out=out,
+        timeout_s=timeout,
+        command=["profiler", *sys.argv[1:]],
+        label=f"compare-{sc.name}",
+    )
+    p = plan(req)  # validates every option before anything runs
+    with _ProgressView(p.jobs, enabled=bool(p.jobs)) as view:
+        record, run, result, files = run_compare(p, skipped, progress=view.update, on_job_done=view.finish)
+    if as_json:
+        click.echo(json_document(result, run.path, files))
+    else:
+        _stdout().print(CompareTable(result, str(run.path)))
+    if record["status"] == "interrupted":
+        sys.exit(130)
+    if record["status"] not in ("ok", "partial"):
+        sys.exit(1)
+
+
 # --------------------------------------------------------------------------- report
 @cli.command("report")
 @click.argument("run_dir", type=click.Path(path_type=Path))
@@ -289,7 +409,7 @@ def trace_cmd(
 def report_cmd(run_dir: Path, reanalyse: bool, as_json: bool) -> None:
     """Re-render a saved run without re-running it."""
     from profiler.orchestrate import analyse_variant, comparisons, json_summary
-    from profiler.report import RunReport
+    from profiler.report import MALFORMED, render_record
     from profiler.rundir import RunDir
 
     run = RunDir.open(run_dir)
@@ -301,9 +421,13 @@ def report_cmd(run_dir: Path, reanalyse: bool, as_json: bool) -> None:
                 v.update(analyse_variant(run.load_events(v), v, v.get("items_per_step"), unit))
         record["comparisons"] = comparisons(record["variants"])
     if as_json:
-        click.echo(json.dumps(json_summary(record, run), indent=2))
+        try:
+            doc = json_summary(record, run)
+        except MALFORMED as e:
+            raise InputError(f"{run.run_file}: malformed run record ({type(e).__name__}: {e})") from None
+        click.echo(json.dumps(doc, indent=2))
     else:
-        _stdout().print(RunReport(record, str(run.path)))
+        render_record(record, str(run.path), _stdout())
 
 
 # --------------------------------------------------------------------------- doctor
@@ -341,6 +465,94 @@ def doctor_cmd(as_json: bool) -> None:
                 a["version"] or "" if a["available"] else a["reason"] or "",
             )
         con.print(t)
+
+
+# ---------------------------------------------------------------------------- scale
+@cli.command("scale")
+@click.option("--scenario", "-s", required=True, help="Scenario name, or a path to your own scenario file.")
+@click.option(
+    "--frameworks",
+    "--framework",
+    "-f",
+    "frameworks",
+    help="Framework(s), comma-separated (default: all of the scenario's).",
+)
+@click.option("--variant", "-v", "variant", help="Variant(s), comma-separated (default: each framework's first).")
+@click.option(
+    "--threads",
+    "-t",
+    "threads",
+    help="Thread counts, comma-separated (default: powers of two up to the core count, plus it).",
+)
+@click.option("--repeats", "-r", type=int, default=5, show_default=True, help="Fresh workers per point.")
+@click.option("--pin", is_flag=True, help="Pin each worker to as many cores as it has threads.")
+@click.option("--mode", type=str, help="train or infer (default: the scenario's).")
+@click.option("--preset", "-p", type=str, help="Size preset (default: cpu).")
+@click.option("--steps", type=int, help="Clean measured steps per worker.")
+@click.option("--warmup", type=int, help="Warm-up steps per worker, excluded from every figure.")
+@click.option("--trace-steps", type=int, help="Traced steps at the lowest and highest count (op explanation).")
+@click.option("--timeout", type=float, help="Seconds per worker before its process tree is killed.")
+@click.option(
+    "--out",
+    "-o",
+    type=click.Path(path_type=Path),
+    default=Path("runs"),
+    show_default=True,
+    help="Directory under which the run directory is created.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
+def scale_cmd(
+    scenario: str,
+    frameworks: str | None,
+    variant: str | None,
+    threads: str | None,
+    repeats: int,
+    pin: bool,
+    mode: str | None,
+    preset: str | None,
+    steps: int | None,
+    warmup: int | None,
+    trace_steps: int | None,
+    timeout: float | None,
+    out: Path,
+    as_json: bool,
+) -> None:
+    """Thread-scaling sweep: every framework at every thread count, fresh workers, fits, why."""
+    from profiler.registry import resolve
+    from profiler.rundir import ensure_writable_root
+    from profiler.scale_report import ScaleProgressView, ScaleReport
+    from profiler.scaling import ScaleRequest, execute_scale, json_summary, parse_threads, plan_scale
+
+    counts = parse_threads(threads)  # bad lists fail before anything is resolved or run
+    if timeout is not None and timeout <= 0:
+        raise InputError(f"--timeout must be positive, got {timeout:g}")
+    ensure_writable_root(out)
+    req = ScaleRequest(
+        scenario=resolve(scenario),
+        frameworks=_csv(frameworks),
+        variants=_csv(variant),
+        threads=counts,
+        repeats=repeats,
+        pin=pin,
+        mode=mode,
+        preset=preset,
+        steps=steps,
+        warmup=warmup,
+        trace_steps=trace_steps,
+        out=out,
+        timeout_s=timeout,
+        command=["profiler", *sys.argv[1:]],
+    )
+    sp = plan_scale(req)
+    with ScaleProgressView(len(sp.jobs), enabled=bool(sp.jobs)) as view:
+        record, run = execute_scale(sp, progress=view.update, on_job_done=view.finish)
+    doc = json_summary(record, run)
+    if as_json:
+        click.echo(json.dumps(doc, indent=2))
+    else:
+        _stdout().print(ScaleReport(doc))
+    if record["status"] not in ("ok", "partial"):
+        sys.exit(1)
 
 
 def main() -> None:

@@ -141,6 +141,10 @@ class VariantReport:
                     style="dim",
                 )
             )
+        from profiler.probes.summary import summary_lines
+
+        for line in summary_lines(v.get("probe_summary") or {}):
+            parts.append(Text(line, style="dim"))
         probes = v.get("probes") or {}
         notes = [f"{n}: {p['error']}" for n, p in probes.items() if isinstance(p, dict) and p.get("error")]
         notes += [f"{n}: {e}" for n, p in probes.items() if isinstance(p, dict) for e in p.get("errors", [])]
@@ -207,6 +211,19 @@ class RunReport:
         for v in r.get("variants", []):
             yield VariantReport(v, sc.get("unit", "step"))
         yield ComparisonReport(r.get("comparisons", []))
+        overheads = {
+            n: p["overhead"]
+            for sel in (r.get("probe_selection") or {}).values()
+            if isinstance(sel, dict)
+            for n, p in sel.items()
+            if isinstance(p, dict) and p.get("selected") and p.get("overhead")
+        }
+        if overheads:
+            yield Text(
+                "probe overheads (measured by benchmarks/probe_overhead.py): "
+                + "; ".join(f"{n}: {o}" for n, o in overheads.items()),
+                style="dim",
+            )
         tail = Text()
         tail.append(
             f"status: {r.get('status')}", style="bold green" if r.get("status") == "ok" else "bold red"
@@ -216,3 +233,23 @@ class RunReport:
             if r.get("trace"):
                 tail.append(f"\nChrome trace: {self.run_dir}/{r['trace']}  (open in https://ui.perfetto.dev)")
         yield tail
+
+
+#: What a damaged run record makes renderers raise; reported as one line instead of a traceback.
+MALFORMED = (KeyError, TypeError, ValueError, AttributeError, IndexError, ZeroDivisionError)
+
+
+def render_record(record: dict[str, Any], run_dir: str | None, console: Console) -> None:
+    """Render a run record; a record whose fields have the wrong shape is an :class:`InputError`.
+
+    The report is rendered into a capture first, so a damaged record prints nothing half-way.
+    """
+    from profiler.errors import InputError
+
+    try:
+        with console.capture() as cap:
+            console.print(RunReport(record, run_dir))
+    except MALFORMED as e:
+        where = f"{run_dir}/run.json" if run_dir else "run record"
+        raise InputError(f"{where}: malformed run record ({type(e).__name__}: {e})") from None
+    console.file.write(cap.get())
