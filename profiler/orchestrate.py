@@ -207,6 +207,12 @@ def analyse_variant(
     else:
         out["breakdown"] = None
         out["breakdown_ms"] = None
+    # low-level probes (NVML, process, py-spy) run for the whole worker: their figures are over the
+    # clean steps when there are any
+    from profiler.probes.summary import probe_summary
+
+    win = [(w.start_ns, w.end_ns) for w in (clean or traced)]
+    out["probe_summary"] = probe_summary(events, pid, win)
     return out
 
 

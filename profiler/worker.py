@@ -252,6 +252,9 @@ class Harness:
         target = ProbeTarget(
             pid=self.pid, run_dir=str(self.out_dir), epoch_offset_ns=self.spec.epoch_offset_ns
         )
+        # which other probes share this worker (the CUPTI probe defers to torch's own CUDA collection)
+        target.extra["probes"] = list(self.spec.probes)
+        target.extra["torch_cuda"] = bool((self.spec.probe_options.get("torch") or {}).get("cuda", True))
         for name in self.spec.probes:
             rec: dict[str, Any] = {"ran": False}
             self.result["probes"][name] = rec

@@ -14,6 +14,10 @@ PROBES: dict[str, str] = {
     "torch": "profiler.probes.torch_tracer:TorchProbe",
     "mxnet": "profiler.probes.mxnet_tracer:MxnetProbe",
     "chainer": "profiler.probes.chainer_tracer:ChainerProbe",
+    "cupti": "profiler.probes.cupti:CuptiProbe",
+    "nvml": "profiler.probes.nvml:NvmlProbe",
+    "process": "profiler.probes.process:ProcessProbe",
+    "pyspy": "profiler.probes.pyspy:PySpyProbe",
 }
 
 __all__ = ["PROBES", "Probe", "ProbeTarget", "availability_of", "probe_class", "select_probes"]
@@ -53,7 +57,7 @@ def select_probes(
         av = availability_of(name)
         applies = not cls.frameworks or framework in cls.frameworks
         wanted = requested is None or name in requested or name in required
-        rec = {**av.as_dict(), "where": cls.where, "selected": False}
+        rec = {**av.as_dict(), "where": cls.where, "selected": False, "overhead": cls.overhead_note}
         if not applies:
             rec["reason"] = rec["reason"] or f"does not apply to {framework}"
         if name in required and not (av.available and applies):
