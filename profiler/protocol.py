@@ -17,6 +17,8 @@ from typing import Any
 from profiler.scenario import WorkloadSpec
 
 PROGRESS_FD_ENV = "PROFILER_PROGRESS_FD"
+#: Comma-separated CPU ids the worker pins itself to before anything loads (``profiler scale --pin``).
+PIN_CPUS_ENV = "PROFILER_PIN_CPUS"
 SPEC_FILE = "spec.json"
 RESULT_FILE = "result.json"
 EVENTS_FILE = "events.npz"
