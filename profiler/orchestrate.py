@@ -52,6 +52,8 @@ class TraceRequest:
     timeout_s: float | None = None
     command: list[str] = field(default_factory=list)
     label: str | None = None
+    #: profiler.distributed.Launch per world size (--nproc/--nnodes ...); None: plain workers
+    launches: list[Any] | None = None
 
 
 @dataclass
@@ -179,6 +181,11 @@ def plan(req: TraceRequest) -> Plan:
         "data": req.data,
         "timeout_s": req.timeout_s,
     }
+    if req.launches:
+        from profiler.distributed import expand_jobs
+
+        jobs = expand_jobs(jobs, req.launches)
+        settings["distributed"] = [la.as_dict() for la in req.launches]
     return Plan(req, jobs, skipped, settings, probe_records)
 
 
@@ -315,6 +322,10 @@ def execute(
         run.write_record(record)
         raise
     record["comparisons"] = comparisons(record["variants"])
+    if req.launches:
+        from profiler.analysis.ranks import scaling_table
+
+        record["scaling"] = scaling_table(record["variants"])
     if tables:
         from profiler.export.chrome import ChromeTraceExporter
 
@@ -348,8 +359,15 @@ def _run_jobs(
                  "error": "not started: interrupted"}
             )
             continue
-        outcome = run_job(job, run.worker_dir(job.key), progress)
+        if job.launch is not None:
+            from profiler.distributed import run_distributed_job
+
+            outcome = run_distributed_job(job, run.worker_dir(job.key), progress)
+        else:
+            outcome = run_job(job, run.worker_dir(job.key), progress)
         entry = variant_entry(outcome, run, sc)
+        if "distributed" in outcome.result:  # per-rank analysis, clocks, straggler, failure
+            entry["distributed"] = outcome.result["distributed"]
         record["variants"].append(entry)
         tables.append(outcome.events)
         run.write_record(record)  # nothing measured so far is lost if a later worker fails
@@ -384,9 +402,11 @@ def json_summary(record: dict[str, Any], run: RunDir) -> dict[str, Any]:
                 "per_unit_ms": v.get("per_unit_ms"),
                 "breakdown_ms": v.get("breakdown_ms"),
                 "residual_pct": (v.get("breakdown") or {}).get("residual_pct"),
+                **({"distributed": v["distributed"]} if v.get("distributed") else {}),
             }
             for v in record["variants"]
         ],
+        **({"scaling": record["scaling"]} if "scaling" in record else {}),
         "comparisons": [
             {k: c[k] for k in ("fast", "slow", "speedup", "gap_ms", "main_category", "sentence")}
             for c in record.get("comparisons", [])

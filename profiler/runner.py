@@ -68,6 +68,8 @@ class WorkerJob:
     probe_options: dict[str, Any] = field(default_factory=dict)
     timeout_s: float | None = None
     env: dict[str, str] = field(default_factory=dict)
+    #: a profiler.distributed.Launch: run the ranks under torch.distributed.run (None: one worker)
+    launch: Any = None
 
 
 @dataclass

@@ -1,0 +1,383 @@
+"""Many ranks of one data-parallel run: clock alignment, merge, stragglers, overlap, scaling.
+
+Pure functions of what the ranks recorded; nothing here imports a framework or touches files.
+
+**Clock alignment.** At start-up every rank takes part in a few rounds of *barrier, read the run
+clock, all_gather the readings* (``rounds[k][r]`` is rank ``r``'s reading in round ``k``). Leaving a
+barrier is nearly simultaneous, so ``rounds[k][ref] - rounds[k][r]`` estimates how far rank ``r``'s
+clock is behind the reference rank's. The applied offset is the median over rounds; the *residual
+skew* is the largest distance of any round from it (how much the exchange itself disagreed). Ranks
+that report the same host and boot id read the very same CLOCK_MONOTONIC, so their offset is 0 by
+construction and the estimate is kept only as the measured residual. A second exchange at the end
+of the run gives the drift (end offset minus start offset) when every rank got that far.
+
+**Stragglers.** DDP synchronises every step, so every rank's step takes as long as the slowest
+rank's: step times alone barely differ. What differs is the *busy* time (step minus communication):
+the straggler is the rank with the most busy time per step; the others spend the difference
+waiting inside the allreduce. The category that makes it slow is the non-communication category
+with the largest excess over the median of the other ranks.
+
+**Overlap** (Holistic Trace Analysis's communication/computation overlap): the share of
+communication time during which computation runs at the same time. Communication is the collective
+spans plus communication kernels/ops; computation is compute and memory kernels on a device run,
+or on a host-only run the self time of compute and memory-I/O ops (innermost ops per thread).
+
+**Scaling.** The seed compares 1 GPU with 4 GPUs; here each world size is one variant entry. With
+a fixed per-rank batch, a world of ``N`` ranks processes ``N`` batches per step: throughput is
+``N * batch / step``, speedup is throughput over the smallest world's, efficiency is speedup over
+the ratio of world sizes.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from profiler.analysis.breakdown import CATEGORIES, StepWindow
+from profiler.analysis.intervals import clip, innermost_segments, merge
+from profiler.analysis.opkinds import op_kind
+from profiler.events import COLLECTIVE, DEVICE_TID_BASE, KERNEL, MEMCPY, MEMSET, OP, EventTable
+
+# ------------------------------------------------------------------------------------- clocks
+
+
+@dataclass
+class ClockAlignment:
+    reference_rank: int
+    #: add to rank r's timestamps to put them on the reference rank's clock
+    offsets_ns: dict[int, int]
+    #: the exchange's estimate, whether applied or not
+    measured_offsets_ns: dict[int, int]
+    #: largest distance of one round from the estimate, per rank
+    residual_ns: dict[int, int]
+    #: per rank: "shared clock" (same host and boot) or "exchange" (offset applied)
+    basis: dict[int, str]
+    rounds: int
+    drift_ns: dict[int, int] | None = None
+
+    @property
+    def max_residual_ns(self) -> int:
+        return max(self.residual_ns.values(), default=0)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        for k in ("offsets_ns", "measured_offsets_ns", "residual_ns", "basis", "drift_ns"):
+            if d[k] is not None:
+                d[k] = {str(r): v for r, v in d[k].items()}
+        d["max_residual_ns"] = self.max_residual_ns
+        return d
+
+
+def _estimate(rounds: Sequence[Sequence[int]], ref: int) -> tuple[dict[int, int], dict[int, list[int]]]:
+    """Per rank: the median offset to the reference, and every round's offset."""
+    est: dict[int, int] = {}
+    diffs: dict[int, list[int]] = {}
+    for r in range(len(rounds[0])):
+        diffs[r] = [int(row[ref]) - int(row[r]) for row in rounds]
+        est[r] = int(statistics.median(diffs[r]))
+    return est, diffs
+
+
+def align_clocks(
+    rounds: Sequence[Sequence[int]],
+    hosts: Sequence[str],
+    end_rounds: Sequence[Sequence[int]] | None = None,
+    reference: int = 0,
+) -> ClockAlignment:
+    """Offsets that put every rank on the reference rank's clock (see the module docstring).
+
+    ``rounds``: one row per exchange round, one reading per rank; ``hosts``: per rank, an id of the
+    clock it reads (host name and boot id).
+    """
+    if not rounds or any(len(row) != len(hosts) for row in rounds):
+        raise ValueError("clock rounds must have one reading per rank in every round")
+    est, diffs = _estimate(rounds, reference)
+    offsets: dict[int, int] = {}
+    basis: dict[int, str] = {}
+    res: dict[int, int] = {}
+    for r in range(len(hosts)):
+        shared = hosts[r] == hosts[reference]
+        # on a shared clock the true offset is 0, so every round's reading is pure exchange error
+        offsets[r] = 0 if shared else est[r]
+        basis[r] = "shared clock" if shared else "exchange"
+        res[r] = max(abs(d - offsets[r]) for d in diffs[r])
+    drift = None
+    if end_rounds:
+        end_est, _ = _estimate(end_rounds, reference)
+        drift = {r: end_est[r] - est[r] for r in est}
+    return ClockAlignment(reference, offsets, est, res, basis, len(rounds), drift)
+
+
+# -------------------------------------------------------------------------------------- merge
+
+
+def _with_pid(table: EventTable, old: int, new: int) -> EventTable:
+    """A copy of ``table`` with process ``old`` renumbered ``new`` (pids of two hosts can clash)."""
+    t = EventTable(**{k: getattr(table, k) for k in table.__dataclass_fields__})
+
+    def swap(cols: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return dict(cols, pid=np.where(cols["pid"] == old, new, cols["pid"]))
+
+    t.spans, t.counters = swap(table.spans), swap(table.counters)
+    t.instants, t.samples = swap(table.instants), swap(table.samples)
+    t.processes = {(new if p == old else p): n for p, n in table.processes.items()}
+    t.threads = {((new if p == old else p), tid): n for (p, tid), n in table.threads.items()}
+    return t
+
+
+def merge_ranks(
+    tables: Mapping[int, EventTable], pids: Mapping[int, int], offsets_ns: Mapping[int, int],
+    labels: Mapping[int, str],
+) -> tuple[EventTable, dict[int, int]]:
+    """One table with every rank on the reference clock, one process per rank.
+
+    Returns the merged table and the pid each rank ended up with (a pid already taken by a lower
+    rank, possible across hosts, is moved above 2**32).
+    """
+    used: set[int] = set()
+    out_pids: dict[int, int] = {}
+    parts = []
+    for r in sorted(tables):
+        t = tables[r].shifted(int(offsets_ns.get(r, 0)))
+        pid = int(pids[r])
+        if pid in used:
+            new = pid + ((r + 1) << 32)
+            t = _with_pid(t, pid, new)
+            pid = new
+        used.add(pid)
+        out_pids[r] = pid
+        t.processes = {**t.processes, pid: labels.get(r, f"rank {r}")}
+        parts.append(t)
+    return EventTable.concat(parts), out_pids
+
+
+# ---------------------------------------------------------------------------------- overlap
+
+
+def _in_windows(s: np.ndarray, e: np.ndarray, steps: Sequence[StepWindow]) -> tuple[np.ndarray, np.ndarray]:
+    ss, ee = [], []
+    for w in steps:
+        a, b = clip(s, e, w.start_ns, w.end_ns)
+        ss.append(a)
+        ee.append(b)
+    if not ss:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    return merge(np.concatenate(ss), np.concatenate(ee))
+
+
+def _intersection_ns(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]) -> int:
+    """Length of the intersection of two sets of disjoint sorted intervals."""
+    total, i, j = 0, 0, 0
+    (as_, ae), (bs, be) = a, b
+    while i < len(as_) and j < len(bs):
+        lo, hi = max(as_[i], bs[j]), min(ae[i], be[j])
+        if hi > lo:
+            total += int(hi - lo)
+        if ae[i] < be[j]:
+            i += 1
+        else:
+            j += 1
+    return total
+
+
+def comm_overlap(table: EventTable, pid: int, steps: Sequence[StepWindow]) -> dict[str, Any]:
+    """Communication time in ``steps`` and the share of it overlapped by computation."""
+    sp = table.spans
+    pm = sp["pid"] == pid
+    ends = sp["start_ns"] + sp["dur_ns"]
+    names = table.strings.strings
+    comm_s, comm_e = [sp["start_ns"][pm & table.cat_mask(COLLECTIVE)]], [ends[pm & table.cat_mask(COLLECTIVE)]]
+    comp_s: list[np.ndarray] = []
+    comp_e: list[np.ndarray] = []
+    dev = np.flatnonzero(pm & table.cat_mask(KERNEL, MEMCPY, MEMSET))
+    if len(dev):
+        basis = "device kernels"
+        comm = np.array([op_kind(names[int(sp["name"][r])])[1] == "communication" for r in dev.tolist()], bool)
+        comm_s.append(sp["start_ns"][dev[comm]])
+        comm_e.append(ends[dev[comm]])
+        comp_s.append(sp["start_ns"][dev[~comm]])
+        comp_e.append(ends[dev[~comm]])
+    else:
+        basis = "host ops"
+        ops = np.flatnonzero(pm & table.cat_mask(OP) & (sp["tid"] < DEVICE_TID_BASE))
+        for tid in np.unique(sp["tid"][ops]).tolist():
+            rows = ops[sp["tid"][ops] == tid]
+            s, e, owner = innermost_segments(sp["start_ns"][rows], ends[rows])
+            cats = np.array([op_kind(names[int(sp["name"][r])])[1] for r in rows[owner].tolist()], dtype=object)
+            c = cats == "communication"
+            w = (cats == "compute") | (cats == "memory_io")
+            comm_s.append(s[c])
+            comm_e.append(e[c])
+            comp_s.append(s[w])
+            comp_e.append(e[w])
+    comm = _in_windows(np.concatenate(comm_s), np.concatenate(comm_e), steps)
+    comp = (
+        _in_windows(np.concatenate(comp_s), np.concatenate(comp_e), steps)
+        if comp_s
+        else (np.empty(0, np.int64), np.empty(0, np.int64))
+    )
+    comm_ns = int((comm[1] - comm[0]).sum())
+    both = _intersection_ns(comm, comp)
+    n = max(1, len(steps))
+    return {
+        "basis": basis,
+        "communication_ms": comm_ns / n / 1e6,
+        "overlapped_ms": both / n / 1e6,
+        "exposed_ms": (comm_ns - both) / n / 1e6,
+        "overlap_pct": (100.0 * both / comm_ns) if comm_ns else None,
+    }
+
+
+# -------------------------------------------------------------------------------- stragglers
+
+
+def straggler_report(ranks: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Per-rank step times, spread, slowest rank and the category that makes it slow.
+
+    Each rank: ``{"rank": int, "step_ms": median clean step ms or None,
+    "breakdown_ms": {category: ms} or None, "traced_step_ms": float or None}``.
+    """
+    rows = [r for r in ranks if r.get("step_ms")]
+    out: dict[str, Any] = {"ranks": len(ranks), "measured": len(rows)}
+    if not rows:
+        out["sentence"] = "no rank measured any step"
+        return out
+    steps = {int(r["rank"]): float(r["step_ms"]) for r in rows}
+    lo, hi = min(steps.values()), max(steps.values())
+    out["step_ms"] = {str(k): v for k, v in sorted(steps.items())}
+    out["step_spread_pct"] = 100.0 * (hi - lo) / lo if lo else 0.0
+    bds = {int(r["rank"]): r["breakdown_ms"] for r in rows if r.get("breakdown_ms")}
+    if len(bds) == len(rows) and len(rows) > 1:
+        busy = {k: sum(v for c, v in bd.items() if c != "communication") for k, bd in bds.items()}
+        slow = max(busy, key=lambda k: (busy[k], -k))
+        others = [k for k in busy if k != slow]
+        med_busy = statistics.median(busy[k] for k in others)
+        excess = {
+            c: bds[slow].get(c, 0.0) - statistics.median(bds[k].get(c, 0.0) for k in others)
+            for c in CATEGORIES
+            if c != "communication"
+        }
+        cat = max(excess, key=lambda c: excess[c])
+        wait = statistics.median(bds[k].get("communication", 0.0) for k in others) - bds[slow].get(
+            "communication", 0.0
+        )
+        b_lo = min(busy.values())
+        out.update(
+            basis="busy time (traced step minus communication)",
+            busy_ms={str(k): v for k, v in sorted(busy.items())},
+            busy_spread_pct=100.0 * (max(busy.values()) - b_lo) / b_lo if b_lo else 0.0,
+            slowest_rank=slow,
+            fastest_rank=min(busy, key=lambda k: (busy[k], k)),
+            category=cat,
+            category_excess_ms=excess[cat],
+            excess_ms=busy[slow] - med_busy,
+            others_wait_ms=wait,
+        )
+        out["sentence"] = (
+            f"rank {slow} is the slowest: {busy[slow]:.2f} ms busy per step vs {med_busy:.2f} ms "
+            f"(median of the others), {busy[slow] - med_busy:+.2f} ms, mostly {cat.replace('_', ' ')} "
+            f"({excess[cat]:+.2f} ms); the others wait {wait:+.2f} ms more in communication"
+        )
+    else:
+        slow = max(steps, key=lambda k: (steps[k], -k))
+        out.update(basis="clean step time", slowest_rank=slow, fastest_rank=min(steps, key=lambda k: (steps[k], k)))
+        out["sentence"] = (
+            f"rank {slow} has the slowest steps ({steps[slow]:.2f} ms, spread {out['step_spread_pct']:.1f}%); "
+            "no breakdown per rank to say why"
+        )
+    return out
+
+
+# ---------------------------------------------------------------------------------- failures
+
+#: Errors a rank raises *because* another rank went away: never the root cause.
+CONSEQUENTIAL = (
+    "RankStopped",
+    "Connection closed by peer",
+    "Connection reset by peer",
+    "Broken pipe",
+    "Socket Timeout",
+    "Timed out",
+    "timed out",
+    "NCCL communicator was aborted",
+    "ProcessGroupGloo",
+)
+
+
+def root_cause(ranks: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
+    """Which rank failed first and why, from per-rank records.
+
+    Each rank: ``{"rank", "status" ("ok"/"failed"/... or None when it left no result), "error",
+    "ended_ns" (on the reference clock, or None)}``. A rank whose error is a consequence of another
+    rank's death (:data:`CONSEQUENTIAL`) is the root cause only if nothing else is.
+    """
+    bad = [r for r in ranks if r.get("status") != "ok"]
+    if not bad:
+        return None
+
+    def key(r: Mapping[str, Any]) -> tuple[int, int]:
+        err = str(r.get("error") or "")
+        if r.get("status") in (None, "running"):
+            tier = 1  # left no final result (only a checkpoint, or nothing): killed or crashed hard
+        elif any(s in err for s in CONSEQUENTIAL):
+            tier = 2
+        else:
+            tier = 0
+        return tier, int(r.get("ended_ns") or 0)
+
+    first = min(bad, key=key)
+    return {
+        "rank": int(first["rank"]),
+        "error": first.get("error") or "exited without saving a result",
+        "stopped": sorted(int(r["rank"]) for r in bad if r is not first),
+    }
+
+
+# ----------------------------------------------------------------------------------- scaling
+
+
+def scaling_table(variants: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Rows per (framework, variant, mode, preset) and world size with speedup and efficiency.
+
+    Variants without a ``distributed`` section or without a measured step are left out; a series
+    needs at least two world sizes.
+    """
+    series: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for v in variants:
+        d = v.get("distributed")
+        step = (d or {}).get("step_ms")
+        if not d or not step:
+            continue
+        key = tuple(str(v.get(k)) for k in ("framework", "variant", "mode", "preset"))
+        series.setdefault(key, []).append(
+            {"world_size": int(d["world_size"]), "step_ms": float(step), "batch": v.get("items_per_step")}
+        )
+    rows: list[dict[str, Any]] = []
+    for key, pts in series.items():
+        if len({p["world_size"] for p in pts}) < 2:
+            continue
+        pts.sort(key=lambda p: p["world_size"])
+        base = pts[0]
+        for p in pts:
+            ratio = p["world_size"] / base["world_size"]
+            speed = ratio * base["step_ms"] / p["step_ms"]
+            row = {
+                "framework": key[0],
+                "variant": key[1],
+                "mode": key[2],
+                "preset": key[3],
+                "world_size": p["world_size"],
+                "step_ms": p["step_ms"],
+                "speedup": speed,
+                "efficiency": speed / ratio,
+                # the seed's figure: time for the same amount of data, relative to the base
+                "time_ratio": 1.0 / speed,
+            }
+            if p["batch"]:
+                row["items_per_s"] = p["world_size"] * float(p["batch"]) / (p["step_ms"] / 1000.0)
+            rows.append(row)
+    return rows
