@@ -1,7 +1,7 @@
 """``cudnn_lstm``: an LSTM text classifier, fused (cuDNN/oneDNN) vs an unfused cell loop."""
 
 from profiler.scenario import Implementation, Scenario
-from scenarios.rnn import MXNET_RNN_VARIANTS, RNN_PRESETS, TORCH_RNN_VARIANTS
+from scenarios.rnn import MXNET_RNN_VARIANTS, NUMBA_RNN_VARIANTS, RNN_PRESETS, TORCH_RNN_VARIANTS
 
 SCENARIO = Scenario(
     name="cudnn_lstm",
@@ -11,6 +11,7 @@ SCENARIO = Scenario(
     implementations=(
         Implementation("torch", TORCH_RNN_VARIANTS, module="scenarios.rnn.torch_rnn"),
         Implementation("mxnet", MXNET_RNN_VARIANTS, module="scenarios.rnn.mxnet_rnn"),
+        Implementation("numba", NUMBA_RNN_VARIANTS, module="scenarios.rnn.kernels_rnn"),
     ),
     presets={k: {**v, "cell": "lstm"} for k, v in RNN_PRESETS.items()},
     modes=("train", "infer"),

@@ -41,3 +41,10 @@ MXNET_RNN_VARIANTS = (
     Variant("fused", "gluon.rnn.LSTM/GRU: one fused RNN operator per layer, hybridized"),
     Variant("unfused", "gluon.rnn.LSTMCell/GRUCell.unroll: per-step GEMMs and gate ops, hybridized"),
 )
+
+#: The toolkit's own kernels (kernels/): same gate math, same BLAS GEMMs; only fusion differs.
+NUMBA_RNN_VARIANTS = (
+    Variant("kernels_fused", "own numba cell: BLAS GEMMs + one fused parallel pass per step (CPU)"),
+    Variant("kernels_unfused", "own numba cell: BLAS GEMMs + one parallel pass per elementwise op (CPU)"),
+    Variant("kernels_fused_gpu", "cuBLAS GEMMs + own numba.cuda fused cell kernel per step", needs_gpu=True),
+)
