@@ -414,6 +414,16 @@ def report_cmd(run_dir: Path, reanalyse: bool, as_json: bool) -> None:
 
     run = RunDir.open(run_dir)
     record = run.read_record()
+    if record.get("kind") == "scale":  # a thread-scaling sweep renders as its own table
+        from profiler.scale_report import ScaleReport
+        from profiler.scaling import saved_summary
+
+        doc = saved_summary(record, run, reanalyse)
+        if as_json:
+            click.echo(json.dumps(doc, indent=2))
+        else:
+            _stdout().print(ScaleReport(doc))
+        return
     if reanalyse:
         unit = record.get("scenario", {}).get("unit", "step")
         for v in record["variants"]:

@@ -639,6 +639,27 @@ def json_summary(record: dict[str, Any], run: RunDir) -> dict[str, Any]:
     }
 
 
+def saved_summary(record: dict[str, Any], run: RunDir, reanalyse: bool = False) -> dict[str, Any]:
+    """The ``--json`` document of a saved sweep; ``reanalyse`` recomputes it from the saved events."""
+    from profiler.errors import InputError
+    from profiler.orchestrate import analyse_variant
+
+    try:
+        if reanalyse:
+            unit = record.get("scenario", {}).get("unit", "step")
+            for v in record["variants"]:
+                if v.get("events"):
+                    v.update(analyse_variant(run.load_events(v), v, v.get("items_per_step"), unit))
+            s = record["settings"]
+            series = list(dict.fromkeys(v["series"] for v in record["variants"] if v.get("series")))
+            files = (record.get("scaling") or {}).get("files")
+            record["scaling"] = scaling_result(record["variants"], series, s["threads"], s["cores"])
+            record["scaling"]["files"] = files
+        return json_summary(record, run)
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise InputError(f"{run.run_file}: malformed scaling record ({type(e).__name__}: {e})") from None
+
+
 __all__ = [
     "DEFAULT_REPEATS",
     "MeasureWindowWatcher",
@@ -652,6 +673,7 @@ __all__ = [
     "pin_cpus",
     "plan_scale",
     "run_order",
+    "saved_summary",
     "scaling_result",
     "thread_cpu_seconds",
     "to_csv",

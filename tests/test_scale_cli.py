@@ -121,6 +121,10 @@ def test_busy_threads_are_verified_and_a_workload_ignoring_the_setting_is_flagge
     # the same document is saved, with the table as CSV
     assert json.loads((Path(doc["run_dir"]) / "scaling.json").read_text())["series"] == doc["series"]
     assert len(Path(doc["files"]["csv"]).read_text().splitlines()) == 1 + 4
+    # a saved sweep re-renders as its own table, without re-running
+    rep = cli("report", doc["run_dir"], timeout=120)
+    assert rep.returncode == 0, rep.stderr
+    assert "profiler scale thread_spinner" in rep.stdout and "python/ignores at 2" in rep.stdout
 
 
 # -------------------------------------------------------------------------------- torch end to end
