@@ -18,10 +18,6 @@ PROBES: dict[str, str] = {
     "nvml": "profiler.probes.nvml:NvmlProbe",
     "process": "profiler.probes.process:ProcessProbe",
     "pyspy": "profiler.probes.pyspy:PySpyProbe",
-    "cupti": "profiler.probes.cupti:CuptiProbe",
-    "nvml": "profiler.probes.nvml:NvmlProbe",
-    "process": "profiler.probes.process:ProcessProbe",
-    "pyspy": "profiler.probes.pyspy:PySpyProbe",
 }
 
 __all__ = ["PROBES", "Probe", "ProbeTarget", "availability_of", "probe_class", "select_probes"]
