@@ -145,10 +145,6 @@ class VariantReport:
 
         for line in summary_lines(v.get("probe_summary") or {}):
             parts.append(Text(line, style="dim"))
-        from profiler.probes.summary import summary_lines
-
-        for line in summary_lines(v.get("probe_summary") or {}):
-            parts.append(Text(line, style="dim"))
         probes = v.get("probes") or {}
         notes = [f"{n}: {p['error']}" for n, p in probes.items() if isinstance(p, dict) and p.get("error")]
         notes += [f"{n}: {e}" for n, p in probes.items() if isinstance(p, dict) for e in p.get("errors", [])]
@@ -215,19 +211,6 @@ class RunReport:
         for v in r.get("variants", []):
             yield VariantReport(v, sc.get("unit", "step"))
         yield ComparisonReport(r.get("comparisons", []))
-        overheads = {
-            n: p["overhead"]
-            for sel in (r.get("probe_selection") or {}).values()
-            if isinstance(sel, dict)
-            for n, p in sel.items()
-            if isinstance(p, dict) and p.get("selected") and p.get("overhead")
-        }
-        if overheads:
-            yield Text(
-                "probe overheads (measured by benchmarks/probe_overhead.py): "
-                + "; ".join(f"{n}: {o}" for n, o in overheads.items()),
-                style="dim",
-            )
         overheads = {
             n: p["overhead"]
             for sel in (r.get("probe_selection") or {}).values()
