@@ -326,6 +326,9 @@ def execute(
         from profiler.analysis.ranks import scaling_table
 
         record["scaling"] = scaling_table(record["variants"])
+        # entries of one variant at several world sizes share a name: the scaling table, not a
+        # variant-vs-variant explanation, is what compares them
+        record["comparisons"] = []
     if tables:
         from profiler.export.chrome import ChromeTraceExporter
 

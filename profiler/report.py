@@ -210,7 +210,15 @@ class RunReport:
             yield Text("sizes: " + ", ".join(f"{k}={v}" for k, v in params.items()), style="dim")
         for v in r.get("variants", []):
             yield VariantReport(v, sc.get("unit", "step"))
+            if v.get("distributed"):  # data-parallel run: per-rank table (profiler/ranks_report.py)
+                from profiler.ranks_report import RanksReport
+
+                yield RanksReport(v)
         yield ComparisonReport(r.get("comparisons", []))
+        if r.get("scaling"):
+            from profiler.ranks_report import ScalingReport
+
+            yield ScalingReport(r["scaling"])
         overheads = {
             n: p["overhead"]
             for sel in (r.get("probe_selection") or {}).values()

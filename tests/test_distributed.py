@@ -1,0 +1,299 @@
+"""Data-parallel runs: launch options, clock alignment, merge, stragglers, overlap, failures, scaling.
+
+The pure parts run on synthetic inputs. The end-to-end tests launch ``tests/data/ddp_tiny.py``
+through torch.distributed.run with gloo on CPU: two ranks on one node, two single-rank "nodes" on
+loopback, and a rank that crashes.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from profiler.analysis.breakdown import StepWindow
+from profiler.analysis.ranks import (
+    align_clocks,
+    comm_overlap,
+    merge_ranks,
+    root_cause,
+    scaling_table,
+    straggler_report,
+)
+from profiler.distributed import _launcher_exits, free_port, launcher_command, launches, parse_endpoint
+from profiler.errors import InputError
+from profiler.events import COLLECTIVE, OP, STEP, EventBuilder
+from tests.conftest import DATA, needs_torch, run_cli
+
+SCENARIO = str(DATA / "ddp_tiny.py")
+
+
+# ------------------------------------------------------------------------------ launch options
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("0", None, None, None), "--nproc"),
+        (("1,x", None, None, None), "--nproc"),
+        (("2,2", None, None, None), "repeats"),
+        (("1", 2, None, None), "--rdzv-endpoint"),
+        (("1", 2, 2, "127.0.0.1:1234"), "--node-rank"),
+        (("1", 0, None, None), "--nnodes"),
+        (("1", None, None, "localhost"), "HOST:PORT"),
+        (("1", None, None, "h:70000"), "HOST:PORT"),
+        (("1,2", 2, 0, "127.0.0.1:1234"), "one node"),
+    ],
+)
+def test_bad_launch_options_are_one_line_errors(args, message):
+    with pytest.raises(InputError, match=message):
+        launches(*args)
+
+
+def test_launch_options_parse():
+    assert launches(None, None, None, None) is None
+    la = launches("1,2", None, None, None)
+    assert [x.world_size for x in la] == [1, 2] and la[0].port is None
+    la = launches("2", 3, 1, "10.0.0.5:29500")  # node 1 never checks node 0's port
+    assert la[0].world_size == 6 and (la[0].host, la[0].port) == ("10.0.0.5", 29500)
+    assert parse_endpoint("[::1]:29500") == ("::1", 29500)
+    cmd = launcher_command(la[0], 29500, Path("/x/spec.json"))
+    assert cmd[1:3] == ["-m", "torch.distributed.run"]
+    assert cmd[cmd.index("--node-rank") + 1] == "1" and cmd[cmd.index("--master-port") + 1] == "29500"
+    assert cmd[-3:] == ["-m", "profiler.distributed", "/x/spec.json"]
+
+
+def test_port_in_use_is_named_before_anything_starts(tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        with pytest.raises(InputError, match=f"port {port} is in use"):
+            launches("2", None, None, f"127.0.0.1:{port}")
+        r = run_cli("trace", "-s", SCENARIO, "--nproc", "2", "--rdzv-endpoint", f"127.0.0.1:{port}",
+                    "--out", str(tmp_path), timeout=120)
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"port {port} is in use" in lines[0], r.stderr
+    # a free port passes
+    launches("2", None, None, f"127.0.0.1:{free_port()}")
+
+
+def test_launcher_failure_summary_is_parsed():
+    text = (
+        "Root Cause (first observed failure):\n[0]:\n  time      : 2026-11-27_17:10:57\n"
+        "  host      : localhost\n  rank      : 1 (local_rank: 1)\n  exitcode  : -9 (pid: 17134)\n"
+        "[1]:\n  rank      : 0 (local_rank: 0)\n  exitcode  : 1 (pid: 17133)\n"
+    )
+    assert _launcher_exits(text) == {1: -9, 0: 1}
+
+
+# ------------------------------------------------------------------------------------- clocks
+def test_clock_offsets_across_hosts_are_estimated_and_applied():
+    true = {0: 0, 1: 5_000_000, 2: -2_000_000}  # rank r's clock reads true[r] ns behind rank 0's
+    jitter = [0, 3_000, -2_000, 1_000, 0]  # how late each round's barrier released ranks 1 and 2
+    rounds = [[1_000_000 * k + j * (r > 0) - true[r] for r in range(3)] for k, j in enumerate(jitter)]
+    a = align_clocks(rounds, ["a/1", "b/1", "c/1"])
+    assert a.offsets_ns == true  # the median round has no jitter
+    assert a.basis == {0: "shared clock", 1: "exchange", 2: "exchange"}
+    assert a.residual_ns == {0: 0, 1: 3_000, 2: 3_000} and a.max_residual_ns == 3_000
+    d = a.to_dict()
+    assert d["offsets_ns"]["1"] == a.offsets_ns[1] and json.dumps(d)
+
+
+def test_clock_on_one_host_is_shared_and_the_estimate_is_residual():
+    rounds = [[100, 130], [200, 220], [300, 345]]
+    a = align_clocks(rounds, ["h/1", "h/1"], end_rounds=[[400, 390]])
+    assert a.offsets_ns == {0: 0, 1: 0}
+    assert a.measured_offsets_ns[1] == -30
+    assert a.residual_ns[1] == 45  # the largest disagreement of one round with the true offset 0
+    assert a.drift_ns == {0: 0, 1: 10 - (-30)}
+
+
+def test_clock_rounds_must_be_complete():
+    with pytest.raises(ValueError):
+        align_clocks([[1, 2], [3]], ["a", "b"])
+
+
+# -------------------------------------------------------------------------------------- merge
+def _rank_table(pid: int, t0: int, comm: tuple[int, int], ops: list[tuple[int, int, str]]):
+    b = EventBuilder()
+    b.name_process(pid, "worker")
+    b.span(STEP, "step 0", t0, 100, pid, 0, args={"index": 0, "traced": True})
+    b.span(COLLECTIVE, "allreduce bucket 0", t0 + comm[0], comm[1] - comm[0], pid, 7)
+    for s, e, name in ops:
+        b.span(OP, name, t0 + s, e - s, pid, 1)
+    return b.build()
+
+
+def test_merge_puts_ranks_on_one_clock_with_one_process_each():
+    t0 = _rank_table(42, 1_000, (50, 90), [(0, 60, "aten::addmm")])
+    t1 = _rank_table(42, 5_000, (50, 90), [(0, 60, "aten::addmm")])  # same pid: another host
+    merged, pids = merge_ranks({0: t0, 1: t1}, {0: 42, 1: 42}, {0: 0, 1: -4_000}, {0: "rank 0", 1: "rank 1"})
+    assert pids[0] == 42 and pids[1] != 42
+    assert merged.processes[pids[0]] == "rank 0" and merged.processes[pids[1]] == "rank 1"
+    steps = merged.spans["start_ns"][merged.cat_mask(STEP)]
+    assert sorted(steps.tolist()) == [1_000, 1_000]  # rank 1 moved onto rank 0's clock
+    assert set(merged.spans["pid"].tolist()) == {pids[0], pids[1]}
+
+
+# ------------------------------------------------------------------------------------ overlap
+def test_overlap_is_the_share_of_communication_under_computation():
+    t = _rank_table(7, 0, (50, 90), [(0, 60, "aten::addmm"), (70, 80, "aten::view")])
+    o = comm_overlap(t, 7, [StepWindow(0, 0, 100, True, 7)])
+    # communication 50..90 (40 ns); compute 0..60 overlaps 10 ns; a view is not computation
+    assert o["communication_ms"] == pytest.approx(40e-6)
+    assert o["overlapped_ms"] == pytest.approx(10e-6)
+    assert o["overlap_pct"] == pytest.approx(25.0)
+    assert o["basis"] == "host ops"
+
+
+# --------------------------------------------------------------------------------- stragglers
+def test_straggler_is_the_busiest_rank_and_its_category_is_named():
+    fast = {"data_loading": 0.0, "communication": 30.0, "memory_io": 2.0, "compute": 5.0,
+            "framework_overhead": 1.0, "idle": 0.0}
+    slow = {**fast, "communication": 2.0, "data_loading": 27.0}
+    rep = straggler_report([
+        {"rank": 0, "step_ms": 38.0, "breakdown_ms": fast},
+        {"rank": 1, "step_ms": 38.5, "breakdown_ms": slow},
+        {"rank": 2, "step_ms": 38.1, "breakdown_ms": fast},
+    ])
+    assert rep["slowest_rank"] == 1 and rep["category"] == "data_loading"
+    assert rep["category_excess_ms"] == pytest.approx(27.0)
+    assert rep["others_wait_ms"] == pytest.approx(28.0)
+    assert rep["step_spread_pct"] == pytest.approx(100 * 0.5 / 38.0)
+    assert "rank 1" in rep["sentence"] and "data loading" in rep["sentence"]
+
+
+def test_straggler_without_breakdowns_falls_back_to_step_times():
+    rep = straggler_report([{"rank": 0, "step_ms": 10.0}, {"rank": 1, "step_ms": 12.0}, {"rank": 2}])
+    assert rep["slowest_rank"] == 1 and rep["basis"] == "clean step time" and rep["measured"] == 2
+    assert straggler_report([{"rank": 0}])["sentence"] == "no rank measured any step"
+
+
+# ----------------------------------------------------------------------------------- failures
+def test_root_cause_prefers_the_rank_whose_own_error_it_is():
+    ranks = [
+        {"rank": 0, "status": "failed", "error": "RuntimeError: Connection closed by peer [127.0.0.1]:1",
+         "ended_ns": 5},
+        {"rank": 1, "status": "failed", "error": "RuntimeError: injected", "ended_ns": 9},
+        {"rank": 2, "status": "failed", "error": "RankStopped: stopped by the launcher", "ended_ns": 1},
+        {"rank": 3, "status": "ok"},
+    ]
+    c = root_cause(ranks)
+    assert c == {"rank": 1, "error": "RuntimeError: injected", "stopped": [0, 2]}
+    # a rank that left no final result (killed hard) comes before consequential errors
+    ranks[1] = {"rank": 1, "status": "running", "error": None, "ended_ns": None}
+    assert root_cause(ranks)["rank"] == 1
+    assert root_cause([{"rank": 0, "status": "ok"}]) is None
+
+
+# ------------------------------------------------------------------------------------ scaling
+def test_scaling_rows_have_speedup_and_efficiency():
+    def v(ws: int, step: float) -> dict:
+        return {"framework": "torch", "variant": "ddp", "mode": "train", "preset": "cpu", "items_per_step": 32,
+                "distributed": {"world_size": ws, "step_ms": step}}
+
+    rows = scaling_table([v(1, 10.0), v(4, 12.5), {"framework": "torch", "variant": "other"}])
+    assert [r["world_size"] for r in rows] == [1, 4]
+    assert rows[1]["speedup"] == pytest.approx(3.2) and rows[1]["efficiency"] == pytest.approx(0.8)
+    assert rows[1]["items_per_s"] == pytest.approx(4 * 32 / 0.0125)
+    assert rows[1]["time_ratio"] == pytest.approx(1 / 3.2)
+    assert scaling_table([v(2, 10.0)]) == []  # one world size: nothing to compare
+
+
+# --------------------------------------------------------------------------------- end to end
+@pytest.fixture(scope="module")
+def two_ranks(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs")
+    r = run_cli("trace", "-s", SCENARIO, "--nproc", "2", "--preset", "straggler", "--out", str(out),
+                "--json", "--timeout", "240", timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return json.loads(r.stdout)
+
+
+@needs_torch
+@pytest.mark.slow
+def test_two_ranks_gloo_merged_trace_communication_and_straggler(two_ranks):
+    from profiler.export.chrome_check import check_chrome_trace, load_trace
+
+    doc = two_ranks
+    assert doc["status"] == "ok"
+    (v,) = doc["variants"]
+    assert v["status"] == "ok" and v["breakdown_ms"]["communication"] > 0
+    d = v["distributed"]
+    assert d["world_size"] == 2 and d["backend"] == "gloo" and d["launcher"] == "torch.distributed.run"
+    assert [r["rank"] for r in d["ranks"]] == [0, 1] and all(r["status"] == "ok" for r in d["ranks"])
+    for r in d["ranks"]:
+        assert r["breakdown_ms"]["communication"] > 0 and r["collectives"]["spans"] > 0
+        assert r["overlap"]["communication_ms"] > 0
+    # rank 1 sleeps 40 ms in a data-loading region every step: it is the straggler, and says why
+    st = d["straggler"]
+    assert st["slowest_rank"] == 1 and st["category"] == "data_loading" and st["category_excess_ms"] > 20
+    assert d["clock"]["rounds"] >= 5 and set(d["clock"]["offsets_ns"]) == {"0", "1"}
+
+    trace = load_trace(doc["trace"])
+    assert check_chrome_trace(trace) == []
+    evs = trace["traceEvents"]
+    procs = {e["pid"]: e["args"]["name"] for e in evs if e.get("ph") == "M" and e["name"] == "process_name"}
+    assert sorted(n.split(" · ")[0] for n in procs.values()) == ["rank 0", "rank 1"]
+    coll = [e for e in evs if e.get("ph") == "X" and e.get("cat") == "collective"]
+    assert {e["pid"] for e in coll} == set(procs)
+
+    r = run_cli("report", doc["run_dir"], env={"COLUMNS": "160"}, timeout=120)
+    assert r.returncode == 0 and "rank 1 is the slowest" in r.stdout and "residual skew" in r.stdout
+
+
+@needs_torch
+@pytest.mark.slow
+def test_two_nodes_on_loopback_merge_on_node_zero(tmp_path):
+    port = free_port()
+    common = ["-s", SCENARIO, "--nproc", "1", "--nnodes", "2", "--rdzv-endpoint", f"127.0.0.1:{port}",
+              "--out", str(tmp_path), "--json", "--timeout", "240"]
+    procs = [
+        subprocess.Popen([sys.executable, "-m", "profiler.cli", "trace", *common, "--node-rank", str(n)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for n in (0, 1)
+    ]
+    outs = [p.communicate(timeout=300) for p in procs]
+    for p, (_, e) in zip(procs, outs, strict=True):
+        assert p.returncode == 0, e[-3000:]
+    node0, node1 = (json.loads(o) for o, _ in outs)
+    d0 = node0["variants"][0]["distributed"]
+    assert d0["nnodes"] == 2 and d0["world_size"] == 2 and d0["ranks_here"] == [0, 1]
+    assert all(r["status"] == "ok" for r in d0["ranks"])
+    d1 = node1["variants"][0]["distributed"]
+    assert d1["ranks_here"] == [1] and "node 0" in d1["note"]
+    from profiler.export.chrome_check import check_chrome_trace, load_trace
+
+    trace = load_trace(node0["trace"])
+    assert check_chrome_trace(trace) == []
+    names = [e["args"]["name"] for e in trace["traceEvents"] if e.get("ph") == "M" and e["name"] == "process_name"]
+    assert sorted(n.split(" · ")[0] for n in names) == ["rank 0", "rank 1"]
+
+
+@needs_torch
+@pytest.mark.slow
+def test_crashing_rank_stops_the_others_and_the_run_is_kept(tmp_path):
+    r = run_cli("trace", "-s", SCENARIO, "--nproc", "2", "--preset", "crash", "--out", str(tmp_path),
+                "--json", "--timeout", "240", timeout=300)
+    assert r.returncode == 1, r.stderr[-3000:]
+    doc = json.loads(r.stdout)
+    assert doc["status"] == "failed"
+    (v,) = doc["variants"]
+    assert v["status"] == "failed" and v["error"].startswith("rank 1 failed: RuntimeError: injected failure")
+    d = v["distributed"]
+    assert d["failure"]["rank"] == 1 and d["failure"]["stopped"] == [0]
+    ranks = {x["rank"]: x for x in d["ranks"]}
+    assert ranks[0]["status"] == "failed" and ranks[0]["error"] and "\n" not in ranks[0]["error"]
+    # what was collected is kept: both ranks' clean steps before the crash, their files, the trace
+    assert ranks[0]["step_ms"] and ranks[1]["step_ms"]
+    run_dir = Path(doc["run_dir"])
+    wdir = run_dir / "workers" / "torch-ddp-train-ws2"
+    for n in (0, 1):
+        assert (wdir / f"rank{n}" / "events.npz").is_file() and (wdir / f"rank{n}" / "result.json").is_file()
+    assert Path(doc["trace"]).is_file()
+    rec = json.loads((run_dir / "run.json").read_text())
+    assert rec["status"] == "failed" and rec["variants"][0]["distributed"]["failure"]["rank"] == 1
