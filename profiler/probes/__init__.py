@@ -12,6 +12,7 @@ from profiler.probes.base import Probe, ProbeTarget
 #: name -> "module:Class". Order is the order doctor lists them.
 PROBES: dict[str, str] = {
     "torch": "profiler.probes.torch_tracer:TorchProbe",
+    "tensorflow": "profiler.probes.tf_tracer:TensorFlowProbe",
     "mxnet": "profiler.probes.mxnet_tracer:MxnetProbe",
     "chainer": "profiler.probes.chainer_tracer:ChainerProbe",
     "cupti": "profiler.probes.cupti:CuptiProbe",

@@ -48,3 +48,15 @@ NUMBA_RNN_VARIANTS = (
     Variant("kernels_unfused", "own numba cell: BLAS GEMMs + one parallel pass per elementwise op (CPU)"),
     Variant("kernels_fused_gpu", "cuBLAS GEMMs + own numba.cuda fused cell kernel per step", needs_gpu=True),
 )
+
+#: TensorFlow in tf.function (scenarios/rnn/tensorflow_rnn.py): TF's own fused RNN kernels vs ops.
+TF_RNN_VARIANTS = (
+    Variant("fused", "LSTM: one BlockLSTMV2 op per sequence; GRU: one GRUBlockCell op per step"),
+    Variant("unfused", "the same cell math as MatMul + elementwise ops per step, unrolled in a tf.function"),
+)
+
+#: Keras on TF (scenarios/rnn/keras_rnn.py).
+KERAS_RNN_VARIANTS = (
+    Variant("fused", "keras.layers.LSTM/GRU: cuDNN kernel on a GPU, a tf.while_loop of cell ops on CPU"),
+    Variant("unfused", "keras.layers.RNN(LSTMCell/GRUCell, unroll=True): the cell unrolled per step"),
+)
