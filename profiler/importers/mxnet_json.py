@@ -98,12 +98,18 @@ class _Threads:
 
 
 def parse_mxnet_trace(
-    doc: Any, *, pid: int = 0, epoch_offset_ns: int = 0, source: str = "MXNet profile"
+    doc: Any,
+    *,
+    pid: int = 0,
+    epoch_offset_ns: int = 0,
+    source: str = "MXNet profile",
+    window_ns: tuple[int, int] | None = None,
 ) -> tuple[EventTable, dict[str, int]]:
     """Convert a parsed MXNet profile document; returns the table and counts of what was dropped.
 
     ``pid`` is the worker the events belong to; ``epoch_offset_ns`` is Unix-epoch ns minus run-clock
-    ns (0 keeps MXNet's Unix-time stamps).
+    ns (0 keeps MXNet's Unix-time stamps). ``window_ns`` (run clock, after re-basing) keeps only
+    records that start inside it: a profile file holds every window profiled in its process.
     """
     if isinstance(doc, dict):
         events = doc.get("traceEvents")
@@ -120,7 +126,13 @@ def parse_mxnet_trace(
             if isinstance(n, str):
                 process_names[e.get("pid")] = n.rstrip("/") or n
     threads = _Threads(b, pid, process_names)
-    dropped = {"unmatched_end": 0, "unclosed_begin": 0, "duplicate_async": 0, "unknown_phase": 0}
+    dropped = {
+        "unmatched_end": 0,
+        "unclosed_begin": 0,
+        "duplicate_async": 0,
+        "unknown_phase": 0,
+        "outside_window": 0,
+    }
 
     # Sync B/E stacks per (pid, tid); async b/e keyed by (pid, cat, id, name).
     stacks: dict[tuple[Any, Any], list[tuple[str, str, int]]] = {}
@@ -192,6 +204,14 @@ def parse_mxnet_trace(
         else:
             spans.append(sp)
 
+    if window_ns is not None:
+        lo, hi = window_ns
+        n = len(spans) + len(counters) + len(instants)
+        spans = [sp for sp in spans if lo <= sp[2] <= hi]
+        counters = [c for c in counters if lo <= c[1] <= hi]
+        instants = [i for i in instants if lo <= i[1] <= hi]
+        dropped["outside_window"] = n - len(spans) - len(counters) - len(instants)
+
     spans.sort(key=lambda s: (s[2], -s[3]))
     for cat, name, t0, t1, spid, stid in spans:
         b.span(_category(cat, name), name, t0, t1 - t0, pid, threads.tid(spid, stid))
@@ -200,6 +220,33 @@ def parse_mxnet_trace(
     for name, t, spid, stid in instants:
         b.instant(name, t, pid, threads.tid(spid, stid))
     return b.build(), dropped
+
+
+def read_mxnet_json(text: str, source: str = "MXNet profile") -> dict[str, Any]:
+    """Parse profile text, including the events MXNet appends after the document's end.
+
+    ``mx.profiler.dump()`` closes the document (``]}``), but operators that finish later (engine
+    clean-up) and every later profiling window of the same process are appended to the same file
+    *after* that end, as ``,{event}`` fragments each closed by another ``]}``. The first document is
+    parsed strictly; each event object after it is added to its ``traceEvents``.
+    """
+    dec = json.JSONDecoder()
+    try:
+        doc, end = dec.raw_decode(text.lstrip())
+    except json.JSONDecodeError as e:
+        raise InputError(f"{source}: not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})") from None
+    rest = text.lstrip()[end:]
+    if isinstance(doc, dict) and isinstance(doc.get("traceEvents"), list) and rest.strip():
+        pos = rest.find("{")
+        while pos >= 0:
+            try:
+                obj, stop = dec.raw_decode(rest, pos)
+            except json.JSONDecodeError:
+                break  # a torn tail (the process died mid-write): keep what parsed
+            if isinstance(obj, dict) and "ph" in obj:
+                doc["traceEvents"].append(obj)
+            pos = rest.find("{", stop)
+    return doc
 
 
 def load_mxnet_profile(path: str | Path, *, pid: int = 0, epoch_offset_ns: int = 0) -> EventTable:
@@ -214,9 +261,6 @@ def load_mxnet_profile(path: str | Path, *, pid: int = 0, epoch_offset_ns: int =
         raise InputError(f"{p}: no such file") from None
     except (OSError, UnicodeDecodeError) as e:
         raise InputError(f"{p}: cannot be read ({type(e).__name__}: {e})") from None
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise InputError(f"{p}: not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})") from None
+    doc = read_mxnet_json(text, str(p))
     table, _ = parse_mxnet_trace(doc, pid=pid, epoch_offset_ns=epoch_offset_ns, source=str(p))
     return table

@@ -11,6 +11,13 @@ ops of a hybridized graph into one), the Python thread's C API calls (``MXImpera
 ``MXInvokeCachedOp``, ``MXNDArrayWaitAll`` ...) and the storage pool's memory counter. Options:
 ``api`` (default true: record C API calls), ``memory`` (default true: the memory counter).
 
+Engine bulking: MXNet runs the operators of a hybridized graph in bulks of up to 15 (training) as
+one engine operation, which the profiler records as one ``ImperativeBulk`` span. That is what MXNet
+executes, so it is the default. To see every operator, set :data:`UNBULK_ENV` in the environment of
+``profiler trace`` (the worker inherits it; it must be set before MXNet builds its cached graphs, and
+it changes the measured steps too, so compare bulked and unbulked runs before trusting either's
+headline). ``info()`` records which mode the worker ran in.
+
 Only imported inside an MXNet worker; MXNet is imported through :func:`profiler.compat.import_mxnet`.
 """
 
@@ -20,13 +27,24 @@ import os
 from pathlib import Path
 from typing import Any, ClassVar
 
-from profiler.clock import epoch_offset_ns
+from profiler.clock import epoch_offset_ns, now_ns
 from profiler.events import EventTable
 from profiler.frameworks import Availability, framework_availability
 from profiler.probes.base import Probe, ProbeTarget
 
 #: The file the profile is dumped to, in the worker's directory (kept: it opens in chrome://tracing).
 PROFILE_FILE = "mxnet_profile.json"
+
+#: Environment that turns engine bulking off, so that every operator is its own profiler span.
+UNBULK_ENV = {
+    "MXNET_EXEC_BULK_EXEC_TRAIN": "0",
+    "MXNET_EXEC_BULK_EXEC_INFERENCE": "0",
+    "MXNET_EXEC_BULK_EXEC_MAX_NODE_TRAIN_FWD": "0",
+    "MXNET_EXEC_BULK_EXEC_MAX_NODE_TRAIN_BWD": "0",
+}
+
+#: The file MXNet's profiler was configured with in this process (it can be configured only once).
+_configured_file: Path | None = None
 
 
 class MxnetProbe(Probe):
@@ -44,6 +62,7 @@ class MxnetProbe(Probe):
         self._running = False
         self._table = EventTable()
         self._dropped: dict[str, int] = {}
+        self._t0 = self._t1 = 0
 
     @classmethod
     def availability(cls) -> Availability:
@@ -61,14 +80,22 @@ class MxnetProbe(Probe):
         # Operators and C API calls only; aggregate_stats would keep a second, in-memory copy of
         # every event for a table we do not use.
         mx.nd.waitall()  # work queued before the window must not be attributed to it
-        mx.profiler.set_config(
-            profile_symbolic=True,
-            profile_imperative=True,
-            profile_memory=memory,
-            profile_api=api,
-            aggregate_stats=False,
-            filename=str(self._path),
-        )
+        global _configured_file
+        # MXNet accepts its profiler configuration once per process (a second set_config fails in
+        # its dump thread); later windows reuse the first file, and the reader keeps only the
+        # records of the window being read.
+        if _configured_file is None:
+            mx.profiler.set_config(
+                profile_symbolic=True,
+                profile_imperative=True,
+                profile_memory=memory,
+                profile_api=api,
+                aggregate_stats=False,
+                filename=str(self._path),
+            )
+            _configured_file = self._path
+        self._path = _configured_file
+        self._t0 = now_ns()
         mx.profiler.set_state("run")
         self._running = True
 
@@ -79,6 +106,7 @@ class MxnetProbe(Probe):
         try:
             mx.nd.waitall()
             mx.profiler.set_state("stop")
+            self._t1 = now_ns()
             mx.profiler.dump()
         except Exception as e:  # keep the run; say what broke
             self.errors.append(f"mx.profiler: {type(e).__name__}: {e}")
@@ -89,14 +117,16 @@ class MxnetProbe(Probe):
             self.errors.append(f"reading {PROFILE_FILE}: {type(e).__name__}: {e}")
 
     def _read(self) -> EventTable:
-        import json
-
-        from profiler.importers.mxnet_json import parse_mxnet_trace
+        from profiler.importers.mxnet_json import parse_mxnet_trace, read_mxnet_json
 
         assert self._path is not None and self._target is not None
-        doc = json.loads(self._path.read_text(encoding="utf-8"))
+        doc = read_mxnet_json(self._path.read_text(encoding="utf-8"), str(self._path))
         table, self._dropped = parse_mxnet_trace(
-            doc, pid=self._target.pid, epoch_offset_ns=epoch_offset_ns(), source=str(self._path)
+            doc,
+            pid=self._target.pid,
+            epoch_offset_ns=epoch_offset_ns(),
+            source=str(self._path),
+            window_ns=(self._t0, self._t1),
         )
         return table
 
@@ -104,7 +134,12 @@ class MxnetProbe(Probe):
         return self._table
 
     def info(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"profile_file": os.path.basename(str(self._path)) if self._path else None}
+        d: dict[str, Any] = {
+            "profile_file": os.path.basename(str(self._path)) if self._path else None,
+            "engine_bulking": "off"
+            if all(os.environ.get(k) == v for k, v in UNBULK_ENV.items())
+            else "on (hybridized graphs appear as ImperativeBulk spans)",
+        }
         if self._dropped:
             d["dropped"] = {k: v for k, v in self._dropped.items() if v}
         return d
