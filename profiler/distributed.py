@@ -345,6 +345,8 @@ def collect_ranks(
             "error": _one_line(res.get("error")) if res else None,
             "ended_ns": (res.get("ended_ns", 0) + offsets.get(r, 0)) if res and res.get("ended_ns") else None,
             "threads": rank_info[r].get("threads"),
+            "ddp": rank_info[r].get("ddp"),
+            "warning": (res or {}).get("ddp_warning"),
             "collectives": (res or {}).get("probes", {}).get("collectives"),
             "dir": os.path.relpath(found[r], worker_dir) if r in found else None,
         }
@@ -425,12 +427,13 @@ class RankState:
     clock_end_rounds: list[list[int]] = dataclasses.field(default_factory=list)
     hosts: list[str] = dataclasses.field(default_factory=list)
     threads: int | None = None
+    ddp: str | None = None  # how the model got into DDP: "ddp_wrap", "harness", or None
 
     def info(self) -> dict[str, Any]:
         d = {
             k: getattr(self, k)
             for k in ("rank", "world_size", "local_rank", "node_rank", "nnodes", "backend", "host",
-                      "hosts", "clock_rounds", "clock_end_rounds", "threads")
+                      "hosts", "clock_rounds", "clock_end_rounds", "threads", "ddp")
         }
         d["ddp_wrapped"] = self.recorder is not None and len(self.recorder) > 0
         return d
@@ -462,6 +465,7 @@ def ddp_wrap(model: Any, ctx: Any, **ddp_kwargs: Any) -> Any:
         ddp_kwargs.setdefault("device_ids", [st.local_rank])
     ddp = DistributedDataParallel(model, **ddp_kwargs)
     ddp.register_comm_hook((st.recorder, None), timed_allreduce_hook)
+    st.ddp = st.ddp or "ddp_wrap"
     if ctx is not None and hasattr(ctx, "log"):
         ctx.log(f"rank {st.rank}/{st.world_size}: model in DistributedDataParallel ({st.backend})")
     return ddp
@@ -539,6 +543,29 @@ class RankHarness(Harness):
         st.hosts = [str(h) for h in hosts]
         st.clock_rounds = _clock_exchange(group, world, CLOCK_ROUNDS)
         self.st = _STATE = st
+
+    def after_build(self, workload: Any, ctx: Any) -> Any:
+        """Wrap ``workload.model`` in DDP when the implementation did not call :func:`ddp_wrap`.
+
+        The optimizer built on the bare module keeps working: DDP holds the same parameters.
+        """
+        st = self.st
+        if st is None or st.ddp is not None or self.spec.workload.mode != "train":
+            return workload
+        import torch
+
+        model = getattr(workload, "model", None)
+        if isinstance(model, torch.nn.Module) and not isinstance(
+            model, torch.nn.parallel.DistributedDataParallel
+        ):
+            workload.model = ddp_wrap(model, ctx)
+            st.ddp = "harness"
+        else:
+            self.result["ddp_warning"] = (
+                "the workload neither called profiler.distributed.ddp_wrap nor exposes .model: "
+                "ranks trained independently (no gradient allreduce)"
+            )
+        return workload
 
     def run(self) -> int:
         self.phase("connect")

@@ -79,6 +79,9 @@ class RanksReport:
                 + (f"; stopped: {', '.join(map(str, f['stopped']))}" if f.get("stopped") else ""),
                 style="bold red",
             )
+        warned = sorted({r["warning"] for r in d.get("ranks", []) if r.get("warning")})
+        for w in warned:
+            yield Text(f"warning: {w}", style="yellow")
         if d.get("note"):
             yield Text(d["note"], style="yellow")
 

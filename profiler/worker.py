@@ -187,7 +187,7 @@ class Harness:
                 assert spec.module is not None
                 module = importlib.import_module(spec.module)
             self.phase("build")
-            workload = module.build(ctx)
+            workload = self.after_build(module.build(ctx), ctx)
             sync = getattr(workload, "sync", None) or (lambda: None)
             self.result["info"] = dict(getattr(workload, "info", {}) or {})
 
@@ -232,6 +232,11 @@ class Harness:
             self.save()
             self.progress.send(phase="done", status=self.result["status"])
         return code
+
+    def after_build(self, workload: Any, ctx: Context) -> Any:
+        """The workload as built; a subclass may adapt it (the distributed rank harness wraps the
+        model in DistributedDataParallel here when the implementation did not)."""
+        return workload
 
     def _timed_step(self, step, sync, cat: str, index: int, traced: bool, key: str) -> None:
         t0 = now_ns()

@@ -167,7 +167,11 @@ def test_straggler_is_the_busiest_rank_and_its_category_is_named():
     assert "rank 1" in rep["sentence"] and "data loading" in rep["sentence"]
 
 
-def test_straggler_without_breakdowns_falls_back_to_step_times():
+def test_no_straggler_within_noise_and_fallback_to_step_times():
+    even = {"data_loading": 0.0, "communication": 3.0, "compute": 10.0}
+    rep = straggler_report([{"rank": r, "step_ms": 13.0, "breakdown_ms": {**even, "compute": 10.0 + r / 10}}
+                            for r in range(2)])
+    assert rep["slowest_rank"] == 1 and rep["sentence"].startswith("no straggler: busy time per step within 1.0%")
     rep = straggler_report([{"rank": 0, "step_ms": 10.0}, {"rank": 1, "step_ms": 12.0}, {"rank": 2}])
     assert rep["slowest_rank"] == 1 and rep["basis"] == "clean step time" and rep["measured"] == 2
     assert straggler_report([{"rank": 0}])["sentence"] == "no rank measured any step"

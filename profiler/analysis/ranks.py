@@ -234,6 +234,9 @@ def comm_overlap(table: EventTable, pid: int, steps: Sequence[StepWindow]) -> di
 
 # -------------------------------------------------------------------------------- stragglers
 
+#: Busy times closer than this (max − min over min, %) name no straggler: that is noise here.
+STRAGGLER_MIN_SPREAD_PCT = 5.0
+
 
 def straggler_report(ranks: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """Per-rank step times, spread, slowest rank and the category that makes it slow.
@@ -277,11 +280,18 @@ def straggler_report(ranks: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
             excess_ms=busy[slow] - med_busy,
             others_wait_ms=wait,
         )
-        out["sentence"] = (
-            f"rank {slow} is the slowest: {busy[slow]:.2f} ms busy per step vs {med_busy:.2f} ms "
-            f"(median of the others), {busy[slow] - med_busy:+.2f} ms, mostly {cat.replace('_', ' ')} "
-            f"({excess[cat]:+.2f} ms); the others wait {wait:+.2f} ms more in communication"
-        )
+        if out["busy_spread_pct"] < STRAGGLER_MIN_SPREAD_PCT:
+            out["sentence"] = (
+                f"no straggler: busy time per step within {out['busy_spread_pct']:.1f}% across ranks "
+                f"(rank {slow} busiest, {busy[slow]:.2f} ms)"
+            )
+        else:
+            out["sentence"] = (
+                f"rank {slow} is the slowest: {busy[slow]:.2f} ms busy per step vs {med_busy:.2f} ms "
+                f"(median of the others), {busy[slow] - med_busy:+.2f} ms, mostly "
+                f"{cat.replace('_', ' ')} ({excess[cat]:+.2f} ms)"
+                + (f"; the others wait {wait:.2f} ms more per step in communication" if wait > 0 else "")
+            )
     else:
         slow = max(steps, key=lambda k: (steps[k], -k))
         out.update(basis="clean step time", slowest_rank=slow, fastest_rank=min(steps, key=lambda k: (steps[k], k)))
