@@ -177,7 +177,9 @@ class _ProgressView:
 def _trace_options(f: Any) -> Any:
     opts = [
         click.option(
-            "--scenario", "-s", required=True, help="Scenario name, or a path to your own scenario file."
+            "--scenario",
+            "-s",
+            help="Scenario name, or a path to your own scenario file (or give a command after --).",
         ),
         click.option(
             "--framework",
@@ -239,6 +241,12 @@ def _distributed_options(f: Any) -> Any:
 @cli.command("trace")
 @_trace_options
 @_distributed_options
+@click.option(
+    "--no-inject",
+    is_flag=True,
+    help="With a command after --: do not install the start-up shim (no steps, no torch/CUPTI probes).",
+)
+@click.argument("program", nargs=-1, type=click.UNPROCESSED)
 def trace_cmd(
     scenario: str,
     framework: str | None,
@@ -260,8 +268,13 @@ def trace_cmd(
     nnodes: int | None = None,
     node_rank: int | None = None,
     rdzv_endpoint: str | None = None,
+    no_inject: bool = False,
+    program: tuple[str, ...] = (),
 ) -> None:
-    """Run a scenario's variants, each in a fresh worker, and report where the time goes."""
+    """Run a scenario's variants, each in a fresh worker, and report where the time goes.
+
+    Or profile any program: ``profiler trace [OPTIONS] -- python train.py ARGS``.
+    """
     from profiler.orchestrate import TraceRequest, execute, json_summary, plan
     from profiler.registry import resolve
     from profiler.report import RunReport
@@ -273,7 +286,16 @@ def trace_cmd(
     from profiler.distributed import launches
 
     dist_launches = launches(nproc, nnodes, node_rank, rdzv_endpoint)  # port checked before any work
-    sc = resolve(scenario)
+    if program:  # profile any command (profiler/command_worker.py)
+        if scenario:
+            raise InputError("give either --scenario or a command after --, not both")
+        from profiler.command_worker import command_scenario
+
+        sc = command_scenario(list(program))
+    elif not scenario:
+        raise InputError("missing --scenario (or a command after --, e.g. profiler trace -- python train.py)")
+    else:
+        sc = resolve(scenario)
     req = TraceRequest(
         launches=dist_launches,
         scenario=sc,
@@ -293,7 +315,12 @@ def trace_cmd(
         timeout_s=timeout,
         command=["profiler", *sys.argv[1:]],
     )
-    p = plan(req)
+    if program:
+        from profiler.command_worker import plan_command
+
+        p = plan_command(req, list(program), inject=not no_inject)
+    else:
+        p = plan(req)
     if not p.jobs and not p.skipped:
         raise InputError("nothing to run")
     with _ProgressView(p.jobs, enabled=bool(p.jobs)) as view:

@@ -70,6 +70,9 @@ class WorkerJob:
     env: dict[str, str] = field(default_factory=dict)
     #: a profiler.distributed.Launch: run the ranks under torch.distributed.run (None: one worker)
     launch: Any = None
+    #: run this program as the worker instead of profiler.worker (profiler/command_worker.py)
+    command: list[str] | None = None
+    inject: bool = True  # with a command: install the start-up shim (steps, torch/CUPTI probes)
 
 
 @dataclass
@@ -152,12 +155,18 @@ def run_job(job: WorkerJob, worker_dir: Path, on_progress: ProgressCallback | No
     env.setdefault("PYTHONUNBUFFERED", "1")
     read_fd, write_fd = os.pipe()
     env[PROGRESS_FD_ENV] = str(write_fd)
+    argv = [sys.executable, "-m", "profiler.worker", str(spec_path)]
+    if job.command:
+        from profiler.command_worker import command_env
+
+        argv = list(job.command)
+        env.update(command_env(spec_path, job.inject))
 
     t0 = time.monotonic()
     with open(worker_dir / STDOUT_FILE, "wb") as out, open(worker_dir / STDERR_FILE, "wb") as err:
         try:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "profiler.worker", str(spec_path)],
+                argv,
                 stdout=out,
                 stderr=err,
                 stdin=subprocess.DEVNULL,
