@@ -145,12 +145,17 @@ class ChainerWorkload:
         self._span_dir = tempfile.mkdtemp(
             prefix="chainer-loader-", dir=base if base and os.path.isdir(base) else None
         )
+        # Without shared_mem the iterator decodes a first batch in this process to size its shared
+        # memory; giving the size (one decoded float32 example, plus room for the label) keeps every
+        # decode in the worker processes.
+        example_bytes = int(np.prod(self.dataset.shape)) * 4
         self._iter = chainer.iterators.MultiprocessIterator(
             _FileDataset(self.dataset, self._span_dir, image),
             self.batch,
             repeat=False,
             shuffle=False,
             n_processes=workers,
+            shared_mem=example_bytes + 4096,
         )
 
     def _evict(self) -> None:
