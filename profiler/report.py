@@ -215,19 +215,6 @@ class RunReport:
 
                 yield RanksReport(v)
         yield ComparisonReport(r.get("comparisons", []))
-        overheads = {
-            n: p["overhead"]
-            for sel in (r.get("probe_selection") or {}).values()
-            if isinstance(sel, dict)
-            for n, p in sel.items()
-            if isinstance(p, dict) and p.get("selected") and p.get("overhead")
-        }
-        if overheads:
-            yield Text(
-                "probe overheads (measured by benchmarks/probe_overhead.py): "
-                + "; ".join(f"{n}: {o}" for n, o in overheads.items()),
-                style="dim",
-            )
         if r.get("scaling"):
             from profiler.ranks_report import ScalingReport
 
