@@ -451,6 +451,12 @@ def report_cmd(run_dir: Path, reanalyse: bool, as_json: bool) -> None:
         else:
             _stdout().print(ScaleReport(doc))
         return
+    if record.get("kind") == "compare" and not as_json and not reanalyse:  # the side-by-side table too
+        from profiler.compare import CompareTable, saved_result
+
+        render_record(record, str(run.path), _stdout())
+        _stdout().print(CompareTable(saved_result(record), str(run.path)))
+        return
     if reanalyse:
         unit = record.get("scenario", {}).get("unit", "step")
         for v in record["variants"]:

@@ -440,9 +440,20 @@ def run_compare(
         "files": files,
         "spread": result["spread"],
         "param_findings": result["param_findings"],
+        "unavailable": [{"framework": u.framework, "reason": u.reason} for u in skipped],
     }
     run.write_record(record)
     return record, run, result, files
+
+
+def saved_result(record: dict[str, Any]) -> dict[str, Any]:
+    """The compare result of a saved ``compare`` run record (what ``profiler report`` re-renders)."""
+    extra = [
+        Unavailable(u["framework"], u["reason"])
+        for u in (record.get("compare") or {}).get("unavailable", [])
+        if isinstance(u, dict) and u.get("framework") in FRAMEWORKS
+    ]
+    return compare_result(record, extra)
 
 
 def json_document(result: dict[str, Any], run_path: Path, files: dict[str, str]) -> str:

@@ -229,6 +229,9 @@ def test_cli_failed_worker_row_others_still_run(cli, tmp_path: Path) -> None:
         assert (run / name).is_file()
     rec = json.loads((run / "run.json").read_text())
     assert rec["kind"] == "compare" and rec["compare"]["spread"] == doc["spread"]
+    rep = cli("report", str(run))  # a saved comparison re-renders with its table
+    assert rep.returncode == 0, rep.stderr
+    assert "unavailable: CNTK" in rep.stdout and "failed: RuntimeError: no kernel for this" in rep.stdout
 
 
 @needs_torch
