@@ -62,7 +62,7 @@ class ScaleReport:
             header_style="bold",
         )
         t.add_column("framework")
-        t.add_column("")
+        t.add_column("", no_wrap=True)
         for n in threads:
             over = cores is not None and n > cores
             t.add_column(f"{n} thr" + (" (over)" if over else ""), justify="right")
@@ -88,8 +88,9 @@ class ScaleReport:
                 if p.get("thread_mismatch"):
                     btxt.append(" ≠", style="bold red")
                 row_b.append(btxt)
-            t.add_row(Text(ser["series"], style="bold"), "ms/batch", *row_ms)
-            t.add_row("", "speedup", *row_s, style="cyan")
+            # framework on the first line, variant under it: the seed's row label, kept narrow
+            t.add_row(Text(ser["framework"], style="bold"), "ms/batch", *row_ms)
+            t.add_row(Text(ser["variant"], style="dim"), "speedup", *row_s, style="cyan")
             t.add_row("", "efficiency", *row_e)
             t.add_row("", "Karp–Flatt", *row_k, style="dim")
             t.add_row("", "busy threads", *row_b, end_section=True)
@@ -121,7 +122,7 @@ class ScaleReport:
             g.add_column("share", justify="right")
             g.add_column("verdict")
             for r in e["groups"]:
-                colour = {"scales": "green", "partly": "yellow", "flat": "red"}[r["verdict"]]
+                colour = {"scales": "green", "partly": "yellow", "flat": "red"}.get(r["verdict"], "dim")
                 g.add_row(
                     "  " + r["group"] + (f" ({', '.join(r['ops'])})" if r.get("ops") else ""),
                     _ms(r["ms_lo"]),

@@ -11,9 +11,9 @@ below the op table's cut, shown as "other ops"):
   loading and idle time, from the breakdown.
 
 Each group gets its speedup between the two counts and a verdict: ``scales`` (at least 60% of the
-ideal speedup), ``partly`` (at least 1.15×) or ``flat``. The groups that stay flat and grow as a share
-of the step are what makes a framework stop scaling; the sentence says so with figures. Pure: no
-framework, no files.
+ideal speedup), ``partly`` (at least 1.15×) or ``flat`` (idle time gets ``idle``: waiting is not
+work). The groups that stay flat and grow as a share of the step are what makes a framework stop
+scaling; the sentence says so with figures. Pure: no framework, no files.
 """
 
 from __future__ import annotations
@@ -121,7 +121,8 @@ def op_scaling(lo: dict[str, Any], hi: dict[str, Any], label: str = "") -> dict[
         other["ms_hi"] += minor_hi
     for r in rows:
         r["speedup"] = (r["ms_lo"] / r["ms_hi"]) if r["ms_hi"] > 0 else None
-        r["verdict"] = verdict(r["speedup"], ideal)
+        # waiting is not work: it can shrink or grow, but "scales" would mislead
+        r["verdict"] = "idle" if r["group"] == "idle" else verdict(r["speedup"], ideal)
         r["share_lo_pct"] = 100.0 * r["ms_lo"] / step_lo
         r["share_hi_pct"] = 100.0 * r["ms_hi"] / step_hi
     flat_lo = sum(r["ms_lo"] for r in rows if r["verdict"] == "flat")
@@ -167,7 +168,7 @@ def _sentence(label: str, rows: list[dict[str, Any]], p_lo: int, p_hi: int, spee
             "does not scale: "
             + "; ".join(_fmt_group(r) for r in flat)
             + f", {s_lo:.0f}% of the step at {p_lo} → {s_hi:.0f}% at {p_hi}"
-            + (" — this is what flattens the curve" if s_hi > s_lo else "")
+            + (" — this is what flattens the curve" if s_hi > s_lo + 1.0 else "")
         )
     return ". ".join(parts) + "."
 

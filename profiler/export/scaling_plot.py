@@ -1,8 +1,9 @@
 """PNG plot of a thread-scaling result: speedup vs threads, one line per series, the ideal line.
 
-Consumes the result dict of :func:`profiler.scaling.scaling_result` (or ``scaling.json``). Each
-series is drawn from its measured points; its fitted Amdahl curve (where there is one) is dashed in
-the same colour; counts above the core count are shaded as oversubscribed. matplotlib is imported
+Consumes the result dict of :func:`profiler.scaling.scaling_result` (or ``scaling.json``). Log-log
+axes, so ideal scaling is the diagonal. Each series is drawn from its measured points; its fitted
+Amdahl curve (where there is one) is dashed in the same colour; counts above the core count are
+shaded as oversubscribed. matplotlib is imported
 with the Agg backend inside the function, so nothing here needs a display or slows ``import``.
 """
 
@@ -21,13 +22,16 @@ def write_scaling_png(result: dict[str, Any], path: Path, title: str = "speedup 
 
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     cores = int(result.get("cores") or 0)
     all_t = sorted({p["threads"] for s in series for p in s["points"] if p.get("speedup")})
     fig, ax = plt.subplots(figsize=(7.0, 4.5), dpi=110)
     try:
         lo, hi = all_t[0], all_t[-1]
-        ax.plot([lo, hi], [1.0, hi / lo], color="0.55", linestyle=":", label="ideal (linear)")
+        # sampled along the (log) axis, so the straight ideal line stays straight there
+        ideal_x = [lo * (hi / lo) ** (k / 50) for k in range(51)]
+        ax.plot(ideal_x, [x / lo for x in ideal_x], color="0.55", linestyle=":", label="ideal (linear)")
         if cores and hi > cores:
             ax.axvspan(cores, hi, color="0.92", zorder=0, label=f"oversubscribed (> {cores} cores)")
         for i, s in enumerate(series):
@@ -49,7 +53,7 @@ def write_scaling_png(result: dict[str, Any], path: Path, title: str = "speedup 
             fit = (s["figures"] or {}).get("fit")
             base = (s["figures"] or {}).get("base_threads", lo)
             if fit and len(xs) >= 2:
-                grid = [xs[0] + (xs[-1] - xs[0]) * k / 50 for k in range(51)]
+                grid = [xs[0] * (xs[-1] / xs[0]) ** (k / 50) for k in range(51)]
                 t_base = fit["serial_ms"] + fit["parallel_ms"] / base
                 ax.plot(
                     grid,
@@ -59,7 +63,10 @@ def write_scaling_png(result: dict[str, Any], path: Path, title: str = "speedup 
                     color=color,
                     label=f"{s['series']} Amdahl f={fit['serial_fraction']:.2f}",
                 )
+        # log-log: ideal scaling is the diagonal, and a constant efficiency a parallel line
         ax.set_xscale("log", base=2)
+        ax.set_yscale("log", base=2)
+        ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
         ax.set_xticks(all_t)
         ax.set_xticklabels([str(t) for t in all_t])
         ax.set_xlabel("threads")
