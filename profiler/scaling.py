@@ -413,25 +413,27 @@ def execute_scale(
     }
     run.write_record(record)
     interrupted = False
-    for i, sj in enumerate(sp.jobs):
-        if interrupted:
-            break
-        wdir = run.worker_dir(sj.job.key)
-        watcher = MeasureWindowWatcher(wdir / SPEC_FILE)
+    try:
+        for i, sj in enumerate(sp.jobs):
+            wdir = run.worker_dir(sj.job.key)
+            watcher = MeasureWindowWatcher(wdir / SPEC_FILE)
 
-        def relay(job: WorkerJob, msg: dict[str, Any], sj: ScaleJob = sj, i: int = i, w=watcher) -> None:
-            w.on_progress(msg)
-            if progress is not None:
-                progress(sj, i, msg)
+            def relay(job: WorkerJob, msg: dict[str, Any], sj: ScaleJob = sj, i: int = i, w=watcher) -> None:
+                w.on_progress(msg)
+                if progress is not None:
+                    progress(sj, i, msg)
 
-        outcome = run_job(sj.job, wdir, relay)
-        entry = _entry(sj, outcome, run, sc, watcher)
-        record["variants"].append(entry)
-        run.write_record(record)  # nothing measured is lost if a later worker fails
-        if on_job_done is not None:
-            on_job_done(sj, i, entry)
-        if outcome.status == "interrupted":
-            interrupted = True
+            outcome = run_job(sj.job, wdir, relay)
+            entry = _entry(sj, outcome, run, sc, watcher)
+            record["variants"].append(entry)
+            run.write_record(record)  # nothing measured is lost if a later worker fails
+            if on_job_done is not None:
+                on_job_done(sj, i, entry)
+            if outcome.status == "interrupted":
+                interrupted = True
+                break
+    except KeyboardInterrupt:  # Ctrl-C between workers: fit and save what was measured so far
+        interrupted = True
     result = scaling_result(record["variants"], sp.series, sp.threads, sp.cores)
     result["not_run"] = len(sp.jobs) - sum(1 for v in record["variants"] if "repeat" in v)
     record["scaling"] = result
