@@ -248,7 +248,8 @@ class CuptiProbe(Probe):
     where: ClassVar[str] = "worker"
     summary: ClassVar[str] = "CUPTI activity (cupti-python): kernels, memcpy/memset, CUDA API, sync, flows"
     overhead_note: ClassVar[str] = (
-        "a few µs per CUDA API call and kernel record in the traced window only; kernels run concurrently"
+        "traced window only; CONCURRENT_KERNEL keeps kernels concurrent; cost per record not measured "
+        "yet (no GPU run so far)"
     )
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:

@@ -75,7 +75,10 @@ class NvmlProbe(SamplerProbe):
     name: ClassVar[str] = "nvml"
     where: ClassVar[str] = "parent"
     summary: ClassVar[str] = "NVML: GPU utilization, memory, power, clocks, temperature, PCIe, throttling"
-    overhead_note: ClassVar[str] = "runs in the parent (no cost inside the worker); ~1 ms of CPU per tick"
+    overhead_note: ClassVar[str] = (
+        "runs in the parent, nothing inside the worker; its parent CPU per tick is not measured yet "
+        "(no GPU run so far)"
+    )
     default_rate_hz = 50.0
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:

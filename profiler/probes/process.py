@@ -1,6 +1,6 @@
 """Process probe: what the worker's process tree did to the CPUs, memory and disk, sampled from outside.
 
-Runs in the parent (psutil and ``/proc``) at ``rate_hz`` (default 20 Hz) and writes counters on the
+Runs in the parent (psutil and ``/proc``) at ``rate_hz`` (default 10 Hz) and writes counters on the
 worker's pid:
 
 * ``cpu % core N``           — each logical core's utilisation (whole machine, as ``top`` shows it)
@@ -95,8 +95,11 @@ class ProcessProbe(SamplerProbe):
     name: ClassVar[str] = "process"
     where: ClassVar[str] = "parent"
     summary: ClassVar[str] = "psutil + /proc: per-core CPU, process-tree CPU, RSS, threads, I/O"
-    overhead_note: ClassVar[str] = "runs in the parent; ~1-2% of one core at 20 Hz, none inside the worker"
-    default_rate_hz = 20.0
+    overhead_note: ClassVar[str] = (
+        "runs in the parent, nothing inside the worker; ~2.6 ms of parent CPU per sample (measured on a "
+        "2-core host): ~2.6% of one core at the default 10 Hz"
+    )
+    default_rate_hz = 10.0
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         super().__init__(options)
