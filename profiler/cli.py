@@ -246,6 +246,11 @@ def _distributed_options(f: Any) -> Any:
     is_flag=True,
     help="With a command after --: do not install the start-up shim (no steps, no torch/CUPTI probes).",
 )
+@click.option(
+    "--trace-budget",
+    type=float,
+    help="Keep the Chrome trace's JSON under this many MB (counters downsampled, shortest spans dropped).",
+)
 @click.argument("program", nargs=-1, type=click.UNPROCESSED)
 def trace_cmd(
     scenario: str,
@@ -269,6 +274,7 @@ def trace_cmd(
     node_rank: int | None = None,
     rdzv_endpoint: str | None = None,
     no_inject: bool = False,
+    trace_budget: float | None = None,
     program: tuple[str, ...] = (),
 ) -> None:
     """Run a scenario's variants, each in a fresh worker, and report where the time goes.
@@ -282,6 +288,8 @@ def trace_cmd(
 
     if timeout is not None and timeout <= 0:
         raise InputError(f"--timeout must be positive, got {timeout:g}")
+    if trace_budget is not None and trace_budget <= 0:
+        raise InputError(f"--trace-budget must be a positive number of MB, got {trace_budget:g}")
     ensure_writable_root(out)  # fail before any work
     from profiler.distributed import launches
 
@@ -314,6 +322,7 @@ def trace_cmd(
         out=out,
         timeout_s=timeout,
         command=["profiler", *sys.argv[1:]],
+        trace_budget_mb=trace_budget,
     )
     if program:
         from profiler.command_worker import plan_command
@@ -433,12 +442,38 @@ def compare_cmd(
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @click.option("--reanalyse", is_flag=True, help="Recompute the analysis from the saved events.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
-def report_cmd(run_dir: Path, reanalyse: bool, as_json: bool) -> None:
-    """Re-render a saved run without re-running it."""
+@click.option(
+    "--out",
+    "-o",
+    type=click.Path(path_type=Path),
+    default=Path("runs"),
+    show_default=True,
+    help="For a trace file: where its run directory is created.",
+)
+@click.option("--trace-budget", type=float, help="For a trace file: keep the Chrome trace under this many MB.")
+def report_cmd(
+    run_dir: Path, reanalyse: bool, as_json: bool, out: Path = Path("runs"), trace_budget: float | None = None
+) -> None:
+    """Re-render a saved run, or analyse a trace you already have.
+
+    RUN_DIR is a run directory, or a torch.profiler (Kineto) JSON, a TensorFlow .xplane.pb (or its
+    log directory) or an MXNet profile JSON: it is analysed like a run of ours and saved as one.
+    """
     from profiler.orchestrate import analyse_variant, comparisons, json_summary
     from profiler.report import MALFORMED, render_record
     from profiler.rundir import RunDir
 
+    if run_dir.exists() and not (run_dir / "run.json").exists():
+        from profiler.importers import import_as_run
+
+        if trace_budget is not None and trace_budget <= 0:
+            raise InputError(f"--trace-budget must be a positive number of MB, got {trace_budget:g}")
+        record, run = import_as_run(run_dir, out, trace_budget)
+        if as_json:
+            click.echo(json.dumps(json_summary(record, run), indent=2))
+        else:
+            render_record(record, str(run.path), _stdout())
+        return
     run = RunDir.open(run_dir)
     record = run.read_record()
     if record.get("kind") == "scale":  # a thread-scaling sweep renders as its own table
@@ -488,14 +523,20 @@ def doctor_cmd(as_json: bool) -> None:
         for n in PROBES
     }
     host = host_info()
+    from profiler.calibrate import load_cached, summary_line
+
+    cal = load_cached()
     if as_json:
-        click.echo(json.dumps({"host": host, "frameworks": fws, "probes": prs}, indent=2))
+        click.echo(
+            json.dumps({"host": host, "frameworks": fws, "probes": prs, "calibration": cal}, indent=2)
+        )
         return
     con = _stdout()
     con.print(
         f"[bold]host[/] {host['cpu']} · {host['cores']} cores · {host['memory_gib']} GiB · "
         f"GPUs: {', '.join(g['name'] for g in host['gpus']) or 'none (' + str(host['gpu_reason']) + ')'}"
     )
+    con.print(f"[bold]ceilings[/] {summary_line(cal)}", highlight=False)
     for title, items in (("frameworks", fws), ("probes", prs)):
         t = Table(title=title, title_justify="left", header_style="bold")
         t.add_column("name")
@@ -596,6 +637,50 @@ def scale_cmd(
         _stdout().print(ScaleReport(doc))
     if record["status"] not in ("ok", "partial"):
         sys.exit(1)
+
+
+# ------------------------------------------------------------------------ calibrate
+@cli.command("calibrate")
+@click.option("--force", is_flag=True, help="Measure again even when this machine has cached ceilings.")
+@click.option("--quick", is_flag=True, help="Smaller arrays and fewer repetitions (about a second).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
+def calibrate_cmd(force: bool, quick: bool, as_json: bool) -> None:
+    """Measure this machine's ceilings (STREAM bandwidth, SGEMM and FMA FLOP/s) for the roofline."""
+    from profiler.calibrate import cache_file, calibrate, load_cached, save
+
+    rec = None if force else load_cached()
+    cached = rec is not None
+    if rec is None:
+        rec = calibrate(quick=quick)
+        save(rec)
+    if as_json:
+        click.echo(json.dumps({**rec, "cache_file": str(cache_file()), "from_cache": cached}, indent=2))
+        return
+    from profiler.breakdown_report import calibration_table
+
+    _stdout().print(calibration_table(rec, str(cache_file()), cached))
+
+
+# -------------------------------------------------------------------------- explain
+@cli.command("explain")
+@click.argument("run_a", type=click.Path(path_type=Path))
+@click.argument("run_b", type=click.Path(path_type=Path))
+@click.option("--variant-a", help="framework/variant of RUN_A to compare (default: its fastest).")
+@click.option("--variant-b", help="framework/variant of RUN_B to compare (default: its fastest).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
+def explain_cmd(run_a: Path, run_b: Path, variant_a: str | None, variant_b: str | None, as_json: bool) -> None:
+    """Why one run is faster than another: the gap split by category, ops and dispatch counts."""
+    from profiler.analysis.explain import explain_runs
+
+    e = explain_runs(run_a, run_b, variant_a, variant_b)
+    if as_json:
+        click.echo(json.dumps(e, indent=2))
+        return
+    from rich.console import Group
+
+    from profiler.breakdown_report import explanation_text
+
+    _stdout().print(Group(*explanation_text(e)))
 
 
 def main() -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from profiler import __version__
-from profiler.analysis.breakdown import CATEGORIES, breakdown, step_windows
+from profiler.analysis.breakdown import CATEGORIES, step_windows
 from profiler.analysis.explain import explain
 from profiler.analysis.ops import dispatch_counts, op_table
 from profiler.analysis.stats import summarize_ms
@@ -52,6 +52,7 @@ class TraceRequest:
     timeout_s: float | None = None
     command: list[str] = field(default_factory=list)
     label: str | None = None
+    trace_budget_mb: float | None = None  # --trace-budget: keep the Chrome trace's JSON under this
     #: profiler.distributed.Launch per world size (--nproc/--nnodes ...); None: plain workers
     launches: list[Any] | None = None
 
@@ -184,7 +185,9 @@ def plan(req: TraceRequest) -> Plan:
     if req.launches:
         from profiler.distributed import expand_jobs
 
-        jobs = expand_jobs(jobs, req.launches)
+        # without --framework, the scenario's other frameworks are skipped with the reason
+        jobs, not_distributed = expand_jobs(jobs, req.launches, explicit=req.frameworks is not None)
+        skipped.extend(not_distributed)
         settings["distributed"] = [la.as_dict() for la in req.launches]
     return Plan(req, jobs, skipped, settings, probe_records)
 
@@ -206,7 +209,12 @@ def analyse_variant(
         out["per_unit_ms"] = out["step_ms"]["median"] * n_items / items_per_step
     steps = traced or clean
     if steps:
-        bd = breakdown(events, pid, steps)
+        from profiler.analysis.attribution import attributed_breakdown
+        from profiler.calibrate import load_cached
+
+        # cost model, roofline classifier (this machine's calibrated ceilings), GPU summary
+        bd, extra = attributed_breakdown(events, pid, steps, entry.get("device") or "cpu", load_cached())
+        out.update(extra)
         out["breakdown"] = bd.to_dict()
         out["breakdown_ms"] = dict(bd.ms)
         out["top_ops"] = op_table(events, pid, steps)
@@ -308,6 +316,7 @@ def execute(
             **{fw: framework_availability(fw).version for fw in {j.workload.framework for j in p.jobs}},
         },
         "probes": {n: availability_of(n).as_dict() for n in PROBES},
+        "calibration": _calibration(),
         "probe_selection": p.probe_records,
         "status": "running",
         "variants": list(p.skipped),
@@ -333,10 +342,16 @@ def execute(
         from profiler.export.chrome import ChromeTraceExporter
 
         merged = EventTable.concat(tables)
-        ChromeTraceExporter(metadata={"run": run.path.name, "scenario": sc.name}).write(
-            merged, run.trace_file
+        exporter = ChromeTraceExporter(
+            metadata={"run": run.path.name, "scenario": sc.name}, budget_mb=req.trace_budget_mb
         )
+        exporter.write(merged, run.trace_file)
         record["trace"] = run.trace_file.name
+        if exporter.dropped:
+            record["trace_budget"] = exporter.dropped
+    from profiler.export.plots import write_run_plots
+
+    record["plots"] = write_run_plots(record, run.path)
     record["status"] = run_status(record["variants"])
     run.write_record(record)
     return record, run
@@ -378,6 +393,14 @@ def _run_jobs(
             on_job_done(entry)
         if outcome.status == "interrupted":
             interrupted = True
+
+
+def _calibration() -> dict[str, Any]:
+    """This machine's cached ceilings (``profiler calibrate``), or why there are none."""
+    from profiler.calibrate import load_cached, summary_line
+
+    cal = load_cached()
+    return {"record": cal, "summary": summary_line(cal)}
 
 
 def json_summary(record: dict[str, Any], run: RunDir) -> dict[str, Any]:

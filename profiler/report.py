@@ -113,6 +113,9 @@ class VariantReport:
                     style="dim",
                 )
             )
+            from profiler.breakdown_report import breakdown_details
+
+            parts.extend(breakdown_details(v))
         ops = v.get("top_ops") or []
         if ops:
             t = Table(box=None, pad_edge=False, header_style="bold", title_justify="left")
@@ -240,6 +243,9 @@ class RunReport:
             tail.append(f"\nrun directory: {self.run_dir}")
             if r.get("trace"):
                 tail.append(f"\nChrome trace: {self.run_dir}/{r['trace']}  (open in https://ui.perfetto.dev)")
+        from profiler.breakdown_report import run_tail
+
+        tail.append_text(run_tail(r, self.run_dir))
         yield tail
 
 

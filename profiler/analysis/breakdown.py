@@ -32,7 +32,8 @@ from typing import Any
 
 import numpy as np
 
-from profiler.analysis.intervals import clip, innermost_segments, merge
+from profiler.analysis.intervals import clip, merge
+from profiler.analysis.nesting import self_segments
 from profiler.analysis.opkinds import op_kind
 from profiler.events import (
     COLLECTIVE,
@@ -107,6 +108,10 @@ class Breakdown:
     per_step: list[dict[str, float]] = field(default_factory=list)
     not_measured: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    #: TF Profiler's verdict: share of step time waiting for input (data loading + host-to-device)
+    input_bound: dict[str, Any] = field(default_factory=dict)
+    #: the loader's own work inside its worker processes, per step (absent when none was recorded)
+    loader: dict[str, Any] | None = None
 
     @property
     def residual_ms(self) -> float:
@@ -130,6 +135,8 @@ class Breakdown:
             "residual_pct": self.residual_pct,
             "not_measured": self.not_measured,
             "notes": self.notes,
+            "input_bound": self.input_bound,
+            "loader": self.loader,
         }
 
 
@@ -147,14 +154,19 @@ def breakdown(
     steps: list[StepWindow] | None = None,
     classifier: Classifier | None = None,
 ) -> Breakdown:
-    """Break the traced steps of one worker (``pid``) down into :data:`CATEGORIES`."""
+    """Break the traced steps of one worker (``pid``) down into :data:`CATEGORIES`.
+
+    Linear in the number of spans: each category's intervals are merged once over the whole trace
+    into cumulative unions by priority; a step's share of each is then two binary searches.
+    """
     if steps is None:
         steps = step_windows(table, pid, traced=True) or step_windows(table, pid)
     sp = table.spans
     pid_mask = (sp["pid"] == pid) if pid is not None else np.ones(table.n_spans, bool)
+    step_pids = sorted({w.pid for w in steps})
+    own = np.isin(sp["pid"], step_pids) if pid is None else pid_mask
     host = sp["tid"] < DEVICE_TID_BASE
     ends = sp["start_ns"] + sp["dur_ns"]
-    names = table.strings.strings
 
     device_rows = np.flatnonzero(pid_mask & table.cat_mask(KERNEL, MEMCPY, MEMSET))
     has_device = len(device_rows) > 0
@@ -168,73 +180,105 @@ def breakdown(
         if len(rows):
             parts[cat].append((sp["start_ns"][rows], ends[rows]))
 
-    # 1. host ops → self-time segments per thread
+    # 1. host ops → self-time segments per thread, each owned by its innermost op
     if len(op_rows):
         tids = sp["tid"][op_rows]
         for tid in np.unique(tids).tolist():
             rows = op_rows[tids == tid]
-            s, e, owner = innermost_segments(sp["start_ns"][rows], ends[rows])
+            s, e, owner = self_segments(sp["start_ns"][rows], ends[rows])
             if not len(s):
                 continue
-            owner_rows = rows[owner]
-            cats = np.empty(len(s), dtype=object)
-            cache: dict[tuple[int, float, float], str] = {}
-            for j, r in enumerate(owner_rows.tolist()):
-                key = (int(sp["name"][r]), float(sp["flops"][r]), float(sp["bytes"][r]))
-                c = cache.get(key)
-                if c is None:
-                    c = _span_category(names[key[0]], key[1], key[2], classifier)
-                    if has_device and c != "communication":
-                        c = "framework_overhead"  # host ops only dispatch when a device does the work
-                    cache[key] = c
-                cats[j] = c
-            for c in CATEGORIES:
-                m = cats == c
+            if has_device:
+                # host ops only dispatch when a device does the work (collectives excepted)
+                cats = _row_categories(table, rows, None)
+                cats = np.where(cats == _CODE["communication"], cats, _CODE["framework_overhead"])
+            else:
+                cats = _row_categories(table, rows, classifier)
+            seg_cat = cats[owner]
+            for i, c in enumerate(CATEGORIES):
+                m = seg_cat == i
                 if m.any():
                     parts[c].append((s[m], e[m]))
 
     # 2. device work
     if has_device:
-        dcat = np.array([_device_category(table, r, classifier) for r in device_rows.tolist()], dtype=object)
-        for c in CATEGORIES:
-            m = dcat == c
+        dcat = _row_categories(table, device_rows, classifier)
+        mem = table.cat_mask(MEMCPY, MEMSET)[device_rows]
+        dcat = np.where(mem, _CODE["memory_io"], dcat)
+        for i, c in enumerate(CATEGORIES):
+            m = dcat == i
             if m.any():
                 parts[c].append((sp["start_ns"][device_rows[m]], ends[device_rows[m]]))
 
-    # 3. data loading on the worker's own threads; collectives; host runtime; syncs
-    add("data_loading", np.flatnonzero(pid_mask & host & table.cat_mask(DATA_LOADING)))
+    # 3. data loading on the stepping process's own threads; collectives; host runtime; syncs
+    dl_mask = table.cat_mask(DATA_LOADING)
+    add("data_loading", np.flatnonzero(own & host & dl_mask))
     add("communication", np.flatnonzero(pid_mask & table.cat_mask(COLLECTIVE)))
     add("framework_overhead", np.flatnonzero(pid_mask & host & table.cat_mask(RUNTIME)))
     add("idle", np.flatnonzero(pid_mask & host & table.cat_mask(SYNC)))
 
+    # cumulative unions by priority: cum[k] = union of categories 0..k, sorted and disjoint
+    cum: list[tuple[np.ndarray, np.ndarray]] = []
+    acc_s, acc_e = np.empty(0, np.int64), np.empty(0, np.int64)
+    for c in CATEGORIES:
+        if parts[c]:
+            acc_s, acc_e = merge(
+                np.concatenate([acc_s, *[p[0] for p in parts[c]]]),
+                np.concatenate([acc_e, *[p[1] for p in parts[c]]]),
+            )
+        cum.append((acc_s, acc_e))
+
+    # input: waiting for the batch plus host-to-device copies (TF Profiler's "input" share)
+    h2d = np.flatnonzero(
+        pid_mask & table.cat_mask(MEMCPY) & _name_mask(table, ("htod", "h2d", "hosttodevice"))
+    )
+    inp_rows = np.concatenate([np.flatnonzero(own & host & dl_mask), h2d])
+    inp = merge(sp["start_ns"][inp_rows], ends[inp_rows])
+    # the loader's own work in other processes (DataLoader workers), seen from their spans
+    loader_rows = np.flatnonzero(dl_mask & ~np.isin(sp["pid"], step_pids))
+    loader_pids = np.unique(sp["pid"][loader_rows])
+    loader_u = merge(sp["start_ns"][loader_rows], ends[loader_rows])
+    loader_s, loader_e = sp["start_ns"][loader_rows], ends[loader_rows]
+    loader_busy: list[tuple[int, int]] = []
+
     per_step: list[dict[str, float]] = []
+    input_ms: list[float] = []
     for w in steps:
-        covered = (np.empty(0, np.int64), np.empty(0, np.int64))
-        covered_len = 0
         row: dict[str, float] = {}
-        for c in CATEGORIES:
-            if parts[c]:
-                cs = np.concatenate([p[0] for p in parts[c]])
-                ce = np.concatenate([p[1] for p in parts[c]])
-                cs, ce = clip(cs, ce, w.start_ns, w.end_ns)
-                s_all, e_all = merge(np.concatenate([covered[0], cs]), np.concatenate([covered[1], ce]))
-                new_len = int((e_all - s_all).sum())
-                row[c] = (new_len - covered_len) / 1e6
-                covered, covered_len = (s_all, e_all), new_len
-            else:
-                row[c] = 0.0
+        prev = 0
+        for c, (cs, ce) in zip(CATEGORIES, cum, strict=True):
+            cur = _clipped_length(cs, ce, w.start_ns, w.end_ns)
+            row[c] = (cur - prev) / 1e6
+            prev = cur
         # what no span covers: the host between ops (interpreter, framework glue)
-        row["framework_overhead"] += (w.dur_ns - covered_len) / 1e6
+        row["framework_overhead"] += (w.dur_ns - prev) / 1e6
         per_step.append(row)
+        input_ms.append(_clipped_length(inp[0], inp[1], w.start_ns, w.end_ns) / 1e6)
+        if len(loader_rows):
+            cs, ce = clip(loader_s, loader_e, w.start_ns, w.end_ns)
+            loader_busy.append((int((ce - cs).sum()), _clipped_length(*loader_u, w.start_ns, w.end_ns)))
 
     n = len(per_step)
     ms = {c: (sum(r[c] for r in per_step) / n if n else 0.0) for c in CATEGORIES}
     step_ms = (sum(w.dur_ns for w in steps) / n / 1e6) if n else 0.0
     bd = Breakdown(ms=ms, step_ms=step_ms, n_steps=n, basis=basis, per_step=per_step)
+    bd.input_bound = input_bound_verdict(sum(input_ms) / n if n else 0.0, step_ms)
+    if loader_busy:
+        bd.loader = {
+            "processes": len(loader_pids),
+            "work_ms_per_step": sum(b[0] for b in loader_busy) / n / 1e6,
+            "busy_ms_per_step": sum(b[1] for b in loader_busy) / n / 1e6,
+        }
     if basis == "steps only":
         for c in ("memory_io", "compute"):
             bd.not_measured[c] = "no op or kernel spans were recorded (no framework tracer ran)"
         bd.notes.append("without op spans, all non-data-loading step time shows as framework overhead")
+    if not dl_mask.any():
+        bd.not_measured["data_loading"] = (
+            "the input pipeline was not marked (no data_loading spans): waiting for input shows as "
+            "other categories"
+        )
+        bd.input_bound["verdict"] = "not measured"
     if not has_device:
         bd.notes.append(
             "host-only run: op self time is split by op kind; gaps between ops are "
@@ -243,11 +287,73 @@ def breakdown(
     return bd
 
 
-def _device_category(table: EventTable, row: int, classifier: Classifier | None) -> str:
-    cat = table.span_category(row)
-    if cat in (MEMCPY, MEMSET):
-        return "memory_io"
+#: input share thresholds (TF Profiler's): below 5% not input-bound, 5-20% moderately, else highly
+INPUT_BOUND_THRESHOLDS = (5.0, 20.0)
+
+
+def input_bound_verdict(input_ms: float, step_ms: float) -> dict[str, Any]:
+    """TF Profiler's verdict on the share of step time spent waiting for input."""
+    pct = 100.0 * input_ms / step_ms if step_ms else 0.0
+    lo, hi = INPUT_BOUND_THRESHOLDS
+    if pct < lo:
+        verdict = "not input-bound"
+    elif pct < hi:
+        verdict = "moderately input-bound"
+    else:
+        verdict = "highly input-bound"
+    return {"input_ms": input_ms, "pct": pct, "verdict": verdict}
+
+
+def _clipped_length(s: np.ndarray, e: np.ndarray, lo: int, hi: int) -> int:
+    """Length of sorted, disjoint intervals inside ``[lo, hi)`` (two binary searches)."""
+    if not len(s):
+        return 0
+    i0 = int(np.searchsorted(e, lo, side="right"))
+    i1 = int(np.searchsorted(s, hi, side="left"))
+    if i1 <= i0:
+        return 0
+    ss = np.maximum(s[i0:i1], lo)
+    ee = np.minimum(e[i0:i1], hi)
+    return int(np.maximum(ee - ss, 0).sum())
+
+
+_CODE = {c: i for i, c in enumerate(CATEGORIES)}
+
+
+def _name_mask(table: EventTable, needles: tuple[str, ...]) -> np.ndarray:
+    ids = [i for i, s in enumerate(table.strings.strings) if any(n in s.lower() for n in needles)]
+    return np.isin(table.spans["name"], ids) if ids else np.zeros(table.n_spans, bool)
+
+
+def _row_categories(table: EventTable, rows: np.ndarray, classifier: Classifier | None) -> np.ndarray:
+    """Category code of each row, evaluating the kind/classifier once per distinct (name, FLOPs, bytes)."""
     sp = table.spans
-    return _span_category(
-        table.strings[int(sp["name"][row])], float(sp["flops"][row]), float(sp["bytes"][row]), classifier
-    )
+    names = table.strings.strings
+    nid = sp["name"][rows]
+    if classifier is None:
+        u, inv = np.unique(nid, return_inverse=True)
+        codes = np.array([_CODE[op_kind(names[i])[1]] for i in u.tolist()], np.int8)
+        return codes[inv]
+    # one classifier call per distinct (name, FLOPs, bytes): factorise each column, then the triple
+    f = np.nan_to_num(sp["flops"][rows], nan=-1.0)
+    b = np.nan_to_num(sp["bytes"][rows], nan=-1.0)
+    un, in_ = np.unique(nid, return_inverse=True)
+    uf, if_ = np.unique(f, return_inverse=True)
+    ub, ib = np.unique(b, return_inverse=True)
+    key = (in_.astype(np.int64) * len(uf) + if_) * len(ub) + ib
+    uk, inv = np.unique(key, return_inverse=True)
+    codes = np.empty(len(uk), np.int8)
+    nb, nf = len(ub), len(uf)
+    for j, kk in enumerate(uk.tolist()):
+        n_i, rest = divmod(kk, nf * nb)
+        f_i, b_i = divmod(rest, nb)
+        f_, b_ = float(uf[f_i]), float(ub[b_i])
+        codes[j] = _CODE[
+            _span_category(
+                names[int(un[n_i])],
+                f_ if f_ >= 0 else float("nan"),
+                b_ if b_ >= 0 else float("nan"),
+                classifier,
+            )
+        ]
+    return codes[inv.reshape(-1)]

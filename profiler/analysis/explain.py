@@ -83,3 +83,42 @@ def explain(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any] | None:
         "dispatch": {"fast": fd, "slow": sd},
         "sentence": sentence + ".",
     }
+
+
+def _pick(record: dict[str, Any], spec: str | None, where: str) -> dict[str, Any]:
+    from profiler.errors import InputError
+
+    ok = [
+        v
+        for v in record.get("variants", [])
+        if v.get("status") == "ok" and (v.get("step_ms") or {}).get("median")
+    ]
+    if spec:
+        m = [v for v in ok if label(v) == spec or v.get("variant") == spec]
+        if not m:
+            have = ", ".join(label(v) for v in ok) or "none"
+            raise InputError(f"{where}: no ok variant {spec!r}; it has: {have}")
+        return m[0]
+    if not ok:
+        raise InputError(f"{where}: no variant with step times and a breakdown")
+    return min(ok, key=lambda v: v["step_ms"]["median"])
+
+
+def explain_runs(
+    run_a: Any, run_b: Any, variant_a: str | None = None, variant_b: str | None = None
+) -> dict[str, Any]:
+    """``profiler explain RUN_A RUN_B``: :func:`explain` on one variant of each saved run."""
+    from profiler.errors import InputError
+    from profiler.rundir import RunDir
+
+    ra, rb = RunDir.open(run_a), RunDir.open(run_b)
+    a = dict(_pick(ra.read_record(), variant_a, str(run_a)))
+    b = dict(_pick(rb.read_record(), variant_b, str(run_b)))
+    if label(a) == label(b):  # the same variant in two runs: tell them apart by run
+        a["variant"] = f"{a.get('variant')} ({ra.path.name})"
+        b["variant"] = f"{b.get('variant')} ({rb.path.name})"
+    e = explain(a, b)
+    if e is None:
+        raise InputError(f"{run_a} vs {run_b}: a variant lacks step times or a breakdown")
+    e["runs"] = {"a": str(ra.path), "b": str(rb.path)}
+    return e

@@ -1,0 +1,49 @@
+"""The breakdown with everything that explains it, for one worker's traced steps.
+
+Runs, in order: the cost model (FLOPs and bytes from recorded shapes), the breakdown with the roofline
+classifier when this machine's ceilings are known (``profiler calibrate``), the per-op roofline table,
+and the GPU summary when device spans exist. Pure: the calibration record is passed in.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from profiler.analysis.breakdown import Breakdown, StepWindow, breakdown
+from profiler.analysis.costmodel import annotate
+from profiler.analysis.gpu import gpu_summary
+from profiler.analysis.roofline import ceilings_from_calibration, make_classifier, roofline_table
+from profiler.events import EventTable
+
+
+def attributed_breakdown(
+    events: EventTable,
+    pid: int | None,
+    steps: list[StepWindow],
+    device: str = "cpu",
+    calibration: dict[str, Any] | None = None,
+) -> tuple[Breakdown, dict[str, Any]]:
+    """``(breakdown, extra)``: extra holds ``roofline``, ``gpu`` and ``cost_model`` for run.json."""
+    annotated, cov = annotate(events)
+    ceilings = ceilings_from_calibration(calibration, "cuda" if device == "cuda" else "cpu")
+    classifier = make_classifier(ceilings) if ceilings else None
+    bd = breakdown(annotated, pid, steps, classifier=classifier)
+    if classifier is None:
+        bd.notes.append(
+            "compute vs memory I/O by op kind (no calibrated ceilings: run `profiler calibrate` for the "
+            "roofline split)"
+        )
+    else:
+        bd.notes.append(
+            f"compute vs memory I/O by arithmetic intensity against the machine balance "
+            f"({ceilings.balance:.1f} FLOP/byte) where shapes gave costs, by op kind elsewhere"
+        )
+    rl = roofline_table(annotated, pid, steps, ceilings)
+    extra: dict[str, Any] = {
+        "cost_model": cov,
+        "roofline": rl,
+        "gpu": gpu_summary(annotated, pid, steps),
+    }
+    if ceilings is None and calibration is None:
+        extra["roofline"]["ceilings_note"] = "not calibrated: run `profiler calibrate`"
+    return bd, extra

@@ -1,0 +1,220 @@
+"""GPU specifics from device spans (CUPTI through torch.profiler/Kineto, or an imported trace).
+
+* **busy** — the union of kernel intervals per device (HTA's definition: overlapping kernels on
+  several streams count once); memcpy/memset time is reported beside it;
+* **idle gaps** inside the steps, between consecutive device activities (kernels, memcpy, memset)
+  of a device, split by HTA's rule using the launch of the activity that ends the gap (found by
+  correlation id):
+    - *host-launch-bound* (host wait): the launch call started at or after the device went idle — the
+      device waited for the host to enqueue work;
+    - *kernel wait*: the work was already enqueued before the device went idle, yet started later
+      (launch latency, a dependency, an event wait);
+    - *other*: no launch is known for it (no correlation), or the gap runs to the step's end;
+* **launches** — runtime launch calls per step and launch delay (device start − launch call start);
+* **occupancy** — theoretical occupancy per kernel from grid, block, registers per thread and shared
+  memory against the SM limits, times the fraction of the SMs a single wave fills (a grid smaller than
+  the GPU cannot occupy it); time-weighted over kernels. Kineto's own "est. achieved occupancy %" is
+  reported beside it when the trace carries one.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from profiler.analysis.breakdown import StepWindow
+from profiler.analysis.intervals import merge
+from profiler.events import DEVICE_TID_BASE, KERNEL, MEMCPY, MEMSET, RUNTIME, EventTable
+
+LAUNCH_NAMES = ("launchkernel", "launchcooperativekernel", "graphlaunch", "culaunch")
+
+
+@dataclass(frozen=True)
+class SmLimits:
+    """Per-SM resource limits (defaults: compute capability 8.0/9.0)."""
+
+    sms: int = 108
+    max_warps: int = 64
+    max_blocks: int = 32
+    registers: int = 65536
+    shared_bytes: int = 167936
+    reg_alloc_unit: int = 256  # registers are allocated per warp in units of this many
+
+
+def theoretical_occupancy(
+    block_threads: int, regs_per_thread: int, smem_per_block: int, lim: SmLimits
+) -> tuple[float, int]:
+    """``(occupancy 0..1, resident blocks per SM)`` for one launch configuration."""
+    if block_threads <= 0:
+        return 0.0, 0
+    warps = math.ceil(block_threads / 32)
+    by_warps = lim.max_warps // warps
+    if regs_per_thread > 0:
+        regs_per_warp = math.ceil(regs_per_thread * 32 / lim.reg_alloc_unit) * lim.reg_alloc_unit
+        by_regs = lim.registers // (regs_per_warp * warps)
+    else:
+        by_regs = lim.max_blocks
+    by_smem = lim.shared_bytes // smem_per_block if smem_per_block > 0 else lim.max_blocks
+    blocks = max(0, min(by_warps, by_regs, by_smem, lim.max_blocks))
+    return min(1.0, blocks * warps / lim.max_warps), blocks
+
+
+def _prod3(v: Any) -> int:
+    if isinstance(v, (list, tuple)):
+        return int(np.prod([int(x) for x in v])) if v else 0
+    try:
+        return int(v)
+    except (TypeError, ValueError):
+        return 0
+
+
+def occupancy_estimate(grid: Any, block: Any, regs: int, smem: int, lim: SmLimits) -> float:
+    """Theoretical occupancy scaled by how much of the GPU one wave of the grid fills."""
+    occ, per_sm = theoretical_occupancy(_prod3(block), int(regs or 0), int(smem or 0), lim)
+    n_blocks = _prod3(grid)
+    if per_sm <= 0 or n_blocks <= 0:
+        return 0.0
+    fill = min(1.0, n_blocks / (lim.sms * per_sm))
+    return occ * fill
+
+
+def gpu_summary(
+    table: EventTable, pid: int | None, steps: list[StepWindow], limits: SmLimits | None = None
+) -> dict[str, Any] | None:
+    """Busy, idle-gap split, launches and occupancy over ``steps``; ``None`` without device spans."""
+    sp = table.spans
+    pid_mask = (sp["pid"] == pid) if pid is not None else np.ones(table.n_spans, bool)
+    dev_mask = pid_mask & table.cat_mask(KERNEL, MEMCPY, MEMSET) & (sp["tid"] >= DEVICE_TID_BASE)
+    if not dev_mask.any() or not steps:
+        return None
+    lim = limits or SmLimits()
+    ends = sp["start_ns"] + sp["dur_ns"]
+    step_ns = sum(w.dur_ns for w in steps)
+    n_steps = len(steps)
+    win_s = np.array([w.start_ns for w in steps], np.int64)
+    win_e = np.array([w.end_ns for w in steps], np.int64)
+
+    def in_steps(starts: np.ndarray) -> np.ndarray:
+        i = np.searchsorted(win_s, starts, side="right") - 1
+        ok = i >= 0
+        ok[ok] &= starts[ok] < win_e[i[ok]]
+        return ok
+
+    # launch call start by correlation id
+    corr = sp["corr"]
+    launch_rows = np.flatnonzero(pid_mask & table.cat_mask(RUNTIME) & (corr >= 0))
+    lo_ = np.argsort(corr[launch_rows], kind="stable")
+    launch_corr = corr[launch_rows][lo_]
+    launch_start = sp["start_ns"][launch_rows][lo_]
+
+    def launch_of(c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(found mask, launch start) for correlation ids ``c``."""
+        if not len(launch_corr):
+            return np.zeros(len(c), bool), np.zeros(len(c), np.int64)
+        i = np.minimum(np.searchsorted(launch_corr, c), len(launch_corr) - 1)
+        found = (launch_corr[i] == c) & (c >= 0)
+        return found, launch_start[i]
+
+    names = table.strings.strings
+    launch_name_ids = [i for i, s in enumerate(names) if any(k in s.lower() for k in LAUNCH_NAMES)]
+    n_launch_calls = int(
+        (
+            pid_mask
+            & table.cat_mask(RUNTIME)
+            & np.isin(sp["name"], launch_name_ids)
+            & in_steps(sp["start_ns"])
+        ).sum()
+    )
+
+    devices: dict[int, dict[str, Any]] = {}
+    all_delays: list[np.ndarray] = []
+    dev_rows_all = np.flatnonzero(dev_mask)
+    dev_of = (sp["tid"][dev_rows_all] - DEVICE_TID_BASE) // 1000  # see profiler.events.device_tid
+    for d in np.unique(dev_of).tolist():
+        rows = dev_rows_all[dev_of == d]
+        rows = rows[in_steps(sp["start_ns"][rows])]
+        krows = rows[table.cat_mask(KERNEL)[rows]]
+        ks, ke = merge(sp["start_ns"][krows], ends[krows])
+        busy = 0
+        for lo, hi in zip(win_s.tolist(), win_e.tolist(), strict=True):
+            s = np.clip(ks, lo, hi)
+            e = np.clip(ke, lo, hi)
+            busy += int((e - s).sum())
+        mrows = rows[~table.cat_mask(KERNEL)[rows]]
+        mem_ns = int(sum(hi - lo for lo, hi in zip(*merge(sp["start_ns"][mrows], ends[mrows]), strict=True)))
+
+        # idle gaps between consecutive device activities, by step
+        order = rows[np.argsort(sp["start_ns"][rows], kind="stable")]
+        gap = {"host_launch_bound": 0, "kernel_wait": 0, "other": 0}
+        a_s, a_e, a_c = sp["start_ns"][order], ends[order], corr[order]
+        for lo, hi in zip(win_s.tolist(), win_e.tolist(), strict=True):
+            i0, i1 = np.searchsorted(a_s, lo), np.searchsorted(a_s, hi)
+            if i1 <= i0:
+                gap["other"] += hi - lo
+                continue
+            s, e, c = a_s[i0:i1], np.minimum(a_e[i0:i1], hi), a_c[i0:i1]
+            run_end = np.maximum.accumulate(np.concatenate([[lo], e]))[:-1]  # device busy until here
+            g = s - run_end
+            pos = g > 0
+            found, launch = launch_of(c[pos])
+            gp, rp = g[pos], run_end[pos]
+            gap["other"] += int(gp[~found].sum())
+            gap["host_launch_bound"] += int(gp[found & (launch >= rp)].sum())
+            gap["kernel_wait"] += int(gp[found & (launch < rp)].sum())
+            tail = hi - max(int(run_end[-1]), int(e.max()))
+            if tail > 0:
+                gap["other"] += tail
+        # launch delay of this device's work
+        have, ls = launch_of(corr[krows])
+        if have.any():
+            all_delays.append(sp["start_ns"][krows[have]] - ls[have])
+
+        occ_num = occ_den = 0.0
+        kineto_num = kineto_den = 0.0
+        for r in krows.tolist():
+            a = table.span_args.get(r)
+            if not a:
+                continue
+            dur = float(sp["dur_ns"][r])
+            if "grid" in a and "block" in a:
+                occ_num += dur * occupancy_estimate(
+                    a["grid"], a["block"], a.get("registers per thread", 0), a.get("shared memory", 0), lim
+                )
+                occ_den += dur
+            est = a.get("est. achieved occupancy %")
+            if isinstance(est, (int, float)):
+                kineto_num += dur * est / 100.0
+                kineto_den += dur
+        idle = step_ns - busy
+        devices[d] = {
+            "kernels_per_step": len(krows) / n_steps,
+            "memcpy_memset_per_step": len(mrows) / n_steps,
+            "busy_ms_per_step": busy / n_steps / 1e6,
+            "busy_pct": 100.0 * busy / step_ns if step_ns else 0.0,
+            "memcpy_memset_ms_per_step": mem_ns / n_steps / 1e6,
+            "idle_ms_per_step": idle / n_steps / 1e6,
+            "idle_gaps_ms_per_step": {k: v / n_steps / 1e6 for k, v in gap.items()},
+            "occupancy_estimate": (occ_num / occ_den) if occ_den else None,
+            "occupancy_kineto": (kineto_num / kineto_den) if kineto_den else None,
+            "occupancy_note": None
+            if occ_den
+            else "not measured: kernels carry no grid/block/registers (CUPTI kernel records lack them)",
+        }
+    delays = np.concatenate(all_delays) if all_delays else np.empty(0, np.int64)
+    first = devices[min(devices)]
+    return {
+        "devices": {str(k): v for k, v in devices.items()},
+        "busy_pct": first["busy_pct"],
+        "launch_calls_per_step": n_launch_calls / n_steps,
+        "launch_delay_us": {
+            "median": float(np.median(delays)) / 1e3,
+            "p90": float(np.percentile(delays, 90)) / 1e3,
+            "n": len(delays),
+        }
+        if len(delays)
+        else None,
+        "sm_limits": {"sms": lim.sms, "max_warps": lim.max_warps, "registers": lim.registers},
+    }

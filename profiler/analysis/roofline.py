@@ -1,0 +1,222 @@
+"""Roofline attribution: each op's arithmetic intensity against the machine's measured ceilings.
+
+An op whose FLOPs per byte moved (arithmetic intensity, AI) is at least the machine balance
+(peak FLOP/s ÷ peak bytes/s, both from ``profiler calibrate``) is *compute-bound*: no memory system
+could feed it faster than its arithmetic runs. Below the balance it is *memory-bound*. For each op the
+table gives the achieved FLOP/s and GB/s (from its own time), each as a fraction of the ceiling, and
+the fraction of the attainable roof ``min(peak, AI · bandwidth)`` it reached.
+
+Two entry points:
+
+* :func:`make_classifier` — the breakdown's ``classifier`` hook: an op/kernel with known FLOPs and
+  bytes is counted as compute or memory I/O by its intensity rather than by its name;
+* :func:`roofline_table` — per-op figures over the traced steps, for the report and the roofline PNG.
+
+Wrappers are left out of the table: ``aten::linear`` and the ``aten::addmm`` inside it carry the
+same work, and counting both would double it (see :func:`leaf_costed`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from profiler.analysis.breakdown import Classifier, StepWindow
+from profiler.events import DEVICE_TID_BASE, KERNEL, OP, EventTable
+
+
+@dataclass(frozen=True)
+class Ceilings:
+    """Peak arithmetic rate and memory bandwidth of one device, and where they came from."""
+
+    peak_flops: float  # FLOP/s
+    peak_bw: float  # bytes/s
+    device: str  # "cpu" or "gpu0" ...
+    source: str  # e.g. "calibrate 2026-11-27: sgemm, stream triad"
+
+    @property
+    def balance(self) -> float:
+        """FLOPs per byte at which the two roofs meet."""
+        return self.peak_flops / self.peak_bw
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "peak_gflops": self.peak_flops / 1e9,
+            "peak_gbs": self.peak_bw / 1e9,
+            "balance_flops_per_byte": self.balance,
+            "device": self.device,
+            "source": self.source,
+        }
+
+
+def ceilings_from_calibration(cal: dict[str, Any] | None, device: str = "cpu") -> Ceilings | None:
+    """The ceilings of ``device`` ("cpu" or "cuda") in a calibration record; ``None`` when absent."""
+    if not cal:
+        return None
+    part = cal.get("gpu" if device == "cuda" else "cpu") or {}
+    flops, bw = part.get("peak_gflops"), part.get("peak_gbs")
+    if not flops or not bw:
+        return None
+    return Ceilings(
+        float(flops) * 1e9,
+        float(bw) * 1e9,
+        "gpu0" if device == "cuda" else "cpu",
+        f"profiler calibrate {cal.get('created', '')}: {part.get('flops_from', '?')}, {part.get('bw_from', '?')}",
+    )
+
+
+def bound_of(flops: float, nbytes: float, ceilings: Ceilings) -> str | None:
+    """ "compute" or "memory" for one op; ``None`` when its costs are unknown."""
+    if not (flops == flops and nbytes == nbytes) or (flops <= 0 and nbytes <= 0):
+        return None
+    if nbytes <= 0:
+        return "compute"
+    return "compute" if flops / nbytes >= ceilings.balance else "memory"
+
+
+def make_classifier(ceilings: Ceilings) -> Classifier:
+    """The breakdown hook: compute-bound → ``compute``, memory-bound → ``memory_io``, unknown → by kind."""
+
+    def classify(name: str, flops: float, nbytes: float) -> str | None:
+        b = bound_of(flops, nbytes, ceilings)
+        if b is None:
+            return None
+        return "compute" if b == "compute" else "memory_io"
+
+    return classify
+
+
+def leaf_costed(table: EventTable, rows: np.ndarray) -> np.ndarray:
+    """The costed spans that are not a wrapper around another costed span of the same thread.
+
+    A span is a wrapper (``aten::linear`` around ``aten::addmm``, ``aten::lstm`` around
+    ``aten::mkldnn_rnn_layer``) when a costed span nested in it carries at least half of its FLOPs (or, for an op without FLOPs, half of its bytes): the work is the child's, counted there.
+    A big op that merely calls a small helper (an RNN layer copying its state) stays a leaf.
+    """
+    if not len(rows):
+        return rows
+    sp = table.spans
+    tid = sp["tid"][rows]
+    pid = sp["pid"][rows]
+    start = sp["start_ns"][rows]
+    end = start + sp["dur_ns"][rows]
+    # parents sort before their children (same start: the longer first): a span's descendants are
+    # the spans of its thread that follow it and start before it ends
+    order = np.lexsort((-sp["dur_ns"][rows], start, tid, pid))
+    s_pid, s_tid, s_start, s_end = pid[order], tid[order], start[order], end[order]
+    fl, by = sp["flops"][rows][order], sp["bytes"][rows][order]
+    wrapper = np.zeros(len(rows), bool)
+    bounds = np.r_[0, np.flatnonzero((s_pid[1:] != s_pid[:-1]) | (s_tid[1:] != s_tid[:-1])) + 1, len(rows)]
+    for g0, g1 in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
+        gs, ge = s_start[g0:g1], s_end[g0:g1]
+        last = np.searchsorted(gs, ge, side="left")  # one past the last descendant
+        first = np.arange(1, g1 - g0 + 1)
+        has = last > first
+        if not has.any():
+            continue
+        for arr, m in ((fl[g0:g1], fl[g0:g1] > 0), (by[g0:g1], ~(fl[g0:g1] > 0))):
+            sel = np.flatnonzero(has & m)
+            if not len(sel):
+                continue
+            padded = np.r_[arr, 0.0]
+            idx = np.empty(2 * len(sel), np.int64)
+            idx[0::2], idx[1::2] = first[sel], last[sel]
+            best = np.maximum.reduceat(padded, idx)[0::2]
+            wrapper[g0 + sel] = best >= 0.5 * arr[sel]
+    return rows[order][~wrapper]
+
+
+def roofline_table(
+    table: EventTable,
+    pid: int | None,
+    steps: list[StepWindow],
+    ceilings: Ceilings | None,
+    top: int = 40,
+) -> dict[str, Any]:
+    """Per-op roofline figures per step over ``steps`` (table annotated by the cost model first)."""
+    sp = table.spans
+    n_steps = max(1, len(steps))
+    mask = table.cat_mask(OP, KERNEL)
+    if pid is not None:
+        mask &= sp["pid"] == pid
+    mask &= _in_windows(sp["start_ns"], steps)
+    all_rows = np.flatnonzero(mask)
+    known = ~np.isnan(sp["flops"][all_rows]) & ~np.isnan(sp["bytes"][all_rows])
+    rows = leaf_costed(table, all_rows[known])
+    out: dict[str, Any] = {
+        "ceilings": ceilings.to_dict() if ceilings else None,
+        "ops": [],
+        "not_measured": None,
+    }
+    if not len(all_rows):
+        out["not_measured"] = "no op or kernel spans in the traced steps"
+        return out
+    if not len(rows):
+        has_shapes = bool((sp["shapes"][all_rows] >= 0).any())
+        out["not_measured"] = (
+            "ops were recorded without shapes or costs (no record_shapes/FLOPs from the tracer)"
+            if not has_shapes
+            else "no recorded op shape matches a family of the cost model"
+        )
+        return out
+    names = table.strings.strings
+    dev = (sp["tid"][rows] >= DEVICE_TID_BASE).astype(np.int64)
+    key = sp["name"][rows].astype(np.int64) * 2 + dev
+    uk, inv = np.unique(key, return_inverse=True)
+    calls_a = np.bincount(inv, minlength=len(uk))
+    t_a = np.bincount(inv, weights=sp["dur_ns"][rows].astype(np.float64), minlength=len(uk))
+    f_a = np.bincount(inv, weights=sp["flops"][rows], minlength=len(uk))
+    b_a = np.bincount(inv, weights=sp["bytes"][rows], minlength=len(uk))
+    ops = []
+    for kk, calls, t_ns, fl, by in zip(
+        uk.tolist(), calls_a.tolist(), t_a.tolist(), f_a.tolist(), b_a.tolist(), strict=True
+    ):
+        nid, d = divmod(kk, 2)
+        if t_ns <= 0:
+            continue
+        t_s = t_ns / 1e9
+        ai = fl / by if by > 0 else float("inf")
+        rec: dict[str, Any] = {
+            "name": names[nid],
+            "where": "device" if d else "host",
+            "calls_per_step": calls / n_steps,
+            "time_ms_per_step": t_ns / n_steps / 1e6,
+            "gflop_per_step": fl / n_steps / 1e9,
+            "mb_per_step": by / n_steps / 1e6,
+            "intensity": ai if ai != float("inf") else None,
+            "achieved_gflops": fl / t_s / 1e9,
+            "achieved_gbs": by / t_s / 1e9,
+        }
+        if ceilings:
+            attainable = min(ceilings.peak_flops, ai * ceilings.peak_bw) if by > 0 else ceilings.peak_flops
+            rec["bound"] = bound_of(fl, by, ceilings)
+            rec["frac_peak_flops"] = fl / t_s / ceilings.peak_flops
+            rec["frac_peak_bw"] = by / t_s / ceilings.peak_bw
+            rec["frac_attainable"] = (
+                (fl / t_s / attainable) if attainable > 0 and fl > 0 else (by / t_s / ceilings.peak_bw)
+            )
+        ops.append(rec)
+    ops.sort(key=lambda o: -o["time_ms_per_step"])
+    total_t = float(sp["dur_ns"][rows].sum())
+    out["ops"] = ops[:top]
+    out["n_ops"] = len(ops)
+    out["costed_ms_per_step"] = total_t / n_steps / 1e6
+    out["gflop_per_step"] = float(sp["flops"][rows].sum()) / n_steps / 1e9
+    out["mb_per_step"] = float(sp["bytes"][rows].sum()) / n_steps / 1e6
+    if not ceilings:
+        out["note"] = "no calibration for this machine: run `profiler calibrate` for the ceilings"
+    return out
+
+
+def _in_windows(starts: np.ndarray, steps: list[StepWindow]) -> np.ndarray:
+    """Which timestamps fall inside one of the (sorted, disjoint) step windows."""
+    if not steps:
+        return np.zeros(len(starts), bool)
+    ws = np.array([w.start_ns for w in steps], np.int64)
+    we = np.array([w.end_ns for w in steps], np.int64)
+    i = np.searchsorted(ws, starts, side="right") - 1
+    ok = i >= 0
+    ok[ok] = starts[ok] < we[i[ok]]
+    return ok

@@ -1,0 +1,271 @@
+"""``profiler calibrate``: this machine's ceilings for the roofline, measured and cached.
+
+CPU:
+
+* memory bandwidth — the four STREAM kernels (copy ``c = a``, scale ``b = q·c``, add ``c = a + b``,
+  triad ``a = b + q·c``) over float64 arrays far larger than the last-level cache, bytes counted as
+  STREAM counts them (2, 2, 3, 3 arrays per element). numpy runs triad as two passes, so its triad
+  figure understates the hardware; the ceiling is the best of the four;
+* peak FLOP/s — a large single-precision GEMM through numpy's BLAS (2·n³ FLOPs), and an FMA kernel
+  (independent multiply-add chains, no memory traffic) compiled with numba when it is installed
+  (``kernels.roofline`` supplies one when present). The ceiling is the higher of the two.
+
+GPU: the same STREAM copy/triad and SGEMM through CuPy, timed with CUDA events; without CuPy or a GPU
+the GPU part says "unavailable: <reason>".
+
+Every figure is the best of several repetitions (the ceiling is what the machine *can* do; noise from
+other processes only lowers a repetition). The record is cached per machine under
+``~/.cache/profiler/`` (``$PROFILER_CACHE_DIR`` overrides), read by ``trace`` into each run.json and
+shown by ``doctor``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from profiler.errors import InputError
+
+CALIBRATION_VERSION = 1
+
+
+def cache_dir() -> Path:
+    env = os.environ.get("PROFILER_CACHE_DIR")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "profiler"
+
+
+def machine_key() -> str:
+    """Identifies this machine's hardware: host name, CPU model, usable cores, GPU names."""
+    import socket
+
+    from profiler.hardware import cpu_model, gpus, usable_cores
+
+    g = ",".join(x["name"] for x in gpus()[0])
+    raw = f"{socket.gethostname()}|{cpu_model()}|{usable_cores()}|{g}"
+    return hashlib.sha1(raw.encode()).hexdigest()[:12]
+
+
+def cache_file() -> Path:
+    return cache_dir() / f"calibration-{machine_key()}.json"
+
+
+def load_cached() -> dict[str, Any] | None:
+    """The cached calibration of this machine, ``None`` when there is none (or it is unreadable)."""
+    p = cache_file()
+    try:
+        rec = json.loads(p.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(rec, dict) or rec.get("version") != CALIBRATION_VERSION:
+        return None
+    return rec
+
+
+def _best(fn: Any, reps: int) -> float:
+    best = float("inf")
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def stream_cpu(n: int, reps: int) -> dict[str, float]:
+    """GB/s of STREAM copy/scale/add/triad over float64 arrays of ``n`` elements."""
+    a = np.full(n, 1.0)
+    b = np.full(n, 2.0)
+    c = np.zeros(n)
+    q = 3.0
+    e = 8 * n
+
+    def triad() -> None:
+        np.multiply(c, q, out=a)
+        np.add(a, b, out=a)
+
+    times = {
+        "copy": (_best(lambda: np.copyto(c, a), reps), 2 * e),
+        "scale": (_best(lambda: np.multiply(c, q, out=b), reps), 2 * e),
+        "add": (_best(lambda: np.add(a, b, out=c), reps), 3 * e),
+        "triad": (_best(triad, reps), 3 * e),
+    }
+    return {k: nbytes / t / 1e9 for k, (t, nbytes) in times.items()}
+
+
+def sgemm_cpu(n: int, reps: int) -> float:
+    """GFLOP/s of an ``n``×``n`` float32 matrix product through numpy's BLAS."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((n, n), dtype=np.float32)
+    b = rng.standard_normal((n, n), dtype=np.float32)
+    c = np.empty((n, n), np.float32)
+    np.matmul(a, b, out=c)  # first call: BLAS thread pool start-up
+    return 2.0 * n**3 / _best(lambda: np.matmul(a, b, out=c), reps) / 1e9
+
+
+def fma_cpu(reps: int) -> tuple[float | None, str]:
+    """GFLOP/s of a register-resident float32 FMA kernel; ``(None, reason)`` when none can run."""
+    try:
+        from kernels import roofline as kr  # the toolkit's own kernels, when that module exists
+
+        fn = getattr(kr, "fma_gflops", None)
+        if callable(fn):
+            return float(fn()), "kernels.roofline.fma_gflops"
+    except ImportError:
+        pass
+    try:
+        import numba
+    except ImportError:
+        return None, "unavailable: numba is not installed (pip install 'dl-profiler[kernels]')"
+
+    # Each lane runs 8 independent FMA chains (hides the FMA latency); lanes are spread over cores.
+    @numba.njit(parallel=True, fastmath=True, cache=False)
+    def _fma(out: np.ndarray, iters: int) -> None:
+        lanes = out.shape[0]
+        for i in numba.prange(lanes):
+            x0 = np.float32(i * 1e-7)
+            a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = x0
+            m = np.float32(0.999999)
+            k = np.float32(1e-7)
+            for _ in range(iters):
+                a0 = a0 * m + k
+                a1 = a1 * m + k
+                a2 = a2 * m + k
+                a3 = a3 * m + k
+                a4 = a4 * m + k
+                a5 = a5 * m + k
+                a6 = a6 * m + k
+                a7 = a7 * m + k
+            out[i] = a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7
+
+    lanes = 4096
+    iters = 20000
+    out = np.zeros(lanes, np.float32)
+    _fma(out, 10)  # compile
+    t = _best(lambda: _fma(out, iters), reps)
+    return 2.0 * 8 * lanes * iters / t / 1e9, "numba FMA kernel (8 chains per lane, prange over lanes)"
+
+
+def gpu_ceilings(quick: bool) -> dict[str, Any]:
+    """STREAM copy/triad and SGEMM through CuPy on GPU 0; ``{"unavailable": reason}`` otherwise."""
+    from profiler.hardware import gpus
+
+    g, reason = gpus()
+    if not g:
+        return {"unavailable": f"unavailable: no NVIDIA GPU ({reason})"}
+    try:
+        import cupy as cp
+    except ImportError:
+        return {"unavailable": "unavailable: CuPy is not installed (pip install cupy-cuda12x)"}
+    try:
+        n = (1 << 26) if not quick else (1 << 24)
+        a = cp.full(n, 1.0, dtype=cp.float32)
+        b = cp.full(n, 2.0, dtype=cp.float32)
+        c = cp.zeros(n, dtype=cp.float32)
+        triad = cp.ElementwiseKernel("float32 b, float32 c, float32 q", "float32 a", "a = b + q * c", "triad")
+
+        def timed(fn: Any, reps: int = 5) -> float:
+            start, stop = cp.cuda.Event(), cp.cuda.Event()
+            fn()
+            best = float("inf")
+            for _ in range(reps):
+                start.record()
+                fn()
+                stop.record()
+                stop.synchronize()
+                best = min(best, cp.cuda.get_elapsed_time(start, stop) / 1e3)
+            return best
+
+        e = 4 * n
+        copy_gbs = 2 * e / timed(lambda: cp.copyto(c, a)) / 1e9
+        triad_gbs = 3 * e / timed(lambda: triad(b, c, cp.float32(3.0), a)) / 1e9
+        m = 4096 if not quick else 2048
+        x = cp.random.standard_normal((m, m), dtype=cp.float32)
+        y = cp.random.standard_normal((m, m), dtype=cp.float32)
+        sgemm = 2.0 * m**3 / timed(lambda: cp.matmul(x, y)) / 1e9
+        return {
+            "device": g[0]["name"],
+            "stream_gbs": {"copy": copy_gbs, "triad": triad_gbs},
+            "sgemm_gflops": sgemm,
+            "peak_gflops": sgemm,
+            "peak_gbs": max(copy_gbs, triad_gbs),
+            "flops_from": "cupy sgemm",
+            "bw_from": "cupy stream " + ("copy" if copy_gbs >= triad_gbs else "triad"),
+        }
+    except Exception as ex:  # a broken CUDA install is a reason, not a crash
+        return {"unavailable": f"unavailable: CuPy failed ({type(ex).__name__}: {ex})"}
+
+
+def calibrate(quick: bool = False) -> dict[str, Any]:
+    """Measure the ceilings now (seconds; ``quick`` for tests) and return the record (not cached)."""
+    from profiler.hardware import host_info
+
+    n = (1 << 22) if quick else (1 << 24)  # 32 MiB / 128 MiB per array: beyond any L3 here
+    reps = 3 if quick else 7
+    t0 = time.perf_counter()
+    stream = stream_cpu(n, reps)
+    gemm_n = 512 if quick else 2048
+    sgemm = sgemm_cpu(gemm_n, 3 if quick else 5)
+    fma, fma_how = fma_cpu(2 if quick else 5)
+    best_bw = max(stream, key=lambda k: stream[k])
+    flops_from = "fma kernel" if (fma or 0) > sgemm else f"numpy sgemm n={gemm_n}"
+    host = host_info()
+    rec = {
+        "version": CALIBRATION_VERSION,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": machine_key(),
+        "host": {k: host[k] for k in ("hostname", "cpu", "cores")},
+        "quick": quick,
+        "cpu": {
+            "stream_gbs": stream,
+            "stream_elements": n,
+            "sgemm_gflops": sgemm,
+            "sgemm_n": gemm_n,
+            "fma_gflops": fma,
+            "fma_kernel": fma_how,
+            "peak_gflops": max(sgemm, fma or 0.0),
+            "peak_gbs": stream[best_bw],
+            "flops_from": flops_from,
+            "bw_from": f"stream {best_bw}",
+            "threads": "BLAS/numba default (all usable cores)",
+        },
+        "gpu": gpu_ceilings(quick),
+    }
+    rec["seconds"] = round(time.perf_counter() - t0, 2)
+    return rec
+
+
+def save(rec: dict[str, Any]) -> Path:
+    from profiler.rundir import atomic_write_json
+
+    p = cache_file()
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(p, rec)
+    except OSError as e:
+        raise InputError(f"cannot write the calibration cache {p} ({e.strerror or e})") from None
+    return p
+
+
+def summary_line(rec: dict[str, Any] | None) -> str:
+    """One line for doctor and reports."""
+    if not rec:
+        return "not calibrated: run `profiler calibrate`"
+    c = rec.get("cpu", {})
+    s = (
+        f"CPU {c.get('peak_gflops', 0):,.1f} GFLOP/s ({c.get('flops_from')}), "
+        f"{c.get('peak_gbs', 0):,.1f} GB/s ({c.get('bw_from')})"
+    )
+    g = rec.get("gpu") or {}
+    if g.get("peak_gflops"):
+        s += f"; GPU {g['peak_gflops']:,.0f} GFLOP/s, {g['peak_gbs']:,.0f} GB/s"
+    elif g.get("unavailable"):
+        s += f"; GPU {g['unavailable']}"
+    return s + f" · measured {rec.get('created')}"
