@@ -195,7 +195,12 @@ def load_xspace(
     except OSError as e:
         raise InputError(f"{p}: cannot read ({e.strerror or e})") from None
     space = parse_xspace(data, str(p))
-    return xspace_to_events(space, pid=pid, epoch_offset_ns=epoch_offset_ns, steps=steps, source=str(p))
+    try:
+        table = xspace_to_events(space, pid=pid, epoch_offset_ns=epoch_offset_ns, steps=steps, source=str(p))
+    except (ValueError, TypeError, OverflowError, KeyError) as e:  # well-formed protobuf, nonsense values
+        raise InputError(f"{p}: malformed TensorFlow profile (XSpace): {type(e).__name__}: {e}") from None
+    table.validate(str(p))
+    return table
 
 
 def _stat_value(stat: Any, stat_names: dict[int, str]) -> Any:

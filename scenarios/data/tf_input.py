@@ -37,11 +37,16 @@ from scenarios.data.dataset import Dataset, dataset_for
 def setup(ctx: Any) -> dict[str, Any]:
     """Thread pools, seeds, device visibility; returns facts for ``info``. Call before building."""
     spec = ctx.spec
+    facts: dict[str, Any] = {}
     if spec.threads:
         # Intra-op: threads one op (a GEMM, a convolution) may use. Inter-op: ops run concurrently.
         # The parent also sets OMP/MKL/TF env vars; these calls are what TF's runtime reads.
-        tf.config.threading.set_intra_op_parallelism_threads(int(spec.threads))
-        tf.config.threading.set_inter_op_parallelism_threads(int(spec.threads))
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(int(spec.threads))
+            tf.config.threading.set_inter_op_parallelism_threads(int(spec.threads))
+        except RuntimeError as e:  # TF ran an op already (never in a fresh worker): say so, go on
+            facts["threads_note"] = f"thread pools not changed: {e}"
+            ctx.log(f"TensorFlow thread settings not applied: {e}")
     gpus = tf.config.list_physical_devices("GPU")
     if spec.device == "cuda" and not gpus:
         raise UnavailableError("TensorFlow sees no GPU here (a CPU-only build, or no CUDA device)")
@@ -49,6 +54,7 @@ def setup(ctx: Any) -> dict[str, Any]:
         tf.config.set_visible_devices([], "GPU")  # --device cpu means the CPU even on a GPU machine
     tf.keras.utils.set_random_seed(spec.seed)
     return {
+        **facts,
         "tf_version": tf.__version__,
         "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
         "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
