@@ -146,20 +146,40 @@ def launches(
     return [Launch(n, nnodes, node_rank, host, port) for n in counts]
 
 
-def expand_jobs(jobs: list[WorkerJob], plan_launches: list[Launch]) -> list[WorkerJob]:
-    """One job per (planned job, world size), keyed ``<key>-ws<N>``."""
+def expand_jobs(
+    jobs: list[WorkerJob], plan_launches: list[Launch], explicit: bool = True
+) -> tuple[list[WorkerJob], list[dict[str, Any]]]:
+    """One job per (planned job, world size), keyed ``<key>-ws<N>``; and the jobs left out.
+
+    Only torch jobs run distributed. A non-torch framework the user named (``explicit``) is an
+    error; one that came from the scenario's default list is skipped with the reason.
+    """
     out = []
+    skipped: list[dict[str, Any]] = []
     for job in jobs:
         if job.workload.framework != "torch":
-            raise InputError(
-                f"--nproc: distributed runs use torch.distributed; {job.workload.framework} has no "
-                "launcher here (use --framework torch)"
-            )
+            reason = f"distributed runs use torch.distributed; {job.workload.framework} has no launcher here"
+            if explicit:
+                raise InputError(f"--nproc: {reason} (use --framework torch)")
+            wl = job.workload
+            skipped.append({"scenario": wl.scenario, "framework": wl.framework, "variant": wl.variant,
+                            "mode": wl.mode, "preset": wl.preset, "status": "unavailable",
+                            "error": f"unavailable: {reason}"})
+            continue
         backend = "nccl" if job.workload.device == "cuda" else "gloo"
+        if backend == "nccl":
+            from profiler.hardware import gpus
+
+            n_gpus = len(gpus()[0])
+            most = max(la.nproc for la in plan_launches)
+            if most > n_gpus:
+                raise InputError(f"--nproc {most}: NCCL runs one rank per GPU and this node has {n_gpus}")
         for la in plan_launches:
             la = dataclasses.replace(la, backend=backend)
             out.append(dataclasses.replace(job, key=f"{job.key}-ws{la.world_size}", launch=la))
-    return out
+    if not out and jobs:
+        raise InputError("--nproc: nothing to run distributed (only torch implementations can)")
+    return out, skipped
 
 
 def launcher_command(la: Launch, port: int, spec_path: Path) -> list[str]:

@@ -30,6 +30,7 @@ from profiler.events import COLLECTIVE, OP, STEP, EventBuilder
 from tests.conftest import DATA, needs_torch, run_cli
 
 SCENARIO = str(DATA / "ddp_tiny.py")
+FEW_STEPS = ("--warmup", "1", "--steps", "3", "--trace-steps", "2")
 
 
 # ------------------------------------------------------------------------------ launch options
@@ -213,7 +214,7 @@ def test_scaling_rows_have_speedup_and_efficiency():
 def two_ranks(tmp_path_factory):
     out = tmp_path_factory.mktemp("runs")
     r = run_cli("trace", "-s", SCENARIO, "--nproc", "2", "--preset", "straggler", "--out", str(out),
-                "--json", "--timeout", "240", timeout=300)
+                "--json", "--timeout", "240", *FEW_STEPS, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     return json.loads(r.stdout)
 
@@ -255,7 +256,7 @@ def test_two_ranks_gloo_merged_trace_communication_and_straggler(two_ranks):
 def test_two_nodes_on_loopback_merge_on_node_zero(tmp_path):
     port = free_port()
     common = ["-s", SCENARIO, "--nproc", "1", "--nnodes", "2", "--rdzv-endpoint", f"127.0.0.1:{port}",
-              "--out", str(tmp_path), "--json", "--timeout", "240"]
+              "--out", str(tmp_path), "--json", "--timeout", "240", *FEW_STEPS]
     procs = [
         subprocess.Popen([sys.executable, "-m", "profiler.cli", "trace", *common, "--node-rank", str(n)],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -282,7 +283,7 @@ def test_two_nodes_on_loopback_merge_on_node_zero(tmp_path):
 @pytest.mark.slow
 def test_crashing_rank_stops_the_others_and_the_run_is_kept(tmp_path):
     r = run_cli("trace", "-s", SCENARIO, "--nproc", "2", "--preset", "crash", "--out", str(tmp_path),
-                "--json", "--timeout", "240", timeout=300)
+                "--json", "--timeout", "240", *FEW_STEPS, timeout=300)
     assert r.returncode == 1, r.stderr[-3000:]
     doc = json.loads(r.stdout)
     assert doc["status"] == "failed"
@@ -301,3 +302,17 @@ def test_crashing_rank_stops_the_others_and_the_run_is_kept(tmp_path):
     assert Path(doc["trace"]).is_file()
     rec = json.loads((run_dir / "run.json").read_text())
     assert rec["status"] == "failed" and rec["variants"][0]["distributed"]["failure"]["rank"] == 1
+
+
+def test_plan_keeps_torch_and_skips_other_frameworks_with_the_reason():
+    from profiler.orchestrate import TraceRequest, plan
+    from profiler.registry import resolve
+
+    sc = resolve("densenet121_train")
+    p = plan(TraceRequest(scenario=sc, launches=launches("1,2", None, None, None)))
+    assert [j.key for j in p.jobs] == ["torch-default-train-ws1", "torch-default-train-ws2"]
+    assert [j.launch.world_size for j in p.jobs] == [1, 2] and p.jobs[0].launch.backend == "gloo"
+    assert {s["framework"] for s in p.skipped} >= {"tensorflow", "mxnet"}
+    assert all("torch.distributed" in s["error"] for s in p.skipped if s["framework"] != "torch")
+    with pytest.raises(InputError, match="use --framework torch"):
+        plan(TraceRequest(scenario=sc, frameworks=["mxnet"], launches=launches("2", None, None, None)))
