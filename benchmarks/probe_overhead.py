@@ -53,14 +53,22 @@ def main() -> int:
     ap.add_argument("--variant", default="unfused")
     ap.add_argument("--steps", type=int, default=8, help="clean steps per worker")
     ap.add_argument("--probes", default="process,pyspy,nvml")
+    ap.add_argument("--pyspy-rate", type=int, default=None, help="py-spy samples per second")
+    ap.add_argument("--pyspy-blocking", action="store_true", help="py-spy pauses the worker per sample")
     args = ap.parse_args()
+    opts: list[str] = []
+    if args.pyspy_rate:
+        opts += ["--probe-option", f"pyspy.rate_hz={args.pyspy_rate}"]
+    if args.pyspy_blocking:
+        opts += ["--probe-option", "pyspy.nonblocking=false"]
 
     sys.path.insert(0, str(ROOT))
     from profiler.probes import availability_of
 
     base = ["torch"]  # the in-worker tracer stays on in both arms: it only runs in the traced window
     print(f"cudnn_lstm · torch · {args.variant} · train · cpu preset · {args.steps} clean steps per worker")
-    print(f"{args.repeats} A/B pairs per probe, alternated; figures are medians of per-run median steps\n")
+    print(f"{args.repeats} A/B pairs per probe, alternated; figures are medians of per-run median steps")
+    print(f"probe options: {' '.join(opts) or 'defaults'}\n")
     torch_ratio: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
@@ -73,11 +81,11 @@ def main() -> int:
             b: list[float] = []
             t0 = time.monotonic()
             for _ in range(args.repeats):
-                va = run_once(args.variant, args.steps, base, out, [])
+                va = run_once(args.variant, args.steps, base, out, opts)
                 a.append(va["step_ms"]["median"])
                 if va.get("traced_step_ms"):
                     torch_ratio.append(va["traced_step_ms"] / va["step_ms"]["median"])
-                vb = run_once(args.variant, args.steps, [*base, probe], out, [])
+                vb = run_once(args.variant, args.steps, [*base, probe], out, opts)
                 b.append(vb["step_ms"]["median"])
             ma, mb = statistics.median(a), statistics.median(b)
             print(

@@ -204,6 +204,12 @@ def _trace_options(f: Any) -> Any:
             "--probes", type=str, help="Probes to run, comma-separated (default: every available one)."
         ),
         click.option("--require", type=str, help="Probes that must run; unavailable is an error."),
+        click.option(
+            "--probe-option",
+            "probe_option",
+            multiple=True,
+            help="NAME.KEY=VALUE setting of a probe, e.g. pyspy.rate_hz=100 (repeatable; docs/probes.md).",
+        ),
         click.option("--timeout", type=float, help="Seconds per worker before its process tree is killed."),
         click.option(
             "--out",
@@ -276,6 +282,7 @@ def trace_cmd(
     no_inject: bool = False,
     trace_budget: float | None = None,
     program: tuple[str, ...] = (),
+    probe_option: tuple[str, ...] = (),
 ) -> None:
     """Run a scenario's variants, each in a fresh worker, and report where the time goes.
 
@@ -294,6 +301,8 @@ def trace_cmd(
     from profiler.distributed import launches
 
     dist_launches = launches(nproc, nnodes, node_rank, rdzv_endpoint)  # port checked before any work
+    from profiler.probes.options import parse_probe_options
+
     if program:  # profile any command (profiler/command_worker.py)
         if scenario:
             raise InputError("give either --scenario or a command after --, not both")
@@ -319,6 +328,7 @@ def trace_cmd(
         data=data,
         probes=_csv(probes) if probes is not None else None,
         require=_csv(require) or [],
+        probe_options=parse_probe_options(probe_option),
         out=out,
         timeout_s=timeout,
         command=["profiler", *sys.argv[1:]],

@@ -70,3 +70,28 @@ def test_trace_with_process_and_pyspy_probes(cli, tmp_path):
     assert (run_dir / v["worker_dir"] / "pyspy.speedscope.json").exists()
     sel = rec["probe_selection"]["torch"]
     assert sel["nvml"]["selected"] is False and sel["pyspy"]["overhead"]
+
+
+def test_probe_options_parse_and_validate():
+    from profiler.errors import InputError
+    from profiler.probes.options import parse_probe_options
+
+    assert parse_probe_options(
+        ["pyspy.rate_hz=100", "pyspy.nonblocking=false", "process.busy_threshold=0.3"]
+    ) == {
+        "pyspy": {"rate_hz": 100, "nonblocking": False},
+        "process": {"busy_threshold": 0.3},
+    }
+    with pytest.raises(InputError, match=r"NAME\.KEY=VALUE"):
+        parse_probe_options(["pyspy"])
+    with pytest.raises(InputError, match="unknown probe 'nope'"):
+        parse_probe_options(["nope.x=1"])
+    with pytest.raises(InputError, match="rate_hz must be positive"):
+        parse_probe_options(["nvml.rate_hz=0"])
+
+
+def test_bad_probe_option_is_one_line_exit_2(cli, tmp_path):
+    r = cli(
+        "trace", "-s", "cudnn_lstm", "--probe-option", "pyspy.rate_hz=-5", "--out", str(tmp_path), timeout=120
+    )
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "rate_hz" in r.stderr
