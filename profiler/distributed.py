@@ -375,7 +375,7 @@ def collect_ranks(
                 f"left no result ({_describe_exit(exits[r])})" if r in exits else "left no result"
             ) + (f"; events unreadable: {load_errors[r]}" if r in load_errors else "")
         if r in pids:
-            a = analyse_variant(merged, {"pid": pids[r]})
+            a = analyse_variant(merged, {"pid": pids[r], "device": wl.device})
             rec["step_ms"] = (a.get("step_ms") or {}).get("median")
             rec["traced_step_ms"] = (a.get("traced_step_ms") or {}).get("median")
             rec["breakdown_ms"] = a.get("breakdown_ms")
