@@ -271,36 +271,34 @@ def plan_scale(req: ScaleRequest) -> ScalePlan:
             impl = sc.implementation(fw)
             if impl is not None and impl.variants and impl.variants[0].name not in variants:
                 variants.append(impl.variants[0].name)
-    per_thread: dict[int, list[WorkerJob]] = {}
-    base = None
-    for t in threads:
-        p = plan(
-            TraceRequest(
-                scenario=sc,
-                frameworks=frameworks,
-                variants=variants,
-                mode=req.mode,
-                preset=req.preset,
-                device=req.device,
-                steps=req.steps,
-                warmup=req.warmup,
-                trace_steps=req.trace_steps,
-                threads=t,
-                data=req.data,
-                out=req.out,
-                timeout_s=req.timeout_s,
-            )
+    # One plan validates the request and chooses the workers; each thread count is that plan with
+    # the count in the workload spec (the runner turns it into the environment, the scenario into
+    # framework calls).
+    base = plan(
+        TraceRequest(
+            scenario=sc,
+            frameworks=frameworks,
+            variants=variants,
+            mode=req.mode,
+            preset=req.preset,
+            device=req.device,
+            steps=req.steps,
+            warmup=req.warmup,
+            trace_steps=req.trace_steps,
+            threads=threads[0],
+            data=req.data,
+            out=req.out,
+            timeout_s=req.timeout_s,
         )
-        per_thread[t] = p.jobs
-        base = base or p
-    assert base is not None
+    )
+    jobs0 = base.jobs
     if req.variants is None:  # the first variant of one framework may not exist in another
-        for t in threads:
-            per_thread[t] = [
-                j
-                for j in per_thread[t]
-                if j.workload.variant == sc.implementation(j.workload.framework).variants[0].name  # type: ignore[union-attr]
-            ]
+        jobs0 = [
+            j
+            for j in jobs0
+            if j.workload.variant == sc.implementation(j.workload.framework).variants[0].name  # type: ignore[union-attr]
+        ]
+    per_thread = {t: [replace(j, workload=replace(j.workload, threads=t)) for j in jobs0] for t in threads}
     series = []
     for j in per_thread[threads[0]]:
         s = f"{j.workload.framework}/{j.workload.variant}"
