@@ -371,8 +371,11 @@ def collect_ranks(
             "dir": os.path.relpath(found[r], worker_dir) if r in found else None,
         }
         if res is None or res.get("status") == "running":
+            how = f" ({_describe_exit(exits[r])})" if r in exits else ""
             rec["error"] = (
-                f"left no result ({_describe_exit(exits[r])})" if r in exits else "left no result"
+                f"left no final result{how}; its last checkpoint is kept"
+                if res is not None
+                else f"left no result{how}"
             ) + (f"; events unreadable: {load_errors[r]}" if r in load_errors else "")
         if r in pids:
             a = analyse_variant(merged, {"pid": pids[r], "device": wl.device})

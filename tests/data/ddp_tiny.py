@@ -5,12 +5,13 @@ under the launcher, the bare model otherwise). Small buckets give several allred
 
 Presets: ``cpu`` (plain); ``straggler`` (the last rank of a multi-rank world sleeps in a
 ``data_loading`` region every step, so it is the slow one and data loading is why); ``crash``
-(rank 1 raises during its 5th step).
+(rank 1 raises during its 5th step); ``kill`` (rank 1 SIGKILLs itself there: no chance to save).
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import time
 
 from profiler.scenario import Implementation, Scenario, Variant
@@ -26,6 +27,7 @@ SCENARIO = Scenario(
         "cpu": dict(_BASE),
         "straggler": {**_BASE, "delay_ms": 40},
         "crash": {**_BASE, "crash_rank": 1, "crash_step": 5},
+        "kill": {**_BASE, "crash_rank": 1, "crash_step": 5, "crash_hard": True},
     },
     modes=("train",),
 )
@@ -64,6 +66,8 @@ class _Workload:
     def step(self) -> None:
         self.n += 1
         if self.crash_at is not None and self.n == self.crash_at:
+            if self.ctx.params.get("crash_hard"):
+                os.kill(os.getpid(), signal.SIGKILL)
             raise RuntimeError(f"injected failure on rank {self.rank} at step {self.n}")
         if self.delay:
             with self.ctx.region("data_loading", "slow input"):
