@@ -96,7 +96,10 @@ class ChainerProbe(Probe):
     where: ClassVar[str] = "worker"
     frameworks: ClassVar[tuple[str, ...]] = ("chainer",)
     summary: ClassVar[str] = "chainer FunctionHook: every function's forward/backward with input shapes"
-    overhead_note: ClassVar[str] = "a few µs per function call (Python hook); traced window only"
+    overhead_note: ClassVar[str] = (
+        "~+7 µs per function call (Python hook; median, loaded 2-core CPU; "
+        "benchmarks/framework_tracer_overhead.py); traced window only"
+    )
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         super().__init__(options)
