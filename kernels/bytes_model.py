@@ -186,3 +186,22 @@ def sequence_traffic(cell: str, fused: bool, seq_len: int, batch: int, input_siz
                             t.transcendentals * seq_len, t.passes * seq_len)
     return {"input_gemm": gemm_traffic(seq_len * batch, input_size, g * hidden, itemsize),
             "gemm": mul(st["gemm"]), "cell": mul(st["cell"])}
+
+
+def sequence_kernel_traffic(cell: str, seq_len: int, batch: int, hidden: int, itemsize: int = 4) -> Traffic:
+    """The whole-sequence GPU kernel (after the input GEMM): ideal off-chip traffic and arithmetic.
+
+    Off chip it reads the input projection of every step (T·B·G·H), ``W_hh`` and the biases once,
+    and writes every step's ``h`` (T·B·H) and, for an LSTM, the last ``c``; the state never leaves the
+    chip. Each block re-reads ``W_hh`` from L2 every step: ``T·B·G·H·H`` elements of on-chip traffic that
+    this figure does not count. FLOPs: the recurrent products (2·T·B·G·H·H) plus the cell's.
+    """
+    g = _check(cell, batch, hidden)
+    if seq_len < 1:
+        raise ValueError(f"seq_len must be positive, got {seq_len}")
+    elems = seq_len * batch * g * hidden + g * hidden * hidden + 2 * g * hidden + seq_len * batch * hidden
+    if cell == "lstm":
+        elems += batch * hidden
+    cell_t = cell_traffic(cell, True, batch, hidden, itemsize)
+    flops = 2 * seq_len * batch * g * hidden * hidden + seq_len * cell_t.flops
+    return Traffic(elems * itemsize, flops, seq_len * cell_t.transcendentals, 1)

@@ -7,7 +7,14 @@ import numpy as np
 import pytest
 
 from kernels import reference as ref
-from kernels.bytes_model import GRU_UNFUSED, LSTM_UNFUSED, cell_traffic, sequence_traffic, step_traffic
+from kernels.bytes_model import (
+    GRU_UNFUSED,
+    LSTM_UNFUSED,
+    cell_traffic,
+    sequence_kernel_traffic,
+    sequence_traffic,
+    step_traffic,
+)
 from kernels.weights import CellWeights, ShapeError, random_weights
 from profiler.errors import InputError
 from tests.conftest import needs_torch
@@ -210,6 +217,10 @@ def test_step_and_sequence_traffic() -> None:
     with pytest.raises(ValueError):
         cell_traffic("lstm", True, 0, 8)
     assert st["cell"].floor_s(10.0) == pytest.approx(st["cell"].bytes / 1e10)
+    # whole-sequence kernel, GRU T=2 B=3 H=4: reads gi (2·3·12), W_hh (12·4), biases (2·12); writes h (2·3·4)
+    k = sequence_kernel_traffic("gru", 2, 3, 4)
+    assert k.bytes == 4 * (72 + 48 + 24 + 24) and k.passes == 1
+    assert k.flops == 2 * 2 * 3 * 12 * 4 + 2 * cell_traffic("gru", True, 3, 4).flops
 
 
 def test_info_reports_bytes_per_step() -> None:

@@ -49,6 +49,19 @@ def test_launch_config_covers_every_element_once() -> None:
         rnn_gpu.cell_launch_config(4, 4, block=100)
 
 
+def test_sequence_launch_config_is_one_block_per_row() -> None:
+    assert rnn_gpu.seq_launch_config(64, 100) == (64, 128)  # 100 units → 4 warps
+    assert rnn_gpu.seq_launch_config(8, 512) == (8, 256)  # more units than threads: 2 per thread
+    assert rnn_gpu.seq_launch_config(2, 40, block=32) == (2, 32)
+    with pytest.raises(ShapeError, match="shared memory"):
+        rnn_gpu.seq_launch_config(2, rnn_gpu.SEQ_MAX_HIDDEN + 1)
+    z = lambda *s: np.zeros(s, np.float32)  # noqa: E731
+    with pytest.raises(ShapeError, match="w_hhT"):
+        rnn_gpu.launch_sequence("gru", z(3, 2, 12), z(4, 16), z(12), z(12), z(3, 2, 4))
+    with pytest.raises(ShapeError, match="c_last"):
+        rnn_gpu.launch_sequence("lstm", z(3, 2, 16), z(4, 16), z(16), z(16), z(3, 2, 4), None)
+
+
 def test_launch_checks_shapes_before_launching() -> None:
     z = lambda *s: np.zeros(s, np.float32)  # noqa: E731
     with pytest.raises(ShapeError, match="gh"):
@@ -78,6 +91,16 @@ def test_cell_kernels_compile_to_float32_ptx(cell: str) -> None:
     # all arithmetic stays float32 (a float64 literal would silently promote it, at 1/64 the rate)
     assert not re.search(r"\b(add|mul|fma|div|cvt)[.a-z]*\.f64\b", ptx)
     assert "ex2.approx" in ptx  # exp lowered to the SFU
+
+
+@pytest.mark.skipif(NO_NVVM is not None, reason=NO_NVVM or "")
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_sequence_kernels_compile_with_shared_state(cell: str) -> None:
+    import re
+
+    ptx = rnn_gpu.compile_seq_ptx(cell, cc=(9, 0))
+    assert ".shared" in ptx and "bar.sync" in ptx  # state in shared memory, block barriers per step
+    assert not re.search(r"\b(add|mul|fma|div|cvt)[.a-z]*\.f64\b", ptx)
 
 
 @pytest.mark.skipif(NO_NVVM is not None, reason=NO_NVVM or "")
@@ -119,6 +142,21 @@ _SIM_SCRIPT = textwrap.dedent(
         else:
             launch_cell("gru", gi, gh, w.b_ih, w.b_hh, hs, ho)
             out[cell] = [ref.rel_error(ho, ref.gru_step(w, x, hs))]
+    from kernels.rnn_gpu import launch_sequence
+    for cell in ("lstm", "gru"):
+        t, b, i, h = 3, 2, 5, 40    # block=32 < 40 units: threads own two units; 2 blocks = 2 rows
+        w = random_weights(cell, i, h, seed=3)
+        xs = np.random.default_rng(4).standard_normal((t, b, i)).astype(np.float32)
+        gi = np.ascontiguousarray((xs.reshape(t * b, i) @ w.w_ihT).reshape(t, b, -1), np.float32)
+        o, cl = np.full((t, b, h), np.nan, np.float32), np.full((b, h), np.nan, np.float32)
+        launch_sequence(cell, gi, w.w_hhT, w.b_ih, w.b_hh, o, cl if cell == "lstm" else None, block=32)
+        errs = [ref.rel_error(o, ref.sequence(w, xs))]
+        if cell == "lstm":
+            hh, cc = np.zeros((b, h)), np.zeros((b, h))
+            for s in range(t):
+                hh, cc = ref.lstm_step(w, xs[s], hh, cc)
+            errs.append(ref.rel_error(cl, cc))
+        out["seq_" + cell] = errs
     n = 1000
     a, bb, c = np.full(n, 1.0), np.full(n, 2.0), np.full(n, np.nan)
     grid = (2, 64)   # fewer threads than elements: the grid-stride loop must cover the rest
@@ -138,7 +176,7 @@ def test_kernels_are_correct_in_the_cuda_simulator() -> None:
                        env=env, timeout=300, check=False)
     assert p.returncode == 0, p.stderr[-2000:]
     out = json.loads(p.stdout.strip().splitlines()[-1])
-    for cell in ("lstm", "gru"):
+    for cell in ("lstm", "gru", "seq_lstm", "seq_gru"):
         assert all(e < 1e-5 for e in out[cell]), out
     assert out["copy"] and out["triad"]
     assert out["fma"] == [120.0] * 4
@@ -173,13 +211,16 @@ def test_gpu_layer_matches_reference(cell: str) -> None:
     xs = np.random.default_rng(22).standard_normal((t_len, b, i)).astype(np.float32)
     layer = rnn_gpu.GPUCell(w, b)
     out = torch.full((t_len, b, h), float("nan"), device="cuda")
-    layer.forward(torch.from_numpy(xs).cuda(), out=out)
-    torch.cuda.synchronize()
-    got = out.cpu().numpy()
-    assert np.isfinite(got).all()
     # TF32 would break the float32 contract: cuBLAS GEMMs run in full float32 unless torch enables it
     assert not torch.backends.cuda.matmul.allow_tf32
-    assert ref.rel_error(got, ref.sequence(w, xs)) < 1e-5
+    want = ref.sequence(w, xs)
+    for run in (layer.forward, layer.forward_sequence):
+        out.fill_(float("nan"))
+        run(torch.from_numpy(xs).cuda(), out=out)
+        torch.cuda.synchronize()
+        got = out.cpu().numpy()
+        assert np.isfinite(got).all(), run.__name__
+        assert ref.rel_error(got, want) < 1e-5, run.__name__
 
 
 @pytest.mark.gpu

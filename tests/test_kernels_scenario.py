@@ -62,8 +62,9 @@ def test_scenarios_declare_the_kernel_variants() -> None:
     for name in ("cudnn_lstm", "cudnn_gru"):
         impl = builtin_scenarios()[name].implementation("numba")
         assert impl is not None and impl.module == "scenarios.rnn.kernels_rnn"
-        assert [v.name for v in impl.variants] == ["kernels_fused", "kernels_unfused", "kernels_fused_gpu"]
-        assert [v.needs_gpu for v in impl.variants] == [False, False, True]
+        assert [v.name for v in impl.variants] == ["kernels_fused", "kernels_unfused", "kernels_fused_gpu",
+                                                    "kernels_seq_gpu"]
+        assert [v.needs_gpu for v in impl.variants] == [False, False, True, True]
 
 
 def test_trace_runs_our_kernels_beside_the_frameworks(tmp_path) -> None:
@@ -77,8 +78,9 @@ def test_trace_runs_our_kernels_beside_the_frameworks(tmp_path) -> None:
         assert by[v]["breakdown_ms"]["memory_io"] > 0 and by[v]["breakdown_ms"]["compute"] > 0
     from profiler.hardware import gpu_present
 
-    gpu = by["kernels_fused_gpu"]
-    if gpu_present():
-        assert gpu["status"] == "ok", gpu
-    else:
-        assert gpu["status"] == "unavailable" and gpu["error"].startswith("unavailable: ")
+    for v in ("kernels_fused_gpu", "kernels_seq_gpu"):
+        gpu = by[v]
+        if gpu_present():
+            assert gpu["status"] == "ok", gpu
+        else:
+            assert gpu["status"] == "unavailable" and gpu["error"].startswith("unavailable: ")

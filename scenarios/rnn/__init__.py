@@ -47,6 +47,8 @@ NUMBA_RNN_VARIANTS = (
     Variant("kernels_fused", "own numba cell: BLAS GEMMs + one fused parallel pass per step (CPU)"),
     Variant("kernels_unfused", "own numba cell: BLAS GEMMs + one parallel pass per elementwise op (CPU)"),
     Variant("kernels_fused_gpu", "cuBLAS GEMMs + own numba.cuda fused cell kernel per step", needs_gpu=True),
+    Variant("kernels_seq_gpu", "input GEMM + one numba.cuda launch for the whole sequence, state on chip",
+            needs_gpu=True),
 )
 
 #: TensorFlow in tf.function (scenarios/rnn/tensorflow_rnn.py): TF's own fused RNN kernels vs ops.

@@ -1,5 +1,5 @@
 """The RNN classifier on the toolkit's own kernels (framework ``numba``): ``kernels_fused``,
-``kernels_unfused`` (CPU) and ``kernels_fused_gpu`` (needs a GPU).
+``kernels_unfused`` (CPU), ``kernels_fused_gpu`` and ``kernels_seq_gpu`` (need a GPU).
 
 Same model as the torch implementation (embedding → one LSTM/GRU layer → linear head on the last
 step), with the cells from :mod:`kernels.rnn_cpu` / :mod:`kernels.rnn_gpu`: the GEMMs are BLAS in both
@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from kernels.bytes_model import sequence_traffic
+from kernels.bytes_model import sequence_kernel_traffic, sequence_traffic
 from kernels.weights import random_weights
 
 FORWARD_ONLY = ("forward only: this implementation has no backward pass, so a train step is the "
@@ -34,8 +34,9 @@ class KernelRNNWorkload:
         spec, p = ctx.spec, ctx.params
         self.ctx = ctx
         self.cell_kind = p["cell"]
-        self.gpu = spec.variant == "kernels_fused_gpu"
-        if spec.variant not in ("kernels_fused", "kernels_unfused", "kernels_fused_gpu"):
+        self.gpu = spec.variant in ("kernels_fused_gpu", "kernels_seq_gpu")
+        self.whole_sequence = spec.variant == "kernels_seq_gpu"
+        if spec.variant not in ("kernels_fused", "kernels_unfused", "kernels_fused_gpu", "kernels_seq_gpu"):
             raise ValueError(f"unknown variant {spec.variant!r}")
         fused = spec.variant != "kernels_unfused"
         if spec.threads:
@@ -62,7 +63,8 @@ class KernelRNNWorkload:
         traffic = sequence_traffic(self.cell_kind, fused, t_len, b, e, hd)
         self.info = {
             "cell": self.cell_kind,
-            "kernel": "numba.cuda fused cell + cuBLAS (torch.mm) GEMMs" if self.gpu
+            "kernel": "input GEMM (torch.mm) + one numba.cuda launch per sequence" if self.whole_sequence
+            else "numba.cuda fused cell + cuBLAS (torch.mm) GEMMs" if self.gpu
             else f"numba {'fused' if fused else 'unfused'} cell + numpy BLAS GEMMs",
             "numba_threads": numba.get_num_threads(),
             "compile_or_cache_load_s": round(compile_s, 3),
@@ -72,6 +74,8 @@ class KernelRNNWorkload:
             "bytes_per_step": {k: v.bytes for k, v in traffic.items()},
             "flops_per_step": {k: v.flops for k, v in traffic.items()},
             "elementwise_passes_per_step": traffic["cell"].passes,
+            **({"sequence_kernel": sequence_kernel_traffic(self.cell_kind, t_len, b, hd).as_dict()}
+               if self.whole_sequence else {}),
             "device_name": self._device_name if self.gpu else "cpu",
         }
         if spec.mode == "train":
@@ -90,7 +94,8 @@ class KernelRNNWorkload:
         self.t_embedding = torch.from_numpy(self.embedding).to(dev)
         self.t_head_w = torch.from_numpy(self.head_w).to(dev)
         self.t_batches = [torch.from_numpy(x).to(dev) for x in self.batches]
-        self.layer.forward(self.t_embedding[self.t_batches[0]])  # compile the cell kernel now
+        self._forward = self.layer.forward_sequence if self.whole_sequence else self.layer.forward
+        self._forward(self.t_embedding[self.t_batches[0]])  # compile the kernel now
         torch.cuda.synchronize()
 
     # -- a step -------------------------------------------------------------------------------------
@@ -102,7 +107,7 @@ class KernelRNNWorkload:
             k = self._i % len(self.batches)
             self._i += 1
         if self.gpu:
-            hs = self.layer.forward(self.t_embedding[self.t_batches[k]])
+            hs = self._forward(self.t_embedding[self.t_batches[k]])
             self.logits = hs[-1] @ self.t_head_w.T
             return
         tokens = self.batches[k]
