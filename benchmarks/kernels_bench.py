@@ -8,8 +8,9 @@
    and the full time step (recurrent GEMM + cell), with the bytes each moves, the bandwidth it
    achieves and that as a fraction of the measured ceilings;
 3. our STREAM triad vs numpy's ``a[:] = b + s * c`` at the same size;
-4. on a GPU: the fused cell kernel per time step vs cuDNN (torch ``nn.LSTM``/``nn.GRU``) and vs the
-   memory-bandwidth floor — else "unavailable: <reason>".
+4. on a GPU: per time step, cuBLAS GEMM + our fused cell kernel and our whole-sequence kernel vs
+   cuDNN (torch ``nn.LSTM``/``nn.GRU``), and the cell kernel's device time vs its memory-bandwidth
+   floor — else "unavailable: <reason>".
 
 A and B are alternated round by round (A, B, A, B …) so that load from other processes hits both
 alike; each figure is the median over rounds with the spread (min–max of the round medians). Timing
@@ -170,14 +171,17 @@ def _one_gpu_cell(cell: str, ceiling: float, rounds: int) -> None:
         torch.cuda.synchronize()
 
     with torch.inference_mode():
-        t = ab({"ours": lambda layer=layer: run(lambda: layer.forward(xs)),
-                "cudnn": lambda cudnn=cudnn: run(lambda: cudnn(xs))}, rounds, 1)
+        t = ab({"ours": lambda: run(lambda: layer.forward(xs)),
+                "ours_seq": lambda: run(lambda: layer.forward_sequence(xs)),
+                "cudnn": lambda: run(lambda: cudnn(xs))}, rounds, 1)
     per_step = {k: [v / t_len for v in vs] for k, vs in t.items()}
     kernel_us = _cell_kernel_us(layer, xs)
     floor = rnn_gpu.floor_us(cell, BATCH, HIDDEN, ceiling)
-    print(f"  {cell}: per time step (GEMMs + cell, {t_len} steps) ours {fmt(per_step['ours'])}, "
-          f"cuDNN {fmt(per_step['cudnn'])}; ours/cuDNN "
-          f"{statistics.median(per_step['ours']) / statistics.median(per_step['cudnn']):.2f}×")
+    cu = statistics.median(per_step["cudnn"])
+    print(f"  {cell}: per time step ({t_len} steps, host-timed with sync): cuBLAS GEMM + our cell "
+          f"{fmt(per_step['ours'])} = {statistics.median(per_step['ours']) / cu:.2f}× cuDNN; whole-sequence "
+          f"kernel {fmt(per_step['ours_seq'])} = {statistics.median(per_step['ours_seq']) / cu:.2f}× cuDNN; "
+          f"cuDNN {fmt(per_step['cudnn'])} (cudnn.allow_tf32={torch.backends.cudnn.allow_tf32})")
     print(f"  {cell}: fused cell kernel on the device {kernel_us} vs memory-bandwidth floor {floor:.2f} µs "
           f"({cell_traffic(cell, True, BATCH, HIDDEN).bytes / 1024:.0f} KiB at {ceiling:.0f} GB/s)")
 
