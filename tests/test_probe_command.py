@@ -52,6 +52,20 @@ def test_steps_from_optimizer_boundaries_replace_dataloader_ones(tmp_path):
     assert ev.cat_mask(DATA_LOADING).sum() == 6
 
 
+def test_torch_profiler_step_markers_take_precedence(tmp_path):
+    r = _recorder(tmp_path, warmup=0)
+    r.boundary("optimizer.step", 0)
+    r.boundary("torch.profiler.step", 10)
+    r.boundary("optimizer.step", 50)  # ignored from now on
+    r.boundary("torch.profiler.step", 110)
+    r.boundary("torch.profiler.step", 200)
+    r.finish()
+    res = json.loads((tmp_path / "result.json").read_text())
+    assert res["info"]["step_source"] == "torch.profiler.step"
+    assert res["step_ns"] == [10, 100, 90]  # step 0 starts at the first boundary seen
+    assert res["info"]["boundaries_seen"] == {"optimizer.step": 2, "torch.profiler.step": 3}
+
+
 def test_dataloader_batches_are_steps_without_an_optimizer(tmp_path):
     r = _recorder(tmp_path, warmup=0)
     for k in range(4):
