@@ -312,3 +312,28 @@ def test_report_renders_the_seed_table_layout() -> None:
     assert "55.00" in out and "1.82×" in out and "91%" in out
     assert "Karp–Flatt" in out and "0.100" in out
     assert "≠ thread mismatch: torch/default at 2: 1 busy thread(s) for 2 requested" in out
+
+
+def test_op_scaling_says_when_nothing_scaled() -> None:
+    e = op_scaling(_traced(1, 20.0, 2.0, 1.0, 1.0), _traced(2, 21.0, 2.5, 1.0, 1.2))
+    assert e["sentence"].startswith("the traced step is 1.07× slower at 2")
+    assert "nothing in the step scaled: GEMM (addmm)" in e["sentence"]
+
+
+def test_thread_cpu_seconds_reads_this_process() -> None:
+    import os
+    import threading
+
+    from profiler.scaling import thread_cpu_seconds
+
+    stop = threading.Event()
+    t = threading.Thread(target=stop.wait)
+    t.start()
+    try:
+        cpu, resolution = thread_cpu_seconds(os.getpid())
+    finally:
+        stop.set()
+        t.join()
+    assert os.getpid() in cpu and t.native_id in cpu
+    assert all(v >= 0 for v in cpu.values()) and cpu[os.getpid()] > 0
+    assert resolution in (1e-9, 1.0 / os.sysconf("SC_CLK_TCK"))

@@ -165,7 +165,7 @@ def _sentence(label: str, rows: list[dict[str, Any]], p_lo: int, p_hi: int, spee
         s_lo = sum(r["share_lo_pct"] for r in flat)
         s_hi = sum(r["share_hi_pct"] for r in flat)
         parts.append(
-            "does not scale: "
+            ("nothing in the step scaled: " if not (scal or part) else "does not scale: ")
             + "; ".join(_fmt_group(r) for r in flat)
             + f", {s_lo:.0f}% of the step at {p_lo} → {s_hi:.0f}% at {p_hi}"
             + (" — this is what flattens the curve" if s_hi > s_lo + 1.0 else "")
