@@ -372,7 +372,11 @@ def trace_cmd(
 @click.option("--steps", type=int, help="Clean measured steps (headline time).")
 @click.option("--warmup", type=int, help="Warm-up steps, excluded from every figure.")
 @click.option("--trace-steps", type=int, help="Traced steps (breakdown).")
-@click.option("--threads", type=int, help="Thread count for every framework (set before it loads).")
+@click.option(
+    "--threads",
+    type=int,
+    help="Thread count, the same for every framework (default: the CPUs this process may use).",
+)
 @click.option("--data", type=str, default="ram", show_default=True, help="ram or disk input pipeline.")
 @click.option("--probes", type=str, help="Probes to run, comma-separated (default: every available one).")
 @click.option("--timeout", type=float, help="Seconds per worker before its process tree is killed.")
@@ -403,7 +407,7 @@ def compare_cmd(
     as_json: bool,
 ) -> None:
     """One scenario in several frameworks, side by side (table, CSV, JSON and a bar chart)."""
-    from profiler.compare import CompareTable, json_document, run_compare, select_frameworks
+    from profiler.compare import CompareTable, default_threads, json_document, run_compare, select_frameworks
     from profiler.errors import UnavailableError
     from profiler.orchestrate import TraceRequest, plan
     from profiler.registry import resolve
@@ -426,7 +430,8 @@ def compare_cmd(
         steps=steps,
         warmup=warmup,
         trace_steps=trace_steps,
-        threads=threads,
+        # An explicit count for all: left unset, each framework sizes its own pool differently.
+        threads=threads if threads is not None else default_threads(),
         data=data,
         probes=_csv(probes) if probes is not None else None,
         out=out,

@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -63,6 +64,14 @@ class Unavailable:
 
     framework: str
     reason: str
+
+
+def default_threads() -> int:
+    """The CPUs this process may run on: the thread count every framework gets unless told otherwise."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 def select_frameworks(sc: Scenario, value: str | None) -> tuple[list[str], list[Unavailable]]:

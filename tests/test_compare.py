@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -220,6 +221,7 @@ def test_cli_failed_worker_row_others_still_run(cli, tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
     rows = {row["framework"]: row for row in doc["rows"]}
+    assert doc["settings"]["threads"] == len(os.sched_getaffinity(0))  # the same explicit count for all
     assert rows["python"]["status"] == "ok" and rows["python"]["headline_s"] > 0
     assert rows["numba"]["status"] == "failed"
     assert rows["numba"]["error"] == "RuntimeError: no kernel for this"
@@ -246,7 +248,7 @@ def test_cli_compare_torch_disk_end_to_end(cli, tmp_path: Path) -> None:
     row = doc["rows"][0]
     assert row["status"] == "ok" and row["parameters"] == 14_205_962 and row["param_delta_pct"] == 0
     assert row["data_loading_ms"] is not None
-    assert doc["settings"]["data"] == "disk" and doc["unit"] == "step"
+    assert doc["settings"]["data"] == "disk" and doc["unit"] == "step" and doc["settings"]["threads"] == 1
     run = Path(doc["run_dir"])
     rec = json.loads((run / "run.json").read_text())
     info = rec["variants"][0]["info"]
