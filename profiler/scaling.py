@@ -52,7 +52,7 @@ from profiler.errors import InputError
 from profiler.hardware import host_info, usable_cores
 from profiler.protocol import PIN_CPUS_ENV, SPEC_FILE
 from profiler.rundir import RunDir, atomic_write_json, atomic_write_text, ensure_writable_root
-from profiler.runner import WorkerJob, run_job
+from profiler.runner import WorkerJob, run_job, thread_env
 from profiler.scenario import Scenario
 
 DEFAULT_REPEATS = 5
@@ -348,6 +348,8 @@ def plan_scale(req: ScaleRequest) -> ScalePlan:
         "cores": cores,
         "allowed_cpus": allowed,
         "oversubscribed": [t for t in threads if t > cores],
+        # what each worker's environment carries (set to the point's count; TF's inter-op pool to 1)
+        "thread_env_vars": sorted(thread_env(1)),
         "order": "alternating: repeats alternate ascending/descending thread counts and framework order",
     }
     return ScalePlan(req, jobs, series, threads, cores, skipped, settings)
