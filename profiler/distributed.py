@@ -346,7 +346,7 @@ def collect_ranks(
         pid = (results.get(r) or {}).get("pid") or next(iter(t.processes), r)
         pids[r] = int(pid)
     labels = {
-        r: f"rank {r} · {rank_info[r].get('host', '?')} · {wl.framework} · {wl.variant} · {wl.mode}"
+        r: f"rank {r}/{la.world_size} · {rank_info[r].get('host', '?')} · {wl.framework} · {wl.variant} · {wl.mode}"
         for r in tables
     }
     merged, pids = merge_ranks(tables, pids, offsets, labels) if tables else (EventTable(), {})

@@ -243,7 +243,7 @@ def test_two_ranks_gloo_merged_trace_communication_and_straggler(two_ranks):
     assert check_chrome_trace(trace) == []
     evs = trace["traceEvents"]
     procs = {e["pid"]: e["args"]["name"] for e in evs if e.get("ph") == "M" and e["name"] == "process_name"}
-    assert sorted(n.split(" · ")[0] for n in procs.values()) == ["rank 0", "rank 1"]
+    assert sorted(n.split(" · ")[0] for n in procs.values()) == ["rank 0/2", "rank 1/2"]
     coll = [e for e in evs if e.get("ph") == "X" and e.get("cat") == "collective"]
     assert {e["pid"] for e in coll} == set(procs)
 
@@ -276,7 +276,7 @@ def test_two_nodes_on_loopback_merge_on_node_zero(tmp_path):
     trace = load_trace(node0["trace"])
     assert check_chrome_trace(trace) == []
     names = [e["args"]["name"] for e in trace["traceEvents"] if e.get("ph") == "M" and e["name"] == "process_name"]
-    assert sorted(n.split(" · ")[0] for n in names) == ["rank 0", "rank 1"]
+    assert sorted(n.split(" · ")[0] for n in names) == ["rank 0/2", "rank 1/2"]
 
 
 @needs_torch
