@@ -328,8 +328,8 @@ def op_cost(
 def annotate(table: EventTable) -> tuple[EventTable, dict[str, Any]]:
     """A copy of ``table`` whose op/kernel spans carry FLOPs and bytes wherever shapes allow.
 
-    FLOPs a tracer recorded are kept (they know the op's real arguments); bytes, which no tracer
-    records, come from the model. Returns the table and coverage figures: how many spans had shapes,
+    FLOPs a tracer recorded, and FLOPs/bytes a workload stated in a span's args, are kept (they know
+    the op's real arguments); the rest, bytes above all (no tracer records them), come from the model. Returns the table and coverage figures: how many spans had shapes,
     how many got a cost, and which families.
     """
     sp = table.spans
@@ -337,12 +337,29 @@ def annotate(table: EventTable) -> tuple[EventTable, dict[str, Any]]:
     info: dict[str, Any] = {"spans_with_shapes": 0, "spans_costed": 0, "families": {}}
     if not n:
         return table, info
-    rows = np.flatnonzero(table.cat_mask(OP, KERNEL) & (sp["shapes"] >= 0))
-    info["spans_with_shapes"] = len(rows)
-    if not len(rows):
-        return table, info
     flops = sp["flops"].copy()
     nbytes = sp["bytes"].copy()
+    # costs a workload stated itself (``ctx.region("op", name, flops=..., bytes=...)``) come first
+    opk = table.cat_mask(OP, KERNEL)
+    stated = 0
+    for r, a in table.span_args.items():
+        if not opk[r]:
+            continue
+        f, b = a.get("flops"), a.get("bytes")
+        if isinstance(f, (int, float)) and flops[r] != flops[r]:
+            flops[r] = float(f)
+        if isinstance(b, (int, float)) and nbytes[r] != nbytes[r]:
+            nbytes[r] = float(b)
+        stated += isinstance(f, (int, float)) or isinstance(b, (int, float))
+    info["spans_with_stated_costs"] = stated
+    rows = np.flatnonzero(opk & (sp["shapes"] >= 0))
+    info["spans_with_shapes"] = len(rows)
+    if not len(rows):
+        if stated:
+            out = EventTable(**{k: getattr(table, k) for k in table.__dataclass_fields__})
+            out.spans = dict(sp, flops=flops, bytes=nbytes)
+            return out, info
+        return table, info
     strings = table.strings.strings
     args = table.span_args
     # one model evaluation per distinct (name, shapes), plus per distinct args where a span has them

@@ -1,0 +1,60 @@
+"""``profiler calibrate``: measured ceilings, the per-machine cache, doctor and run.json wiring."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from profiler import calibrate as cal
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("PROFILER_CACHE_DIR", str(tmp_path))
+    return tmp_path
+
+
+def test_quick_calibration_measures_positive_ceilings(cache):
+    rec = cal.calibrate(quick=True)
+    c = rec["cpu"]
+    assert set(c["stream_gbs"]) == {"copy", "scale", "add", "triad"}
+    assert all(v > 0 for v in c["stream_gbs"].values())
+    assert c["sgemm_gflops"] > 0
+    assert c["peak_gflops"] == max(c["sgemm_gflops"], c["fma_gflops"] or 0)
+    assert c["peak_gbs"] == max(c["stream_gbs"].values())
+    # no GPU here: the reason, never a number
+    g = rec["gpu"]
+    assert ("unavailable" in g and g["unavailable"].startswith("unavailable:")) or g.get("peak_gflops")
+    assert cal.load_cached() is None  # calibrate() alone does not cache
+    p = cal.save(rec)
+    assert p.parent == cache and p.name == f"calibration-{cal.machine_key()}.json"
+    assert cal.load_cached() == json.loads(p.read_text())
+    assert "GFLOP/s" in cal.summary_line(rec)
+
+
+def test_unreadable_or_old_cache_is_ignored(cache):
+    cal.cache_file().write_text("{not json")
+    assert cal.load_cached() is None
+    cal.cache_file().write_text(json.dumps({"version": 0}))
+    assert cal.load_cached() is None
+    assert cal.summary_line(None).startswith("not calibrated")
+
+
+def test_stream_counts_bytes_as_stream_does():
+    r = cal.stream_cpu(1 << 16, 2)
+    assert set(r) == {"copy", "scale", "add", "triad"} and all(v > 0 for v in r.values())
+
+
+def test_cli_calibrate_caches_and_doctor_shows_it(tmp_path, cli):
+    env = {"PROFILER_CACHE_DIR": str(tmp_path)}
+    r = cli("calibrate", "--quick", "--json", env=env)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["from_cache"] is False and doc["cpu"]["peak_gflops"] > 0
+    r2 = cli("calibrate", "--json", env=env)
+    assert json.loads(r2.stdout)["from_cache"] is True
+    d = cli("doctor", "--json", env=env)
+    assert json.loads(d.stdout)["calibration"]["cpu"]["peak_gbs"] == doc["cpu"]["peak_gbs"]
+    t = cli("doctor", env=env)
+    assert "ceilings" in t.stdout and "GFLOP/s" in t.stdout

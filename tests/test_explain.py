@@ -1,0 +1,93 @@
+"""``profiler explain RUN_A RUN_B``: the wall-time gap split by category, ops and dispatch counts."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from profiler.analysis.breakdown import CATEGORIES
+from profiler.analysis.explain import explain_runs
+from profiler.errors import InputError
+from profiler.rundir import RunDir
+
+
+def _variant(variant, step, ms, ops, dispatch):
+    return {
+        "framework": "torch",
+        "variant": variant,
+        "status": "ok",
+        "step_ms": {"median": step},
+        "breakdown": {"ms": {c: ms.get(c, 0.0) for c in CATEGORIES}, "step_ms": sum(ms.values())},
+        "top_ops": ops,
+        "dispatch": dispatch,
+    }
+
+
+def _run(root, label, variants):
+    run = RunDir.create(root, label)
+    run.write_record(
+        {"id": run.path.name, "kind": "trace", "variants": variants, "scenario": {"name": label}}
+    )
+    return run.path
+
+
+@pytest.fixture
+def runs(tmp_path):
+    fused = _variant(
+        "fused",
+        10.0,
+        {"compute": 8.0, "memory_io": 1.0, "framework_overhead": 1.0},
+        [{"name": "aten::lstm", "where": "host", "self_ms_per_step": 8.0, "calls_per_step": 1}],
+        {"ops": 200, "kernels": 0},
+    )
+    unfused = _variant(
+        "unfused",
+        45.0,
+        {"compute": 10.0, "memory_io": 10.0, "framework_overhead": 25.0},
+        [
+            {"name": "aten::addmm", "where": "host", "self_ms_per_step": 10.0, "calls_per_step": 100},
+            {"name": "aten::sigmoid", "where": "host", "self_ms_per_step": 6.0, "calls_per_step": 300},
+        ],
+        {"ops": 12800, "kernels": 0},
+    )
+    return _run(tmp_path, "a", [fused]), _run(tmp_path, "b", [unfused, fused])
+
+
+def test_gap_split_by_category_and_ops(runs):
+    a, b = runs
+    e = explain_runs(a, b, variant_b="torch/unfused")
+    assert e["fast"].startswith("torch/fused") and e["slow"] == "torch/unfused"
+    assert e["gap_ms"] == pytest.approx(35.0) and e["speedup"] == pytest.approx(4.5)
+    assert e["category_delta_ms"]["framework_overhead"] == pytest.approx(24.0)
+    assert sum(e["category_delta_ms"].values()) == pytest.approx(e["traced_gap_ms"])
+    assert e["category_share_pct"]["framework_overhead"] == pytest.approx(100 * 24 / 35)
+    assert e["main_category"] == "framework_overhead"
+    assert e["top_op_deltas"][0]["name"] == "aten::addmm"
+    assert "12,800 op dispatches per step vs 200" in e["sentence"]
+    assert "69% of the gap is framework overhead" in e["sentence"]
+
+
+def test_default_picks_the_fastest_variant_and_same_labels_are_told_apart(runs):
+    a, b = runs
+    e = explain_runs(a, b)  # both default to their fastest: fused vs fused
+    assert e["fast"] != e["slow"] and "(" in e["fast"]
+
+
+def test_bad_input(runs, tmp_path):
+    a, _ = runs
+    with pytest.raises(InputError, match="no such run directory"):
+        explain_runs(a, tmp_path / "missing")
+    with pytest.raises(InputError, match="no ok variant"):
+        explain_runs(a, a, variant_b="torch/nope")
+
+
+def test_cli(runs, cli):
+    a, b = runs
+    r = cli("explain", str(a), str(b), "--variant-b", "unfused")
+    assert r.returncode == 0, r.stderr
+    assert "framework overhead" in r.stdout and "aten::addmm" in r.stdout
+    j = cli("explain", str(a), str(b), "--variant-b", "unfused", "--json")
+    assert json.loads(j.stdout)["main_category"] == "framework_overhead"
+    bad = cli("explain", str(a), "/nonexistent")
+    assert bad.returncode == 2 and bad.stderr.startswith("profiler: error:")
