@@ -218,6 +218,10 @@ class GluonWorkload:
                 self.ctx.name_process(pid, f"Gluon DataLoader worker (pid {pid})")
             for s in spans:
                 self.ctx.record_span("data_loading", s.name, s.start_ns, s.dur_ns, s.pid, s.tid, **s.args)
+            # recorded in run.json: the harness reads info again after close()
+            self.info["epochs"] = self.epochs
+            self.info["loader_processes"] = len({s.pid for s in spans})
+            self.info["loader_decodes"] = len(spans)
             try:
                 os.rmdir(self._span_dir)
             except OSError:
