@@ -195,3 +195,22 @@ def test_gpu_planes_built_to_the_documented_layout(tmp_path):
     assert rows["cuStreamSynchronize"]["cat"] == "sync"
     # the derived "TensorFlow Ops" line repeats the kernel and is not read twice
     assert sum(r["name"] == "volta_sgemm_128x64_nn" for r in t.iter_spans()) == 1
+
+
+def test_input_pipeline_ops_are_shown_but_not_counted_as_step_work(tmp_path):
+    pb = xspace.xplane_pb2()
+    space = pb.XSpace()
+    host = space.planes.add(name="/host:CPU")
+    host.event_metadata[1].name = "DecodeJpeg:DecodeJpeg"
+    host.event_metadata[1].display_name = "DecodeJpeg"
+    host.event_metadata[2].name = "conv/Relu:_MklNativeFusedConv2D"
+    host.event_metadata[2].display_name = "_MklNativeFusedConv2D"
+    data_line = host.lines.add(id=1, name="tf_data_private_threadpool/123", timestamp_ns=1_800_000_000_000_000_000)
+    data_line.events.add(metadata_id=1, offset_ps=0, duration_ps=1_000_000)
+    compute_line = host.lines.add(id=2, name="tf_Compute/9", timestamp_ns=1_800_000_000_000_000_000)
+    compute_line.events.add(metadata_id=2, offset_ps=0, duration_ps=1_000_000)
+    p = tmp_path / "pipe.xplane.pb"
+    p.write_bytes(space.SerializeToString())
+    rows = {r["name"]: r for r in xspace.load_xspace(p).iter_spans()}
+    assert rows["DecodeJpeg"]["cat"] == "region" and rows["DecodeJpeg"]["args"]["input_pipeline"]
+    assert rows["_MklNativeFusedConv2D"]["cat"] == "op"

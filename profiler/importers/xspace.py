@@ -17,8 +17,10 @@ What an XSpace holds and how each piece maps here (checked on recordings made wi
   with the op type as ``display_name`` → ``op`` spans named by op type (the node name kept in
   ``args["tf_op"]``). Executor and eager-runtime scaffolding (``ExecutorState::Process``,
   ``EagerExecute``, ``FunctionRun``, the ``tf.function`` call) → ``runtime`` (framework overhead
-  below the ops). ``tf.data`` work (``Iterator::...``) → ``region`` (it runs on background threads,
-  overlapping compute; the step's *wait* for a batch is what the scenarios mark as data loading).
+  below the ops). ``tf.data`` work (``Iterator::...``) → ``region``, and so are the op kernels
+  that run on tf.data's own threads (``tf_data_private_threadpool``: ``ReadFile``, ``DecodeJpeg``
+  ...): they prepare later batches while the step computes; the step's *wait* for a batch is what
+  the scenarios mark as data loading.
   User ``tf.profiler.experimental.Trace(name, step_num=i, _r=1)`` step markers → ``step`` spans when
   ``steps=True`` (a standalone file has no harness steps), ``region`` otherwise. Zero-length
   ``ThreadpoolListener`` markers (flow arrows in TensorBoard) are dropped.
@@ -298,6 +300,7 @@ def xspace_to_events(
             if dev and (lname in _DERIVED_LINES or not lname.startswith("Stream")):
                 continue
             line_ts = int(line.timestamp_ns)
+            in_pipeline = lname.startswith("tf_data")
             if line_ts >= _EPOCH_FLOOR_NS or start is None:
                 base = line_ts  # already Unix ns (or no start known: stays relative to the profile)
             else:
@@ -342,6 +345,11 @@ def xspace_to_events(
                     cat, span_name = classify_host_event(name, display, stats)
                     if cat == OP:
                         args["tf_op"] = name.rsplit(":", 1)[0]
+                        if in_pipeline:
+                            # tf.data's map functions (ReadFile, DecodeJpeg ...) on its own threads
+                            # prepare later batches while the step computes: shown, not counted.
+                            cat = REGION
+                            args["input_pipeline"] = True
                     elif cat == STEP:
                         if steps:
                             args.update(index=int(stats["step_num"]), traced=True)
