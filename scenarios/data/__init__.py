@@ -18,6 +18,10 @@ What to use (nothing here imports a framework; Pillow and numpy only, imported w
 * :func:`scenarios.data.cache.evict` — ``posix_fadvise(POSIX_FADV_DONTNEED)`` over a dataset's
   files; call it at the start of each epoch.
 * :mod:`scenarios.data.spans` — record data-loading spans from loader *worker processes* (their own
-  pid) into a side file that the workload merges into the run's events, so loading that happens
-  outside the measured process still shows in the trace.
+  pid) into a side file that the workload merges into the run's events (``ctx.record_span``), so
+  loading that happens outside the measured process still shows in the trace.
+
+Each framework's own input side lives next to these (it imports its framework, so only that
+framework's implementation modules import it): :mod:`scenarios.data.torch_input` is the torch one
+and a worked example of all of the above.
 """
