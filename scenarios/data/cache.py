@@ -54,6 +54,29 @@ def evict(paths: Iterable[str | Path]) -> Eviction:
     return Eviction(n, nbytes, tuple(errors[:5]))
 
 
+#: Filesystems whose pages *are* the storage: eviction cannot drop them, "disk" is memory there.
+MEMORY_FILESYSTEMS = frozenset({"tmpfs", "ramfs", "devtmpfs"})
+
+
+def filesystem_type(path: str | Path) -> str | None:
+    """The type of the filesystem holding ``path`` (from /proc/self/mounts), or None if unknown."""
+    try:
+        target = os.path.realpath(path)
+        with open("/proc/self/mounts") as f:
+            mounts = [ln.split() for ln in f if ln.strip()]
+    except OSError:
+        return None
+    best, fstype = "", None
+    for parts in mounts:
+        if len(parts) < 3:
+            continue
+        mnt = parts[1].replace("\\040", " ")
+        inside = target == mnt or target.startswith(mnt.rstrip("/") + "/")
+        if inside and len(mnt) >= len(best):
+            best, fstype = mnt, parts[2]
+    return fstype
+
+
 _libc = None
 
 

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from scenarios.data.cache import evict, resident_fraction
+from scenarios.data.cache import evict, filesystem_type, resident_fraction
 from scenarios.data.dataset import Dataset, dataset_for, decode_image_bytes, load_array_bytes
 from scenarios.data.spans import SpanLog, collect
 
@@ -109,6 +109,8 @@ class TorchBatches:
                 "dataset_bytes": self.ds.nbytes(),
                 "loader_workers": self.workers,
                 "steps_per_epoch": self.steps_per_epoch,
+                # tmpfs/ramfs: eviction cannot work there, "disk" would be memory
+                "dataset_filesystem": filesystem_type(self.ds.root),
             }
         )
 
