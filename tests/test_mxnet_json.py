@@ -163,3 +163,29 @@ def test_events_appended_after_the_document_end_are_read(tmp_path):
     # a torn tail keeps what parsed before it
     p.write_text(text[: text.rindex('"args"')])
     assert load_mxnet_profile(p).n_spans == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "category"),
+    [
+        ("broadcast_add", "memory_io"),  # MXNet elementwise, not the broadcast collective
+        ("_backward_broadcast_mul", "memory_io"),
+        ("broadcast_to", "memory_io"),
+        ("Activation", "memory_io"),
+        ("SetValueOp", "memory_io"),
+        ("pick", "memory_io"),
+        ("Convolution", "compute"),
+        ("FullyConnected", "compute"),
+        ("RNN", "compute"),
+        ("_ + _", "memory_io"),  # Chainer's labels for its arithmetic
+        ("-_", "memory_io"),
+        ("Reshape", "framework_overhead"),
+        ("Convolution2DGradW", "compute"),
+        ("ncclBroadcast", "communication"),  # the collectives keep their category
+        ("c10d::broadcast_", "communication"),
+    ],
+)
+def test_mxnet_and_chainer_op_names_get_the_kind_of_work_they_do(name, category):
+    from profiler.analysis.opkinds import op_kind
+
+    assert op_kind(name)[1] == category

@@ -16,6 +16,20 @@ COMPUTE, MEMORY, OVERHEAD = "compute", "memory_io", "framework_overhead"
 # Order matters: the first pattern that matches a lower-cased name wins.
 _RULES: tuple[tuple[str, str, str], ...] = (
     # kind, category, regex
+    # MXNet and Chainer op names the generic patterns below would misread (anchored, so they match
+    # only these frameworks' names): MXNet's broadcast_add/_mul ... are elementwise, not the
+    # broadcast collective; Activation, SetValueOp (a fill) and pick (a gather) move data; Chainer
+    # labels its arithmetic "_ + _", "_ * _", "-_" ...; Reshape/GetItem/ExpandDims/Squeeze are views.
+    (
+        "elementwise",
+        MEMORY,
+        r"^(_backward_)?broadcast_(add|sub|mul|div|plus|minus|maximum|minimum|power|mod|hypot|equal|"
+        r"not_equal|greater|greater_equal|lesser|lesser_equal|logical_and|logical_or|logical_xor|to|like|axis|"
+        r"axes)$|"
+        r"^(_backward_)?activation$|^setvalueop$|^_ [-+*/] |^-_$|^_ \*\* |^_ [-+*/] const$",
+    ),
+    ("embedding", MEMORY, r"^(_backward_)?pick$"),
+    ("view", OVERHEAD, r"^reshape$|^getitem$|^expanddims$|^squeeze$"),
     (
         "collective",
         "communication",
