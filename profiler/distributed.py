@@ -49,9 +49,9 @@ from profiler.runner import JobOutcome, WorkerJob, kill_tree, thread_env
 from profiler.worker import Harness
 
 LAUNCHER_LOG = "launcher.log"
-#: rounds of the clock exchange at start and at the end of a run
-CLOCK_ROUNDS = 9
-CLOCK_END_ROUNDS = 5
+#: ping-pong rounds per rank of the clock exchange at start and at the end of a run
+CLOCK_ROUNDS = 16
+CLOCK_END_ROUNDS = 8
 #: seconds a collective may wait for a peer before the backend gives up
 PG_TIMEOUT_S = 180.0
 #: seconds the launcher waits for the other ranks to save after it stopped them
@@ -330,14 +330,16 @@ def collect_ranks(
 
     # clocks: every rank holds the same exchange; take it from the first that has one
     rank_info = {r: (res or {}).get("rank") or {} for r, res in results.items()}
-    clock_src = next((rank_info[r] for r in sorted(rank_info) if rank_info[r].get("clock_rounds")), None)
+    clock_src = next((rank_info[r] for r in sorted(rank_info) if rank_info[r].get("hosts")), None)
     alignment = None
     if clock_src:
         try:
             alignment = align_clocks(
-                clock_src["clock_rounds"], clock_src["hosts"], clock_src.get("clock_end_rounds")
+                {int(k): v for k, v in (clock_src.get("clock_rounds") or {}).items()},
+                clock_src["hosts"],
+                {int(k): v for k, v in (clock_src.get("clock_end_rounds") or {}).items()},
             )
-        except (ValueError, KeyError, TypeError, IndexError):
+        except (ValueError, KeyError, TypeError, IndexError, AttributeError):
             alignment = None
     offsets = alignment.offsets_ns if alignment else {}
     wl = job.workload
@@ -446,8 +448,8 @@ class RankState:
     pid: int
     group: Any = None  # the gloo group for the toolkit's exchanges (None: the default group)
     recorder: Any = None
-    clock_rounds: list[list[int]] = dataclasses.field(default_factory=list)
-    clock_end_rounds: list[list[int]] = dataclasses.field(default_factory=list)
+    clock_rounds: dict[str, list[list[int]]] = dataclasses.field(default_factory=dict)
+    clock_end_rounds: dict[str, list[list[int]]] = dataclasses.field(default_factory=dict)
     hosts: list[str] = dataclasses.field(default_factory=list)
     threads: int | None = None
     ddp: str | None = None  # how the model got into DDP: "ddp_wrap", "harness", or None
@@ -503,19 +505,37 @@ def _host_id() -> str:
     return f"{socket.gethostname()}/{boot[:8]}"
 
 
-def _clock_exchange(group: Any, world: int, rounds: int) -> list[list[int]]:
+def _clock_exchange(group: Any, rank: int, world: int, rounds: int) -> dict[str, list[list[int]]]:
+    """Ping-pong rounds between rank 0 and every other rank; every rank gets all of them.
+
+    Row ``(t1, t2, t3, t4)``: rank 0 sends at t1, rank r receives at t2 and replies at t3, rank 0
+    receives at t4 (see :func:`profiler.analysis.ranks.pingpong_offset`). Keys are str(rank): the
+    result goes through JSON.
+    """
     import torch
     import torch.distributed as dist
 
-    out: list[list[int]] = []
-    mine = torch.zeros(1, dtype=torch.int64)
-    for _ in range(rounds):
-        got = [torch.zeros(1, dtype=torch.int64) for _ in range(world)]
-        dist.barrier(group=group)
-        mine[0] = now_ns()
-        dist.all_gather(got, mine, group=group)
-        out.append([int(t.item()) for t in got])
-    return out
+    buf = torch.zeros(4, dtype=torch.int64)
+    samples: dict[str, list[list[int]]] = {}
+    for peer in range(1, world):
+        if rank == 0:
+            rows = []
+            for _ in range(rounds):
+                buf[0] = now_ns()
+                dist.send(buf, dst=peer, group=group)
+                dist.recv(buf, src=peer, group=group)
+                t4 = now_ns()
+                rows.append([int(buf[0]), int(buf[1]), int(buf[2]), t4])
+            samples[str(peer)] = rows
+        elif rank == peer:
+            for _ in range(rounds):
+                dist.recv(buf, src=0, group=group)
+                buf[1] = now_ns()
+                buf[2] = now_ns()
+                dist.send(buf, dst=0, group=group)
+    box = [samples]
+    dist.broadcast_object_list(box, src=0, group=group)
+    return box[0]
 
 
 class RankHarness(Harness):
@@ -564,7 +584,7 @@ class RankHarness(Harness):
         hosts: list[Any] = [None] * world
         dist.all_gather_object(hosts, st.host, group=group)
         st.hosts = [str(h) for h in hosts]
-        st.clock_rounds = _clock_exchange(group, world, CLOCK_ROUNDS)
+        st.clock_rounds = _clock_exchange(group, st.rank, world, CLOCK_ROUNDS)
         self.st = _STATE = st
 
     def after_build(self, workload: Any, ctx: Any) -> Any:
@@ -617,7 +637,7 @@ class RankHarness(Harness):
             dist.all_reduce(ok, op=dist.ReduceOp.MIN, group=st.group)
             if int(ok.item()) != 1:
                 return
-            st.clock_end_rounds = _clock_exchange(st.group, st.world_size, CLOCK_END_ROUNDS)
+            st.clock_end_rounds = _clock_exchange(st.group, st.rank, st.world_size, CLOCK_END_ROUNDS)
             self.result["rank"] = st.info()
             from profiler.rundir import atomic_write_json
 

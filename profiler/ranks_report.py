@@ -60,18 +60,26 @@ class RanksReport:
                 f"straggler: {st['sentence']} (step spread {st.get('step_spread_pct') or 0:.1f}%)"
             )
         c = d.get("clock")
-        if c:
-            yield Text(
-                f"clocks: {c['rounds']} exchange rounds, offsets applied "
-                f"{', '.join(f'r{k}={v / 1000:+.0f} µs' for k, v in c['offsets_ns'].items())}; "
-                f"residual skew ≤ {c['max_residual_ns'] / 1000:.0f} µs"
-                + (
-                    f"; drift {max(abs(x) for x in c['drift_ns'].values()) / 1000:.0f} µs"
-                    if c.get("drift_ns")
-                    else ""
-                ),
-                style="dim",
+        if c and len(c.get("basis", {})) > 1:
+            bound = max(c["bound_ns"].values()) / 1000
+            drift = (
+                f"; drift over the run {max(abs(x) for x in c['drift_ns'].values()) / 1000:.0f} µs"
+                if c.get("drift_ns")
+                else ""
             )
+            if all(b == "shared clock" for b in c["basis"].values()):
+                line = (
+                    f"clocks: one CLOCK_MONOTONIC for all ranks (same host and boot): no offset, "
+                    f"residual skew 0; the exchange measured {(c.get('exchange_error_ns') or 0) / 1000:.0f} µs "
+                    f"where the truth is 0 (bound {bound:.0f} µs, {c['rounds']} ping-pong rounds)"
+                )
+            else:
+                applied = ", ".join(f"r{k}={v / 1000:+.0f} µs" for k, v in c["offsets_ns"].items())
+                line = (
+                    f"clocks: offsets applied {applied}; residual skew ≤ {c['max_residual_ns'] / 1000:.0f} µs "
+                    f"(half the fastest of {c['rounds']} round trips){drift}"
+                )
+            yield Text(line, style="dim")
         f = d.get("failure")
         if f:
             yield Text(

@@ -20,6 +20,7 @@ from profiler.analysis.ranks import (
     align_clocks,
     comm_overlap,
     merge_ranks,
+    pingpong_offset,
     root_cause,
     scaling_table,
     straggler_report,
@@ -92,30 +93,51 @@ def test_launcher_failure_summary_is_parsed():
 
 
 # ------------------------------------------------------------------------------------- clocks
-def test_clock_offsets_across_hosts_are_estimated_and_applied():
-    true = {0: 0, 1: 5_000_000, 2: -2_000_000}  # rank r's clock reads true[r] ns behind rank 0's
-    jitter = [0, 3_000, -2_000, 1_000, 0]  # how late each round's barrier released ranks 1 and 2
-    rounds = [[1_000_000 * k + j * (r > 0) - true[r] for r in range(3)] for k, j in enumerate(jitter)]
-    a = align_clocks(rounds, ["a/1", "b/1", "c/1"])
-    assert a.offsets_ns == true  # the median round has no jitter
-    assert a.basis == {0: "shared clock", 1: "exchange", 2: "exchange"}
-    assert a.residual_ns == {0: 0, 1: 3_000, 2: 3_000} and a.max_residual_ns == 3_000
-    d = a.to_dict()
-    assert d["offsets_ns"]["1"] == a.offsets_ns[1] and json.dumps(d)
+def _pingpong(lead_ns: int, out_ns: list[int], back_ns: list[int], t0: int = 1_000_000) -> list[list[int]]:
+    """Rounds against a peer whose clock leads by ``lead_ns``, with the given one-way delays."""
+    rows = []
+    for k, (a, b) in enumerate(zip(out_ns, back_ns, strict=True)):
+        t1 = t0 + k * 100_000
+        t2 = t1 + a + lead_ns
+        t3 = t2 + 1_000
+        rows.append([t1, t2, t3, t3 - lead_ns + b])
+    return rows
 
 
-def test_clock_on_one_host_is_shared_and_the_estimate_is_residual():
-    rounds = [[100, 130], [200, 220], [300, 345]]
-    a = align_clocks(rounds, ["h/1", "h/1"], end_rounds=[[400, 390]])
-    assert a.offsets_ns == {0: 0, 1: 0}
-    assert a.measured_offsets_ns[1] == -30
-    assert a.residual_ns[1] == 45  # the largest disagreement of one round with the true offset 0
-    assert a.drift_ns == {0: 0, 1: 10 - (-30)}
-
-
-def test_clock_rounds_must_be_complete():
+def test_pingpong_takes_the_fastest_round_and_bounds_its_error():
+    # symmetric fastest round: exact; the asymmetric slow rounds are ignored
+    off, bound = pingpong_offset(_pingpong(5_000_000, [900, 40, 3_000], [100, 40, 50]))
+    assert off == -5_000_000 and bound == 40
+    # one-sided delay: the estimate is off by half the asymmetry, within the bound
+    off, bound = pingpong_offset(_pingpong(-2_000, [300], [100]))
+    assert abs(off - 2_000) <= bound == 200
     with pytest.raises(ValueError):
-        align_clocks([[1, 2], [3]], ["a", "b"])
+        pingpong_offset([])
+
+
+def test_clock_offsets_across_hosts_are_applied_with_a_residual_bound():
+    samples = {1: _pingpong(5_000_000, [60, 50], [60, 50]), 2: _pingpong(-2_000_000, [80, 70], [90, 70])}
+    a = align_clocks(samples, ["a/1", "b/1", "c/1"],
+                     end_samples={1: _pingpong(5_000_400, [50], [50]), 2: _pingpong(-2_000_000, [70], [70])})
+    assert a.offsets_ns == {0: 0, 1: -5_000_000, 2: 2_000_000}
+    assert a.basis == {0: "shared clock", 1: "exchange", 2: "exchange"}
+    assert a.residual_ns == {0: 0, 1: 50, 2: 70} and a.max_residual_ns == 70
+    assert a.drift_ns == {0: 0, 1: -400, 2: 0} and a.rounds == 2
+    d = a.to_dict()
+    assert d["offsets_ns"]["1"] == -5_000_000 and d["exchange_error_ns"] is None and json.dumps(d)
+
+
+def test_clock_on_one_host_is_shared_and_the_estimate_checks_the_method():
+    a = align_clocks({1: _pingpong(0, [300, 90], [100, 30])}, ["h/1", "h/1"])
+    assert a.offsets_ns == {0: 0, 1: 0} and a.residual_ns == {0: 0, 1: 0}
+    assert a.measured_offsets_ns[1] == -30 and a.exchange_error_ns == 30 <= a.bound_ns[1] == 60
+    assert a.drift_ns is None
+
+
+def test_clock_exchange_must_cover_every_rank():
+    with pytest.raises(ValueError, match="rank"):
+        align_clocks({1: _pingpong(0, [1], [1])}, ["a", "b", "c"])
+    assert align_clocks({}, ["a"]).offsets_ns == {0: 0}
 
 
 # -------------------------------------------------------------------------------------- merge
@@ -237,7 +259,10 @@ def test_two_ranks_gloo_merged_trace_communication_and_straggler(two_ranks):
     # rank 1 sleeps 40 ms in a data-loading region every step: it is the straggler, and says why
     st = d["straggler"]
     assert st["slowest_rank"] == 1 and st["category"] == "data_loading" and st["category_excess_ms"] > 20
-    assert d["clock"]["rounds"] >= 5 and set(d["clock"]["offsets_ns"]) == {"0", "1"}
+    c = d["clock"]
+    assert c["rounds"] >= 8 and set(c["offsets_ns"]) == {"0", "1"} and c["max_residual_ns"] == 0
+    # one host: the truth is 0, and the exchange's own error stays within its bound
+    assert c["exchange_error_ns"] <= c["bound_ns"]["1"] and c["drift_ns"] is not None
 
     trace = load_trace(doc["trace"])
     assert check_chrome_trace(trace) == []

@@ -2,14 +2,13 @@
 
 Pure functions of what the ranks recorded; nothing here imports a framework or touches files.
 
-**Clock alignment.** At start-up every rank takes part in a few rounds of *barrier, read the run
-clock, all_gather the readings* (``rounds[k][r]`` is rank ``r``'s reading in round ``k``). Leaving a
-barrier is nearly simultaneous, so ``rounds[k][ref] - rounds[k][r]`` estimates how far rank ``r``'s
-clock is behind the reference rank's. The applied offset is the median over rounds; the *residual
-skew* is the largest distance of any round from it (how much the exchange itself disagreed). Ranks
-that report the same host and boot id read the very same CLOCK_MONOTONIC, so their offset is 0 by
-construction and the estimate is kept only as the measured residual. A second exchange at the end
-of the run gives the drift (end offset minus start offset) when every rank got that far.
+**Clock alignment.** At start-up the reference rank (0) plays a few rounds of ping-pong with every
+other rank through the process group (NTP's exchange: four timestamps per round, see
+:func:`pingpong_offset`). The round with the fastest round trip gives the offset and its error
+bound, half that round trip: the *residual skew* after alignment. Ranks that report the same host
+and boot id read the very same CLOCK_MONOTONIC, so their offset is 0 by construction (residual 0)
+and their measured offset is the exchange's own error, checked against a known truth. The same
+exchange at the end of the run gives the drift (end offset minus start offset).
 
 **Stragglers.** DDP synchronises every step, so every rank's step takes as long as the slowest
 rank's: step times alone barely differ. What differs is the *busy* time (step minus communication):
@@ -52,8 +51,11 @@ class ClockAlignment:
     offsets_ns: dict[int, int]
     #: the exchange's estimate, whether applied or not
     measured_offsets_ns: dict[int, int]
-    #: largest distance of one round from the estimate, per rank
+    #: how far rank r's aligned timestamps can still be off: 0 on a shared clock, else half the
+    #: fastest round trip (the ping-pong's error bound)
     residual_ns: dict[int, int]
+    #: half the fastest round trip per rank: the exchange's own error bound
+    bound_ns: dict[int, int]
     #: per rank: "shared clock" (same host and boot) or "exchange" (offset applied)
     basis: dict[int, str]
     rounds: int
@@ -63,53 +65,78 @@ class ClockAlignment:
     def max_residual_ns(self) -> int:
         return max(self.residual_ns.values(), default=0)
 
+    @property
+    def exchange_error_ns(self) -> int | None:
+        """The largest measured offset between ranks that share a clock (truth 0): the method's
+        error where it can be checked; None when no rank shares the reference's clock."""
+        shared = [abs(self.measured_offsets_ns[r]) for r, b in self.basis.items()
+                  if b == "shared clock" and r != self.reference_rank]
+        return max(shared) if shared else None
+
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        for k in ("offsets_ns", "measured_offsets_ns", "residual_ns", "basis", "drift_ns"):
+        for k in ("offsets_ns", "measured_offsets_ns", "residual_ns", "bound_ns", "basis", "drift_ns"):
             if d[k] is not None:
                 d[k] = {str(r): v for r, v in d[k].items()}
         d["max_residual_ns"] = self.max_residual_ns
+        d["exchange_error_ns"] = self.exchange_error_ns
+        d["method"] = "ping-pong (NTP-style), fastest round trip"
         return d
 
 
-def _estimate(rounds: Sequence[Sequence[int]], ref: int) -> tuple[dict[int, int], dict[int, list[int]]]:
-    """Per rank: the median offset to the reference, and every round's offset."""
-    est: dict[int, int] = {}
-    diffs: dict[int, list[int]] = {}
-    for r in range(len(rounds[0])):
-        diffs[r] = [int(row[ref]) - int(row[r]) for row in rounds]
-        est[r] = int(statistics.median(diffs[r]))
-    return est, diffs
+def pingpong_offset(rows: Sequence[Sequence[int]]) -> tuple[int, int]:
+    """``(offset to add to the peer's clock, error bound)`` from ping-pong rounds.
+
+    Each row is ``(t1, t2, t3, t4)``: the reference sends at ``t1`` (its clock), the peer receives
+    at ``t2`` and replies at ``t3`` (its clock), the reference receives at ``t4``. With the round
+    trip ``d = (t4 - t1) - (t3 - t2)``, the peer's clock leads by ``((t2 - t1) + (t3 - t4)) / 2``
+    within ``± d / 2`` whatever the split of the delay between the two directions; the round with
+    the smallest ``d`` (least queueing, least descheduling) gives the tightest bound.
+    """
+    if not rows:
+        raise ValueError("no ping-pong rounds")
+    best = min(rows, key=lambda t: (t[3] - t[0]) - (t[2] - t[1]))
+    t1, t2, t3, t4 = (int(x) for x in best)
+    lead = ((t2 - t1) + (t3 - t4)) // 2
+    return -lead, max(0, (t4 - t1) - (t3 - t2)) // 2
 
 
 def align_clocks(
-    rounds: Sequence[Sequence[int]],
+    samples: Mapping[int, Sequence[Sequence[int]]],
     hosts: Sequence[str],
-    end_rounds: Sequence[Sequence[int]] | None = None,
+    end_samples: Mapping[int, Sequence[Sequence[int]]] | None = None,
     reference: int = 0,
 ) -> ClockAlignment:
     """Offsets that put every rank on the reference rank's clock (see the module docstring).
 
-    ``rounds``: one row per exchange round, one reading per rank; ``hosts``: per rank, an id of the
-    clock it reads (host name and boot id).
+    ``samples``: per rank other than the reference, its ping-pong rounds with the reference
+    (:func:`pingpong_offset`); ``hosts``: per rank, an id of the clock it reads (host name and boot
+    id); ``end_samples``: the same exchange at the end of the run, for the drift.
     """
-    if not rounds or any(len(row) != len(hosts) for row in rounds):
-        raise ValueError("clock rounds must have one reading per rank in every round")
-    est, diffs = _estimate(rounds, reference)
+    world = len(hosts)
+    missing = [r for r in range(world) if r != reference and not samples.get(r)]
+    if missing:
+        raise ValueError(f"no clock exchange with rank(s) {missing}")
+    measured: dict[int, int] = {reference: 0}
+    bound: dict[int, int] = {reference: 0}
+    for r in range(world):
+        if r != reference:
+            measured[r], bound[r] = pingpong_offset(samples[r])
     offsets: dict[int, int] = {}
     basis: dict[int, str] = {}
-    res: dict[int, int] = {}
-    for r in range(len(hosts)):
+    residual: dict[int, int] = {}
+    for r in range(world):
         shared = hosts[r] == hosts[reference]
-        # on a shared clock the true offset is 0, so every round's reading is pure exchange error
-        offsets[r] = 0 if shared else est[r]
+        # on a shared clock the true offset is 0: applying the estimate would only add its error
+        offsets[r] = 0 if shared else measured[r]
         basis[r] = "shared clock" if shared else "exchange"
-        res[r] = max(abs(d - offsets[r]) for d in diffs[r])
+        residual[r] = 0 if shared else bound[r]
     drift = None
-    if end_rounds:
-        end_est, _ = _estimate(end_rounds, reference)
-        drift = {r: end_est[r] - est[r] for r in est}
-    return ClockAlignment(reference, offsets, est, res, basis, len(rounds), drift)
+    if end_samples and all(end_samples.get(r) for r in range(world) if r != reference):
+        drift = {r: (pingpong_offset(end_samples[r])[0] - measured[r]) if r != reference else 0
+                 for r in range(world)}
+    rounds = min(len(v) for k, v in samples.items() if k != reference) if world > 1 else 0
+    return ClockAlignment(reference, offsets, measured, residual, bound, basis, rounds, drift)
 
 
 # -------------------------------------------------------------------------------------- merge
