@@ -68,20 +68,28 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--frameworks", default="mxnet,chainer")
     args = ap.parse_args()
-    print(f"{args.calls} calls of a relu on an 8×8 array per arm, {args.rounds} rounds A/B alternated; "
-          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"{args.calls} calls of a relu on an 8×8 array per arm, {args.rounds} rounds A/B alternated; "
+        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}"
+    )
     for fw in args.frameworks.split(","):
         code = _CHILD.format(root=str(ROOT))
-        r = subprocess.run([sys.executable, "-c", code, fw, str(args.calls), str(args.rounds)],
-                           capture_output=True, text=True, check=False)
+        r = subprocess.run(
+            [sys.executable, "-c", code, fw, str(args.calls), str(args.rounds)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         if r.returncode != 0:
             print(f"{fw:8s} unavailable: {(r.stderr.strip().splitlines() or ['failed'])[-1]}")
             continue
         res = json.loads(r.stdout.strip().splitlines()[-1])
         off, on = statistics.median(res["off"]), statistics.median(res["on"])
-        print(f"{fw:8s} probe off {off:7.2f} µs/call (spread {min(res['off']):.2f}–{max(res['off']):.2f})  "
-              f"on {on:7.2f} µs/call (spread {min(res['on']):.2f}–{max(res['on']):.2f})  "
-              f"cost {on - off:+.2f} µs/call")
+        print(
+            f"{fw:8s} probe off {off:7.2f} µs/call (spread {min(res['off']):.2f}–{max(res['off']):.2f})  "
+            f"on {on:7.2f} µs/call (spread {min(res['on']):.2f}–{max(res['on']):.2f})  "
+            f"cost {on - off:+.2f} µs/call"
+        )
     return 0
 
 

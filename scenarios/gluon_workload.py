@@ -123,7 +123,9 @@ class GluonWorkload:
         self._it: Any = None
         self.epochs = 0
         if spec.data == "disk":
-            self._open_disk(p, spec.seed, image=len(input_shape) == 3, workers=int(p.get("loader_workers", 2)))
+            self._open_disk(
+                p, spec.seed, image=len(input_shape) == 3, workers=int(p.get("loader_workers", 2))
+            )
         else:
             rng = np.random.default_rng(spec.seed)
             self.pool = [

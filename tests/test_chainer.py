@@ -105,8 +105,13 @@ def test_chainer_probe_records_forward_and_nested_backward():
     assert lin_fwd["shapes"] == "[[4, 8], [16, 8], [16]]"
     # functions called by a backward nest inside it
     bwd = next(r for r in rows if r["name"] == "LinearFunction backward")
-    inner = [r for r in rows if r["start_ns"] > bwd["start_ns"] and r["start_ns"] + r["dur_ns"] <= bwd["start_ns"]
-             + bwd["dur_ns"] and r is not bwd]
+    inner = [
+        r
+        for r in rows
+        if r["start_ns"] > bwd["start_ns"]
+        and r["start_ns"] + r["dur_ns"] <= bwd["start_ns"] + bwd["dur_ns"]
+        and r is not bwd
+    ]
     assert inner, "LinearFunction's gradient is computed by other functions, which must nest inside it"
     assert all(t0 <= r["start_ns"] and r["start_ns"] + r["dur_ns"] <= t1 for r in rows)
     assert probe.info()["unmatched"] == 0 and probe.info()["function_calls"] == len(rows)
@@ -166,9 +171,25 @@ def test_disk_mode_decodes_in_iterator_worker_processes(tmp_path, monkeypatch):
 
 @needs_chainer
 def test_trace_fcn5_in_chainer_end_to_end(tmp_path):
-    r = run_cli("trace", "-s", "fcn5_infer", "-f", "chainer", "--preset", "mnist_cpu",
-                "--warmup", "1", "--steps", "2", "--trace-steps", "1", "--out", str(tmp_path), "--json",
-                timeout=300)
+    r = run_cli(
+        "trace",
+        "-s",
+        "fcn5_infer",
+        "-f",
+        "chainer",
+        "--preset",
+        "mnist_cpu",
+        "--warmup",
+        "1",
+        "--steps",
+        "2",
+        "--trace-steps",
+        "1",
+        "--out",
+        str(tmp_path),
+        "--json",
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     doc = json.loads(r.stdout)
     (v,) = doc["variants"]

@@ -103,8 +103,13 @@ def _checks() -> None:  # runs in the child process
             }
 
     # --data disk: a Gluon DataLoader with worker processes over 8 tiny JPEGs, batch 4 (2 per epoch)
-    ctx = _ctx("resnet50_infer", "imperative", {"batch": 4, "image_size": 16, "dataset_images": 8,
-                                                "classes": 10, "loader_workers": 2}, "infer", data="disk")
+    ctx = _ctx(
+        "resnet50_infer",
+        "imperative",
+        {"batch": 4, "image_size": 16, "dataset_images": 8, "classes": 10, "loader_workers": 2},
+        "infer",
+        data="disk",
+    )
     w = rn.build(ctx)
     for _ in range(5):
         w.step()
@@ -128,13 +133,26 @@ def checks(tmp_path_factory) -> dict[str, Any]:
     from profiler.probes.mxnet_tracer import UNBULK_ENV
 
     # engine bulking off, so the probe sees each operator of the hybridized graphs
-    env = dict(os.environ, PROFILER_DATA_DIR=str(d / "datasets"), CHECK_DIR=str(d),
-               MXNET_CPU_WORKER_NTHREADS="1", OMP_NUM_THREADS="1", **UNBULK_ENV)
-    r = subprocess.run([sys.executable, "-c", "from tests.test_mxnet import _checks; _checks()"],
-                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
+    env = dict(
+        os.environ,
+        PROFILER_DATA_DIR=str(d / "datasets"),
+        CHECK_DIR=str(d),
+        MXNET_CPU_WORKER_NTHREADS="1",
+        OMP_NUM_THREADS="1",
+        **UNBULK_ENV,
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", "from tests.test_mxnet import _checks; _checks()"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     line = next(ln for ln in r.stdout.splitlines() if ln.startswith("CHECKS "))
-    return json.loads(line[len("CHECKS "):])
+    return json.loads(line[len("CHECKS ") :])
 
 
 def test_numpy_aliases_restored_once(checks):
@@ -143,9 +161,11 @@ def test_numpy_aliases_restored_once(checks):
 
 
 def test_hybridized_and_imperative_compute_the_same_fcn5(checks):
-    assert checks["fcn5_hybridized_params"] == checks["fcn5_imperative_params"] == 32 * 16 + 16 + 2 * (
-        16 * 16 + 16
-    ) + 16 * 8 + 8
+    assert (
+        checks["fcn5_hybridized_params"]
+        == checks["fcn5_imperative_params"]
+        == 32 * 16 + 16 + 2 * (16 * 16 + 16) + 16 * 8 + 8
+    )
     assert checks["fcn5_max_diff"] < 1e-5
     assert checks["fcn5_row_sums"] == pytest.approx([1.0] * 4, abs=1e-5)
 
@@ -188,9 +208,27 @@ def test_disk_mode_loads_through_gluon_dataloader_workers(checks):
 
 
 def test_trace_cudnn_lstm_in_mxnet_end_to_end(tmp_path):
-    r = run_cli("trace", "-s", "cudnn_gru", "-f", "mxnet", "--preset", "cpu", "--mode", "infer",
-                "--warmup", "1", "--steps", "2", "--trace-steps", "1", "--out", str(tmp_path), "--json",
-                timeout=300)
+    r = run_cli(
+        "trace",
+        "-s",
+        "cudnn_gru",
+        "-f",
+        "mxnet",
+        "--preset",
+        "cpu",
+        "--mode",
+        "infer",
+        "--warmup",
+        "1",
+        "--steps",
+        "2",
+        "--trace-steps",
+        "1",
+        "--out",
+        str(tmp_path),
+        "--json",
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     doc = json.loads(r.stdout)
     by = {v["variant"]: v for v in doc["variants"]}

@@ -89,7 +89,9 @@ def test_breakdown_of_imported_ops_closes(profile):
 
 
 def _doc(events):
-    return {"traceEvents": [{"ph": "M", "name": "process_name", "pid": 0, "args": {"name": "cpu/0"}}, *events]}
+    return {
+        "traceEvents": [{"ph": "M", "name": "process_name", "pid": 0, "args": {"name": "cpu/0"}}, *events]
+    }
 
 
 def test_nesting_unmatched_and_complete_events():

@@ -92,13 +92,17 @@ def import_as_run(path: str | Path, out: Path, budget_mb: float | None = None) -
     run = RunDir.create(out, f"import-{stem}")
     key = f"{imp.framework}-{stem}"
     wdir = run.worker_dir(key)
-    table.save(wdir / "events.npz")
     from profiler.analysis.breakdown import step_windows
 
     steps = step_windows(table)
+    if not steps:
+        table = _whole_trace_step(table)
+        steps = step_windows(table)
+        imp.facts["note"] = "no step markers: the whole trace is analysed as one step"
     host_pid = imp.facts.get("host_pid")
     if host_pid is None and steps:
         host_pid = steps[0].pid
+    table.save(wdir / "events.npz")
     entry: dict[str, Any] = {
         "key": key,
         "scenario": "imported",
@@ -119,7 +123,12 @@ def import_as_run(path: str | Path, out: Path, budget_mb: float | None = None) -
     entry.update(analyse_variant(table, entry, None, "step"))
     # every imported step is traced: quote the traced figures as the step time
     if not (entry.get("step_ms") or {}).get("median"):
-        entry["step_ms"] = entry.get("traced_step_ms")
+        entry["step_ms"] = entry.pop("traced_step_ms", None)
+        entry.pop("tracing_overhead_pct", None)
+        if entry.get("breakdown"):
+            entry["breakdown"]["notes"].append(
+                "imported trace: every step was traced, so the step time quoted is the traced one"
+            )
     record: dict[str, Any] = {
         "id": run.path.name,
         "kind": "import",
@@ -166,3 +175,26 @@ def _has_device(table: EventTable) -> bool:
     from profiler.events import DEVICE_TID_BASE
 
     return bool((table.spans["tid"] >= DEVICE_TID_BASE).any())
+
+
+def _whole_trace_step(table: EventTable) -> EventTable:
+    """The table plus one ``step`` span over everything, owned by the busiest process."""
+    import numpy as np
+
+    from profiler.events import STEP, EventBuilder
+
+    tr = table.time_range()
+    if tr is None or not table.n_spans:
+        return table
+    pids, counts = np.unique(table.spans["pid"], return_counts=True)
+    b = EventBuilder()
+    b.span(
+        STEP,
+        "trace window",
+        tr[0],
+        tr[1] - tr[0],
+        int(pids[np.argmax(counts)]),
+        0,
+        args={"index": 0, "traced": True, "whole_trace": True},
+    )
+    return EventTable.concat([table, b.build()])

@@ -28,6 +28,10 @@ def make_model(layers: list[int]) -> chainer.Sequential:
 def build(ctx: Any) -> ChainerWorkload:
     layers = [int(x) for x in ctx.params["layers"]]
     return ChainerWorkload(
-        ctx, lambda: make_model(layers), (layers[0],), classes=layers[-1], train=False,
+        ctx,
+        lambda: make_model(layers),
+        (layers[0],),
+        classes=layers[-1],
+        train=False,
         forward=lambda m, x: F.softmax(m(x)),
     )

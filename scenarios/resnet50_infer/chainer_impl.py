@@ -30,6 +30,11 @@ def build(ctx: Any) -> ChainerWorkload:
     model = make_model()
     used = int(sum(q.size for name, q in model.namedparams() if not name.startswith("/fc6/")))
     return ChainerWorkload(
-        ctx, lambda: model, (3, size, size), classes=int(p.get("classes", 1000)), train=False,
-        forward=features, parameters=used,
+        ctx,
+        lambda: model,
+        (3, size, size),
+        classes=int(p.get("classes", 1000)),
+        train=False,
+        forward=features,
+        parameters=used,
     )

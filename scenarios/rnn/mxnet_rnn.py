@@ -24,8 +24,9 @@ from scenarios.gluon_workload import autograd, gluon, mx, mxnet_info, trainable_
 class RNNClassifier(gluon.HybridBlock):
     """Embedding → RNN over time (layout TNC) → the last step's output → Dense."""
 
-    def __init__(self, cell: str, variant: str, vocab: int, embed: int, hidden: int, classes: int,
-                 seq_len: int) -> None:
+    def __init__(
+        self, cell: str, variant: str, vocab: int, embed: int, hidden: int, classes: int, seq_len: int
+    ) -> None:
         super().__init__()
         self.seq_len, self.variant = seq_len, variant
         with self.name_scope():
@@ -62,7 +63,13 @@ class MxnetRNNWorkload:
         seq, batch = int(p["seq_len"]), int(p["batch"])
         self.batch = batch
         self.net = RNNClassifier(
-            p["cell"], spec.variant, int(p["vocab"]), int(p["embed"]), int(p["hidden"]), int(p["classes"]), seq
+            p["cell"],
+            spec.variant,
+            int(p["vocab"]),
+            int(p["embed"]),
+            int(p["hidden"]),
+            int(p["classes"]),
+            seq,
         )
         self.net.initialize(mx.init.Xavier(), ctx=self.dev)
         self.net.hybridize(static_alloc=True)
