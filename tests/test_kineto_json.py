@@ -4,6 +4,7 @@ here with ``export_chrome_trace`` (tests/data/kineto/record_cpu_trace.py) and a 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -102,3 +103,25 @@ def test_report_of_a_foreign_file_it_cannot_read(tmp_path, cli):
     p.write_text("[1, 2")
     r = cli("report", str(p), "--out", str(tmp_path))
     assert r.returncode == 2 and r.stderr.startswith("profiler: error:") and len(r.stderr.splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("path", "fmt", "framework"),
+    [
+        (DATA / "xspace" / "tiny_train.xplane.pb", "xspace", "tensorflow"),
+        (DATA / "mxnet" / "mlp_train_profile.json", "mxnet-json", "mxnet"),
+        (CPU, "kineto-json", "torch"),
+    ],
+)
+def test_report_trace_dispatches_by_file_type(tmp_path, monkeypatch, path, fmt, framework):
+    if not Path(path).exists():
+        pytest.skip(f"{path.name}: fixture not present")
+    monkeypatch.setenv("PROFILER_CACHE_DIR", str(tmp_path / "cache"))
+    from profiler.importers import import_as_run
+
+    rec, run = import_as_run(path, tmp_path)
+    v = rec["variants"][0]
+    assert rec["kind"] == "import" and v["imported"]["format"] == fmt and v["framework"] == framework
+    bd = v["breakdown"]
+    assert bd["n_steps"] >= 1 and abs(bd["residual_pct"]) < 1e-6
+    assert (run.path / rec["trace"]).is_file()

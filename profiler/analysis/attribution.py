@@ -28,17 +28,19 @@ def attributed_breakdown(
     ceilings = ceilings_from_calibration(calibration, "cuda" if device == "cuda" else "cpu")
     classifier = make_classifier(ceilings) if ceilings else None
     bd = breakdown(annotated, pid, steps, classifier=classifier)
+    rl = roofline_table(annotated, pid, steps, ceilings)
     if classifier is None:
         bd.notes.append(
             "compute vs memory I/O by op kind (no calibrated ceilings: run `profiler calibrate` for the "
             "roofline split)"
         )
+    elif not rl.get("ops"):
+        bd.notes.append("compute vs memory I/O by op kind (no op carries FLOPs and bytes for the roofline)")
     else:
         bd.notes.append(
             f"compute vs memory I/O by arithmetic intensity against the machine balance "
             f"({ceilings.balance:.1f} FLOP/byte) where shapes gave costs, by op kind elsewhere"
         )
-    rl = roofline_table(annotated, pid, steps, ceilings)
     extra: dict[str, Any] = {
         "cost_model": cov,
         "roofline": rl,
