@@ -341,3 +341,38 @@ def test_plan_keeps_torch_and_skips_other_frameworks_with_the_reason():
     assert all("torch.distributed" in s["error"] for s in p.skipped if s["framework"] != "torch")
     with pytest.raises(InputError, match="use --framework torch"):
         plan(TraceRequest(scenario=sc, frameworks=["mxnet"], launches=launches("2", None, None, None)))
+
+
+def test_overlap_on_a_device_run_uses_nccl_and_compute_kernels():
+    # built to Kineto's layout as the torch probe stores it (device tids, nccl kernel names); not
+    # recorded on a GPU
+    from profiler.events import KERNEL, device_tid
+
+    b = EventBuilder()
+    b.span(STEP, "step 0", 0, 1_000, 9, 0, args={"index": 0, "traced": True})
+    b.span(KERNEL, "ncclDevKernel_AllReduce_Sum_f32_RING_LL", 400, 400, 9, device_tid(0, 20))
+    b.span(KERNEL, "ampere_sgemm_128x64_nn", 100, 500, 9, device_tid(0, 7))
+    b.span(KERNEL, "vectorized_elementwise_kernel", 700, 50, 9, device_tid(0, 7))
+    o = comm_overlap(b.build(), 9, [StepWindow(0, 0, 1_000, True, 9)])
+    assert o["basis"] == "device kernels"
+    assert o["communication_ms"] == pytest.approx(400e-6)
+    assert o["overlapped_ms"] == pytest.approx(250e-6)  # 400..600 and 700..750
+    assert o["exposed_ms"] == pytest.approx(150e-6)
+
+
+def test_collective_recorder_tracks_buckets_and_labels_nccl_host_windows():
+    from profiler.probes.collectives import COLLECTIVE_TID_BASE, CollectiveRecorder
+
+    rec = CollectiveRecorder(pid=5, world_size=2, backend="gloo")
+    for step in range(2):
+        rec.add(1, 100 + step * 1000, 300 + step * 1000, 4_000)
+        rec.add(0, 250 + step * 1000, 400 + step * 1000, 8_000)
+    t = rec.table()
+    rows = list(t.iter_spans())
+    assert {r["cat"] for r in rows} == {"collective"} and len(rows) == 4
+    assert {r["tid"] for r in rows} == {COLLECTIVE_TID_BASE, COLLECTIVE_TID_BASE + 1}
+    assert t.threads[(5, COLLECTIVE_TID_BASE)] == "allreduce bucket 0"
+    assert rec.info() == {"backend": "gloo", "spans": 4, "buckets": 2, "bytes_per_step": 12_000}
+    nccl = CollectiveRecorder(pid=5, world_size=2, backend="nccl")
+    nccl.add(0, 0, 10, 8)
+    assert [r["cat"] for r in nccl.table().iter_spans()] == ["region"]
