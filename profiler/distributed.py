@@ -388,7 +388,8 @@ def collect_ranks(
             rec["overlap"] = comm_overlap(merged, pids[r], steps)
         per_rank.append(rec)
 
-    cause = root_cause(per_rank)
+    # no rank directory at all: the launcher itself failed (rendezvous, bad options): say that
+    cause = root_cause(per_rank) if found else None
     if cause and cause["rank"] in exits and results.get(cause["rank"]) is not None:
         cause["exit"] = _describe_exit(exits[cause["rank"]])
     all_ok = all(p["status"] == "ok" for p in per_rank)

@@ -376,3 +376,18 @@ def test_collective_recorder_tracks_buckets_and_labels_nccl_host_windows():
     nccl = CollectiveRecorder(pid=5, world_size=2, backend="nccl")
     nccl.add(0, 0, 10, 8)
     assert [r["cat"] for r in nccl.table().iter_spans()] == ["region"]
+
+
+def test_launcher_that_starts_no_rank_is_the_reported_failure(tmp_path):
+    from profiler.distributed import LAUNCHER_LOG, Launch, collect_ranks
+    from profiler.runner import WorkerJob
+    from profiler.scenario import WorkloadSpec
+
+    (tmp_path / LAUNCHER_LOG).write_text("torch.distributed.DistNetworkError: The client socket has timed out\n")
+    job = WorkerJob("k", WorkloadSpec("s", "torch", "v", "train", "cpu", "cpu"), None,
+                    launch=Launch(nproc=2, nnodes=2, node_rank=1, host="10.1.1.1", port=29500))
+    out = collect_ranks(job, tmp_path, 1, None, 1.0, 29500)
+    assert out.status == "failed"
+    assert out.error == "launcher exited with code 1: torch.distributed.DistNetworkError: The client socket has timed out"
+    d = out.result["distributed"]
+    assert [r["rank"] for r in d["ranks"]] == [2, 3] and d["failure"] is None and d["ranks_here"] == []
