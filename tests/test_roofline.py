@@ -194,3 +194,27 @@ def test_no_shapes_is_not_measured():
     t, _ = annotate(b.build())
     rl = roofline_table(t, 1, step_windows(t), CEIL)
     assert rl["ops"] == [] and "without shapes" in rl["not_measured"]
+
+
+def test_kernels_get_the_costs_of_the_op_that_launched_them():
+    from profiler.analysis.breakdown import step_windows as windows
+    from profiler.events import KERNEL, RUNTIME, device_tid
+
+    b = EventBuilder()
+    b.span(STEP, "step 0", 0, 10_000, 1, 0, args={"index": 0, "traced": True})
+    b.span(OP, "aten::mm", 100, 1000, 1, 7, shapes="[[256, 512], [512, 1024]]")
+    b.span(RUNTIME, "cudaLaunchKernel", 200, 50, 1, 7, corr=5)
+    b.span(RUNTIME, "cudaLaunchKernel", 600, 50, 1, 7, corr=6)
+    b.span(KERNEL, "sgemm_part1", 1200, 2999, 1, device_tid(0, 7), corr=5)
+    b.span(KERNEL, "sgemm_part2", 4200, 999, 1, device_tid(0, 7), corr=6)
+    b.span(KERNEL, "orphan", 6000, 100, 1, device_tid(0, 7), corr=99)  # no launch recorded
+    t, info = annotate(b.build())
+    assert info["kernels_costed_from_ops"] == 2
+    fl = 2 * 256 * 512 * 1024
+    k = {r["name"]: r for r in t.iter_spans(t.cat_mask(KERNEL))}
+    assert k["sgemm_part1"]["flops"] == pytest.approx(fl * 3000 / 4000)
+    assert k["sgemm_part2"]["flops"] == pytest.approx(fl * 1000 / 4000)
+    assert np.isnan(k["orphan"]["flops"])
+    rl = roofline_table(t, 1, windows(t), CEIL)
+    assert {o["name"] for o in rl["ops"]} == {"sgemm_part1", "sgemm_part2"}  # device rows only
+    assert all(o["where"] == "device" for o in rl["ops"])

@@ -400,6 +400,54 @@ def annotate(table: EventTable) -> tuple[EventTable, dict[str, Any]]:
     families = fam_count
     info["spans_costed"] = costed
     info["families"] = families
+    info["kernels_costed_from_ops"] = _kernels_from_ops(table, flops, nbytes)
     out = EventTable(**{k: getattr(table, k) for k in table.__dataclass_fields__})
     out.spans = dict(sp, flops=flops, bytes=nbytes)
     return out, info
+
+
+def _kernels_from_ops(table: EventTable, flops: np.ndarray, nbytes: np.ndarray) -> int:
+    """Give device kernels the costs of the host op that launched them (in place); how many got one.
+
+    Kernels carry no shapes. A kernel's launch call (a ``runtime`` span with the kernel's correlation
+    id) runs inside the op that issued it; that op's FLOPs and bytes are shared among the kernels it
+    launched in proportion to their durations (an op with one kernel gives it everything).
+    """
+    from profiler.analysis.nesting import self_segments
+    from profiler.events import RUNTIME
+
+    sp = table.spans
+    corr = sp["corr"]
+    krows = np.flatnonzero(table.cat_mask(KERNEL) & (corr >= 0) & np.isnan(flops) & np.isnan(nbytes))
+    lrows = np.flatnonzero(table.cat_mask(RUNTIME) & (corr >= 0))
+    if not len(krows) or not len(lrows):
+        return 0
+    # launch -> innermost op of its thread active at the launch's start
+    op_rows = np.flatnonzero(table.cat_mask(OP))
+    launch_op = np.full(len(lrows), -1, np.int64)
+    for key in set(zip(sp["pid"][lrows].tolist(), sp["tid"][lrows].tolist(), strict=True)):
+        ops = op_rows[(sp["pid"][op_rows] == key[0]) & (sp["tid"][op_rows] == key[1])]
+        if not len(ops):
+            continue
+        ss, se, owner = self_segments(sp["start_ns"][ops], sp["start_ns"][ops] + sp["dur_ns"][ops])
+        sel = np.flatnonzero((sp["pid"][lrows] == key[0]) & (sp["tid"][lrows] == key[1]))
+        t = sp["start_ns"][lrows[sel]]
+        i = np.searchsorted(ss, t, side="right") - 1
+        ok = (i >= 0) & (t < se[np.maximum(i, 0)])
+        launch_op[sel[ok]] = ops[owner[i[ok]]]
+    # kernel -> launch (by correlation id) -> op
+    order = np.argsort(corr[lrows], kind="stable")
+    lc = corr[lrows][order]
+    j = np.minimum(np.searchsorted(lc, corr[krows]), len(lc) - 1)
+    found = lc[j] == corr[krows]
+    k_op = np.where(found, launch_op[order][j], -1)
+    has = (k_op >= 0) & ~(np.isnan(flops[np.maximum(k_op, 0)]) & np.isnan(nbytes[np.maximum(k_op, 0)]))
+    k, o = krows[has], k_op[has]
+    if not len(k):
+        return 0
+    dur = sp["dur_ns"][k].astype(np.float64) + 1.0  # +1 ns: zero-length kernels still get a share
+    _, inv = np.unique(o, return_inverse=True)
+    share = dur / np.bincount(inv, weights=dur)[inv]
+    flops[k] = np.nan_to_num(flops[o]) * share
+    nbytes[k] = np.nan_to_num(nbytes[o]) * share
+    return len(k)

@@ -145,6 +145,11 @@ def roofline_table(
     all_rows = np.flatnonzero(mask)
     known = ~np.isnan(sp["flops"][all_rows]) & ~np.isnan(sp["bytes"][all_rows])
     rows = leaf_costed(table, all_rows[known])
+    dev_rows = rows[sp["tid"][rows] >= DEVICE_TID_BASE]
+    if len(dev_rows):
+        # on a device run the work is the kernels' (their costs come from the launching ops); the
+        # host ops only launched it, and their time says nothing about achieved FLOP/s
+        rows = dev_rows
     out: dict[str, Any] = {
         "ceilings": ceilings.to_dict() if ceilings else None,
         "ops": [],
