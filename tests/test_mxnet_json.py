@@ -124,6 +124,9 @@ def test_nesting_unmatched_and_complete_events():
         ('{"traceEvents": [3]}', "traceEvents[0] is not an object"),
         ('{"traceEvents": [{"ph": "B", "name": "x", "pid": 0, "tid": 0}]}', "no name or numeric 'ts'"),
         ('{"traceEvents": [{"ph": "X", "name": "x", "ts": 1, "dur": "a"}]}', "non-numeric 'dur'"),
+        ('{"traceEvents": [{"ph": "X", "name": "x", "ts": 1, "dur": -5}]}', "out-of-range 'dur'"),
+        ('{"traceEvents": [{"ph": "B", "name": "x", "ts": 1e300}]}', "out-of-range 'ts'"),
+        ('{"traceEvents": [{"ph": "B", "name": "x", "ts": 1, "pid": [1]}]}', "non-scalar 'pid'"),
     ],
 )
 def test_malformed_input_is_one_line_input_error(tmp_path, content, message):

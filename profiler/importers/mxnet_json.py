@@ -31,6 +31,7 @@ Nothing here imports MXNet: recorded profiles are analysed anywhere.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,9 @@ SYNC_API_CALLS = frozenset(
 #: Engine operations that manage variables rather than compute or move tensor data.
 ENGINE_BOOKKEEPING = frozenset({"DeleteVariable", "DeleteOperator", "WaitForVar", "WaitForAll"})
 
+#: Timestamps are µs; beyond this (about 146 years) they cannot become int64 ns.
+_MAX_TS_US = 2**62 // 1000
+
 _API_DOMAIN = "MXNET_C_API"
 _OPERATOR_CATS = frozenset({"operator", "Custom Operator", "custom_operator"})
 _MEMORY_CAT = "Device Storage"
@@ -66,6 +70,19 @@ def _ns(ts: Any, offset: int) -> int:
         return ts * 1000 - offset
     whole = int(ts)
     return whole * 1000 + round((float(ts) - whole) * 1000.0) - offset
+
+
+def _scalar(e: dict[str, Any], key: str, i: int, source: str) -> Any:
+    """A pid/tid/id field, which keys dictionaries here: it must be a JSON scalar."""
+    v = e.get(key)
+    if isinstance(v, list | dict):
+        raise InputError(f"{source}: traceEvents[{i}] has a non-scalar {key!r}")
+    return v
+
+
+def _dict(e: dict[str, Any], key: str) -> dict[str, Any]:
+    v = e.get(key)
+    return v if isinstance(v, dict) else {}
 
 
 def _category(cat: str, name: str) -> str:
@@ -120,11 +137,11 @@ def parse_mxnet_trace(
 
     b = EventBuilder()
     process_names: dict[Any, str] = {}
-    for e in events:
+    for i, e in enumerate(events):
         if isinstance(e, dict) and e.get("ph") == "M" and e.get("name") == "process_name":
-            n = (e.get("args") or {}).get("name")
+            n = _dict(e, "args").get("name")
             if isinstance(n, str):
-                process_names[e.get("pid")] = n.rstrip("/") or n
+                process_names[_scalar(e, "pid", i, source)] = n.rstrip("/") or n
     threads = _Threads(b, pid, process_names)
     dropped = {
         "unmatched_end": 0,
@@ -152,9 +169,11 @@ def parse_mxnet_trace(
         ts = e.get("ts")
         if not isinstance(name, str) or not isinstance(ts, int | float) or isinstance(ts, bool):
             raise InputError(f"{source}: traceEvents[{i}] has no name or numeric 'ts'")
+        if not math.isfinite(ts) or abs(ts) > _MAX_TS_US:
+            raise InputError(f"{source}: traceEvents[{i}] has an out-of-range 'ts' ({ts})")
         t = _ns(ts, epoch_offset_ns)
         cat = str(e.get("cat", ""))
-        spid, stid = e.get("pid"), e.get("tid")
+        spid, stid = _scalar(e, "pid", i, source), _scalar(e, "tid", i, source)
         if ph == "B":
             stacks.setdefault((spid, stid), []).append((cat, name, t))
         elif ph == "E":
@@ -168,13 +187,15 @@ def parse_mxnet_trace(
             spans.append((bcat, name, t0, t, spid, stid))
         elif ph == "X":
             dur = e.get("dur", 0)
-            if not isinstance(dur, int | float):
+            if not isinstance(dur, int | float) or isinstance(dur, bool):
                 raise InputError(f"{source}: traceEvents[{i}] has a non-numeric 'dur'")
+            if not math.isfinite(dur) or not 0 <= dur <= _MAX_TS_US:
+                raise InputError(f"{source}: traceEvents[{i}] has an out-of-range 'dur' ({dur})")
             spans.append((cat, name, t, t + round(float(dur) * 1000.0), spid, stid))
         elif ph == "b":
-            open_async.setdefault((spid, cat, e.get("id"), name), []).append(t)
+            open_async.setdefault((spid, cat, _scalar(e, "id", i, source), name), []).append(t)
         elif ph == "e":
-            lst = open_async.get((spid, cat, e.get("id"), name))
+            lst = open_async.get((spid, cat, _scalar(e, "id", i, source), name))
             if not lst:
                 dropped["unmatched_end"] += 1
                 continue
@@ -182,7 +203,7 @@ def parse_mxnet_trace(
         elif ph == "C":
             if cat != _MEMORY_CAT:
                 continue
-            for k, v in (e.get("args") or {}).items():
+            for k, v in _dict(e, "args").items():
                 if isinstance(v, int | float):
                     counters.append((f"mxnet {k}", t, float(v)))
         elif ph in ("i", "I", "n"):
