@@ -22,6 +22,11 @@ Which spans supply each category:
 
 The residual (step wall time minus the sum of categories) is computed, not assumed; it is non-zero
 only if spans fall outside the step or the arithmetic is wrong, and reports print it.
+
+Beside the categories: TF Profiler's input-bound verdict (share of step time in data loading or
+host-to-device copies: < 5 % no, 5–20 % moderately, ≥ 20 % highly) and the loader's own work in
+other processes (``data_loading`` spans under DataLoader worker pids). A category whose data is
+missing is listed in ``not_measured`` with the reason, never reported as a silent zero.
 """
 
 from __future__ import annotations
