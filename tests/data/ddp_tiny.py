@@ -42,6 +42,8 @@ class _Workload:
 
         p = ctx.params
         self.ctx = ctx
+        # under NCCL the launcher's rank harness has already made this rank's GPU the current one
+        self.device = torch.device("cuda" if ctx.spec.device == "cuda" else "cpu")
         self.rank = int(os.environ.get("RANK", "0"))
         self.world = int(os.environ.get("WORLD_SIZE", "1"))
         torch.manual_seed(0)  # same initial weights on every rank (DDP broadcasts rank 0's anyway)
@@ -51,12 +53,12 @@ class _Workload:
             nn.Linear(p["hidden"], p["hidden"]),
             nn.ReLU(),
             nn.Linear(p["hidden"], p["classes"]),
-        )
+        ).to(self.device)
         self.model = ddp_wrap(model, ctx, bucket_cap_mb=p["bucket_cap_mb"])
         self.opt = torch.optim.SGD(self.model.parameters(), lr=0.01)
         g = torch.Generator().manual_seed(self.rank + 1)  # each rank its own shard of the data
-        self.x = torch.randn(p["batch"], p["features"], generator=g)
-        self.y = torch.randint(0, p["classes"], (p["batch"],), generator=g)
+        self.x = torch.randn(p["batch"], p["features"], generator=g).to(self.device)
+        self.y = torch.randint(0, p["classes"], (p["batch"],), generator=g).to(self.device)
         self.loss = nn.CrossEntropyLoss()
         self.n = 0
         self.delay = p.get("delay_ms", 0) / 1000.0 if self.world > 1 and self.rank == self.world - 1 else 0.0
@@ -76,6 +78,12 @@ class _Workload:
         out = self.model(self.x)
         self.loss(out, self.y).backward()
         self.opt.step()
+
+    def sync(self) -> None:
+        if self.device.type == "cuda":
+            import torch
+
+            torch.cuda.synchronize()
 
 
 def build(ctx):
