@@ -219,3 +219,23 @@ def test_synthetic_known_answer_end_to_end(tmp_path):
     assert set(bd["ms"]) == set(CATEGORIES)
     assert run["plots"]["breakdown"] == "breakdown.png"
     assert (tmp_path / doc["run_dir"] / "breakdown.png").stat().st_size > 1000
+
+
+def test_launch_config_reads_kineto_and_cupti_arg_names():
+    from profiler.analysis.gpu import launch_config
+
+    assert launch_config(
+        {"grid": [2, 1, 1], "block": [64, 1, 1], "registers per thread": 40, "shared memory": 1024}
+    ) == ([2, 1, 1], [64, 1, 1], 40, 1024)
+    assert launch_config(
+        {
+            "grid": [2, 1, 1],
+            "block": [64, 1, 1],
+            "registers_per_thread": 40,
+            "static_shared_memory": 512,
+            "dynamic_shared_memory": 256,
+        }
+    ) == ([2, 1, 1], [64, 1, 1], 40, 768)
+    assert launch_config({"grid": [2]}) is None
+    lim = SmLimits()
+    assert occupancy_estimate([None, None, None], [64, 1, 1], 32, 0, lim) == 0.0

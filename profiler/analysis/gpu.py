@@ -63,12 +63,29 @@ def theoretical_occupancy(
 
 
 def _prod3(v: Any) -> int:
+    """Threads in a block / blocks in a grid from ``[x, y, z]`` (missing dimensions count as 1)."""
     if isinstance(v, (list, tuple)):
-        return int(np.prod([int(x) for x in v])) if v else 0
+        dims = [int(x) for x in v if isinstance(x, (int, float)) and x > 0]
+        return int(np.prod(dims)) if dims else 0
     try:
         return int(v)
     except (TypeError, ValueError):
         return 0
+
+
+def launch_config(a: dict[str, Any]) -> tuple[Any, Any, int, int] | None:
+    """``(grid, block, registers per thread, shared bytes per block)`` from a kernel's args.
+
+    Kineto writes ``registers per thread``/``shared memory``; the CUPTI probe writes
+    ``registers_per_thread`` and static + dynamic shared memory.
+    """
+    if "grid" not in a or "block" not in a:
+        return None
+    regs = a.get("registers per thread", a.get("registers_per_thread")) or 0
+    smem = a.get("shared memory")
+    if smem is None:
+        smem = (a.get("static_shared_memory") or 0) + (a.get("dynamic_shared_memory") or 0)
+    return a["grid"], a["block"], int(regs), int(smem or 0)
 
 
 def occupancy_estimate(grid: Any, block: Any, regs: int, smem: int, lim: SmLimits) -> float:
@@ -179,10 +196,9 @@ def gpu_summary(
             if not a:
                 continue
             dur = float(sp["dur_ns"][r])
-            if "grid" in a and "block" in a:
-                occ_num += dur * occupancy_estimate(
-                    a["grid"], a["block"], a.get("registers per thread", 0), a.get("shared memory", 0), lim
-                )
+            cfg = launch_config(a)
+            if cfg is not None:
+                occ_num += dur * occupancy_estimate(*cfg, lim)
                 occ_den += dur
             est = a.get("est. achieved occupancy %")
             if isinstance(est, (int, float)):
