@@ -428,6 +428,8 @@ def json_summary(record: dict[str, Any], run: RunDir) -> dict[str, Any]:
                 "per_unit_ms": v.get("per_unit_ms"),
                 "breakdown_ms": v.get("breakdown_ms"),
                 "residual_pct": (v.get("breakdown") or {}).get("residual_pct"),
+                "not_measured": (v.get("breakdown") or {}).get("not_measured"),
+                "input_bound": ((v.get("breakdown") or {}).get("input_bound") or {}).get("verdict"),
                 **({"distributed": v["distributed"]} if v.get("distributed") else {}),
             }
             for v in record["variants"]
