@@ -474,11 +474,12 @@ def report_cmd(
     RUN_DIR is a run directory, or a torch.profiler (Kineto) JSON, a TensorFlow .xplane.pb (or its
     log directory) or an MXNet profile JSON: it is analysed like a run of ours and saved as one.
     """
+    from profiler.importers import is_trace_path
     from profiler.orchestrate import analyse_variant, comparisons, json_summary
     from profiler.report import MALFORMED, render_record
     from profiler.rundir import RunDir
 
-    if run_dir.exists() and not (run_dir / "run.json").exists():
+    if is_trace_path(run_dir):  # a trace file (or a TF log directory), not a run directory
         from profiler.importers import import_as_run
 
         if trace_budget is not None and trace_budget <= 0:

@@ -50,6 +50,15 @@ def _find_xplane(path: Path) -> Path | None:
     return None
 
 
+def is_trace_path(path: str | Path) -> bool:
+    """Whether ``profiler report PATH`` should import PATH: a file, or a directory without run.json
+    that holds an ``*.xplane.pb`` (a TensorBoard log directory)."""
+    p = Path(path)
+    if p.is_file():
+        return True
+    return p.is_dir() and not (p / "run.json").exists() and _find_xplane(p) is not None
+
+
 def load_trace(path: str | Path) -> ImportedTrace:
     """Read any supported trace file; :class:`InputError` (one line) for anything else."""
     p = Path(path)
