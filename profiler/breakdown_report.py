@@ -188,7 +188,7 @@ def calibration_table(rec: dict[str, Any], cache_file: str, cached: bool) -> Any
         t.add_row(
             f"CPU STREAM {k}",
             f"{v:,.1f} GB/s",
-            f"float64, {c.get('stream_elements', 0):,} elements per array",
+            f"{c.get('stream_kernel', 'numpy')}; float64, {c.get('stream_elements', 0):,} elements/array",
         )
     t.add_row("CPU SGEMM", f"{c.get('sgemm_gflops', 0):,.1f} GFLOP/s", f"numpy BLAS, n={c.get('sgemm_n')}")
     fma = c.get("fma_gflops")

@@ -7,11 +7,15 @@ CPU:
   STREAM counts them (2, 2, 3, 3 arrays per element). numpy runs triad as two passes, so its triad
   figure understates the hardware; the ceiling is the best of the four;
 * peak FLOP/s — a large single-precision GEMM through numpy's BLAS (2·n³ FLOPs), and an FMA kernel
-  (independent multiply-add chains, no memory traffic) compiled with numba when it is installed
-  (``kernels.roofline`` supplies one when present). The ceiling is the higher of the two.
+  (independent multiply-add chains, no memory traffic). The ceiling is the higher of the two.
 
-GPU: the same STREAM copy/triad and SGEMM through CuPy, timed with CUDA events; without CuPy or a GPU
-the GPU part says "unavailable: <reason>".
+The STREAM and FMA kernels are the toolkit's own (``kernels.stream``: numba, one fused pass per
+STREAM kernel on all cores) when they import; otherwise numpy STREAM (whose triad runs in two passes
+and so understates the hardware) and a small numba FMA loop here.
+
+GPU: STREAM copy/triad and SGEMM through CuPy, timed with CUDA events; without CuPy, STREAM and FMA
+through ``kernels.stream``'s numba.cuda kernels; without a GPU the GPU part says
+"unavailable: <reason>".
 
 Every figure is the best of several repetitions (the ceiling is what the machine *can* do; noise from
 other processes only lowers a repetition). The record is cached per machine under
@@ -79,8 +83,19 @@ def _best(fn: Any, reps: int) -> float:
     return best
 
 
+def stream_cpu_best(n: int, reps: int) -> tuple[dict[str, float], str]:
+    """STREAM GB/s and how they were measured: the toolkit's numba kernels (one fused pass per
+    kernel, all cores) when ``kernels.stream`` imports, else numpy (:func:`stream_cpu`)."""
+    try:
+        from kernels.stream import run_stream
+
+        return run_stream(8 * n, reps), "kernels.stream (numba, all cores)"
+    except ImportError:
+        return stream_cpu(n, reps), "numpy (triad in two passes: understated)"
+
+
 def stream_cpu(n: int, reps: int) -> dict[str, float]:
-    """GB/s of STREAM copy/scale/add/triad over float64 arrays of ``n`` elements."""
+    """GB/s of STREAM copy/scale/add/triad over float64 arrays of ``n`` elements, through numpy."""
     a = np.full(n, 1.0)
     b = np.full(n, 2.0)
     c = np.zeros(n)
@@ -113,11 +128,10 @@ def sgemm_cpu(n: int, reps: int) -> float:
 def fma_cpu(reps: int) -> tuple[float | None, str]:
     """GFLOP/s of a register-resident float32 FMA kernel; ``(None, reason)`` when none can run."""
     try:
-        from kernels import roofline as kr  # the toolkit's own kernels, when that module exists
+        from kernels.stream import run_fma  # the toolkit's own kernel (numba, 64 lanes per thread)
 
-        fn = getattr(kr, "fma_gflops", None)
-        if callable(fn):
-            return float(fn()), "kernels.roofline.fma_gflops"
+        r = run_fma(n_iter=2_000_000 if reps > 2 else 200_000, repeats=max(2, reps))
+        return float(r["gflops"]), f"kernels.stream.run_fma ({r['threads']} threads, {r['dtype']})"
     except ImportError:
         pass
     try:
@@ -163,7 +177,7 @@ def gpu_ceilings(quick: bool) -> dict[str, Any]:
     try:
         import cupy as cp
     except ImportError:
-        return {"unavailable": "unavailable: CuPy is not installed (pip install cupy-cuda12x)"}
+        return _gpu_numba(quick)
     try:
         n = (1 << 26) if not quick else (1 << 24)
         a = cp.full(n, 1.0, dtype=cp.float32)
@@ -203,6 +217,31 @@ def gpu_ceilings(quick: bool) -> dict[str, Any]:
         return {"unavailable": f"unavailable: CuPy failed ({type(ex).__name__}: {ex})"}
 
 
+def _gpu_numba(quick: bool) -> dict[str, Any]:
+    """The GPU ceilings through the toolkit's numba.cuda kernels when CuPy is missing."""
+    try:
+        from kernels.stream import run_fma_gpu, run_stream_gpu
+    except ImportError:
+        return {
+            "unavailable": "unavailable: CuPy is not installed (pip install cupy-cuda12x) and the "
+            "toolkit's numba.cuda kernels (kernels.stream) are not importable"
+        }
+    try:
+        stream = run_stream_gpu(n_bytes=(256 << 20) if quick else (1 << 30))
+        fma = run_fma_gpu()
+    except Exception as ex:  # no driver, no device: a reason, not a crash
+        return {"unavailable": f"unavailable: numba.cuda failed ({type(ex).__name__}: {ex})"}
+    best = max(stream, key=lambda k: stream[k])
+    return {
+        "stream_gbs": stream,
+        "fma_gflops": fma["gflops"],
+        "peak_gflops": fma["gflops"],
+        "peak_gbs": stream[best],
+        "flops_from": "kernels.stream.run_fma_gpu (numba.cuda)",
+        "bw_from": f"kernels.stream.run_stream_gpu {best}",
+    }
+
+
 def calibrate(quick: bool = False) -> dict[str, Any]:
     """Measure the ceilings now (seconds; ``quick`` for tests) and return the record (not cached)."""
     from profiler.hardware import host_info
@@ -210,7 +249,7 @@ def calibrate(quick: bool = False) -> dict[str, Any]:
     n = (1 << 22) if quick else (1 << 24)  # 32 MiB / 128 MiB per array: beyond any L3 here
     reps = 3 if quick else 7
     t0 = time.perf_counter()
-    stream = stream_cpu(n, reps)
+    stream, stream_how = stream_cpu_best(n, reps)
     gemm_n = 512 if quick else 2048
     sgemm = sgemm_cpu(gemm_n, 3 if quick else 5)
     fma, fma_how = fma_cpu(2 if quick else 5)
@@ -226,6 +265,7 @@ def calibrate(quick: bool = False) -> dict[str, Any]:
         "cpu": {
             "stream_gbs": stream,
             "stream_elements": n,
+            "stream_kernel": stream_how,
             "sgemm_gflops": sgemm,
             "sgemm_n": gemm_n,
             "fma_gflops": fma,
