@@ -125,3 +125,34 @@ def test_report_trace_dispatches_by_file_type(tmp_path, monkeypatch, path, fmt, 
     bd = v["breakdown"]
     assert bd["n_steps"] >= 1 and abs(bd["residual_pct"]) < 1e-6
     assert (run.path / rec["trace"]).is_file()
+
+
+def test_cpu_trace_data_loading_equals_the_recorded_waits():
+    """Independent of the importer: read the DataLoader spans straight from the JSON."""
+    doc = json.loads(CPU.read_text())
+    evs = [e for e in doc["traceEvents"] if e.get("ph") == "X"]
+    steps = [e for e in evs if e["name"].startswith("ProfilerStep#")]
+    waits = [e for e in evs if e["name"].startswith("enumerate(DataLoader)")]
+    step_ms = sum(e["dur"] for e in steps) / len(steps) / 1e3
+    wait_ms = sum(e["dur"] for e in waits) / len(steps) / 1e3
+    bd = breakdown(load_kineto_json(CPU))
+    assert bd.ms["data_loading"] == pytest.approx(wait_ms, abs=1e-6)
+    assert bd.step_ms == pytest.approx(step_ms, abs=1e-6)
+    assert sum(bd.ms.values()) == pytest.approx(step_ms, abs=1e-6)
+
+
+def test_cpu_trace_golden_breakdown_and_roofline():
+    """Expected figures for the recorded trace (tests/data/kineto/torch_cpu_small.expected.json),
+    compared within a tolerance, with fixed ceilings so the roofline split is reproducible."""
+    from profiler.analysis.attribution import attributed_breakdown
+
+    exp = json.loads((DATA / "kineto" / "torch_cpu_small.expected.json").read_text())
+    t = load_kineto_json(CPU)
+    bd, extra = attributed_breakdown(t, None, step_windows(t), "cpu", exp["calibration"])
+    for c, v in exp["breakdown_ms"].items():
+        assert bd.ms[c] == pytest.approx(v, abs=1e-6), c
+    ops = {o["name"]: o for o in extra["roofline"]["ops"]}
+    for name, o in exp["roofline"].items():
+        assert ops[name]["gflop_per_step"] == pytest.approx(o["gflop_per_step"], rel=1e-9), name
+        assert ops[name]["mb_per_step"] == pytest.approx(o["mb_per_step"], rel=1e-9), name
+        assert ops[name]["bound"] == o["bound"], name
