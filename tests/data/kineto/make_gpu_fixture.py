@@ -29,28 +29,69 @@ PID, TID = 4321, 4321
 def step_events(i: int) -> list[dict]:
     t = BASE + 1000.0 * i
     x = lambda cat, name, s, d, **a: {  # noqa: E731
-        "ph": "X", "cat": cat, "name": name, "pid": PID, "tid": TID, "ts": t + s, "dur": d, "args": a
+        "ph": "X",
+        "cat": cat,
+        "name": name,
+        "pid": PID,
+        "tid": TID,
+        "ts": t + s,
+        "dur": d,
+        "args": a,
     }
     k = lambda name, s, d, corr, **a: {  # noqa: E731
-        "ph": "X", "cat": "kernel", "name": name, "pid": 0, "tid": 7, "ts": t + s, "dur": d,
+        "ph": "X",
+        "cat": "kernel",
+        "name": name,
+        "pid": 0,
+        "tid": 7,
+        "ts": t + s,
+        "dur": d,
         "args": {"device": 0, "stream": 7, "correlation": corr, **a},
     }
     c0 = 10 * i
     return [
         x("user_annotation", f"ProfilerStep#{i + 1}", 0, 1000),
         x("user_annotation", "enumerate(DataLoader)#_MultiProcessingDataLoaderIter.__next__", 0, 40),
-        x("cpu_op", "aten::mm", 45, 55, **{"Input Dims": [[256, 512], [512, 1024]], "Input type": ["float", "float"]}),
+        x(
+            "cpu_op",
+            "aten::mm",
+            45,
+            55,
+            **{"Input Dims": [[256, 512], [512, 1024]], "Input type": ["float", "float"]},
+        ),
         x("cuda_runtime", "cudaLaunchKernel", 50, 10, correlation=c0 + 1),
         x("cuda_runtime", "cudaLaunchKernel", 300, 10, correlation=c0 + 2),
         x("cuda_runtime", "cudaLaunchKernel", 500, 10, correlation=c0 + 3),
         x("cuda_runtime", "cudaDeviceSynchronize", 660, 330, correlation=c0 + 4),
-        k("ampere_sgemm_128x64_nn", 70, 300, c0 + 1, grid=[128, 1, 1], block=[256, 1, 1],
-          **{"registers per thread": 64, "shared memory": 0, "est. achieved occupancy %": 14}),
-        k("void at::native::vectorized_elementwise_kernel<4, at::native::AddFunctor<float>>", 400, 50, c0 + 2,
-          grid=[1024, 1, 1], block=[128, 1, 1], **{"registers per thread": 32, "shared memory": 0}),
+        k(
+            "ampere_sgemm_128x64_nn",
+            70,
+            300,
+            c0 + 1,
+            grid=[128, 1, 1],
+            block=[256, 1, 1],
+            **{"registers per thread": 64, "shared memory": 0, "est. achieved occupancy %": 14},
+        ),
+        k(
+            "void at::native::vectorized_elementwise_kernel<4, at::native::AddFunctor<float>>",
+            400,
+            50,
+            c0 + 2,
+            grid=[1024, 1, 1],
+            block=[128, 1, 1],
+            **{"registers per thread": 32, "shared memory": 0},
+        ),
         k("void at::native::reduce_kernel<512, 1>", 520, 40, c0 + 3),
-        {"ph": "X", "cat": "gpu_memcpy", "name": "Memcpy HtoD (Pageable -> Device)", "pid": 0, "tid": 7,
-         "ts": t + 600, "dur": 50, "args": {"device": 0, "stream": 7, "bytes": 1 << 20}},
+        {
+            "ph": "X",
+            "cat": "gpu_memcpy",
+            "name": "Memcpy HtoD (Pageable -> Device)",
+            "pid": 0,
+            "tid": 7,
+            "ts": t + 600,
+            "dur": 50,
+            "args": {"device": 0, "stream": 7, "bytes": 1 << 20},
+        },
     ]
 
 
@@ -64,8 +105,15 @@ def main() -> None:
         events += step_events(i)
     doc = {
         "schemaVersion": 1,
-        "deviceProperties": [{"id": 0, "name": "hand-built (A100 limits)", "numSms": 108,
-                              "maxThreadsPerMultiprocessor": 2048, "regsPerMultiprocessor": 65536}],
+        "deviceProperties": [
+            {
+                "id": 0,
+                "name": "hand-built (A100 limits)",
+                "numSms": 108,
+                "maxThreadsPerMultiprocessor": 2048,
+                "regsPerMultiprocessor": 65536,
+            }
+        ],
         "traceEvents": events,
     }
     out = Path(__file__).with_name("gpu_handbuilt.json")
