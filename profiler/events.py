@@ -271,8 +271,12 @@ class EventTable:
             out.instant_args.update({k + n_inst: v for k, v in t.instant_args.items()})
             n_spans += t.n_spans
             n_inst += len(t.instants["ts_ns"])
-            out.processes.update(t.processes)
-            out.threads.update(t.threads)
+            # the first table to name a track wins: a worker names its own process, a parent-side
+            # sampler only supplies a fallback name for the same pid
+            for pid, name in t.processes.items():
+                out.processes.setdefault(pid, name)
+            for key, name in t.threads.items():
+                out.threads.setdefault(key, name)
         out.spans = _concat_cols(span_parts, _SPAN_COLUMNS)
         out.counters = _concat_cols(ctr_parts, _COUNTER_COLUMNS)
         out.instants = _concat_cols(inst_parts, _INSTANT_COLUMNS)
