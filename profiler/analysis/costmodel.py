@@ -78,17 +78,19 @@ class Cost:
 Dims = list[Any]  # a tensor's dims (list of ints), [] for a non-tensor argument, or a nested list
 
 
+def _is_dims(d: Any) -> bool:
+    return isinstance(d, list) and bool(d) and all(isinstance(x, int) and x >= 0 for x in d)
+
+
 def _numel(d: Any) -> int:
-    if not isinstance(d, list) or not d or not all(isinstance(x, int) for x in d):
-        return 0
-    return math.prod(d)
+    return math.prod(d) if _is_dims(d) else 0
 
 
 def _tensors(dims: list[Any]) -> list[list[int]]:
     """Every tensor's dims, tensor lists flattened, scalars dropped."""
     out: list[list[int]] = []
     for d in dims:
-        if isinstance(d, list) and d and all(isinstance(x, int) for x in d):
+        if _is_dims(d):
             out.append(d)
         elif isinstance(d, list) and d and all(isinstance(x, list) for x in d):
             out.extend(_tensors(d))
@@ -277,8 +279,17 @@ def _cost_cached(name: str, shapes: str, concrete: str, dtype: str) -> Cost | No
         return None
     if not isinstance(dims, list):
         return None
-    conc = json.loads(concrete) if concrete else None
-    return op_cost(name, dims, conc, DTYPE_BYTES.get(dtype.lower(), 4) if dtype else 4)
+    try:
+        conc = json.loads(concrete) if concrete else None
+    except ValueError:
+        conc = None
+    if not isinstance(conc, list):
+        conc = None
+    esz = DTYPE_BYTES.get(dtype.lower(), 4) if isinstance(dtype, str) and dtype else 4
+    try:
+        return op_cost(name, dims, conc, esz)
+    except (TypeError, ValueError, IndexError, ZeroDivisionError):
+        return None  # shapes that do not fit the op's signature: no cost, never a crash
 
 
 def op_cost(
@@ -386,8 +397,12 @@ def annotate(table: EventTable) -> tuple[EventTable, dict[str, Any]]:
                 fam_count[c.family] = fam_count.get(c.family, 0) + n_
     for r in rows[with_args].tolist():
         a = args[r]
+        conc, dt = a.get("concrete", ""), a.get("dtype", "")
         c = _cost_cached(
-            strings[sp["name"][r]], strings[sp["shapes"][r]], a.get("concrete", ""), a.get("dtype", "")
+            strings[sp["name"][r]],
+            strings[sp["shapes"][r]],
+            conc if isinstance(conc, str) else "",
+            dt if isinstance(dt, str) else "",
         )
         if c is None:
             continue

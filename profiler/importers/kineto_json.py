@@ -112,7 +112,10 @@ def is_kineto(doc: Any) -> bool:
         return False
     if "schemaVersion" in doc or "deviceProperties" in doc or "baseTimeNanoseconds" in doc:
         return True
-    return any(isinstance(e, dict) and e.get("cat") in KINETO_CATS for e in doc["traceEvents"][:2000])
+    return any(
+        isinstance(e, dict) and isinstance(e.get("cat"), str) and e["cat"] in KINETO_CATS
+        for e in doc["traceEvents"][:2000]
+    )
 
 
 def parse_kineto(doc: Any, source: str = "trace") -> tuple[EventTable, dict[str, Any]]:
@@ -141,101 +144,107 @@ def parse_kineto(doc: Any, source: str = "trace") -> tuple[EventTable, dict[str,
     c_op, c_step, c_dl, c_region = _CODE[OP], _CODE[STEP], _CODE[DATA_LOADING], _CODE[REGION]
     c_rt, c_sync, c_py, c_phase = _CODE[RUNTIME], _CODE[SYNC], _CODE[PYTHON], _CODE[PHASE]
     dev_codes = {k: _CODE[v] for k, v in _DEVICE_CATS.items()}
-    for e in events:
-        if not isinstance(e, dict):
-            continue
-        ph = e.get("ph")
-        if ph == "M":
+    try:
+        for e in events:
+            if not isinstance(e, dict):
+                continue
+            ph = e.get("ph")
+            if ph == "M":
+                a = e.get("args") or {}
+                if e.get("name") == "process_name" and isinstance(a.get("name"), str):
+                    processes[int(e.get("pid", 0) or 0)] = a["name"]
+                elif e.get("name") == "thread_name" and isinstance(a.get("name"), str):
+                    threads[(int(e.get("pid", 0) or 0), int(e.get("tid", 0) or 0))] = a["name"]
+                continue
+            if ph != "X":
+                continue
+            try:
+                ts = round(float(e["ts"]) * 1000)
+                d = round(float(e.get("dur", 0)) * 1000)
+            except (KeyError, TypeError, ValueError):
+                raise InputError(f"{source}: event without a numeric ts/dur: {str(e)[:120]}") from None
+            ecat = e.get("cat", "")
+            nm = e.get("name", "")
+            if not isinstance(nm, str) or not isinstance(ecat, str):
+                raise InputError(f"{source}: event name and cat must be strings: {str(e)[:120]}")
             a = e.get("args") or {}
-            if e.get("name") == "process_name" and isinstance(a.get("name"), str):
-                processes[int(e.get("pid", 0) or 0)] = a["name"]
-            elif e.get("name") == "thread_name" and isinstance(a.get("name"), str):
-                threads[(int(e.get("pid", 0) or 0), int(e.get("tid", 0) or 0))] = a["name"]
-            continue
-        if ph != "X":
-            continue
-        try:
-            ts = round(float(e["ts"]) * 1000)
-            d = round(float(e.get("dur", 0)) * 1000)
-        except (KeyError, TypeError, ValueError):
-            raise InputError(f"{source}: event without a numeric ts/dur: {str(e)[:120]}") from None
-        ecat = e.get("cat", "")
-        nm = e.get("name", "")
-        a = e.get("args") or {}
-        row = len(start)
-        c_corr = -1
-        shp = -1
-        fl = nan
-        p = e.get("pid", 0)
-        t = e.get("tid", 0)
-        if ecat in dev_codes:
-            code = dev_codes[ecat]
-            dev = a.get("device", p)
-            stream = a.get("stream", t)
-            try:
-                t = device_tid(int(dev), int(stream))
-            except (TypeError, ValueError):
-                t = device_tid(0, 0)
-            p = -1  # filed under the host process below
-            device_rows.append(row)
-            c_corr = int(a.get("correlation", -1))
-            if ecat == "kernel":
-                ka = {k: a[k] for k in _KERNEL_ARGS if k in a}
-                if ka:
-                    span_args[row] = ka
-        elif ecat == "cpu_op":
-            code = c_op
-            dims = a.get("Input Dims")
-            if dims:
-                shp = intern(str(dims))  # repr of int lists is valid JSON, and 5x cheaper to make
-                conc = a.get("Concrete Inputs")
-                extra = {}
-                if conc and any(isinstance(x, str) and x.startswith("[") for x in conc):
-                    extra["concrete"] = json.dumps(conc)
-                types = a.get("Input type")
-                if types and isinstance(types[0], str) and types[0] not in ("float", ""):
-                    extra["dtype"] = types[0]
-                if extra:
-                    span_args[row] = extra
-            f = a.get("flops")
-            if isinstance(f, (int, float)):
-                fl = float(f)
-            try:
-                host_pids[int(p)] = host_pids.get(int(p), 0) + 1
-            except (TypeError, ValueError):
-                pass
-        elif ecat == "user_annotation":
-            m = _STEP_RX.match(nm)
-            if m:
-                code = c_step
-                span_args[row] = {"index": int(m.group(1)), "traced": True}
-                n_steps += 1
-            elif nm.startswith("enumerate(DataLoader)"):
-                code = c_dl
+            row = len(start)
+            c_corr = -1
+            shp = -1
+            fl = nan
+            p = e.get("pid", 0)
+            t = e.get("tid", 0)
+            if ecat in dev_codes:
+                code = dev_codes[ecat]
+                dev = a.get("device", p)
+                stream = a.get("stream", t)
+                try:
+                    t = device_tid(int(dev), int(stream))
+                except (TypeError, ValueError):
+                    t = device_tid(0, 0)
+                p = -1  # filed under the host process below
+                device_rows.append(row)
+                c_corr = int(a.get("correlation", -1))
+                if ecat == "kernel":
+                    ka = {k: a[k] for k in _KERNEL_ARGS if k in a}
+                    if ka:
+                        span_args[row] = ka
+            elif ecat == "cpu_op":
+                code = c_op
+                dims = a.get("Input Dims")
+                if dims:
+                    shp = intern(str(dims))  # repr of int lists is valid JSON, and 5x cheaper to make
+                    conc = a.get("Concrete Inputs")
+                    extra = {}
+                    if conc and any(isinstance(x, str) and x.startswith("[") for x in conc):
+                        extra["concrete"] = json.dumps(conc)
+                    types = a.get("Input type")
+                    if types and isinstance(types[0], str) and types[0] not in ("float", ""):
+                        extra["dtype"] = types[0]
+                    if extra:
+                        span_args[row] = extra
+                f = a.get("flops")
+                if isinstance(f, (int, float)):
+                    fl = float(f)
+                try:
+                    host_pids[int(p)] = host_pids.get(int(p), 0) + 1
+                except (TypeError, ValueError):
+                    pass
+            elif ecat == "user_annotation":
+                m = _STEP_RX.match(nm)
+                if m:
+                    code = c_step
+                    span_args[row] = {"index": int(m.group(1)), "traced": True}
+                    n_steps += 1
+                elif nm.startswith("enumerate(DataLoader)"):
+                    code = c_dl
+                else:
+                    code = c_region
+            elif ecat in ("cuda_runtime", "cuda_driver"):
+                code = c_sync if nm in _SYNC_CALLS else c_rt
+                c_corr = int(a.get("correlation", -1))
+            elif ecat == "python_function":
+                code = c_py
+            elif ecat == "Trace":
+                code = c_phase
             else:
                 code = c_region
-        elif ecat in ("cuda_runtime", "cuda_driver"):
-            code = c_sync if nm in _SYNC_CALLS else c_rt
-            c_corr = int(a.get("correlation", -1))
-        elif ecat == "python_function":
-            code = c_py
-        elif ecat == "Trace":
-            code = c_phase
-        else:
-            code = c_region
-        try:
-            pid.append(int(p))
-            tid.append(int(t))
-        except (TypeError, ValueError):
-            pid.append(0)
-            tid.append(0)
-        start.append(ts)
-        dur.append(max(0, d))
-        cat.append(code)
-        name.append(intern(nm))
-        flops.append(fl)
-        corr.append(c_corr)
-        shapes.append(shp)
+            try:
+                pid.append(int(p))
+                tid.append(int(t))
+            except (TypeError, ValueError):
+                pid.append(0)
+                tid.append(0)
+            start.append(ts)
+            dur.append(max(0, d))
+            cat.append(code)
+            name.append(intern(nm))
+            flops.append(fl)
+            corr.append(c_corr)
+            shapes.append(shp)
+    except (TypeError, ValueError, AttributeError, KeyError, OverflowError) as ex:
+        # a field of the wrong type (a list for a name, a string for args ...): one line, no traceback
+        raise InputError(f"{source}: malformed trace event ({type(ex).__name__}: {ex})") from None
     if not start:
         raise InputError(f"{source}: the trace has no complete (ph X) events")
     host = max(host_pids, key=lambda k: host_pids[k]) if host_pids else (min(processes) if processes else 0)
