@@ -239,3 +239,13 @@ def test_launch_config_reads_kineto_and_cupti_arg_names():
     assert launch_config({"grid": [2]}) is None
     lim = SmLimits()
     assert occupancy_estimate([None, None, None], [64, 1, 1], 32, 0, lim) == 0.0
+
+
+def test_sm_limits_from_kineto_device_properties(gpu_trace):
+    from profiler.analysis.gpu import limits_from_kineto
+
+    _, facts = gpu_trace
+    lim = limits_from_kineto(facts["device_properties"])
+    assert (lim.sms, lim.max_warps, lim.registers) == (108, 64, 65536)
+    assert limits_from_kineto([{"numSms": 80, "maxThreadsPerMultiprocessor": 1024}]).max_warps == 32
+    assert limits_from_kineto(None) is None and limits_from_kineto([{"numSms": "x"}]) is None

@@ -44,6 +44,24 @@ class SmLimits:
     reg_alloc_unit: int = 256  # registers are allocated per warp in units of this many
 
 
+def limits_from_kineto(props: list[dict[str, Any]] | None) -> SmLimits | None:
+    """SM limits of GPU 0 from a Kineto trace's ``deviceProperties``; ``None`` when absent."""
+    if not props or not isinstance(props[0], dict):
+        return None
+    p = props[0]
+    d = SmLimits()
+    try:
+        return SmLimits(
+            sms=int(p.get("numSms", d.sms)),
+            max_warps=int(p.get("maxThreadsPerMultiprocessor", d.max_warps * 32)) // 32,
+            max_blocks=d.max_blocks,
+            registers=int(p.get("regsPerMultiprocessor", d.registers)),
+            shared_bytes=int(p.get("sharedMemPerMultiprocessor", d.shared_bytes)),
+        )
+    except (TypeError, ValueError):
+        return None
+
+
 def theoretical_occupancy(
     block_threads: int, regs_per_thread: int, smem_per_block: int, lim: SmLimits
 ) -> tuple[float, int]:

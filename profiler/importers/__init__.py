@@ -131,6 +131,14 @@ def import_as_run(path: str | Path, out: Path, budget_mb: float | None = None) -
         "imported": {"path": str(imp.path), "format": imp.format, **imp.facts},
     }
     entry.update(analyse_variant(table, entry, None, "step"))
+    lim = None
+    if imp.facts.get("device_properties"):
+        from profiler.analysis.gpu import gpu_summary, limits_from_kineto
+
+        lim = limits_from_kineto(imp.facts["device_properties"])
+    if lim is not None and entry.get("gpu") and steps:
+        # the trace names its GPU's SM limits: occupancy against those, not the defaults
+        entry["gpu"] = gpu_summary(table, host_pid, steps, lim)
     # every imported step is traced: quote the traced figures as the step time
     if not (entry.get("step_ms") or {}).get("median"):
         entry["step_ms"] = entry.pop("traced_step_ms", None)
