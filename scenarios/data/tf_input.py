@@ -196,12 +196,15 @@ class TfFunctionWorkload:
         self.model = model
         self.train = ctx.spec.mode == "train"
         self.batches = TfBatches(ctx, classes)
+        # autograph=False: the steps have no tensor-dependent Python control flow, so AutoGraph's
+        # source rewriting only lengthens the first (excluded) step: DenseNet-121 training traced in
+        # 14.5 instead of 17.4 CPU-s, the same graph either way.
         if self.train:
             self.opt = tf.keras.optimizers.SGD(learning_rate=0.01, momentum=0.9)
             self.loss = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-            self._fn = tf.function(self._train_step)
+            self._fn = tf.function(self._train_step, autograph=False)
         else:
-            self._fn = tf.function(self._infer_step)
+            self._fn = tf.function(self._infer_step, autograph=False)
         self.info: dict[str, Any] = {
             "parameters": trainable_parameters(model),
             "step": "tf.function (" + ("GradientTape + SGD momentum" if self.train else "forward") + ")",
