@@ -39,10 +39,15 @@ def breakdown_details(v: dict[str, Any]) -> list[Any]:
             )
     ld = bd.get("loader")
     if ld:
+        total = (
+            f"; {ld['spans']:,} items in {ld['work_ms_total']:.1f} ms of work over the whole recording"
+            if "spans" in ld
+            else ""
+        )
         out.append(
             Text(
-                f"loader workers: {ld['processes']} process(es) worked {ld['work_ms_per_step']:.2f} ms per step "
-                f"(some worker busy {ld['busy_ms_per_step']:.2f} ms of each step)",
+                f"loader workers: {ld['processes']} process(es) worked {ld['work_ms_per_step']:.2f} ms inside "
+                f"each step (some worker busy {ld['busy_ms_per_step']:.2f} ms of it){total}",
                 style="dim",
             )
         )

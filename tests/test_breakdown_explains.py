@@ -43,6 +43,8 @@ def test_loader_worker_processes_are_seen_and_not_counted_as_step_time():
         "processes": 2,
         "work_ms_per_step": pytest.approx(1200 / 1e6),
         "busy_ms_per_step": pytest.approx(850 / 1e6),
+        "spans": 2,
+        "work_ms_total": pytest.approx(1200 / 1e6),
     }
     assert bd.input_bound["verdict"] == "moderately input-bound"  # 10 %
     assert abs(bd.residual_ms) < 1e-12

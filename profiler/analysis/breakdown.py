@@ -273,6 +273,9 @@ def breakdown(
             "processes": len(loader_pids),
             "work_ms_per_step": sum(b[0] for b in loader_busy) / n / 1e6,
             "busy_ms_per_step": sum(b[1] for b in loader_busy) / n / 1e6,
+            # over the whole recording: loaders prefetch, so much of their work precedes the steps
+            "spans": len(loader_rows),
+            "work_ms_total": float(sp["dur_ns"][loader_rows].sum()) / 1e6,
         }
     if basis == "steps only":
         for c in ("memory_io", "compute"):
