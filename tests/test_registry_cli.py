@@ -111,3 +111,14 @@ def test_list_json_shows_availability_and_seed_rows(cli):
     assert ("cudnn_lstm", "torch", "fused") in rows
     assert {o["framework"] for o in doc["frameworks_without_builds"]} == {"cntk", "caffe"}
     assert all(o["reason"] for o in doc["frameworks_without_builds"])
+
+
+def test_probe_availability_and_doctor_import_no_framework():
+    code = (
+        "import sys\n"
+        "from profiler.probes import PROBES, availability_of\n"
+        "[availability_of(n) for n in PROBES]\n"
+        f"print(','.join(m for m in {FRAMEWORK_MODULES!r} if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
