@@ -83,8 +83,8 @@ def theoretical_occupancy(
 def _prod3(v: Any) -> int:
     """Threads in a block / blocks in a grid from ``[x, y, z]`` (missing dimensions count as 1)."""
     if isinstance(v, (list, tuple)):
-        dims = [int(x) for x in v if isinstance(x, (int, float)) and x > 0]
-        return int(np.prod(dims)) if dims else 0
+        dims = [int(x) for x in v if isinstance(x, (int, float)) and 0 < x < 2**31]
+        return math.prod(dims) if dims else 0
     try:
         return int(v)
     except (TypeError, ValueError):
@@ -101,9 +101,12 @@ def launch_config(a: dict[str, Any]) -> tuple[Any, Any, int, int] | None:
         return None
     regs = a.get("registers per thread", a.get("registers_per_thread")) or 0
     smem = a.get("shared memory")
-    if smem is None:
-        smem = (a.get("static_shared_memory") or 0) + (a.get("dynamic_shared_memory") or 0)
-    return a["grid"], a["block"], int(regs), int(smem or 0)
+    try:
+        if smem is None:
+            smem = (a.get("static_shared_memory") or 0) + (a.get("dynamic_shared_memory") or 0)
+        return a["grid"], a["block"], int(regs), int(smem or 0)
+    except (TypeError, ValueError, OverflowError):
+        return None  # a configuration that is not numbers: no estimate for this kernel
 
 
 def occupancy_estimate(grid: Any, block: Any, regs: int, smem: int, lim: SmLimits) -> float:

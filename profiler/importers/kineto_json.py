@@ -70,6 +70,7 @@ _SYNC_CALLS = {
     "cuEventSynchronize",
     "cudaStreamWaitEvent",
 }
+_MAX_NS = 100 * 365 * 86400 * 10**9  # beyond this a ts/dur is garbage, and sums could overflow int64
 _STEP_RX = re.compile(r"^ProfilerStep#(\d+)$")
 _KERNEL_ARGS = ("grid", "block", "registers per thread", "shared memory", "est. achieved occupancy %")
 _DEVICE_CATS = {"kernel": KERNEL, "gpu_memcpy": MEMCPY, "gpu_memset": MEMSET, "gpu_user_annotation": REGION}
@@ -248,21 +249,26 @@ def parse_kineto(doc: Any, source: str = "trace") -> tuple[EventTable, dict[str,
     if not start:
         raise InputError(f"{source}: the trace has no complete (ph X) events")
     host = max(host_pids, key=lambda k: host_pids[k]) if host_pids else (min(processes) if processes else 0)
-    pid_a = np.asarray(pid, np.int64)
-    if device_rows:
-        pid_a[np.asarray(device_rows)] = host
-    spans = {
-        "start_ns": np.asarray(start, np.int64),
-        "dur_ns": np.asarray(dur, np.int64),
-        "cat": np.asarray(cat, np.int16),
-        "name": np.asarray(name, np.int32),
-        "pid": pid_a,
-        "tid": np.asarray(tid, np.int64),
-        "flops": np.asarray(flops, np.float64),
-        "bytes": np.full(len(start), np.nan),
-        "corr": np.asarray(corr, np.int64),
-        "shapes": np.asarray(shapes, np.int32),
-    }
+    try:
+        pid_a = np.asarray(pid, np.int64)
+        if device_rows:
+            pid_a[np.asarray(device_rows)] = host
+        spans = {
+            "start_ns": np.asarray(start, np.int64),
+            "dur_ns": np.asarray(dur, np.int64),
+            "cat": np.asarray(cat, np.int16),
+            "name": np.asarray(name, np.int32),
+            "pid": pid_a,
+            "tid": np.asarray(tid, np.int64),
+            "flops": np.asarray(flops, np.float64),
+            "bytes": np.full(len(start), np.nan),
+            "corr": np.asarray(corr, np.int64),
+            "shapes": np.asarray(shapes, np.int32),
+        }
+    except OverflowError:
+        raise InputError(f"{source}: an id or timestamp is out of range (beyond 64 bits)") from None
+    if len(start) and (np.abs(spans["start_ns"]).max() > _MAX_NS or spans["dur_ns"].max() > _MAX_NS):
+        raise InputError(f"{source}: a timestamp or duration is out of range (over 100 years)")
     del start, dur, cat, name, tid, flops, corr, shapes
     facts: dict[str, Any] = {"format": "kineto-json", "host_pid": host, "steps_marked": n_steps > 0}
     if not n_steps:
