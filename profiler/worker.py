@@ -148,13 +148,16 @@ class Harness:
     # ------------------------------------------------------------------ phases
     def phase(self, name: str, **extra: Any) -> None:
         t = now_ns()
-        if self._phase is not None:
-            self.b.span(PHASE, self._phase, self._phase_t0, t - self._phase_t0, self.pid, HARNESS_TID)
-            self.result["phases"][self._phase] = (t - self._phase_t0) / 1e6
-            if name not in ("save", "import"):
-                self.checkpoint()
-        self._phase, self._phase_t0 = name, t
+        previous = self._phase
+        if previous is not None:
+            self.b.span(PHASE, previous, self._phase_t0, t - self._phase_t0, self.pid, HARNESS_TID)
+            self.result["phases"][previous] = (t - self._phase_t0) / 1e6
+        # Observers (the progress display, the scale command's busy-thread reader) see the boundary
+        # first; the checkpoint then runs between the two phases, inside neither.
         self.progress.send(phase=name, t_ns=t, **extra)
+        if previous is not None and name not in ("save", "import"):
+            self.checkpoint()
+        self._phase, self._phase_t0 = name, now_ns()
 
     def checkpoint(self) -> None:
         """Save what has been collected so far (status stays "running")."""
