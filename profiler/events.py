@@ -293,8 +293,12 @@ class EventTable:
         return t
 
     # --------------------------------------------------------------- storage
-    def save(self, path: str | Path) -> None:
-        """Write to ``path`` (``.npz``) atomically. Data only: numbers and UTF-8 text."""
+    def save(self, path: str | Path, compress: bool = True) -> None:
+        """Write to ``path`` (``.npz``) atomically. Data only: numbers and UTF-8 text.
+
+        ``compress=False`` is for checkpoints taken between measured steps, where the worker's CPU
+        time matters more than the file's size.
+        """
         from profiler.rundir import atomic_write_bytes
 
         arrays: dict[str, np.ndarray] = {}
@@ -318,7 +322,7 @@ class EventTable:
         }
         arrays["meta.json"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
         buf = io.BytesIO()
-        np.savez_compressed(buf, **arrays)
+        (np.savez_compressed if compress else np.savez)(buf, **arrays)
         atomic_write_bytes(Path(path), buf.getvalue())
 
     @staticmethod

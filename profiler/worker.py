@@ -165,7 +165,7 @@ class Harness:
 
         self._last_checkpoint = now_ns()
         try:
-            self.b.build().save(self.out_dir / EVENTS_FILE)
+            self.b.build().save(self.out_dir / EVENTS_FILE, compress=False)
             atomic_write_json(self.out_dir / RESULT_FILE, self.result)
         except Exception as e:  # a failed checkpoint must not fail the measurement
             self.result["checkpoint_error"] = f"{type(e).__name__}: {e}"

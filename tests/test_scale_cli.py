@@ -107,9 +107,13 @@ def test_busy_threads_are_verified_and_a_workload_ignoring_the_setting_is_flagge
     doc = json.loads(r.stdout)
     series = {s["series"]: {p["threads"]: p for p in s["points"]} for s in doc["series"]}
     obeys, ignores = series["python/obeys"], series["python/ignores"]
+    if obeys[2]["cpu_parallelism"] < 1.2 or ignores[2]["cpu_parallelism"] < 0.6:
+        # other work on the machine starved the worker's threads: counting them says nothing then
+        pytest.skip(f"machine too busy to count threads: {obeys[2]['cpu_parallelism']:.2f} and "
+                    f"{ignores[2]['cpu_parallelism']:.2f} cores' worth of CPU for 2 and 1 busy threads")
     assert obeys[1]["busy_threads"] == 1 and obeys[1]["thread_mismatch"] is None
     assert obeys[2]["busy_threads"] == 2 and obeys[2]["thread_mismatch"] is None
-    assert ignores[2]["busy_threads"] == 1
+    assert ignores[2]["busy_threads"] == 1, json.dumps(doc, indent=1)[:6000]
     assert ignores[2]["thread_mismatch"] == "1 busy thread(s) for 2 requested"
     assert any("python/ignores at 2 thread(s): 1 busy" in w for w in doc["warnings"])
     # pinning: the worker applied the cores it was given before loading anything, and says so
