@@ -152,12 +152,14 @@ class Harness:
         if previous is not None:
             self.b.span(PHASE, previous, self._phase_t0, t - self._phase_t0, self.pid, HARNESS_TID)
             self.result["phases"][previous] = (t - self._phase_t0) / 1e6
-        # Observers (the progress display, the scale command's busy-thread reader) see the boundary
-        # first; the checkpoint then runs between the two phases, inside neither.
-        self.progress.send(phase=name, t_ns=t, **extra)
+        # The checkpoint runs between the two phases, inside neither, and before the new phase is
+        # announced: observers (the scale command's busy-thread reader opens its window on the
+        # "measure" message) never count its CPU time.
         if previous is not None and name not in ("save", "import"):
             self.checkpoint()
-        self._phase, self._phase_t0 = name, now_ns()
+        t_new = now_ns()
+        self.progress.send(phase=name, t_ns=t_new, **extra)
+        self._phase, self._phase_t0 = name, t_new
 
     def checkpoint(self) -> None:
         """Save what has been collected so far (status stays "running")."""
