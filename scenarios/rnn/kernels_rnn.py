@@ -54,8 +54,14 @@ class KernelRNNWorkload:
         if self.gpu:
             self._build_gpu(b)
         else:
+            from threadpoolctl import threadpool_limits
+
             from kernels.rnn_cpu import CPUCell, compile_all
 
+            # The per-step GEMMs (batch × hidden × 4·hidden) are small: one BLAS thread does them
+            # fastest, and a second spinning BLAS pool beside numba's own threads stalls steps for
+            # 100+ ms on a 2-core machine (measured: max step 442 ms vs 11.8 ms with one BLAS thread).
+            self._blas_limit = threadpool_limits(limits=1, user_api="blas")
             compile_all((self.cell_kind,))
             self.layer = CPUCell(self.weights, fused, b)
             self.out = np.empty((t_len, b, hd), np.float32)
@@ -67,6 +73,7 @@ class KernelRNNWorkload:
             else "numba.cuda fused cell + cuBLAS (torch.mm) GEMMs" if self.gpu
             else f"numba {'fused' if fused else 'unfused'} cell + numpy BLAS GEMMs",
             "numba_threads": numba.get_num_threads(),
+            "blas_threads": None if self.gpu else 1,
             "compile_or_cache_load_s": round(compile_s, 3),
             "parameters": int(sum(a.size for a in (self.weights.w_ih, self.weights.w_hh, self.weights.b_ih,
                                                    self.weights.b_hh, self.embedding, self.head_w,
