@@ -9,6 +9,7 @@ recorded in its variant entry; the others still run.
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -302,6 +303,8 @@ def execute(
     run = RunDir.create(req.out, req.label or sc.name)
     from profiler.probes import PROBES, availability_of
 
+    if p.jobs:
+        ensure_calibrated()
     record: dict[str, Any] = {
         "id": run.path.name,
         "kind": "trace",
@@ -393,6 +396,35 @@ def _run_jobs(
             on_job_done(entry)
         if outcome.status == "interrupted":
             interrupted = True
+
+
+AUTO_CALIBRATE_ENV = "PROFILER_AUTO_CALIBRATE"
+
+
+def ensure_calibrated(timeout_s: float = 300.0) -> str | None:
+    """Measure this machine's ceilings once (a few seconds), so the roofline split has them.
+
+    Runs ``profiler calibrate`` in a child process (numba and the BLAS stay out of this one) before
+    any worker starts; the result is cached per machine. ``PROFILER_AUTO_CALIBRATE=0`` turns it off.
+    Returns why no calibration is available, or ``None``.
+    """
+    from profiler.calibrate import load_cached
+
+    if load_cached() is not None:
+        return None
+    if os.environ.get(AUTO_CALIBRATE_ENV, "1") == "0":
+        return f"not calibrated ({AUTO_CALIBRATE_ENV}=0)"
+    print("profiler: measuring this machine's ceilings once (cached; `profiler calibrate --force` redoes it)",
+          file=sys.stderr, flush=True)
+    try:
+        proc = subprocess.run([sys.executable, "-m", "profiler.cli", "calibrate", "--json"],
+                              capture_output=True, text=True, timeout=timeout_s, check=False)
+    except subprocess.TimeoutExpired:
+        return f"calibration timed out after {timeout_s:g} s"
+    if proc.returncode != 0:
+        lines = proc.stderr.strip().splitlines()
+        return f"calibration failed: {lines[-1] if lines else proc.returncode}"
+    return None
 
 
 def _calibration() -> dict[str, Any]:

@@ -39,3 +39,7 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600, env: dict
 @pytest.fixture
 def cli():
     return run_cli
+
+# Tests are deterministic about the machine's ceilings: each test that needs a calibration makes its
+# own (tests/test_calibrate.py covers the automatic one), so traces never calibrate on their own.
+os.environ.setdefault("PROFILER_AUTO_CALIBRATE", "0")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -58,3 +59,17 @@ def test_cli_calibrate_caches_and_doctor_shows_it(tmp_path, cli):
     assert json.loads(d.stdout)["calibration"]["cpu"]["peak_gbs"] == doc["cpu"]["peak_gbs"]
     t = cli("doctor", env=env)
     assert "ceilings" in t.stdout and "GFLOP/s" in t.stdout
+
+
+def test_trace_calibrates_the_machine_once_before_its_workers(tmp_path, cli):
+    env = {"PROFILER_CACHE_DIR": str(tmp_path / "cache"), "PROFILER_AUTO_CALIBRATE": "1"}
+    faulty = str(Path(__file__).parent / "data" / "scenarios" / "faulty.py")
+    r = cli("trace", "-s", faulty, "-v", "ok", "--out", str(tmp_path), "--json", env=env, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "measuring this machine's ceilings once" in r.stderr
+    run = json.loads((Path(json.loads(r.stdout)["run_dir"]) / "run.json").read_text())
+    cal = run["calibration"]["record"]
+    assert cal and cal["cpu"]["peak_gbs"] > 0 and cal["cpu"]["peak_gflops"] > 0
+    # cached: the second run does not measure again
+    r2 = cli("trace", "-s", faulty, "-v", "ok", "--out", str(tmp_path), "--json", env=env, timeout=300)
+    assert r2.returncode == 0 and "measuring this machine" not in r2.stderr
