@@ -8,6 +8,7 @@ and exit code 2; nothing else is caught, so a real bug still shows its traceback
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,11 @@ def _csv(value: str | None) -> list[str] | None:
 
 
 def _stdout() -> Console:
-    return Console(soft_wrap=False)
+    # A terminal gets its own width; a pipe or file gets room for the report's tables.
+    con = Console(soft_wrap=False)
+    if not con.is_terminal and "COLUMNS" not in os.environ:
+        con = Console(soft_wrap=False, width=120)
+    return con
 
 
 # click ≥ 8.2 raises this (named NoArgsIsHelpError from 8.3) when a group is called bare

@@ -265,19 +265,29 @@ def variant_entry(outcome: JobOutcome, run: RunDir, sc: Scenario) -> dict[str, A
 
 
 def comparisons(variants: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Every other ok variant explained against the fastest one."""
+    """The comparisons a reader wants: within each framework, every variant against that framework's
+    fastest (fused vs unfused); across frameworks, each framework's best against the overall best."""
     ok = [v for v in variants if v.get("status") == "ok" and (v.get("step_ms") or {}).get("median")]
     if len(ok) < 2:
         return []
-    fastest = min(ok, key=lambda v: v["step_ms"]["median"])
-    out = []
+
+    def speed(v: dict[str, Any]) -> float:
+        return v["step_ms"]["median"]
+
+    by_fw: dict[str, list[dict[str, Any]]] = {}
     for v in ok:
-        if v is fastest:
-            continue
-        e = explain(fastest, v)
-        if e:
-            out.append(e)
-    return out
+        by_fw.setdefault(v.get("framework", "?"), []).append(v)
+    pairs: list[tuple[dict[str, Any], dict[str, Any]]] = []
+    for vs in by_fw.values():
+        best = min(vs, key=speed)
+        pairs += [(best, v) for v in sorted(vs, key=speed) if v is not best]
+    if len(by_fw) > 1:
+        # a variant that does less work than the mode says (e.g. forward only in a train run) is
+        # compared within its framework only, never across frameworks
+        whole = {fw: [v for v in vs if not (v.get("info") or {}).get(v.get("mode", ""))] for fw, vs in by_fw.items()}
+        bests = sorted((min(vs, key=speed) for vs in whole.values() if vs), key=speed)
+        pairs += [(bests[0], v) for v in bests[1:]]
+    return [e for a, b in pairs if (e := explain(a, b))]
 
 
 def run_status(variants: list[dict[str, Any]]) -> str:

@@ -83,6 +83,9 @@ class VariantReport:
                 style="dim",
             )
         parts.append(head)
+        caveat = (v.get("info") or {}).get(v.get("mode", ""))
+        if isinstance(caveat, str):  # the implementation does less than the mode says (e.g. forward only)
+            parts.append(Text(f"note: {caveat}", style="yellow"))
 
         bd = v.get("breakdown")
         if bd:
@@ -164,19 +167,22 @@ class ComparisonReport:
         if not self.comparisons:
             return
         t = Table(
-            title="why the variants differ (traced gap split by category)",
+            title="why they differ: the slower run's extra ms per traced step, by category "
+            "(within each framework, then each framework's best against the fastest)",
             title_justify="left",
             header_style="bold",
         )
-        t.add_column("slower")
-        t.add_column("vs fastest", justify="right")
+        t.add_column("faster", overflow="fold")
+        t.add_column("slower", overflow="fold")
+        t.add_column("×", justify="right")
         for c in CATEGORIES:
             t.add_column(LABELS[c], justify="right", style=COLORS[c])
         for e in self.comparisons:
             t.add_row(
+                e["fast"],
                 e["slow"],
-                f"{e['speedup']:.2f}× slower",
-                *[f"{e['category_delta_ms'][c]:+.2f} ms" for c in CATEGORIES],
+                f"{e['speedup']:.2f}",
+                *[f"{e['category_delta_ms'][c]:+.2f}" for c in CATEGORIES],
             )
         yield t
         for e in self.comparisons:
@@ -211,12 +217,22 @@ class RunReport:
         params = s.get("params") or {}
         if params:
             yield Text("sizes: " + ", ".join(f"{k}={v}" for k, v in params.items()), style="dim")
+        skipped = [v for v in r.get("variants", []) if v.get("status") == "unavailable"]
         for v in r.get("variants", []):
+            if v.get("status") == "unavailable":
+                continue
             yield VariantReport(v, sc.get("unit", "step"))
             if v.get("distributed"):  # data-parallel run: per-rank table (profiler/ranks_report.py)
                 from profiler.ranks_report import RanksReport
 
                 yield RanksReport(v)
+        if skipped:
+            t = Table(title="not run here", title_justify="left", header_style="bold", box=None)
+            t.add_column("framework · variant")
+            t.add_column("why")
+            for v in skipped:
+                t.add_row(f"{v.get('framework')} · {v.get('variant')}", str(v.get("error") or "unavailable"))
+            yield t
         yield ComparisonReport(r.get("comparisons", []))
         if r.get("scaling"):
             from profiler.ranks_report import ScalingReport

@@ -121,3 +121,22 @@ def test_explain_splits_gap_by_category():
     assert e["category_share_pct"]["framework_overhead"] == pytest.approx(80.0)
     assert "12,800 op dispatches per step vs 200" in e["sentence"]
     assert e["top_op_deltas"][0]["name"] == "aten::mm"
+
+
+def test_comparisons_within_each_framework_then_best_against_best():
+    from profiler.orchestrate import comparisons
+
+    z = dict.fromkeys(CATEGORIES, 0.0)
+
+    def v(fw, name, ms, info=None):
+        return {"framework": fw, "variant": name, "mode": "train", "status": "ok", "info": info or {},
+                "step_ms": {"median": ms}, "breakdown": {"step_ms": ms, "ms": {**z, "compute": ms}},
+                "top_ops": [], "dispatch": {}}
+
+    runs = [v("torch", "fused", 10), v("torch", "unfused", 30), v("mxnet", "fused", 20),
+            v("mxnet", "unfused", 40), v("numba", "kernels_fused", 5, {"train": "forward only"})]
+    pairs = [(c["fast"], c["slow"]) for c in comparisons(runs)]
+    assert ("torch/fused", "torch/unfused") in pairs and ("mxnet/fused", "mxnet/unfused") in pairs
+    assert ("torch/fused", "mxnet/fused") in pairs
+    # forward-only work in a train run is never compared across frameworks
+    assert not any("numba" in p for pair in pairs for p in pair)

@@ -63,7 +63,14 @@ def explain(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any] | None:
         f"{label(fast)} is {ratio:.2f}× faster than {label(slow)} ({f_ms:.2f} vs {s_ms:.2f} ms per step)"
     )
     if traced_gap > 0:
-        sentence += f"; {shares[main]:.0f}% of the gap is {LABELS[main]} ({deltas[main]:+.2f} ms/step)"
+        if shares[main] <= 100.0:
+            sentence += f"; {shares[main]:.0f}% of the gap is {LABELS[main]} ({deltas[main]:+.2f} ms/step)"
+        else:  # other categories went the other way: say so rather than print a share over 100 %
+            offset = sorted((d, c) for c, d in deltas.items() if d < 0)
+            sentence += (f"; {LABELS[main]} is {deltas[main]:+.2f} ms/step, more than the whole "
+                         f"{traced_gap:.2f} ms traced gap")
+            if offset:
+                sentence += f" ({LABELS[offset[0][1]]} {offset[0][0]:+.2f} ms/step the other way)"
     if fd.get("ops") and sd.get("ops"):
         sentence += f"; {sd['ops']:,.0f} op dispatches per step vs {fd['ops']:,.0f}"
     if sd.get("kernels") and fd.get("kernels"):
