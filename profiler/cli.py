@@ -37,6 +37,21 @@ def _stdout() -> Console:
     return con
 
 
+# Options every result-producing command shares, defined once.
+OUT_OPTION = click.option(
+    "--out",
+    "-o",
+    type=click.Path(path_type=Path),
+    default=Path("runs"),
+    show_default=True,
+    help="Directory under which the run directory is created.",
+)
+JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
+TIMEOUT_OPTION = click.option(
+    "--timeout", type=float, help="Seconds per worker before its process tree is killed."
+)
+
+
 # click ≥ 8.2 raises this (named NoArgsIsHelpError from 8.3) when a group is called bare
 _NO_ARGS_IS_HELP: tuple[type[BaseException], ...] = tuple(
     c for c in (getattr(click.exceptions, n, None) for n in ("NoArgsIsHelpError", "NoArgsIsHelp")) if c
@@ -215,16 +230,9 @@ def _trace_options(f: Any) -> Any:
             multiple=True,
             help="NAME.KEY=VALUE setting of a probe, e.g. pyspy.rate_hz=100 (repeatable; docs/probes.md).",
         ),
-        click.option("--timeout", type=float, help="Seconds per worker before its process tree is killed."),
-        click.option(
-            "--out",
-            "-o",
-            type=click.Path(path_type=Path),
-            default=Path("runs"),
-            show_default=True,
-            help="Directory under which the run directory is created.",
-        ),
-        click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout."),
+        TIMEOUT_OPTION,
+        OUT_OPTION,
+        JSON_OPTION,
     ]
     for o in reversed(opts):
         f = o(f)
@@ -372,7 +380,9 @@ def trace_cmd(
 )
 @click.option("--variant", "-v", "variant", help="Variant(s), comma-separated (default: all).")
 @click.option("--mode", type=str, help="train or infer (default: the scenario's).")
-@click.option("--preset", "-p", type=str, help="Size preset: cpu or seed (default: seed with a GPU, else cpu).")
+@click.option(
+    "--preset", "-p", type=str, help="Size preset: cpu or seed (default: seed with a GPU, else cpu)."
+)
 @click.option("--device", type=str, default="auto", show_default=True, help="auto, cpu or cuda.")
 @click.option("--steps", type=int, help="Clean measured steps (headline time).")
 @click.option("--warmup", type=int, help="Warm-up steps, excluded from every figure.")
@@ -384,16 +394,9 @@ def trace_cmd(
 )
 @click.option("--data", type=str, default="ram", show_default=True, help="ram or disk input pipeline.")
 @click.option("--probes", type=str, help="Probes to run, comma-separated (default: every available one).")
-@click.option("--timeout", type=float, help="Seconds per worker before its process tree is killed.")
-@click.option(
-    "--out",
-    "-o",
-    type=click.Path(path_type=Path),
-    default=Path("runs"),
-    show_default=True,
-    help="Directory under which the run directory is created.",
-)
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
+@TIMEOUT_OPTION
+@OUT_OPTION
+@JSON_OPTION
 def compare_cmd(
     scenario: str,
     frameworks: str,
@@ -461,7 +464,7 @@ def compare_cmd(
 @cli.command("report")
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @click.option("--reanalyse", is_flag=True, help="Recompute the analysis from the saved events.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
+@JSON_OPTION
 @click.option(
     "--out",
     "-o",
@@ -470,7 +473,9 @@ def compare_cmd(
     show_default=True,
     help="For a trace file: where its run directory is created.",
 )
-@click.option("--trace-budget", type=float, help="For a trace file: keep the Chrome trace under this many MB.")
+@click.option(
+    "--trace-budget", type=float, help="For a trace file: keep the Chrome trace under this many MB."
+)
 def report_cmd(
     run_dir: Path, reanalyse: bool, as_json: bool, out: Path = Path("runs"), trace_budget: float | None = None
 ) -> None:
@@ -531,7 +536,7 @@ def report_cmd(
 
 # --------------------------------------------------------------------------- doctor
 @cli.command("doctor")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
+@JSON_OPTION
 def doctor_cmd(as_json: bool) -> None:
     """Every framework and probe: version, or why it is unavailable here."""
     from profiler.frameworks import FRAMEWORKS, framework_availability
@@ -548,9 +553,7 @@ def doctor_cmd(as_json: bool) -> None:
 
     cal = load_cached()
     if as_json:
-        click.echo(
-            json.dumps({"host": host, "frameworks": fws, "probes": prs, "calibration": cal}, indent=2)
-        )
+        click.echo(json.dumps({"host": host, "frameworks": fws, "probes": prs, "calibration": cal}, indent=2))
         return
     con = _stdout()
     con.print(
@@ -582,7 +585,9 @@ def doctor_cmd(as_json: bool) -> None:
     "frameworks",
     help="Framework(s), comma-separated (default: all of the scenario's).",
 )
-@click.option("--variant", "-v", "variant", help="Variant(s), comma-separated (default: each framework's first).")
+@click.option(
+    "--variant", "-v", "variant", help="Variant(s), comma-separated (default: each framework's first)."
+)
 @click.option(
     "--threads",
     "-t",
@@ -595,17 +600,12 @@ def doctor_cmd(as_json: bool) -> None:
 @click.option("--preset", "-p", type=str, help="Size preset (default: cpu).")
 @click.option("--steps", type=int, help="Clean measured steps per worker.")
 @click.option("--warmup", type=int, help="Warm-up steps per worker, excluded from every figure.")
-@click.option("--trace-steps", type=int, help="Traced steps at the lowest and highest count (op explanation).")
-@click.option("--timeout", type=float, help="Seconds per worker before its process tree is killed.")
 @click.option(
-    "--out",
-    "-o",
-    type=click.Path(path_type=Path),
-    default=Path("runs"),
-    show_default=True,
-    help="Directory under which the run directory is created.",
+    "--trace-steps", type=int, help="Traced steps at the lowest and highest count (op explanation)."
 )
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
+@TIMEOUT_OPTION
+@OUT_OPTION
+@JSON_OPTION
 def scale_cmd(
     scenario: str,
     frameworks: str | None,
@@ -664,7 +664,7 @@ def scale_cmd(
 @cli.command("calibrate")
 @click.option("--force", is_flag=True, help="Measure again even when this machine has cached ceilings.")
 @click.option("--quick", is_flag=True, help="Smaller arrays and fewer repetitions (about a second).")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
+@JSON_OPTION
 def calibrate_cmd(force: bool, quick: bool, as_json: bool) -> None:
     """Measure this machine's ceilings (STREAM bandwidth, SGEMM and FMA FLOP/s) for the roofline."""
     from profiler.calibrate import cache_file, calibrate, load_cached, save
@@ -688,8 +688,10 @@ def calibrate_cmd(force: bool, quick: bool, as_json: bool) -> None:
 @click.argument("run_b", type=click.Path(path_type=Path))
 @click.option("--variant-a", help="framework/variant of RUN_A to compare (default: its fastest).")
 @click.option("--variant-b", help="framework/variant of RUN_B to compare (default: its fastest).")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
-def explain_cmd(run_a: Path, run_b: Path, variant_a: str | None, variant_b: str | None, as_json: bool) -> None:
+@JSON_OPTION
+def explain_cmd(
+    run_a: Path, run_b: Path, variant_a: str | None, variant_b: str | None, as_json: bool
+) -> None:
     """Why one run is faster than another: the gap split by category, ops and dispatch counts."""
     from profiler.analysis.explain import explain_runs
 
