@@ -13,6 +13,21 @@ from functools import lru_cache
 
 COMPUTE, MEMORY, OVERHEAD = "compute", "memory_io", "framework_overhead"
 
+#: CUDA runtime/driver calls in which the host waits for the device (the ``sync`` span category).
+CUDA_SYNC_CALLS = frozenset(
+    {
+        "cudaDeviceSynchronize",
+        "cudaStreamSynchronize",
+        "cudaEventSynchronize",
+        "cudaStreamWaitEvent",
+        "cuCtxSynchronize",
+        "cuStreamSynchronize",
+        "cuEventSynchronize",
+    }
+)
+#: The annotation torch.profiler puts around each ``next()`` on a DataLoader iterator.
+DATALOADER_ANNOTATION = "enumerate(DataLoader)"
+
 # Order matters: the first pattern that matches a lower-cased name wins.
 _RULES: tuple[tuple[str, str, str], ...] = (
     # kind, category, regex

@@ -41,6 +41,7 @@ from typing import Any
 
 import numpy as np
 
+from profiler.analysis.opkinds import CUDA_SYNC_CALLS, DATALOADER_ANNOTATION
 from profiler.errors import InputError
 from profiler.events import (
     DATA_LOADING,
@@ -61,15 +62,6 @@ from profiler.events import (
 )
 
 _CODE = {c: i for i, c in enumerate(SPAN_CATEGORIES)}
-_SYNC_CALLS = {
-    "cudaDeviceSynchronize",
-    "cudaStreamSynchronize",
-    "cudaEventSynchronize",
-    "cuCtxSynchronize",
-    "cuStreamSynchronize",
-    "cuEventSynchronize",
-    "cudaStreamWaitEvent",
-}
 _MAX_NS = 100 * 365 * 86400 * 10**9  # beyond this a ts/dur is garbage, and sums could overflow int64
 _STEP_RX = re.compile(r"^ProfilerStep#(\d+)$")
 _KERNEL_ARGS = ("grid", "block", "registers per thread", "shared memory", "est. achieved occupancy %")
@@ -217,12 +209,12 @@ def parse_kineto(doc: Any, source: str = "trace") -> tuple[EventTable, dict[str,
                     code = c_step
                     span_args[row] = {"index": int(m.group(1)), "traced": True}
                     n_steps += 1
-                elif nm.startswith("enumerate(DataLoader)"):
+                elif nm.startswith(DATALOADER_ANNOTATION):
                     code = c_dl
                 else:
                     code = c_region
             elif ecat in ("cuda_runtime", "cuda_driver"):
-                code = c_sync if nm in _SYNC_CALLS else c_rt
+                code = c_sync if nm in CUDA_SYNC_CALLS else c_rt
                 c_corr = int(a.get("correlation", -1))
             elif ecat == "python_function":
                 code = c_py

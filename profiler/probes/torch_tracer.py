@@ -12,8 +12,10 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from profiler.analysis.opkinds import CUDA_SYNC_CALLS, DATALOADER_ANNOTATION
 from profiler.clock import epoch_offset_ns
 from profiler.events import (
+    DATA_LOADING,
     KERNEL,
     MEMCPY,
     MEMSET,
@@ -31,15 +33,6 @@ from profiler.probes.base import Probe, ProbeTarget
 #: Host-side tids of Kineto threads are kept apart from real OS tids by this base.
 KINETO_TID_BASE = 1 << 32
 
-_SYNC_CALLS = (
-    "cudaDeviceSynchronize",
-    "cudaStreamSynchronize",
-    "cudaEventSynchronize",
-    "cuCtxSynchronize",
-    "cuStreamSynchronize",
-    "cuEventSynchronize",
-)
-
 
 def classify_kineto(name: str, on_device: bool, user_annotation: bool) -> str:
     """Span category of one Kineto event."""
@@ -51,8 +44,8 @@ def classify_kineto(name: str, on_device: bool, user_annotation: bool) -> str:
             return MEMSET
         return KERNEL
     if user_annotation:
-        return REGION
-    if name in _SYNC_CALLS:
+        return DATA_LOADING if name.startswith(DATALOADER_ANNOTATION) else REGION
+    if name in CUDA_SYNC_CALLS:
         return SYNC
     if name.startswith(("cuda", "cu", "nccl")) and not name.startswith("cudnn"):
         return RUNTIME
