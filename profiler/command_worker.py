@@ -240,35 +240,21 @@ class CommandRecorder:
 
     # probes ------------------------------------------------------------------------------------
     def _start_probes(self) -> None:
-        from profiler.probes import ProbeTarget, probe_class
+        from profiler.probes import ProbeTarget, start_probes
 
         target = ProbeTarget(
             pid=self.pid, run_dir=str(self.out_dir), epoch_offset_ns=int(self.spec.get("epoch_offset_ns", 0))
         )
         target.extra["probes"] = list(self.probe_names)
-        for name in self.probe_names:
-            rec: dict[str, Any] = {"ran": False}
-            self.result["probes"][name] = rec
-            try:
-                p = probe_class(name)((self.spec.get("probe_options") or {}).get(name))
-                p.start(target)
-                self.active.append(p)
-                rec["ran"] = True
-            except Exception as e:  # e.g. the program runs its own torch.profiler
-                rec["error"] = f"{type(e).__name__}: {e}"
+        self.active += start_probes(self.probe_names, self.spec.get("probe_options") or {}, target,
+                                    self.result["probes"])
 
     def _stop_probes(self) -> None:
+        from profiler.probes import collect_probes, stop_probes
+
         active, self.active = self.active, []
-        for p in active:
-            rec = self.result["probes"][p.name]
-            try:
-                p.stop()
-                self.probe_tables.append(p.events())
-                rec.update(p.info())
-            except Exception as e:
-                p.errors.append(f"{type(e).__name__}: {e}")
-            if p.errors:
-                rec["errors"] = list(p.errors)
+        stop_probes(active)
+        self.probe_tables += collect_probes(active, self.result["probes"])
 
     # hooks -------------------------------------------------------------------------------------
     def hook_torch(self, torch: Any) -> None:

@@ -44,8 +44,8 @@ from typing import Any
 from profiler.clock import epoch_offset_ns, now_ns
 from profiler.errors import InputError
 from profiler.events import EventTable
-from profiler.protocol import EVENTS_FILE, PROGRESS_FD_ENV, RESULT_FILE, SPEC_FILE, WorkerSpec
-from profiler.runner import JobOutcome, WorkerJob, kill_tree, thread_env
+from profiler.protocol import EVENTS_FILE, PROGRESS_FD_ENV, RESULT_FILE, WorkerSpec
+from profiler.runner import JobOutcome, WorkerJob, kill_tree, thread_env, write_spec
 from profiler.worker import Harness
 
 LAUNCHER_LOG = "launcher.log"
@@ -213,20 +213,7 @@ def launcher_command(la: Launch, port: int, spec_path: Path) -> list[str]:
 def run_distributed_job(job: WorkerJob, worker_dir: Path, on_progress: Any = None) -> JobOutcome:
     """Launch the job's ranks with torch.distributed.run, wait, merge and analyse what they left."""
     la: Launch = job.launch
-    worker_dir.mkdir(parents=True, exist_ok=True)
-    spec = WorkerSpec(
-        workload=job.workload,
-        module=job.module,
-        scenario_file=job.scenario_file,
-        warmup=job.warmup,
-        steps=job.steps,
-        trace_steps=job.trace_steps,
-        probes=list(job.worker_probes),
-        probe_options=job.probe_options,
-        epoch_offset_ns=epoch_offset_ns(),
-    )
-    spec_path = worker_dir / SPEC_FILE
-    spec.write(spec_path)
+    spec_path = write_spec(job, worker_dir, epoch_offset_ns())
     port = la.port if la.port is not None else free_port()
     env = dict(os.environ)
     # Without --threads every rank gets one thread, for every world size: torch.distributed.run

@@ -130,11 +130,9 @@ def kill_tree(proc: subprocess.Popen, grace_s: float = 3.0) -> None:
             continue
 
 
-def run_job(job: WorkerJob, worker_dir: Path, on_progress: ProgressCallback | None = None) -> JobOutcome:
-    from profiler.probes import ProbeTarget, probe_class
-
+def write_spec(job: WorkerJob, worker_dir: Path, offset_ns: int) -> Path:
+    """Write the worker spec of ``job`` into ``worker_dir``; returns its path."""
     worker_dir.mkdir(parents=True, exist_ok=True)
-    offset = epoch_offset_ns()
     spec = WorkerSpec(
         workload=job.workload,
         module=job.module,
@@ -144,10 +142,18 @@ def run_job(job: WorkerJob, worker_dir: Path, on_progress: ProgressCallback | No
         trace_steps=job.trace_steps,
         probes=list(job.worker_probes),
         probe_options=job.probe_options,
-        epoch_offset_ns=offset,
+        epoch_offset_ns=offset_ns,
     )
     spec_path = worker_dir / SPEC_FILE
     spec.write(spec_path)
+    return spec_path
+
+
+def run_job(job: WorkerJob, worker_dir: Path, on_progress: ProgressCallback | None = None) -> JobOutcome:
+    from profiler.probes import ProbeTarget, collect_probes, start_probes, stop_probes
+
+    offset = epoch_offset_ns()
+    spec_path = write_spec(job, worker_dir, offset)
 
     env = dict(os.environ)
     env.update(thread_env(job.workload.threads))
@@ -178,19 +184,9 @@ def run_job(job: WorkerJob, worker_dir: Path, on_progress: ProgressCallback | No
         finally:
             os.close(write_fd)
 
-        parent_probes = []
         probe_records: dict[str, Any] = {}
         target = ProbeTarget(pid=proc.pid, run_dir=str(worker_dir), epoch_offset_ns=offset)
-        for name in job.parent_probes:
-            rec: dict[str, Any] = {"ran": False}
-            probe_records[name] = rec
-            try:
-                p = probe_class(name)(job.probe_options.get(name))
-                p.start(target)
-                parent_probes.append(p)
-                rec["ran"] = True
-            except Exception as e:
-                rec["error"] = f"{type(e).__name__}: {e}"
+        parent_probes = start_probes(job.parent_probes, job.probe_options, target, probe_records)
 
         def pump() -> None:
             with os.fdopen(read_fd, "r") as f:
@@ -224,11 +220,7 @@ def run_job(job: WorkerJob, worker_dir: Path, on_progress: ProgressCallback | No
                     pass
                 raise SystemExit(130) from None
         finally:
-            for p in parent_probes:
-                try:
-                    p.stop()
-                except Exception as e:
-                    p.errors.append(f"{type(e).__name__}: {e}")
+            stop_probes(parent_probes)
             reader.join(timeout=2.0)
     wall = time.monotonic() - t0
 
@@ -244,14 +236,7 @@ def run_job(job: WorkerJob, worker_dir: Path, on_progress: ProgressCallback | No
             tables.append(EventTable.load(worker_dir / EVENTS_FILE))
         except Exception as e:  # keep going with what the parent collected
             result.setdefault("load_error", str(e))
-    for p in parent_probes:
-        try:
-            tables.append(p.events())
-            probe_records[p.name].update(p.info())
-        except Exception as e:
-            p.errors.append(f"{type(e).__name__}: {e}")
-        if p.errors:
-            probe_records[p.name]["errors"] = list(p.errors)
+    tables += collect_probes(parent_probes, probe_records)
     events = EventTable.concat(tables) if tables else EventTable()
     if len(tables) > 1:  # the merged table is what later readers get
         events.save(worker_dir / EVENTS_FILE)

@@ -256,38 +256,21 @@ class Harness:
             self.checkpoint()
 
     def _start_probes(self) -> list[Any]:
-        from profiler.probes import ProbeTarget, probe_class
+        from profiler.probes import ProbeTarget, start_probes
 
-        started = []
         target = ProbeTarget(
             pid=self.pid, run_dir=str(self.out_dir), epoch_offset_ns=self.spec.epoch_offset_ns
         )
         # which other probes share this worker (the CUPTI probe defers to torch's own CUDA collection)
         target.extra["probes"] = list(self.spec.probes)
         target.extra["torch_cuda"] = bool((self.spec.probe_options.get("torch") or {}).get("cuda", True))
-        for name in self.spec.probes:
-            rec: dict[str, Any] = {"ran": False}
-            self.result["probes"][name] = rec
-            try:
-                p = probe_class(name)(self.spec.probe_options.get(name))
-                p.start(target)
-                started.append(p)
-                rec["ran"] = True
-            except Exception as e:
-                rec["error"] = f"{type(e).__name__}: {e}"
-        return started
+        return start_probes(self.spec.probes, self.spec.probe_options, target, self.result["probes"])
 
     def _stop_probes(self, probes: list[Any]) -> None:
-        for p in probes:
-            rec = self.result["probes"][p.name]
-            try:
-                p.stop()
-                self.probe_tables.append(p.events())
-                rec.update(p.info())
-            except Exception as e:
-                p.errors.append(f"{type(e).__name__}: {e}")
-            if p.errors:
-                rec["errors"] = list(p.errors)
+        from profiler.probes import collect_probes, stop_probes
+
+        stop_probes(probes)
+        self.probe_tables += collect_probes(probes, self.result["probes"])
 
     def save(self) -> None:
         from profiler.rundir import atomic_write_json

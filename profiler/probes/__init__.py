@@ -6,6 +6,7 @@ import importlib
 from typing import Any
 
 from profiler.errors import InputError, unknown_choice
+from profiler.events import EventTable
 from profiler.frameworks import Availability
 from profiler.probes.base import Probe, ProbeTarget
 
@@ -21,7 +22,7 @@ PROBES: dict[str, str] = {
     "pyspy": "profiler.probes.pyspy:PySpyProbe",
 }
 
-__all__ = ["PROBES", "Probe", "ProbeTarget", "availability_of", "probe_class", "select_probes"]
+__all__ = ["PROBES", "Probe", "ProbeTarget", "availability_of", "collect_probes", "probe_class", "select_probes", "start_probes", "stop_probes"]
 
 
 def probe_class(name: str) -> type[Probe]:
@@ -68,3 +69,48 @@ def select_probes(
             rec["selected"] = True
         records[name] = rec
     return chosen, records
+
+
+def start_probes(
+    names: list[str], options: dict[str, Any], target: ProbeTarget, records: dict[str, Any]
+) -> list[Probe]:
+    """Start each named probe against ``target``; ``records[name]`` says whether it ran, or why not.
+
+    A probe that fails to start is recorded, never raised: the run goes on without it.
+    """
+    started: list[Probe] = []
+    for name in names:
+        rec: dict[str, Any] = {"ran": False}
+        records[name] = rec
+        try:
+            p = probe_class(name)((options or {}).get(name))
+            p.start(target)
+            started.append(p)
+            rec["ran"] = True
+        except Exception as e:  # e.g. the program already runs its own torch.profiler
+            rec["error"] = f"{type(e).__name__}: {e}"
+    return started
+
+
+def stop_probes(probes: list[Probe]) -> None:
+    """Stop each probe; a failure is kept in the probe's ``errors``."""
+    for p in probes:
+        try:
+            p.stop()
+        except Exception as e:
+            p.errors.append(f"{type(e).__name__}: {e}")
+
+
+def collect_probes(probes: list[Probe], records: dict[str, Any]) -> list[EventTable]:
+    """The stopped probes' events; their info and errors go into ``records[name]``."""
+    tables: list[EventTable] = []
+    for p in probes:
+        rec = records.setdefault(p.name, {})
+        try:
+            tables.append(p.events())
+            rec.update(p.info())
+        except Exception as e:
+            p.errors.append(f"{type(e).__name__}: {e}")
+        if p.errors:
+            rec["errors"] = list(p.errors)
+    return tables
