@@ -17,6 +17,7 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -127,3 +128,14 @@ def resident_fraction(paths: Iterable[str | Path]) -> float | None:
         finally:
             os.close(fd)
     return resident / total if total else 0.0
+
+
+def evict_for_epoch(ctx: Any, paths: list[str], info: dict[str, Any], epoch: int) -> None:
+    """Evict a dataset before an epoch starts reading it, as a marked region, and record the result
+    in the workload's ``info`` (bytes evicted, what stayed resident, errors)."""
+    with ctx.region("region", "evict page cache", epoch=epoch):
+        ev = evict(paths)
+    info["resident_after_evict"] = resident_fraction(paths)
+    info["evicted_bytes"] = ev.bytes
+    if ev.errors:
+        info["evict_errors"] = list(ev.errors)

@@ -30,7 +30,7 @@ import numpy as np
 import tensorflow as tf
 
 from profiler.errors import UnavailableError
-from scenarios.data.cache import evict, resident_fraction
+from scenarios.data.cache import evict_for_epoch
 from scenarios.data.dataset import Dataset, dataset_for
 
 
@@ -160,12 +160,7 @@ class TfBatches:
 
     def _new_epoch(self) -> None:
         self._it = None
-        with self.ctx.region("region", "evict page cache", epoch=self.epochs):
-            ev = evict(self.ds.paths())
-        self.info["resident_after_evict"] = resident_fraction(self.ds.paths())
-        self.info["evicted_bytes"] = ev.bytes
-        if ev.errors:
-            self.info["evict_errors"] = list(ev.errors)
+        evict_for_epoch(self.ctx, self.ds.paths(), self.info, self.epochs)
         self.epochs += 1
         self.info["epochs"] = self.epochs
         self._it = iter(self.pipeline)

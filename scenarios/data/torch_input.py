@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from scenarios.data.cache import evict, filesystem_type, resident_fraction
+from scenarios.data.cache import evict_for_epoch, filesystem_type
 from scenarios.data.dataset import Dataset, dataset_for, decode_image_bytes, load_array_bytes
 from scenarios.data.spans import SpanLog, collect
 
@@ -116,12 +116,7 @@ class TorchBatches:
 
     def _new_epoch(self) -> None:
         self._it = None  # shut down the last epoch's workers before evicting
-        with self.ctx.region("region", "evict page cache", epoch=self.epochs):
-            ev = evict(self.ds.paths())
-        self.info["resident_after_evict"] = resident_fraction(self.ds.paths())
-        self.info["evicted_bytes"] = ev.bytes
-        if ev.errors:
-            self.info["evict_errors"] = list(ev.errors)
+        evict_for_epoch(self.ctx, self.ds.paths(), self.info, self.epochs)
         self.epochs += 1
         self.info["epochs"] = self.epochs
         self._it = iter(self.loader)
