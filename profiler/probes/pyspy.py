@@ -37,6 +37,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from profiler.clock import now_ns
+from profiler.errors import InputError
 from profiler.events import PYTHON, EventBuilder, EventTable
 from profiler.frameworks import Availability, _dist_version
 from profiler.probes.base import Probe, ProbeTarget
@@ -105,6 +106,46 @@ def frame_package(label: str) -> str:
     i = label.rfind(" (")
     loc = label[i + 2 : -1] if i >= 0 else label
     return loc.split("/", 1)[0].split(":", 1)[0]
+
+
+def read_pyspy_chrometrace(path: str | Path) -> list[dict[str, Any]]:
+    """The events of a py-spy ``--format chrometrace`` file; :class:`InputError` when it is not one."""
+    try:
+        raw = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise InputError(f"{path}: not a py-spy chrometrace file ({type(e).__name__})") from None
+    evs = raw.get("traceEvents") if isinstance(raw, dict) else raw
+    if not isinstance(evs, list) or not all(isinstance(e, dict) for e in evs):
+        raise InputError(f"{path}: not a py-spy chrometrace file (no list of trace events)")
+    return evs
+
+
+def load_pyspy_chrometrace(path: str | Path, pid: int = 0, base_ns: int = 0) -> EventTable:
+    """A py-spy chrometrace file as stack samples and nested Python spans (one line on bad input)."""
+    evs = read_pyspy_chrometrace(path)
+    try:
+        return pyspy_events(evs, base_ns, pid)[0]
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError) as e:
+        raise InputError(f"{path}: malformed py-spy chrometrace ({type(e).__name__}: {e})") from None
+
+
+def pyspy_events(
+    evs: Sequence[dict[str, Any]], base_ns: int, pid: int
+) -> tuple[EventTable, list[tuple[int, int, tuple[str, ...]]], dict[int, str], list[Any]]:
+    """py-spy chrometrace events as ``(table, samples, thread names, spans)``: stack samples plus
+    the nested Python spans made from them, on ``pid``."""
+    samples, names, end_ns = parse_chrometrace(evs, base_ns)
+    b = EventBuilder()
+    for ts, tid, frames in samples:
+        b.sample(ts, pid, tid, frames)
+    for tid, n in names.items():
+        b.name_thread(pid, tid, f"{n} (python)")
+    spans = samples_to_spans(samples, end_ns)
+    for t0, dur, tid, depth, f in spans:
+        b.span(PYTHON, f, t0, dur, pid, tid, args={"depth": depth})
+    return b.build(), samples, names, spans
 
 
 def parse_chrometrace(
@@ -361,12 +402,11 @@ class PySpyProbe(Probe):
             self.errors.append(self._failure(log, proc.returncode))
             return
         try:
-            raw = json.loads(path.read_text())
-            evs = raw.get("traceEvents", []) if isinstance(raw, dict) else raw
+            evs = read_pyspy_chrometrace(path)
             self._table = self.convert(evs, self._spawn_ns, self._target.pid)
             path.unlink()  # the speedscope file and the events keep everything it held
-        except (OSError, ValueError, TypeError) as e:
-            self.errors.append(f"py-spy output unreadable: {type(e).__name__}: {e}")
+        except (OSError, InputError) as e:
+            self.errors.append(f"py-spy output unreadable: {e}")
         for line in log.splitlines():
             if "Samples:" in line:
                 self._info["pyspy_says"] = line.replace("py-spy> ", "").strip()
@@ -379,15 +419,7 @@ class PySpyProbe(Probe):
         return f"py-spy wrote nothing (exit code {code}): {last or 'no output'}"
 
     def convert(self, evs: Sequence[dict[str, Any]], base_ns: int, pid: int) -> EventTable:
-        samples, names, end_ns = parse_chrometrace(evs, base_ns)
-        b = EventBuilder()
-        for ts, tid, frames in samples:
-            b.sample(ts, pid, tid, frames)
-        for tid, n in names.items():
-            b.name_thread(pid, tid, f"{n} (python)")
-        spans = samples_to_spans(samples, end_ns)
-        for t0, dur, tid, depth, f in spans:
-            b.span(PYTHON, f, t0, dur, pid, tid, args={"depth": depth})
+        table, samples, names, spans = pyspy_events(evs, base_ns, pid)
         if self._dir is not None:
             from profiler.rundir import atomic_write_text
 
@@ -404,7 +436,7 @@ class PySpyProbe(Probe):
                 else ("nonblocking" if self.nonblocking else "blocking"),
             }
         )
-        return b.build()
+        return table
 
     def events(self) -> EventTable:
         return self._table
