@@ -14,10 +14,12 @@ if [[ -f "$stamp" ]]; then
   exit 0
 fi
 pip=("$VENV/bin/python" -m pip install --disable-pip-version-check --progress-bar off -q)
-"${pip[@]}" -e ".[cpu,dev]"
+# This machine's pip config names local wheel folders that may be absent; pip warns once per package.
+quiet() { "$@" 2> >(grep -v "^WARNING: Location 'file://" >&2); }
+quiet "${pip[@]}" -e ".[cpu,dev]"
 # Chainer 7.8.1 ships only an sdist whose setup.py breaks on setuptools>=70 and under build isolation.
-"${pip[@]}" "setuptools<70" wheel
-"${pip[@]}" --no-build-isolation "chainer==7.8.1"
+quiet "${pip[@]}" "setuptools<70" wheel
+quiet "${pip[@]}" --no-build-isolation "chainer==7.8.1"
 # Chainer also needs setuptools<70 at run time (numpy.distutils imports distutils.msvccompiler);
 # torch declares setuptools>=77 but only uses it to build C++ extensions, which no scenario does.
 rm -f "$VENV"/.bootstrap-*
