@@ -639,32 +639,47 @@ class RankHarness(Harness):
             atomic_write_json(self.out_dir / RESULT_FILE, self.result)
 
     def gather_to_rank0(self) -> None:
-        """Ranks of other nodes send their files to rank 0, which stores them beside its own."""
+        """Ranks of other nodes send their files to rank 0, which stores them beside its own.
+
+        Plain tensors over the process group, no pickling: every rank first shares how many bytes it
+        will send (0 on node 0), then each sender ships one uint8 tensor — a JSON header of file names
+        and sizes, a newline, and the files' bytes — which rank 0 receives rank by rank.
+        """
+        import torch
         import torch.distributed as dist
 
         st = self.st
         assert st is not None
-        payload = None
+        blob = b""
         if st.node_rank != 0:
-            payload = {
-                "rank": st.rank,
-                "files": {
-                    n: (self.out_dir / n).read_bytes()
-                    for n in (EVENTS_FILE, RESULT_FILE, "stderr.log")
-                    if (self.out_dir / n).exists()
-                },
+            files = {
+                n: (self.out_dir / n).read_bytes()
+                for n in (EVENTS_FILE, RESULT_FILE, "stderr.log")
+                if (self.out_dir / n).exists()
             }
-        got: list[Any] | None = [None] * st.world_size if st.rank == 0 else None
-        dist.gather_object(payload, got, dst=0, group=st.group)
-        if st.rank == 0 and got:
-            from profiler.rundir import atomic_write_bytes
+            header = json.dumps({"rank": st.rank, "sizes": {n: len(b) for n, b in files.items()}})
+            blob = header.encode() + b"\n" + b"".join(files.values())
+        sizes = [torch.zeros(1, dtype=torch.int64) for _ in range(st.world_size)]
+        dist.all_gather(sizes, torch.tensor([len(blob)], dtype=torch.int64), group=st.group)
+        if st.rank != 0:
+            if blob:
+                dist.send(torch.frombuffer(bytearray(blob), dtype=torch.uint8), dst=0, group=st.group)
+            return
+        from profiler.rundir import atomic_write_bytes
 
-            for p in got:
-                if not p:
-                    continue
-                d = self.out_dir.parent / f"rank{int(p['rank'])}"
-                for name, data in p["files"].items():
-                    atomic_write_bytes(d / Path(name).name, data)
+        for src, n in enumerate(int(t.item()) for t in sizes):
+            if src == 0 or n == 0:
+                continue
+            buf = torch.empty(n, dtype=torch.uint8)
+            dist.recv(buf, src=src, group=st.group)
+            data = buf.numpy().tobytes()
+            head, _, body = data.partition(b"\n")
+            meta = json.loads(head)
+            d = self.out_dir.parent / f"rank{int(meta['rank'])}"
+            offset = 0
+            for name, size in meta["sizes"].items():
+                atomic_write_bytes(d / Path(name).name, body[offset : offset + size])
+                offset += size
 
     def save(self) -> None:
         self.saving = True
