@@ -62,25 +62,15 @@ class _FileDataset(chainer.dataset.DatasetMixin):
     """The shared disk dataset, decoded per item inside the iterator's worker processes."""
 
     def __init__(self, ds: Any, span_dir: str, image: bool) -> None:
-        from scenarios.data.spans import SpanLog
+        from scenarios.data.dataset import DecodedFiles
 
-        self.paths = [str(p) for p in ds.paths()]
-        self.labels = np.asarray(ds.labels, dtype=np.int32)
-        self.image = image
-        self.log = SpanLog(span_dir)
+        self.files = DecodedFiles(ds, span_dir, image, np.int32)
 
     def __len__(self) -> int:
-        return len(self.paths)
+        return len(self.files)
 
-    def get_example(self, i: int) -> tuple[np.ndarray, np.int32]:
-        from scenarios.data.dataset import decode_image, load_array
-
-        with self.log.span("decode", index=int(i)):
-            if self.image:
-                x = decode_image(self.paths[i]).transpose(2, 0, 1).astype(np.float32) / np.float32(255.0)
-            else:
-                x = load_array(self.paths[i]).astype(np.float32, copy=False)
-        return x, self.labels[i]
+    def get_example(self, i: int) -> tuple[np.ndarray, Any]:
+        return self.files.item(i)
 
 
 class ChainerWorkload:

@@ -61,26 +61,15 @@ class _FileDataset(gluon.data.Dataset):
     """The shared disk dataset, decoded per item inside Gluon's loader processes."""
 
     def __init__(self, ds: Any, span_dir: str, image: bool) -> None:
-        from scenarios.data.spans import SpanLog
+        from scenarios.data.dataset import DecodedFiles
 
-        self.paths = [str(p) for p in ds.paths()]
-        self.labels = np.asarray(ds.labels, dtype=np.float32)
-        self.image = image
-        self.log = SpanLog(span_dir)
+        self.files = DecodedFiles(ds, span_dir, image, np.float32)
 
     def __len__(self) -> int:
-        return len(self.paths)
+        return len(self.files)
 
-    def __getitem__(self, i: int) -> tuple[np.ndarray, np.float32]:
-        from scenarios.data.dataset import decode_image, load_array
-
-        with self.log.span("decode", index=int(i)):
-            if self.image:
-                # HWC uint8 → CHW float32 in [0, 1], the layout Gluon's convolutions take
-                x = decode_image(self.paths[i]).transpose(2, 0, 1).astype(np.float32) / 255.0
-            else:
-                x = load_array(self.paths[i]).astype(np.float32, copy=False)
-        return x, self.labels[i]
+    def __getitem__(self, i: int) -> tuple[np.ndarray, Any]:
+        return self.files.item(i)
 
 
 class GluonWorkload:

@@ -193,3 +193,31 @@ def dataset_for(params: dict[str, Any], seed: int = 0) -> Dataset:
     return array_dataset(
         int(params.get("dataset_items", 8 * params.get("batch", 1))), int(layers[0]), int(layers[-1]), seed
     )
+
+
+class DecodedFiles:
+    """A dataset's files decoded one item at a time, for loaders that run in worker processes.
+
+    Framework-free: Gluon's ``Dataset`` and Chainer's ``DatasetMixin`` wrap :meth:`item`. Each decode
+    is a ``decode`` span in a :class:`scenarios.data.spans.SpanLog` under ``span_dir``, so the time
+    spent inside loader processes reaches the trace. Images come out CHW float32 in [0, 1].
+    """
+
+    def __init__(self, ds: Dataset, span_dir: str, image: bool, label_dtype: Any) -> None:
+        from scenarios.data.spans import SpanLog
+
+        self.paths = [str(p) for p in ds.paths()]
+        self.labels = np.asarray(ds.labels, dtype=label_dtype)
+        self.image = image
+        self.log = SpanLog(span_dir)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def item(self, i: int) -> tuple[np.ndarray, Any]:
+        with self.log.span("decode", index=int(i)):
+            if self.image:
+                x = decode_image(self.paths[i]).transpose(2, 0, 1).astype(np.float32) / np.float32(255.0)
+            else:
+                x = load_array(self.paths[i]).astype(np.float32, copy=False)
+        return x, self.labels[i]
