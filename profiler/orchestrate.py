@@ -304,6 +304,26 @@ def run_status(variants: list[dict[str, Any]]) -> str:
 ProgressFn = Callable[[WorkerJob, dict[str, Any]], None]
 
 
+def record_header(
+    run: RunDir, kind: str, sc: Scenario, settings: dict[str, Any], command: list[str], frameworks: set[str]
+) -> dict[str, Any]:
+    """The fields every run record opens with: what ran, with which settings, where, with what."""
+    return {
+        "id": run.path.name,
+        "kind": kind,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "command": command or sys.argv,
+        "scenario": sc.to_dict(),
+        "settings": settings,
+        "host": host_info(),
+        "versions": {
+            "profiler": __version__,
+            "python": sys.version.split()[0],
+            **{fw: framework_availability(fw).version for fw in frameworks},
+        },
+    }
+
+
 def execute(
     p: Plan, progress: ProgressFn | None = None, on_job_done: Callable[[dict[str, Any]], None] | None = None
 ) -> tuple[dict[str, Any], RunDir]:
@@ -316,18 +336,7 @@ def execute(
     if p.jobs:
         ensure_calibrated()
     record: dict[str, Any] = {
-        "id": run.path.name,
-        "kind": "trace",
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "command": req.command or sys.argv,
-        "scenario": sc.to_dict(),
-        "settings": p.settings,
-        "host": host_info(),
-        "versions": {
-            "profiler": __version__,
-            "python": sys.version.split()[0],
-            **{fw: framework_availability(fw).version for fw in {j.workload.framework for j in p.jobs}},
-        },
+        **record_header(run, "trace", sc, p.settings, req.command, {j.workload.framework for j in p.jobs}),
         "probes": {n: availability_of(n).as_dict() for n in PROBES},
         "calibration": _calibration(),
         "probe_selection": p.probe_records,

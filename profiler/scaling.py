@@ -29,7 +29,6 @@ import csv
 import io
 import os
 import statistics
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -37,7 +36,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from profiler import __version__
 from profiler.analysis.op_scaling import op_scaling
 from profiler.analysis.scaling import (
     SPREAD_WARN_PCT,
@@ -49,7 +47,7 @@ from profiler.analysis.scaling import (
     thread_mismatch,
 )
 from profiler.errors import InputError
-from profiler.hardware import host_info, usable_cores
+from profiler.hardware import usable_cores
 from profiler.protocol import PIN_CPUS_ENV, SPEC_FILE
 from profiler.rundir import RunDir, atomic_write_json, atomic_write_text, ensure_writable_root
 from profiler.runner import WorkerJob, run_job, thread_env
@@ -390,23 +388,10 @@ def execute_scale(
     sc = req.scenario
     ensure_writable_root(req.out)
     run = RunDir.create(req.out, f"{sc.name}-scale")
-    from profiler.frameworks import framework_availability
+    from profiler.orchestrate import record_header
 
     record: dict[str, Any] = {
-        "id": run.path.name,
-        "kind": "scale",
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "command": req.command or sys.argv,
-        "scenario": sc.to_dict(),
-        "settings": sp.settings,
-        "host": host_info(),
-        "versions": {
-            "profiler": __version__,
-            "python": sys.version.split()[0],
-            **{
-                fw: framework_availability(fw).version for fw in {sj.job.workload.framework for sj in sp.jobs}
-            },
-        },
+        **record_header(run, "scale", sc, sp.settings, req.command, {sj.job.workload.framework for sj in sp.jobs}),
         "status": "running",
         "variants": list(sp.skipped),
         "trace": None,
