@@ -30,7 +30,7 @@ import numpy as np
 import tensorflow as tf
 
 from profiler.errors import UnavailableError
-from scenarios.data.cache import evict_for_epoch
+from scenarios.data.batches import EpochBatches
 from scenarios.data.dataset import Dataset, dataset_for
 
 
@@ -82,7 +82,7 @@ def _input_shape(p: dict[str, Any]) -> tuple[int, ...]:
     return (int(p["layers"][0]),)
 
 
-class TfBatches:
+class TfBatches(EpochBatches):
     """The next input batch for a TF or Keras workload, from memory or through ``tf.data``."""
 
     def __init__(self, ctx: Any, classes: int) -> None:
@@ -158,26 +158,10 @@ class TfBatches:
             .prefetch(1)
         )
 
-    def _new_epoch(self) -> None:
-        self._it = None
-        evict_for_epoch(self.ctx, self.ds.paths(), self.info, self.epochs)
-        self.epochs += 1
-        self.info["epochs"] = self.epochs
-        self._it = iter(self.pipeline)
-        self._left = self.steps_per_epoch
+    loader_name = "tf.data"
 
-    def next(self) -> tuple[tf.Tensor, tf.Tensor]:
-        if self.mode == "ram":
-            with self.ctx.region("data_loading", "next_batch (ram)"):
-                b = self.pool[self._i % len(self.pool)]
-                self._i += 1
-                return b
-        if self._left == 0:
-            self._new_epoch()
-        with self.ctx.region("data_loading", "next_batch (tf.data)", epoch=self.epochs):
-            x, y = next(self._it)
-            self._left -= 1
-            return x, y
+    def _epoch_iterator(self) -> Any:
+        return iter(self.pipeline)
 
     def close(self) -> None:
         self._it = None

@@ -23,7 +23,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from scenarios.data.cache import evict_for_epoch, filesystem_type
+from scenarios.data.batches import EpochBatches
+from scenarios.data.cache import filesystem_type
 from scenarios.data.dataset import Dataset, dataset_for, decode_image_bytes, load_array_bytes
 from scenarios.data.spans import SpanLog, collect
 
@@ -56,7 +57,7 @@ class FileDataset(torch.utils.data.Dataset):
         return x, self.ds.labels[i]
 
 
-class TorchBatches:
+class TorchBatches(EpochBatches):
     """The next input batch for a torch workload, from memory or from disk."""
 
     def __init__(self, ctx: Any, device: torch.device, classes: int) -> None:
@@ -114,26 +115,12 @@ class TorchBatches:
             }
         )
 
-    def _new_epoch(self) -> None:
-        self._it = None  # shut down the last epoch's workers before evicting
-        evict_for_epoch(self.ctx, self.ds.paths(), self.info, self.epochs)
-        self.epochs += 1
-        self.info["epochs"] = self.epochs
-        self._it = iter(self.loader)
-        self._left = self.steps_per_epoch
+    def _epoch_iterator(self) -> Any:
+        return iter(self.loader)
 
-    def next(self) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.mode == "ram":
-            with self.ctx.region("data_loading", "next_batch (ram)"):
-                b = self.pool[self._i % len(self.pool)]
-                self._i += 1
-                return b
-        if self._left == 0:
-            self._new_epoch()
-        with self.ctx.region("data_loading", "next_batch (disk)", epoch=self.epochs):
-            x, y = next(self._it)
-            self._left -= 1
-            return x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+    def _on_device(self, batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        x, y = batch
+        return x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
 
     def close(self) -> None:
         """Stop the loader workers and merge the spans they recorded into the run."""
