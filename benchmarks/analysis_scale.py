@@ -31,7 +31,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from profiler.events import (
+from profiler.core.events import (
     DATA_LOADING,
     KERNEL,
     MEMCPY,

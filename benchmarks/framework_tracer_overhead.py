@@ -29,7 +29,7 @@ from profiler.probes.base import ProbeTarget
 fw, calls, rounds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 out = tempfile.mkdtemp()
 if fw == "mxnet":
-    from profiler.compat import import_mxnet
+    from profiler.core.compat import import_mxnet
     from profiler.probes.mxnet_tracer import MxnetProbe as Probe
     mx = import_mxnet()
     x = mx.nd.ones((8, 8))

@@ -3,7 +3,7 @@
 For one torch scenario, alternates two measurements, each in a fresh process with the same thread
 environment:
 
-* **profiler** — the scenario through :func:`profiler.orchestrate.plan` / ``execute`` with no probes
+* **profiler** — the scenario through :func:`profiler.run.execute.plan` / ``execute`` with no probes
   and no traced steps: worker harness, ``ctx.region`` around each batch fetch, per-step ``sync``,
   span recording and the progress pipe all included; the figure is the worker's clean-step median.
 * **bare** — the same model, built the same way from torchvision / ``torch.nn``, the same input shape
@@ -76,8 +76,9 @@ print(json.dumps({"median_ms": statistics.median(ts) / 1e6, "min_ms": min(ts) / 
 def profiler_round(
     scenario: str, preset: str, warmup: int, steps: int, threads: int, out: Path
 ) -> tuple[float, float]:
-    from profiler.orchestrate import TraceRequest, execute, plan
-    from profiler.registry import resolve
+    from profiler.core.registry import resolve
+    from profiler.run.execute import execute
+    from profiler.run.plan import TraceRequest, plan
 
     req = TraceRequest(
         scenario=resolve(scenario),
@@ -101,7 +102,7 @@ def profiler_round(
 def bare_round(
     scenario: str, mode: str, params: dict, warmup: int, steps: int, threads: int
 ) -> tuple[float, float]:
-    from profiler.runner import thread_env
+    from profiler.run.process import thread_env
 
     env = {**os.environ, **thread_env(threads)}
     out = subprocess.run(
@@ -128,7 +129,7 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=1, help="same thread count on both sides")
     a = ap.parse_args()
 
-    from profiler.registry import resolve
+    from profiler.core.registry import resolve
 
     sc = resolve(a.scenario)
     params = {k: v for k, v in sc.presets[a.preset].items() if k not in ("warmup", "steps", "trace_steps")}

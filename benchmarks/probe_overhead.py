@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def run_once(variant: str, steps: int, probes: list[str], out: Path, opts: list[str]) -> dict:
-    cmd = [sys.executable, "-m", "profiler.cli", "trace", "-s", "cudnn_lstm", "-f", "torch", "-v", variant]
+    cmd = [sys.executable, "-m", "profiler.cli.main", "trace", "-s", "cudnn_lstm", "-f", "torch", "-v", variant]
     cmd += ["--steps", str(steps), "--warmup", "2", "--trace-steps", "3", "--probes", ",".join(probes)]
     cmd += ["--out", str(out), "--json", *opts]
     p = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, check=False)

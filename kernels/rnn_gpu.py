@@ -275,7 +275,7 @@ class GPUCell:
 
         reason = gpu_unavailable_reason()
         if reason:
-            from profiler.errors import UnavailableError
+            from profiler.core.errors import UnavailableError
 
             raise UnavailableError(f"unavailable: {reason}")
         import torch

@@ -3,7 +3,7 @@
 These are the ceilings the rest of the toolkit measures against (``profiler calibrate`` calls them):
 memory bandwidth from STREAM-style kernels, peak arithmetic from a loop of independent fused
 multiply-adds. CPU versions are numba ``parallel=True`` loops; GPU versions are numba.cuda kernels
-(importable without a GPU; calling them without one raises :class:`profiler.errors.UnavailableError`).
+(importable without a GPU; calling them without one raises :class:`profiler.core.errors.UnavailableError`).
 
 Public functions (all return plain dicts of floats, JSON-ready)::
 
@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 from numba import cuda, njit, prange
 
-from profiler.errors import InputError
+from profiler.core.errors import InputError
 
 KERNELS = ("copy", "scale", "add", "triad")
 #: arrays each kernel reads + writes (STREAM's byte counting)
@@ -247,7 +247,7 @@ def _require_gpu() -> Any:
 
     reason = gpu_unavailable_reason()
     if reason:
-        from profiler.errors import UnavailableError
+        from profiler.core.errors import UnavailableError
 
         raise UnavailableError(f"unavailable: {reason}")
     return cuda.get_current_device()

@@ -6,7 +6,7 @@ parameters, so tests can load the same numbers into torch. Kernels keep the tran
 ``w_ihT``/``w_hhT`` (contiguous) so that the gate GEMMs are plain ``x @ w_ihT``.
 
 A shape that does not fit the weights raises :class:`ShapeError` (a ``ValueError`` and an
-:class:`profiler.errors.InputError`) before any kernel runs: a numba kernel indexing past a wrong-sized
+:class:`profiler.core.errors.InputError`) before any kernel runs: a numba kernel indexing past a wrong-sized
 array would read garbage rather than fail.
 """
 
@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from profiler.errors import InputError
+from profiler.core.errors import InputError
 
 GATES = {"lstm": 4, "gru": 3}
 

@@ -1,4 +1,4 @@
 """Built-in scenarios: one package per workload, its ``__init__`` a framework-free declaration.
 
-See :mod:`profiler.scenario` for the interface and :mod:`profiler.registry` for discovery.
+See :mod:`profiler.core.scenario` for the interface and :mod:`profiler.core.registry` for discovery.
 """

@@ -33,7 +33,7 @@ import chainer
 import chainer.functions as F
 import numpy as np
 
-from profiler.clock import now_ns
+from profiler.core.clock import now_ns
 
 #: Environment variables through which NumPy's BLAS (Chainer's CPU backend) takes its thread count.
 BLAS_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from profiler.compat import import_mxnet
+from profiler.core.compat import import_mxnet
 
 mx = import_mxnet()
 from mxnet import autograd, gluon  # noqa: E402  (after the numpy aliases are restored)
@@ -150,7 +150,7 @@ class GluonWorkload:
         )
 
     def _new_epoch(self) -> None:
-        from profiler.clock import now_ns
+        from profiler.core.clock import now_ns
         from scenarios.data.cache import evict
 
         # Evict before the loader's processes start reading the epoch: disk means disk.

@@ -46,7 +46,7 @@ def record_driver_samples(out: Path, seconds: float = 1.0) -> dict[str, Any]:
     """A second of nvmlDeviceGetSamples from GPU 0, in the fixture layout."""
     import pynvml
 
-    from profiler.clock import epoch_offset_ns
+    from profiler.core.clock import epoch_offset_ns
 
     pynvml.nvmlInit()
     try:
@@ -83,8 +83,9 @@ def record_driver_samples(out: Path, seconds: float = 1.0) -> dict[str, Any]:
 def run(
     variants: list[str], mode: str, probes: list[str], out: Path, probe_options: dict | None = None
 ) -> tuple[dict, Path]:
-    from profiler.orchestrate import TraceRequest, execute, plan
-    from profiler.registry import resolve
+    from profiler.core.registry import resolve
+    from profiler.run.execute import execute
+    from profiler.run.plan import TraceRequest, plan
 
     req = TraceRequest(
         scenario=resolve("cudnn_lstm"),
@@ -109,11 +110,12 @@ def run(
 
 def check_nccl(out: Path, check: Any) -> None:
     """One NCCL rank of tests/data/ddp_tiny.py under torch.distributed.run (docs/distributed.md)."""
-    from profiler.distributed import launches
-    from profiler.events import KERNEL, REGION
-    from profiler.orchestrate import TraceRequest, execute, plan
-    from profiler.registry import resolve
-    from profiler.rundir import RunDir
+    from profiler.core.events import KERNEL, REGION
+    from profiler.core.registry import resolve
+    from profiler.core.rundir import RunDir
+    from profiler.run.execute import execute
+    from profiler.run.plan import TraceRequest, plan
+    from profiler.run.torchrun import launches
 
     req = TraceRequest(
         scenario=resolve(str(ROOT / "tests" / "data" / "ddp_tiny.py")),
@@ -145,7 +147,7 @@ def check_nccl(out: Path, check: Any) -> None:
 
 
 def main() -> int:
-    from profiler.hardware import gpus
+    from profiler.core.hardware import gpus
 
     found, reason = gpus()
     if not found:
@@ -157,8 +159,8 @@ def main() -> int:
     if not torch.cuda.is_available():
         return unavailable("torch has no CUDA here (CPU-only build or driver mismatch)")
 
-    from profiler.events import KERNEL, RUNTIME
-    from profiler.rundir import RunDir
+    from profiler.core.events import KERNEL, RUNTIME
+    from profiler.core.rundir import RunDir
 
     out = Path(os.environ.get("OUT", "gpu_out")).resolve()
     out.mkdir(parents=True, exist_ok=True)

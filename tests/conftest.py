@@ -32,7 +32,7 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600, env: dict
     """Run ``profiler ARGS`` in a fresh interpreter, as a user would."""
     e = dict(os.environ)
     e.update(env or {})
-    return subprocess.run([sys.executable, "-m", "profiler.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "profiler.cli.main", *args], capture_output=True, text=True,
                           cwd=cwd, timeout=timeout, env=e, check=False)
 
 

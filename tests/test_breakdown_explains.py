@@ -15,7 +15,7 @@ from profiler.analysis.breakdown import CATEGORIES, breakdown, input_bound_verdi
 from profiler.analysis.gpu import SmLimits, gpu_summary, occupancy_estimate, theoretical_occupancy
 from profiler.analysis.intervals import innermost_segments
 from profiler.analysis.nesting import is_laminar, self_segments
-from profiler.events import DATA_LOADING, OP, STEP, EventBuilder
+from profiler.core.events import DATA_LOADING, OP, STEP, EventBuilder
 from profiler.importers.kineto_json import read_kineto_json
 
 US = 1000  # ns
@@ -195,7 +195,7 @@ def test_synthetic_known_answer_end_to_end(tmp_path):
     doc = json.loads(r.stdout)
     run = json.loads((tmp_path / doc["run_dir"] / "run.json").read_text())
     v = run["variants"][0]
-    from profiler.events import EventTable
+    from profiler.core.events import EventTable
 
     t = EventTable.load(tmp_path / doc["run_dir"] / v["events"])
     steps = step_windows(t, v["pid"], traced=True)

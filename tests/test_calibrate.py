@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from profiler import calibrate as cal
+from profiler.core import calibration as calcache
+from profiler.run import calibrate as cal
 
 
 @pytest.fixture
@@ -27,19 +28,19 @@ def test_quick_calibration_measures_positive_ceilings(cache):
     # no GPU here: the reason, never a number
     g = rec["gpu"]
     assert ("unavailable" in g and g["unavailable"].startswith("unavailable:")) or g.get("peak_gflops")
-    assert cal.load_cached() is None  # calibrate() alone does not cache
-    p = cal.save(rec)
-    assert p.parent == cache and p.name == f"calibration-{cal.machine_key()}.json"
-    assert cal.load_cached() == json.loads(p.read_text())
-    assert "GFLOP/s" in cal.summary_line(rec)
+    assert calcache.load_cached() is None  # calibrate() alone does not cache
+    p = calcache.save(rec)
+    assert p.parent == cache and p.name == f"calibration-{calcache.machine_key()}.json"
+    assert calcache.load_cached() == json.loads(p.read_text())
+    assert "GFLOP/s" in calcache.summary_line(rec)
 
 
 def test_unreadable_or_old_cache_is_ignored(cache):
-    cal.cache_file().write_text("{not json")
-    assert cal.load_cached() is None
-    cal.cache_file().write_text(json.dumps({"version": 0}))
-    assert cal.load_cached() is None
-    assert cal.summary_line(None).startswith("not calibrated")
+    calcache.cache_file().write_text("{not json")
+    assert calcache.load_cached() is None
+    calcache.cache_file().write_text(json.dumps({"version": 0}))
+    assert calcache.load_cached() is None
+    assert calcache.summary_line(None).startswith("not calibrated")
 
 
 def test_stream_counts_bytes_as_stream_does():

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from profiler.events import OP, EventBuilder
+from profiler.core.events import OP, EventBuilder
 from profiler.probes.chainer_tracer import SpanRecorder, shapes_of
 from tests.conftest import have, run_cli
 
@@ -51,8 +51,8 @@ def test_shapes_of_handles_missing_inputs():
 
 # --------------------------------------------------------------------------------- Chainer itself
 def _ctx(scenario: str, params: dict[str, Any], mode: str, data: str = "ram") -> Any:
-    from profiler.scenario import WorkloadSpec
-    from profiler.worker import Context
+    from profiler.core.scenario import WorkloadSpec
+    from profiler.run.worker import Context
 
     spec = WorkloadSpec(scenario, "chainer", "default", mode, "test", "cpu", params, data=data)
     return Context(spec, EventBuilder(), os.getpid())
@@ -83,7 +83,7 @@ def test_chainer_probe_records_forward_and_nested_backward():
     import chainer.links as L
     import numpy as np
 
-    from profiler.clock import now_ns
+    from profiler.core.clock import now_ns
     from profiler.probes.base import ProbeTarget
     from profiler.probes.chainer_tracer import ChainerProbe
 

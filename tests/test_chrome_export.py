@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from profiler.events import DATA_LOADING, KERNEL, OP, RUNTIME, STEP, EventBuilder, device_tid
+from profiler.core.events import DATA_LOADING, KERNEL, OP, RUNTIME, STEP, EventBuilder, device_tid
 from profiler.export.chrome import ChromeTraceExporter
 from profiler.export.chrome_check import check_chrome_trace, load_trace
 

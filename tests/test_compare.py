@@ -13,20 +13,18 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from profiler.compare import (
-    CSV_COLUMNS,
-    CompareTable,
+from profiler.analysis.compare import (
     Unavailable,
     compare_result,
     compare_rows,
     param_findings,
-    select_frameworks,
     spread_sentence,
-    to_csv,
-    write_outputs,
 )
-from profiler.errors import InputError
-from profiler.registry import builtin_scenarios
+from profiler.core.errors import InputError
+from profiler.core.registry import builtin_scenarios
+from profiler.export.compare import CSV_COLUMNS, to_csv, write_outputs
+from profiler.report.compare import CompareTable
+from profiler.run.compare import select_frameworks
 from tests.conftest import have, needs_torch
 
 CATS = ("data_loading", "communication", "memory_io", "compute", "framework_overhead", "idle")
@@ -183,7 +181,7 @@ def test_cli_unknown_framework_exits_2_listing_known(cli, tmp_path: Path) -> Non
 
 
 SCENARIO_FILE = """
-from profiler.scenario import Implementation, Scenario, Variant
+from profiler.core.scenario import Implementation, Scenario, Variant
 
 SCENARIO = Scenario(
     name="cmp_tiny",
@@ -253,7 +251,7 @@ def test_cli_compare_torch_disk_end_to_end(cli, tmp_path: Path) -> None:
     rec = json.loads((run / "run.json").read_text())
     info = rec["variants"][0]["info"]
     assert info["data"] == "disk" and info["loader_spans"] > 0 and info["epochs"] >= 1
-    from profiler.events import EventTable
+    from profiler.core.events import EventTable
 
     ev = EventTable.load(run / rec["variants"][0]["events"])
     pid = rec["variants"][0]["pid"]

@@ -25,9 +25,9 @@ from profiler.analysis.ranks import (
     scaling_table,
     straggler_report,
 )
-from profiler.distributed import _launcher_exits, free_port, launcher_command, launches, parse_endpoint
-from profiler.errors import InputError
-from profiler.events import COLLECTIVE, OP, STEP, EventBuilder
+from profiler.core.errors import InputError
+from profiler.core.events import COLLECTIVE, OP, STEP, EventBuilder
+from profiler.run.torchrun import _launcher_exits, free_port, launcher_command, launches, parse_endpoint
 from tests.conftest import DATA, needs_torch, run_cli
 
 SCENARIO = str(DATA / "ddp_tiny.py")
@@ -64,7 +64,7 @@ def test_launch_options_parse():
     cmd = launcher_command(la[0], 29500, Path("/x/spec.json"))
     assert cmd[1:3] == ["-m", "torch.distributed.run"]
     assert cmd[cmd.index("--node-rank") + 1] == "1" and cmd[cmd.index("--master-port") + 1] == "29500"
-    assert cmd[-3:] == ["-m", "profiler.distributed", "/x/spec.json"]
+    assert cmd[-3:] == ["-m", "profiler.run.rank", "/x/spec.json"]
 
 
 def test_port_in_use_is_named_before_anything_starts(tmp_path):
@@ -283,7 +283,7 @@ def test_two_nodes_on_loopback_merge_on_node_zero(tmp_path):
     common = ["-s", SCENARIO, "--nproc", "1", "--nnodes", "2", "--rdzv-endpoint", f"127.0.0.1:{port}",
               "--out", str(tmp_path), "--json", "--timeout", "240", *FEW_STEPS]
     procs = [
-        subprocess.Popen([sys.executable, "-m", "profiler.cli", "trace", *common, "--node-rank", str(n)],
+        subprocess.Popen([sys.executable, "-m", "profiler.cli.main", "trace", *common, "--node-rank", str(n)],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for n in (0, 1)
     ]
@@ -330,8 +330,8 @@ def test_crashing_rank_stops_the_others_and_the_run_is_kept(tmp_path):
 
 
 def test_plan_keeps_torch_and_skips_other_frameworks_with_the_reason():
-    from profiler.orchestrate import TraceRequest, plan
-    from profiler.registry import resolve
+    from profiler.core.registry import resolve
+    from profiler.run.plan import TraceRequest, plan
 
     sc = resolve("densenet121_train")
     p = plan(TraceRequest(scenario=sc, launches=launches("1,2", None, None, None)))
@@ -346,7 +346,7 @@ def test_plan_keeps_torch_and_skips_other_frameworks_with_the_reason():
 def test_overlap_on_a_device_run_uses_nccl_and_compute_kernels():
     # built to Kineto's layout as the torch probe stores it (device tids, nccl kernel names); not
     # recorded on a GPU
-    from profiler.events import KERNEL, device_tid
+    from profiler.core.events import KERNEL, device_tid
 
     b = EventBuilder()
     b.span(STEP, "step 0", 0, 1_000, 9, 0, args={"index": 0, "traced": True})
@@ -379,9 +379,9 @@ def test_collective_recorder_tracks_buckets_and_labels_nccl_host_windows():
 
 
 def test_launcher_that_starts_no_rank_is_the_reported_failure(tmp_path):
-    from profiler.distributed import LAUNCHER_LOG, Launch, collect_ranks
-    from profiler.runner import WorkerJob
-    from profiler.scenario import WorkloadSpec
+    from profiler.core.scenario import WorkloadSpec
+    from profiler.run.process import WorkerJob
+    from profiler.run.torchrun import LAUNCHER_LOG, Launch, collect_ranks
 
     (tmp_path / LAUNCHER_LOG).write_text("torch.distributed.DistNetworkError: The client socket has timed out\n")
     job = WorkerJob("k", WorkloadSpec("s", "torch", "v", "train", "cpu", "cpu"), None,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from profiler.errors import InputError
-from profiler.events import (
+from profiler.core.errors import InputError
+from profiler.core.events import (
     KERNEL,
     OP,
     STEP,

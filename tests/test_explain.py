@@ -8,8 +8,8 @@ import pytest
 
 from profiler.analysis.breakdown import CATEGORIES
 from profiler.analysis.explain import explain_runs
-from profiler.errors import InputError
-from profiler.rundir import RunDir
+from profiler.core.errors import InputError
+from profiler.core.rundir import RunDir
 
 
 def _variant(variant, step, ms, ops, dispatch):

@@ -10,7 +10,7 @@ from profiler.analysis.explain import explain
 from profiler.analysis.intervals import clip, innermost_segments, merge, union_length
 from profiler.analysis.ops import dispatch_counts, op_table
 from profiler.analysis.stats import summarize_ms
-from profiler.events import DATA_LOADING, KERNEL, MEMCPY, OP, STEP, SYNC, EventBuilder, device_tid
+from profiler.core.events import DATA_LOADING, KERNEL, MEMCPY, OP, STEP, SYNC, EventBuilder, device_tid
 
 
 def test_merge_and_union():
@@ -124,7 +124,7 @@ def test_explain_splits_gap_by_category():
 
 
 def test_comparisons_within_each_framework_then_best_against_best():
-    from profiler.orchestrate import comparisons
+    from profiler.analysis.variant import comparisons
 
     z = dict.fromkeys(CATEGORIES, 0.0)
 

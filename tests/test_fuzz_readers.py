@@ -2,7 +2,7 @@
 
 Each reader gets arbitrary bytes, truncations and byte flips of a real sample, and (for JSON formats)
 the real sample with random subtrees replaced by random JSON. A reader must either return its result
-or raise :class:`profiler.errors.ProfilerError` (one line, no traceback at the CLI). Over all readers
+or raise :class:`profiler.core.errors.ProfilerError` (one line, no traceback at the CLI). Over all readers
 this generates well over 1,000 malformed inputs per run.
 """
 
@@ -21,8 +21,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from profiler.errors import ProfilerError
-from profiler.events import OP, STEP, EventBuilder
+from profiler.core.errors import ProfilerError
+from profiler.core.events import OP, STEP, EventBuilder
 from tests.conftest import DATA
 
 EXAMPLES = 150  # per reader and strategy
@@ -56,8 +56,8 @@ def _run_record_sample() -> bytes:
 def _read_run_record(path: Path) -> Any:
     from rich.console import Console
 
-    from profiler.report import render_record
-    from profiler.rundir import RunDir
+    from profiler.core.rundir import RunDir
+    from profiler.report.run import render_record
 
     d = path.parent / "run"
     d.mkdir(exist_ok=True)
@@ -69,7 +69,7 @@ def _read_run_record(path: Path) -> Any:
 
 
 def _load_events(path: Path) -> Any:
-    from profiler.events import EventTable
+    from profiler.core.events import EventTable
 
     return EventTable.load(path)
 
@@ -183,7 +183,7 @@ def test_structurally_mutated_json(name, reader, sample, is_json):
 
 
 def test_npz_with_wrong_columns_is_rejected(tmp_path):
-    from profiler.events import EventTable
+    from profiler.core.events import EventTable
 
     good = tmp_path / "good.npz"
     good.write_bytes(_events_sample())

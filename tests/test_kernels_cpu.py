@@ -16,7 +16,7 @@ from kernels.bytes_model import (
     step_traffic,
 )
 from kernels.weights import CellWeights, ShapeError, random_weights
-from profiler.errors import InputError
+from profiler.core.errors import InputError
 from tests.conftest import needs_torch
 
 numba = pytest.importorskip("numba", reason="numba is not installed (pip install 'dl-profiler[kernels]')")

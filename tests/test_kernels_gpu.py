@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from kernels.weights import ShapeError
-from profiler.errors import UnavailableError
+from profiler.core.errors import UnavailableError
 from tests.conftest import ROOT
 
 pytest.importorskip("numba", reason="numba is not installed (pip install 'dl-profiler[kernels]')")

@@ -9,10 +9,10 @@ import json
 import numpy as np
 import pytest
 
-from profiler.events import EventBuilder
-from profiler.registry import builtin_scenarios
-from profiler.scenario import WorkloadSpec
-from profiler.worker import Context
+from profiler.core.events import EventBuilder
+from profiler.core.registry import builtin_scenarios
+from profiler.core.scenario import WorkloadSpec
+from profiler.run.worker import Context
 from tests.conftest import run_cli
 
 pytest.importorskip("numba", reason="numba is not installed (pip install 'dl-profiler[kernels]')")
@@ -76,7 +76,7 @@ def test_trace_runs_our_kernels_beside_the_frameworks(tmp_path) -> None:
     for v in ("kernels_fused", "kernels_unfused"):
         assert by[v]["status"] == "ok", by[v]
         assert by[v]["breakdown_ms"]["memory_io"] > 0 and by[v]["breakdown_ms"]["compute"] > 0
-    from profiler.hardware import gpu_present
+    from profiler.core.hardware import gpu_present
 
     for v in ("kernels_fused_gpu", "kernels_seq_gpu"):
         gpu = by[v]

@@ -10,7 +10,7 @@ import math
 import numpy as np
 import pytest
 
-from profiler.errors import InputError
+from profiler.core.errors import InputError
 
 pytest.importorskip("numba", reason="numba is not installed (pip install 'dl-profiler[kernels]')")
 from kernels import stream

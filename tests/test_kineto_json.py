@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from profiler.analysis.breakdown import breakdown, step_windows
-from profiler.errors import InputError
-from profiler.events import DATA_LOADING, KERNEL, OP, RUNTIME, STEP, SYNC
+from profiler.core.errors import InputError
+from profiler.core.events import DATA_LOADING, KERNEL, OP, RUNTIME, STEP, SYNC
 from profiler.importers import load_trace
 from profiler.importers.kineto_json import load_kineto_json, read_kineto_json
 from tests.conftest import DATA
@@ -117,7 +117,7 @@ def test_report_trace_dispatches_by_file_type(tmp_path, monkeypatch, path, fmt, 
     if not Path(path).exists():
         pytest.skip(f"{path.name}: fixture not present")
     monkeypatch.setenv("PROFILER_CACHE_DIR", str(tmp_path / "cache"))
-    from profiler.importers import import_as_run
+    from profiler.run.imported import import_as_run
 
     rec, run = import_as_run(path, tmp_path)
     v = rec["variants"][0]

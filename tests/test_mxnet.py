@@ -23,9 +23,9 @@ pytestmark = pytest.mark.skipif(not have("mxnet"), reason="mxnet is not installe
 
 # ---------------------------------------------------------------------------------------- child side
 def _ctx(scenario: str, variant: str, params: dict[str, Any], mode: str, data: str = "ram") -> Any:
-    from profiler.events import EventBuilder
-    from profiler.scenario import WorkloadSpec
-    from profiler.worker import Context
+    from profiler.core.events import EventBuilder
+    from profiler.core.scenario import WorkloadSpec
+    from profiler.run.worker import Context
 
     spec = WorkloadSpec(scenario, "mxnet", variant, mode, "test", "cpu", params, data=data)
     return Context(spec, EventBuilder(), os.getpid())
@@ -34,12 +34,12 @@ def _ctx(scenario: str, variant: str, params: dict[str, Any], mode: str, data: s
 def _checks() -> None:  # runs in the child process
     import numpy as np
 
-    from profiler.compat import NUMPY_REMOVED_ALIASES, restore_numpy_aliases
+    from profiler.core.compat import NUMPY_REMOVED_ALIASES, restore_numpy_aliases
 
     out: dict[str, Any] = {"aliases_added": restore_numpy_aliases(), "aliases_again": restore_numpy_aliases()}
     out["aliases_ok"] = all(getattr(np, k) is v for k, v in NUMPY_REMOVED_ALIASES.items())
 
-    from profiler.clock import now_ns
+    from profiler.core.clock import now_ns
     from profiler.probes.base import ProbeTarget
     from profiler.probes.mxnet_tracer import MxnetProbe
     from scenarios.densenet121_train import mxnet_impl as dn

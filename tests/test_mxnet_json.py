@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from profiler.analysis.breakdown import breakdown
-from profiler.errors import InputError
-from profiler.events import DEVICE_TID_BASE, OP, RUNTIME, STEP, SYNC, EventBuilder, EventTable
+from profiler.core.errors import InputError
+from profiler.core.events import DEVICE_TID_BASE, OP, RUNTIME, STEP, SYNC, EventBuilder, EventTable
 from profiler.importers.mxnet_json import MXNET_TID_BASE, load_mxnet_profile, parse_mxnet_trace
 
 PROFILE = "mxnet/mlp_train_profile.json"
@@ -191,6 +191,6 @@ def test_events_appended_after_the_document_end_are_read(tmp_path):
     ],
 )
 def test_mxnet_and_chainer_op_names_get_the_kind_of_work_they_do(name, category):
-    from profiler.analysis.opkinds import op_kind
+    from profiler.core.opkinds import op_kind
 
     assert op_kind(name)[1] == category

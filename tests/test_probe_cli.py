@@ -73,7 +73,7 @@ def test_trace_with_process_and_pyspy_probes(cli, tmp_path):
 
 
 def test_probe_options_parse_and_validate():
-    from profiler.errors import InputError
+    from profiler.core.errors import InputError
     from profiler.probes.options import parse_probe_options
 
     assert parse_probe_options(

@@ -10,9 +10,11 @@ from pathlib import Path
 import pytest
 from conftest import needs_torch
 
-from profiler.command_worker import CommandRecorder, command_env, resolve_command
-from profiler.errors import InputError
-from profiler.events import DATA_LOADING, STEP, WARMUP, EventTable
+from profiler.core.errors import InputError
+from profiler.core.events import DATA_LOADING, STEP, WARMUP, EventTable
+from profiler.core.protocol import command_env
+from profiler.inject.recorder import CommandRecorder
+from profiler.run.command import resolve_command
 
 
 def test_resolve_command():

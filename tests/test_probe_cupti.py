@@ -9,7 +9,7 @@ import json
 import pytest
 from conftest import DATA, have
 
-from profiler.events import KERNEL, MEMCPY, MEMSET, RUNTIME, SYNC, split_device_tid
+from profiler.core.events import KERNEL, MEMCPY, MEMSET, RUNTIME, SYNC, split_device_tid
 from profiler.export.chrome import ChromeTraceExporter
 from profiler.probes import probe_class
 from profiler.probes.base import ProbeTarget

@@ -10,8 +10,8 @@ import types
 import pytest
 from conftest import DATA
 
-from profiler.events import EventBuilder
-from profiler.hardware import gpu_present
+from profiler.core.events import EventBuilder
+from profiler.core.hardware import gpu_present
 from profiler.probes import probe_class
 from profiler.probes.base import ProbeTarget
 from profiler.probes.nvml import NvmlProbe, decode_reasons, driver_sample_values

@@ -10,7 +10,7 @@ import sys
 import pytest
 from conftest import DATA
 
-from profiler.events import PYTHON, EventBuilder
+from profiler.core.events import PYTHON, EventBuilder
 from profiler.probes import probe_class
 from profiler.probes.base import ProbeTarget
 from profiler.probes.pyspy import (

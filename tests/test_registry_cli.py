@@ -9,8 +9,8 @@ import textwrap
 
 import pytest
 
-from profiler.errors import InputError
-from profiler.registry import builtin_scenarios, resolve
+from profiler.core.errors import InputError
+from profiler.core.registry import builtin_scenarios, resolve
 
 FRAMEWORK_MODULES = ("torch", "tensorflow", "mxnet", "chainer", "keras", "jax")
 
@@ -18,8 +18,8 @@ FRAMEWORK_MODULES = ("torch", "tensorflow", "mxnet", "chainer", "keras", "jax")
 def test_listing_and_reporting_import_no_framework():
     code = textwrap.dedent(f"""
         import sys
-        from profiler.registry import builtin_scenarios
-        from profiler import cli, orchestrate, report  # noqa: F401
+        from profiler.core.registry import builtin_scenarios
+        import profiler.cli.main, profiler.run.execute, profiler.report.run  # noqa: F401
         from profiler.analysis import breakdown  # noqa: F401
         from profiler.export import chrome  # noqa: F401
         assert builtin_scenarios()
@@ -51,7 +51,7 @@ def test_user_scenario_file_is_described_in_a_worker(tmp_path):
     f = tmp_path / "mine.py"
     f.write_text(textwrap.dedent("""
         import os
-        from profiler.scenario import Implementation, Scenario, Variant
+        from profiler.core.scenario import Implementation, Scenario, Variant
         # would be visible if the parent executed this file
         open(os.path.join(os.path.dirname(__file__), "executed-by-" + str(os.getpid())), "w").close()
         SCENARIO = Scenario(name="mine", summary="sleep", presets={"cpu": {"batch": 1}},

@@ -86,7 +86,7 @@ def test_ctrl_c_saves_an_interrupted_run(tmp_path):
         [
             sys.executable,
             "-m",
-            "profiler.cli",
+            "profiler.cli.main",
             "trace",
             "-s",
             FAULTY,
@@ -125,7 +125,7 @@ def test_two_processes_at_once_never_share_a_run_directory(tmp_path):
             [
                 sys.executable,
                 "-m",
-                "profiler.cli",
+                "profiler.cli.main",
                 "trace",
                 "-s",
                 FAULTY,

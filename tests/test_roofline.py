@@ -15,7 +15,7 @@ from profiler.analysis.roofline import (
     make_classifier,
     roofline_table,
 )
-from profiler.events import OP, STEP, EventBuilder
+from profiler.core.events import OP, STEP, EventBuilder
 
 CEIL = Ceilings(100e9, 25e9, "cpu", "test")  # balance 4 FLOP/byte
 
@@ -198,7 +198,7 @@ def test_no_shapes_is_not_measured():
 
 def test_kernels_get_the_costs_of_the_op_that_launched_them():
     from profiler.analysis.breakdown import step_windows as windows
-    from profiler.events import KERNEL, RUNTIME, device_tid
+    from profiler.core.events import KERNEL, RUNTIME, device_tid
 
     b = EventBuilder()
     b.span(STEP, "step 0", 0, 10_000, 1, 0, args={"index": 0, "traced": True})

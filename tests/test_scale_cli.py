@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from profiler.errors import InputError
-from profiler.scaling import (
+from profiler.core.errors import InputError
+from profiler.run.thread_sweep import (
     ScaleRequest,
-    default_threads,
+    default_thread_counts,
     parse_threads,
     pin_cpus,
     plan_scale,
@@ -40,7 +40,7 @@ def test_parse_threads_rejects_non_positive_integers(bad: str) -> None:
     "cores,expected", [(1, [1]), (2, [1, 2]), (6, [1, 2, 4, 6]), (8, [1, 2, 4, 8]), (12, [1, 2, 4, 8, 12])]
 )
 def test_default_threads_are_powers_of_two_plus_the_core_count(cores: int, expected: list[int]) -> None:
-    assert default_threads(cores) == expected
+    assert default_thread_counts(cores) == expected
 
 
 def test_run_order_alternates_direction_between_repeats() -> None:
@@ -59,7 +59,7 @@ def test_pin_cpus_takes_one_core_per_thread_and_all_when_oversubscribed() -> Non
 
 
 def test_plan_lays_out_fresh_workers_per_point_and_repeat() -> None:
-    from profiler.registry import resolve
+    from profiler.core.registry import resolve
 
     sp = plan_scale(
         ScaleRequest(scenario=resolve(str(SPINNER)), variants=["obeys", "ignores"], threads=[1, 3], repeats=2,

@@ -10,7 +10,7 @@ import pytest
 from rich.console import Console
 
 from profiler.analysis.op_scaling import op_scaling
-from profiler.analysis.scaling import (
+from profiler.analysis.thread_fits import (
     Point,
     busy_threads,
     fit_amdahl,
@@ -19,7 +19,8 @@ from profiler.analysis.scaling import (
     spread_pct,
     thread_mismatch,
 )
-from profiler.scaling import scaling_result, to_csv
+from profiler.analysis.thread_scaling import scaling_result
+from profiler.export.thread_sweep import to_csv
 
 
 def amdahl(t1: float, f: float, ps: list[int]) -> list[Point]:
@@ -300,7 +301,7 @@ def test_failed_repeats_are_counted_not_averaged() -> None:
 
 
 def test_report_renders_the_seed_table_layout() -> None:
-    from profiler.scale_report import ScaleReport
+    from profiler.report.scale import ScaleReport
 
     s = "torch/default"
     res = scaling_result([_entry(s, 1, 0, 100.0, 1), _entry(s, 2, 0, 55.0, 1)], [s], [1, 2], cores=2)
@@ -324,7 +325,7 @@ def test_thread_cpu_seconds_reads_this_process() -> None:
     import os
     import threading
 
-    from profiler.scaling import thread_cpu_seconds
+    from profiler.run.thread_sweep import thread_cpu_seconds
 
     stop = threading.Event()
     t = threading.Thread(target=stop.wait)

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from profiler.scenario import WorkloadSpec
+from profiler.core.scenario import WorkloadSpec
 from tests.conftest import ROOT, have, needs_torch
 
 SEED_SCENARIOS = ("densenet121_train", "resnet50_infer", "fcn5_infer")
@@ -24,7 +24,7 @@ FRAMEWORKS = ("torch", "tensorflow", "keras", "mxnet", "chainer")
 def test_declarations_import_no_framework_and_name_agreed_modules() -> None:
     code = (
         "import sys, json\n"
-        "from profiler.registry import builtin_scenarios\n"
+        "from profiler.core.registry import builtin_scenarios\n"
         "s = builtin_scenarios()\n"
         "import scenarios.data, scenarios.data.dataset, scenarios.data.cache, scenarios.data.spans\n"
         "heavy = [m for m in ('torch', 'tensorflow', 'keras', 'mxnet', 'chainer', 'PIL') if m in sys.modules]\n"

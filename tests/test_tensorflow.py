@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from profiler.scenario import WorkloadSpec
+from profiler.core.scenario import WorkloadSpec
 from tests.conftest import have
 
 pytestmark = pytest.mark.skipif(not have("tensorflow"), reason="TensorFlow is not installed")
@@ -134,7 +134,7 @@ def test_tf_data_disk_pipeline_decodes_the_dataset_files(tmp_path, monkeypatch):
 
 
 def test_trace_runs_the_tensorflow_probe_and_its_ops_land_in_the_traced_steps(cli, tmp_path):
-    from profiler.events import EventTable
+    from profiler.core.events import EventTable
 
     r = cli(
         "trace", "-s", "cudnn_lstm", "-f", "tensorflow", "-v", "fused", "--steps", "2", "--warmup", "1",

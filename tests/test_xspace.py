@@ -16,8 +16,8 @@ import sys
 import numpy as np
 import pytest
 
-from profiler.errors import InputError, UnavailableError
-from profiler.events import DEVICE_TID_BASE, split_device_tid
+from profiler.core.errors import InputError, UnavailableError
+from profiler.core.events import DEVICE_TID_BASE, split_device_tid
 
 xspace = pytest.importorskip("profiler.importers.xspace")
 

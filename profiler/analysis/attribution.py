@@ -13,7 +13,7 @@ from profiler.analysis.breakdown import Breakdown, StepWindow, breakdown
 from profiler.analysis.costmodel import annotate
 from profiler.analysis.gpu import gpu_summary
 from profiler.analysis.roofline import ceilings_from_calibration, make_classifier, roofline_table
-from profiler.events import EventTable
+from profiler.core.events import EventTable
 
 
 def attributed_breakdown(

@@ -16,7 +16,7 @@ Which spans supply each category:
 * host ops (framework op spans on any host thread of the worker) are cut into *self time*
   (innermost op owns each slice); on a run with device kernels, host ops only dispatch, so their time
   is framework overhead; without a device, each op's self time goes to the category of its kind
-  (:mod:`profiler.analysis.opkinds`) or, when a classifier is given (roofline), to its verdict;
+  (:mod:`profiler.core.opkinds`) or, when a classifier is given (roofline), to its verdict;
 * device kernels/memcpy/memset by kind; collectives to communication;
 * whatever is left of the step is framework overhead (the interpreter between ops).
 
@@ -39,8 +39,8 @@ import numpy as np
 
 from profiler.analysis.intervals import clip, merge
 from profiler.analysis.nesting import self_segments
-from profiler.analysis.opkinds import op_kind
-from profiler.events import (
+from profiler.core.categories import CATEGORIES
+from profiler.core.events import (
     COLLECTIVE,
     DATA_LOADING,
     DEVICE_TID_BASE,
@@ -53,15 +53,7 @@ from profiler.events import (
     SYNC,
     EventTable,
 )
-
-CATEGORIES: tuple[str, ...] = (
-    "data_loading",
-    "communication",
-    "memory_io",
-    "compute",
-    "framework_overhead",
-    "idle",
-)
+from profiler.core.opkinds import op_kind
 
 #: ``classifier(name, flops, bytes) -> category or None`` (None: fall back to the op's kind)
 Classifier = Callable[[str, float, float], str | None]

@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from profiler.events import KERNEL, OP, EventTable
+from profiler.core.events import KERNEL, OP, EventTable
 
 #: bytes per element of the dtypes tracers name ("float", "c10::Half", "DT_FLOAT", "float32" ...)
 DTYPE_BYTES = {
@@ -429,7 +429,7 @@ def _kernels_from_ops(table: EventTable, flops: np.ndarray, nbytes: np.ndarray) 
     launched in proportion to their durations (an op with one kernel gives it everything).
     """
     from profiler.analysis.nesting import self_segments
-    from profiler.events import RUNTIME
+    from profiler.core.events import RUNTIME
 
     sp = table.spans
     corr = sp["corr"]

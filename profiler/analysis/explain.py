@@ -9,16 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from profiler.analysis.breakdown import CATEGORIES
-
-LABELS = {
-    "data_loading": "data loading",
-    "communication": "communication",
-    "memory_io": "memory I/O",
-    "compute": "compute",
-    "framework_overhead": "framework overhead",
-    "idle": "idle",
-}
+from profiler.core.categories import CATEGORIES, LABELS
 
 
 def label(v: dict[str, Any]) -> str:
@@ -93,7 +84,7 @@ def explain(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def _pick(record: dict[str, Any], spec: str | None, where: str) -> dict[str, Any]:
-    from profiler.errors import InputError
+    from profiler.core.errors import InputError
 
     ok = [
         v
@@ -115,8 +106,8 @@ def explain_runs(
     run_a: Any, run_b: Any, variant_a: str | None = None, variant_b: str | None = None
 ) -> dict[str, Any]:
     """``profiler explain RUN_A RUN_B``: :func:`explain` on one variant of each saved run."""
-    from profiler.errors import InputError
-    from profiler.rundir import RunDir
+    from profiler.core.errors import InputError
+    from profiler.core.rundir import RunDir
 
     ra, rb = RunDir.open(run_a), RunDir.open(run_b)
     a = dict(_pick(ra.read_record(), variant_a, str(run_a)))

@@ -27,7 +27,7 @@ import numpy as np
 
 from profiler.analysis.breakdown import StepWindow
 from profiler.analysis.intervals import merge
-from profiler.events import DEVICE_TID_BASE, KERNEL, MEMCPY, MEMSET, RUNTIME, EventTable
+from profiler.core.events import DEVICE_TID_BASE, KERNEL, MEMCPY, MEMSET, RUNTIME, EventTable
 
 LAUNCH_NAMES = ("launchkernel", "launchcooperativekernel", "graphlaunch", "culaunch")
 
@@ -170,7 +170,7 @@ def gpu_summary(
     devices: dict[int, dict[str, Any]] = {}
     all_delays: list[np.ndarray] = []
     dev_rows_all = np.flatnonzero(dev_mask)
-    dev_of = (sp["tid"][dev_rows_all] - DEVICE_TID_BASE) // 1000  # see profiler.events.device_tid
+    dev_of = (sp["tid"][dev_rows_all] - DEVICE_TID_BASE) // 1000  # see profiler.core.events.device_tid
     for d in np.unique(dev_of).tolist():
         rows = dev_rows_all[dev_of == d]
         rows = rows[in_steps(sp["start_ns"][rows])]

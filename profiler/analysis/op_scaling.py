@@ -6,7 +6,7 @@ count and one at the highest. The traced step is split into groups that sum to i
 below the op table's cut, shown as "other ops"):
 
 * one group per op *kind* of the compute and memory-I/O ops (GEMM, elementwise such as sigmoid,
-  softmax, copies ...; :mod:`profiler.analysis.opkinds`), from the ops' self time per step;
+  softmax, copies ...; :mod:`profiler.core.opkinds`), from the ops' self time per step;
 * framework overhead (dispatch, Python, views and allocations, the interpreter between ops), data
   loading and idle time, from the breakdown.
 
@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from profiler.analysis.opkinds import COMPUTE, MEMORY
+from profiler.core.opkinds import COMPUTE, MEMORY
 
 KIND_LABELS = {
     "gemm": "GEMM",

@@ -9,8 +9,8 @@ import numpy as np
 
 from profiler.analysis.breakdown import StepWindow
 from profiler.analysis.intervals import innermost_segments
-from profiler.analysis.opkinds import op_kind
-from profiler.events import DEVICE_TID_BASE, KERNEL, MEMCPY, MEMSET, OP, RUNTIME, EventTable
+from profiler.core.events import DEVICE_TID_BASE, KERNEL, MEMCPY, MEMSET, OP, RUNTIME, EventTable
+from profiler.core.opkinds import op_kind
 
 
 def _in_steps(starts: np.ndarray, steps: list[StepWindow]) -> np.ndarray:

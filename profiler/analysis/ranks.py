@@ -36,10 +36,11 @@ from typing import Any
 
 import numpy as np
 
-from profiler.analysis.breakdown import CATEGORIES, StepWindow
+from profiler.analysis.breakdown import StepWindow
 from profiler.analysis.intervals import clip, innermost_segments, merge
-from profiler.analysis.opkinds import op_kind
-from profiler.events import COLLECTIVE, DEVICE_TID_BASE, KERNEL, MEMCPY, MEMSET, OP, EventTable
+from profiler.core.categories import CATEGORIES
+from profiler.core.events import COLLECTIVE, DEVICE_TID_BASE, KERNEL, MEMCPY, MEMSET, OP, EventTable
+from profiler.core.opkinds import op_kind
 
 # ------------------------------------------------------------------------------------- clocks
 

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from profiler.analysis.breakdown import Classifier, StepWindow
-from profiler.events import DEVICE_TID_BASE, KERNEL, OP, EventTable
+from profiler.core.events import DEVICE_TID_BASE, KERNEL, OP, EventTable
 
 
 @dataclass(frozen=True)

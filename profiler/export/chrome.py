@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from profiler.analysis.nesting import is_laminar
-from profiler.events import (
+from profiler.core.events import (
     DATA_LOADING,
     DEVICE_TID_BASE,
     KERNEL,

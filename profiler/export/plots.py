@@ -17,25 +17,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-from profiler.analysis.breakdown import CATEGORIES
+from profiler.core.categories import CATEGORIES, COLORS, LABELS
 
 #: the report's category colours (rich names) as matplotlib colours
-COLORS = {
-    "data_loading": "#b04fc4",
-    "communication": "#1fa7b8",
-    "memory_io": "#e0b000",
-    "compute": "#3a9d3a",
-    "framework_overhead": "#d24b4b",
-    "idle": "#9a9a9a",
-}
-LABELS = {
-    "data_loading": "data loading",
-    "communication": "communication",
-    "memory_io": "memory I/O",
-    "compute": "compute",
-    "framework_overhead": "framework overhead",
-    "idle": "idle",
-}
 
 
 def _slug(s: str) -> str:

@@ -41,9 +41,8 @@ from typing import Any
 
 import numpy as np
 
-from profiler.analysis.opkinds import CUDA_SYNC_CALLS, DATALOADER_ANNOTATION
-from profiler.errors import InputError
-from profiler.events import (
+from profiler.core.errors import InputError
+from profiler.core.events import (
     DATA_LOADING,
     KERNEL,
     MEMCPY,
@@ -60,6 +59,7 @@ from profiler.events import (
     StringTable,
     device_tid,
 )
+from profiler.core.opkinds import CUDA_SYNC_CALLS, DATALOADER_ANNOTATION
 
 _CODE = {c: i for i, c in enumerate(SPAN_CATEGORIES)}
 _MAX_NS = 100 * 365 * 86400 * 10**9  # beyond this a ts/dur is garbage, and sums could overflow int64
@@ -286,7 +286,7 @@ def parse_kineto(doc: Any, source: str = "trace") -> tuple[EventTable, dict[str,
     if isinstance(dp, list) and dp:
         facts["device_properties"] = dp
     if device_rows:
-        from profiler.events import split_device_tid
+        from profiler.core.events import split_device_tid
 
         for t_ in np.unique(spans["tid"][np.asarray(device_rows)]).tolist():
             dv, st = split_device_tid(int(t_)) or (0, 0)

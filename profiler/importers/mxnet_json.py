@@ -35,8 +35,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-from profiler.errors import InputError
-from profiler.events import OP, REGION, RUNTIME, SYNC, EventBuilder, EventTable
+from profiler.core.errors import InputError
+from profiler.core.events import OP, REGION, RUNTIME, SYNC, EventBuilder, EventTable
 
 #: Host tids given to MXNet threads start here (torch's Kineto threads use ``1 << 32``).
 MXNET_TID_BASE = 2 << 32

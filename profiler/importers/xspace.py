@@ -52,8 +52,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from profiler.errors import InputError, UnavailableError
-from profiler.events import (
+from profiler.core.errors import InputError, UnavailableError
+from profiler.core.events import (
     DEVICE_TID_BASE,
     KERNEL,
     MEMCPY,

@@ -1,4 +1,4 @@
-"""Start-up shim for ``profiler trace -- COMMAND`` (see profiler/command_worker.py).
+"""Start-up shim for ``profiler trace -- COMMAND`` (see profiler/inject/recorder.py).
 
 Python imports ``sitecustomize`` at start-up from the first directory on ``sys.path`` that has one;
 ``profiler trace`` puts this directory first on the program's ``PYTHONPATH``. When
@@ -28,7 +28,7 @@ def _chain() -> None:
 
 if os.environ.get("PROFILER_COMMAND_SPEC"):
     try:
-        from profiler.command_worker import activate
+        from profiler.inject.recorder import activate
 
         activate()
     except Exception as e:  # the program must run even if profiling cannot

@@ -5,9 +5,9 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from profiler.errors import InputError, unknown_choice
-from profiler.events import EventTable
-from profiler.frameworks import Availability
+from profiler.core.errors import InputError, unknown_choice
+from profiler.core.events import EventTable
+from profiler.core.frameworks import Availability
 from profiler.probes.base import Probe, ProbeTarget
 
 #: name -> "module:Class". Order is the order doctor lists them.

@@ -15,8 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from profiler.events import EventTable
-from profiler.frameworks import Availability
+from profiler.core.events import EventTable
+from profiler.core.frameworks import Availability
 
 
 @dataclass

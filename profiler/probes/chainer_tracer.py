@@ -22,9 +22,9 @@ from __future__ import annotations
 import threading
 from typing import Any, ClassVar
 
-from profiler.clock import now_ns
-from profiler.events import OP, EventBuilder, EventTable
-from profiler.frameworks import Availability, framework_availability
+from profiler.core.clock import now_ns
+from profiler.core.events import OP, EventBuilder, EventTable
+from profiler.core.frameworks import Availability, framework_availability
 from profiler.probes.base import Probe, ProbeTarget
 
 

@@ -17,7 +17,7 @@ On NCCL the future's callback runs when the work is *enqueued* on the CUDA strea
 only the host-side window; it is recorded as a ``region`` span, and communication time comes from
 the ``nccl*`` kernels that the torch probe (Kineto/CUPTI) records on the device.
 
-This is not a registry probe: it is attached by :func:`profiler.distributed.ddp_wrap` when the
+This is not a registry probe: it is attached by :func:`profiler.run.rank.ddp_wrap` when the
 workload builds its model, and its spans join the rank's events when the harness saves. Only
 imported inside a torch rank.
 """
@@ -27,8 +27,8 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from profiler.clock import now_ns
-from profiler.events import COLLECTIVE, REGION, EventBuilder, EventTable
+from profiler.core.clock import now_ns
+from profiler.core.events import COLLECTIVE, REGION, EventBuilder, EventTable
 
 #: Bucket ``i``'s allreduces are drawn on their own track, tid = COLLECTIVE_TID_BASE + i, because
 #: the allreduces of successive buckets overlap in time (and slices on one track must nest).

@@ -32,9 +32,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from profiler.clock import now_ns
-from profiler.events import KERNEL, MEMCPY, MEMSET, RUNTIME, SYNC, EventBuilder, EventTable, device_tid
-from profiler.frameworks import Availability, _dist_version
+from profiler.core.clock import now_ns
+from profiler.core.events import KERNEL, MEMCPY, MEMSET, RUNTIME, SYNC, EventBuilder, EventTable, device_tid
+from profiler.core.frameworks import Availability, _dist_version
 from profiler.probes.base import Probe, ProbeTarget
 
 #: The activity kinds collected, by cupti-python's ``ActivityKind`` member name.
@@ -271,7 +271,7 @@ class CuptiProbe(Probe):
         problem = _cuda_driver_problem()
         if problem:
             return Availability(False, problem, version)
-        from profiler.hardware import gpus
+        from profiler.core.hardware import gpus
 
         found, reason = gpus()
         if not found:
@@ -344,7 +344,7 @@ class CuptiProbe(Probe):
         if self.options.get("keep_records") and self._target.run_dir:
             from pathlib import Path
 
-            from profiler.rundir import atomic_write_json
+            from profiler.core.files import atomic_write_json
 
             atomic_write_json(
                 Path(self._target.run_dir) / "cupti_records.json",

@@ -18,7 +18,7 @@ executes, so it is the default. To see every operator, set :data:`UNBULK_ENV` in
 it changes the measured steps too, so compare bulked and unbulked runs before trusting either's
 headline). ``info()`` records which mode the worker ran in.
 
-Only imported inside an MXNet worker; MXNet is imported through :func:`profiler.compat.import_mxnet`.
+Only imported inside an MXNet worker; MXNet is imported through :func:`profiler.core.compat.import_mxnet`.
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ import os
 from pathlib import Path
 from typing import Any, ClassVar
 
-from profiler.clock import epoch_offset_ns, now_ns
-from profiler.events import EventTable
-from profiler.frameworks import Availability, framework_availability
+from profiler.core.clock import epoch_offset_ns, now_ns
+from profiler.core.events import EventTable
+from profiler.core.frameworks import Availability, framework_availability
 from profiler.probes.base import Probe, ProbeTarget
 
 #: The file the profile is dumped to, in the worker's directory (kept: it opens in chrome://tracing).
@@ -72,7 +72,7 @@ class MxnetProbe(Probe):
         return framework_availability("mxnet")
 
     def start(self, target: ProbeTarget) -> None:
-        from profiler.compat import import_mxnet
+        from profiler.core.compat import import_mxnet
 
         mx = import_mxnet()
         self._mx, self._target = mx, target

@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from profiler.frameworks import Availability, _dist_version
+from profiler.core.frameworks import Availability, _dist_version
 from profiler.probes.base import ProbeTarget
 from profiler.probes.sampling import SamplerProbe
 
@@ -237,6 +237,6 @@ def _clock_event_reasons(nv: Any, h: Any) -> int:
 
 
 def _run_now() -> int:
-    from profiler.clock import now_ns
+    from profiler.core.clock import now_ns
 
     return now_ns()

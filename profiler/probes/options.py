@@ -11,7 +11,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from profiler.errors import InputError
+from profiler.core.errors import InputError
 
 
 def parse_probe_options(items: Iterable[str]) -> dict[str, dict[str, Any]]:

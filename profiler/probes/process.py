@@ -23,8 +23,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from profiler.events import EventTable
-from profiler.frameworks import Availability, _dist_version
+from profiler.core.events import EventTable
+from profiler.core.frameworks import Availability, _dist_version
 from profiler.probes.base import ProbeTarget
 from profiler.probes.sampling import SamplerProbe, StopSampling
 

@@ -36,10 +36,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from profiler.clock import now_ns
-from profiler.errors import InputError
-from profiler.events import PYTHON, EventBuilder, EventTable
-from profiler.frameworks import Availability, _dist_version
+from profiler.core.clock import now_ns
+from profiler.core.errors import InputError
+from profiler.core.events import PYTHON, EventBuilder, EventTable
+from profiler.core.frameworks import Availability, _dist_version
 from profiler.probes.base import Probe, ProbeTarget
 
 CHROME_FILE = "pyspy.chrome.json"
@@ -421,7 +421,7 @@ class PySpyProbe(Probe):
     def convert(self, evs: Sequence[dict[str, Any]], base_ns: int, pid: int) -> EventTable:
         table, samples, names, spans = pyspy_events(evs, base_ns, pid)
         if self._dir is not None:
-            from profiler.rundir import atomic_write_text
+            from profiler.core.files import atomic_write_text
 
             doc = speedscope_document(spans, names, f"worker {pid}")
             atomic_write_text(self._dir / SPEEDSCOPE_FILE, json.dumps(doc))

@@ -11,8 +11,8 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from profiler.clock import now_ns
-from profiler.events import EventBuilder, EventTable
+from profiler.core.clock import now_ns
+from profiler.core.events import EventBuilder, EventTable
 from profiler.probes.base import Probe, ProbeTarget
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from profiler.events import EventTable
+from profiler.core.events import EventTable
 
 _GPU_RE = re.compile(r"^gpu(\d+) power W$")
 

@@ -18,9 +18,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar
 
-from profiler.clock import epoch_offset_ns
-from profiler.events import EventTable
-from profiler.frameworks import Availability, framework_availability
+from profiler.core.clock import epoch_offset_ns
+from profiler.core.events import EventTable
+from profiler.core.frameworks import Availability, framework_availability
 from profiler.probes.base import Probe, ProbeTarget
 
 #: Sub-directory of the worker's directory that TF's profiler writes into.

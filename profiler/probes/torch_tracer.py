@@ -12,9 +12,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from profiler.analysis.opkinds import CUDA_SYNC_CALLS, DATALOADER_ANNOTATION
-from profiler.clock import epoch_offset_ns
-from profiler.events import (
+from profiler.core.clock import epoch_offset_ns
+from profiler.core.events import (
     DATA_LOADING,
     KERNEL,
     MEMCPY,
@@ -27,7 +26,8 @@ from profiler.events import (
     EventTable,
     device_tid,
 )
-from profiler.frameworks import Availability, framework_availability
+from profiler.core.frameworks import Availability, framework_availability
+from profiler.core.opkinds import CUDA_SYNC_CALLS, DATALOADER_ANNOTATION
 from profiler.probes.base import Probe, ProbeTarget
 
 #: Host-side tids of Kineto threads are kept apart from real OS tids by this base.

@@ -1,6 +1,6 @@
 """``cudnn_lstm``: an LSTM text classifier, fused (cuDNN/oneDNN) vs an unfused cell loop."""
 
-from profiler.scenario import Implementation, Scenario
+from profiler.core.scenario import Implementation, Scenario
 from scenarios import rnn
 from scenarios.rnn import MXNET_RNN_VARIANTS, NUMBA_RNN_VARIANTS, RNN_PRESETS, TORCH_RNN_VARIANTS
 

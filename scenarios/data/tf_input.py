@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from profiler.errors import UnavailableError
+from profiler.core.errors import UnavailableError
 from scenarios.data.batches import EpochBatches
 from scenarios.data.dataset import Dataset, dataset_for
 

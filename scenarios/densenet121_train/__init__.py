@@ -11,7 +11,7 @@ buffers, not parameters).
 Implementation modules follow one layout: ``scenarios/densenet121_train/<framework>_impl.py``.
 """
 
-from profiler.scenario import Implementation, Scenario, Variant
+from profiler.core.scenario import Implementation, Scenario, Variant
 
 _PKG = "scenarios.densenet121_train"
 

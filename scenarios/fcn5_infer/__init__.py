@@ -11,7 +11,7 @@ the layer widths from ``ctx.params["layers"]``.
 
 from itertools import pairwise
 
-from profiler.scenario import Implementation, Scenario, Variant
+from profiler.core.scenario import Implementation, Scenario, Variant
 
 _PKG = "scenarios.fcn5_infer"
 

@@ -10,7 +10,7 @@ same network.
 Implementation modules follow one layout: ``scenarios/resnet50_infer/<framework>_impl.py``.
 """
 
-from profiler.scenario import Implementation, Scenario, Variant
+from profiler.core.scenario import Implementation, Scenario, Variant
 
 _PKG = "scenarios.resnet50_infer"
 

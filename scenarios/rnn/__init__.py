@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from profiler.scenario import Variant
+from profiler.core.scenario import Variant
 
 #: The seed's RNN sizes (DeepLearningFrameworks' IMDB GRU: embedding 125, hidden 100, sequence 150,
 #: batch 64, vocabulary 30k) and a CPU preset that runs in seconds on two cores.

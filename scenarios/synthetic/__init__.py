@@ -6,7 +6,7 @@ matrices (2·n³ FLOPs, an op carrying its FLOPs and bytes) and copies ``copy_mb
 compute ≈ the matmul, memory I/O ≈ the copy) and the roofline the exact FLOPs and bytes.
 """
 
-from profiler.scenario import Implementation, Scenario, Variant
+from profiler.core.scenario import Implementation, Scenario, Variant
 
 SCENARIO = Scenario(
     name="synthetic",

@@ -1,6 +1,6 @@
 """A tiny data-parallel training workload for the distributed tests (a user scenario file).
 
-A 3-layer MLP on random data, wrapped by ``profiler.distributed.ddp_wrap`` (DistributedDataParallel
+A 3-layer MLP on random data, wrapped by ``profiler.run.rank.ddp_wrap`` (DistributedDataParallel
 under the launcher, the bare model otherwise). Small buckets give several allreduces per step.
 
 Presets: ``cpu`` (plain); ``straggler`` (the last rank of a multi-rank world sleeps in a
@@ -14,7 +14,7 @@ import os
 import signal
 import time
 
-from profiler.scenario import Implementation, Scenario, Variant
+from profiler.core.scenario import Implementation, Scenario, Variant
 
 _BASE = {"batch": 32, "features": 64, "hidden": 256, "classes": 10, "bucket_cap_mb": 0.05,
          "warmup": 2, "steps": 6, "trace_steps": 3}
@@ -38,7 +38,7 @@ class _Workload:
         import torch
         from torch import nn
 
-        from profiler.distributed import ddp_wrap
+        from profiler.run.rank import ddp_wrap
 
         p = ctx.params
         self.ctx = ctx

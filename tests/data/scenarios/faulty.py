@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 
-from profiler.scenario import Implementation, Scenario, Variant
+from profiler.core.scenario import Implementation, Scenario, Variant
 
 VARIANTS = ("ok", "raise", "abort", "segfault", "oom", "hang", "hang_with_child", "slow")
 

@@ -12,7 +12,7 @@ measured steps.
 import hashlib
 from concurrent.futures import ThreadPoolExecutor
 
-from profiler.scenario import Implementation, Scenario, Variant
+from profiler.core.scenario import Implementation, Scenario, Variant
 
 SCENARIO = Scenario(
     name="thread_spinner",

@@ -4,7 +4,7 @@ integration test: the FCN-5 shape at a size that runs in milliseconds. torch loa
 
 from itertools import pairwise
 
-from profiler.scenario import Implementation, Scenario, Variant
+from profiler.core.scenario import Implementation, Scenario, Variant
 
 SCENARIO = Scenario(
     name="tiny_fcn",

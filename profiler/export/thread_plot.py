@@ -1,6 +1,6 @@
 """PNG plot of a thread-scaling result: speedup vs threads, one line per series, the ideal line.
 
-Consumes the result dict of :func:`profiler.scaling.scaling_result` (or ``scaling.json``). Log-log
+Consumes the result dict of :func:`profiler.run.thread_sweep.scaling_result` (or ``scaling.json``). Log-log
 axes, so ideal scaling is the diagonal. Each series is drawn from its measured points; its fitted
 Amdahl curve (where there is one) is dashed in the same colour; counts above the core count are
 shaded as oversubscribed. matplotlib is imported

@@ -1,6 +1,6 @@
 """The worker: one fresh process that builds one workload and measures it.
 
-``python -m profiler.worker SPEC`` runs the harness below; ``python -m profiler.worker --describe FILE``
+``python -m profiler.run.worker SPEC`` runs the harness below; ``python -m profiler.run.worker --describe FILE``
 imports a user's scenario file and prints its declaration as JSON (so that the parent never executes
 user code).
 
@@ -34,10 +34,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from profiler.clock import epoch_offset_ns, now_ns
-from profiler.events import PHASE, STEP, WARMUP, EventBuilder, EventTable
-from profiler.protocol import EVENTS_FILE, PIN_CPUS_ENV, RESULT_FILE, ProgressChannel, WorkerSpec
-from profiler.scenario import Scenario, WorkloadSpec
+from profiler.core.clock import epoch_offset_ns, now_ns
+from profiler.core.events import PHASE, STEP, WARMUP, EventBuilder, EventTable
+from profiler.core.protocol import EVENTS_FILE, PIN_CPUS_ENV, RESULT_FILE, ProgressChannel, WorkerSpec
+from profiler.core.scenario import Scenario, WorkloadSpec
 
 #: The harness's own track: phases, steps and regions the workload marks.
 HARNESS_TID = 0
@@ -101,7 +101,7 @@ def load_user_scenario(path: str) -> tuple[Scenario, Any]:
     spec.loader.exec_module(mod)
     sc = getattr(mod, "SCENARIO", None)
     if not isinstance(sc, Scenario):
-        raise TypeError(f"{p.name} defines no SCENARIO = profiler.scenario.Scenario(...)")
+        raise TypeError(f"{p.name} defines no SCENARIO = profiler.core.scenario.Scenario(...)")
     if not callable(getattr(mod, "build", None)):
         raise TypeError(f"{p.name} defines no build(ctx) function")
     return sc, mod
@@ -163,7 +163,7 @@ class Harness:
 
     def checkpoint(self) -> None:
         """Save what has been collected so far (status stays "running")."""
-        from profiler.rundir import atomic_write_json
+        from profiler.core.files import atomic_write_json
 
         self._last_checkpoint = now_ns()
         try:
@@ -273,7 +273,7 @@ class Harness:
         self.probe_tables += collect_probes(probes, self.result["probes"])
 
     def save(self) -> None:
-        from profiler.rundir import atomic_write_json
+        from profiler.core.files import atomic_write_json
 
         self.phase("save")
         self.end_phase()
@@ -292,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     if len(argv) == 2 and argv[0] == "--describe":
         return _describe(argv[1])
     if len(argv) != 1:
-        print("usage: python -m profiler.worker SPEC_JSON | --describe FILE", file=sys.stderr)
+        print("usage: python -m profiler.run.worker SPEC_JSON | --describe FILE", file=sys.stderr)
         return 2
     def _terminate(signum: int, frame: Any) -> None:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM kills at once

@@ -1,6 +1,6 @@
 """Rich renderables of a thread-scaling run (what ``profiler scale`` prints) and its progress view.
 
-:class:`ScaleReport` consumes the ``scaling.json`` document (:func:`profiler.scaling.json_summary`)
+:class:`ScaleReport` consumes the ``scaling.json`` document (:func:`profiler.run.thread_sweep.json_summary`)
 only, so a saved sweep re-renders without re-running. The table follows the seed's layout: one row
 per framework, one column per thread count, milliseconds per batch; under each framework's time row
 come its speedup, parallel efficiency, Karp–Flatt metric and the busy-thread count measured in the

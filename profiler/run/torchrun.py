@@ -7,7 +7,7 @@ Parent side (no framework import):
 * :func:`expand_jobs` turns each planned worker job into one job per world size;
 * :func:`run_distributed_job` starts PyTorch's own launcher (``python -m torch.distributed.run``,
   i.e. ``torchrun``) with static rendezvous on ``HOST:PORT``; every rank it starts runs
-  ``python -m profiler.distributed SPEC``, the worker harness of :mod:`profiler.worker` with the
+  ``python -m profiler.run.rank SPEC`` (:mod:`profiler.run.rank`), the worker harness of :mod:`profiler.run.worker` with the
   process group around it. When the launcher ends, the ranks' events are put on one clock and
   merged (one process per rank), and the per-rank analysis (step times, breakdown, overlap,
   straggler, failure) is attached to the job's result.
@@ -41,12 +41,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from profiler.clock import epoch_offset_ns, now_ns
-from profiler.errors import InputError
-from profiler.events import EventTable
-from profiler.protocol import EVENTS_FILE, PROGRESS_FD_ENV, RESULT_FILE, WorkerSpec
-from profiler.runner import JobOutcome, WorkerJob, kill_tree, thread_env, write_spec
-from profiler.worker import Harness
+from profiler.analysis.breakdown import step_windows
+from profiler.analysis.ranks import align_clocks, comm_overlap, merge_ranks, root_cause, straggler_report
+from profiler.analysis.variant import analyse_variant
+from profiler.core.calibration import load_cached
+from profiler.core.clock import epoch_offset_ns
+from profiler.core.errors import InputError
+from profiler.core.events import EventTable
+from profiler.core.protocol import EVENTS_FILE, PROGRESS_FD_ENV, RESULT_FILE
+from profiler.run.process import JobOutcome, WorkerJob, kill_tree, thread_env, write_spec
 
 LAUNCHER_LOG = "launcher.log"
 #: ping-pong rounds per rank of the clock exchange at start and at the end of a run
@@ -168,7 +171,7 @@ def expand_jobs(
             continue
         backend = "nccl" if job.workload.device == "cuda" else "gloo"
         if backend == "nccl":
-            from profiler.hardware import gpus
+            from profiler.core.hardware import gpus
 
             n_gpus = len(gpus()[0])
             most = max(la.nproc for la in plan_launches)
@@ -205,7 +208,7 @@ def launcher_command(la: Launch, port: int, spec_path: Path) -> list[str]:
         "--shutdown-timeout",
         str(SHUTDOWN_TIMEOUT_S),
         "-m",
-        "profiler.distributed",
+        "profiler.run.rank",
         str(spec_path),
     ]
 
@@ -290,10 +293,6 @@ def collect_ranks(
     job: WorkerJob, worker_dir: Path, code: int | None, status: str | None, wall_s: float, port: int
 ) -> JobOutcome:
     """Merge the rank directories under ``worker_dir`` into one outcome (whatever each left)."""
-    from profiler.analysis.breakdown import step_windows
-    from profiler.analysis.ranks import align_clocks, comm_overlap, merge_ranks, root_cause, straggler_report
-    from profiler.orchestrate import analyse_variant
-
     la: Launch = job.launch
     found: dict[int, Path] = {}
     for d in worker_dir.glob("rank*"):
@@ -367,7 +366,7 @@ def collect_ranks(
                 else f"left no result{how}"
             ) + (f"; events unreadable: {load_errors[r]}" if r in load_errors else "")
         if r in pids:
-            a = analyse_variant(merged, {"pid": pids[r], "device": wl.device})
+            a = analyse_variant(merged, {"pid": pids[r], "device": wl.device}, calibration=load_cached())
             rec["step_ms"] = (a.get("step_ms") or {}).get("median")
             rec["traced_step_ms"] = (a.get("traced_step_ms") or {}).get("median")
             rec["breakdown_ms"] = a.get("breakdown_ms")
@@ -417,328 +416,3 @@ def collect_ranks(
     result.pop("rank", None)
     result["distributed"] = summary
     return JobOutcome(job, status, result, merged, worker_dir, code, error, {}, wall_s)
-
-
-# ================================================================================= rank side
-class RankStopped(Exception):
-    """Raised in a rank when the launcher stops it (SIGTERM): another rank failed or a timeout."""
-
-
-@dataclass
-class RankState:
-    rank: int
-    world_size: int
-    local_rank: int
-    node_rank: int
-    nnodes: int
-    backend: str
-    host: str
-    pid: int
-    group: Any = None  # the gloo group for the toolkit's exchanges (None: the default group)
-    recorder: Any = None
-    clock_rounds: dict[str, list[list[int]]] = dataclasses.field(default_factory=dict)
-    clock_end_rounds: dict[str, list[list[int]]] = dataclasses.field(default_factory=dict)
-    hosts: list[str] = dataclasses.field(default_factory=list)
-    threads: int | None = None
-    ddp: str | None = None  # how the model got into DDP: "ddp_wrap", "harness", or None
-
-    def info(self) -> dict[str, Any]:
-        d = {
-            k: getattr(self, k)
-            for k in ("rank", "world_size", "local_rank", "node_rank", "nnodes", "backend", "host",
-                      "hosts", "clock_rounds", "clock_end_rounds", "threads", "ddp")
-        }
-        d["ddp_wrapped"] = self.recorder is not None and len(self.recorder) > 0
-        return d
-
-
-_STATE: RankState | None = None
-
-
-def rank_state() -> RankState | None:
-    """This process's rank under the launcher, ``None`` in a plain worker."""
-    return _STATE
-
-
-def ddp_wrap(model: Any, ctx: Any, **ddp_kwargs: Any) -> Any:
-    """``model`` in DistributedDataParallel with timed bucket allreduces, when run by the launcher.
-
-    In a plain (single-process) worker the model is returned unchanged. ``ddp_kwargs`` go to
-    DistributedDataParallel (e.g. ``bucket_cap_mb``); on NCCL ``device_ids`` defaults to this rank's
-    GPU. The model must already be on its device.
-    """
-    st = _STATE
-    if st is None:
-        return model
-    from torch.nn.parallel import DistributedDataParallel
-
-    from profiler.probes.collectives import timed_allreduce_hook
-
-    if st.backend == "nccl":
-        ddp_kwargs.setdefault("device_ids", [st.local_rank])
-    ddp = DistributedDataParallel(model, **ddp_kwargs)
-    ddp.register_comm_hook((st.recorder, None), timed_allreduce_hook)
-    st.ddp = st.ddp or "ddp_wrap"
-    if ctx is not None and hasattr(ctx, "log"):
-        ctx.log(f"rank {st.rank}/{st.world_size}: model in DistributedDataParallel ({st.backend})")
-    return ddp
-
-
-def _host_id() -> str:
-    """Host name and boot id: equal for two ranks exactly when they read the same CLOCK_MONOTONIC."""
-    try:
-        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-    except OSError:
-        boot = "?"
-    return f"{socket.gethostname()}/{boot[:8]}"
-
-
-def _clock_exchange(group: Any, rank: int, world: int, rounds: int) -> dict[str, list[list[int]]]:
-    """Ping-pong rounds between rank 0 and every other rank; every rank gets all of them.
-
-    Row ``(t1, t2, t3, t4)``: rank 0 sends at t1, rank r receives at t2 and replies at t3, rank 0
-    receives at t4 (see :func:`profiler.analysis.ranks.pingpong_offset`). Keys are str(rank): the
-    result goes through JSON.
-    """
-    import torch
-    import torch.distributed as dist
-
-    buf = torch.zeros(4, dtype=torch.int64)
-    samples: dict[str, list[list[int]]] = {}
-    for peer in range(1, world):
-        if rank == 0:
-            rows = []
-            for _ in range(rounds):
-                buf[0] = now_ns()
-                dist.send(buf, dst=peer, group=group)
-                dist.recv(buf, src=peer, group=group)
-                t4 = now_ns()
-                rows.append([int(buf[0]), int(buf[1]), int(buf[2]), t4])
-            samples[str(peer)] = rows
-        elif rank == peer:
-            for _ in range(rounds):
-                dist.recv(buf, src=0, group=group)
-                buf[1] = now_ns()
-                buf[2] = now_ns()
-                dist.send(buf, dst=0, group=group)
-    box = [samples]
-    dist.broadcast_object_list(box, src=0, group=group)
-    return box[0]
-
-
-class RankHarness(Harness):
-    """The worker harness with a process group around it."""
-
-    def __init__(self, spec: WorkerSpec, out_dir: Path, env: dict[str, str]) -> None:
-        super().__init__(spec, out_dir)
-        self.env = env
-        self.saving = False
-        self.st: RankState | None = None
-        self.rank = int(env["RANK"])
-        wl = spec.workload
-        self.b.name_process(self.pid, f"rank {self.rank} · {wl.framework} · {wl.variant} · {wl.mode}")
-
-    def setup(self) -> None:
-        global _STATE
-        from datetime import timedelta
-
-        import torch
-        import torch.distributed as dist
-
-        from profiler.probes.collectives import CollectiveRecorder
-
-        e = self.env
-        backend = "nccl" if self.spec.workload.device == "cuda" else "gloo"
-        local_rank = int(e.get("LOCAL_RANK", 0))
-        if backend == "nccl":
-            torch.cuda.set_device(local_rank)
-        timeout = timedelta(seconds=PG_TIMEOUT_S)
-        dist.init_process_group(backend, timeout=timeout)
-        group = None if backend == "gloo" else dist.new_group(backend="gloo", timeout=timeout)
-        world = dist.get_world_size()
-        st = RankState(
-            rank=dist.get_rank(),
-            world_size=world,
-            local_rank=local_rank,
-            node_rank=int(e.get("GROUP_RANK", 0)),
-            nnodes=int(e.get("GROUP_WORLD_SIZE", 1)),
-            backend=backend,
-            host=_host_id(),
-            pid=self.pid,
-            group=group,
-            recorder=CollectiveRecorder(self.pid, world, backend),
-            threads=torch.get_num_threads(),
-        )
-        hosts: list[Any] = [None] * world
-        dist.all_gather_object(hosts, st.host, group=group)
-        st.hosts = [str(h) for h in hosts]
-        st.clock_rounds = _clock_exchange(group, st.rank, world, CLOCK_ROUNDS)
-        self.st = _STATE = st
-
-    def after_build(self, workload: Any, ctx: Any) -> Any:
-        """Wrap ``workload.model`` in DDP when the implementation did not call :func:`ddp_wrap`.
-
-        The optimizer built on the bare module keeps working: DDP holds the same parameters.
-        """
-        st = self.st
-        if st is None or st.ddp is not None or self.spec.workload.mode != "train":
-            return workload
-        import torch
-
-        model = getattr(workload, "model", None)
-        if isinstance(model, torch.nn.Module) and not isinstance(
-            model, torch.nn.parallel.DistributedDataParallel
-        ):
-            workload.model = ddp_wrap(model, ctx)
-            st.ddp = "harness"
-        else:
-            self.result["ddp_warning"] = (
-                "the workload neither called profiler.distributed.ddp_wrap nor exposes .model: "
-                "ranks trained independently (no gradient allreduce)"
-            )
-        return workload
-
-    def run(self) -> int:
-        self.phase("connect")
-        try:
-            self.setup()
-        except BaseException as e:  # saved and reported like any harness failure
-            self.result["status"] = "failed"
-            self.result["error"] = f"process group: {type(e).__name__}: {e}".strip()
-            self.end_phase()
-            self.save()
-            return 1
-        code = super().run()
-        if code == 0:
-            self.finish()
-        return code
-
-    def finish(self) -> None:
-        """After a successful run: the closing clock exchange and, across nodes, the file gather."""
-        import torch
-        import torch.distributed as dist
-
-        st = self.st
-        assert st is not None
-        try:
-            ok = torch.ones(1, dtype=torch.int64)
-            dist.all_reduce(ok, op=dist.ReduceOp.MIN, group=st.group)
-            if int(ok.item()) != 1:
-                return
-            st.clock_end_rounds = _clock_exchange(st.group, st.rank, st.world_size, CLOCK_END_ROUNDS)
-            self.result["rank"] = st.info()
-            from profiler.rundir import atomic_write_json
-
-            atomic_write_json(self.out_dir / RESULT_FILE, self.result)
-            if st.nnodes > 1:
-                self.gather_to_rank0()
-        except Exception as e:  # the run itself is saved; say what the epilogue lost
-            self.result["finish_error"] = f"{type(e).__name__}: {e}"
-            from profiler.rundir import atomic_write_json
-
-            atomic_write_json(self.out_dir / RESULT_FILE, self.result)
-
-    def gather_to_rank0(self) -> None:
-        """Ranks of other nodes send their files to rank 0, which stores them beside its own.
-
-        Plain tensors over the process group, no pickling: every rank first shares how many bytes it
-        will send (0 on node 0), then each sender ships one uint8 tensor — a JSON header of file names
-        and sizes, a newline, and the files' bytes — which rank 0 receives rank by rank.
-        """
-        import torch
-        import torch.distributed as dist
-
-        st = self.st
-        assert st is not None
-        blob = b""
-        if st.node_rank != 0:
-            files = {
-                n: (self.out_dir / n).read_bytes()
-                for n in (EVENTS_FILE, RESULT_FILE, "stderr.log")
-                if (self.out_dir / n).exists()
-            }
-            header = json.dumps({"rank": st.rank, "sizes": {n: len(b) for n, b in files.items()}})
-            blob = header.encode() + b"\n" + b"".join(files.values())
-        sizes = [torch.zeros(1, dtype=torch.int64) for _ in range(st.world_size)]
-        dist.all_gather(sizes, torch.tensor([len(blob)], dtype=torch.int64), group=st.group)
-        if st.rank != 0:
-            if blob:
-                dist.send(torch.frombuffer(bytearray(blob), dtype=torch.uint8), dst=0, group=st.group)
-            return
-        from profiler.rundir import atomic_write_bytes
-
-        for src, n in enumerate(int(t.item()) for t in sizes):
-            if src == 0 or n == 0:
-                continue
-            buf = torch.empty(n, dtype=torch.uint8)
-            dist.recv(buf, src=src, group=st.group)
-            data = buf.numpy().tobytes()
-            head, _, body = data.partition(b"\n")
-            meta = json.loads(head)
-            d = self.out_dir.parent / f"rank{int(meta['rank'])}"
-            offset = 0
-            for name, size in meta["sizes"].items():
-                atomic_write_bytes(d / Path(name).name, body[offset : offset + size])
-                offset += size
-
-    def save(self) -> None:
-        self.saving = True
-        st = self.st
-        if st is not None:
-            if st.recorder is not None:
-                self.probe_tables.append(st.recorder.table())
-                self.result["probes"]["collectives"] = {"ran": True, **st.recorder.info()}
-            self.result["rank"] = st.info()
-        else:
-            self.result["rank"] = {"rank": self.rank, "host": _host_id()}
-        self.result["ended_ns"] = now_ns()
-        super().save()
-        self.saving = False
-
-
-_HARNESS: RankHarness | None = None
-
-
-def _on_sigterm(signum: int, frame: Any) -> None:
-    if _HARNESS is not None and _HARNESS.saving:
-        return  # let the save finish; the launcher's SIGKILL comes later
-    raise RankStopped("stopped by the launcher (SIGTERM): another rank failed or the run was stopped")
-
-
-def rank_main(argv: list[str] | None = None) -> int:
-    """Entry point of one rank (``python -m profiler.distributed SPEC``, started by the launcher)."""
-    global _HARNESS
-    import threading
-
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if len(argv) != 1 or "RANK" not in os.environ:
-        print("usage: torchrun ... -m profiler.distributed SPEC_JSON (RANK must be set)", file=sys.stderr)
-        return 2
-    spec_path = Path(argv[0])
-    spec = WorkerSpec.from_json(spec_path.read_text())
-    out_dir = spec_path.parent / f"rank{int(os.environ['RANK'])}"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    # the launcher interleaves every rank's output; each rank keeps its own logs instead
-    for fd, name in ((1, "stdout.log"), (2, "stderr.log")):
-        f = os.open(out_dir / name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        os.dup2(f, fd)
-        os.close(f)
-    threading.current_thread().name = "profiler-worker"
-    _HARNESS = RankHarness(spec, out_dir, dict(os.environ))
-    signal.signal(signal.SIGTERM, _on_sigterm)
-    code = _HARNESS.run()
-    try:
-        import torch.distributed as dist
-
-        if dist.is_initialized():
-            dist.destroy_process_group()
-    except Exception:  # a peer already gone; nothing left to save
-        pass
-    return code
-
-
-if __name__ == "__main__":
-    # Run as a script this module is ``__main__``; a scenario's ``from profiler.distributed import
-    # ddp_wrap`` must find this very module (and its rank state), not import a second copy.
-    sys.modules.setdefault("profiler.distributed", sys.modules[__name__])
-    sys.exit(rank_main())

@@ -1,11 +1,11 @@
 """Finding scenarios: the built-in ones under ``scenarios/`` and a user's own file.
 
 Built-in scenarios are packages ``scenarios/<name>/`` whose ``__init__.py`` defines ``SCENARIO``. Those
-``__init__`` modules import nothing but :mod:`profiler.scenario`, so discovering them never loads a
+``__init__`` modules import nothing but :mod:`profiler.core.scenario`, so discovering them never loads a
 framework (a test checks ``sys.modules``).
 
 A user's scenario file may import anything at top level, so it is *never* executed in this process:
-:func:`describe_file` runs a short-lived worker (``python -m profiler.worker --describe FILE``) that
+:func:`describe_file` runs a short-lived worker (``python -m profiler.run.worker --describe FILE``) that
 imports it and prints its declaration as JSON.
 """
 
@@ -19,9 +19,9 @@ import sys
 from functools import lru_cache
 from pathlib import Path
 
-from profiler.errors import InputError, unknown_choice
-from profiler.frameworks import FRAMEWORKS
-from profiler.scenario import Scenario
+from profiler.core.errors import InputError, unknown_choice
+from profiler.core.frameworks import FRAMEWORKS
+from profiler.core.scenario import Scenario
 
 
 @lru_cache(maxsize=1)
@@ -45,7 +45,7 @@ def describe_file(path: Path, timeout: float = 120.0) -> Scenario:
     if not path.is_file():
         raise InputError(f"--scenario {path}: no such file")
     proc = subprocess.run(
-        [sys.executable, "-m", "profiler.worker", "--describe", str(path)],
+        [sys.executable, "-m", "profiler.run.worker", "--describe", str(path)],
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -13,39 +13,9 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from profiler.analysis.breakdown import CATEGORIES
-from profiler.analysis.explain import LABELS
-
-COLORS = {
-    "data_loading": "magenta",
-    "communication": "cyan",
-    "memory_io": "yellow",
-    "compute": "green",
-    "framework_overhead": "red",
-    "idle": "bright_black",
-}
-BAR_WIDTH = 30
-
-
-def _fmt_ms(v: float | None) -> str:
-    if v is None:
-        return "–"
-    return f"{v:,.3f}" if v < 10 else f"{v:,.1f}"
-
-
-def breakdown_bar(pcts: dict[str, float], width: int = BAR_WIDTH) -> Text:
-    """One stacked bar: each category a run of blocks in its colour."""
-    t = Text()
-    used = 0
-    for c in CATEGORIES:
-        n = round(pcts.get(c, 0.0) / 100.0 * width)
-        n = min(n, width - used)
-        if n > 0:
-            t.append("█" * n, style=COLORS[c])
-            used += n
-    if used < width:
-        t.append("·" * (width - used), style="bright_black")
-    return t
+from profiler.core.categories import CATEGORIES, LABELS
+from profiler.core.categories import TERMINAL_COLORS as COLORS
+from profiler.report.bars import breakdown_bar, fmt_ms
 
 
 class VariantReport:
@@ -67,17 +37,17 @@ class VariantReport:
         tr = v.get("traced_step_ms") or {}
         head = Text()
         head.append("step time ", style="bold")
-        head.append(f"{_fmt_ms(st.get('median'))} ms", style="bold cyan")
+        head.append(f"{fmt_ms(st.get('median'))} ms", style="bold cyan")
         head.append(
-            f" median of {st.get('n')} clean steps (min {_fmt_ms(st.get('min'))}, "
-            f"max {_fmt_ms(st.get('max'))}, spread {st.get('spread_pct') or 0:.1f}%)"
+            f" median of {st.get('n')} clean steps (min {fmt_ms(st.get('min'))}, "
+            f"max {fmt_ms(st.get('max'))}, spread {st.get('spread_pct') or 0:.1f}%)"
         )
         if v.get("per_unit_ms") is not None:
             head.append(f"\n{self.unit}: ", style="bold")
             head.append(f"{v['per_unit_ms'] / 1000:,.2f} s", style="bold cyan")
         if tr.get("median") is not None:
             head.append(
-                f"\ntraced steps {_fmt_ms(tr['median'])} ms "
+                f"\ntraced steps {fmt_ms(tr['median'])} ms "
                 f"(tracing adds {v.get('tracing_overhead_pct', 0):+.0f}%; the breakdown below is "
                 f"of traced steps)",
                 style="dim",
@@ -101,12 +71,12 @@ class VariantReport:
                 bar = breakdown_bar({c: pct})
                 t.add_row(
                     Text(LABELS[c], style=COLORS[c]),
-                    "not measured" if nm else _fmt_ms(ms),
+                    "not measured" if nm else fmt_ms(ms),
                     "" if nm else f"{pct:5.1f}",
                     bar,
                 )
             t.add_row(
-                Text("step (traced)", style="bold"), _fmt_ms(bd["step_ms"]), "100.0", breakdown_bar(bd["pct"])
+                Text("step (traced)", style="bold"), fmt_ms(bd["step_ms"]), "100.0", breakdown_bar(bd["pct"])
             )
             parts.append(t)
             parts.append(
@@ -116,7 +86,7 @@ class VariantReport:
                     style="dim",
                 )
             )
-            from profiler.breakdown_report import breakdown_details
+            from profiler.report.breakdown import breakdown_details
 
             parts.extend(breakdown_details(v))
         ops = v.get("top_ops") or []
@@ -133,7 +103,7 @@ class VariantReport:
                     o["where"],
                     Text(LABELS.get(o["category"], o["category"]), style=COLORS.get(o["category"], "")),
                     f"{o['calls_per_step']:,.0f}",
-                    _fmt_ms(o["self_ms_per_step"]),
+                    fmt_ms(o["self_ms_per_step"]),
                 )
             parts.append(t)
         d = v.get("dispatch") or {}
@@ -223,7 +193,7 @@ class RunReport:
                 continue
             yield VariantReport(v, sc.get("unit", "step"))
             if v.get("distributed"):  # data-parallel run: per-rank table (profiler/ranks_report.py)
-                from profiler.ranks_report import RanksReport
+                from profiler.report.ranks import RanksReport
 
                 yield RanksReport(v)
         if skipped:
@@ -235,7 +205,7 @@ class RunReport:
             yield t
         yield ComparisonReport(r.get("comparisons", []))
         if r.get("scaling"):
-            from profiler.ranks_report import ScalingReport
+            from profiler.report.ranks import ScalingReport
 
             yield ScalingReport(r["scaling"])
         overheads = {
@@ -259,7 +229,7 @@ class RunReport:
             tail.append(f"\nrun directory: {self.run_dir}")
             if r.get("trace"):
                 tail.append(f"\nChrome trace: {self.run_dir}/{r['trace']}  (open in https://ui.perfetto.dev)")
-        from profiler.breakdown_report import run_tail
+        from profiler.report.breakdown import run_tail
 
         tail.append_text(run_tail(r, self.run_dir))
         yield tail
@@ -274,7 +244,7 @@ def render_record(record: dict[str, Any], run_dir: str | None, console: Console)
 
     The report is rendered into a capture first, so a damaged record prints nothing half-way.
     """
-    from profiler.errors import InputError
+    from profiler.core.errors import InputError
 
     try:
         with console.capture() as cap:

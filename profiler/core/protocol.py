@@ -1,7 +1,7 @@
 """What passes between the parent and a worker: the spec in, progress messages and results out.
 
 The parent writes ``spec.json`` into the worker's directory and starts
-``python -m profiler.worker SPEC``. The worker reports progress as JSON lines on a pipe whose fd it
+``python -m profiler.run.worker SPEC``. The worker reports progress as JSON lines on a pipe whose fd it
 gets in ``PROFILER_PROGRESS_FD`` (its own stdout and stderr belong to the workload and go to log
 files), and leaves ``events.npz`` and ``result.json`` in the same directory.
 """
@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from profiler.scenario import WorkloadSpec
+from profiler.core.scenario import WorkloadSpec
 
 PROGRESS_FD_ENV = "PROFILER_PROGRESS_FD"
 #: Comma-separated CPU ids the worker pins itself to before anything loads (``profiler scale --pin``).
@@ -51,7 +51,7 @@ class WorkerSpec:
         return WorkerSpec(**d)
 
     def write(self, path: Path) -> None:
-        from profiler.rundir import atomic_write_text
+        from profiler.core.files import atomic_write_text
 
         atomic_write_text(path, self.to_json())
 
@@ -75,3 +75,23 @@ class ProgressChannel:
             self._f.write(json.dumps(msg) + "\n")
         except (OSError, ValueError):
             self._f = None
+
+
+#: Names the worker spec of a profiled command (read once, then removed, by the start-up shim).
+COMMAND_SPEC_ENV = "PROFILER_COMMAND_SPEC"
+#: The folder whose ``sitecustomize.py`` installs the recorder in a profiled command.
+INJECT_DIR = Path(__file__).resolve().parent.parent / "inject"
+
+
+def command_env(spec_path: Path, inject: bool = True) -> dict[str, str]:
+    """Environment additions for a command worker."""
+    if not inject:
+        return {}
+    parts = [str(INJECT_DIR)]
+    pkg_parent = str(Path(__file__).resolve().parents[2])
+    if "site-packages" not in pkg_parent:  # a source checkout: make ``profiler`` importable there too
+        parts.append(pkg_parent)
+    old = os.environ.get("PYTHONPATH")
+    if old:
+        parts.append(old)
+    return {"PYTHONPATH": os.pathsep.join(parts), COMMAND_SPEC_ENV: str(spec_path)}

@@ -25,53 +25,12 @@ shown by ``doctor``.
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from profiler.errors import InputError
-
-CALIBRATION_VERSION = 1
-
-
-def cache_dir() -> Path:
-    env = os.environ.get("PROFILER_CACHE_DIR")
-    if env:
-        return Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "profiler"
-
-
-def machine_key() -> str:
-    """Identifies this machine's hardware: host name, CPU model, usable cores, GPU names."""
-    import socket
-
-    from profiler.hardware import cpu_model, gpus, usable_cores
-
-    g = ",".join(x["name"] for x in gpus()[0])
-    raw = f"{socket.gethostname()}|{cpu_model()}|{usable_cores()}|{g}"
-    return hashlib.sha1(raw.encode()).hexdigest()[:12]
-
-
-def cache_file() -> Path:
-    return cache_dir() / f"calibration-{machine_key()}.json"
-
-
-def load_cached() -> dict[str, Any] | None:
-    """The cached calibration of this machine, ``None`` when there is none (or it is unreadable)."""
-    p = cache_file()
-    try:
-        rec = json.loads(p.read_text())
-    except (OSError, ValueError):
-        return None
-    if not isinstance(rec, dict) or rec.get("version") != CALIBRATION_VERSION:
-        return None
-    return rec
+from profiler.core.calibration import CALIBRATION_VERSION, machine_key
 
 
 def _best(fn: Any, reps: int) -> float:
@@ -139,7 +98,7 @@ def fma_cpu(reps: int) -> tuple[float | None, str]:
 
 def gpu_ceilings(quick: bool) -> dict[str, Any]:
     """STREAM copy/triad and SGEMM through CuPy on GPU 0; ``{"unavailable": reason}`` otherwise."""
-    from profiler.hardware import gpus
+    from profiler.core.hardware import gpus
 
     g, reason = gpus()
     if not g:
@@ -214,7 +173,7 @@ def _gpu_numba(quick: bool) -> dict[str, Any]:
 
 def calibrate(quick: bool = False) -> dict[str, Any]:
     """Measure the ceilings now (seconds; ``quick`` for tests) and return the record (not cached)."""
-    from profiler.hardware import host_info
+    from profiler.core.hardware import host_info
 
     n = (1 << 22) if quick else (1 << 24)  # 32 MiB / 128 MiB per array: beyond any L3 here
     reps = 3 if quick else 7
@@ -250,32 +209,3 @@ def calibrate(quick: bool = False) -> dict[str, Any]:
     }
     rec["seconds"] = round(time.perf_counter() - t0, 2)
     return rec
-
-
-def save(rec: dict[str, Any]) -> Path:
-    from profiler.rundir import atomic_write_json
-
-    p = cache_file()
-    try:
-        p.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(p, rec)
-    except OSError as e:
-        raise InputError(f"cannot write the calibration cache {p} ({e.strerror or e})") from None
-    return p
-
-
-def summary_line(rec: dict[str, Any] | None) -> str:
-    """One line for doctor and reports."""
-    if not rec:
-        return "not calibrated: run `profiler calibrate`"
-    c = rec.get("cpu", {})
-    s = (
-        f"CPU {c.get('peak_gflops', 0):,.1f} GFLOP/s ({c.get('flops_from')}), "
-        f"{c.get('peak_gbs', 0):,.1f} GB/s ({c.get('bw_from')})"
-    )
-    g = rec.get("gpu") or {}
-    if g.get("peak_gflops"):
-        s += f"; GPU {g['peak_gflops']:,.0f} GFLOP/s, {g['peak_gbs']:,.0f} GB/s"
-    elif g.get("unavailable"):
-        s += f"; GPU {g['unavailable']}"
-    return s + f" · measured {rec.get('created')}"

@@ -1,4 +1,4 @@
-"""Profile any command: ``profiler trace -- python train.py ARGS`` runs the user's program as the worker.
+"""Profile any command, child side: the recorder the start-up shim installs inside the user's program.
 
 Parent side (:func:`resolve_command`, :func:`plan_command`): the program is started directly (so the
 parent probes — NVML, process, py-spy — watch its pid) with two additions to its environment:
@@ -23,7 +23,7 @@ Worker side (:class:`CommandRecorder`, installed by :func:`activate`), in the us
   in-worker probes (torch.profiler; CUPTI) run for one warm-up step plus ``trace_steps`` traced steps,
   and any later steps are clean again;
 * at exit (normal, exception or SIGTERM from the parent's timeout) the events and ``result.json`` are
-  written to the worker directory, exactly as ``profiler.worker`` leaves them.
+  written to the worker directory, exactly as ``profiler.run.worker`` leaves them.
 
 The spec variable is removed from the environment once read, so the program's own subprocesses
 (DataLoader workers, tools it runs) are not instrumented. torch is hooked when the program imports it,
@@ -35,133 +35,22 @@ from __future__ import annotations
 import atexit
 import json
 import os
-import shutil
 import signal
 import sys
 import threading
 from pathlib import Path
 from typing import Any
 
-from profiler.clock import now_ns
-from profiler.events import DATA_LOADING, STEP, WARMUP, EventBuilder, EventTable
+from profiler.core.clock import now_ns
+from profiler.core.events import DATA_LOADING, STEP, WARMUP, EventBuilder, EventTable
+from profiler.core.protocol import COMMAND_SPEC_ENV
 
-SPEC_ENV = "PROFILER_COMMAND_SPEC"
-INJECT_DIR = Path(__file__).resolve().parent / "inject"
-HARNESS_TID = 0  # the same "steps" track as profiler.worker
+HARNESS_TID = 0  # the same "steps" track as profiler.run.worker
 
 #: Step sources, lowest to highest preference.
 SOURCES = ("dataloader", "optimizer.step", "torch.profiler.step")
 
 
-# ------------------------------------------------------------------------------------------ parent
-def resolve_command(argv: list[str]) -> list[str]:
-    """The command to run, ``python`` resolved to this interpreter; one-line error if it is missing."""
-    from profiler.errors import InputError
-
-    if not argv:
-        raise InputError("no command after --")
-    exe = argv[0]
-    if exe in ("python", "python3", Path(sys.executable).name):
-        return [sys.executable, *argv[1:]]
-    if os.sep in exe:
-        if not (os.path.isfile(exe) and os.access(exe, os.X_OK)):
-            raise InputError(f"command not found or not executable: {exe}")
-        return list(argv)
-    found = shutil.which(exe)
-    if found is None:
-        raise InputError(f"command not found: {exe}")
-    return [found, *argv[1:]]
-
-
-def command_env(spec_path: Path, inject: bool = True) -> dict[str, str]:
-    """Environment additions for a command worker."""
-    if not inject:
-        return {}
-    parts = [str(INJECT_DIR)]
-    pkg_parent = str(Path(__file__).resolve().parent.parent)
-    if "site-packages" not in pkg_parent:  # a source checkout: make ``profiler`` importable there too
-        parts.append(pkg_parent)
-    old = os.environ.get("PYTHONPATH")
-    if old:
-        parts.append(old)
-    return {"PYTHONPATH": os.pathsep.join(parts), SPEC_ENV: str(spec_path)}
-
-
-def command_scenario(argv: list[str]) -> Any:
-    """A scenario declaration standing for the user's program (recorded in run.json)."""
-    from profiler.scenario import Implementation, Scenario, Variant
-
-    return Scenario(
-        name="command",
-        summary=" ".join(argv),
-        implementations=(Implementation("torch", (Variant("command", "the user's own program"),)),),
-        presets={"command": {}},
-        modes=("train", "infer"),
-        default_mode="train",
-        origin="profiler trace -- COMMAND",
-    )
-
-
-def plan_command(req: Any, argv: list[str], inject: bool = True) -> Any:
-    """A :class:`profiler.orchestrate.Plan` with one worker: the user's program."""
-    from profiler.errors import InputError
-    from profiler.orchestrate import Plan
-    from profiler.probes import probe_class, select_probes
-    from profiler.runner import WorkerJob
-    from profiler.scenario import WorkloadSpec
-
-    cmd = resolve_command(argv)
-    for n, v in (("--steps", req.steps), ("--threads", req.threads)):
-        if v is not None and v < 1:
-            raise InputError(f"{n} must be a positive integer, got {v}")
-    for n, v in (("--warmup", req.warmup), ("--trace-steps", req.trace_steps)):
-        if v is not None and v < 0:
-            raise InputError(f"{n} must be a positive integer, got {v}")
-    steps = req.steps or 10
-    warmup = 2 if req.warmup is None else req.warmup
-    trace_steps = 3 if req.trace_steps is None else req.trace_steps
-    chosen, records = select_probes(req.probes, req.require, "torch")
-    worker_probes = [p for p in chosen if probe_class(p).where == "worker"] if inject else []
-    job = WorkerJob(
-        key="command",
-        workload=WorkloadSpec(
-            scenario="command",
-            framework="torch",
-            variant="command",
-            mode=req.mode or "train",
-            preset="command",
-            device=req.device if req.device != "auto" else "auto",
-            threads=req.threads,
-        ),
-        module=None,
-        warmup=warmup,
-        steps=steps,
-        trace_steps=trace_steps,
-        worker_probes=worker_probes,
-        parent_probes=[p for p in chosen if probe_class(p).where == "parent"],
-        probe_options=req.probe_options,
-        timeout_s=req.timeout_s,
-    )
-    job.command = cmd
-    job.inject = inject
-    settings = {
-        "mode": req.mode or "train",
-        "preset": "command",
-        "device": req.device,
-        "params": {},
-        "steps": steps,
-        "warmup": warmup,
-        "trace_steps": trace_steps,
-        "threads": req.threads,
-        "data": "the program's own",
-        "timeout_s": req.timeout_s,
-        "command": cmd,
-        "inject": inject,
-    }
-    return Plan(req, [job], [], settings, {"torch": records})
-
-
-# ------------------------------------------------------------------------------------------ worker
 class CommandRecorder:
     """Step detection, data-loading spans and the traced window inside the user's program."""
 
@@ -311,7 +200,7 @@ class CommandRecorder:
             for k in range(len(self.bounds) - 1):
                 a, z = self.resume.get(k, self.bounds[k]), self.bounds[k + 1]
                 # the in-worker probes ran for steps trace_start .. trace_stop-1; the first of them
-                # pays the tracer's set-up and is a warm-up step, like in profiler.worker
+                # pays the tracer's set-up and is a warm-up step, like in profiler.run.worker
                 ts0, ts1 = self.trace_start, self.trace_stop
                 traced = ts0 is not None and k >= ts0 and (ts1 is None or k < ts1)
                 first_traced = ts0 is not None and k == ts0
@@ -347,8 +236,8 @@ class CommandRecorder:
                 res["n_events"] = len(table)
             except Exception as e:
                 res["save_error"] = f"{type(e).__name__}: {e}"
-            from profiler.clock import epoch_offset_ns
-            from profiler.rundir import atomic_write_json
+            from profiler.core.clock import epoch_offset_ns
+            from profiler.core.files import atomic_write_json
 
             res["epoch_offset_ns"] = epoch_offset_ns()
             atomic_write_json(self.out_dir / "result.json", res)
@@ -391,7 +280,7 @@ _RECORDER: CommandRecorder | None = None
 def activate() -> CommandRecorder | None:
     """Called by ``profiler/inject/sitecustomize.py`` at interpreter start."""
     global _RECORDER
-    spec_path = os.environ.pop(SPEC_ENV, None)  # children of the program stay uninstrumented
+    spec_path = os.environ.pop(COMMAND_SPEC_ENV, None)  # children of the program stay uninstrumented
     if not spec_path or _RECORDER is not None:
         return _RECORDER
     path = Path(spec_path)

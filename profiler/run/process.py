@@ -1,7 +1,7 @@
 """The parent side: start one worker per measured run, watch it, collect what it and the probes left.
 
 A :class:`WorkerJob` is one scenario × framework × variant × mode × settings. :func:`run_job` writes
-its spec, starts ``python -m profiler.worker`` in a new session (so the whole tree — DataLoader
+its spec, starts ``python -m profiler.run.worker`` in a new session (so the whole tree — DataLoader
 workers included — can be signalled at once), starts the parent-side probes against the worker's
 pid, relays progress messages, enforces the timeout, and returns a :class:`JobOutcome` whatever
 happened. Thread settings go into the worker's environment, so they apply before any framework loads.
@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from profiler.clock import epoch_offset_ns
-from profiler.events import EventTable
-from profiler.protocol import (
+from profiler.core.clock import epoch_offset_ns
+from profiler.core.events import EventTable
+from profiler.core.protocol import (
     EVENTS_FILE,
     PROGRESS_FD_ENV,
     RESULT_FILE,
@@ -31,8 +31,10 @@ from profiler.protocol import (
     STDERR_FILE,
     STDOUT_FILE,
     WorkerSpec,
+    command_env,
 )
-from profiler.scenario import WorkloadSpec
+from profiler.core.scenario import WorkloadSpec
+from profiler.probes import ProbeTarget, collect_probes, start_probes, stop_probes
 
 #: Environment variables that set a worker's thread count, applied before the framework loads.
 THREAD_ENV_VARS = (
@@ -68,9 +70,9 @@ class WorkerJob:
     probe_options: dict[str, Any] = field(default_factory=dict)
     timeout_s: float | None = None
     env: dict[str, str] = field(default_factory=dict)
-    #: a profiler.distributed.Launch: run the ranks under torch.distributed.run (None: one worker)
+    #: a profiler.run.torchrun.Launch: run the ranks under torch.distributed.run (None: one worker)
     launch: Any = None
-    #: run this program as the worker instead of profiler.worker (profiler/command_worker.py)
+    #: run this program as the worker instead of profiler.run.worker (profiler/command_worker.py)
     command: list[str] | None = None
     inject: bool = True  # with a command: install the start-up shim (steps, torch/CUPTI probes)
 
@@ -150,8 +152,6 @@ def write_spec(job: WorkerJob, worker_dir: Path, offset_ns: int) -> Path:
 
 
 def run_job(job: WorkerJob, worker_dir: Path, on_progress: ProgressCallback | None = None) -> JobOutcome:
-    from profiler.probes import ProbeTarget, collect_probes, start_probes, stop_probes
-
     offset = epoch_offset_ns()
     spec_path = write_spec(job, worker_dir, offset)
 
@@ -161,10 +161,8 @@ def run_job(job: WorkerJob, worker_dir: Path, on_progress: ProgressCallback | No
     env.setdefault("PYTHONUNBUFFERED", "1")
     read_fd, write_fd = os.pipe()
     env[PROGRESS_FD_ENV] = str(write_fd)
-    argv = [sys.executable, "-m", "profiler.worker", str(spec_path)]
+    argv = [sys.executable, "-m", "profiler.run.worker", str(spec_path)]
     if job.command:
-        from profiler.command_worker import command_env
-
         argv = list(job.command)
         env.update(command_env(spec_path, job.inject))
 

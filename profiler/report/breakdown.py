@@ -1,6 +1,6 @@
 """Rich renderables for what explains a breakdown: input-bound verdict, roofline, GPU, pictures.
 
-Used by :mod:`profiler.report` (one call per variant panel and one for the run's tail) and by
+Used by :mod:`profiler.report.run` (one call per variant panel and one for the run's tail) and by
 ``profiler explain``. Like the rest of the report they read run.json records only.
 """
 
@@ -11,8 +11,7 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
-from profiler.analysis.breakdown import CATEGORIES
-from profiler.analysis.explain import LABELS
+from profiler.core.categories import CATEGORIES, LABELS
 
 
 def _pct(v: float | None) -> str:

@@ -9,7 +9,7 @@ cheap to hold, filter and analyse:
 * **instants**  — a point in time with a name: "warm-up done", "NVML error", "OOM".
 * **samples**   — a stack sample: a thread's stack (an id into a stack table) at a time.
 
-Times are integer nanoseconds on one clock, :func:`profiler.clock.now_ns` (CLOCK_MONOTONIC, shared by
+Times are integer nanoseconds on one clock, :func:`profiler.core.clock.now_ns` (CLOCK_MONOTONIC, shared by
 every process on the machine). Probes whose source uses another clock (CUPTI, NVML, framework traces,
 other ranks) re-base their timestamps before handing events over.
 
@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from profiler.errors import InputError
+from profiler.core.errors import InputError
 
 EVENTS_FORMAT_VERSION = 1
 
@@ -299,7 +299,7 @@ class EventTable:
         ``compress=False`` is for checkpoints taken between measured steps, where the worker's CPU
         time matters more than the file's size.
         """
-        from profiler.rundir import atomic_write_bytes
+        from profiler.core.files import atomic_write_bytes
 
         arrays: dict[str, np.ndarray] = {}
         for prefix, tbl in (

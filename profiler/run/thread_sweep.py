@@ -2,7 +2,7 @@
 
 A *point* is one series (framework/variant) at one thread count; each point is measured ``repeats``
 times, every time in a fresh worker, so the thread settings (environment variables, set by
-:func:`profiler.runner.thread_env` before the framework loads, and the framework calls the scenario
+:func:`profiler.run.process.thread_env` before the framework loads, and the framework calls the scenario
 makes from ``WorkloadSpec.threads``) never leak from one point to the next.
 
 Order: the repeats alternate direction — repeat 0 runs the counts ascending, repeat 1 descending,
@@ -25,10 +25,7 @@ Outputs in the run directory: ``run.json`` (kind ``scale``: every worker's entry
 
 from __future__ import annotations
 
-import csv
-import io
 import os
-import statistics
 import threading
 import time
 from collections.abc import Callable
@@ -36,29 +33,26 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from profiler.analysis.op_scaling import op_scaling
-from profiler.analysis.scaling import (
-    SPREAD_WARN_PCT,
+from profiler.analysis.thread_fits import (
     BusyThreads,
-    Point,
     busy_threads,
-    scaling_figures,
-    spread_pct,
     thread_mismatch,
 )
-from profiler.errors import InputError
-from profiler.hardware import usable_cores
-from profiler.protocol import PIN_CPUS_ENV, SPEC_FILE
-from profiler.rundir import RunDir, atomic_write_json, atomic_write_text, ensure_writable_root
-from profiler.runner import WorkerJob, run_job, thread_env
-from profiler.scenario import Scenario
+from profiler.analysis.thread_scaling import scaling_result
+from profiler.analysis.variant import analyse_variant
+from profiler.core.calibration import load_cached
+from profiler.core.errors import InputError
+from profiler.core.files import atomic_write_json
+from profiler.core.hardware import usable_cores
+from profiler.core.protocol import PIN_CPUS_ENV, SPEC_FILE
+from profiler.core.rundir import RunDir, ensure_writable_root
+from profiler.core.scenario import Scenario
+from profiler.export.thread_sweep import SCALING_JSON, write_outputs
+from profiler.run.execute import record_header, variant_entry
+from profiler.run.plan import TraceRequest, plan
+from profiler.run.process import WorkerJob, run_job, thread_env
 
 DEFAULT_REPEATS = 5
-#: A point whose threads got less than this share of the cores they could use gets a warning.
-CONTENDED_SHARE = 0.6
-SCALING_JSON = "scaling.json"
-SCALING_CSV = "scaling.csv"
-SCALING_PNG = "scaling.png"
 
 
 # ------------------------------------------------------------------------------------ thread list
@@ -86,7 +80,7 @@ def parse_threads(text: str | None) -> list[int] | None:
     return sorted(out)
 
 
-def default_threads(cores: int) -> list[int]:
+def default_thread_counts(cores: int) -> list[int]:
     """Powers of two up to the core count, plus the core count itself."""
     cores = max(1, cores)
     out, p = [], 1
@@ -211,7 +205,7 @@ class ScaleRequest:
     scenario: Scenario
     frameworks: list[str] | None = None
     variants: list[str] | None = None  # None: each framework's first variant
-    threads: list[int] | None = None  # None: default_threads(cores)
+    threads: list[int] | None = None  # None: default_thread_counts(cores)
     repeats: int = DEFAULT_REPEATS
     pin: bool = False
     mode: str | None = None
@@ -249,12 +243,10 @@ class ScalePlan:
 
 def plan_scale(req: ScaleRequest) -> ScalePlan:
     """Validate the request and lay out every worker run, in order (nothing runs yet)."""
-    from profiler.orchestrate import TraceRequest, plan
-
     if req.repeats < 1:
         raise InputError(f"--repeats must be a positive integer, got {req.repeats}")
     cores = usable_cores()
-    threads = list(req.threads) if req.threads is not None else default_threads(cores)
+    threads = list(req.threads) if req.threads is not None else default_thread_counts(cores)
     if not threads:
         raise InputError("--threads: empty list; give positive integers such as 1,2,4")
     for t in threads:
@@ -358,8 +350,6 @@ ScaleProgress = Callable[[ScaleJob, int, dict[str, Any]], None]  # (job, index, 
 
 
 def _entry(sj: ScaleJob, outcome: Any, run: RunDir, sc: Scenario, watcher: MeasureWindowWatcher) -> dict:
-    from profiler.orchestrate import variant_entry
-
     entry = variant_entry(outcome, run, sc)
     bt = watcher.result()
     entry.update(
@@ -388,8 +378,6 @@ def execute_scale(
     sc = req.scenario
     ensure_writable_root(req.out)
     run = RunDir.create(req.out, f"{sc.name}-scale")
-    from profiler.orchestrate import record_header
-
     record: dict[str, Any] = {
         **record_header(run, "scale", sc, sp.settings, req.command, {sj.job.workload.framework for sj in sp.jobs}),
         "status": "running",
@@ -423,7 +411,7 @@ def execute_scale(
     result["not_run"] = len(sp.jobs) - sum(1 for v in record["variants"] if "repeat" in v)
     record["scaling"] = result
     record["status"] = "interrupted" if interrupted else _status(record["variants"])
-    files = write_outputs(run, result, sc.name)
+    files = write_outputs(run.path, result, sc.name)
     record["scaling"]["files"] = files
     run.write_record(record)
     atomic_write_json(run.path / SCALING_JSON, json_summary(record, run))
@@ -437,170 +425,6 @@ def _status(variants: list[dict[str, Any]]) -> str:
     if st == {"ok"}:
         return "ok"
     return "partial" if "ok" in st else "failed"
-
-
-# ------------------------------------------------------------------------------------ aggregating
-def _median(xs: list[float]) -> float:
-    return float(statistics.median(xs))
-
-
-def scaling_result(
-    entries: list[dict[str, Any]], series: list[str], threads: list[int], cores: int
-) -> dict[str, Any]:
-    """Per series: each thread count's repeats summarised, the fits, and the op explanation.
-
-    ``entries`` are the worker entries of run.json (``series``, ``threads``, ``repeat``, ``status``,
-    ``step_ms``, ``busy_threads`` ...), so a saved run can be re-aggregated without re-running it.
-    """
-    out_series = []
-    warnings: list[str] = []
-    for s in series:
-        fw, _, variant = s.partition("/")
-        mine = [e for e in entries if e.get("series") == s]
-        pts: list[dict[str, Any]] = []
-        for t in threads:
-            reps = [e for e in mine if e.get("threads") == t]
-            ok = [e for e in reps if e.get("status") == "ok" and (e.get("step_ms") or {}).get("median")]
-            meds = [float(e["step_ms"]["median"]) for e in ok]
-            busy = [e["busy_threads"] for e in ok if e.get("busy_threads")]
-            resolved = [b for b in busy if b.get("resolved")]
-            busy_counts = [int(b["busy"]) for b in resolved]
-            par = [float(b["cpu_parallelism"]) for b in busy]
-            pt: dict[str, Any] = {
-                "threads": t,
-                "oversubscribed": t > cores,
-                "repeats": len(reps),
-                "repeats_ok": len(ok),
-                "median_ms": _median(meds) if meds else None,
-                "min_ms": min(meds) if meds else None,
-                "max_ms": max(meds) if meds else None,
-                "repeat_medians_ms": meds,
-                "spread_pct": spread_pct(meds) if meds else None,
-                "busy_threads": _median(busy_counts) if busy_counts else None,
-                "busy_threads_range": [min(busy_counts), max(busy_counts)] if busy_counts else None,
-                "cpu_parallelism": _median(par) if par else None,
-                "pinned_cpus": next((e.get("pinned_cpus") for e in ok if e.get("pinned_cpus")), None),
-                "errors": sorted({str(e.get("error")) for e in reps if e.get("status") != "ok"}),
-            }
-            if busy_counts:
-                bmed = pt["busy_threads"]
-                pt["thread_mismatch"] = None if bmed == t else f"{bmed:g} busy thread(s) for {t} requested"
-            elif ok:
-                notes = [e.get("thread_mismatch") or e.get("busy_error") for e in ok]
-                pt["thread_mismatch"] = next((n for n in notes if n), "busy threads not measured")
-            else:
-                pt["thread_mismatch"] = None
-            if pt["spread_pct"] is not None and pt["spread_pct"] > SPREAD_WARN_PCT and len(meds) > 1:
-                warnings.append(
-                    f"{s} at {t} thread(s): repeats spread {pt['spread_pct']:.0f}% (> {SPREAD_WARN_PCT:.0f}%)"
-                    " — the machine was noisy; treat this point with care"
-                )
-            if pt["thread_mismatch"] and busy_counts:
-                warnings.append(f"{s} at {t} thread(s): {pt['thread_mismatch']}")
-            want = min(t, cores)
-            if pt["cpu_parallelism"] is not None and pt["cpu_parallelism"] < CONTENDED_SHARE * want:
-                # Threads that are busy but get little CPU time are waiting for a core: someone
-                # else is using the machine, and this point's time is pessimistic.
-                warnings.append(
-                    f"{s} at {t} thread(s): the worker's threads got {pt['cpu_parallelism']:.2f} cores' worth "
-                    f"of CPU time on average for {want} usable — other processes competed for the cores, "
-                    "or the framework waited"
-                )
-            pts.append(pt)
-        measured = [p for p in pts if p["median_ms"]]
-        figures = None
-        if measured:
-            sf = scaling_figures(
-                [Point(p["threads"], p["median_ms"], p["spread_pct"] or 0.0) for p in measured],
-                fit_max_threads=cores,
-            )
-            figures = sf.to_dict()
-            by_t = {f.threads: f for f in sf.points}
-            for p in pts:
-                f = by_t.get(p["threads"])
-                p["speedup"] = f.speedup if f else None
-                p["efficiency"] = f.efficiency if f else None
-                p["karp_flatt"] = f.karp_flatt if f else None
-        traced = {e.get("threads"): e for e in mine if e.get("traced") and e.get("status") == "ok"}
-        if len(threads) >= 2 and threads[0] in traced and threads[-1] in traced:
-            expl = op_scaling(traced[threads[0]], traced[threads[-1]], s)
-        elif len(threads) < 2:
-            expl = {"available": False, "reason": "needs two thread counts"}
-        else:
-            expl = {
-                "available": False,
-                "reason": "no traced run at both the lowest and the highest count "
-                "(the framework has no in-worker tracer here, or that worker failed)",
-            }
-        out_series.append(
-            {
-                "series": s,
-                "framework": fw,
-                "variant": variant,
-                "points": pts,
-                "figures": figures,
-                "explanation": expl,
-            }
-        )
-    return {"threads": threads, "cores": cores, "series": out_series, "warnings": warnings}
-
-
-# ---------------------------------------------------------------------------------------- outputs
-CSV_COLUMNS = (
-    "series",
-    "framework",
-    "variant",
-    "threads",
-    "oversubscribed",
-    "median_ms",
-    "min_ms",
-    "max_ms",
-    "spread_pct",
-    "repeats_ok",
-    "speedup",
-    "efficiency",
-    "karp_flatt",
-    "busy_threads",
-    "cpu_parallelism",
-    "thread_mismatch",
-    "pinned_cpus",
-)
-
-
-def to_csv(result: dict[str, Any]) -> str:
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(CSV_COLUMNS)
-    for s in result["series"]:
-        for p in s["points"]:
-            row = {**p, "series": s["series"], "framework": s["framework"], "variant": s["variant"]}
-            vals = []
-            for c in CSV_COLUMNS:
-                v = row.get(c)
-                if isinstance(v, float):
-                    v = f"{v:.6g}"
-                elif isinstance(v, list):
-                    v = " ".join(map(str, v))
-                elif v is None:
-                    v = ""
-                vals.append(v)
-            w.writerow(vals)
-    return buf.getvalue()
-
-
-def write_outputs(run: RunDir, result: dict[str, Any], scenario: str) -> dict[str, str | None]:
-    """scaling.csv and scaling.png in the run directory; returns their paths (None: not written)."""
-    files: dict[str, str | None] = {"json": str(run.path / SCALING_JSON)}
-    atomic_write_text(run.path / SCALING_CSV, to_csv(result))
-    files["csv"] = str(run.path / SCALING_CSV)
-    from profiler.export.scaling_plot import write_scaling_png
-
-    try:
-        files["png"] = str(write_scaling_png(result, run.path / SCALING_PNG, title=f"{scenario}: speedup"))
-    except ValueError as e:  # nothing measured: no plot, the reason goes in the record
-        files["png"] = None
-        result.setdefault("warnings", []).append(f"no plot: {e}")
-    return files
 
 
 def json_summary(record: dict[str, Any], run: RunDir) -> dict[str, Any]:
@@ -628,15 +452,12 @@ def json_summary(record: dict[str, Any], run: RunDir) -> dict[str, Any]:
 
 def saved_summary(record: dict[str, Any], run: RunDir, reanalyse: bool = False) -> dict[str, Any]:
     """The ``--json`` document of a saved sweep; ``reanalyse`` recomputes it from the saved events."""
-    from profiler.errors import InputError
-    from profiler.orchestrate import analyse_variant
-
     try:
         if reanalyse:
             unit = record.get("scenario", {}).get("unit", "step")
             for v in record["variants"]:
                 if v.get("events"):
-                    v.update(analyse_variant(run.load_events(v), v, v.get("items_per_step"), unit))
+                    v.update(analyse_variant(run.load_events(v), v, v.get("items_per_step"), unit, load_cached()))
             s = record["settings"]
             series = list(dict.fromkeys(v["series"] for v in record["variants"] if v.get("series")))
             files = (record.get("scaling") or {}).get("files")
@@ -647,21 +468,3 @@ def saved_summary(record: dict[str, Any], run: RunDir, reanalyse: bool = False) 
         raise InputError(f"{run.run_file}: malformed scaling record ({type(e).__name__}: {e})") from None
 
 
-__all__ = [
-    "DEFAULT_REPEATS",
-    "MeasureWindowWatcher",
-    "ScaleJob",
-    "ScalePlan",
-    "ScaleRequest",
-    "default_threads",
-    "execute_scale",
-    "json_summary",
-    "parse_threads",
-    "pin_cpus",
-    "plan_scale",
-    "run_order",
-    "saved_summary",
-    "scaling_result",
-    "thread_cpu_seconds",
-    "to_csv",
-]

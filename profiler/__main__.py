@@ -1,0 +1,5 @@
+"""``python -m profiler``: the command line."""
+
+from profiler.cli.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,83 @@
+"""One worker's events → its figures: step statistics, breakdown, top ops, dispatches, probe figures;
+and the comparisons a reader wants between variants.
+
+Pure functions of the event table and the entry's identity; the machine's calibration is passed in.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from profiler.analysis.attribution import attributed_breakdown
+from profiler.analysis.breakdown import step_windows
+from profiler.analysis.explain import explain
+from profiler.analysis.ops import dispatch_counts, op_table
+from profiler.analysis.stats import summarize_ms
+from profiler.core.events import EventTable
+from profiler.probes.summary import probe_summary
+
+
+def analyse_variant(
+    events: EventTable,
+    entry: dict[str, Any],
+    items_per_step: float | None = None,
+    unit: str = "step",
+    calibration: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Step statistics, breakdown, top ops and dispatch counts for one worker's events."""
+    pid = entry.get("pid")
+    clean = step_windows(events, pid, traced=False)
+    traced = step_windows(events, pid, traced=True)
+    out: dict[str, Any] = {}
+    out["step_ms"] = summarize_ms([w.dur_ns for w in clean])
+    out["traced_step_ms"] = summarize_ms([w.dur_ns for w in traced])
+    if out["step_ms"]["median"] and out["traced_step_ms"]["median"]:
+        out["tracing_overhead_pct"] = 100.0 * (out["traced_step_ms"]["median"] / out["step_ms"]["median"] - 1)
+    if unit != "step" and items_per_step and out["step_ms"]["median"]:
+        n_items = float(unit.split()[0])
+        out["per_unit_ms"] = out["step_ms"]["median"] * n_items / items_per_step
+    steps = traced or clean
+    if steps:
+        # cost model, roofline classifier (this machine's calibrated ceilings), GPU summary
+        bd, extra = attributed_breakdown(events, pid, steps, entry.get("device") or "cpu", calibration)
+        out.update(extra)
+        out["breakdown"] = bd.to_dict()
+        out["breakdown_ms"] = dict(bd.ms)
+        out["top_ops"] = op_table(events, pid, steps)
+        out["dispatch"] = dispatch_counts(events, pid, steps)
+    else:
+        out["breakdown"] = None
+        out["breakdown_ms"] = None
+    # low-level probes (NVML, process, py-spy) run for the whole worker: their figures are over the
+    # clean steps when there are any
+    win = [(w.start_ns, w.end_ns) for w in (clean or traced)]
+    out["probe_summary"] = probe_summary(events, pid, win)
+    return out
+
+
+def comparisons(variants: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The comparisons a reader wants: within each framework, every variant against that framework's
+    fastest (fused vs unfused); across frameworks, each framework's best against the overall best."""
+    ok = [v for v in variants if v.get("status") == "ok" and (v.get("step_ms") or {}).get("median")]
+    if len(ok) < 2:
+        return []
+
+    def speed(v: dict[str, Any]) -> float:
+        return v["step_ms"]["median"]
+
+    by_fw: dict[str, list[dict[str, Any]]] = {}
+    for v in ok:
+        by_fw.setdefault(v.get("framework", "?"), []).append(v)
+    pairs: list[tuple[dict[str, Any], dict[str, Any]]] = []
+    for vs in by_fw.values():
+        best = min(vs, key=speed)
+        pairs += [(best, v) for v in sorted(vs, key=speed) if v is not best]
+    if len(by_fw) > 1:
+        # a variant that does less work than the mode says (e.g. forward only in a train run) is
+        # compared within its framework only, never across frameworks
+        whole = {fw: [v for v in vs if not (v.get("info") or {}).get(v.get("mode", ""))] for fw, vs in by_fw.items()}
+        bests = sorted((min(vs, key=speed) for vs in whole.values() if vs), key=speed)
+        pairs += [(bests[0], v) for v in bests[1:]]
+    return [e for a, b in pairs if (e := explain(a, b))]
+
+

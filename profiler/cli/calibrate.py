@@ -1,0 +1,34 @@
+"""``profiler calibrate``: this machine's ceilings, measured and cached."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from profiler.cli.options import (
+    JSON_OPTION,
+    stdout_console,
+)
+
+
+@click.command("calibrate")
+@click.option("--force", is_flag=True, help="Measure again even when this machine has cached ceilings.")
+@click.option("--quick", is_flag=True, help="Smaller arrays and fewer repetitions (about a second).")
+@JSON_OPTION
+def calibrate_cmd(force: bool, quick: bool, as_json: bool) -> None:
+    """Measure this machine's ceilings (STREAM bandwidth, SGEMM and FMA FLOP/s) for the roofline."""
+    from profiler.core.calibration import cache_file, load_cached, save
+    from profiler.run.calibrate import calibrate
+
+    rec = None if force else load_cached()
+    cached = rec is not None
+    if rec is None:
+        rec = calibrate(quick=quick)
+        save(rec)
+    if as_json:
+        click.echo(json.dumps({**rec, "cache_file": str(cache_file()), "from_cache": cached}, indent=2))
+        return
+    from profiler.report.breakdown import calibration_table
+
+    stdout_console().print(calibration_table(rec, str(cache_file()), cached))

@@ -1,0 +1,53 @@
+"""``profiler doctor``: frameworks, probes and calibration here: version or why unavailable."""
+
+from __future__ import annotations
+
+import json
+
+import click
+from rich.table import Table
+
+from profiler.cli.options import (
+    JSON_OPTION,
+    stdout_console,
+)
+
+
+@click.command("doctor")
+@JSON_OPTION
+def doctor_cmd(as_json: bool) -> None:
+    """Every framework and probe: version, or why it is unavailable here."""
+    from profiler.core.frameworks import FRAMEWORKS, framework_availability
+    from profiler.core.hardware import host_info
+    from profiler.probes import PROBES, availability_of, probe_class
+
+    fws = {n: framework_availability(n).as_dict() for n in FRAMEWORKS}
+    prs = {
+        n: {**availability_of(n).as_dict(), "where": probe_class(n).where, "summary": probe_class(n).summary}
+        for n in PROBES
+    }
+    host = host_info()
+    from profiler.core.calibration import load_cached, summary_line
+
+    cal = load_cached()
+    if as_json:
+        click.echo(json.dumps({"host": host, "frameworks": fws, "probes": prs, "calibration": cal}, indent=2))
+        return
+    con = stdout_console()
+    con.print(
+        f"[bold]host[/] {host['cpu']} · {host['cores']} cores · {host['memory_gib']} GiB · "
+        f"GPUs: {', '.join(g['name'] for g in host['gpus']) or 'none (' + str(host['gpu_reason']) + ')'}"
+    )
+    con.print(f"[bold]ceilings[/] {summary_line(cal)}", highlight=False)
+    for title, items in (("frameworks", fws), ("probes", prs)):
+        t = Table(title=title, title_justify="left", header_style="bold")
+        t.add_column("name")
+        t.add_column("status")
+        t.add_column("version / reason")
+        for n, a in items.items():
+            t.add_row(
+                n,
+                "[green]available[/]" if a["available"] else "[red]unavailable[/]",
+                a["version"] or "" if a["available"] else a["reason"] or "",
+            )
+        con.print(t)

@@ -1,0 +1,104 @@
+"""Options and helpers the commands share, defined once: --out, --json, --timeout, the trace and
+distributed option groups, comma lists, and the stdout console."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+
+
+def csv_list(value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    items = [v.strip() for v in value.split(",") if v.strip()]
+    return items or None
+
+
+def stdout_console() -> Console:
+    # A terminal gets its own width; a pipe or file gets room for the report's tables.
+    con = Console(soft_wrap=False)
+    if not con.is_terminal and "COLUMNS" not in os.environ:
+        con = Console(soft_wrap=False, width=120)
+    return con
+
+
+# Options every result-producing command shares, defined once.
+OUT_OPTION = click.option(
+    "--out",
+    "-o",
+    type=click.Path(path_type=Path),
+    default=Path("runs"),
+    show_default=True,
+    help="Directory under which the run directory is created.",
+)
+JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
+TIMEOUT_OPTION = click.option(
+    "--timeout", type=float, help="Seconds per worker before its process tree is killed."
+)
+
+
+def trace_options(f: Any) -> Any:
+    opts = [
+        click.option(
+            "--scenario",
+            "-s",
+            help="Scenario name, or a path to your own scenario file (or give a command after --).",
+        ),
+        click.option(
+            "--framework",
+            "-f",
+            "framework",
+            help="Framework(s), comma-separated (default: all of the scenario's).",
+        ),
+        click.option("--variant", "-v", "variant", help="Variant(s), comma-separated (default: all)."),
+        click.option("--mode", type=str, help="train or infer (default: the scenario's)."),
+        click.option(
+            "--preset", "-p", type=str, help="Size preset: cpu or seed (default: seed with a GPU, else cpu)."
+        ),
+        click.option("--device", type=str, default="auto", show_default=True, help="auto, cpu or cuda."),
+        click.option("--steps", type=int, help="Clean measured steps (headline step time)."),
+        click.option("--warmup", type=int, help="Warm-up steps, excluded from every figure."),
+        click.option("--trace-steps", type=int, help="Traced steps (breakdown and Chrome trace)."),
+        click.option("--threads", type=int, help="Thread count for the framework (set before it loads)."),
+        click.option(
+            "--data", type=str, default="ram", show_default=True, help="ram or disk input pipeline."
+        ),
+        click.option(
+            "--probes", type=str, help="Probes to run, comma-separated (default: every available one)."
+        ),
+        click.option("--require", type=str, help="Probes that must run; unavailable is an error."),
+        click.option(
+            "--probe-option",
+            "probe_option",
+            multiple=True,
+            help="NAME.KEY=VALUE setting of a probe, e.g. pyspy.rate_hz=100 (repeatable; docs/probes.md).",
+        ),
+        TIMEOUT_OPTION,
+        OUT_OPTION,
+        JSON_OPTION,
+    ]
+    for o in reversed(opts):
+        f = o(f)
+    return f
+
+
+def distributed_options(f: Any) -> Any:
+    """--nproc/--nnodes/--node-rank/--rdzv-endpoint (docs/distributed.md)."""
+    opts = [
+        click.option(
+            "--nproc",
+            type=str,
+            help="Ranks per node under torch.distributed.run (DDP; gloo on CPU, NCCL on GPU); "
+            "several counts (1,2) add a scaling table.",
+        ),
+        click.option("--nnodes", type=int, help="Nodes taking part (each runs this command)."),
+        click.option("--node-rank", type=int, help="This node's rank, 0..nnodes-1 (default 0)."),
+        click.option("--rdzv-endpoint", type=str, help="HOST:PORT of node 0 (rendezvous; a free port)."),
+    ]
+    for o in reversed(opts):
+        f = o(f)
+    return f

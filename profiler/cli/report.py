@@ -1,0 +1,90 @@
+"""``profiler report``: re-render a saved run, or analyse a trace another tool wrote."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from profiler.cli.options import (
+    JSON_OPTION,
+    stdout_console,
+)
+from profiler.core.calibration import load_cached
+from profiler.core.errors import InputError
+
+
+@click.command("report")
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--reanalyse", is_flag=True, help="Recompute the analysis from the saved events.")
+@JSON_OPTION
+@click.option(
+    "--out",
+    "-o",
+    type=click.Path(path_type=Path),
+    default=Path("runs"),
+    show_default=True,
+    help="For a trace file: where its run directory is created.",
+)
+@click.option(
+    "--trace-budget", type=float, help="For a trace file: keep the Chrome trace under this many MB."
+)
+def report_cmd(
+    run_dir: Path, reanalyse: bool, as_json: bool, out: Path = Path("runs"), trace_budget: float | None = None
+) -> None:
+    """Re-render a saved run, or analyse a trace you already have.
+
+    RUN_DIR is a run directory, or a torch.profiler (Kineto) JSON, a TensorFlow .xplane.pb (or its
+    log directory) or an MXNet profile JSON: it is analysed like a run of ours and saved as one.
+    """
+    from profiler.analysis.variant import analyse_variant, comparisons
+    from profiler.core.rundir import RunDir
+    from profiler.importers import is_trace_path
+    from profiler.report.run import MALFORMED, render_record
+    from profiler.run.execute import json_summary
+
+    if is_trace_path(run_dir):  # a trace file (or a TF log directory), not a run directory
+        from profiler.run.imported import import_as_run
+
+        if trace_budget is not None and trace_budget <= 0:
+            raise InputError(f"--trace-budget must be a positive number of MB, got {trace_budget:g}")
+        record, run = import_as_run(run_dir, out, trace_budget)
+        if as_json:
+            click.echo(json.dumps(json_summary(record, run), indent=2))
+        else:
+            render_record(record, str(run.path), stdout_console())
+        return
+    run = RunDir.open(run_dir)
+    record = run.read_record()
+    if record.get("kind") == "scale":  # a thread-scaling sweep renders as its own table
+        from profiler.report.scale import ScaleReport
+        from profiler.run.thread_sweep import saved_summary
+
+        doc = saved_summary(record, run, reanalyse)
+        if as_json:
+            click.echo(json.dumps(doc, indent=2))
+        else:
+            stdout_console().print(ScaleReport(doc))
+        return
+    if record.get("kind") == "compare" and not as_json and not reanalyse:  # the side-by-side table too
+        from profiler.analysis.compare import saved_result
+        from profiler.report.compare import CompareTable
+
+        render_record(record, str(run.path), stdout_console())
+        stdout_console().print(CompareTable(saved_result(record), str(run.path)))
+        return
+    if reanalyse:
+        unit = record.get("scenario", {}).get("unit", "step")
+        for v in record["variants"]:
+            if v.get("events"):
+                v.update(analyse_variant(run.load_events(v), v, v.get("items_per_step"), unit, load_cached()))
+        record["comparisons"] = comparisons(record["variants"])
+    if as_json:
+        try:
+            doc = json_summary(record, run)
+        except MALFORMED as e:
+            raise InputError(f"{run.run_file}: malformed run record ({type(e).__name__}: {e})") from None
+        click.echo(json.dumps(doc, indent=2))
+    else:
+        render_record(record, str(run.path), stdout_console())

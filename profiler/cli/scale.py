@@ -1,0 +1,102 @@
+"""``profiler scale``: the thread-scaling sweep."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from profiler.cli.options import (
+    JSON_OPTION,
+    OUT_OPTION,
+    TIMEOUT_OPTION,
+    csv_list,
+    stdout_console,
+)
+from profiler.core.errors import InputError
+
+
+@click.command("scale")
+@click.option("--scenario", "-s", required=True, help="Scenario name, or a path to your own scenario file.")
+@click.option(
+    "--frameworks",
+    "--framework",
+    "-f",
+    "frameworks",
+    help="Framework(s), comma-separated (default: all of the scenario's).",
+)
+@click.option(
+    "--variant", "-v", "variant", help="Variant(s), comma-separated (default: each framework's first)."
+)
+@click.option(
+    "--threads",
+    "-t",
+    "threads",
+    help="Thread counts, comma-separated (default: powers of two up to the core count, plus it).",
+)
+@click.option("--repeats", "-r", type=int, default=5, show_default=True, help="Fresh workers per point.")
+@click.option("--pin", is_flag=True, help="Pin each worker to as many cores as it has threads.")
+@click.option("--mode", type=str, help="train or infer (default: the scenario's).")
+@click.option("--preset", "-p", type=str, help="Size preset (default: cpu).")
+@click.option("--steps", type=int, help="Clean measured steps per worker.")
+@click.option("--warmup", type=int, help="Warm-up steps per worker, excluded from every figure.")
+@click.option(
+    "--trace-steps", type=int, help="Traced steps at the lowest and highest count (op explanation)."
+)
+@TIMEOUT_OPTION
+@OUT_OPTION
+@JSON_OPTION
+def scale_cmd(
+    scenario: str,
+    frameworks: str | None,
+    variant: str | None,
+    threads: str | None,
+    repeats: int,
+    pin: bool,
+    mode: str | None,
+    preset: str | None,
+    steps: int | None,
+    warmup: int | None,
+    trace_steps: int | None,
+    timeout: float | None,
+    out: Path,
+    as_json: bool,
+) -> None:
+    """Thread-scaling sweep: every framework at every thread count, fresh workers, fits, why."""
+    from profiler.core.registry import resolve
+    from profiler.core.rundir import ensure_writable_root
+    from profiler.report.scale import ScaleProgressView, ScaleReport
+    from profiler.run.thread_sweep import ScaleRequest, execute_scale, json_summary, parse_threads, plan_scale
+
+    counts = parse_threads(threads)  # bad lists fail before anything is resolved or run
+    if timeout is not None and timeout <= 0:
+        raise InputError(f"--timeout must be positive, got {timeout:g}")
+    ensure_writable_root(out)
+    req = ScaleRequest(
+        scenario=resolve(scenario),
+        frameworks=csv_list(frameworks),
+        variants=csv_list(variant),
+        threads=counts,
+        repeats=repeats,
+        pin=pin,
+        mode=mode,
+        preset=preset,
+        steps=steps,
+        warmup=warmup,
+        trace_steps=trace_steps,
+        out=out,
+        timeout_s=timeout,
+        command=["profiler", *sys.argv[1:]],
+    )
+    sp = plan_scale(req)
+    with ScaleProgressView(len(sp.jobs), enabled=bool(sp.jobs)) as view:
+        record, run = execute_scale(sp, progress=view.update, on_job_done=view.finish)
+    doc = json_summary(record, run)
+    if as_json:
+        click.echo(json.dumps(doc, indent=2))
+    else:
+        stdout_console().print(ScaleReport(doc))
+    if record["status"] not in ("ok", "partial"):
+        sys.exit(1)

@@ -1,0 +1,129 @@
+"""``profiler trace``: run a scenario's variants (or any command) under the probes, report and save the run."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from profiler.cli.options import (
+    csv_list,
+    distributed_options,
+    stdout_console,
+    trace_options,
+)
+from profiler.core.errors import InputError
+from profiler.report.progress import ProgressView
+
+
+@click.command("trace")
+@trace_options
+@distributed_options
+@click.option(
+    "--no-inject",
+    is_flag=True,
+    help="With a command after --: do not install the start-up shim (no steps, no torch/CUPTI probes).",
+)
+@click.option(
+    "--trace-budget",
+    type=float,
+    help="Keep the Chrome trace's JSON under this many MB (counters downsampled, shortest spans dropped).",
+)
+@click.argument("program", nargs=-1, type=click.UNPROCESSED)
+def trace_cmd(
+    scenario: str,
+    framework: str | None,
+    variant: str | None,
+    mode: str | None,
+    preset: str | None,
+    device: str,
+    steps: int | None,
+    warmup: int | None,
+    trace_steps: int | None,
+    threads: int | None,
+    data: str,
+    probes: str | None,
+    require: str | None,
+    timeout: float | None,
+    out: Path,
+    as_json: bool,
+    nproc: str | None = None,
+    nnodes: int | None = None,
+    node_rank: int | None = None,
+    rdzv_endpoint: str | None = None,
+    no_inject: bool = False,
+    trace_budget: float | None = None,
+    program: tuple[str, ...] = (),
+    probe_option: tuple[str, ...] = (),
+) -> None:
+    """Run a scenario's variants, each in a fresh worker, and report where the time goes.
+
+    Or profile any program: ``profiler trace [OPTIONS] -- python train.py ARGS``.
+    """
+    from profiler.core.registry import resolve
+    from profiler.core.rundir import ensure_writable_root
+    from profiler.report.run import RunReport
+    from profiler.run.execute import execute, json_summary
+    from profiler.run.plan import TraceRequest, plan
+
+    if timeout is not None and timeout <= 0:
+        raise InputError(f"--timeout must be positive, got {timeout:g}")
+    if trace_budget is not None and trace_budget <= 0:
+        raise InputError(f"--trace-budget must be a positive number of MB, got {trace_budget:g}")
+    ensure_writable_root(out)  # fail before any work
+    from profiler.run.torchrun import launches
+
+    dist_launches = launches(nproc, nnodes, node_rank, rdzv_endpoint)  # port checked before any work
+    from profiler.probes.options import parse_probe_options
+
+    if program:  # profile any command (profiler/command_worker.py)
+        if scenario:
+            raise InputError("give either --scenario or a command after --, not both")
+        from profiler.run.command import command_scenario
+
+        sc = command_scenario(list(program))
+    elif not scenario:
+        raise InputError("missing --scenario (or a command after --, e.g. profiler trace -- python train.py)")
+    else:
+        sc = resolve(scenario)
+    req = TraceRequest(
+        launches=dist_launches,
+        scenario=sc,
+        frameworks=csv_list(framework),
+        variants=csv_list(variant),
+        mode=mode,
+        preset=preset,
+        device=device,
+        steps=steps,
+        warmup=warmup,
+        trace_steps=trace_steps,
+        threads=threads,
+        data=data,
+        probes=csv_list(probes) if probes is not None else None,
+        require=csv_list(require) or [],
+        probe_options=parse_probe_options(probe_option),
+        out=out,
+        timeout_s=timeout,
+        command=["profiler", *sys.argv[1:]],
+        trace_budget_mb=trace_budget,
+    )
+    if program:
+        from profiler.run.command import plan_command
+
+        p = plan_command(req, list(program), inject=not no_inject)
+    else:
+        p = plan(req)
+    if not p.jobs and not p.skipped:
+        raise InputError("nothing to run")
+    with ProgressView(p.jobs, enabled=bool(p.jobs)) as view:
+        record, run = execute(p, progress=view.update, on_job_done=view.finish)
+    if as_json:
+        click.echo(json.dumps(json_summary(record, run), indent=2))
+    else:
+        stdout_console().print(RunReport(record, str(run.path)))
+    if record["status"] == "interrupted":
+        sys.exit(130)
+    if record["status"] not in ("ok", "partial"):
+        sys.exit(1)

@@ -1,0 +1,93 @@
+"""``compare``'s files in the run directory: ``compare.json``, ``compare.csv`` and ``compare.png``.
+
+matplotlib (Agg backend) is imported only when the chart is written.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Any
+
+from profiler.analysis.compare import ROW_COLUMNS as CSV_COLUMNS
+from profiler.core.categories import CATEGORIES, COLORS, LABELS
+from profiler.core.files import atomic_write_json, atomic_write_text
+
+COMPARE_JSON = "compare.json"
+COMPARE_CSV = "compare.csv"
+COMPARE_PNG = "compare.png"
+
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    return str(v)
+
+
+def to_csv(result: dict[str, Any]) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(CSV_COLUMNS)
+    for r in result["rows"]:
+        w.writerow([_fmt(r.get(c)) for c in CSV_COLUMNS])
+    return buf.getvalue()
+
+
+def write_chart(result: dict[str, Any], path: Path) -> None:
+    """Bar per framework × variant: the headline time, split by the traced breakdown's shares."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = result["rows"]
+    labels = [f"{r['display']}\n{r['variant']}" for r in rows]
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.3 * len(rows) + 2), 4.2), dpi=110)
+    xs = list(range(len(rows)))
+    for x, r in zip(xs, rows, strict=True):
+        h = r.get("headline_s")
+        if h is None:
+            ax.text(x, 0, r.get("status") or "–", ha="center", va="bottom", rotation=90, fontsize=8)
+            continue
+        pcts = [r.get(f"{c}_pct") for c in CATEGORIES]
+        if all(p is None for p in pcts):
+            ax.bar(x, h, color="#607d8b")
+            continue
+        bottom = 0.0
+        for c, p in zip(CATEGORIES, pcts, strict=True):
+            seg = h * (p or 0.0) / 100.0
+            if seg > 0:
+                ax.bar(x, seg, bottom=bottom, color=COLORS[c])
+                bottom += seg
+    unit = result["unit"]
+    ax.set_ylabel(f"seconds per {unit}")
+    ax.set_xticks(xs, labels, fontsize=8)
+    ax.set_title(f"{result['scenario']} · {result.get('mode')} · preset {result['settings'].get('preset')}")
+    from matplotlib.patches import Patch
+
+    ax.legend(
+        handles=[Patch(color=COLORS[c], label=LABELS[c]) for c in CATEGORIES],
+        fontsize=7,
+        loc="upper left",
+        bbox_to_anchor=(1.0, 1.0),
+    )
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def write_outputs(result: dict[str, Any], run_path: Path) -> dict[str, str]:
+    """compare.json, compare.csv and compare.png in the run directory; returns their file names."""
+    atomic_write_json(run_path / COMPARE_JSON, result)
+    atomic_write_text(run_path / COMPARE_CSV, to_csv(result))
+    files = {"json": COMPARE_JSON, "csv": COMPARE_CSV}
+    try:
+        write_chart(result, run_path / COMPARE_PNG)
+        files["png"] = COMPARE_PNG
+    except ImportError as e:  # the chart is optional; the table and files are not
+        files["png_error"] = f"unavailable: matplotlib ({e})"
+    return files

@@ -1,0 +1,141 @@
+"""A trace another tool wrote, saved as a run of ours: ``profiler report TRACE``.
+
+The trace is read by :mod:`profiler.importers` into the event model, analysed like a run of ours
+(breakdown, roofline, GPU summary), and saved as a run directory (run.json, events, Chrome trace,
+PNGs), so ``profiler report RUN_DIR`` and ``explain`` work on it too.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from profiler import __version__
+from profiler.analysis.breakdown import step_windows
+from profiler.analysis.gpu import gpu_summary, limits_from_kineto
+from profiler.analysis.variant import analyse_variant, comparisons
+from profiler.core.calibration import load_cached
+from profiler.core.events import DEVICE_TID_BASE, STEP, EventBuilder, EventTable
+from profiler.core.rundir import RunDir, ensure_writable_root
+from profiler.export.chrome import ChromeTraceExporter
+from profiler.export.plots import write_run_plots
+from profiler.importers import load_trace
+
+
+def import_as_run(path: str | Path, out: Path, budget_mb: float | None = None) -> tuple[dict[str, Any], Any]:
+    """Analyse a foreign trace and save it as a run directory (run.json, events, Chrome trace, PNGs).
+
+    The breakdown, report and Chrome export are the ones a run of ours gets; the steps are the
+    trace's own (``ProfilerStep#N``, TF steps, or the whole trace as one step) and, as every step was
+    traced, the step times quoted are traced ones.
+    """
+    imp = load_trace(path)
+    table = imp.table
+    ensure_writable_root(out)
+    stem = imp.path.name.split(".")[0] or "trace"
+    run = RunDir.create(out, f"import-{stem}")
+    key = f"{imp.framework}-{stem}"
+    wdir = run.worker_dir(key)
+    steps = step_windows(table)
+    if not steps:
+        table = _whole_trace_step(table)
+        steps = step_windows(table)
+        imp.facts["note"] = "no step markers: the whole trace is analysed as one step"
+    host_pid = imp.facts.get("host_pid")
+    if host_pid is None and steps:
+        host_pid = steps[0].pid
+    table.save(wdir / "events.npz")
+    entry: dict[str, Any] = {
+        "key": key,
+        "scenario": "imported",
+        "framework": imp.framework,
+        "variant": imp.path.name,
+        "mode": "trace",
+        "preset": imp.format,
+        "device": "cuda" if _has_device(table) else "cpu",
+        "status": "ok",
+        "error": None,
+        "pid": host_pid,
+        "probes": {},
+        "events": f"workers/{key}/events.npz",
+        "worker_dir": f"workers/{key}",
+        "n_events": len(table),
+        "imported": {"path": str(imp.path), "format": imp.format, **imp.facts},
+    }
+    entry.update(analyse_variant(table, entry, None, "step", load_cached()))
+    lim = None
+    if imp.facts.get("device_properties"):
+        lim = limits_from_kineto(imp.facts["device_properties"])
+    if lim is not None and entry.get("gpu") and steps:
+        # the trace names its GPU's SM limits: occupancy against those, not the defaults
+        entry["gpu"] = gpu_summary(table, host_pid, steps, lim)
+    # every imported step is traced: quote the traced figures as the step time
+    if not (entry.get("step_ms") or {}).get("median"):
+        entry["step_ms"] = entry.pop("traced_step_ms", None)
+        entry.pop("tracing_overhead_pct", None)
+        if entry.get("breakdown"):
+            entry["breakdown"]["notes"].append(
+                "imported trace: every step was traced, so the step time quoted is the traced one"
+            )
+    record: dict[str, Any] = {
+        "id": run.path.name,
+        "kind": "import",
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "command": ["profiler", "report", str(path)],
+        "scenario": {"name": f"imported {imp.format}", "summary": str(imp.path), "unit": "step"},
+        "settings": {
+            "imported": imp.format,
+            "device": entry["device"],
+            "preset": imp.format,
+            "mode": "imported trace",
+            "steps": 0,
+            "warmup": 0,
+            "trace_steps": len(steps),
+            "data": "as recorded",
+        },
+        "host": {"cpu": "recorded elsewhere", "cores": "?"},
+        "versions": {"profiler": __version__},
+        "status": "ok",
+        "variants": [entry],
+        "trace": None,
+    }
+    record["comparisons"] = comparisons(record["variants"])
+    exporter = ChromeTraceExporter(
+        metadata={"run": run.path.name, "imported": str(imp.path)}, budget_mb=budget_mb
+    )
+    exporter.write(table, run.trace_file)
+    record["trace"] = run.trace_file.name
+    if exporter.dropped:
+        record["trace_budget"] = exporter.dropped
+    try:
+        record["plots"] = write_run_plots(record, run.path)
+    except ImportError as e:
+        record["plots"] = {"unavailable": f"unavailable: {e}"}
+    run.write_record(record)
+    return record, run
+
+
+def _has_device(table: EventTable) -> bool:
+    return bool((table.spans["tid"] >= DEVICE_TID_BASE).any())
+
+
+def _whole_trace_step(table: EventTable) -> EventTable:
+    """The table plus one ``step`` span over everything, owned by the busiest process."""
+    tr = table.time_range()
+    if tr is None or not table.n_spans:
+        return table
+    pids, counts = np.unique(table.spans["pid"], return_counts=True)
+    b = EventBuilder()
+    b.span(
+        STEP,
+        "trace window",
+        tr[0],
+        tr[1] - tr[0],
+        int(pids[np.argmax(counts)]),
+        0,
+        args={"index": 0, "traced": True, "whole_trace": True},
+    )
+    return EventTable.concat([table, b.build()])

@@ -1,0 +1,180 @@
+"""From a request ("trace this scenario") to worker jobs: validated, nothing run, nothing written.
+
+``plan`` checks the scenario, frameworks, variants, mode, preset, device and step counts, selects the
+probes, and returns one :class:`~profiler.run.process.WorkerJob` per variant that can run here, plus
+the variants that cannot (with the reason). :mod:`profiler.run.execute` runs them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from profiler.core.errors import InputError, UnavailableError, unknown_choice
+from profiler.core.frameworks import FRAMEWORKS, framework_availability
+from profiler.core.hardware import gpu_present
+from profiler.core.scenario import Scenario, WorkloadSpec
+from profiler.probes import probe_class, select_probes
+from profiler.run.process import WorkerJob
+from profiler.run.torchrun import expand_jobs
+
+DEFAULT_OUT = Path("runs")
+
+
+@dataclass
+class TraceRequest:
+    scenario: Scenario
+    frameworks: list[str] | None = None  # None: every framework the scenario has
+    variants: list[str] | None = None  # None: every variant
+    mode: str | None = None
+    preset: str | None = None  # None: "seed" with a GPU, else "cpu"
+    device: str = "auto"  # auto | cpu | cuda
+    steps: int | None = None
+    warmup: int | None = None
+    trace_steps: int | None = None
+    threads: int | None = None
+    data: str = "ram"
+    probes: list[str] | None = None
+    require: list[str] = field(default_factory=list)
+    probe_options: dict[str, Any] = field(default_factory=dict)
+    out: Path = DEFAULT_OUT
+    timeout_s: float | None = None
+    command: list[str] = field(default_factory=list)
+    label: str | None = None
+    trace_budget_mb: float | None = None  # --trace-budget: keep the Chrome trace's JSON under this
+    #: profiler.run.torchrun.Launch per world size (--nproc/--nnodes ...); None: plain workers
+    launches: list[Any] | None = None
+
+
+@dataclass
+class Plan:
+    request: TraceRequest
+    jobs: list[WorkerJob]
+    skipped: list[dict[str, Any]]  # variants that cannot run here, with the reason
+    settings: dict[str, Any]
+    probe_records: dict[str, Any]
+
+
+def plan(req: TraceRequest) -> Plan:
+    sc = req.scenario
+    frameworks = req.frameworks or sc.frameworks
+    for fw in frameworks:
+        if fw not in FRAMEWORKS:
+            raise unknown_choice("framework", fw, FRAMEWORKS)
+        if sc.implementation(fw) is None:
+            raise InputError(
+                f"scenario {sc.name} has no {fw} implementation; it has: {', '.join(sc.frameworks)}"
+            )
+    mode = req.mode or sc.default_mode
+    if mode not in sc.modes:
+        raise unknown_choice("mode", mode, sc.modes)
+    has_gpu = gpu_present()
+    device = req.device
+    if device not in ("auto", "cpu", "cuda"):
+        raise unknown_choice("device", device, ("auto", "cpu", "cuda"))
+    if device == "auto":
+        device = "cuda" if has_gpu else "cpu"
+    elif device == "cuda" and not has_gpu:
+        raise UnavailableError("--device cuda: unavailable: no NVIDIA GPU found (NVML saw none)")
+    preset = req.preset or ("seed" if device == "cuda" and "seed" in sc.presets else "cpu")
+    if preset not in sc.presets:
+        raise unknown_choice("preset", preset, sc.presets)
+    params = dict(sc.presets[preset])
+    if req.data not in ("ram", "disk"):
+        raise unknown_choice("data mode", req.data, ("ram", "disk"))
+    for n, v in (
+        ("--steps", req.steps),
+        ("--warmup", req.warmup),
+        ("--trace-steps", req.trace_steps),
+        ("--threads", req.threads),
+    ):
+        if v is not None and v < (0 if n in ("--warmup", "--trace-steps") else 1):
+            raise InputError(f"{n} must be a positive integer, got {v}")
+    steps = req.steps or int(params.pop("steps", 10))
+    warmup = req.warmup if req.warmup is not None else int(params.pop("warmup", 2))
+    trace_steps = req.trace_steps if req.trace_steps is not None else int(params.pop("trace_steps", 3))
+    for k in ("steps", "warmup", "trace_steps"):
+        params.pop(k, None)
+
+    jobs: list[WorkerJob] = []
+    skipped: list[dict[str, Any]] = []
+    probe_records: dict[str, Any] = {}
+    known_variants = {v.name for _, v in sc.iter_variants()}
+    for v in req.variants or []:
+        if v not in known_variants:
+            raise unknown_choice("variant", v, known_variants)
+    for fw in frameworks:
+        impl = sc.implementation(fw)
+        assert impl is not None
+        av = framework_availability(fw)
+        # run in the order the user named them, else in declaration order
+        variants = list(impl.variants) if req.variants is None else [
+            v for name in req.variants for v in impl.variants if v.name == name
+        ]
+        chosen, records = select_probes(req.probes, req.require, fw)
+        probe_records[fw] = records
+        for v in variants:
+            base = {"scenario": sc.name, "framework": fw, "variant": v.name, "mode": mode, "preset": preset}
+            if not av.available:
+                skipped.append({**base, "status": "unavailable", "error": f"unavailable: {av.reason}"})
+                continue
+            if v.needs_gpu and device != "cuda":
+                skipped.append(
+                    {
+                        **base,
+                        "status": "unavailable",
+                        "error": "unavailable: needs an NVIDIA GPU (none found)",
+                    }
+                )
+                continue
+            key = f"{fw}-{v.name}-{mode}"
+            jobs.append(
+                WorkerJob(
+                    key=key,
+                    workload=WorkloadSpec(
+                        scenario=sc.name,
+                        framework=fw,
+                        variant=v.name,
+                        mode=mode,
+                        preset=preset,
+                        device=device,
+                        params=params,
+                        threads=req.threads,
+                        data=req.data,
+                    ),
+                    module=impl.module,
+                    scenario_file=sc.source if impl.module is None else None,
+                    warmup=warmup,
+                    steps=steps,
+                    trace_steps=trace_steps,
+                    worker_probes=[p for p in chosen if probe_class(p).where == "worker"],
+                    parent_probes=[p for p in chosen if probe_class(p).where == "parent"],
+                    probe_options=req.probe_options,
+                    timeout_s=req.timeout_s,
+                )
+            )
+    if req.variants and not jobs and not skipped:
+        raise InputError(
+            f"no variant of {sc.name} matches {', '.join(req.variants)} for {', '.join(frameworks)}"
+        )
+    settings = {
+        "mode": mode,
+        "preset": preset,
+        "device": device,
+        "params": params,
+        "steps": steps,
+        "warmup": warmup,
+        "trace_steps": trace_steps,
+        "threads": req.threads,
+        "data": req.data,
+        "timeout_s": req.timeout_s,
+    }
+    if req.launches:
+        # without --framework, the scenario's other frameworks are skipped with the reason
+        jobs, not_distributed = expand_jobs(jobs, req.launches, explicit=req.frameworks is not None)
+        skipped.extend(not_distributed)
+        settings["distributed"] = [la.as_dict() for la in req.launches]
+    return Plan(req, jobs, skipped, settings, probe_records)
+
+
