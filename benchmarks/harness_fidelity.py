@@ -92,7 +92,8 @@ def profiler_round(
         probes=[],  # probes off
         out=out,
     )
-    record, _ = execute(plan(req))
+    rec, _ = execute(plan(req))
+    record = rec.to_dict()
     v = record["variants"][0]
     if v["status"] != "ok":
         raise SystemExit(f"profiler run failed: {v.get('error')}")

@@ -104,7 +104,8 @@ def run(
         timeout_s=150,
         label=f"gpu-check-{mode}",
     )
-    record, rd = execute(plan(req))
+    rec, rd = execute(plan(req))
+    record = rec.to_dict()
     return record, rd.path
 
 
@@ -130,7 +131,8 @@ def check_nccl(out: Path, check: Any) -> None:
         label="gpu-check-nccl",
         launches=launches("1", None, None, None),
     )
-    record, rd = execute(plan(req))
+    rec, rd = execute(plan(req))
+    record = rec.to_dict()
     v = record["variants"][0]
     d = v.get("distributed") or {}
     ok = v.get("status") == "ok" and d.get("backend") == "nccl"

@@ -4,6 +4,7 @@ tests skip with the reason when the framework is missing; GPU tests are marked `
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import subprocess
 import sys
@@ -32,8 +33,21 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600, env: dict
     """Run ``profiler ARGS`` in a fresh interpreter, as a user would."""
     e = dict(os.environ)
     e.update(env or {})
-    return subprocess.run([sys.executable, "-m", "profiler.cli.main", *args], capture_output=True, text=True,
-                          cwd=cwd, timeout=timeout, env=e, check=False)
+    r = subprocess.run([sys.executable, "-m", "profiler", *args], capture_output=True, text=True,
+                       cwd=cwd, timeout=timeout, env=e, check=False)
+    if "--json" in args and r.returncode == 0 and r.stdout.strip():
+        validate_document(json.loads(r.stdout))  # every command's --json, in every test, fits the one schema
+    return r
+
+
+def validate_document(doc: dict) -> None:
+    """Check a --json document against profiler/core/schema.json (AssertionError with the path)."""
+    import jsonschema
+
+    from profiler.core.record import load_schema
+
+    errors = sorted(jsonschema.Draft202012Validator(load_schema()).iter_errors(doc), key=lambda e: list(e.path))
+    assert not errors, "; ".join(f"{'/'.join(map(str, e.path))}: {e.message}" for e in errors[:5])
 
 
 @pytest.fixture

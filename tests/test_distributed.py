@@ -337,8 +337,8 @@ def test_plan_keeps_torch_and_skips_other_frameworks_with_the_reason():
     p = plan(TraceRequest(scenario=sc, launches=launches("1,2", None, None, None)))
     assert [j.key for j in p.jobs] == ["torch-default-train-ws1", "torch-default-train-ws2"]
     assert [j.launch.world_size for j in p.jobs] == [1, 2] and p.jobs[0].launch.backend == "gloo"
-    assert {s["framework"] for s in p.skipped} >= {"tensorflow", "mxnet"}
-    assert all("torch.distributed" in s["error"] for s in p.skipped if s["framework"] != "torch")
+    assert {s.framework for s in p.skipped} >= {"tensorflow", "mxnet"}
+    assert all("torch.distributed" in s.error for s in p.skipped if s.framework != "torch")
     with pytest.raises(InputError, match="use --framework torch"):
         plan(TraceRequest(scenario=sc, frameworks=["mxnet"], launches=launches("2", None, None, None)))
 

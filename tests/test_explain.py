@@ -6,9 +6,10 @@ import json
 
 import pytest
 
+from profiler.analysis import explain as explain_analysis
 from profiler.analysis.breakdown import CATEGORIES
-from profiler.analysis.explain import explain_runs
 from profiler.core.errors import InputError
+from profiler.core.record import SCHEMA, RunRecord
 from profiler.core.rundir import RunDir
 
 
@@ -26,9 +27,9 @@ def _variant(variant, step, ms, ops, dispatch):
 
 def _run(root, label, variants):
     run = RunDir.create(root, label)
-    run.write_record(
-        {"id": run.path.name, "kind": "trace", "variants": variants, "scenario": {"name": label}}
-    )
+    run.write_record(RunRecord.from_dict(
+        {"schema": SCHEMA, "id": run.path.name, "kind": "trace", "variants": variants, "scenario": {"name": label}}
+    ))
     return run.path
 
 
@@ -52,6 +53,13 @@ def runs(tmp_path):
         {"ops": 12800, "kernels": 0},
     )
     return _run(tmp_path, "a", [fused]), _run(tmp_path, "b", [unfused, fused])
+
+
+def explain_runs(a, b, variant_a=None, variant_b=None):
+    """What ``profiler explain A B`` computes: the records loaded, then the pure analysis."""
+    ra, rb = RunDir.open(a), RunDir.open(b)
+    return explain_analysis.explain_runs(ra.read_record().to_dict(), rb.read_record().to_dict(), variant_a,
+                                         variant_b, (str(a), str(b)))
 
 
 def test_gap_split_by_category_and_ops(runs):

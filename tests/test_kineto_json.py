@@ -119,7 +119,8 @@ def test_report_trace_dispatches_by_file_type(tmp_path, monkeypatch, path, fmt, 
     monkeypatch.setenv("PROFILER_CACHE_DIR", str(tmp_path / "cache"))
     from profiler.run.imported import import_as_run
 
-    rec, run = import_as_run(path, tmp_path)
+    record, run = import_as_run(path, tmp_path)
+    rec = record.to_dict()
     v = rec["variants"][0]
     assert rec["kind"] == "import" and v["imported"]["format"] == fmt and v["framework"] == framework
     bd = v["breakdown"]

@@ -14,8 +14,8 @@ from profiler.core.events import EventBuilder
 from profiler.core.hardware import gpu_present
 from profiler.probes import probe_class
 from profiler.probes.base import ProbeTarget
-from profiler.probes.nvml import NvmlProbe, decode_reasons, driver_sample_values
-from profiler.probes.summary import nvml_summary, summary_lines
+from profiler.probes.nvml import NvmlProbe, decode_reasons, driver_sample_values, nvml_summary
+from profiler.probes.summary import summary_lines
 
 
 class FakeNVMLError(Exception):

@@ -15,9 +15,10 @@ from profiler.probes.process import (
     ProcessProbe,
     busy_threads,
     count_busy_threads,
+    process_summary,
     thread_cpu_seconds,
 )
-from profiler.probes.summary import process_summary, summary_lines
+from profiler.probes.summary import summary_lines
 
 SPIN = """
 import threading, time

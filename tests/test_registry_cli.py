@@ -95,7 +95,7 @@ def test_cli_bad_inputs_one_line_exit_2(cli, tmp_path):
 def test_report_rejects_other_schema_versions(cli, tmp_path):
     d = tmp_path / "run"
     d.mkdir()
-    (d / "run.json").write_text(json.dumps({"schema": "profiler-run", "schema_version": 99, "variants": []}))
+    (d / "run.json").write_text(json.dumps({"schema": "profiler/99", "variants": []}))
     r = cli("report", str(d))
     assert r.returncode == 2 and "newer than this profiler reads" in r.stderr
     (d / "run.json").write_text("{ truncated")

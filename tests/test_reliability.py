@@ -38,7 +38,7 @@ def _assert_saved_partial(doc: dict, status: str) -> dict:
     entry = rec["variants"][0]
     assert entry["status"] == status and entry["error"]
     # the steps measured before the fault were kept
-    assert entry["step_ms"]["n"] >= 1, entry
+    assert entry["step_ms"]["n_steps"] >= 1, entry
     assert check_chrome_trace(load_trace(run / rec["trace"])) == []
     return entry
 
@@ -116,7 +116,7 @@ def test_ctrl_c_saves_an_interrupted_run(tmp_path):
     st = {v["variant"]: v["status"] for v in rec["variants"]}
     assert st == {"hang": "interrupted", "ok": "interrupted"}
     hang = next(v for v in rec["variants"] if v["variant"] == "hang")
-    assert hang["step_ms"]["n"] >= 1
+    assert hang["step_ms"]["n_steps"] >= 1
 
 
 def test_two_processes_at_once_never_share_a_run_directory(tmp_path):

@@ -7,9 +7,11 @@ whose per-category differences sum to the traced gap. Shares are of the traced g
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from profiler.core.categories import CATEGORIES, LABELS
+from profiler.core.errors import InputError
 
 
 def label(v: dict[str, Any]) -> str:
@@ -84,8 +86,6 @@ def explain(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def _pick(record: dict[str, Any], spec: str | None, where: str) -> dict[str, Any]:
-    from profiler.core.errors import InputError
-
     ok = [
         v
         for v in record.get("variants", [])
@@ -103,20 +103,19 @@ def _pick(record: dict[str, Any], spec: str | None, where: str) -> dict[str, Any
 
 
 def explain_runs(
-    run_a: Any, run_b: Any, variant_a: str | None = None, variant_b: str | None = None
+    record_a: dict[str, Any],
+    record_b: dict[str, Any],
+    variant_a: str | None = None,
+    variant_b: str | None = None,
+    names: tuple[str, str] = ("A", "B"),
 ) -> dict[str, Any]:
-    """``profiler explain RUN_A RUN_B``: :func:`explain` on one variant of each saved run."""
-    from profiler.core.errors import InputError
-    from profiler.core.rundir import RunDir
-
-    ra, rb = RunDir.open(run_a), RunDir.open(run_b)
-    a = dict(_pick(ra.read_record(), variant_a, str(run_a)))
-    b = dict(_pick(rb.read_record(), variant_b, str(run_b)))
+    """``profiler explain RUN_A RUN_B``: :func:`explain` on one variant of each saved run record."""
+    a = dict(_pick(record_a, variant_a, names[0]))
+    b = dict(_pick(record_b, variant_b, names[1]))
     if label(a) == label(b):  # the same variant in two runs: tell them apart by run
-        a["variant"] = f"{a.get('variant')} ({ra.path.name})"
-        b["variant"] = f"{b.get('variant')} ({rb.path.name})"
+        a["variant"] = f"{a.get('variant')} ({Path(names[0]).name})"
+        b["variant"] = f"{b.get('variant')} ({Path(names[1]).name})"
     e = explain(a, b)
     if e is None:
-        raise InputError(f"{run_a} vs {run_b}: a variant lacks step times or a breakdown")
-    e["runs"] = {"a": str(ra.path), "b": str(rb.path)}
+        raise InputError(f"{names[0]} vs {names[1]}: a variant lacks step times or a breakdown")
     return e

@@ -10,6 +10,7 @@ from profiler.cli.options import (
     JSON_OPTION,
     stdout_console,
 )
+from profiler.core.record import SCHEMA
 
 
 @click.command("calibrate")
@@ -27,7 +28,7 @@ def calibrate_cmd(force: bool, quick: bool, as_json: bool) -> None:
         rec = calibrate(quick=quick)
         save(rec)
     if as_json:
-        click.echo(json.dumps({**rec, "cache_file": str(cache_file()), "from_cache": cached}, indent=2))
+        click.echo(json.dumps({"schema": SCHEMA, "kind": "calibrate", **rec, "cache_file": str(cache_file()), "from_cache": cached}, indent=2))
         return
     from profiler.report.breakdown import calibration_table
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -70,11 +71,7 @@ def compare_cmd(
     from profiler.core.registry import resolve
     from profiler.core.rundir import ensure_writable_root
     from profiler.report.compare import CompareTable
-    from profiler.run.compare import (
-        json_document,
-        run_compare,
-        select_frameworks,
-    )
+    from profiler.run.compare import compare_document, run_compare, select_frameworks
     from profiler.run.plan import TraceRequest, plan
 
     if timeout is not None and timeout <= 0:
@@ -107,10 +104,10 @@ def compare_cmd(
     with ProgressView(p.jobs, enabled=bool(p.jobs)) as view:
         record, run, result, files = run_compare(p, skipped, progress=view.update, on_job_done=view.finish)
     if as_json:
-        click.echo(json_document(result, run.path, files))
+        click.echo(json.dumps(compare_document(record, run.path, result, files), indent=2, default=str))
     else:
         stdout_console().print(CompareTable(result, str(run.path)))
-    if record["status"] == "interrupted":
+    if record.status == "interrupted":
         sys.exit(130)
-    if record["status"] not in ("ok", "partial"):
+    if record.status not in ("ok", "partial"):
         sys.exit(1)

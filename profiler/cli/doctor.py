@@ -11,6 +11,7 @@ from profiler.cli.options import (
     JSON_OPTION,
     stdout_console,
 )
+from profiler.core.record import SCHEMA
 
 
 @click.command("doctor")
@@ -31,7 +32,7 @@ def doctor_cmd(as_json: bool) -> None:
 
     cal = load_cached()
     if as_json:
-        click.echo(json.dumps({"host": host, "frameworks": fws, "probes": prs, "calibration": cal}, indent=2))
+        click.echo(json.dumps({"schema": SCHEMA, "kind": "doctor", "host": host, "frameworks": fws, "probes": prs, "calibration": cal}, indent=2))
         return
     con = stdout_console()
     con.print(

@@ -24,10 +24,15 @@ def explain_cmd(
 ) -> None:
     """Why one run is faster than another: the gap split by category, ops and dispatch counts."""
     from profiler.analysis.explain import explain_runs
+    from profiler.core.record import SCHEMA
+    from profiler.core.rundir import RunDir
 
-    e = explain_runs(run_a, run_b, variant_a, variant_b)
+    ra, rb = RunDir.open(run_a), RunDir.open(run_b)
+    e = explain_runs(ra.read_record().to_dict(), rb.read_record().to_dict(), variant_a, variant_b,
+                     (str(ra.path), str(rb.path)))
+    e["runs"] = {"a": str(ra.path), "b": str(rb.path)}
     if as_json:
-        click.echo(json.dumps(e, indent=2))
+        click.echo(json.dumps({"schema": SCHEMA, "kind": "explain", **e}, indent=2))
         return
     from rich.console import Group
 

@@ -10,6 +10,7 @@ from rich.table import Table
 from profiler.cli.options import (
     stdout_console,
 )
+from profiler.core.record import SCHEMA
 
 
 @click.command("list")
@@ -47,7 +48,7 @@ def list_cmd(as_json: bool) -> None:
         if f.never_installable
     ]
     if as_json:
-        click.echo(json.dumps({"scenarios": rows, "frameworks_without_builds": others}, indent=2))
+        click.echo(json.dumps({"schema": SCHEMA, "kind": "list", "scenarios": rows, "frameworks_without_builds": others}, indent=2))
         return
     t = Table(title="scenarios", header_style="bold", title_justify="left")
     for col in ("scenario", "framework", "variant", "modes", "GPU", "available here"):

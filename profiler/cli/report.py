@@ -57,7 +57,8 @@ def report_cmd(
         return
     run = RunDir.open(run_dir)
     record = run.read_record()
-    if record.get("kind") == "scale":  # a thread-scaling sweep renders as its own table
+    console = stdout_console()
+    if record.kind == "scale":  # a thread-scaling sweep renders as its own table
         from profiler.report.scale import ScaleReport
         from profiler.run.thread_sweep import saved_summary
 
@@ -65,26 +66,32 @@ def report_cmd(
         if as_json:
             click.echo(json.dumps(doc, indent=2))
         else:
-            stdout_console().print(ScaleReport(doc))
-        return
-    if record.get("kind") == "compare" and not as_json and not reanalyse:  # the side-by-side table too
-        from profiler.analysis.compare import saved_result
-        from profiler.report.compare import CompareTable
-
-        render_record(record, str(run.path), stdout_console())
-        stdout_console().print(CompareTable(saved_result(record), str(run.path)))
+            console.print(ScaleReport(doc))
         return
     if reanalyse:
-        unit = record.get("scenario", {}).get("unit", "step")
-        for v in record["variants"]:
-            if v.get("events"):
-                v.update(analyse_variant(run.load_events(v), v, v.get("items_per_step"), unit, load_cached()))
-        record["comparisons"] = comparisons(record["variants"])
-    if as_json:
-        try:
-            doc = json_summary(record, run)
-        except MALFORMED as e:
-            raise InputError(f"{run.run_file}: malformed run record ({type(e).__name__}: {e})") from None
-        click.echo(json.dumps(doc, indent=2))
-    else:
-        render_record(record, str(run.path), stdout_console())
+        for v in record.variants:
+            if v.events:
+                v.update(analyse_variant(run.load_events(v), v.to_dict(), v.items_per_step, record.unit,
+                                         load_cached()))
+        record.comparisons = comparisons([v.to_dict() for v in record.variants])
+    try:
+        if record.kind == "compare":  # the side-by-side table, from the (re)analysed entries
+            from profiler.analysis.compare import saved_result
+            from profiler.report.compare import CompareTable
+            from profiler.run.compare import compare_document
+
+            result = saved_result(record.to_dict())
+            files = (record.sections.get("compare") or {}).get("files") or {}
+            if as_json:
+                click.echo(json.dumps(compare_document(record, run.path, result, files), indent=2, default=str))
+            else:
+                with console.capture() as cap:
+                    console.print(CompareTable(result, str(run.path)))
+                console.file.write(cap.get())
+            return
+        if as_json:
+            click.echo(json.dumps(json_summary(record, run), indent=2))
+            return
+    except MALFORMED as e:
+        raise InputError(f"{run.run_file}: malformed run record ({type(e).__name__}: {e})") from None
+    render_record(record, str(run.path), console)

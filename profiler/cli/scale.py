@@ -98,5 +98,5 @@ def scale_cmd(
         click.echo(json.dumps(doc, indent=2))
     else:
         stdout_console().print(ScaleReport(doc))
-    if record["status"] not in ("ok", "partial"):
+    if record.status not in ("ok", "partial"):
         sys.exit(1)

@@ -123,7 +123,7 @@ def trace_cmd(
         click.echo(json.dumps(json_summary(record, run), indent=2))
     else:
         stdout_console().print(RunReport(record, str(run.path)))
-    if record["status"] == "interrupted":
+    if record.status == "interrupted":
         sys.exit(130)
-    if record["status"] not in ("ok", "partial"):
+    if record.status not in ("ok", "partial"):
         sys.exit(1)

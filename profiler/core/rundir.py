@@ -24,10 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from profiler.core.errors import InputError
+from profiler.core.events import EventTable
 from profiler.core.files import atomic_write_json, read_json
+from profiler.core.record import RunRecord, VariantEntry
 
-RUN_SCHEMA = "profiler-run"
-RUN_SCHEMA_VERSION = 1
 RUN_FILE = "run.json"
 TRACE_FILE = "trace.json.gz"
 WORKERS_DIR = "workers"
@@ -83,9 +83,8 @@ class RunDir:
     def trace_file(self) -> Path:
         return self.path / TRACE_FILE
 
-    def write_record(self, record: dict[str, Any]) -> None:
-        record = {"schema": RUN_SCHEMA, "schema_version": RUN_SCHEMA_VERSION, **record}
-        atomic_write_json(self.run_file, record)
+    def write_record(self, record: RunRecord) -> None:
+        atomic_write_json(self.run_file, record.to_dict())
 
     # ------------------------------------------------------------------- load
     @classmethod
@@ -99,27 +98,20 @@ class RunDir:
             raise InputError(f"{path}: not a run directory (no {RUN_FILE})")
         return cls(path)
 
-    def read_record(self) -> dict[str, Any]:
-        rec = read_json(self.run_file, "run record")
-        if not isinstance(rec, dict) or rec.get("schema") != RUN_SCHEMA:
+    def read_record(self) -> RunRecord:
+        """The run record, its schema checked; one-line :class:`InputError` when it is not one."""
+        raw = read_json(self.run_file, "run record")
+        if isinstance(raw, dict) and raw.get("schema") == "profiler-run":  # version 1 wrote these two
+            raw = {**raw, "schema": f"profiler-run/{raw.get('schema_version')}"}
+        if not isinstance(raw, dict) or not str(raw.get("schema", "")).startswith("profiler"):
             raise InputError(f"{self.run_file}: not a profiler run record")
-        v = rec.get("schema_version")
-        if v != RUN_SCHEMA_VERSION:
-            newer = isinstance(v, int) and v > RUN_SCHEMA_VERSION
-            raise InputError(
-                f"{self.run_file}: run schema version {v} is {'newer' if newer else 'older'} than this "
-                f"profiler reads ({RUN_SCHEMA_VERSION}); "
-                + ("upgrade profiler to read it" if newer else "re-run the scenario to refresh it")
-            )
-        if not isinstance(rec.get("variants"), list):
+        if not isinstance(raw.get("variants"), list):
             raise InputError(f"{self.run_file}: run record has no variants list")
-        return rec
+        return RunRecord.from_dict(raw, str(self.run_file))
 
-    def load_events(self, variant: dict[str, Any]):
+    def load_events(self, variant: VariantEntry | dict[str, Any]) -> EventTable:
         """The EventTable of one variant entry of run.json."""
-        from profiler.core.events import EventTable
-
-        rel = variant.get("events")
+        rel = variant.events if isinstance(variant, VariantEntry) else variant.get("events")
         if not rel:
             return EventTable()
         p = self.path / rel

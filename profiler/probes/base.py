@@ -12,8 +12,11 @@ fails mid-run records the error (``probe.errors``) instead of raising: nothing c
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
+
+import numpy as np
 
 from profiler.core.events import EventTable
 from profiler.core.frameworks import Availability
@@ -58,3 +61,23 @@ class Probe:
     def info(self) -> dict[str, Any]:
         """Extra facts for run.json (e.g. which CUDA source was used)."""
         return {}
+
+    # Each probe summarises its own data: the report and run.json ask every registered probe, so
+    # shared code never branches on a probe's name.
+    @classmethod
+    def summarise(cls, events: EventTable, pid: int, windows: Sequence[tuple[int, int]]) -> Any:
+        """This probe's figures over the step ``windows`` of worker ``pid`` (``None``: no data)."""
+        return None
+
+    @classmethod
+    def summary_lines(cls, figures: Any) -> list[str]:
+        """The report's lines for :meth:`summarise`'s figures."""
+        return []
+
+
+def in_windows(ts: np.ndarray, windows: Sequence[tuple[int, int]]) -> np.ndarray:
+    """Which timestamps fall inside any of the ``[start, end]`` windows."""
+    m = np.zeros(len(ts), dtype=bool)
+    for a, b in windows:
+        m |= (ts >= a) & (ts <= b)
+    return m

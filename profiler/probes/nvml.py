@@ -26,11 +26,15 @@ error and leaves the run running.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
+import numpy as np
+
+from profiler.core.events import EventTable
 from profiler.core.frameworks import Availability, _dist_version
-from profiler.probes.base import ProbeTarget
+from profiler.probes.base import ProbeTarget, in_windows
 from profiler.probes.sampling import SamplerProbe
 
 #: Clock-event (throttle) reason bits as nvml.h defines them.
@@ -74,6 +78,14 @@ def driver_sample_values(value_type: int, samples: list[Any]) -> list[tuple[int,
 class NvmlProbe(SamplerProbe):
     name: ClassVar[str] = "nvml"
     where: ClassVar[str] = "parent"
+
+    @classmethod
+    def summarise(cls, events: EventTable, pid: int, windows: Sequence[tuple[int, int]]) -> Any:
+        return nvml_summary(events, pid, windows)
+
+    @classmethod
+    def summary_lines(cls, figures: Any) -> list[str]:
+        return nvml_summary_lines(figures)
     summary: ClassVar[str] = "NVML: GPU utilization, memory, power, clocks, temperature, PCIe, throttling"
     overhead_note: ClassVar[str] = (
         "runs in the parent, nothing inside the worker; its parent CPU per tick is not measured yet "
@@ -240,3 +252,87 @@ def _run_now() -> int:
     from profiler.core.clock import now_ns
 
     return now_ns()
+
+
+_GPU_RE = re.compile(r"^gpu(\d+) power W$")
+
+
+def _energy_from_counter(
+    ts: np.ndarray, joules: np.ndarray, windows: Sequence[tuple[int, int]]
+) -> float | None:
+    if len(ts) < 2:
+        return None
+    total = 0.0
+    for a, b in windows:
+        if a < ts[0] or b > ts[-1]:
+            return None  # a window outside the sampled range: no honest interpolation
+        total += float(np.interp(b, ts, joules) - np.interp(a, ts, joules))
+    return total
+
+
+def _energy_from_power(ts: np.ndarray, watts: np.ndarray, windows: Sequence[tuple[int, int]]) -> float | None:
+    if len(ts) < 2:
+        return None
+    total = 0.0
+    for a, b in windows:
+        if a < ts[0] or b > ts[-1]:
+            return None
+        inner = (ts > a) & (ts < b)
+        t = np.concatenate([[a], ts[inner], [b]])
+        p = np.concatenate([[np.interp(a, ts, watts)], watts[inner], [np.interp(b, ts, watts)]])
+        total += float(np.sum((p[1:] + p[:-1]) / 2 * np.diff(t)) / 1e9)
+    return total
+
+
+def nvml_summary(events: EventTable, pid: int, windows: Sequence[tuple[int, int]]) -> list[dict[str, Any]]:
+    """Per-GPU power, energy per step and throttling during ``windows`` (empty without NVML data)."""
+    out = []
+    gpus = sorted({int(m.group(1)) for n in events.counter_names() if (m := _GPU_RE.match(n))})
+    for i in gpus:
+        ts, w = events.counter_series(f"gpu{i} power W", pid)
+        m = in_windows(ts, windows)
+        rec: dict[str, Any] = {"gpu": i, "samples": int(m.sum())}
+        if m.any():
+            rec["mean_power_w"] = float(w[m].mean())
+            rec["max_power_w"] = float(w[m].max())
+        ets, ej = events.counter_series(f"gpu{i} energy J", pid)
+        energy = _energy_from_counter(ets, ej, windows)
+        rec["energy_source"] = "energy counter"
+        if energy is None:
+            energy = _energy_from_power(ts, w, windows)
+            rec["energy_source"] = "integrated power"
+        rec["energy_per_step_j"] = energy / len(windows) if energy is not None and windows else None
+        rts, rv = events.counter_series(f"gpu{i} throttle reasons", pid)
+        rm = in_windows(rts, windows)
+        mask = int(np.bitwise_or.reduce(rv[rm].astype(np.int64))) if rm.any() else 0
+        rec["throttle_reasons"] = decode_reasons(mask & THROTTLING_MASK)
+        if rm.any():
+            rec["throttled_pct"] = float(100.0 * np.mean((rv[rm].astype(np.int64) & THROTTLING_MASK) != 0))
+        ut, uv = events.counter_series(f"gpu{i} util %", pid)
+        um = in_windows(ut, windows)
+        if um.any():
+            rec["mean_util_pct"] = float(uv[um].mean())
+        out.append(rec)
+    return out
+
+
+def nvml_summary_lines(figures: Any) -> list[str]:
+    """The report's lines for :func:`nvml_summary`'s figures."""
+    summary = {"nvml": figures}
+    lines: list[str] = []
+    for g in summary.get("nvml", []):
+        parts = [f"GPU {g['gpu']}"]
+        if g.get("mean_power_w") is not None:
+            parts.append(f"power mean {g['mean_power_w']:.0f} W, max {g['max_power_w']:.0f} W")
+        if g.get("energy_per_step_j") is not None:
+            parts.append(f"energy {g['energy_per_step_j']:.2f} J/step ({g['energy_source']})")
+        if g.get("mean_util_pct") is not None:
+            parts.append(f"kernel-active {g['mean_util_pct']:.0f}% (utilization.gpu, not SM occupancy)")
+        reasons = g.get("throttle_reasons") or []
+        parts.append(
+            f"throttled {g.get('throttled_pct', 0):.0f}% of samples: {', '.join(reasons)}"
+            if reasons
+            else "no throttling"
+        )
+        lines.append(" · ".join(parts))
+    return lines

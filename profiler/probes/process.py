@@ -19,13 +19,14 @@ sweeps); :func:`thread_cpu_seconds` and :func:`count_busy_threads` measure it di
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
 
 from profiler.core.events import EventTable
 from profiler.core.frameworks import Availability, _dist_version
-from profiler.probes.base import ProbeTarget
+from profiler.probes.base import ProbeTarget, in_windows
 from profiler.probes.sampling import SamplerProbe, StopSampling
 
 CPU_CORE = "cpu % core {}"
@@ -94,6 +95,14 @@ def busy_threads(
 class ProcessProbe(SamplerProbe):
     name: ClassVar[str] = "process"
     where: ClassVar[str] = "parent"
+
+    @classmethod
+    def summarise(cls, events: EventTable, pid: int, windows: Sequence[tuple[int, int]]) -> Any:
+        return process_summary(events, pid, windows)
+
+    @classmethod
+    def summary_lines(cls, figures: Any) -> list[str]:
+        return process_summary_lines(figures)
     summary: ClassVar[str] = "psutil + /proc: per-core CPU, process-tree CPU, RSS, threads, I/O"
     overhead_note: ClassVar[str] = (
         "runs in the parent, nothing inside the worker; ~2.6 ms of parent CPU per sample (measured on a "
@@ -192,3 +201,50 @@ class ProcessProbe(SamplerProbe):
             "peak_rss_mib": round(self.peak_rss_mib, 1),
             "busy_threshold": self.threshold,
         }
+
+
+def process_summary(
+    events: EventTable, pid: int, windows: Sequence[tuple[int, int]]
+) -> dict[str, Any] | None:
+    """Peak RSS, mean CPU and busy threads of the worker's process tree (``None`` without data)."""
+    rts, rss = events.counter_series(RSS, pid)
+    if not len(rts):
+        return None
+    out: dict[str, Any] = {"peak_rss_mib": float(rss.max())}
+    cts, cpu = events.counter_series(CPU_TREE, pid)
+    m = in_windows(cts, windows)
+    if m.any():
+        out["mean_cpu_pct"] = float(cpu[m].mean())
+    cores = [n for n in events.counter_names() if n.startswith("cpu % core ")]
+    if cores:
+        per = []
+        for n in cores:
+            ts, v = events.counter_series(n, pid)
+            mm = in_windows(ts, windows)
+            if mm.any():
+                per.append(float(v[mm].mean()))
+        if per:
+            out["mean_machine_cpu_pct"] = float(np.mean(per))
+            out["cores"] = len(cores)
+    bts, bv = events.counter_series(BUSY_THREADS, pid)
+    bm = in_windows(bts, windows)
+    if bm.any():
+        out["busy_threads_median"] = float(np.median(bv[bm]))
+    return out
+
+
+def process_summary_lines(figures: Any) -> list[str]:
+    """The report's lines for :func:`process_summary`'s figures."""
+    summary = {"process": figures}
+    lines: list[str] = []
+    p = summary.get("process")
+    if p:
+        s = f"process: peak RSS {p['peak_rss_mib']:,.0f} MiB"
+        if p.get("mean_cpu_pct") is not None:
+            s += f" · CPU {p['mean_cpu_pct']:.0f}% of a core (process tree)"
+        if p.get("mean_machine_cpu_pct") is not None:
+            s += f" · machine {p['mean_machine_cpu_pct']:.0f}% of {p['cores']} cores"
+        if p.get("busy_threads_median") is not None:
+            s += f" · {p['busy_threads_median']:.0f} busy threads"
+        lines.append(s)
+    return lines

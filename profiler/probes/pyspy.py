@@ -323,6 +323,14 @@ def workload_python_share(
 class PySpyProbe(Probe):
     name: ClassVar[str] = "pyspy"
     where: ClassVar[str] = "parent"
+
+    @classmethod
+    def summarise(cls, events: EventTable, pid: int, windows: Sequence[tuple[int, int]]) -> Any:
+        return pyspy_summary(events, pid, windows)
+
+    @classmethod
+    def summary_lines(cls, figures: Any) -> list[str]:
+        return pyspy_summary_lines(figures)
     summary: ClassVar[str] = "py-spy: Python stacks of every worker thread, as nested slices + speedscope"
     overhead_note: ClassVar[str] = (
         "nonblocking 50 Hz: the worker is never paused; py-spy itself used ~1% of a core (measured); "
@@ -443,3 +451,24 @@ class PySpyProbe(Probe):
 
     def info(self) -> dict[str, Any]:
         return dict(self._info)
+
+
+def pyspy_summary(events: EventTable, pid: int, windows: Sequence[tuple[int, int]]) -> dict[str, Any] | None:
+    """Share of step time whose innermost Python frame was in the workload's own code."""
+    if not len(events.samples["ts_ns"]):
+        return None
+    share = workload_python_share(events, pid, windows)
+    return None if share is None else {"workload_python_share": share}
+
+
+def pyspy_summary_lines(figures: Any) -> list[str]:
+    """The report's lines for :func:`pyspy_summary`'s figures."""
+    summary = {"pyspy": figures}
+    lines: list[str] = []
+    py = summary.get("pyspy")
+    if py:
+        lines.append(
+            f"py-spy: {100 * py['workload_python_share']:.0f}% of step time with the innermost Python "
+            f"frame in the workload's own code"
+        )
+    return lines

@@ -48,7 +48,7 @@ class ProgressView:
         elif "step" in msg:
             self.progress.update(tid, completed=msg["step"], total=msg.get("total"))
 
-    def finish(self, entry: dict[str, Any]) -> None:
-        tid = self.tasks.get(entry.get("key", ""))
+    def finish(self, entry: Any) -> None:
+        tid = self.tasks.get(entry.key or "")
         if tid is not None:
-            self.progress.update(tid, phase=entry["status"], total=1, completed=1)
+            self.progress.update(tid, phase=entry.status, total=1, completed=1)

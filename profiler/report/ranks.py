@@ -94,7 +94,7 @@ class RanksReport:
             yield Text(d["note"], style="yellow")
 
 
-class ScalingReport:
+class WorldSizeReport:
     """The seed's 1 × GPU vs N × GPU columns: step time, throughput, speedup, efficiency."""
 
     def __init__(self, rows: list[dict[str, Any]]) -> None:

@@ -9,51 +9,56 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console, ConsoleOptions, Group, RenderResult
+from rich.errors import NotRenderableError
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
 from profiler.core.categories import CATEGORIES, LABELS
 from profiler.core.categories import TERMINAL_COLORS as COLORS
+from profiler.core.errors import InputError
+from profiler.core.record import RunRecord, StepStats, VariantEntry
+from profiler.probes.summary import summary_lines
 from profiler.report.bars import breakdown_bar, fmt_ms
+from profiler.report.breakdown import breakdown_details, run_tail
+from profiler.report.ranks import RanksReport, WorldSizeReport
 
 
 class VariantReport:
-    def __init__(self, v: dict[str, Any], unit: str = "step") -> None:
-        self.v = v
+    def __init__(self, entry: VariantEntry, unit: str = "step") -> None:
+        self.entry = entry
         self.unit = unit
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        v = self.v
-        title = (
-            f"[bold]{v.get('framework')} · {v.get('variant')}[/] · {v.get('mode')} · preset {v.get('preset')}"
-        )
-        if v.get("status") != "ok":
-            msg = Text(f"{v.get('status')}: {v.get('error') or 'no detail'}", style="bold red")
+        e = self.entry
+        v = e.to_dict()  # the analyses' nested figures (breakdown, ops, probes) are plain data
+        title = f"[bold]{e.framework} · {e.variant}[/] · {e.mode} · preset {e.preset}"
+        if not e.ok:
+            msg = Text(f"{e.status}: {e.error or 'no detail'}", style="bold red")
             yield Panel(msg, title=title, title_align="left", border_style="red")
             return
         parts: list[Any] = []
-        st = v.get("step_ms") or {}
-        tr = v.get("traced_step_ms") or {}
+        st = e.step_ms or StepStats()
+        tr = e.traced_step_ms or StepStats()
         head = Text()
         head.append("step time ", style="bold")
-        head.append(f"{fmt_ms(st.get('median'))} ms", style="bold cyan")
+        head.append(f"{fmt_ms(st.median)} ms", style="bold cyan")
         head.append(
-            f" median of {st.get('n')} clean steps (min {fmt_ms(st.get('min'))}, "
-            f"max {fmt_ms(st.get('max'))}, spread {st.get('spread_pct') or 0:.1f}%)"
+            f" median of {st.n_steps} clean steps (min {fmt_ms(st.min)}, "
+            f"max {fmt_ms(st.max)}, spread {st.spread_pct or 0:.1f}%)"
         )
-        if v.get("per_unit_ms") is not None:
+        if e.per_unit_ms is not None:
             head.append(f"\n{self.unit}: ", style="bold")
-            head.append(f"{v['per_unit_ms'] / 1000:,.2f} s", style="bold cyan")
-        if tr.get("median") is not None:
+            head.append(f"{e.per_unit_ms / 1000:,.2f} s", style="bold cyan")
+        if tr.median is not None:
             head.append(
-                f"\ntraced steps {fmt_ms(tr['median'])} ms "
-                f"(tracing adds {v.get('tracing_overhead_pct', 0):+.0f}%; the breakdown below is "
+                f"\ntraced steps {fmt_ms(tr.median)} ms "
+                f"(tracing adds {e.tracing_overhead_pct or 0:+.0f}%; the breakdown below is "
                 f"of traced steps)",
                 style="dim",
             )
         parts.append(head)
-        caveat = (v.get("info") or {}).get(v.get("mode", ""))
+        caveat = e.info.get(e.mode or "")
         if isinstance(caveat, str):  # the implementation does less than the mode says (e.g. forward only)
             parts.append(Text(f"note: {caveat}", style="yellow"))
 
@@ -86,8 +91,6 @@ class VariantReport:
                     style="dim",
                 )
             )
-            from profiler.report.breakdown import breakdown_details
-
             parts.extend(breakdown_details(v))
         ops = v.get("top_ops") or []
         if ops:
@@ -117,8 +120,6 @@ class VariantReport:
                     style="dim",
                 )
             )
-        from profiler.probes.summary import summary_lines
-
         for line in summary_lines(v.get("probe_summary") or {}):
             parts.append(Text(line, style="dim"))
         probes = v.get("probes") or {}
@@ -162,15 +163,16 @@ class ComparisonReport:
 class RunReport:
     """The whole report of a run record."""
 
-    def __init__(self, record: dict[str, Any], run_dir: str | None = None) -> None:
+    def __init__(self, record: RunRecord, run_dir: str | None = None) -> None:
         self.record = record
         self.run_dir = run_dir
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        r = self.record
-        sc = r.get("scenario", {})
-        s = r.get("settings", {})
-        host = r.get("host", {})
+        rec = self.record
+        r = rec.to_dict()
+        sc = rec.scenario
+        s = rec.settings
+        host = rec.host
         yield Text.assemble(
             ("profiler trace ", "bold"),
             (sc.get("name", "?"), "bold cyan"),
@@ -187,30 +189,26 @@ class RunReport:
         params = s.get("params") or {}
         if params:
             yield Text("sizes: " + ", ".join(f"{k}={v}" for k, v in params.items()), style="dim")
-        skipped = [v for v in r.get("variants", []) if v.get("status") == "unavailable"]
-        for v in r.get("variants", []):
-            if v.get("status") == "unavailable":
+        skipped = [v for v in rec.variants if v.status == "unavailable"]
+        for v in rec.variants:
+            if v.status == "unavailable":
                 continue
-            yield VariantReport(v, sc.get("unit", "step"))
-            if v.get("distributed"):  # data-parallel run: per-rank table (profiler/ranks_report.py)
-                from profiler.report.ranks import RanksReport
-
-                yield RanksReport(v)
+            yield VariantReport(v, rec.unit)
+            if v.sections.get("distributed"):  # data-parallel run: per-rank table (report/ranks.py)
+                yield RanksReport(v.to_dict())
         if skipped:
             t = Table(title="not run here", title_justify="left", header_style="bold", box=None)
             t.add_column("framework · variant")
             t.add_column("why")
             for v in skipped:
-                t.add_row(f"{v.get('framework')} · {v.get('variant')}", str(v.get("error") or "unavailable"))
+                t.add_row(f"{v.framework} · {v.variant}", str(v.error or "unavailable"))
             yield t
-        yield ComparisonReport(r.get("comparisons", []))
-        if r.get("scaling"):
-            from profiler.report.ranks import ScalingReport
-
-            yield ScalingReport(r["scaling"])
+        yield ComparisonReport(rec.comparisons)
+        if rec.sections.get("world_sizes"):
+            yield WorldSizeReport(rec.sections["world_sizes"])
         overheads = {
             n: p["overhead"]
-            for sel in (r.get("probe_selection") or {}).values()
+            for sel in rec.probe_selection.values()
             if isinstance(sel, dict)
             for n, p in sel.items()
             if isinstance(p, dict) and p.get("selected") and p.get("overhead")
@@ -223,29 +221,25 @@ class RunReport:
             )
         tail = Text()
         tail.append(
-            f"status: {r.get('status')}", style="bold green" if r.get("status") == "ok" else "bold red"
+            f"status: {rec.status}", style="bold green" if rec.status == "ok" else "bold red"
         )
         if self.run_dir:
             tail.append(f"\nrun directory: {self.run_dir}")
-            if r.get("trace"):
-                tail.append(f"\nChrome trace: {self.run_dir}/{r['trace']}  (open in https://ui.perfetto.dev)")
-        from profiler.report.breakdown import run_tail
-
+            if rec.trace:
+                tail.append(f"\nChrome trace: {self.run_dir}/{rec.trace}  (open in https://ui.perfetto.dev)")
         tail.append_text(run_tail(r, self.run_dir))
         yield tail
 
 
 #: What a damaged run record makes renderers raise; reported as one line instead of a traceback.
-MALFORMED = (KeyError, TypeError, ValueError, AttributeError, IndexError, ZeroDivisionError)
+MALFORMED = (KeyError, TypeError, ValueError, AttributeError, IndexError, ZeroDivisionError, NotRenderableError)
 
 
-def render_record(record: dict[str, Any], run_dir: str | None, console: Console) -> None:
+def render_record(record: RunRecord, run_dir: str | None, console: Console) -> None:
     """Render a run record; a record whose fields have the wrong shape is an :class:`InputError`.
 
     The report is rendered into a capture first, so a damaged record prints nothing half-way.
     """
-    from profiler.core.errors import InputError
-
     try:
         with console.capture() as cap:
             console.print(RunReport(record, run_dir))

@@ -221,8 +221,8 @@ class ScaleProgressView:
             completed=index,
         )
 
-    def finish(self, sj: Any, index: int, entry: dict[str, Any]) -> None:
-        self.progress.update(self.task, completed=index + 1, phase=entry.get("status", ""))
+    def finish(self, sj: Any, index: int, entry: Any) -> None:
+        self.progress.update(self.task, completed=index + 1, phase=entry.status)
 
 
 __all__ = ["ScaleProgressView", "ScaleReport"]

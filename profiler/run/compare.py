@@ -9,13 +9,14 @@ terminal view :mod:`profiler.report.compare`.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from profiler.analysis.compare import Unavailable, compare_result
 from profiler.core.errors import InputError, unknown_choice
 from profiler.core.frameworks import FRAMEWORKS
+from profiler.core.record import RunRecord, json_document
+from profiler.core.rundir import RunDir
 from profiler.core.scenario import Scenario
 from profiler.export.compare import write_outputs
 from profiler.run.execute import execute
@@ -57,16 +58,16 @@ def select_frameworks(sc: Scenario, value: str | None) -> tuple[list[str], list[
 
 def run_compare(
     p: Any, skipped: list[Unavailable] = (), progress: Any = None, on_job_done: Any = None
-) -> tuple[dict[str, Any], Any, dict[str, Any], dict[str, str]]:
-    """Execute a :class:`profiler.run.execute.Plan`, then write the comparison into its run directory.
+) -> tuple[RunRecord, RunDir, dict[str, Any], dict[str, str]]:
+    """Execute a :class:`profiler.run.plan.Plan`, then write the comparison into its run directory.
 
     Returns (run record, RunDir, compare result, output file names).
     """
     record, run = execute(p, progress=progress, on_job_done=on_job_done)
-    result = compare_result(record, list(skipped))
+    result = compare_result(record.to_dict(), list(skipped))
     files = write_outputs(result, run.path)
-    record["kind"] = "compare"
-    record["compare"] = {
+    record.kind = "compare"
+    record.sections["compare"] = {
         "files": files,
         "spread": result["spread"],
         "param_findings": result["param_findings"],
@@ -76,11 +77,16 @@ def run_compare(
     return record, run, result, files
 
 
-def json_document(result: dict[str, Any], run_path: Path, files: dict[str, str]) -> str:
-    """The ``--json`` document: the compare result plus where its files are."""
-    doc = {
-        "run_dir": str(run_path),
-        "files": {k: str(run_path / v) if not k.endswith("error") else v for k, v in files.items()},
-        **result,
-    }
-    return json.dumps(doc, indent=2, default=str)
+def compare_document(record: RunRecord, run_path: Path, result: dict[str, Any], files: dict[str, str]) -> dict[str, Any]:
+    """The ``--json`` document: the common document plus compare's seed-layout ``rows``, findings,
+    the spread sentence and where its files are."""
+    return json_document(
+        record,
+        run_path,
+        origin=result.get("origin"),
+        mode=result.get("mode"),
+        rows=result["rows"],
+        param_findings=result["param_findings"],
+        spread=result["spread"],
+        files={k: str(run_path / v) if not k.endswith("error") else v for k, v in files.items()},
+    )

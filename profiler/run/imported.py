@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -19,13 +18,14 @@ from profiler.analysis.gpu import gpu_summary, limits_from_kineto
 from profiler.analysis.variant import analyse_variant, comparisons
 from profiler.core.calibration import load_cached
 from profiler.core.events import DEVICE_TID_BASE, STEP, EventBuilder, EventTable
+from profiler.core.record import RunRecord, VariantEntry
 from profiler.core.rundir import RunDir, ensure_writable_root
 from profiler.export.chrome import ChromeTraceExporter
 from profiler.export.plots import write_run_plots
 from profiler.importers import load_trace
 
 
-def import_as_run(path: str | Path, out: Path, budget_mb: float | None = None) -> tuple[dict[str, Any], Any]:
+def import_as_run(path: str | Path, out: Path, budget_mb: float | None = None) -> tuple[RunRecord, RunDir]:
     """Analyse a foreign trace and save it as a run directory (run.json, events, Chrome trace, PNGs).
 
     The breakdown, report and Chrome export are the ones a run of ours gets; the steps are the
@@ -48,47 +48,42 @@ def import_as_run(path: str | Path, out: Path, budget_mb: float | None = None) -
     if host_pid is None and steps:
         host_pid = steps[0].pid
     table.save(wdir / "events.npz")
-    entry: dict[str, Any] = {
-        "key": key,
-        "scenario": "imported",
-        "framework": imp.framework,
-        "variant": imp.path.name,
-        "mode": "trace",
-        "preset": imp.format,
-        "device": "cuda" if _has_device(table) else "cpu",
-        "status": "ok",
-        "error": None,
-        "pid": host_pid,
-        "probes": {},
-        "events": f"workers/{key}/events.npz",
-        "worker_dir": f"workers/{key}",
-        "n_events": len(table),
-        "imported": {"path": str(imp.path), "format": imp.format, **imp.facts},
-    }
-    entry.update(analyse_variant(table, entry, None, "step", load_cached()))
-    lim = None
-    if imp.facts.get("device_properties"):
-        lim = limits_from_kineto(imp.facts["device_properties"])
-    if lim is not None and entry.get("gpu") and steps:
+    entry = VariantEntry(
+        key=key,
+        scenario="imported",
+        framework=imp.framework,
+        variant=imp.path.name,
+        mode="trace",
+        preset=imp.format,
+        device="cuda" if _has_device(table) else "cpu",
+        pid=host_pid,
+        events=f"workers/{key}/events.npz",
+        worker_dir=f"workers/{key}",
+        n_events=len(table),
+    )
+    entry.sections["imported"] = {"path": str(imp.path), "format": imp.format, **imp.facts}
+    entry.update(analyse_variant(table, entry.to_dict(), None, "step", load_cached()))
+    lim = limits_from_kineto(imp.facts["device_properties"]) if imp.facts.get("device_properties") else None
+    if lim is not None and entry.gpu and steps:
         # the trace names its GPU's SM limits: occupancy against those, not the defaults
-        entry["gpu"] = gpu_summary(table, host_pid, steps, lim)
+        entry.gpu = gpu_summary(table, host_pid, steps, lim)
     # every imported step is traced: quote the traced figures as the step time
-    if not (entry.get("step_ms") or {}).get("median"):
-        entry["step_ms"] = entry.pop("traced_step_ms", None)
-        entry.pop("tracing_overhead_pct", None)
-        if entry.get("breakdown"):
-            entry["breakdown"]["notes"].append(
+    if entry.median_ms is None:
+        entry.step_ms, entry.traced_step_ms = entry.traced_step_ms, None
+        entry.tracing_overhead_pct = None
+        if entry.breakdown:
+            entry.breakdown["notes"].append(
                 "imported trace: every step was traced, so the step time quoted is the traced one"
             )
-    record: dict[str, Any] = {
-        "id": run.path.name,
-        "kind": "import",
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "command": ["profiler", "report", str(path)],
-        "scenario": {"name": f"imported {imp.format}", "summary": str(imp.path), "unit": "step"},
-        "settings": {
+    record = RunRecord(
+        id=run.path.name,
+        kind="import",
+        created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        command=["profiler", "report", str(path)],
+        scenario={"name": f"imported {imp.format}", "summary": str(imp.path), "unit": "step"},
+        settings={
             "imported": imp.format,
-            "device": entry["device"],
+            "device": entry.device,
             "preset": imp.format,
             "mode": "imported trace",
             "steps": 0,
@@ -96,24 +91,21 @@ def import_as_run(path: str | Path, out: Path, budget_mb: float | None = None) -
             "trace_steps": len(steps),
             "data": "as recorded",
         },
-        "host": {"cpu": "recorded elsewhere", "cores": "?"},
-        "versions": {"profiler": __version__},
-        "status": "ok",
-        "variants": [entry],
-        "trace": None,
-    }
-    record["comparisons"] = comparisons(record["variants"])
-    exporter = ChromeTraceExporter(
-        metadata={"run": run.path.name, "imported": str(imp.path)}, budget_mb=budget_mb
+        host={"cpu": "recorded elsewhere", "cores": "?"},
+        versions={"profiler": __version__},
+        variants=[entry],
     )
+    record.comparisons = comparisons([entry.to_dict()])
+    exporter = ChromeTraceExporter(metadata={"run": run.path.name, "imported": str(imp.path)}, budget_mb=budget_mb)
     exporter.write(table, run.trace_file)
-    record["trace"] = run.trace_file.name
+    record.trace = run.trace_file.name
     if exporter.dropped:
-        record["trace_budget"] = exporter.dropped
+        record.sections["trace_budget"] = exporter.dropped
     try:
-        record["plots"] = write_run_plots(record, run.path)
+        record.plots = write_run_plots(record.to_dict(), run.path)
     except ImportError as e:
-        record["plots"] = {"unavailable": f"unavailable: {e}"}
+        record.plots = {"unavailable": f"unavailable: {e}"}
+    record.status = "ok"
     run.write_record(record)
     return record, run
 

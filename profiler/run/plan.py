@@ -14,6 +14,7 @@ from typing import Any
 from profiler.core.errors import InputError, UnavailableError, unknown_choice
 from profiler.core.frameworks import FRAMEWORKS, framework_availability
 from profiler.core.hardware import gpu_present
+from profiler.core.record import VariantEntry
 from profiler.core.scenario import Scenario, WorkloadSpec
 from profiler.probes import probe_class, select_probes
 from profiler.run.process import WorkerJob
@@ -51,7 +52,7 @@ class TraceRequest:
 class Plan:
     request: TraceRequest
     jobs: list[WorkerJob]
-    skipped: list[dict[str, Any]]  # variants that cannot run here, with the reason
+    skipped: list[VariantEntry]  # variants that cannot run here, with the reason
     settings: dict[str, Any]
     probe_records: dict[str, Any]
 
@@ -98,7 +99,7 @@ def plan(req: TraceRequest) -> Plan:
         params.pop(k, None)
 
     jobs: list[WorkerJob] = []
-    skipped: list[dict[str, Any]] = []
+    skipped: list[VariantEntry] = []
     probe_records: dict[str, Any] = {}
     known_variants = {v.name for _, v in sc.iter_variants()}
     for v in req.variants or []:
@@ -115,18 +116,12 @@ def plan(req: TraceRequest) -> Plan:
         chosen, records = select_probes(req.probes, req.require, fw)
         probe_records[fw] = records
         for v in variants:
-            base = {"scenario": sc.name, "framework": fw, "variant": v.name, "mode": mode, "preset": preset}
             if not av.available:
-                skipped.append({**base, "status": "unavailable", "error": f"unavailable: {av.reason}"})
+                skipped.append(VariantEntry.skipped(sc.name, fw, v.name, mode, preset, f"unavailable: {av.reason}"))
                 continue
             if v.needs_gpu and device != "cuda":
-                skipped.append(
-                    {
-                        **base,
-                        "status": "unavailable",
-                        "error": "unavailable: needs an NVIDIA GPU (none found)",
-                    }
-                )
+                skipped.append(VariantEntry.skipped(sc.name, fw, v.name, mode, preset,
+                                                    "unavailable: needs an NVIDIA GPU (none found)"))
                 continue
             key = f"{fw}-{v.name}-{mode}"
             jobs.append(

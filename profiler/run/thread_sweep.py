@@ -45,10 +45,11 @@ from profiler.core.errors import InputError
 from profiler.core.files import atomic_write_json
 from profiler.core.hardware import usable_cores
 from profiler.core.protocol import PIN_CPUS_ENV, SPEC_FILE
+from profiler.core.record import RunRecord, VariantEntry, json_document
 from profiler.core.rundir import RunDir, ensure_writable_root
 from profiler.core.scenario import Scenario
 from profiler.export.thread_sweep import SCALING_JSON, write_outputs
-from profiler.run.execute import record_header, variant_entry
+from profiler.run.execute import record_header, run_status, variant_entry
 from profiler.run.plan import TraceRequest, plan
 from profiler.run.process import WorkerJob, run_job, thread_env
 
@@ -237,7 +238,7 @@ class ScalePlan:
     series: list[str]
     threads: list[int]
     cores: int
-    skipped: list[dict[str, Any]]
+    skipped: list[VariantEntry]
     settings: dict[str, Any]
 
 
@@ -298,7 +299,7 @@ def plan_scale(req: ScaleRequest) -> ScalePlan:
         s
         for s in base.skipped
         if req.variants is not None
-        or s.get("variant") == (sc.implementation(s["framework"]).variants[0].name)  # type: ignore[union-attr]
+        or s.variant == (sc.implementation(s.framework).variants[0].name)  # type: ignore[union-attr]
     ]
     if not series and not skipped:
         raise InputError("nothing to run")
@@ -349,13 +350,13 @@ def plan_scale(req: ScaleRequest) -> ScalePlan:
 ScaleProgress = Callable[[ScaleJob, int, dict[str, Any]], None]  # (job, index, message)
 
 
-def _entry(sj: ScaleJob, outcome: Any, run: RunDir, sc: Scenario, watcher: MeasureWindowWatcher) -> dict:
+def _entry(sj: ScaleJob, outcome: Any, run: RunDir, sc: Scenario, watcher: MeasureWindowWatcher) -> VariantEntry:
     entry = variant_entry(outcome, run, sc)
     bt = watcher.result()
-    entry.update(
+    entry.threads = sj.threads
+    entry.sections.update(
         {
             "series": sj.series,
-            "threads": sj.threads,
             "repeat": sj.repeat,
             "traced": sj.traced,
             "pinned_cpus": sj.pinned,
@@ -371,19 +372,15 @@ def _entry(sj: ScaleJob, outcome: Any, run: RunDir, sc: Scenario, watcher: Measu
 def execute_scale(
     sp: ScalePlan,
     progress: ScaleProgress | None = None,
-    on_job_done: Callable[[ScaleJob, int, dict[str, Any]], None] | None = None,
-) -> tuple[dict[str, Any], RunDir]:
+    on_job_done: Callable[[ScaleJob, int, VariantEntry], None] | None = None,
+) -> tuple[RunRecord, RunDir]:
     """Run every planned worker, then fit and explain; returns the run record and directory."""
     req = sp.request
     sc = req.scenario
     ensure_writable_root(req.out)
     run = RunDir.create(req.out, f"{sc.name}-scale")
-    record: dict[str, Any] = {
-        **record_header(run, "scale", sc, sp.settings, req.command, {sj.job.workload.framework for sj in sp.jobs}),
-        "status": "running",
-        "variants": list(sp.skipped),
-        "trace": None,
-    }
+    record = record_header(run, "scale", sc, sp.settings, req.command, {sj.job.workload.framework for sj in sp.jobs})
+    record.variants = list(sp.skipped)
     run.write_record(record)
     interrupted = False
     try:
@@ -398,7 +395,7 @@ def execute_scale(
 
             outcome = run_job(sj.job, wdir, relay)
             entry = _entry(sj, outcome, run, sc, watcher)
-            record["variants"].append(entry)
+            record.variants.append(entry)
             run.write_record(record)  # nothing measured is lost if a later worker fails
             if on_job_done is not None:
                 on_job_done(sj, i, entry)
@@ -407,64 +404,53 @@ def execute_scale(
                 break
     except KeyboardInterrupt:  # Ctrl-C between workers: fit and save what was measured so far
         interrupted = True
-    result = scaling_result(record["variants"], sp.series, sp.threads, sp.cores)
-    result["not_run"] = len(sp.jobs) - sum(1 for v in record["variants"] if "repeat" in v)
-    record["scaling"] = result
-    record["status"] = "interrupted" if interrupted else _status(record["variants"])
+    result = scaling_result([v.to_dict() for v in record.variants], sp.series, sp.threads, sp.cores)
+    result["not_run"] = len(sp.jobs) - sum(1 for v in record.variants if "repeat" in v.sections)
+    record.sections["scaling"] = result
+    record.warnings = list(result.get("warnings", []))
+    record.status = "interrupted" if interrupted else run_status(record.variants)
     files = write_outputs(run.path, result, sc.name)
-    record["scaling"]["files"] = files
+    result["files"] = files
     run.write_record(record)
     atomic_write_json(run.path / SCALING_JSON, json_summary(record, run))
     return record, run
 
 
-def _status(variants: list[dict[str, Any]]) -> str:
-    st = {v.get("status") for v in variants if v.get("status") != "unavailable"}
-    if not st:
-        return "unavailable"
-    if st == {"ok"}:
-        return "ok"
-    return "partial" if "ok" in st else "failed"
-
-
-def json_summary(record: dict[str, Any], run: RunDir) -> dict[str, Any]:
-    """The ``--json`` document and ``scaling.json`` (schema in docs/scaling.md)."""
-    res = record.get("scaling") or {}
-    return {
-        "kind": "scale",
-        "run_dir": str(run.path),
-        "status": record.get("status"),
-        "scenario": record["scenario"]["name"],
-        "settings": record.get("settings"),
-        "host": {k: record.get("host", {}).get(k) for k in ("cpu", "cores")},
-        "threads": res.get("threads"),
-        "cores": res.get("cores"),
-        "series": res.get("series", []),
-        "warnings": res.get("warnings", []),
-        "unavailable": [
-            {k: v.get(k) for k in ("framework", "variant", "error")}
-            for v in record.get("variants", [])
-            if v.get("status") == "unavailable"
+def json_summary(record: RunRecord, run: RunDir) -> dict[str, Any]:
+    """The ``--json`` document and ``scaling.json``: the common document (``variants`` one entry per
+    worker) plus the sweep's own ``threads``, ``cores``, ``series`` and ``files`` (docs/scaling.md)."""
+    res = record.sections.get("scaling") or {}
+    return json_document(
+        record,
+        run.path,
+        host={k: record.host.get(k) for k in ("cpu", "cores")},
+        threads=res.get("threads"),
+        cores=res.get("cores"),
+        series=res.get("series", []),
+        unavailable=[
+            {"framework": v.framework, "variant": v.variant, "error": v.error}
+            for v in record.variants
+            if v.status == "unavailable"
         ],
-        "files": res.get("files"),
-    }
+        files=res.get("files"),
+    )
 
 
-def saved_summary(record: dict[str, Any], run: RunDir, reanalyse: bool = False) -> dict[str, Any]:
+def saved_summary(record: RunRecord, run: RunDir, reanalyse: bool = False) -> dict[str, Any]:
     """The ``--json`` document of a saved sweep; ``reanalyse`` recomputes it from the saved events."""
     try:
         if reanalyse:
-            unit = record.get("scenario", {}).get("unit", "step")
-            for v in record["variants"]:
-                if v.get("events"):
-                    v.update(analyse_variant(run.load_events(v), v, v.get("items_per_step"), unit, load_cached()))
-            s = record["settings"]
-            series = list(dict.fromkeys(v["series"] for v in record["variants"] if v.get("series")))
-            files = (record.get("scaling") or {}).get("files")
-            record["scaling"] = scaling_result(record["variants"], series, s["threads"], s["cores"])
-            record["scaling"]["files"] = files
+            for v in record.variants:
+                if v.events:
+                    v.update(analyse_variant(run.load_events(v), v.to_dict(), v.items_per_step, record.unit,
+                                             load_cached()))
+            s = record.settings
+            series = list(dict.fromkeys(v.sections["series"] for v in record.variants if v.sections.get("series")))
+            files = (record.sections.get("scaling") or {}).get("files")
+            result = scaling_result([v.to_dict() for v in record.variants], series, s["threads"], s["cores"])
+            result["files"] = files
+            record.sections["scaling"] = result
+            record.warnings = list(result.get("warnings", []))
         return json_summary(record, run)
     except (KeyError, TypeError, ValueError, AttributeError) as e:
         raise InputError(f"{run.run_file}: malformed scaling record ({type(e).__name__}: {e})") from None
-
-

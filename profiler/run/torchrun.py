@@ -49,6 +49,7 @@ from profiler.core.clock import epoch_offset_ns
 from profiler.core.errors import InputError
 from profiler.core.events import EventTable
 from profiler.core.protocol import EVENTS_FILE, PROGRESS_FD_ENV, RESULT_FILE
+from profiler.core.record import VariantEntry
 from profiler.run.process import JobOutcome, WorkerJob, kill_tree, thread_env, write_spec
 
 LAUNCHER_LOG = "launcher.log"
@@ -151,23 +152,22 @@ def launches(
 
 def expand_jobs(
     jobs: list[WorkerJob], plan_launches: list[Launch], explicit: bool = True
-) -> tuple[list[WorkerJob], list[dict[str, Any]]]:
+) -> tuple[list[WorkerJob], list[VariantEntry]]:
     """One job per (planned job, world size), keyed ``<key>-ws<N>``; and the jobs left out.
 
     Only torch jobs run distributed. A non-torch framework the user named (``explicit``) is an
     error; one that came from the scenario's default list is skipped with the reason.
     """
     out = []
-    skipped: list[dict[str, Any]] = []
+    skipped: list[VariantEntry] = []
     for job in jobs:
         if job.workload.framework != "torch":
             reason = f"distributed runs use torch.distributed; {job.workload.framework} has no launcher here"
             if explicit:
                 raise InputError(f"--nproc: {reason} (use --framework torch)")
             wl = job.workload
-            skipped.append({"scenario": wl.scenario, "framework": wl.framework, "variant": wl.variant,
-                            "mode": wl.mode, "preset": wl.preset, "status": "unavailable",
-                            "error": f"unavailable: {reason}"})
+            skipped.append(VariantEntry.skipped(wl.scenario, wl.framework, wl.variant, wl.mode, wl.preset,
+                                                f"unavailable: {reason}"))
             continue
         backend = "nccl" if job.workload.device == "cuda" else "gloo"
         if backend == "nccl":
