@@ -43,6 +43,25 @@ class Implementation:
         return next((v for v in self.variants if v.name == name), None)
 
 
+VariantDecl = str | Variant  # a summary (a CPU variant of that name) or a full Variant
+
+
+def implementations(package: str, variants: dict[str, dict[str, VariantDecl]]) -> tuple[Implementation, ...]:
+    """A scenario's implementations from a short declaration: ``{framework: {variant: summary}}``.
+
+    Each framework's module is ``<package>.<framework>_impl`` (the layout every built-in scenario
+    follows); a value may be a :class:`Variant` for one that needs a GPU.
+    """
+    return tuple(
+        Implementation(
+            fw,
+            tuple(v if isinstance(v, Variant) else Variant(name, v) for name, v in vs.items()),
+            module=f"{package}.{fw}_impl",
+        )
+        for fw, vs in variants.items()
+    )
+
+
 @dataclass(frozen=True)
 class Scenario:
     name: str

@@ -11,7 +11,7 @@ buffers, not parameters).
 Implementation modules follow one layout: ``scenarios/densenet121_train/<framework>_impl.py``.
 """
 
-from profiler.core.scenario import Implementation, Scenario, Variant
+from profiler.core.scenario import Scenario, implementations
 
 _PKG = "scenarios.densenet121_train"
 
@@ -20,35 +20,18 @@ SCENARIO = Scenario(
     summary="DenseNet-121 training (SGD with momentum, cross-entropy) on synthetic images",
     origin="seed table 1: DenseNet-121 training time, 1 vs 4 GPUs, SSD vs RAM; sizes from "
     "DeepLearningFrameworks (batch 64 per GPU)",
-    implementations=(
-        Implementation(
-            "torch",
-            (Variant("default", "torchvision.models.densenet121, eager"),),
-            module=f"{_PKG}.torch_impl",
-        ),
-        Implementation(
-            "tensorflow",
-            (Variant("default", "keras.applications DenseNet121 with a tf.function train step"),),
-            module=f"{_PKG}.tensorflow_impl",
-        ),
-        Implementation(
-            "keras",
-            (Variant("default", "keras.applications.DenseNet121(weights=None), model.train_on_batch"),),
-            module=f"{_PKG}.keras_impl",
-        ),
-        Implementation(
-            "mxnet",
-            (
-                Variant("hybridized", "gluon.model_zoo densenet121, hybridized (static graph)"),
-                Variant("imperative", "gluon.model_zoo densenet121, imperative"),
-            ),
-            module=f"{_PKG}.mxnet_impl",
-        ),
-        Implementation(
-            "chainer",
-            (Variant("default", "DenseNet-121 written from chainer.links layers"),),
-            module=f"{_PKG}.chainer_impl",
-        ),
+    implementations=implementations(
+        _PKG,
+        {
+            "torch": {"default": "torchvision.models.densenet121, eager"},
+            "tensorflow": {"default": "keras.applications DenseNet121 with a tf.function train step"},
+            "keras": {"default": "keras.applications.DenseNet121(weights=None), model.train_on_batch"},
+            "mxnet": {
+                "hybridized": "gluon.model_zoo densenet121, hybridized (static graph)",
+                "imperative": "gluon.model_zoo densenet121, imperative",
+            },
+            "chainer": {"default": "DenseNet-121 written from chainer.links layers"},
+        },
     ),
     presets={
         # ≤ 60 s per framework on two CPU cores, TF's graph tracing included.

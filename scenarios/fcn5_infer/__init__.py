@@ -11,7 +11,7 @@ the layer widths from ``ctx.params["layers"]``.
 
 from itertools import pairwise
 
-from profiler.core.scenario import Implementation, Scenario, Variant
+from profiler.core.scenario import Scenario, implementations
 
 _PKG = "scenarios.fcn5_infer"
 
@@ -41,35 +41,18 @@ SCENARIO = Scenario(
     summary="FCN-5 multilayer perceptron inference (sigmoid hidden layers, softmax output)",
     origin="seed table 3: FCN5 CPU inference vs thread count (1-32 threads); network from HKBU "
     "DLBench (synthetic 26752-2048-2048-2048-26752, MNIST 784-2048-4096-1024-10)",
-    implementations=(
-        Implementation(
-            "torch",
-            (Variant("default", "torch.nn.Sequential of Linear + Sigmoid, eager"),),
-            module=f"{_PKG}.torch_impl",
-        ),
-        Implementation(
-            "tensorflow",
-            (Variant("default", "dense layers called inside one tf.function"),),
-            module=f"{_PKG}.tensorflow_impl",
-        ),
-        Implementation(
-            "keras",
-            (Variant("default", "keras.Sequential of Dense layers, model.predict_on_batch"),),
-            module=f"{_PKG}.keras_impl",
-        ),
-        Implementation(
-            "mxnet",
-            (
-                Variant("hybridized", "gluon.nn.HybridSequential of Dense, hybridized (static graph)"),
-                Variant("imperative", "gluon.nn.HybridSequential of Dense, imperative"),
-            ),
-            module=f"{_PKG}.mxnet_impl",
-        ),
-        Implementation(
-            "chainer",
-            (Variant("default", "chainer.Sequential of L.Linear + F.sigmoid"),),
-            module=f"{_PKG}.chainer_impl",
-        ),
+    implementations=implementations(
+        _PKG,
+        {
+            "torch": {"default": "torch.nn.Sequential of Linear + Sigmoid, eager"},
+            "tensorflow": {"default": "dense layers called inside one tf.function"},
+            "keras": {"default": "keras.Sequential of Dense layers, model.predict_on_batch"},
+            "mxnet": {
+                "hybridized": "gluon.nn.HybridSequential of Dense, hybridized (static graph)",
+                "imperative": "gluon.nn.HybridSequential of Dense, imperative",
+            },
+            "chainer": {"default": "chainer.Sequential of L.Linear + F.sigmoid"},
+        },
     ),
     presets={
         "cpu": _preset(SYNTHETIC, batch=16, warmup=1, steps=3, trace_steps=1),

@@ -10,7 +10,7 @@ same network.
 Implementation modules follow one layout: ``scenarios/resnet50_infer/<framework>_impl.py``.
 """
 
-from profiler.core.scenario import Implementation, Scenario, Variant
+from profiler.core.scenario import Scenario, implementations
 
 _PKG = "scenarios.resnet50_infer"
 
@@ -19,33 +19,18 @@ SCENARIO = Scenario(
     summary="ResNet-50 (cut after avg-pool) inference on fake images; time for 1000 images",
     origin="seed table 2: ResNet-50 inference time for 1000 images (K80/P100); sizes from "
     "DeepLearningFrameworks (cut after avg-pool, batch 32, fake data)",
-    implementations=(
-        Implementation(
-            "torch", (Variant("default", "torchvision.models.resnet50, eager"),), module=f"{_PKG}.torch_impl"
-        ),
-        Implementation(
-            "tensorflow",
-            (Variant("default", "keras.applications ResNet50 called inside one tf.function"),),
-            module=f"{_PKG}.tensorflow_impl",
-        ),
-        Implementation(
-            "keras",
-            (Variant("default", "keras.applications.ResNet50(include_top=False, pooling='avg')"),),
-            module=f"{_PKG}.keras_impl",
-        ),
-        Implementation(
-            "mxnet",
-            (
-                Variant("hybridized", "gluon.model_zoo resnet50_v1 features, hybridized (static graph)"),
-                Variant("imperative", "gluon.model_zoo resnet50_v1 features, imperative"),
-            ),
-            module=f"{_PKG}.mxnet_impl",
-        ),
-        Implementation(
-            "chainer",
-            (Variant("default", "chainer.links ResNet50Layers (pretrained_model=None), up to pool5"),),
-            module=f"{_PKG}.chainer_impl",
-        ),
+    implementations=implementations(
+        _PKG,
+        {
+            "torch": {"default": "torchvision.models.resnet50, eager"},
+            "tensorflow": {"default": "keras.applications ResNet50 called inside one tf.function"},
+            "keras": {"default": "keras.applications.ResNet50(include_top=False, pooling='avg')"},
+            "mxnet": {
+                "hybridized": "gluon.model_zoo resnet50_v1 features, hybridized (static graph)",
+                "imperative": "gluon.model_zoo resnet50_v1 features, imperative",
+            },
+            "chainer": {"default": "chainer.links ResNet50Layers (pretrained_model=None), up to pool5"},
+        },
     ),
     presets={
         # ≤ 60 s per framework on two CPU cores, TF's graph tracing included.
