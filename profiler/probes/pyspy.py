@@ -39,7 +39,7 @@ import numpy as np
 from profiler.core.clock import now_ns
 from profiler.core.errors import InputError
 from profiler.core.events import PYTHON, EventBuilder, EventTable
-from profiler.core.frameworks import Availability, _dist_version
+from profiler.core.frameworks import FRAMEWORKS, Availability, _dist_version
 from profiler.probes.base import Probe, ProbeTarget
 
 CHROME_FILE = "pyspy.chrome.json"
@@ -48,7 +48,7 @@ LOG_FILE = "pyspy.log"
 
 #: Top-level packages whose frames count as "framework", not the workload's own Python.
 FRAMEWORK_PACKAGES = frozenset(
-    {"torch", "tensorflow", "keras", "mxnet", "chainer", "numpy", "cupy", "numba", "jax", "scipy"}
+    {fw.module for fw in FRAMEWORKS.values() if fw.distribution} | {"keras", "numpy", "cupy", "numba", "jax", "scipy"}
 )
 
 PTRACE_FIX = (
