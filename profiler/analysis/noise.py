@@ -47,6 +47,9 @@ def window_warnings(label: str, window: dict[str, Any] | None, cores: int, threa
     if busy is not None and threads_requested and busy > threads_requested:
         out.append(f"{where} ran {busy} busy threads for {threads_requested} requested "
                    f"({cores} cores): threads compete for cores")
+    elif busy is not None and not threads_requested and cores and busy > cores:
+        out.append(f"{where} ran {busy} busy threads on {cores} cores (framework default thread count): "
+                   "threads compete for cores")
     f, fmax = window.get("freq_mhz"), window.get("freq_max_mhz")
     if f and fmax and f < FREQ_SHARE * fmax:
         out.append(f"CPU frequency {f:.0f} MHz during {where}, {100 * f / fmax:.0f}% of its {fmax:.0f} MHz "

@@ -19,7 +19,7 @@ from profiler.core.errors import InputError
 from profiler.report.progress import ProgressView
 
 #: Worker processes per variant for `trace` (docs/compare.md: why this keeps the main job's time)
-DEFAULT_TRACE_REPEAT = 2
+DEFAULT_TRACE_REPEAT = 1
 
 
 @click.command("trace")

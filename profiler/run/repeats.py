@@ -60,7 +60,7 @@ class Group:
         e.key = self.key
         ok = [o for o in self.outcomes if o.status == "ok"]
         cores = usable_cores()
-        threads = e.threads or cores
+        threads = e.threads  # None: the framework's default (compared with the cores)
         procs: list[dict[str, Any]] = []
         warnings: list[str] = []
         label = e.label
