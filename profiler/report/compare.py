@@ -28,7 +28,10 @@ class CompareTable:
         yield Text.from_markup(
             f"[bold]{r['scenario']}[/] · {r.get('mode')} · preset {s.get('preset')} · data {s.get('data')} "
             f"· device {s.get('device')} · threads {s.get('threads') or 'default'} · {sizes} · "
-            f"{s.get('warmup')} warm-up, {s.get('steps')} measured, {s.get('trace_steps')} traced steps"
+            f"{s.get('warmup')} warm-up, "
+            + (f"clean steps for ≥{s['min_time_s']:g} s (≤{s.get('steps')})" if s.get("min_time_s")
+               else f"{s.get('steps')} measured")
+            + f" in {s.get('repeat') or 1} process(es), {s.get('trace_steps')} traced steps"
         )
         unit = r["unit"]
         # Two tables rather than one wide one: the figures, then the breakdowns (and why a row has

@@ -100,6 +100,11 @@ class Group:
                         if p["window"] and p["window"].get("busy_threads") is not None]
                 if busy:  # the busy-thread count of `scale`'s rule, over the clean steps
                     e.probe_summary["process"]["busy_threads"] = max(busy)
+        stopped = [n for n, o in enumerate(self.outcomes, 1) if o.status == "interrupted"]
+        if stopped and ok:  # Ctrl-C: the run is interrupted, what finished is kept
+            e.status = "interrupted"
+            e.error = (f"interrupted in process {stopped[0]} of {len(self.outcomes)}; figures from the "
+                       f"{len(ok)} that finished")
         e.warnings = list(dict.fromkeys([*e.warnings, *warnings]))
         e.sections["repeats"] = {"processes": procs, "n_processes": len(self.outcomes), "n_ok": len(ok)}
         return e
