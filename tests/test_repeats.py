@@ -164,3 +164,12 @@ def test_a_cpu_hog_beside_the_worker_gives_a_contention_warning(tmp_path):
     used = float(hits[0].split()[3])
     assert used >= 0.7  # the hog holds one core for the whole window
     assert hits[0] in doc["variants"][0]["warnings"]
+
+
+def test_window_warnings_over_processes_are_one_line_per_kind():
+    from profiler.analysis.noise import windows_warnings
+
+    ws = [{"other_cores": 0.73}, {"other_cores": 0.1}, {"other_cores": 1.0}]
+    w = windows_warnings("tf/default", ws, 2, 2)
+    assert w == ["other processes used 1.00 of 2 cores during tf/default (worst; processes 1, 3 of 3): "
+                 "its times are unreliable"]

@@ -97,3 +97,37 @@ def overhead_warning(label: str, overhead_pct: float | None) -> list[str]:
         return [f"{label}: tracing overhead is {overhead_pct:+.0f}%: the traced breakdown describes a much "
                 "slower run than the headline"]
     return []
+
+
+def windows_warnings(label: str, windows: Sequence[dict[str, Any] | None], cores: int,
+                     threads_requested: int | None) -> list[str]:
+    """:func:`window_warnings` over a variant's processes, one line per kind: the range of the
+    figure and which processes (of how many) crossed the threshold."""
+    if len(windows) <= 1:
+        return window_warnings(label, windows[0] if windows else None, cores, threads_requested)
+    per_kind: dict[str, list[tuple[int, str]]] = {}
+    for n, w in enumerate(windows, 1):
+        for line in window_warnings(label, dict(w, process=None) if w else None, cores, threads_requested):
+            per_kind.setdefault(line.split(" ")[0] + line.split(" ")[2], []).append((n, line))
+    out = []
+    for hits in per_kind.values():
+        if len(hits) == 1:
+            n, line = hits[0]
+            out.append(line.replace(f"during {label}", f"during {label} (process {n} of {len(windows)})", 1)
+                       .replace(f"{label} ran", f"{label} (process {n} of {len(windows)}) ran", 1))
+            continue
+        which = ", ".join(str(n) for n, _ in hits)
+        worst = max(hits, key=lambda h: _figure(h[1]))[1]
+        out.append(worst.replace(f"during {label}", f"during {label} (worst; processes {which} of {len(windows)})", 1)
+                   .replace(f"{label} ran", f"{label} (worst; processes {which} of {len(windows)}) ran", 1))
+    return out
+
+
+def _figure(line: str) -> float:
+    """The first number in a warning line (its triggering figure)."""
+    for tok in line.replace("%", " ").split():
+        try:
+            return float(tok)
+        except ValueError:
+            continue
+    return 0.0

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from profiler.analysis.noise import overhead_warning, sample_warnings, window_warnings
+from profiler.analysis.noise import overhead_warning, sample_warnings, windows_warnings
 from profiler.analysis.stats import step_stats
 from profiler.core.hardware import usable_cores
 from profiler.core.record import StepStats, VariantEntry
@@ -66,7 +66,7 @@ class Group:
         label = e.label
         for n, o in enumerate(self.outcomes, 1):
             ms = clean_ms(o)
-            window = dict(o.window, process=n) if o.window and len(self.outcomes) > 1 else o.window
+            window = o.window
             procs.append({
                 "key": o.job.key, "pid": o.result.get("pid"), "status": o.status, "error": o.error,
                 "traced": bool(o.job.trace_steps), "wall_s": round(o.wall_s, 3),
@@ -77,8 +77,7 @@ class Group:
             if o.status != "ok" and ok:
                 warnings.append(f"{label}: process {n} of {len(self.outcomes)} {o.status}: {o.error}; "
                                 f"the other {len(ok)} are used")
-            if o.status == "ok":
-                warnings += window_warnings(label, window, cores, threads)
+        warnings += windows_warnings(label, [o.window for o in ok], cores, threads)
         per = [clean_ms(o) for o in ok]
         if ok and not any(per):  # the steps are only in the events (a command, ranks): as analysed
             e.status = "ok"
