@@ -70,7 +70,10 @@ def test_run_record_and_report_rerender(traced):
     assert (Path(doc["run_dir"]) / v["events"]).is_file()
     r = run_cli("report", doc["run_dir"])
     assert r.returncode == 0, r.stderr
-    assert "framework overhead" in r.stdout and "faster than torch/unfused" in r.stdout.replace("\n", " ")
+    flat = " ".join(r.stdout.split())
+    # the comparison sentence: a winner, or — when the CI of the ratio contains 1 — no winner
+    assert "framework overhead" in r.stdout and (
+        "faster than torch/unfused" in flat or "and torch/unfused show no significant difference" in flat)
     r2 = run_cli("report", doc["run_dir"], "--reanalyse", "--json")
     assert r2.returncode == 0, r2.stderr
     again = json.loads(r2.stdout)

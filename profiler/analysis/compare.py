@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from profiler.analysis.explain import explain
+from profiler.analysis.stats import NOT_SIGNIFICANT, ratio_verdict, step_samples
 from profiler.core.categories import CATEGORIES, LABELS
 from profiler.core.frameworks import FRAMEWORKS
 
@@ -23,6 +24,9 @@ ROW_COLUMNS = (
     "status",
     "error",
     "step_ms",
+    "step_ci95_low",
+    "step_ci95_high",
+    "n_processes",
     "step_spread_pct",
     "headline_s",
     "headline_unit",
@@ -86,6 +90,9 @@ def compare_rows(record: dict[str, Any], extra: list[Unavailable] = ()) -> list[
         med = st.get("median")
         row["step_ms"] = med
         row["step_spread_pct"] = st.get("spread_pct")
+        ci = st.get("ci95") or [None, None]
+        row["step_ci95_low"], row["step_ci95_high"] = ci[0], ci[1]
+        row["n_processes"] = st.get("n_processes")
         row["traced_step_ms"] = (v.get("traced_step_ms") or {}).get("median")
         items = v.get("items_per_step")
         if med and unit != "step" and v.get("per_unit_ms") is not None:
@@ -169,10 +176,25 @@ def spread_sentence(record: dict[str, Any]) -> str:
     fast = min(ok, key=lambda v: v["step_ms"]["median"])
     slow = max(ok, key=lambda v: v["step_ms"]["median"])
     ratio = slow["step_ms"]["median"] / fast["step_ms"]["median"]
-    head = (
-        f"{_label(fast)} is fastest and {_label(slow)} slowest ({ratio:.2f}× the time per step, "
-        f"{fast['step_ms']['median']:.1f} vs {slow['step_ms']['median']:.1f} ms)"
-    )
+    _, ci, verdict = ratio_verdict(step_samples(fast), step_samples(slow))
+    if verdict == NOT_SIGNIFICANT:
+        head = (
+            f"No framework is significantly faster: {_label(fast)} and {_label(slow)} differ by "
+            f"{ratio:.2f}× ({fast['step_ms']['median']:.1f} vs {slow['step_ms']['median']:.1f} ms; "
+            f"95% CI of the ratio {ci[0]:.2f}–{ci[1]:.2f}×)"
+        )
+    else:
+        head = (
+            f"{_label(fast)} is fastest and {_label(slow)} slowest ({ratio:.2f}× the time per step"
+            + (f", 95% CI {ci[0]:.2f}–{ci[1]:.2f}×" if ci else "")
+            + f", {fast['step_ms']['median']:.1f} vs {slow['step_ms']['median']:.1f} ms)"
+        )
+        ranked = sorted(ok, key=lambda v: v["step_ms"]["median"])
+        if len(ranked) > 2:
+            _, ci2, v2 = ratio_verdict(step_samples(ranked[0]), step_samples(ranked[1]))
+            if v2 == NOT_SIGNIFICANT:
+                head += (f"; but {_label(ranked[0])} is not significantly faster than {_label(ranked[1])} "
+                         f"(95% CI {ci2[0]:.2f}–{ci2[1]:.2f}×), so there is no single winner")
     e = explain(fast, slow)
     if e is None:
         return head + "; no traced breakdown for both, so the gap is not split by category."
@@ -202,6 +224,7 @@ def compare_result(record: dict[str, Any], extra: list[Unavailable] = ()) -> dic
         "rows": rows,
         "param_findings": param_findings(rows),
         "spread": spread_sentence(record),
+        "warnings": list(record.get("warnings") or []),
     }
 
 

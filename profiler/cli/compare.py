@@ -13,6 +13,7 @@ from profiler.cli.options import (
     OUT_OPTION,
     TIMEOUT_OPTION,
     csv_list,
+    repeat_options,
     stdout_console,
 )
 from profiler.core.errors import InputError
@@ -45,6 +46,7 @@ from profiler.report.progress import ProgressView
 )
 @click.option("--data", type=str, default="ram", show_default=True, help="ram or disk input pipeline.")
 @click.option("--probes", type=str, help="Probes to run, comma-separated (default: every available one).")
+@repeat_options(5)
 @TIMEOUT_OPTION
 @OUT_OPTION
 @JSON_OPTION
@@ -61,6 +63,9 @@ def compare_cmd(
     threads: int | None,
     data: str,
     probes: str | None,
+    repeat: int,
+    min_time: float | None,
+    max_time: float | None,
     timeout: float | None,
     out: Path,
     as_json: bool,
@@ -99,6 +104,9 @@ def compare_cmd(
         timeout_s=timeout,
         command=["profiler", *sys.argv[1:]],
         label=f"compare-{sc.name}",
+        repeat=repeat,
+        min_time_s=min_time,
+        max_time_s=max_time,
     )
     p = plan(req)  # validates every option before anything runs
     with ProgressView(p.jobs, enabled=bool(p.jobs)) as view:

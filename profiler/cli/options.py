@@ -102,3 +102,40 @@ def distributed_options(f: Any) -> Any:
     for o in reversed(opts):
         f = o(f)
     return f
+
+
+def repeat_options(default_repeat: int, alias: str | None = None) -> Any:
+    """--repeat (fresh worker processes per variant, interleaved), --min-time and --max-time
+    (calibration of the clean steps per process). ``alias``: an older spelling of --repeat."""
+
+    def deco(f: Any) -> Any:
+        names = ["--repeat", *([alias] if alias else [])]
+        opts = [
+            click.option(
+                *names,
+                "repeat",
+                type=int,
+                default=default_repeat,
+                show_default=True,
+                help="Fresh worker processes per variant, run interleaved (ABCABC); each warms up, only "
+                "the first traces. The headline is their pooled median with a 95% CI.",
+            ),
+            click.option(
+                "--min-time",
+                "min_time",
+                type=float,
+                help="Seconds of clean steps per process: the step count is calibrated to it, bounded by "
+                "--steps (default 1 s without --steps; with --steps alone, exactly that many).",
+            ),
+            click.option(
+                "--max-time",
+                "max_time",
+                type=float,
+                help="Time budget of one process's clean steps in seconds (default 30).",
+            ),
+        ]
+        for o in reversed(opts):
+            f = o(f)
+        return f
+
+    return deco

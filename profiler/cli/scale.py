@@ -36,7 +36,8 @@ from profiler.core.errors import InputError
     "threads",
     help="Thread counts, comma-separated (default: powers of two up to the core count, plus it).",
 )
-@click.option("--repeats", "-r", type=int, default=5, show_default=True, help="Fresh workers per point.")
+@click.option("--repeat", "--repeats", "-r", "repeats", type=int, default=5, show_default=True,
+              help="Fresh workers per point (--repeats is the older spelling).")
 @click.option("--pin", is_flag=True, help="Pin each worker to as many cores as it has threads.")
 @click.option("--mode", type=str, help="train or infer (default: the scenario's).")
 @click.option("--preset", "-p", type=str, help="Size preset (default: cpu).")

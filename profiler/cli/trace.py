@@ -11,16 +11,21 @@ import click
 from profiler.cli.options import (
     csv_list,
     distributed_options,
+    repeat_options,
     stdout_console,
     trace_options,
 )
 from profiler.core.errors import InputError
 from profiler.report.progress import ProgressView
 
+#: Worker processes per variant for `trace` (docs/compare.md: why this keeps the main job's time)
+DEFAULT_TRACE_REPEAT = 1
+
 
 @click.command("trace")
 @trace_options
 @distributed_options
+@repeat_options(DEFAULT_TRACE_REPEAT)
 @click.option(
     "--no-inject",
     is_flag=True,
@@ -57,6 +62,9 @@ def trace_cmd(
     trace_budget: float | None = None,
     program: tuple[str, ...] = (),
     probe_option: tuple[str, ...] = (),
+    repeat: int = DEFAULT_TRACE_REPEAT,
+    min_time: float | None = None,
+    max_time: float | None = None,
 ) -> None:
     """Run a scenario's variants, each in a fresh worker, and report where the time goes.
 
@@ -68,6 +76,8 @@ def trace_cmd(
     from profiler.run.execute import execute, json_summary
     from profiler.run.plan import TraceRequest, plan
 
+    if repeat < 1:
+        raise InputError(f"--repeat must be a positive integer, got {repeat}")
     if timeout is not None and timeout <= 0:
         raise InputError(f"--timeout must be positive, got {timeout:g}")
     if trace_budget is not None and trace_budget <= 0:
@@ -108,6 +118,9 @@ def trace_cmd(
         timeout_s=timeout,
         command=["profiler", *sys.argv[1:]],
         trace_budget_mb=trace_budget,
+        repeat=repeat,
+        min_time_s=min_time,
+        max_time_s=max_time,
     )
     if program:
         from profiler.run.command import plan_command

@@ -37,6 +37,11 @@ class WorkerSpec:
     warmup: int = 2
     steps: int = 10  # clean (untraced) measured steps: the headline step time
     trace_steps: int = 3  # traced steps: the breakdown and the Chrome trace
+    #: calibration of the clean steps: stop once they took ``min_time_s`` and at least ``min_steps``
+    #: ran, or after ``max_time_s``; ``steps`` stays the upper bound (0: run exactly ``steps``)
+    min_time_s: float = 0.0
+    max_time_s: float | None = None
+    min_steps: int = 1
     probes: list[str] = field(default_factory=list)  # in-worker probes to run in the trace window
     probe_options: dict[str, Any] = field(default_factory=dict)
     epoch_offset_ns: int = 0  # the parent's wall-minus-monotonic offset, for re-basing

@@ -244,7 +244,9 @@ def process_summary_lines(figures: Any) -> list[str]:
             s += f" · CPU {p['mean_cpu_pct']:.0f}% of a core (process tree)"
         if p.get("mean_machine_cpu_pct") is not None:
             s += f" · machine {p['mean_machine_cpu_pct']:.0f}% of {p['cores']} cores"
-        if p.get("busy_threads_median") is not None:
+        if p.get("busy_threads") is not None:  # over the clean steps, by scale's rule (run/window.py)
+            s += f" · {p['busy_threads']:.0f} busy threads"
+        elif p.get("busy_threads_median") is not None:
             s += f" · {p['busy_threads_median']:.0f} busy threads"
         lines.append(s)
     return lines

@@ -28,7 +28,10 @@ class CompareTable:
         yield Text.from_markup(
             f"[bold]{r['scenario']}[/] · {r.get('mode')} · preset {s.get('preset')} · data {s.get('data')} "
             f"· device {s.get('device')} · threads {s.get('threads') or 'default'} · {sizes} · "
-            f"{s.get('warmup')} warm-up, {s.get('steps')} measured, {s.get('trace_steps')} traced steps"
+            f"{s.get('warmup')} warm-up, "
+            + (f"clean steps for ≥{s['min_time_s']:g} s (≤{s.get('steps')})" if s.get("min_time_s")
+               else f"{s.get('steps')} measured")
+            + f" in {s.get('repeat') or 1} process(es), {s.get('trace_steps')} traced steps"
         )
         unit = r["unit"]
         # Two tables rather than one wide one: the figures, then the breakdowns (and why a row has
@@ -36,7 +39,7 @@ class CompareTable:
         t = Table(title=None, show_lines=False)
         t.add_column("framework · variant", no_wrap=True)
         t.add_column(f"s / {unit}" if unit != "step" else "s / step", justify="right")
-        t.add_column("ms / step", justify="right")
+        t.add_column("ms / step (95% CI)", justify="right")
         t.add_column("items / s", justify="right")
         t.add_column("params", justify="right")
         bt = Table(title=None, show_lines=False)
@@ -57,7 +60,9 @@ class CompareTable:
             t.add_row(
                 name,
                 f"{row['headline_s']:.3f}" if row.get("headline_s") is not None else "–",
-                f"{row['step_ms']:.1f}" if row.get("step_ms") is not None else "–",
+                (f"{row['step_ms']:.1f}" if row.get("step_ms") is not None else "–")
+                + (f" ({row['step_ci95_low']:.1f}–{row['step_ci95_high']:.1f})"
+                   if row.get("step_ci95_low") is not None else ""),
                 f"{row['items_per_s']:.1f}" if row.get("items_per_s") is not None else "–",
                 params,
             )
@@ -78,5 +83,7 @@ class CompareTable:
         for f in r.get("param_findings", []):
             yield Text(f"parameters: {f}", style="yellow")
         yield Text(r["spread"])
+        for w in r.get("warnings") or []:
+            yield Text(f"warning: {w}", style="yellow")
         if self.run_dir:
             yield Text(f"run directory: {self.run_dir} ({COMPARE_CSV}, {COMPARE_JSON}, {COMPARE_PNG})")

@@ -43,9 +43,13 @@ class VariantReport:
         head = Text()
         head.append("step time ", style="bold")
         head.append(f"{fmt_ms(st.median)} ms", style="bold cyan")
+        if st.ci95:
+            head.append(f" (95% CI {fmt_ms(st.ci95[0])}–{fmt_ms(st.ci95[1])})", style="cyan")
+        procs = f" in {st.n_processes} processes" if st.n_processes > 1 else ""
         head.append(
-            f" median of {st.n_steps} clean steps (min {fmt_ms(st.min)}, "
-            f"max {fmt_ms(st.max)}, spread {st.spread_pct or 0:.1f}%)"
+            f" median of {st.n_steps} clean steps{procs} (min {fmt_ms(st.min)}, "
+            f"max {fmt_ms(st.max)}, spread {st.spread_pct or 0:.1f}%"
+            + (f", MAD {fmt_ms(st.mad)}" if st.mad is not None else "") + ")"
         )
         if e.per_unit_ms is not None:
             head.append(f"\n{self.unit}: ", style="bold")
@@ -58,6 +62,8 @@ class VariantReport:
                 style="dim",
             )
         parts.append(head)
+        for w in e.warnings:
+            parts.append(Text(f"warning: {w}", style="yellow"))
         caveat = e.info.get(e.mode or "")
         if isinstance(caveat, str):  # the implementation does less than the mode says (e.g. forward only)
             parts.append(Text(f"note: {caveat}", style="yellow"))
@@ -152,7 +158,8 @@ class ComparisonReport:
             t.add_row(
                 e["fast"],
                 e["slow"],
-                f"{e['speedup']:.2f}",
+                f"{e['speedup']:.2f}" + (f" ({e['ratio_ci95'][0]:.2f}–{e['ratio_ci95'][1]:.2f})"
+                                         if e.get("ratio_ci95") else ""),
                 *[f"{e['category_delta_ms'][c]:+.2f}" for c in CATEGORIES],
             )
         yield t
@@ -181,7 +188,10 @@ class RunReport:
                 f"{host.get('cpu', '?')} · {host.get('cores', '?')} cores · "
                 f"{'GPU: ' + ', '.join(g['name'] for g in host.get('gpus', [])) if host.get('gpus') else 'no GPU'}"
                 f" · device {s.get('device')} · preset {s.get('preset')} · mode {s.get('mode')} · "
-                f"{s.get('steps')} clean + {s.get('trace_steps')} traced steps after {s.get('warmup')} warm-up"
+                + (f"clean steps for ≥{s['min_time_s']:g} s (≤{s.get('steps')}) per process"
+                   if s.get("min_time_s") else f"{s.get('steps')} clean")
+                + f" in {s.get('repeat') or 1} process(es) + {s.get('trace_steps')} traced steps after "
+                f"{s.get('warmup')} warm-up"
                 f" · threads {s.get('threads') or 'framework default'} · data {s.get('data')}",
                 "dim",
             ),

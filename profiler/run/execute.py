@@ -29,6 +29,7 @@ from profiler.export.plots import write_run_plots
 from profiler.probes import PROBES, availability_of
 from profiler.run.plan import Plan
 from profiler.run.process import JobOutcome, WorkerJob, run_job
+from profiler.run.repeats import Group, process_entry
 from profiler.run.torchrun import run_distributed_job
 
 
@@ -141,6 +142,8 @@ def finish_record(
         record.trace = run.trace_file.name
         if exporter.dropped:
             record.sections["trace_budget"] = exporter.dropped
+    # every entry's warnings, once, in the record's list (the report and --json show them)
+    record.warnings = list(dict.fromkeys([*record.warnings, *(w for v in record.variants for w in v.warnings)]))
     record.plots = write_run_plots(record.to_dict(), run.path)
     record.status = run_status(record.variants)
     run.write_record(record)
@@ -154,25 +157,36 @@ def _run_jobs(
     progress: ProgressFn | None,
     on_job_done: EntryFn | None,
 ) -> None:
-    """Run every job in turn; after an interrupted one, the rest are recorded as not started."""
+    """Run every job in turn (repeats interleaved, as planned); after an interrupted one, the rest
+    are recorded as not started. The record is rewritten after every process, so nothing measured
+    so far is lost if a later worker fails."""
     sc = p.request.scenario
+    skipped = list(record.variants)
+    groups: dict[str, Group] = {}
+    merged: dict[str, VariantEntry] = {}
     interrupted = False
     for job in p.jobs:
+        key = job.group or job.key
         if interrupted:
-            record.variants.append(VariantEntry.not_started(job.key, job.workload))
+            if key not in merged:
+                merged[key] = VariantEntry.not_started(key, job.workload)
             continue
         if job.launch is not None:
             outcome = run_distributed_job(job, run.worker_dir(job.key), progress)
         else:
             outcome = run_job(job, run.worker_dir(job.key), progress)
-        entry = variant_entry(outcome, run, sc)
-        record.variants.append(entry)
-        tables.append(outcome.events)
-        run.write_record(record)  # nothing measured so far is lost if a later worker fails
+        g = groups.setdefault(key, Group(key))
+        g.outcomes.append(outcome)
+        merged[key] = g.entry(run, sc, variant_entry)
+        record.variants = skipped + list(merged.values())
+        run.write_record(record)
         if on_job_done:
-            on_job_done(entry)
+            on_job_done(merged[key] if job.group is None else process_entry(outcome))
         if outcome.status == "interrupted":
             interrupted = True
+    record.variants = skipped + list(merged.values())
+    for g in groups.values():
+        tables.append(g.outcomes[g.primary_index()].events)
 
 
 AUTO_CALIBRATE_ENV = "PROFILER_AUTO_CALIBRATE"

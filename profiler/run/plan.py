@@ -7,7 +7,7 @@ the variants that cannot (with the reason). :mod:`profiler.run.execute` runs the
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,13 @@ from profiler.run.process import WorkerJob
 from profiler.run.torchrun import expand_jobs
 
 DEFAULT_OUT = Path("runs")
+#: Clean-step calibration when ``--steps`` is not given: measure at least this long per process …
+DEFAULT_MIN_TIME_S = 1.0
+#: … but no longer than this (the time budget of one process's clean steps) …
+DEFAULT_MAX_TIME_S = 30.0
+#: … and at least this many steps, at most this many.
+MIN_CALIBRATED_STEPS = 3
+MAX_CALIBRATED_STEPS = 1000
 
 
 @dataclass
@@ -46,6 +53,12 @@ class TraceRequest:
     trace_budget_mb: float | None = None  # --trace-budget: keep the Chrome trace's JSON under this
     #: profiler.run.torchrun.Launch per world size (--nproc/--nnodes ...); None: plain workers
     launches: list[Any] | None = None
+    #: --repeat: fresh worker processes per variant, interleaved (ABCABC); only the first traces
+    repeat: int = 1
+    #: --min-time / --max-time: calibrate the clean steps per process (None: the defaults above
+    #: without --steps; exactly --steps steps with it)
+    min_time_s: float | None = None
+    max_time_s: float | None = None
 
 
 @dataclass
@@ -92,7 +105,23 @@ def plan(req: TraceRequest) -> Plan:
     ):
         if v is not None and v < (0 if n in ("--warmup", "--trace-steps") else 1):
             raise InputError(f"{n} must be a positive integer, got {v}")
-    steps = req.steps or int(params.pop("steps", 10))
+    if not isinstance(req.repeat, int) or req.repeat < 1:
+        raise InputError(f"--repeat must be a positive integer, got {req.repeat}")
+    if req.min_time_s is not None and not req.min_time_s >= 0:
+        raise InputError(f"--min-time must be zero or a positive number of seconds, got {req.min_time_s:g}")
+    if req.max_time_s is not None and not req.max_time_s > 0:
+        raise InputError(f"--max-time must be a positive number of seconds, got {req.max_time_s:g}")
+    preset_steps = int(params.get("steps", 10))
+    if req.min_time_s is None and req.steps is not None:
+        min_time = 0.0  # --steps alone: exactly that many
+    else:
+        min_time = DEFAULT_MIN_TIME_S if req.min_time_s is None else req.min_time_s
+    max_time = req.max_time_s if req.max_time_s is not None else max(DEFAULT_MAX_TIME_S, min_time)
+    if min_time > max_time:
+        raise InputError(f"--min-time {min_time:g} s is longer than the time budget --max-time {max_time:g} s")
+    steps = req.steps or (MAX_CALIBRATED_STEPS if min_time > 0 else preset_steps)
+    min_steps = min(steps, MIN_CALIBRATED_STEPS)
+    params.pop("steps", None)
     warmup = req.warmup if req.warmup is not None else int(params.pop("warmup", 2))
     trace_steps = req.trace_steps if req.trace_steps is not None else int(params.pop("trace_steps", 3))
     for k in ("steps", "warmup", "trace_steps"):
@@ -147,6 +176,9 @@ def plan(req: TraceRequest) -> Plan:
                     parent_probes=[p for p in chosen if probe_class(p).where == "parent"],
                     probe_options=req.probe_options,
                     timeout_s=req.timeout_s,
+                    min_time_s=min_time,
+                    max_time_s=max_time if min_time > 0 or req.max_time_s is not None else None,
+                    min_steps=min_steps,
                 )
             )
     if req.variants and not jobs and not skipped:
@@ -159,6 +191,9 @@ def plan(req: TraceRequest) -> Plan:
         "device": device,
         "params": params,
         "steps": steps,
+        "min_time_s": min_time,
+        "max_time_s": max_time if min_time > 0 or req.max_time_s is not None else None,
+        "repeat": req.repeat if not req.launches else 1,
         "warmup": warmup,
         "trace_steps": trace_steps,
         "threads": req.threads,
@@ -170,6 +205,24 @@ def plan(req: TraceRequest) -> Plan:
         jobs, not_distributed = expand_jobs(jobs, req.launches, explicit=req.frameworks is not None)
         skipped.extend(not_distributed)
         settings["distributed"] = [la.as_dict() for la in req.launches]
+    else:
+        jobs = repeat_jobs(jobs, req.repeat)
     return Plan(req, jobs, skipped, settings, probe_records)
+
+
+def repeat_jobs(jobs: list[WorkerJob], repeat: int) -> list[WorkerJob]:
+    """``repeat`` processes per job, interleaved (ABCABC…). The first of each traces (its probes and
+    traced steps); the others run warm-up and clean steps only, with no probe attached."""
+    if repeat <= 1:
+        return jobs
+    out: list[WorkerJob] = []
+    for r in range(repeat):
+        for j in jobs:
+            if r == 0:
+                out.append(replace(j, group=j.key, repeat_index=0))
+            else:
+                out.append(replace(j, key=f"{j.key}.p{r + 1}", group=j.key, repeat_index=r, trace_steps=0,
+                                   worker_probes=[], parent_probes=[]))
+    return out
 
 

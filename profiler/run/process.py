@@ -23,6 +23,7 @@ from typing import Any
 
 from profiler.core.clock import epoch_offset_ns
 from profiler.core.events import EventTable
+from profiler.core.hardware import usable_cores
 from profiler.core.protocol import (
     EVENTS_FILE,
     PROGRESS_FD_ENV,
@@ -35,6 +36,7 @@ from profiler.core.protocol import (
 )
 from profiler.core.scenario import WorkloadSpec
 from profiler.probes import ProbeTarget, collect_probes, start_probes, stop_probes
+from profiler.run.window import MeasureWindow
 
 #: Environment variables that set a worker's thread count, applied before the framework loads.
 THREAD_ENV_VARS = (
@@ -75,6 +77,13 @@ class WorkerJob:
     #: run this program as the worker instead of profiler.run.worker (profiler/command_worker.py)
     command: list[str] | None = None
     inject: bool = True  # with a command: install the start-up shim (steps, torch/CUPTI probes)
+    #: clean-step calibration (WorkerSpec.min_time_s / max_time_s / min_steps)
+    min_time_s: float = 0.0
+    max_time_s: float | None = None
+    min_steps: int = 1
+    #: repeats: the key of the variant this process measures (None: a single process) and its index
+    group: str | None = None
+    repeat_index: int = 0
 
 
 @dataclass
@@ -88,6 +97,8 @@ class JobOutcome:
     error: str | None = None
     probe_records: dict[str, Any] = field(default_factory=dict)
     wall_s: float = 0.0
+    #: the machine around the clean steps (profiler.run.window.MeasureWindow.figures), or None
+    window: dict[str, Any] | None = None
 
 
 ProgressCallback = Callable[[WorkerJob, dict[str, Any]], None]
@@ -142,6 +153,9 @@ def write_spec(job: WorkerJob, worker_dir: Path, offset_ns: int) -> Path:
         warmup=job.warmup,
         steps=job.steps,
         trace_steps=job.trace_steps,
+        min_time_s=job.min_time_s,
+        max_time_s=job.max_time_s,
+        min_steps=job.min_steps,
         probes=list(job.worker_probes),
         probe_options=job.probe_options,
         epoch_offset_ns=offset_ns,
@@ -183,6 +197,7 @@ def run_job(job: WorkerJob, worker_dir: Path, on_progress: ProgressCallback | No
             os.close(write_fd)
 
         probe_records: dict[str, Any] = {}
+        window = MeasureWindow(proc.pid)
         target = ProbeTarget(pid=proc.pid, run_dir=str(worker_dir), epoch_offset_ns=offset)
         parent_probes = start_probes(job.parent_probes, job.probe_options, target, probe_records)
 
@@ -193,6 +208,7 @@ def run_job(job: WorkerJob, worker_dir: Path, on_progress: ProgressCallback | No
                         msg = json.loads(line)
                     except ValueError:
                         continue
+                    window.on_progress(msg)
                     if on_progress is not None:
                         on_progress(job, msg)
 
@@ -260,4 +276,5 @@ def run_job(job: WorkerJob, worker_dir: Path, on_progress: ProgressCallback | No
             error = f"worker killed by signal {signal.Signals(-code).name}"
         else:
             error = _last_error_line(tail) or f"worker exited with code {code}"
-    return JobOutcome(job, status, result, events, worker_dir, code, error, probe_records, wall)
+    return JobOutcome(job, status, result, events, worker_dir, code, error, probe_records, wall,
+                      window.figures(usable_cores()))

@@ -52,6 +52,7 @@ from profiler.export.thread_sweep import SCALING_JSON, write_outputs
 from profiler.run.execute import record_header, run_status, variant_entry
 from profiler.run.plan import TraceRequest, plan
 from profiler.run.process import WorkerJob, run_job, thread_env
+from profiler.run.window import thread_cpu_seconds
 
 DEFAULT_REPEATS = 5
 
@@ -112,38 +113,6 @@ def run_order(series: list[str], threads: list[int], repeats: int) -> list[tuple
 
 
 # ------------------------------------------------------------------------------ busy-thread probe
-def _clk_tck() -> int:
-    try:
-        return int(os.sysconf("SC_CLK_TCK"))
-    except (ValueError, OSError, AttributeError):  # pragma: no cover - non-Linux
-        return 100
-
-
-def thread_cpu_seconds(pid: int) -> tuple[dict[int, float], float]:
-    """``({tid: CPU seconds}, resolution_s)`` of every thread of ``pid``, read from ``/proc``.
-
-    ``schedstat``'s first field is the thread's time on a CPU in ns; where the kernel has no
-    schedstat, ``stat``'s utime + stime in clock ticks. One source for all threads of a snapshot.
-    """
-    base = f"/proc/{pid}/task"
-    tids = [int(t) for t in os.listdir(base)]
-    out: dict[int, float] = {}
-    use_schedstat = os.path.exists(f"{base}/{tids[0]}/schedstat") if tids else False
-    tck = _clk_tck()
-    for tid in tids:
-        try:
-            if use_schedstat:
-                with open(f"{base}/{tid}/schedstat") as f:
-                    out[tid] = int(f.read().split()[0]) / 1e9
-            else:
-                with open(f"{base}/{tid}/stat") as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-                out[tid] = (int(fields[11]) + int(fields[12])) / tck
-        except (OSError, ValueError, IndexError):
-            continue  # the thread exited between listdir and open
-    return out, (1e-9 if use_schedstat else 1.0 / tck)
-
-
 class MeasureWindowWatcher:
     """Snapshots a worker's per-thread CPU times when its ``measure`` phase starts and ends.
 
@@ -245,7 +214,7 @@ class ScalePlan:
 def plan_scale(req: ScaleRequest) -> ScalePlan:
     """Validate the request and lay out every worker run, in order (nothing runs yet)."""
     if req.repeats < 1:
-        raise InputError(f"--repeats must be a positive integer, got {req.repeats}")
+        raise InputError(f"--repeat must be a positive integer, got {req.repeats}")
     cores = usable_cores()
     threads = list(req.threads) if req.threads is not None else default_thread_counts(cores)
     if not threads:

@@ -201,9 +201,7 @@ class Harness:
                 self._timed_step(workload.step, sync, WARMUP, i, traced=False, key="warmup_ns")
 
             self.phase("measure", total=spec.steps)
-            for i in range(spec.steps):
-                self._timed_step(workload.step, sync, STEP, i, traced=False, key="step_ns")
-                self.progress.send(step=i + 1, total=spec.steps)
+            n_clean = self._measure(workload.step, sync)
 
             self.phase("trace", total=spec.trace_steps)
             probes = self._start_probes()
@@ -211,10 +209,10 @@ class Harness:
                 # The first step under a tracer pays its set-up (Kineto allocates buffers, CUPTI
                 # subscribes): run it as a warm-up step, excluded like the others.
                 if probes and spec.trace_steps:
-                    self._timed_step(workload.step, sync, WARMUP, spec.steps, traced=True, key="warmup_ns")
+                    self._timed_step(workload.step, sync, WARMUP, n_clean, traced=True, key="warmup_ns")
                 for i in range(spec.trace_steps):
                     self._timed_step(
-                        workload.step, sync, STEP, spec.steps + i, traced=True, key="traced_step_ns"
+                        workload.step, sync, STEP, n_clean + i, traced=True, key="traced_step_ns"
                     )
             finally:
                 self._stop_probes(probes)
@@ -242,6 +240,26 @@ class Harness:
         """The workload as built; a subclass may adapt it (the distributed rank harness wraps the
         model in DistributedDataParallel here when the implementation did not)."""
         return workload
+
+    def _measure(self, step, sync) -> int:
+        """The clean steps: ``steps`` of them, or — calibrated (``min_time_s`` > 0) — until they took
+        ``min_time_s`` and at least ``min_steps`` ran, or ``max_time_s`` passed (``steps`` bounds both).
+        Returns how many ran."""
+        spec = self.spec
+        t0 = now_ns()
+        n = 0
+        while n < spec.steps:
+            self._timed_step(step, sync, STEP, n, traced=False, key="step_ns")
+            n += 1
+            elapsed = (now_ns() - t0) / 1e9
+            done = spec.min_time_s > 0 and n >= spec.min_steps and elapsed >= spec.min_time_s
+            over = spec.max_time_s is not None and elapsed >= spec.max_time_s
+            if done or over or n == spec.steps:
+                self.result["measured_s"] = elapsed
+                self.progress.send(step=n, total=n, measured=True)
+                break
+            self.progress.send(step=n, total=spec.steps)
+        return n
 
     def _timed_step(self, step, sync, cat: str, index: int, traced: bool, key: str) -> None:
         t0 = now_ns()
