@@ -133,6 +133,18 @@ _SPAN_COLUMNS = {
 _COUNTER_COLUMNS = {"ts_ns": np.int64, "name": np.int32, "value": np.float64, "pid": np.int64}
 _INSTANT_COLUMNS = {"ts_ns": np.int64, "name": np.int32, "pid": np.int64, "tid": np.int64}
 _SAMPLE_COLUMNS = {"ts_ns": np.int64, "pid": np.int64, "tid": np.int64, "stack": np.int32}
+#: flow arrows (Chrome ``s``/``f``: launch -> kernel, forward -> backward), kept by their endpoints'
+#: time and track so they survive span selection; ``name`` is the flow's category string id
+_FLOW_COLUMNS = {
+    "id": np.int64,
+    "name": np.int32,
+    "src_ts_ns": np.int64,
+    "src_pid": np.int64,
+    "src_tid": np.int64,
+    "dst_ts_ns": np.int64,
+    "dst_pid": np.int64,
+    "dst_tid": np.int64,
+}
 
 
 @dataclass
@@ -155,6 +167,7 @@ class EventTable:
     instant_args: dict[int, dict[str, Any]] = field(default_factory=dict)
     processes: dict[int, str] = field(default_factory=dict)
     threads: dict[tuple[int, int], str] = field(default_factory=dict)
+    flows: dict[str, np.ndarray] = field(default_factory=lambda: _empty(_FLOW_COLUMNS))
 
     # ----------------------------------------------------------------- queries
     @property
@@ -226,6 +239,7 @@ class EventTable:
             instant_args=self.instant_args,
             processes=self.processes,
             threads=self.threads,
+            flows=self.flows,
         )
 
     def time_range(self) -> tuple[int, int] | None:
@@ -247,7 +261,7 @@ class EventTable:
         tables = list(tables)
         out = EventTable()
         span_parts: list[dict[str, np.ndarray]] = []
-        ctr_parts, inst_parts, smp_parts = [], [], []
+        ctr_parts, inst_parts, smp_parts, flow_parts = [], [], [], []
         n_spans = n_inst = 0
         for t in tables:
             remap = np.array([out.strings.intern(s) for s in t.strings.strings] or [0], dtype=np.int32)
@@ -262,6 +276,9 @@ class EventTable:
             ins = dict(t.instants)
             ins["name"] = remap[ins["name"]] if len(ins["name"]) else ins["name"]
             inst_parts.append(ins)
+            fl = dict(t.flows)
+            fl["name"] = remap[fl["name"]] if len(fl["name"]) else fl["name"]
+            flow_parts.append(fl)
             stack_base = len(out.stacks)
             out.stacks.extend(tuple(int(remap[f]) for f in st) for st in t.stacks)
             smp = dict(t.samples)
@@ -281,6 +298,7 @@ class EventTable:
         out.counters = _concat_cols(ctr_parts, _COUNTER_COLUMNS)
         out.instants = _concat_cols(inst_parts, _INSTANT_COLUMNS)
         out.samples = _concat_cols(smp_parts, _SAMPLE_COLUMNS)
+        out.flows = _concat_cols(flow_parts, _FLOW_COLUMNS)
         return out
 
     def shifted(self, offset_ns: int) -> EventTable:
@@ -290,6 +308,11 @@ class EventTable:
         t.counters = dict(self.counters, ts_ns=self.counters["ts_ns"] + offset_ns)
         t.instants = dict(self.instants, ts_ns=self.instants["ts_ns"] + offset_ns)
         t.samples = dict(self.samples, ts_ns=self.samples["ts_ns"] + offset_ns)
+        t.flows = dict(
+            self.flows,
+            src_ts_ns=self.flows["src_ts_ns"] + offset_ns,
+            dst_ts_ns=self.flows["dst_ts_ns"] + offset_ns,
+        )
         return t
 
     # --------------------------------------------------------------- storage
@@ -307,6 +330,7 @@ class EventTable:
             ("counter", self.counters),
             ("instant", self.instants),
             ("sample", self.samples),
+            ("flow", self.flows),
         ):
             for k, v in tbl.items():
                 arrays[f"{prefix}.{k}"] = v
@@ -358,6 +382,8 @@ class EventTable:
                     processes={int(k): v for k, v in meta["processes"].items()},
                     threads={(int(p), int(t)): n for p, t, n in meta["threads"]},
                 )
+                if "flow.id" in files:  # files written before flows were kept have none
+                    t.flows = cols("flow", _FLOW_COLUMNS)
         except InputError:
             raise
         except FileNotFoundError:
@@ -378,6 +404,7 @@ class EventTable:
             (self.counters, _COUNTER_COLUMNS),
             (self.instants, _INSTANT_COLUMNS),
             (self.samples, _SAMPLE_COLUMNS),
+            (self.flows, _FLOW_COLUMNS),
         ):
             lens = {len(tbl[k]) for k in cols}
             if len(lens) > 1:
@@ -391,7 +418,7 @@ class EventTable:
                 raise InputError(f"{source}: unknown span category")
             if self.spans["shapes"].max() >= n_str:
                 raise InputError(f"{source}: span shapes out of range")
-        for tbl in (self.counters, self.instants):
+        for tbl in (self.counters, self.instants, self.flows):
             if len(tbl["name"]) and (tbl["name"].max() >= n_str or tbl["name"].min() < 0):
                 raise InputError(f"{source}: name out of range")
         if len(self.samples["stack"]) and (

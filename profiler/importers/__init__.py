@@ -69,14 +69,15 @@ def load_trace(path: str | Path) -> ImportedTrace:
         return ImportedTrace(load_xspace(xp), "xspace", "tensorflow", xp)
     if p.is_dir():
         raise InputError(f"{p}: a directory with neither run.json nor *.xplane.pb")
-    from profiler.importers.kineto_json import gc_paused, is_kineto, parse_kineto, read_json
+    from profiler.importers.chrome_json import read_chrome
+    from profiler.importers.kineto_json import gc_paused, is_kineto, parse_kineto
 
     with gc_paused():
-        doc = read_json(p)
+        doc = read_chrome(p)
         if is_kineto(doc):
             table, facts = parse_kineto(doc, str(p))
             return ImportedTrace(table, "kineto-json", "torch", p, facts)
-    if isinstance(doc, (dict, list)) and (isinstance(doc, list) or isinstance(doc.get("traceEvents"), list)):
+    if doc.events is not None:
         del doc
         load_mxnet = _reader("mxnet_json", "load_mxnet_profile", "MXNet profile (Chrome JSON)")
         return ImportedTrace(load_mxnet(p), "mxnet-json", "mxnet", p)

@@ -19,26 +19,32 @@ Kineto ``cat``         here
 ``Trace``              ``phase`` (the profiler's own whole-window span)
 =====================  ==============================================================================
 
-Flows (``s``/``f``), ``ac2g`` arrows and instants are dropped: correlation ids carry the same links.
+Flows (``s``/``f``: Kineto's ``ac2g`` launch -> kernel and ``fwdbwd`` arrows) are kept in the table's
+``flows`` columns (device endpoints re-filed like their kernels) so an export draws them again;
+instants are dropped.
 Kineto writes ``ts``/``dur`` in microseconds with three decimals; they become integer nanoseconds on
 the trace's own clock. Device events carry the GPU index as ``pid``; they are filed under the host
 process (the owner of the ``cpu_op`` events) so a breakdown of that process sees its kernels.
 
-Speed: one ``json.load`` (with the cyclic garbage collector paused) and one pass over the events appending to column lists; no per-event
-objects are kept. Time is linear in the number of events (``benchmarks/analysis_scale.py``).
+Speed and memory (:mod:`profiler.importers.chrome_json`): msgspec splits the file into one raw byte
+slice per event, then each slice is decoded into a small typed struct holding only the fields read
+here (no per-event dict, unknown keys skipped by the decoder) and appended to typed ``array`` columns;
+the struct is dropped at once. Time is linear in the number of events
+(``benchmarks/kineto_import.py``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import gc
-import gzip
 import json
 import re
+from array import array
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import numpy as np
 
 from profiler.core.errors import InputError
@@ -58,8 +64,10 @@ from profiler.core.events import (
     EventTable,
     StringTable,
     device_tid,
+    split_device_tid,
 )
 from profiler.core.opkinds import CUDA_SYNC_CALLS, DATALOADER_ANNOTATION
+from profiler.importers.chrome_json import EVENT, ChromeDoc, read_chrome
 
 _CODE = {c: i for i, c in enumerate(SPAN_CATEGORIES)}
 _MAX_NS = 100 * 365 * 86400 * 10**9  # beyond this a ts/dur is garbage, and sums could overflow int64
@@ -83,126 +91,132 @@ KINETO_CATS = frozenset(
 )
 
 
-def read_json(path: str | Path) -> Any:
-    """A JSON or gzipped JSON document; :class:`InputError` with one line when unreadable."""
-    p = Path(path)
-    try:
-        raw = p.read_bytes()
-        if raw[:2] == b"\x1f\x8b":
-            raw = gzip.decompress(raw)
-        return json.loads(raw)
-    except FileNotFoundError:
-        raise InputError(f"{p}: no such file") from None
-    except (OSError, EOFError) as e:
-        raise InputError(f"{p}: unreadable ({type(e).__name__}: {e})") from None
-    except (ValueError, UnicodeDecodeError) as e:
-        raise InputError(f"{p}: not valid JSON ({e})") from None
-
-
-def is_kineto(doc: Any) -> bool:
-    """Whether a parsed Chrome JSON document looks like torch.profiler output."""
-    if not isinstance(doc, dict) or not isinstance(doc.get("traceEvents"), list):
-        return False
-    if "schemaVersion" in doc or "deviceProperties" in doc or "baseTimeNanoseconds" in doc:
+def is_kineto(doc: ChromeDoc) -> bool:
+    """Whether a Chrome trace looks like torch.profiler output (or an export following its categories)."""
+    if {"schemaVersion", "deviceProperties", "baseTimeNanoseconds"} & doc.facts.keys():
         return True
-    return any(
-        isinstance(e, dict) and isinstance(e.get("cat"), str) and e["cat"] in KINETO_CATS
-        for e in doc["traceEvents"][:2000]
-    )
+    return any(isinstance(e.cat, str) and e.cat in KINETO_CATS for e in doc.first_events())
 
 
-def parse_kineto(doc: Any, source: str = "trace") -> tuple[EventTable, dict[str, Any]]:
-    """The event table and facts (device properties, step marking) of a parsed Kineto document."""
-    if not isinstance(doc, dict) or not isinstance(doc.get("traceEvents"), list):
-        raise InputError(f"{source}: not a Chrome trace (no traceEvents list)")
-    events = doc["traceEvents"]
+def _int(v: Any, default: int = -1) -> int:
+    try:
+        return int(v)
+    except (TypeError, ValueError):
+        return default
+
+
+def parse_kineto(doc: ChromeDoc, source: str = "trace") -> tuple[EventTable, dict[str, Any]]:
+    """The event table and facts (device properties, step marking, what was skipped) of a trace."""
     strings = StringTable()
     intern = strings.intern
-    start: list[int] = []
-    dur: list[int] = []
-    cat: list[int] = []
-    name: list[int] = []
-    pid: list[int] = []
-    tid: list[int] = []
-    flops: list[float] = []
-    corr: list[int] = []
-    shapes: list[int] = []
+    start, dur, pid, tid, corr = array("q"), array("q"), array("q"), array("q"), array("q")
+    cat, name, shapes = array("h"), array("i"), array("i")
+    flops = array("d")
+    shape_ids: dict[bytes, int] = {}
     span_args: dict[int, dict[str, Any]] = {}
     processes: dict[int, str] = {}
     threads: dict[tuple[int, int], str] = {}
+    pid_names: dict[str, int] = {}  # string pids ("Spans", "Traces") get stable negative ids
     host_pids: dict[int, int] = {}
-    device_rows: list[int] = []
+    device_rows = array("q")
+    flows: list[tuple[int, int, int, int, int, int]] = []  # (ph, id, cat, ts, pid, tid)
+    first_bad = ""
+    skipped = {"malformed": 0, "without a numeric ts": 0, "other phases": 0, "duplicates": 0}
     nan = float("nan")
     n_steps = 0
     c_op, c_step, c_dl, c_region = _CODE[OP], _CODE[STEP], _CODE[DATA_LOADING], _CODE[REGION]
     c_rt, c_sync, c_py, c_phase = _CODE[RUNTIME], _CODE[SYNC], _CODE[PYTHON], _CODE[PHASE]
     dev_codes = {k: _CODE[v] for k, v in _DEVICE_CATS.items()}
+    decode = EVENT.decode
+    last_key = None
+
+    def pid_of(p: Any) -> int:
+        if isinstance(p, int):
+            return p
+        try:
+            return int(p)
+        except (TypeError, ValueError):
+            s = str(p)
+            if s not in pid_names:
+                pid_names[s] = -1000 - len(pid_names)
+                processes.setdefault(pid_names[s], s)
+            return pid_names[s]
+
     try:
-        for e in events:
-            if not isinstance(e, dict):
-                continue
-            ph = e.get("ph")
-            if ph == "M":
-                a = e.get("args") or {}
-                if e.get("name") == "process_name" and isinstance(a.get("name"), str):
-                    processes[int(e.get("pid", 0) or 0)] = a["name"]
-                elif e.get("name") == "thread_name" and isinstance(a.get("name"), str):
-                    threads[(int(e.get("pid", 0) or 0), int(e.get("tid", 0) or 0))] = a["name"]
-                continue
-            if ph != "X":
-                continue
+        for raw in doc.events:
             try:
-                ts = round(float(e["ts"]) * 1000)
-                d = round(float(e.get("dur", 0)) * 1000)
-            except (KeyError, TypeError, ValueError):
-                raise InputError(f"{source}: event without a numeric ts/dur: {str(e)[:120]}") from None
-            ecat = e.get("cat", "")
-            nm = e.get("name", "")
-            if not isinstance(nm, str) or not isinstance(ecat, str):
-                raise InputError(f"{source}: event name and cat must be strings: {str(e)[:120]}")
-            a = e.get("args") or {}
+                e = decode(raw)
+            except msgspec.ValidationError as ex:
+                skipped["malformed"] += 1
+                first_bad = first_bad or str(ex)
+                continue
+            ph = e.ph
+            if ph != "X":
+                a = e.args
+                if ph == "M" and a is not None and isinstance(a.name, str):
+                    if e.name == "process_name":
+                        processes[pid_of(e.pid)] = a.name
+                    elif e.name == "thread_name":
+                        threads[(pid_of(e.pid), _int(e.tid, 0))] = a.name
+                elif ph in ("s", "f", "t") and e.id is not None and isinstance(e.ts, (int, float)):
+                    flows.append(
+                        (0 if ph == "s" else 1, _int(e.id), intern(str(e.cat or "flow")),
+                         round(e.ts * 1000), pid_of(e.pid), _int(e.tid, 0))
+                    )
+                elif ph != "M":
+                    skipped["other phases"] += 1
+                continue
+            ts = e.ts
+            if not isinstance(ts, (int, float)) or isinstance(ts, bool):
+                skipped["without a numeric ts"] += 1
+                continue
+            d = e.dur
+            d = round(d * 1000) if isinstance(d, (int, float)) else 0
+            ts = round(ts * 1000)
+            ecat = e.cat if isinstance(e.cat, str) else ""
+            nm = e.name if isinstance(e.name, str) else str(e.name or "")
+            p, t = e.pid, e.tid
+            key = (ts, d, nm, p, t)
+            if key == last_key:  # the same event written twice in a row
+                skipped["duplicates"] += 1
+                continue
+            last_key = key
+            a = e.args
             row = len(start)
             c_corr = -1
             shp = -1
             fl = nan
-            p = e.get("pid", 0)
-            t = e.get("tid", 0)
             if ecat in dev_codes:
                 code = dev_codes[ecat]
-                dev = a.get("device", p)
-                stream = a.get("stream", t)
-                try:
-                    t = device_tid(int(dev), int(stream))
-                except (TypeError, ValueError):
-                    t = device_tid(0, 0)
-                p = -1  # filed under the host process below
+                dev = a.device if a is not None and a.device is not None else p
+                stream = a.stream if a is not None and a.stream is not None else t
+                t = device_tid(_int(dev, 0), _int(stream, 0))
+                p = 0  # filed under the host process below
                 device_rows.append(row)
-                c_corr = int(a.get("correlation", -1))
-                if ecat == "kernel":
-                    ka = {k: a[k] for k in _KERNEL_ARGS if k in a}
-                    if ka:
-                        span_args[row] = ka
+                if a is not None:
+                    c_corr = _int(a.correlation)
+                    if ecat == "kernel":
+                        ka = {k: v for k, v in zip(_KERNEL_ARGS, (a.grid, a.block, a.registers,
+                              a.shared_memory, a.occupancy), strict=True) if v is not None}
+                        if ka:
+                            span_args[row] = ka
             elif ecat == "cpu_op":
                 code = c_op
-                dims = a.get("Input Dims")
-                if dims:
-                    shp = intern(str(dims))  # repr of int lists is valid JSON, and 5x cheaper to make
-                    conc = a.get("Concrete Inputs")
-                    extra = {}
-                    if conc and any(isinstance(x, str) and x.startswith("[") for x in conc):
-                        extra["concrete"] = json.dumps(conc)
-                    types = a.get("Input type")
-                    if types and isinstance(types[0], str) and types[0] not in ("float", ""):
-                        extra["dtype"] = types[0]
-                    if extra:
-                        span_args[row] = extra
-                f = a.get("flops")
-                if isinstance(f, (int, float)):
-                    fl = float(f)
-                try:
-                    host_pids[int(p)] = host_pids.get(int(p), 0) + 1
-                except (TypeError, ValueError):
-                    pass
+                p = pid_of(p)
+                host_pids[p] = host_pids.get(p, 0) + 1
+                if a is not None:
+                    rb = bytes(a.dims)
+                    if rb:
+                        if rb not in (b"[]", b"null"):
+                            shp = shape_ids.get(rb, -1)
+                            if shp < 0:
+                                shp = shape_ids[rb] = intern(rb.decode())
+                            extra = _op_extras(a)
+                            if extra:
+                                span_args[row] = extra
+                    f = a.flops
+                    if isinstance(f, (int, float)):
+                        fl = float(f)
             elif ecat == "user_annotation":
                 m = _STEP_RX.match(nm)
                 if m:
@@ -215,19 +229,16 @@ def parse_kineto(doc: Any, source: str = "trace") -> tuple[EventTable, dict[str,
                     code = c_region
             elif ecat in ("cuda_runtime", "cuda_driver"):
                 code = c_sync if nm in CUDA_SYNC_CALLS else c_rt
-                c_corr = int(a.get("correlation", -1))
+                if a is not None:
+                    c_corr = _int(a.correlation)
             elif ecat == "python_function":
                 code = c_py
             elif ecat == "Trace":
                 code = c_phase
             else:
                 code = c_region
-            try:
-                pid.append(int(p))
-                tid.append(int(t))
-            except (TypeError, ValueError):
-                pid.append(0)
-                tid.append(0)
+            pid.append(pid_of(p))
+            tid.append(_int(t, 0))
             start.append(ts)
             dur.append(max(0, d))
             cat.append(code)
@@ -235,69 +246,116 @@ def parse_kineto(doc: Any, source: str = "trace") -> tuple[EventTable, dict[str,
             flops.append(fl)
             corr.append(c_corr)
             shapes.append(shp)
-    except (TypeError, ValueError, AttributeError, KeyError, OverflowError) as ex:
-        # a field of the wrong type (a list for a name, a string for args ...): one line, no traceback
+    except (TypeError, ValueError, AttributeError, KeyError, OverflowError, msgspec.DecodeError) as ex:
+        # a field of the wrong type or out of range: one line, no traceback
         raise InputError(f"{source}: malformed trace event ({type(ex).__name__}: {ex})") from None
     if not start:
-        raise InputError(f"{source}: the trace has no complete (ph X) events")
+        why = ", ".join(f"{v} {k}" for k, v in skipped.items() if v)
+        raise InputError(f"{source}: the trace has no complete (ph X) events" + (f" (skipped: {why})" if why else ""))
     host = max(host_pids, key=lambda k: host_pids[k]) if host_pids else (min(processes) if processes else 0)
-    try:
-        pid_a = np.asarray(pid, np.int64)
-        if device_rows:
-            pid_a[np.asarray(device_rows)] = host
-        spans = {
-            "start_ns": np.asarray(start, np.int64),
-            "dur_ns": np.asarray(dur, np.int64),
-            "cat": np.asarray(cat, np.int16),
-            "name": np.asarray(name, np.int32),
-            "pid": pid_a,
-            "tid": np.asarray(tid, np.int64),
-            "flops": np.asarray(flops, np.float64),
-            "bytes": np.full(len(start), np.nan),
-            "corr": np.asarray(corr, np.int64),
-            "shapes": np.asarray(shapes, np.int32),
-        }
-    except OverflowError:
-        raise InputError(f"{source}: an id or timestamp is out of range (beyond 64 bits)") from None
-    if len(start) and (np.abs(spans["start_ns"]).max() > _MAX_NS or spans["dur_ns"].max() > _MAX_NS):
+    spans = {
+        "start_ns": np.frombuffer(start, np.int64),
+        "dur_ns": np.frombuffer(dur, np.int64),
+        "cat": np.frombuffer(cat, np.int16),
+        "name": np.frombuffer(name, np.int32),
+        "pid": np.array(pid, np.int64),
+        "tid": np.frombuffer(tid, np.int64),
+        "flops": np.frombuffer(flops, np.float64),
+        "bytes": np.full(len(start), np.nan),
+        "corr": np.frombuffer(corr, np.int64),
+        "shapes": np.frombuffer(shapes, np.int32),
+    }
+    dev_rows = np.frombuffer(device_rows, np.int64)
+    if len(dev_rows):
+        spans["pid"][dev_rows] = host
+    if np.abs(spans["start_ns"]).max() > _MAX_NS or spans["dur_ns"].max() > _MAX_NS:
         raise InputError(f"{source}: a timestamp or duration is out of range (over 100 years)")
-    del start, dur, cat, name, tid, flops, corr, shapes
     facts: dict[str, Any] = {"format": "kineto-json", "host_pid": host, "steps_marked": n_steps > 0}
+    order = np.argsort(spans["start_ns"], kind="stable")
+    if (np.diff(order) != 1).any():
+        # out-of-order events: stored in time order (span args follow their rows)
+        facts["reordered_events"] = int((np.diff(spans["start_ns"]) < 0).sum())
+        spans = {k: v[order] for k, v in spans.items()}
+        inv = np.empty_like(order)
+        inv[order] = np.arange(len(order))
+        span_args = {int(inv[k]): v for k, v in span_args.items()}
+        dev_rows = inv[dev_rows]
+    else:
+        spans = {k: np.array(v) for k, v in spans.items()}  # writable copies
+    if any(skipped.values()):
+        facts["skipped_events"] = {k: v for k, v in skipped.items() if v}
+        if first_bad:
+            facts["skipped_events"]["first_malformed"] = first_bad[:160]
     if not n_steps:
-        # no ProfilerStep markers: the whole recorded window is one step
-        lo = int(spans["start_ns"].min())
-        hi = int((spans["start_ns"] + spans["dur_ns"]).max())
-        for k, v in (
-            ("start_ns", lo),
-            ("dur_ns", hi - lo),
-            ("cat", c_step),
-            ("name", intern("trace window")),
-            ("pid", host),
-            ("tid", 0),
-            ("flops", nan),
-            ("bytes", nan),
-            ("corr", -1),
-            ("shapes", -1),
-        ):
-            spans[k] = np.append(spans[k], np.asarray(v, spans[k].dtype))
-        span_args[len(spans["start_ns"]) - 1] = {"index": 0, "traced": True, "whole_trace": True}
+        _whole_trace_step(spans, span_args, intern, host, c_step)
         facts["note"] = "no ProfilerStep#N markers: the whole trace is analysed as one step"
-    dp = doc.get("deviceProperties") or []
+    dp = doc.facts.get("deviceProperties") or []
     if isinstance(dp, list) and dp:
         facts["device_properties"] = dp
-    if device_rows:
-        from profiler.core.events import split_device_tid
-
-        for t_ in np.unique(spans["tid"][np.asarray(device_rows)]).tolist():
+    di = doc.facts.get("distributedInfo")
+    if isinstance(di, dict):
+        facts["distributed_info"] = di
+    if len(dev_rows):
+        for t_ in np.unique(spans["tid"][dev_rows]).tolist():
             dv, st = split_device_tid(int(t_)) or (0, 0)
             threads[(host, int(t_))] = f"GPU {dv} stream {st}"
         processes.setdefault(host, "python")
     table = EventTable(
-        strings=strings, spans=spans, span_args=span_args, processes=processes, threads=threads
+        strings=strings, spans=spans, span_args=span_args, processes=processes, threads=threads,
+        flows=_pair_flows(flows, host),
     )
     table.validate(source)
+    if len(table.flows["id"]):
+        facts["flows"] = len(table.flows["id"])
     return table, facts
 
+
+def _op_extras(a: Any) -> dict[str, Any]:
+    """Conv/pool ``Concrete Inputs`` (stride, padding ...) and a non-float input dtype, for the cost model."""
+    extra: dict[str, Any] = {}
+    if b'"[' in bytes(a.concrete):
+        extra["concrete"] = json.dumps(msgspec.json.decode(a.concrete))
+    tb = bytes(a.types)
+    if tb:
+        if not tb.startswith((b'["float"', b'[""', b"[]")):
+            types = msgspec.json.decode(tb)
+            if types and isinstance(types[0], str) and types[0] not in ("float", ""):
+                extra["dtype"] = types[0]
+    return extra
+
+
+def _pair_flows(flows: list[tuple[int, int, int, int, int, int]], host: int) -> dict[str, np.ndarray]:
+    """Start and finish events joined on (category, id); GPU-side ends re-filed under the host."""
+    starts: dict[tuple[int, int], tuple[int, int, int]] = {}
+    rows: list[tuple[int, ...]] = []
+    for ph, fid, fcat, ts, p, t in flows:
+        if 0 <= p < 64 and p != host:  # a device index as pid (Kineto's GPU tracks)
+            p, t = host, device_tid(p, t)
+        if ph == 0:
+            starts[(fcat, fid)] = (ts, p, t)
+        else:
+            s = starts.pop((fcat, fid), None)
+            if s is not None:
+                rows.append((fid, fcat, *s, ts, p, t))
+    cols = ("id", "name", "src_ts_ns", "src_pid", "src_tid", "dst_ts_ns", "dst_pid", "dst_tid")
+    a = np.asarray(rows, np.int64).reshape(-1, 8)
+    out = {c: a[:, i].copy() for i, c in enumerate(cols)}
+    out["name"] = out["name"].astype(np.int32)
+    return out
+
+
+def _whole_trace_step(spans: dict[str, np.ndarray], span_args: dict[int, dict[str, Any]],
+                      intern: Any, host: int, c_step: int) -> None:
+    """No ProfilerStep markers: the whole recorded window is one step."""
+    lo = int(spans["start_ns"].min())
+    hi = int((spans["start_ns"] + spans["dur_ns"]).max())
+    for k, v in (
+        ("start_ns", lo), ("dur_ns", hi - lo), ("cat", c_step), ("name", intern("trace window")),
+        ("pid", host), ("tid", 0), ("flops", float("nan")), ("bytes", float("nan")), ("corr", -1),
+        ("shapes", -1),
+    ):
+        spans[k] = np.append(spans[k], np.asarray(v, spans[k].dtype))
+    span_args[len(spans["start_ns"]) - 1] = {"index": 0, "traced": True, "whole_trace": True}
 
 def load_kineto_json(path: str | Path) -> EventTable:
     """Read a torch.profiler Chrome JSON (``.json`` or ``.json.gz``) into an :class:`EventTable`."""
@@ -307,7 +365,7 @@ def load_kineto_json(path: str | Path) -> EventTable:
 def read_kineto_json(path: str | Path) -> tuple[EventTable, dict[str, Any]]:
     """The table and facts (device properties, whether steps were marked) of a Kineto trace file."""
     with gc_paused():
-        doc = read_json(path)
+        doc = read_chrome(path)
         if not is_kineto(doc):
             raise InputError(f"{path}: not a torch.profiler (Kineto) trace")
         return parse_kineto(doc, str(path))

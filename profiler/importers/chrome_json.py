@@ -1,0 +1,178 @@
+"""Chrome trace JSON (Kineto's, MXNet's, ours), plain or gzipped, read fast and lean.
+
+The file is read once into bytes (gunzipped when it starts with the gzip magic). msgspec then
+splits the document into its top-level facts and **one raw byte slice per event**
+(:class:`msgspec.Raw`, a view into those bytes: no per-event dict is built). Readers decode each
+slice into :class:`Event` — a struct with only the fields they use, every other key skipped by the
+decoder — one at a time, so at most one event object is alive at once.
+
+Measured on real torch.profiler traces (``benchmarks/kineto_import.py``): msgspec's typed decode is
+faster than ``json.loads`` and orjson (both build a dict per event) and far leaner; the figures are in
+``docs/breakdown.md``.
+
+Before reading, the memory the import would need (about :data:`BYTES_NEEDED_PER_BYTE` times the
+uncompressed size) is compared with what the machine has free; a trace that cannot fit is refused
+with the size it would need, never read into an out-of-memory kill.
+"""
+
+from __future__ import annotations
+
+import gzip
+import struct
+import zlib
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import psutil
+
+from profiler.core.errors import InputError
+
+#: peak memory of an import per byte of uncompressed JSON (the bytes themselves, one raw slice per
+#: event, the typed columns); measured ~1.4 on real Kineto traces, rounded up
+BYTES_NEEDED_PER_BYTE = 2.0
+
+
+_NONE = msgspec.Raw(b"")  # an absent raw field (a present one is never empty)
+
+
+class Args(msgspec.Struct, gc=False):
+    """The ``args`` keys the readers use; raw slices are decoded only when needed."""
+
+    name: Any = None  # metadata events: process/thread names
+    dims: msgspec.Raw = msgspec.field(default=_NONE, name="Input Dims")
+    concrete: msgspec.Raw = msgspec.field(default=_NONE, name="Concrete Inputs")
+    types: msgspec.Raw = msgspec.field(default=_NONE, name="Input type")
+    flops: Any = None
+    device: Any = None
+    stream: Any = None
+    correlation: Any = None
+    external_id: Any = msgspec.field(default=None, name="External id")
+    grid: Any = None
+    block: Any = None
+    registers: Any = msgspec.field(default=None, name="registers per thread")
+    shared_memory: Any = msgspec.field(default=None, name="shared memory")
+    occupancy: Any = msgspec.field(default=None, name="est. achieved occupancy %")
+    rank: Any = None
+
+
+class Event(msgspec.Struct, gc=False):
+    ph: Any = None
+    name: Any = None
+    cat: Any = None
+    ts: Any = None
+    dur: Any = None
+    pid: Any = 0
+    tid: Any = 0
+    id: Any = None
+    bp: Any = None
+    args: Args | None = None
+
+
+class _Doc(msgspec.Struct, gc=False):
+    traceEvents: list[msgspec.Raw] | None = None
+    schemaVersion: Any = None
+    deviceProperties: Any = None
+    baseTimeNanoseconds: Any = None
+    distributedInfo: Any = None
+    otherData: Any = None
+    metadata: Any = None
+
+
+_DOC = msgspec.json.Decoder(_Doc)
+_LIST = msgspec.json.Decoder(list[msgspec.Raw])
+EVENT = msgspec.json.Decoder(Event)
+
+
+class ChromeDoc:
+    """A Chrome trace: its raw events and the top-level facts (``None`` when absent)."""
+
+    def __init__(self, events: list[msgspec.Raw], facts: dict[str, Any], array_form: bool) -> None:
+        self.events = events
+        self.facts = facts
+        self.array_form = array_form  # the JSON Array Format: a bare list of events
+
+    def first_events(self, n: int = 2000) -> list[Event]:
+        out = []
+        for raw in self.events[:n]:
+            try:
+                out.append(EVENT.decode(raw))
+            except msgspec.DecodeError:
+                continue
+        return out
+
+
+def uncompressed_size(path: Path, head: bytes) -> int:
+    """The file's size once gunzipped (gzip's ISIZE footer, modulo 4 GiB; at least the ratio 1)."""
+    size = path.stat().st_size
+    if head[:2] != b"\x1f\x8b":
+        return size
+    with path.open("rb") as f:
+        f.seek(max(0, size - 4))
+        isize = struct.unpack("<I", f.read(4).rjust(4, b"\0"))[0]
+    while isize < size:  # ISIZE wraps at 4 GiB; a JSON trace compresses at least ~4x
+        isize += 1 << 32
+    return isize
+
+
+def check_fits(path: Path, head: bytes, available: int | None = None) -> None:
+    """Refuse, with the size it would need, a trace this machine cannot import in memory."""
+    need = int(uncompressed_size(path, head) * BYTES_NEEDED_PER_BYTE)
+    free = psutil.virtual_memory().available if available is None else available
+    if need > free:
+        raise InputError(
+            f"{path}: too large to import here: needs about {need / 2**30:.1f} GiB of memory, "
+            f"{free / 2**30:.1f} GiB available (split the trace or import it on a larger machine)"
+        )
+
+
+def read_bytes(path: str | Path) -> bytes:
+    """The file's JSON bytes (gunzipped); one-line :class:`InputError` when unreadable."""
+    p = Path(path)
+    try:
+        with p.open("rb") as f:
+            head = f.read(2)
+        check_fits(p, head)
+        raw = p.read_bytes()
+        if raw[:2] == b"\x1f\x8b":
+            try:
+                raw = gzip.decompress(raw)
+            except (EOFError, OSError, zlib.error) as e:
+                raise InputError(f"{p}: damaged or truncated gzip file ({type(e).__name__}: {e})") from None
+        return raw
+    except FileNotFoundError:
+        raise InputError(f"{p}: no such file") from None
+    except IsADirectoryError:
+        raise InputError(f"{p}: a directory, not a trace file") from None
+    except OSError as e:
+        raise InputError(f"{p}: unreadable ({type(e).__name__}: {e})") from None
+
+
+def read_chrome(path: str | Path) -> ChromeDoc:
+    """Split a Chrome trace file into raw events and top-level facts."""
+    return parse_chrome(read_bytes(path), str(path))
+
+
+def parse_chrome(raw: bytes, source: str = "trace") -> ChromeDoc:
+    body = raw.lstrip()
+    try:
+        if body[:1] == b"[":
+            return ChromeDoc(_LIST.decode(body), {}, True)
+        doc = _DOC.decode(body)
+    except msgspec.ValidationError as e:
+        raise InputError(f"{source}: not a trace this profiler reads ({e})") from None
+    except msgspec.DecodeError as e:
+        raise InputError(f"{source}: not valid JSON ({e})") from None
+    if doc.traceEvents is None:
+        raise InputError(f"{source}: not a trace this profiler reads (no traceEvents list)")
+    facts = {
+        k: getattr(doc, k)
+        for k in ("schemaVersion", "deviceProperties", "baseTimeNanoseconds", "distributedInfo", "otherData", "metadata")
+        if getattr(doc, k) is not None
+    }
+    return ChromeDoc(doc.traceEvents, facts, False)
+
+
+def decode_value(raw: msgspec.Raw) -> Any:
+    """A raw slice decoded to plain Python values (``None`` for an absent field)."""
+    return msgspec.json.decode(raw) if len(raw) else None
