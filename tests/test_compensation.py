@@ -113,3 +113,28 @@ def test_torch_profiler_cost_measured_in_a_fresh_worker() -> None:
         assert u["n"] == 3 and u["min"] <= u["median"] <= u["max"]
     # recording shapes costs something on top of the plain record (median of 3, µs per op)
     assert cfg["shapes_flops"]["total_us"]["median"] > 0
+
+
+def test_explanation_shares_are_of_the_clean_gap_when_compensated() -> None:
+    from profiler.analysis.explain import explain
+
+    fast = analyse_variant(_events().build(), {"pid": 1, "framework": "torch"}, calibration=_calibration())
+    b = EventBuilder()  # a slower variant: 20 ms clean steps, twice the adds
+    t = 0
+    for i in range(3):
+        b.span(STEP, f"step {i}", t, 20_000_000, 1, 0, args={"index": i, "traced": False})
+        t += 20_000_000
+    for i in range(3, 6):
+        t0 = t
+        for _ in range(2 * N_OPS):
+            b.span(OP, "aten::add", t, 5_000, 1, 0)
+            t += 5_000 + 7_000 + 1_000 - 1_500  # 20 ms of clean step per 2000 adds
+        b.span(STEP, f"step {i}", t0, t - t0, 1, 0, args={"index": i, "traced": True})
+    slow = analyse_variant(b.build(), {"pid": 1, "framework": "torch"}, calibration=_calibration())
+    for v, name in ((fast, "a"), (slow, "b")):
+        v.update(framework="torch", variant=name)
+    e = explain(fast, slow)
+    gap = slow["step_ms"]["median"] - fast["step_ms"]["median"]
+    assert e["gap_basis"].startswith("clean")
+    assert e["traced_gap_ms"] == pytest.approx(gap, rel=1e-6)
+    assert sum(e["category_delta_ms"].values()) == pytest.approx(gap, rel=0.01)
