@@ -138,3 +138,31 @@ def test_explanation_shares_are_of_the_clean_gap_when_compensated() -> None:
     assert e["gap_basis"].startswith("clean")
     assert e["traced_gap_ms"] == pytest.approx(gap, rel=1e-6)
     assert sum(e["category_delta_ms"].values()) == pytest.approx(gap, rel=0.01)
+
+
+def test_synthetic_trace_breakdown_sums_to_the_clean_median(tmp_path, monkeypatch, cli) -> None:
+    import json
+
+    from profiler.core import calibration as calcache
+    from profiler.run.calibrate import sgemm_cpu, stream_cpu
+    from profiler.run.tracer_cost import own_span_cost
+
+    monkeypatch.setenv("PROFILER_CACHE_DIR", str(tmp_path / "cache"))
+    bw = max(stream_cpu(1 << 20, 2).values())
+    fl = sgemm_cpu(256, 2)
+    calcache.save({
+        "version": calcache.CALIBRATION_VERSION, "created": "test", "quick": True,
+        "cpu": {"peak_gflops": fl, "peak_gbs": bw, "flops_from": "numpy sgemm", "bw_from": "stream"},
+        "gpu": {"unavailable": "unavailable: not measured in this test"},
+        "tracer_costs": {"own_spans": own_span_cost(2000, 3)},
+    })
+    env = {"PROFILER_CACHE_DIR": str(tmp_path / "cache")}
+    r = cli("trace", "-s", "synthetic", "-p", "cpu", "--out", str(tmp_path), "--json", env=env, timeout=300)
+    assert r.returncode == 0, r.stderr
+    v = json.loads(r.stdout)["variants"][0]
+    total = sum(x for x in v["breakdown_ms"].values() if x is not None)
+    assert total == pytest.approx(v["step_ms"]["median"], rel=0.01)
+    assert "clean step" in v["breakdown_of"]
+    assert v["traced_breakdown_ms"] is not None
+    rep = cli("report", json.loads(r.stdout)["run_dir"], env=env)
+    assert rep.returncode == 0 and "the breakdown describes the clean step" in rep.stdout
