@@ -166,3 +166,14 @@ def test_synthetic_trace_breakdown_sums_to_the_clean_median(tmp_path, monkeypatc
     assert v["traced_breakdown_ms"] is not None
     rep = cli("report", json.loads(r.stdout)["run_dir"], env=env)
     assert rep.returncode == 0 and "the breakdown describes the clean step" in rep.stdout
+
+
+def test_calibration_lines_show_tracer_costs() -> None:
+    from profiler.core.calibration import summary_line, tracer_cost_line
+
+    rec = {"cpu": {"peak_gflops": 1.0, "peak_gbs": 1.0}, "created": "t",
+           "tracer_costs": {**_calibration()["tracer_costs"], "mxnet": {"unavailable": "unavailable: x"}}}
+    line = tracer_cost_line(rec)
+    assert "torch.profiler shapes_flops 3.00 µs/op (3.00–3.00)" in line and "mxnet unavailable: x" in line
+    assert "tracers torch.profiler" in summary_line(rec)
+    assert tracer_cost_line({"cpu": {}}) == "cost not measured"
