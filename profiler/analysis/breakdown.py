@@ -109,6 +109,8 @@ class Breakdown:
     input_bound: dict[str, Any] = field(default_factory=dict)
     #: the loader's own work inside its worker processes, per step (absent when none was recorded)
     loader: dict[str, Any] | None = None
+    #: host op records that start inside the analysed steps, per category (for tracer compensation)
+    records: dict[str, int] = field(default_factory=dict)
 
     @property
     def residual_ms(self) -> float:
@@ -134,6 +136,7 @@ class Breakdown:
             "notes": self.notes,
             "input_bound": self.input_bound,
             "loader": self.loader,
+            "records": self.records,
         }
 
 
@@ -177,6 +180,7 @@ def breakdown(
         if len(rows):
             parts[cat].append((sp["start_ns"][rows], ends[rows]))
 
+    bd_records: dict[str, int] = {}
     # 1. host ops → self-time segments per thread, each owned by its innermost op
     if len(op_rows):
         tids = sp["tid"][op_rows]
@@ -191,6 +195,11 @@ def breakdown(
                 cats = np.where(cats == _CODE["communication"], cats, _CODE["framework_overhead"])
             else:
                 cats = _row_categories(table, rows, classifier)
+            inside = _in_steps(sp["start_ns"][rows], steps)
+            for i, c in enumerate(CATEGORIES):
+                k = int((cats[inside] == i).sum())
+                if k:
+                    bd_records[c] = bd_records.get(c, 0) + k
             seg_cat = cats[owner]
             for i, c in enumerate(CATEGORIES):
                 m = seg_cat == i
@@ -258,7 +267,7 @@ def breakdown(
     n = len(per_step)
     ms = {c: (sum(r[c] for r in per_step) / n if n else 0.0) for c in CATEGORIES}
     step_ms = (sum(w.dur_ns for w in steps) / n / 1e6) if n else 0.0
-    bd = Breakdown(ms=ms, step_ms=step_ms, n_steps=n, basis=basis, per_step=per_step)
+    bd = Breakdown(ms=ms, step_ms=step_ms, n_steps=n, basis=basis, per_step=per_step, records=bd_records)
     bd.input_bound = input_bound_verdict(sum(input_ms) / n if n else 0.0, step_ms)
     if loader_busy:
         bd.loader = {
@@ -302,6 +311,18 @@ def input_bound_verdict(input_ms: float, step_ms: float) -> dict[str, Any]:
     else:
         verdict = "highly input-bound"
     return {"input_ms": input_ms, "pct": pct, "verdict": verdict}
+
+
+def _in_steps(starts: np.ndarray, steps: list[StepWindow]) -> np.ndarray:
+    """Which start times fall inside one of the (disjoint) step windows."""
+    ws = sorted((w.start_ns, w.end_ns) for w in steps)
+    if not ws:
+        return np.zeros(len(starts), bool)
+    s0 = np.array([w[0] for w in ws], np.int64)
+    e0 = np.array([w[1] for w in ws], np.int64)
+    i = np.searchsorted(s0, starts, side="right") - 1
+    ok = i >= 0
+    return ok & (starts < e0[np.maximum(i, 0)])
 
 
 def _clipped_length(s: np.ndarray, e: np.ndarray, lo: int, hi: int) -> int:

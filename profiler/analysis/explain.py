@@ -1,8 +1,9 @@
 """Why one run is faster than another: the gap split by category, ops and dispatch counts.
 
 Works on variant records (the dicts stored in run.json), so it runs on saved runs without events.
-The headline gap is between clean (untraced) step medians; the split uses the traced breakdowns,
-whose per-category differences sum to the traced gap. Shares are of the traced gap.
+The headline gap is between clean (untraced) step medians. When both breakdowns are compensated
+(tracer cost removed, summing to the clean medians) the split and its shares are of that clean gap;
+otherwise of the traced gap (the raw traced breakdowns), and ``gap_basis`` says which.
 """
 
 from __future__ import annotations
@@ -18,6 +19,13 @@ def label(v: dict[str, Any]) -> str:
     return f"{v.get('framework')}/{v.get('variant')}"
 
 
+def _raw(bd: dict[str, Any]) -> dict[str, Any]:
+    """The raw traced figures of a breakdown (``traced_ms``/``traced_step_ms`` where compensated)."""
+    tm = bd.get("traced_ms")
+    ms = {k: v or 0.0 for k, v in tm.items()} if tm else bd["ms"]
+    return {**bd, "ms": ms, "step_ms": bd.get("traced_step_ms", bd["step_ms"])}
+
+
 def explain(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any] | None:
     """Compare two variant records; ``None`` when either lacks step times or a breakdown."""
     if not (a.get("step_ms") or {}).get("median") or not (b.get("step_ms") or {}).get("median"):
@@ -27,6 +35,11 @@ def explain(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any] | None:
     fast, slow = sorted((a, b), key=lambda v: v["step_ms"]["median"])
     f_ms, s_ms = fast["step_ms"]["median"], slow["step_ms"]["median"]
     fb, sb = fast["breakdown"], slow["breakdown"]
+    # compensated breakdowns (analysis/compensation.py) sum to the clean medians: their deltas split
+    # the clean gap printed in the sentence; raw traced ones split the traced gap
+    clean = bool(fb.get("compensation") and sb.get("compensation"))
+    if not clean:
+        fb, sb = _raw(fb), _raw(sb)
     traced_gap = sb["step_ms"] - fb["step_ms"]
     deltas = {c: sb["ms"].get(c, 0.0) - fb["ms"].get(c, 0.0) for c in CATEGORIES}
     shares = {c: (100.0 * d / traced_gap if traced_gap else 0.0) for c, d in deltas.items()}
@@ -61,7 +74,7 @@ def explain(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any] | None:
         else:  # other categories went the other way: say so rather than print a share over 100 %
             offset = sorted((d, c) for c, d in deltas.items() if d < 0)
             sentence += (f"; {LABELS[main]} is {deltas[main]:+.2f} ms/step, more than the whole "
-                         f"{traced_gap:.2f} ms traced gap")
+                         f"{traced_gap:.2f} ms {'clean' if clean else 'traced'} gap")
             if offset:
                 sentence += f" ({LABELS[offset[0][1]]} {offset[0][0]:+.2f} ms/step the other way)"
     if fd.get("ops") and sd.get("ops"):
@@ -76,6 +89,7 @@ def explain(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any] | None:
         "speedup": ratio,
         "gap_ms": s_ms - f_ms,
         "traced_gap_ms": traced_gap,
+        "gap_basis": "clean steps (tracer cost compensated)" if clean else "traced steps (uncompensated)",
         "category_delta_ms": deltas,
         "category_share_pct": shares,
         "main_category": main,

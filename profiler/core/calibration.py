@@ -16,7 +16,8 @@ from typing import Any
 
 from profiler.core.errors import InputError
 
-CALIBRATION_VERSION = 1
+#: 2: tracer costs per record (profiler.run.tracer_cost) added
+CALIBRATION_VERSION = 2
 
 
 def cache_dir() -> Path:
@@ -80,4 +81,27 @@ def summary_line(rec: dict[str, Any] | None) -> str:
         s += f"; GPU {g['peak_gflops']:,.0f} GFLOP/s, {g['peak_gbs']:,.0f} GB/s"
     elif g.get("unavailable"):
         s += f"; GPU {g['unavailable']}"
-    return s + f" · measured {rec.get('created')}"
+    return s + f"; tracers {tracer_cost_line(rec)} · measured {rec.get('created')}"
+
+
+def tracer_cost_line(rec: dict[str, Any] | None) -> str:
+    """The measured per-record tracer costs in one phrase (median µs and spread)."""
+    tc = (rec or {}).get("tracer_costs")
+    if not isinstance(tc, dict):
+        return "cost not measured"
+    if tc.get("unavailable"):
+        return tc["unavailable"]
+    parts = []
+    t = tc.get("torch") or {}
+    for name, cfg in (t.get("configs") or {}).items():
+        u = cfg["total_us"]
+        parts.append(f"torch.profiler {name} {u['median']:.2f} µs/op ({u['min']:.2f}–{u['max']:.2f})")
+    if t.get("unavailable"):
+        parts.append(f"torch {t['unavailable']}")
+    o = (tc.get("own_spans") or {}).get("total_us")
+    if o:
+        parts.append(f"own spans {o['median']:.2f} µs/span ({o['min']:.2f}–{o['max']:.2f})")
+    for fw in ("tensorflow", "mxnet"):
+        if (tc.get(fw) or {}).get("unavailable"):
+            parts.append(f"{fw} {tc[fw]['unavailable']}")
+    return ", ".join(parts) or "cost not measured"

@@ -22,6 +22,8 @@ def breakdown_details(v: dict[str, Any]) -> list[Any]:
     """Lines under a variant's breakdown table: verdict, loader, not-measured reasons, roofline, GPU."""
     out: list[Any] = []
     bd = v.get("breakdown") or {}
+    if bd.get("describes"):
+        out.append(Text(f"the breakdown describes {bd['describes']}", style="bold"))
     ib = bd.get("input_bound") or {}
     if ib:
         style = {"not input-bound": "green", "moderately input-bound": "yellow"}.get(ib.get("verdict"), "red")
@@ -210,4 +212,7 @@ def calibration_table(rec: dict[str, Any], cache_file: str, cached: bool) -> Any
         t.add_row(f"GPU SGEMM ({g.get('device')})", f"{g.get('sgemm_gflops', 0):,.0f} GFLOP/s", "CuPy matmul")
         for k, v in (g.get("stream_gbs") or {}).items():
             t.add_row(f"GPU STREAM {k}", f"{v:,.0f} GB/s", "CuPy")
+    from profiler.core.calibration import tracer_cost_line
+
+    t.add_row("tracer cost per record", "", tracer_cost_line(rec))
     return Group(t, Text(f"cached in {cache_file}; took {rec.get('seconds')} s", style="dim"))

@@ -58,7 +58,7 @@ class VariantReport:
             head.append(
                 f"\ntraced steps {fmt_ms(tr.median)} ms "
                 f"(tracing adds {e.tracing_overhead_pct or 0:+.0f}%; the breakdown below is "
-                f"of traced steps)",
+                f"of {'the clean step, tracer cost removed' if (v.get('breakdown') or {}).get('compensation') else 'traced steps'})",
                 style="dim",
             )
         parts.append(head)
@@ -87,7 +87,7 @@ class VariantReport:
                     bar,
                 )
             t.add_row(
-                Text("step (traced)", style="bold"), fmt_ms(bd["step_ms"]), "100.0", breakdown_bar(bd["pct"])
+                Text("step (clean)" if bd.get("compensation") else "step (traced)", style="bold"), fmt_ms(bd["step_ms"]), "100.0", breakdown_bar(bd["pct"])
             )
             parts.append(t)
             parts.append(

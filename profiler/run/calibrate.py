@@ -171,6 +171,24 @@ def _gpu_numba(quick: bool) -> dict[str, Any]:
     }
 
 
+def tracer_costs(quick: bool, timeout_s: float = 900.0) -> dict[str, Any]:
+    """The tracers' per-record cost, measured in a fresh worker (:mod:`profiler.run.tracer_cost`)."""
+    import json
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "profiler.run.tracer_cost"] + (["--quick"] if quick else [])
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        return {"unavailable": f"unavailable: the tracer-cost worker timed out after {timeout_s:g} s"}
+    lines = [ln for ln in p.stdout.splitlines() if ln.startswith("{")]
+    if p.returncode != 0 or not lines:
+        err = (p.stderr.strip().splitlines() or [str(p.returncode)])[-1]
+        return {"unavailable": f"unavailable: the tracer-cost worker failed ({err})"}
+    return json.loads(lines[-1])
+
+
 def calibrate(quick: bool = False) -> dict[str, Any]:
     """Measure the ceilings now (seconds; ``quick`` for tests) and return the record (not cached)."""
     from profiler.core.hardware import host_info
@@ -206,6 +224,7 @@ def calibrate(quick: bool = False) -> dict[str, Any]:
             "threads": "BLAS/numba default (all usable cores)",
         },
         "gpu": gpu_ceilings(quick),
+        "tracer_costs": tracer_costs(quick),
     }
     rec["seconds"] = round(time.perf_counter() - t0, 2)
     return rec

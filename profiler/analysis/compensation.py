@@ -1,0 +1,111 @@
+"""Tracer-cost compensation: the traced breakdown turned into the composition of the clean step.
+
+Pure functions. Inputs: the raw traced breakdown (mean ms per category over the traced steps), how
+many records the tracer made per traced step in each category (:func:`records_per_category`), the
+measured per-record cost (``calibration["tracer_costs"]``, :mod:`profiler.run.tracer_cost`) and the
+clean step median the entry headlines.
+
+1. Remove the measured cost where it lands: ``inside_us`` × records of a category from that category
+   (inside each recorded op's self time), ``outside_us`` × all records from framework overhead (the
+   gaps between records). A category never goes below zero.
+2. The *residual* is the compensated traced step minus the clean median, in % of the clean median.
+3. The compensated categories are scaled by one factor so that they sum to the clean median; the
+   residual says how much that factor had to do. Above :data:`RESIDUAL_TOLERANCE_PCT` a warning names
+   the categories whose compensated share moved most (the uncertain ones).
+
+Categories that were not measured stay ``None`` and are not scaled.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from profiler.core.categories import CATEGORIES, FRAMEWORK_OVERHEAD, LABELS
+
+RESIDUAL_TOLERANCE_PCT = 10.0
+
+#: the torch probe records shapes and FLOPs (probes/torch_tracer.py)
+TORCH_PROBE_CONFIG = "shapes_flops"
+
+
+def record_cost(calibration: dict[str, Any] | None, framework: str) -> tuple[dict[str, float] | None, str]:
+    """``({"inside_us", "outside_us"}, how)`` for a framework's records, or ``(None, why not)``."""
+    tc = (calibration or {}).get("tracer_costs")
+    if not calibration:
+        return None, "no calibration of this machine"
+    if not isinstance(tc, dict):
+        return None, "the calibration has no tracer costs (re-run `profiler calibrate --force`)"
+    if framework == "torch":
+        t = tc.get("torch") or {}
+        cfg = (t.get("configs") or {}).get(TORCH_PROBE_CONFIG)
+        if not cfg:
+            return None, t.get("unavailable") or "torch.profiler cost not measured"
+        return (
+            {"inside_us": float(cfg["inside_us"]["median"]), "outside_us": float(cfg["outside_us"])},
+            f"torch.profiler ({TORCH_PROBE_CONFIG}) {cfg['total_us']['median']:.2f} µs per op "
+            f"(spread {cfg['total_us']['min']:.2f}–{cfg['total_us']['max']:.2f})",
+        )
+    if framework in ("python", "numpy", "user"):
+        o = tc.get("own_spans") or {}
+        if not o.get("total_us"):
+            return None, "own span cost not measured"
+        return (
+            {"inside_us": float(o["inside_us"]), "outside_us": float(o["outside_us"])},
+            f"own spans {o['total_us']['median']:.2f} µs per span",
+        )
+    entry = tc.get(framework) or {}
+    return None, entry.get("unavailable") or f"no measured tracer cost for {framework}"
+
+
+def compensate(
+    traced_ms: dict[str, float | None],
+    records_per_step: dict[str, float],
+    cost: dict[str, float],
+    clean_median_ms: float,
+    not_measured: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """The compensated breakdown summing to ``clean_median_ms``, with its residual and warnings."""
+    nm = set(not_measured or {})
+    comp: dict[str, float | None] = {}
+    total_records = sum(records_per_step.values())
+    for c in CATEGORIES:
+        v = traced_ms.get(c)
+        if c in nm or v is None:
+            comp[c] = None
+            continue
+        v = float(v) - records_per_step.get(c, 0.0) * cost["inside_us"] / 1e3
+        if c == FRAMEWORK_OVERHEAD:
+            v -= total_records * cost["outside_us"] / 1e3
+        comp[c] = max(0.0, v)
+    comp_step = sum(v for v in comp.values() if v is not None)
+    residual_pct = 100.0 * (comp_step - clean_median_ms) / clean_median_ms if clean_median_ms else None
+    scale = clean_median_ms / comp_step if comp_step > 0 else None
+    out_ms = {c: (v * scale if (v is not None and scale is not None) else v) for c, v in comp.items()}
+    warnings: list[str] = []
+    uncertain: list[str] = []
+    if residual_pct is not None and abs(residual_pct) > RESIDUAL_TOLERANCE_PCT:
+        raw_total = sum(float(v) for v in traced_ms.values() if v is not None) or 1.0
+        moved = sorted(
+            (c for c in CATEGORIES if out_ms.get(c) is not None),
+            key=lambda c: -abs((out_ms[c] or 0.0) / clean_median_ms - float(traced_ms.get(c) or 0.0) / raw_total),
+        )
+        uncertain = [c for c in moved[:2] if out_ms.get(c)]
+        warnings.append(
+            f"tracer compensation left a residual of {residual_pct:+.1f}% against the clean median "
+            f"(tolerance ±{RESIDUAL_TOLERANCE_PCT:g}%): "
+            + (", ".join(LABELS[c] for c in uncertain) or "every category")
+            + " uncertain"
+        )
+    return {
+        "ms": out_ms,
+        "compensated_traced_step_ms": comp_step,
+        "removed_ms": sum(float(traced_ms.get(c) or 0.0) for c in CATEGORIES if c not in nm) - comp_step,
+        "residual_pct": residual_pct,
+        "uncertain": uncertain,
+        "warnings": warnings,
+    }
+
+
+def records_per_category(seg_categories: dict[str, int], n_steps: int) -> dict[str, float]:
+    """Records per step in each category from counts over ``n_steps`` traced steps."""
+    return {c: k / n_steps for c, k in seg_categories.items()} if n_steps else {}
