@@ -54,6 +54,9 @@ def test_program_output_passes_through_and_its_exit_code_is_ours(cli, tmp_path):
     rec = json.loads((run / "run.json").read_text())
     assert rec["status"] == "program exited 3" and rec["variants"][0]["exit_code"] == 3
     assert (run / rec["variants"][0]["worker_dir"] / "stdout.log").read_text() == "hi\n"
+    # no step ran: said, and the whole run is one step
+    assert "no steps detected" in rec["variants"][0]["info"]["note"]
+    assert rec["variants"][0]["step_ms"]["n_steps"] == 1
 
 
 def test_with_json_the_program_stdout_goes_to_stderr(cli, tmp_path):
