@@ -94,7 +94,10 @@ def test_no_steps_detected_is_said(tmp_path):
     r = _recorder(tmp_path)
     r.finish()
     res = json.loads((tmp_path / "result.json").read_text())
-    assert "no steps detected" in res["info"]["note"]
+    assert "no steps detected" in res["info"]["note"] and "whole run" in res["info"]["note"]
+    assert len(res["step_ns"]) == 1 and res["step_ns"][0] > 0
+    ev = EventTable.load(tmp_path / "events.npz")
+    assert ev.cat_mask(STEP).sum() == 1
 
 
 TRAIN = """

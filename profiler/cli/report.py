@@ -40,11 +40,14 @@ def report_cmd(
     """
     from profiler.analysis.variant import analyse_variant, comparisons
     from profiler.core.rundir import RunDir
-    from profiler.importers import is_trace_path
+    from profiler.importers import is_trace_path, own_run_dir
     from profiler.report.run import MALFORMED, render_record
     from profiler.run.execute import json_summary
 
-    if is_trace_path(run_dir):  # a trace file (or a TF log directory), not a run directory
+    own = own_run_dir(run_dir)  # our own trace.json(.gz): its run directory holds the analysis
+    if own is not None:
+        run_dir = own
+    elif is_trace_path(run_dir):  # a trace file (or a TF log directory), not a run directory
         from profiler.run.imported import import_as_run
 
         if trace_budget is not None and trace_budget <= 0:

@@ -126,6 +126,8 @@ def trace_cmd(
         from profiler.run.command import plan_command
 
         p = plan_command(req, list(program), inject=not no_inject)
+        for job in p.jobs:  # the program's output, live; with --json its stdout goes to stderr
+            job.echo = "stderr" if as_json else "terminal"
     else:
         p = plan(req)
     if not p.jobs and not p.skipped:
@@ -136,7 +138,28 @@ def trace_cmd(
         click.echo(json.dumps(json_summary(record, run), indent=2))
     else:
         stdout_console().print(RunReport(record, str(run.path)))
+    if program and p.jobs:
+        sys.exit(command_exit_code(record))
     if record.status == "interrupted":
         sys.exit(130)
     if record.status not in ("ok", "partial"):
         sys.exit(1)
+
+
+#: ``profiler trace -- CMD`` exit codes of our own (docs/cli.md); otherwise the program's own code.
+EXIT_PROFILING_FAILED = 1
+EXIT_INTERRUPTED = 130
+
+
+def command_exit_code(record: object) -> int:
+    """The program's exit code (128+N when signal N killed it); 0 only when the program and the
+    profiling both succeeded; 130 when interrupted; 1 when the program exited 0 but profiling failed."""
+    (v, *_) = record.variants  # type: ignore[attr-defined]
+    if v.status == "interrupted":
+        return EXIT_INTERRUPTED
+    code = v.exit_code
+    if code is not None and code < 0:
+        return 128 - code
+    if code:
+        return int(code)
+    return 0 if v.status == "ok" else EXIT_PROFILING_FAILED

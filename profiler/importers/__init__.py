@@ -40,13 +40,70 @@ def _reader(module: str, func: str, what: str) -> Any:
     return fn
 
 
+#: Where a TensorBoard log directory keeps its ``*.xplane.pb``, relative to the directory given
+#: (the log dir, its ``plugins/profile``, or one run folder): searched there only, never deeper.
+XPLANE_GLOBS = ("*.xplane.pb", "*/*.xplane.pb", "plugins/profile/*/*.xplane.pb")
+
+
 def _find_xplane(path: Path) -> Path | None:
     if path.is_file() and path.name.endswith(".pb"):
         return path
     if path.is_dir():
-        found = sorted(path.rglob("*.xplane.pb"), key=lambda p: p.stat().st_mtime)
+        found = sorted({f for g in XPLANE_GLOBS for f in path.glob(g)})
+        folders = sorted({f.parent for f in found})
+        if len(folders) > 1:  # several profiling sessions: which one is meant?
+            listed = ", ".join(str(f) for f in folders[:5]) + (" …" if len(folders) > 5 else "")
+            raise InputError(f"{path}: {len(folders)} TensorFlow profiles found ({listed}); give one of them")
+        found.sort(key=lambda p: p.stat().st_mtime)
         return found[-1] if found else None
     return None
+
+
+def own_run_dir(path: str | Path) -> Path | None:
+    """The run directory of a Chrome trace this profiler wrote (``trace.json.gz`` or unzipped),
+    recognised by its content (``otherData.run``); ``None`` for anything else. A copy of our trace
+    away from its run directory is a one-line error: its run.json holds the analysis."""
+    p = Path(path)
+    if not p.is_file() or not p.name.endswith((".json", ".json.gz")):
+        return None
+    from profiler.importers.kineto_json import read_json
+
+    doc = read_json(p)
+    other = doc.get("otherData") if isinstance(doc, dict) else None
+    if not (isinstance(other, dict) and "run" in other and ("scenario" in other or "imported" in other)):
+        return None
+    if (p.parent / "run.json").is_file():
+        return p.parent
+    raise InputError(
+        f"{p}: a trace written by this profiler (run {other['run']}); report its run directory, "
+        "which holds run.json, instead"
+    )
+
+
+def torch_traces(path: Path) -> list[Path]:
+    """The ``*.pt.trace.json[.gz]`` a ``torch.profiler.tensorboard_trace_handler`` folder holds (one
+    per rank and step window), in the folder itself only."""
+    return sorted(f for g in ("*.pt.trace.json", "*.pt.trace.json.gz") for f in path.glob(g) if f.is_file())
+
+
+def load_rank_traces(paths: list[Path]) -> ImportedTrace:
+    """One trace, or several (one per rank) read each and put side by side in one table: the seam
+    where a multi-rank merge (clock alignment across ranks) plugs in."""
+    from profiler.importers.chrome_json import read_chrome
+    from profiler.importers.kineto_json import gc_paused, is_kineto, parse_kineto
+
+    tables, facts = [], {}
+    for f in paths:
+        with gc_paused():
+            doc = read_chrome(f)
+            if not is_kineto(doc):
+                raise InputError(f"{f}: not a torch.profiler (Kineto) trace")
+            table, fx = parse_kineto(doc, str(f))
+        tables.append(table)
+        facts = facts or fx
+    if len(paths) > 1:
+        facts = {**facts, "files": [str(f) for f in paths]}
+    return ImportedTrace(EventTable.concat(tables), "kineto-json", "torch", paths[0], facts)
 
 
 def is_trace_path(path: str | Path) -> bool:
@@ -55,7 +112,7 @@ def is_trace_path(path: str | Path) -> bool:
     p = Path(path)
     if p.is_file():
         return True
-    return p.is_dir() and not (p / "run.json").exists() and _find_xplane(p) is not None
+    return p.is_dir() and not (p / "run.json").exists() and (bool(torch_traces(p)) or _find_xplane(p) is not None)
 
 
 def load_trace(path: str | Path) -> ImportedTrace:
@@ -68,7 +125,10 @@ def load_trace(path: str | Path) -> ImportedTrace:
         load_xspace = _reader("xspace", "load_xspace", "TensorFlow XSpace (.xplane.pb)")
         return ImportedTrace(load_xspace(xp), "xspace", "tensorflow", xp)
     if p.is_dir():
-        raise InputError(f"{p}: a directory with neither run.json nor *.xplane.pb")
+        pt = torch_traces(p)
+        if not pt:
+            raise InputError(f"{p}: a directory with neither run.json, *.xplane.pb nor *.pt.trace.json")
+        return load_rank_traces(pt)
     from profiler.importers.chrome_json import read_chrome
     from profiler.importers.kineto_json import gc_paused, is_kineto, parse_kineto
 
@@ -77,6 +137,8 @@ def load_trace(path: str | Path) -> ImportedTrace:
         if is_kineto(doc):
             table, facts = parse_kineto(doc, str(p))
             return ImportedTrace(table, "kineto-json", "torch", p, facts)
+    if doc.events is not None and not any(e.ph not in ("M", None) for e in doc.first_events()):
+        raise InputError(f"{p}: a Chrome trace with no events")
     if doc.events is not None:
         del doc
         load_mxnet = _reader("mxnet_json", "load_mxnet_profile", "MXNet profile (Chrome JSON)")

@@ -58,6 +58,7 @@ class CommandRecorder:
         self.spec = spec
         self.out_dir = out_dir
         self.pid = os.getpid()
+        self.t_start = now_ns()
         self.b = EventBuilder()
         self.b.name_process(self.pid, f"command · {os.path.basename(sys.argv[0] or 'python')}")
         self.b.name_thread(self.pid, HARNESS_TID, "steps")
@@ -227,9 +228,15 @@ class CommandRecorder:
                 "boundaries_seen": dict(self.sources_seen),
             }
             if len(self.bounds) < 2:
+                # said, and the whole run (interpreter start-up to exit) is reported as one step
                 res["info"]["note"] = (
-                    "no steps detected: no torch.profiler step, optimizer step or DataLoader batch"
+                    "no steps detected: no torch.profiler step, optimizer step or DataLoader batch; "
+                    "the whole run is reported as one step"
                 )
+                t_end = now_ns()
+                self.b.span(STEP, "whole run", self.t_start, t_end - self.t_start, self.pid, HARNESS_TID,
+                            args={"index": 0, "traced": False, "whole_run": True})
+                res["step_ns"] = [t_end - self.t_start]
             try:
                 table = EventTable.concat([self.b.build(), *self.probe_tables])
                 table.save(self.out_dir / "events.npz")

@@ -33,11 +33,13 @@ class VariantReport:
         e = self.entry
         v = e.to_dict()  # the analyses' nested figures (breakdown, ops, probes) are plain data
         title = f"[bold]{e.framework} · {e.variant}[/] · {e.mode} · preset {e.preset}"
+        parts: list[Any] = []
         if not e.ok:
             msg = Text(f"{e.status}: {e.error or 'no detail'}", style="bold red")
-            yield Panel(msg, title=title, title_align="left", border_style="red")
-            return
-        parts: list[Any] = []
+            if not (e.step_ms and e.step_ms.median) and not (e.traced_step_ms and e.traced_step_ms.median):
+                yield Panel(msg, title=title, title_align="left", border_style="red")
+                return
+            parts.append(msg)  # the steps completed before it ended are still reported
         st = e.step_ms or StepStats()
         tr = e.traced_step_ms or StepStats()
         head = Text()

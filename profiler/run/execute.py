@@ -66,6 +66,8 @@ def run_status(variants: list[VariantEntry]) -> str:
         return "unavailable"
     if st == {"ok"}:
         return "ok"
+    if len(st) == 1 and next(iter(st)).startswith(("exited ", "killed")):  # profiler trace -- CMD
+        return f"program {next(iter(st))}"
     if "interrupted" in st:
         return "interrupted"
     return "partial" if "ok" in st else "failed"

@@ -84,6 +84,9 @@ class WorkerJob:
     #: repeats: the key of the variant this process measures (None: a single process) and its index
     group: str | None = None
     repeat_index: int = 0
+    #: with a command: pass its output through live ("terminal"; "stderr" sends its stdout to our
+    #: stderr, so a ``--json`` document on stdout stays intact); None keeps it in the logs only
+    echo: str | None = None
 
 
 @dataclass
@@ -118,6 +121,37 @@ def _last_error_line(tail: str) -> str | None:
         if s and not s.startswith(("File ", "^", "~")):
             return s
     return None
+
+
+def _tee(src: Any, log: Any, term: Any) -> None:
+    """Copy the program's output to its log file and to our terminal as it comes."""
+    try:
+        fd = src.fileno()
+        while True:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            log.write(chunk)
+            log.flush()
+            try:
+                term.buffer.write(chunk) if hasattr(term, "buffer") else term.write(chunk.decode(errors="replace"))
+                term.flush()
+            except (OSError, ValueError):  # our terminal went away: the log still gets everything
+                pass
+    except (OSError, ValueError):
+        pass
+
+
+def command_status(code: int | None, result: dict[str, Any]) -> str:
+    """How the user's program ended: ``ok`` (exit 0 and its record saved), ``exited N``,
+    ``killed`` (by a signal), ``interrupted`` (stopped by us), or ``failed`` (exit 0, nothing saved)."""
+    if result.get("status") == "interrupted":
+        return "interrupted"
+    if code is not None and code < 0:
+        return "killed"
+    if code:
+        return f"exited {code}"
+    return "ok" if result.get("status") in ("ok", "failed") or not result else "failed"
 
 
 def kill_tree(proc: subprocess.Popen, grace_s: float = 3.0) -> None:
@@ -181,12 +215,13 @@ def run_job(job: WorkerJob, worker_dir: Path, on_progress: ProgressCallback | No
         env.update(command_env(spec_path, job.inject))
 
     t0 = time.monotonic()
+    echo = job.echo if job.command else None
     with open(worker_dir / STDOUT_FILE, "wb") as out, open(worker_dir / STDERR_FILE, "wb") as err:
         try:
             proc = subprocess.Popen(
                 argv,
-                stdout=out,
-                stderr=err,
+                stdout=subprocess.PIPE if echo else out,
+                stderr=subprocess.PIPE if echo else err,
                 stdin=subprocess.DEVNULL,
                 env=env,
                 pass_fds=(write_fd,),
@@ -214,6 +249,13 @@ def run_job(job: WorkerJob, worker_dir: Path, on_progress: ProgressCallback | No
 
         reader = threading.Thread(target=pump, name="progress-reader", daemon=True)
         reader.start()
+        tees = []
+        if echo:
+            to_out = sys.stderr if echo == "stderr" else sys.stdout
+            for src, log, term in ((proc.stdout, out, to_out), (proc.stderr, err, sys.stderr)):
+                t = threading.Thread(target=_tee, args=(src, log, term), name="output-tee", daemon=True)
+                t.start()
+                tees.append(t)
 
         status: str | None = None
         try:
@@ -236,6 +278,8 @@ def run_job(job: WorkerJob, worker_dir: Path, on_progress: ProgressCallback | No
         finally:
             stop_probes(parent_probes)
             reader.join(timeout=2.0)
+            for t in tees:  # the program's last lines reach the log and the terminal
+                t.join(timeout=5.0)
     wall = time.monotonic() - t0
 
     result: dict[str, Any] = {}
@@ -261,6 +305,8 @@ def run_job(job: WorkerJob, worker_dir: Path, on_progress: ProgressCallback | No
         error = f"timed out after {job.timeout_s:g} s; worker tree killed"
     elif status == "interrupted":
         error = "interrupted by Ctrl-C; worker stopped"
+    if status is None and job.command:
+        status = command_status(code, result)
     if status is None:
         if code == 0 and result.get("status") == "ok":
             status = "ok"
@@ -273,7 +319,9 @@ def run_job(job: WorkerJob, worker_dir: Path, on_progress: ProgressCallback | No
         if status == "timeout":
             error = f"timed out after {job.timeout_s:g} s; worker tree killed"
         elif code is not None and code < 0:
-            error = f"worker killed by signal {signal.Signals(-code).name}"
+            error = f"{'program' if job.command else 'worker'} killed by signal {signal.Signals(-code).name}"
+        elif job.command and status.startswith("exited"):
+            error = f"program {status}" + (f": {_last_error_line(tail)}" if result.get("error") else "")
         else:
             error = _last_error_line(tail) or f"worker exited with code {code}"
     return JobOutcome(job, status, result, events, worker_dir, code, error, probe_records, wall,
