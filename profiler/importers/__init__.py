@@ -66,10 +66,12 @@ def own_run_dir(path: str | Path) -> Path | None:
     p = Path(path)
     if not p.is_file() or not p.name.endswith((".json", ".json.gz")):
         return None
-    from profiler.importers.kineto_json import read_json
+    from profiler.importers.chrome_json import read_chrome
 
-    doc = read_json(p)
-    other = doc.get("otherData") if isinstance(doc, dict) else None
+    try:
+        other = read_chrome(p).facts.get("otherData")
+    except InputError:
+        return None
     if not (isinstance(other, dict) and "run" in other and ("scenario" in other or "imported" in other)):
         return None
     if (p.parent / "run.json").is_file():
