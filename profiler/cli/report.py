@@ -10,6 +10,7 @@ import click
 from profiler.cli.options import (
     JSON_OPTION,
     stdout_console,
+    view_options,
 )
 from profiler.core.calibration import load_cached
 from profiler.core.errors import InputError
@@ -19,6 +20,7 @@ from profiler.core.errors import InputError
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @click.option("--reanalyse", is_flag=True, help="Recompute the analysis from the saved events.")
 @JSON_OPTION
+@view_options
 @click.option(
     "--out",
     "-o",
@@ -31,7 +33,13 @@ from profiler.core.errors import InputError
     "--trace-budget", type=float, help="For a trace file: keep the Chrome trace under this many MB."
 )
 def report_cmd(
-    run_dir: Path, reanalyse: bool, as_json: bool, out: Path = Path("runs"), trace_budget: float | None = None
+    run_dir: Path,
+    reanalyse: bool,
+    as_json: bool,
+    out: Path = Path("runs"),
+    trace_budget: float | None = None,
+    quiet: bool = False,
+    top: int = 10,
 ) -> None:
     """Re-render a saved run, or analyse a trace you already have.
 
@@ -53,7 +61,7 @@ def report_cmd(
         if as_json:
             click.echo(json.dumps(json_summary(record, run), indent=2))
         else:
-            render_record(record, str(run.path), stdout_console())
+            render_record(record, str(run.path), stdout_console(), quiet, top)
         return
     run = RunDir.open(run_dir)
     record = run.read_record()
@@ -94,4 +102,4 @@ def report_cmd(
             return
     except MALFORMED as e:
         raise InputError(f"{run.run_file}: malformed run record ({type(e).__name__}: {e})") from None
-    render_record(record, str(run.path), console)
+    render_record(record, str(run.path), console, quiet, top)

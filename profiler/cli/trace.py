@@ -13,6 +13,7 @@ from profiler.cli.options import (
     distributed_options,
     stdout_console,
     trace_options,
+    view_options,
 )
 from profiler.core.errors import InputError
 from profiler.report.progress import ProgressView
@@ -21,6 +22,7 @@ from profiler.report.progress import ProgressView
 @click.command("trace")
 @trace_options
 @distributed_options
+@view_options
 @click.option(
     "--no-inject",
     is_flag=True,
@@ -57,6 +59,8 @@ def trace_cmd(
     trace_budget: float | None = None,
     program: tuple[str, ...] = (),
     probe_option: tuple[str, ...] = (),
+    quiet: bool = False,
+    top: int = 10,
 ) -> None:
     """Run a scenario's variants, each in a fresh worker, and report where the time goes.
 
@@ -122,7 +126,7 @@ def trace_cmd(
     if as_json:
         click.echo(json.dumps(json_summary(record, run), indent=2))
     else:
-        stdout_console().print(RunReport(record, str(run.path)))
+        stdout_console().print(RunReport(record, str(run.path), quiet=quiet, top=top))
     if record.status == "interrupted":
         sys.exit(130)
     if record.status not in ("ok", "partial"):
