@@ -32,6 +32,9 @@ from profiler.core.errors import InputError
 @click.option(
     "--trace-budget", type=float, help="For a trace file: keep the Chrome trace under this many MB."
 )
+@click.option("--html", "html_file", is_flag=False, flag_value="", default=None, metavar="[FILE]",
+              help="Write the self-contained HTML report (default RUN_DIR/report.html).")
+@click.option("--open", "open_html", is_flag=True, help="Open the HTML report in a browser.")
 def report_cmd(
     run_dir: Path,
     reanalyse: bool,
@@ -40,6 +43,8 @@ def report_cmd(
     trace_budget: float | None = None,
     quiet: bool = False,
     top: int = 10,
+    html_file: str | None = None,
+    open_html: bool = False,
 ) -> None:
     """Re-render a saved run, or analyse a trace you already have.
 
@@ -65,6 +70,19 @@ def report_cmd(
         return
     run = RunDir.open(run_dir)
     record = run.read_record()
+    if html_file is not None or open_html:
+        from profiler.export.html import write_html
+
+        try:
+            page = write_html(record.to_dict(), run.path, html_file or None)
+        except OSError as e:
+            raise InputError(f"cannot write the HTML report: {e}") from None
+        click.echo(f"HTML report: {page}")
+        if open_html:
+            import webbrowser
+
+            webbrowser.open(page.resolve().as_uri())
+        return
     console = stdout_console()
     if record.kind == "scale":  # a thread-scaling sweep renders as its own table
         from profiler.report.scale import ScaleReport
