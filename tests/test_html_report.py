@@ -58,3 +58,26 @@ def test_html_report_in_headless_chromium(tmp_path, cli):
     subprocess.run([CHROMIUM, *FLAGS, f"--screenshot={shot}", "--window-size=1200,1600", url],
                    capture_output=True, timeout=120, check=True)
     assert shot.stat().st_size > 10_000
+
+
+@pytest.mark.slow
+def test_every_trace_run_writes_report_html_and_lists_its_files(tmp_path, cli):
+    """A real (framework-free) trace run: report.html beside run.json, its figures the record's, and
+    the summary's files line names every file in the run directory."""
+    env = {"PROFILER_CACHE_DIR": str(tmp_path / "cache"), "COLUMNS": "100"}
+    r = cli("trace", "--scenario", "synthetic", "--probes", "process", "--out", str(tmp_path / "runs"),
+            "--quiet", env=env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    (d,) = [p for p in (tmp_path / "runs").iterdir() if p.is_dir()]
+    doc = json.loads((d / "run.json").read_text())
+    page = (d / "report.html").read_text()
+    for v in doc["variants"]:
+        med = v["step_ms"]["median"]
+        shown = f"{med:,.3f}" if med < 10 else f"{med:,.1f}"
+        assert f'data-key="step-median:{v["framework"]}/{v["variant"]}" data-v="{med}">{shown}<' in page
+    assert "details" not in r.stdout.splitlines()  # --quiet: the summary only
+    top = [p.name for p in d.iterdir() if p.is_file()]
+    assert "report.html" in top
+    files_line = next(ln for ln in r.stdout.splitlines() if ln.startswith("files: "))
+    for name in top:
+        assert name in r.stdout, (name, files_line)
