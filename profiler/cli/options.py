@@ -139,3 +139,13 @@ def repeat_options(default_repeat: int, alias: str | None = None) -> Any:
         return f
 
     return deco
+def view_options(f: Any) -> Any:
+    """--quiet / --top: how much of a run's report is printed (the summary always comes first)."""
+    opts = [
+        click.option("--quiet", "-q", is_flag=True, help="Print only the summary and the paths."),
+        click.option("--top", type=click.IntRange(min=1), default=10, show_default=True,
+                     help="Rows of the per-variant top-ops tables."),
+    ]
+    for o in reversed(opts):
+        f = o(f)
+    return f

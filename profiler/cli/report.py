@@ -10,6 +10,7 @@ import click
 from profiler.cli.options import (
     JSON_OPTION,
     stdout_console,
+    view_options,
 )
 from profiler.core.calibration import load_cached
 from profiler.core.errors import InputError
@@ -19,6 +20,7 @@ from profiler.core.errors import InputError
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @click.option("--reanalyse", is_flag=True, help="Recompute the analysis from the saved events.")
 @JSON_OPTION
+@view_options
 @click.option(
     "--out",
     "-o",
@@ -30,8 +32,19 @@ from profiler.core.errors import InputError
 @click.option(
     "--trace-budget", type=float, help="For a trace file: keep the Chrome trace under this many MB."
 )
+@click.option("--html", "html_file", is_flag=False, flag_value="", default=None, metavar="[FILE]",
+              help="Write the self-contained HTML report (default RUN_DIR/report.html).")
+@click.option("--open", "open_html", is_flag=True, help="Open the HTML report in a browser.")
 def report_cmd(
-    run_dir: Path, reanalyse: bool, as_json: bool, out: Path = Path("runs"), trace_budget: float | None = None
+    run_dir: Path,
+    reanalyse: bool,
+    as_json: bool,
+    out: Path = Path("runs"),
+    trace_budget: float | None = None,
+    quiet: bool = False,
+    top: int = 10,
+    html_file: str | None = None,
+    open_html: bool = False,
 ) -> None:
     """Re-render a saved run, or analyse a trace you already have.
 
@@ -56,10 +69,23 @@ def report_cmd(
         if as_json:
             click.echo(json.dumps(json_summary(record, run), indent=2))
         else:
-            render_record(record, str(run.path), stdout_console())
+            render_record(record, str(run.path), stdout_console(), quiet, top)
         return
     run = RunDir.open(run_dir)
     record = run.read_record()
+    if html_file is not None or open_html:
+        from profiler.export.html import write_html
+
+        try:
+            page = write_html(record.to_dict(), run.path, html_file or None)
+        except OSError as e:
+            raise InputError(f"cannot write the HTML report: {e}") from None
+        click.echo(f"HTML report: {page}")
+        if open_html:
+            import webbrowser
+
+            webbrowser.open(page.resolve().as_uri())
+        return
     console = stdout_console()
     if record.kind == "scale":  # a thread-scaling sweep renders as its own table
         from profiler.report.scale import ScaleReport
@@ -97,4 +123,4 @@ def report_cmd(
             return
     except MALFORMED as e:
         raise InputError(f"{run.run_file}: malformed run record ({type(e).__name__}: {e})") from None
-    render_record(record, str(run.path), console)
+    render_record(record, str(run.path), console, quiet, top)

@@ -14,6 +14,7 @@ from profiler.cli.options import (
     repeat_options,
     stdout_console,
     trace_options,
+    view_options,
 )
 from profiler.core.errors import InputError
 from profiler.report.progress import ProgressView
@@ -26,6 +27,7 @@ DEFAULT_TRACE_REPEAT = 1
 @trace_options
 @distributed_options
 @repeat_options(DEFAULT_TRACE_REPEAT)
+@view_options
 @click.option(
     "--no-inject",
     is_flag=True,
@@ -65,6 +67,8 @@ def trace_cmd(
     repeat: int = DEFAULT_TRACE_REPEAT,
     min_time: float | None = None,
     max_time: float | None = None,
+    quiet: bool = False,
+    top: int = 10,
 ) -> None:
     """Run a scenario's variants, each in a fresh worker, and report where the time goes.
 
@@ -137,7 +141,7 @@ def trace_cmd(
     if as_json:
         click.echo(json.dumps(json_summary(record, run), indent=2))
     else:
-        stdout_console().print(RunReport(record, str(run.path)))
+        stdout_console().print(RunReport(record, str(run.path), quiet=quiet, top=top))
     if program and p.jobs:
         sys.exit(command_exit_code(record))
     if record.status == "interrupted":

@@ -42,7 +42,7 @@ def roofline_png(variant: dict[str, Any], path: Path) -> bool:
     if not ops:
         return False
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(7.5, 5), dpi=110)
+    fig, ax = plt.subplots(figsize=(10.5, 5), dpi=110)
     ceil = rl.get("ceilings")
     xs = [o["intensity"] for o in ops]
     ys = [o["achieved_gflops"] for o in ops]
@@ -60,14 +60,14 @@ def roofline_png(variant: dict[str, Any], path: Path) -> bool:
         ax.text(lo_x * 1.5, lo_x * 1.5 * bw * 1.3, f"{bw:,.1f} GB/s", fontsize=8, rotation=28)
     colors = [COLORS["compute"] if o.get("bound") == "compute" else COLORS["memory_io"] for o in ops]
     ax.scatter(xs, ys, s=[30 + 600 * v / tmax for v in t], c=colors, alpha=0.7, edgecolors="black", lw=0.5)
-    for o in sorted(ops, key=lambda o: -o["time_ms_per_step"])[:6]:
-        ax.annotate(
-            o["name"][:28],
-            (o["intensity"], o["achieved_gflops"]),
-            fontsize=7,
-            xytext=(4, 4),
-            textcoords="offset points",
-        )
+    # numbered markers and a numbered legend: names never overlap each other or the points
+    top = sorted(ops, key=lambda o: -o["time_ms_per_step"])[:8]
+    for i, o in enumerate(top, 1):
+        ax.annotate(str(i), (o["intensity"], o["achieved_gflops"]), fontsize=7, weight="bold",
+                    xytext=(3, 3), textcoords="offset points")
+    if top:
+        key = "\n".join(f"{i}  {o['name'][:34]}  {o['time_ms_per_step']:.3g} ms" for i, o in enumerate(top, 1))
+        ax.text(1.02, 1.0, key, transform=ax.transAxes, fontsize=7, va="top", family="monospace")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlim(lo_x, hi_x)
@@ -96,6 +96,7 @@ def breakdown_png(variants: list[dict[str, Any]], path: Path) -> bool:
     fig, ax = plt.subplots(figsize=(max(5.0, 1.6 * len(vs) + 3), 4.5), dpi=110)
     names = [f"{v.get('framework')}/{v.get('variant')}" for v in vs]
     bottoms = [0.0] * len(vs)
+    max_total = max(sum(v["breakdown"]["ms"].get(c, 0.0) for c in CATEGORIES) for v in vs) or 1.0
     for c in CATEGORIES:
         vals = [v["breakdown"]["ms"].get(c, 0.0) for v in vs]
         nm = [c in (v["breakdown"].get("not_measured") or {}) for v in vs]
@@ -103,13 +104,20 @@ def breakdown_png(variants: list[dict[str, Any]], path: Path) -> bool:
         for b, m in zip(bars, nm, strict=True):
             if m:
                 b.set_hatch("//")
+        for b, val in zip(bars, vals, strict=True):  # the value on its segment when it has room
+            if val > 0 and b.get_height() >= 0.06 * max_total:
+                ax.text(b.get_x() + b.get_width() / 2, b.get_y() + val / 2, f"{val:.3g}",
+                        ha="center", va="center", fontsize=7, color="white")
         bottoms = [b + v for b, v in zip(bottoms, vals, strict=True)]
+    for i, total in enumerate(bottoms):  # the step total above each bar
+        ax.text(i, total, f"{total:.3g} ms", ha="center", va="bottom", fontsize=8)
+    ax.set_ylim(0, max_total * 1.18)  # room for the totals and notes: nothing clipped
     for i, v in enumerate(vs):
         nm = v["breakdown"].get("not_measured") or {}
         if nm:
             ax.text(
                 i,
-                bottoms[i] * 1.02,
+                bottoms[i] + max_total * 0.07,
                 "not measured: " + ", ".join(LABELS[c] for c in nm),
                 ha="center",
                 fontsize=7,

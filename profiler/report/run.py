@@ -22,12 +22,14 @@ from profiler.probes.summary import summary_lines
 from profiler.report.bars import breakdown_bar, fmt_ms
 from profiler.report.breakdown import breakdown_details, run_tail
 from profiler.report.ranks import RanksReport, WorldSizeReport
+from profiler.report.summary import SummaryReport, short_name
 
 
 class VariantReport:
-    def __init__(self, entry: VariantEntry, unit: str = "step") -> None:
+    def __init__(self, entry: VariantEntry, unit: str = "step", top: int = 10) -> None:
         self.entry = entry
         self.unit = unit
+        self.top = top
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         e = self.entry
@@ -108,9 +110,9 @@ class VariantReport:
             t.add_column("category")
             t.add_column("calls/step", justify="right")
             t.add_column("self ms/step", justify="right")
-            for o in ops[:10]:
+            for o in ops[: self.top]:
                 t.add_row(
-                    o["name"][:48],
+                    short_name(o["name"], 48),
                     o["where"],
                     Text(LABELS.get(o["category"], o["category"]), style=COLORS.get(o["category"], "")),
                     f"{o['calls_per_step']:,.0f}",
@@ -151,15 +153,15 @@ class ComparisonReport:
             title_justify="left",
             header_style="bold",
         )
-        t.add_column("faster", overflow="fold")
-        t.add_column("slower", overflow="fold")
+        t.add_column("faster", no_wrap=True)
+        t.add_column("slower", no_wrap=True)
         t.add_column("×", justify="right")
         for c in CATEGORIES:
             t.add_column(LABELS[c], justify="right", style=COLORS[c])
         for e in self.comparisons:
             t.add_row(
-                e["fast"],
-                e["slow"],
+                short_name(e["fast"], 22),
+                short_name(e["slow"], 22),
                 f"{e['speedup']:.2f}" + (f" ({e['ratio_ci95'][0]:.2f}–{e['ratio_ci95'][1]:.2f})"
                                          if e.get("ratio_ci95") else ""),
                 *[f"{e['category_delta_ms'][c]:+.2f}" for c in CATEGORIES],
@@ -170,14 +172,20 @@ class ComparisonReport:
 
 
 class RunReport:
-    """The whole report of a run record."""
+    """The whole report of a run record: the summary first, then (unless ``quiet``) the details."""
 
-    def __init__(self, record: RunRecord, run_dir: str | None = None) -> None:
+    def __init__(self, record: RunRecord, run_dir: str | None = None, quiet: bool = False, top: int = 10) -> None:
         self.record = record
         self.run_dir = run_dir
+        self.quiet = quiet
+        self.top = top
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         rec = self.record
+        yield SummaryReport(rec, self.run_dir)
+        if self.quiet:
+            return
+        yield Text("\ndetails", style="bold underline")
         r = rec.to_dict()
         sc = rec.scenario
         s = rec.settings
@@ -205,7 +213,7 @@ class RunReport:
         for v in rec.variants:
             if v.status == "unavailable":
                 continue
-            yield VariantReport(v, rec.unit)
+            yield VariantReport(v, rec.unit, self.top)
             if v.sections.get("distributed"):  # data-parallel run: per-rank table (report/ranks.py)
                 yield RanksReport(v.to_dict())
         if skipped:
@@ -247,14 +255,16 @@ class RunReport:
 MALFORMED = (KeyError, TypeError, ValueError, AttributeError, IndexError, ZeroDivisionError, NotRenderableError)
 
 
-def render_record(record: RunRecord, run_dir: str | None, console: Console) -> None:
+def render_record(
+    record: RunRecord, run_dir: str | None, console: Console, quiet: bool = False, top: int = 10
+) -> None:
     """Render a run record; a record whose fields have the wrong shape is an :class:`InputError`.
 
     The report is rendered into a capture first, so a damaged record prints nothing half-way.
     """
     try:
         with console.capture() as cap:
-            console.print(RunReport(record, run_dir))
+            console.print(RunReport(record, run_dir, quiet, top))
     except MALFORMED as e:
         where = f"{run_dir}/run.json" if run_dir else "run record"
         raise InputError(f"{where}: malformed run record ({type(e).__name__}: {e})") from None

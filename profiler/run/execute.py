@@ -25,6 +25,7 @@ from profiler.core.record import RunRecord, VariantEntry, json_document
 from profiler.core.rundir import RunDir, ensure_writable_root
 from profiler.core.scenario import Scenario
 from profiler.export.chrome import ChromeTraceExporter
+from profiler.export.html import write_html
 from profiler.export.plots import write_run_plots
 from profiler.probes import PROBES, availability_of
 from profiler.run.plan import Plan
@@ -148,6 +149,10 @@ def finish_record(
     record.warnings = list(dict.fromkeys([*record.warnings, *(w for v in record.variants for w in v.warnings)]))
     record.plots = write_run_plots(record.to_dict(), run.path)
     record.status = run_status(record.variants)
+    try:  # the page is a view of the record; failing to write it never fails the run
+        write_html(record.to_dict(), run.path)
+    except OSError as e:
+        record.warnings.append(f"report.html not written: {e}")
     run.write_record(record)
 
 

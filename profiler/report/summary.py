@@ -1,0 +1,175 @@
+"""The summary that opens every run's report: one line per variant, the verdicts, the files.
+
+It fits the first screen (≤ 40 lines at 100 columns for the main job): per variant the step time
+with the uncertainty the record holds (``ci95`` when measured, else ``mad``, else the min–max
+spread), a stacked bar of the traced breakdown with its two largest shares, and the status; then
+each comparison's sentence (with its ``verdict`` when the record has one); then every file the run
+wrote. Names are shortened at separators, never cut mid-word (:func:`short_name`).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from rich.console import Console, ConsoleOptions, RenderResult
+from rich.text import Text
+
+from profiler.core.categories import CATEGORIES, SHORT
+from profiler.core.categories import TERMINAL_COLORS as COLORS
+from profiler.core.record import RunRecord, StepStats, VariantEntry
+from profiler.report.bars import breakdown_bar, fmt_ms
+
+NAME_WIDTH = 24
+SUMMARY_BAR = 20
+_SEP = re.compile(r"([/_\-. ])")
+
+
+def short_name(name: str, width: int = NAME_WIDTH) -> str:
+    """``name`` in at most ``width`` characters, shortened word by word at separators.
+
+    Words (between ``/ _ - . space``) are abbreviated from the left (``tensorflow`` → ``tf…``-style
+    first letters) until the name fits; the last word is kept whole as long as possible.
+    """
+    if len(name) <= width:
+        return name
+    parts = _SEP.split(name)
+    words = [i for i, p in enumerate(parts) if p and not _SEP.fullmatch(p)]
+    for i in words[:-1]:  # abbreviate every word but the last, left to right
+        parts[i] = parts[i][:1]
+        if len("".join(parts)) <= width:
+            return "".join(parts)
+    out = "".join(parts)
+    if len(out) <= width:
+        return out
+    # still too long: keep whole words from the right, mark what was dropped
+    tail = ""
+    for p in reversed(parts):
+        if len(p) + len(tail) + 1 > width:
+            break
+        tail = p + tail
+    return "…" + tail.lstrip("/_-. ")
+
+
+def uncertainty(st: StepStats) -> str:
+    """The spread of a step time as the record gives it: CI95, else MAD, else min–max spread."""
+    ci = st.ci95
+    if isinstance(ci, list | tuple) and len(ci) == 2 and None not in ci:
+        return f"CI95 {fmt_ms(ci[0])}–{fmt_ms(ci[1])}"
+    if isinstance(ci, int | float):
+        return f"± {fmt_ms(float(ci))} (CI95)"
+    if st.mad is not None:
+        return f"MAD {fmt_ms(st.mad)}"
+    if st.spread_pct is not None:
+        return f"spread {st.spread_pct:.0f}%"
+    return "no spread"
+
+
+def top_shares(pct: dict[str, float], n: int = 2) -> str:
+    best = sorted(((pct.get(c, 0.0), c) for c in CATEGORIES), reverse=True)[:n]
+    return " ".join(f"{SHORT[c]} {p:.0f}%" for p, c in best if p >= 0.5)
+
+
+def variant_line(v: VariantEntry) -> Text:
+    name = short_name(f"{v.framework}/{v.variant}")
+    t = Text(f"{name:<{NAME_WIDTH}} ")
+    if not v.ok:
+        t.append(f"{v.status}", style="bold red")
+        if v.error:
+            t.append(f": {str(v.error).splitlines()[0][:60]}", style="red")
+        return t
+    st = v.step_ms or StepStats()
+    t.append(f"{fmt_ms(st.median):>8} ms", style="bold cyan")
+    t.append(f" {uncertainty(st):<18} ", style="dim")
+    bd = v.breakdown or {}
+    if bd.get("pct"):
+        t.append_text(breakdown_bar(bd["pct"], SUMMARY_BAR))
+        t.append(f" {top_shares(bd['pct']):<16}")
+    else:
+        t.append(" " * (SUMMARY_BAR + 17))
+    t.append(" ok" if not v.warnings else f" ok, {len(v.warnings)} warning(s)", style="green")
+    return t
+
+
+def run_files(run_dir: str | Path | None) -> list[str]:
+    """Every file in the run directory, relative to it (what the run wrote, nothing else is there)."""
+    if not run_dir or not Path(run_dir).is_dir():
+        return []
+    root = Path(run_dir)
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+
+
+def files_lines(files: list[str]) -> list[str]:
+    """The files, with each worker's directory folded into one pattern (``workers/*/NAME ×N``)."""
+    top = [f for f in files if not f.startswith("workers/")]
+    per_name: dict[str, int] = {}
+    for f in files:
+        if f.startswith("workers/"):
+            rest = f.split("/", 2)[2] if f.count("/") >= 2 else f
+            rest = re.sub(r"\d{4}_\d\d_\d\d_\d\d_\d\d_\d\d", "*", rest)  # TF profile time stamps
+            per_name[rest] = per_name.get(rest, 0) + 1
+    out = ["files: " + ", ".join(top)] if top else []
+    if per_name:
+        out.append("  in workers/*/: " + ", ".join(f"{k} ×{n}" for k, n in sorted(per_name.items())))
+    return out
+
+
+class SummaryReport:
+    """The first screen of a run's report (``trace``, ``report RUN_DIR``)."""
+
+    def __init__(self, record: RunRecord, run_dir: str | None = None) -> None:
+        self.record = record
+        self.run_dir = run_dir
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        rec = self.record
+        sc, s = rec.scenario, rec.settings
+        yield Text.assemble(
+            ("profiler trace ", "bold"),
+            (str(sc.get("name", "?")), "bold cyan"),
+            (
+                f" · {s.get('device')} · preset {s.get('preset')} · {s.get('mode')} · "
+                f"{s.get('steps')} clean + {s.get('trace_steps')} traced steps",
+                "dim",
+            ),
+        )
+        ran = [v for v in rec.variants if v.status != "unavailable"]
+        skipped = [v for v in rec.variants if v.status == "unavailable"]
+        if ran:
+            head = Text(f"{'variant':<{NAME_WIDTH}} {'step ms':>11} {'uncertainty':<18} ", style="bold")
+            head.append(f"{'breakdown (traced)':<{SUMMARY_BAR}} {'largest':<16} status", style="bold")
+            yield head
+            for v in ran:
+                yield variant_line(v)
+            legend = Text("bar: ", style="dim")
+            for c in CATEGORIES:
+                legend.append("█", style=COLORS[c])
+                legend.append(f" {SHORT[c]} ", style="dim")
+            yield legend
+        if skipped:
+            why = sorted({str(v.error or "unavailable").removeprefix("unavailable: ") for v in skipped})
+            yield Text(
+                "not run here: " + ", ".join(short_name(f"{v.framework}/{v.variant}") for v in skipped)
+                + f" ({'; '.join(why)})",
+                style="yellow",
+            )
+        if rec.comparisons:
+            yield Text("verdicts", style="bold")
+            for c in rec.comparisons:
+                line = Text("• ")
+                verdict = c.get("verdict")
+                if verdict:
+                    line.append(f"[{verdict}] ", style="bold")
+                line.append(str(c.get("sentence", "")))
+                yield line
+        for w in rec.warnings:
+            yield Text(f"warning: {w}", style="yellow")
+        st = Text(f"status: {rec.status}", style="bold green" if rec.status == "ok" else "bold red")
+        if self.run_dir:
+            st.append(f" · run directory {self.run_dir}", style="")
+        yield st
+        if self.run_dir:
+            if rec.trace:
+                yield Text(f"open {rec.trace} at https://ui.perfetto.dev · report.html in any browser", style="dim")
+            for line in files_lines(run_files(self.run_dir)):
+                yield Text(line, style="dim")

@@ -1,0 +1,101 @@
+"""The summary-first run report: one line per variant, the verdicts early, names whole, every file listed."""
+
+from __future__ import annotations
+
+import io
+
+from rich.console import Console
+
+from profiler.core.categories import CATEGORIES
+from profiler.core.record import SCHEMA, RunRecord, StepStats
+from profiler.report.run import render_record
+from profiler.report.summary import files_lines, run_files, short_name, uncertainty
+
+
+def _variant(fw: str, name: str, median: float, pct: dict[str, float], **stats) -> dict:
+    ms = {c: median * pct.get(c, 0.0) / 100 for c in CATEGORIES}
+    return {
+        "scenario": "demo", "framework": fw, "variant": name, "mode": "train", "preset": "cpu",
+        "key": f"{fw}-{name}-train", "device": "cpu", "threads": None, "status": "ok", "error": None,
+        "step_ms": {"median": median, "min": median * 0.9, "max": median * 1.2, "mean": median,
+                    "spread_pct": 30.0, "n_steps": 10, **stats},
+        "breakdown": {"ms": ms, "pct": {c: pct.get(c, 0.0) for c in CATEGORIES}, "step_ms": median,
+                      "n_steps": 3, "basis": "host ops", "residual_ms": 0.0, "residual_pct": 0.0,
+                      "not_measured": {}},
+        "top_ops": [{"name": f"aten::op_number_{i}_with_a_long_name", "where": "host", "kind": "x",
+                     "category": "compute", "calls_per_step": 1.0, "self_ms_per_step": 1.0 / (i + 1),
+                     "total_ms_per_step": 1.0} for i in range(15)],
+    }
+
+
+def _record(n_variants: int = 11, n_comparisons: int = 9) -> RunRecord:
+    vs = [_variant("tensorflow", f"unfused_variant_{i}", 10.0 + i, {"compute": 60, "memory_io": 30,
+                                                                    "framework_overhead": 10})
+          for i in range(n_variants)]
+    vs.append({**_variant("numba", "kernels_fused_gpu", 1.0, {}), "status": "unavailable",
+               "error": "unavailable: needs an NVIDIA GPU (none found)", "step_ms": None, "breakdown": None})
+    comps = [{"fast": vs[0]["framework"] + "/" + vs[0]["variant"], "slow": f"tensorflow/unfused_variant_{i}",
+              "speedup": 1.5, "category_delta_ms": {c: 0.1 for c in CATEGORIES},
+              "sentence": f"tensorflow/unfused_variant_0 is 1.5× faster than tensorflow/unfused_variant_{i} "
+                          f"(10.00 vs 15.00 ms per step); 60% of the gap is compute; 7,613 op dispatches per "
+                          f"step vs 207. VERDICT{i}"}
+             for i in range(1, n_comparisons + 1)]
+    return RunRecord.from_dict({
+        "schema": SCHEMA, "id": "x", "kind": "trace", "scenario": {"name": "demo"}, "status": "ok",
+        "settings": {"device": "cpu", "preset": "cpu", "mode": "train", "steps": 10, "trace_steps": 3},
+        "variants": vs, "comparisons": comps, "trace": "trace.json.gz",
+    })
+
+
+def _render(rec: RunRecord, run_dir: str | None = None, **kw) -> list[str]:
+    buf = io.StringIO()
+    render_record(rec, run_dir, Console(file=buf, width=100, color_system=None), **kw)
+    return buf.getvalue().splitlines()
+
+
+def test_short_name_breaks_only_at_separators():
+    assert short_name("torch/fused", 24) == "torch/fused"
+    s = short_name("tensorflow/unfused_layernorm", 20)
+    assert len(s) <= 20 and s.endswith("layernorm")
+    for word in s.replace("/", " ").replace("_", " ").split():
+        assert word.lstrip("…") in "tensorflow unfused layernorm".split() or len(word) == 1
+    assert len(short_name("a" * 60, 10)) <= 10
+
+
+def test_uncertainty_prefers_ci_then_mad_then_spread():
+    assert uncertainty(StepStats(median=1.0, ci95=[0.9, 1.1])).startswith("CI95 0.900–1.100")
+    assert uncertainty(StepStats(median=1.0, mad=0.05)) == "MAD 0.050"
+    assert uncertainty(StepStats(median=1.0, spread_pct=12.0)) == "spread 12%"
+
+
+def test_verdicts_within_first_40_lines_at_100_columns():
+    lines = _render(_record())
+    assert all(len(ln) <= 100 for ln in lines)
+    details = lines.index("details")  # the detail panels come after the summary
+    summary = "\n".join(lines[:details])
+    assert all(f"VERDICT{i}" in summary for i in range(1, 10))
+    last_verdict = max(i for i, ln in enumerate(lines[:details]) if "VERDICT" in ln)
+    assert last_verdict < 40, "\n".join(lines[:45])
+    assert "not run here: numba/kernels_fused_gpu" in "\n".join(lines)
+
+
+def test_quiet_prints_only_the_summary_and_top_sets_the_op_tables(tmp_path):
+    (tmp_path / "workers" / "w1").mkdir(parents=True)
+    (tmp_path / "workers" / "w1" / "pyspy.speedscope.json").write_text("{}")
+    (tmp_path / "run.json").write_text("{}")
+    quiet = _render(_record(), str(tmp_path), quiet=True)
+    assert "details" not in quiet and not any("top ops" in ln for ln in quiet)
+    assert any("pyspy.speedscope.json ×1" in ln for ln in quiet)  # every file written is listed
+    full = _render(_record(2, 1), str(tmp_path), top=3)
+    shown = [ln for ln in full if "aten::op_number_" in ln]
+    assert len(shown) == 3 * 2  # three rows per variant
+
+
+def test_files_lines_lists_every_file(tmp_path):
+    for f in ("run.json", "trace.json.gz", "workers/a/events.npz", "workers/b/events.npz"):
+        (tmp_path / f).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / f).write_text("x")
+    files = run_files(tmp_path)
+    assert len(files) == 4
+    text = "\n".join(files_lines(files))
+    assert "run.json" in text and "trace.json.gz" in text and "events.npz ×2" in text
