@@ -156,6 +156,11 @@ def measure(quick: bool = False) -> dict[str, Any]:
         "mxnet": framework_import_note("mxnet"),
     }
     rec["seconds"] = round(time.perf_counter() - t0, 2)
+    import os
+
+    load = os.getloadavg()[0]
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    rec["load"] = {"loadavg_1min": load, "cores": cores, "busy": load > cores}
     return rec
 
 
