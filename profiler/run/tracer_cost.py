@@ -145,8 +145,9 @@ def framework_import_note(module: str) -> dict[str, Any]:
 
 
 def measure(quick: bool = False) -> dict[str, Any]:
-    n = 2000 if quick else 20000
-    reps = 3 if quick else 7
+    # each repetition starts and stops a profiler session (the slow part on a busy machine)
+    n = 1000 if quick else 5000
+    reps = 3 if quick else 5
     t0 = time.perf_counter()
     rec = {
         "method": "N events with and without the tracer in a fresh worker, differenced; median of reps",
