@@ -177,3 +177,10 @@ def test_calibration_lines_show_tracer_costs() -> None:
     assert "torch.profiler shapes_flops 3.00 µs/op (3.00–3.00)" in line and "mxnet unavailable: x" in line
     assert "tracers torch.profiler" in summary_line(rec)
     assert tracer_cost_line({"cpu": {}}) == "cost not measured"
+
+
+def test_busy_machine_is_said() -> None:
+    from profiler.core.calibration import tracer_cost_line
+
+    rec = {"tracer_costs": {"load": {"loadavg_1min": 9.0, "cores": 2, "busy": True}}}
+    assert "machine busy" in tracer_cost_line(rec)

@@ -89,7 +89,8 @@ def compensate(
             (c for c in CATEGORIES if out_ms.get(c) is not None),
             key=lambda c: -abs((out_ms[c] or 0.0) / clean_median_ms - float(traced_ms.get(c) or 0.0) / raw_total),
         )
-        uncertain = [c for c in moved[:2] if out_ms.get(c)]
+        # categories under 1% of the step are not named: their share cannot move much
+        uncertain = [c for c in moved if (out_ms.get(c) or 0.0) >= 0.01 * clean_median_ms][:2]
         warnings.append(
             f"tracer compensation left a residual of {residual_pct:+.1f}% against the clean median "
             f"(tolerance ±{RESIDUAL_TOLERANCE_PCT:g}%): "

@@ -104,4 +104,10 @@ def tracer_cost_line(rec: dict[str, Any] | None) -> str:
     for fw in ("tensorflow", "mxnet"):
         if (tc.get(fw) or {}).get("unavailable"):
             parts.append(f"{fw} {tc[fw]['unavailable']}")
+    ld = tc.get("load") or {}
+    if ld.get("busy"):
+        parts.append(
+            f"WARNING machine busy while measuring (load {ld['loadavg_1min']:.1f} on {ld['cores']} cores): "
+            "spread wide, re-run `profiler calibrate --force` when quiet"
+        )
     return ", ".join(parts) or "cost not measured"

@@ -171,7 +171,7 @@ def _gpu_numba(quick: bool) -> dict[str, Any]:
     }
 
 
-def tracer_costs(quick: bool, timeout_s: float = 900.0) -> dict[str, Any]:
+def tracer_costs(quick: bool, timeout_s: float = 180.0) -> dict[str, Any]:
     """The tracers' per-record cost, measured in a fresh worker (:mod:`profiler.run.tracer_cost`)."""
     import json
     import subprocess

@@ -145,8 +145,9 @@ def framework_import_note(module: str) -> dict[str, Any]:
 
 
 def measure(quick: bool = False) -> dict[str, Any]:
-    n = 2000 if quick else 20000
-    reps = 3 if quick else 7
+    # each repetition starts and stops a profiler session (the slow part on a busy machine)
+    n = 1000 if quick else 5000
+    reps = 3 if quick else 5
     t0 = time.perf_counter()
     rec = {
         "method": "N events with and without the tracer in a fresh worker, differenced; median of reps",
@@ -156,6 +157,11 @@ def measure(quick: bool = False) -> dict[str, Any]:
         "mxnet": framework_import_note("mxnet"),
     }
     rec["seconds"] = round(time.perf_counter() - t0, 2)
+    import os
+
+    load = os.getloadavg()[0]
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    rec["load"] = {"loadavg_1min": load, "cores": cores, "busy": load > cores}
     return rec
 
 
