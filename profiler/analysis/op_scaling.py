@@ -57,8 +57,9 @@ def _groups(v: dict[str, Any]) -> tuple[dict[str, float], dict[str, list[str]]]:
         g = KIND_LABELS.get(op.get("kind", "other"), op.get("kind", "other"))
         ms[g] += float(op.get("self_ms_per_step") or 0.0)
         names[g].append((float(op.get("self_ms_per_step") or 0.0), _short(op["name"])))
-    bd = v.get("breakdown_ms") or {}
-    data_ms = float(bd.get("compute", 0.0)) + float(bd.get("memory_io", 0.0))
+    # the ops' self times are of the traced steps: split them against the traced breakdown
+    bd = (v.get("breakdown") or {}).get("traced_ms") or v.get("breakdown_ms") or {}
+    data_ms = float(bd.get("compute") or 0.0) + float(bd.get("memory_io") or 0.0)
     rest = data_ms - sum(ms.values())
     if rest > 0:
         ms["other ops"] += rest

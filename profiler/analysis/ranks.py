@@ -281,7 +281,9 @@ def straggler_report(ranks: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     lo, hi = min(steps.values()), max(steps.values())
     out["step_ms"] = {str(k): v for k, v in sorted(steps.items())}
     out["step_spread_pct"] = 100.0 * (hi - lo) / lo if lo else 0.0
-    bds = {int(r["rank"]): r["breakdown_ms"] for r in rows if r.get("breakdown_ms")}
+    # a category not measured is None: it adds nothing to a rank's busy time
+    bds = {int(r["rank"]): {c: (v or 0.0) for c, v in r["breakdown_ms"].items()}
+           for r in rows if r.get("breakdown_ms")}
     if len(bds) == len(rows) and len(rows) > 1:
         busy = {k: sum(v for c, v in bd.items() if c != "communication") for k, bd in bds.items()}
         slow = max(busy, key=lambda k: (busy[k], -k))
