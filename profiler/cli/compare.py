@@ -16,6 +16,7 @@ from profiler.cli.options import (
     repeat_options,
     stdout_console,
 )
+from profiler.core import defaults
 from profiler.core.errors import InputError
 from profiler.report.progress import ProgressView
 
@@ -46,7 +47,7 @@ from profiler.report.progress import ProgressView
 )
 @click.option("--data", type=str, default="ram", show_default=True, help="ram or disk input pipeline.")
 @click.option("--probes", type=str, help="Probes to run, comma-separated (default: every available one).")
-@repeat_options(5)
+@repeat_options(defaults.REPEAT["compare"])
 @TIMEOUT_OPTION
 @OUT_OPTION
 @JSON_OPTION

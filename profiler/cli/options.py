@@ -10,6 +10,8 @@ from typing import Any
 import click
 from rich.console import Console
 
+from profiler.core import defaults
+
 
 def csv_list(value: str | None) -> list[str] | None:
     if value is None:
@@ -31,7 +33,7 @@ OUT_OPTION = click.option(
     "--out",
     "-o",
     type=click.Path(path_type=Path),
-    default=Path("runs"),
+    default=defaults.OUT_DIR,
     show_default=True,
     help="Directory under which the run directory is created.",
 )

@@ -12,6 +12,7 @@ from profiler.cli.options import (
     stdout_console,
     view_options,
 )
+from profiler.core import defaults
 from profiler.core.calibration import load_cached
 from profiler.core.errors import InputError
 
@@ -25,7 +26,7 @@ from profiler.core.errors import InputError
     "--out",
     "-o",
     type=click.Path(path_type=Path),
-    default=Path("runs"),
+    default=defaults.OUT_DIR,
     show_default=True,
     help="For a trace file: where its run directory is created.",
 )
@@ -39,7 +40,7 @@ def report_cmd(
     run_dir: Path,
     reanalyse: bool,
     as_json: bool,
-    out: Path = Path("runs"),
+    out: Path = defaults.OUT_DIR,
     trace_budget: float | None = None,
     quiet: bool = False,
     top: int = 10,

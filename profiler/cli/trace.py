@@ -16,11 +16,12 @@ from profiler.cli.options import (
     trace_options,
     view_options,
 )
+from profiler.core import defaults
 from profiler.core.errors import InputError
 from profiler.report.progress import ProgressView
 
 #: Worker processes per variant for `trace` (docs/compare.md: why this keeps the main job's time)
-DEFAULT_TRACE_REPEAT = 1
+DEFAULT_TRACE_REPEAT = defaults.REPEAT["trace"]
 
 
 @click.command("trace")

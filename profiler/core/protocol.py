@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from profiler.core import defaults
 from profiler.core.scenario import WorkloadSpec
 
 PROGRESS_FD_ENV = "PROFILER_PROGRESS_FD"
@@ -34,9 +35,9 @@ class WorkerSpec:
     workload: WorkloadSpec
     module: str | None  # dotted module of the implementation (None: scenario_file)
     scenario_file: str | None = None  # a user's scenario file
-    warmup: int = 2
-    steps: int = 10  # clean (untraced) measured steps: the headline step time
-    trace_steps: int = 3  # traced steps: the breakdown and the Chrome trace
+    warmup: int = defaults.WARMUP
+    steps: int = defaults.STEPS  # clean (untraced) measured steps: the headline step time
+    trace_steps: int = defaults.TRACE_STEPS  # traced steps: the breakdown and the Chrome trace
     #: calibration of the clean steps: stop once they took ``min_time_s`` and at least ``min_steps``
     #: ran, or after ``max_time_s``; ``steps`` stays the upper bound (0: run exactly ``steps``)
     min_time_s: float = 0.0

@@ -41,6 +41,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from profiler.core import defaults
 from profiler.core.clock import now_ns
 from profiler.core.events import DATA_LOADING, STEP, WARMUP, EventBuilder, EventTable
 from profiler.core.protocol import COMMAND_SPEC_ENV
@@ -63,7 +64,7 @@ class CommandRecorder:
         self.b.name_process(self.pid, f"command · {os.path.basename(sys.argv[0] or 'python')}")
         self.b.name_thread(self.pid, HARNESS_TID, "steps")
         self.warmup = int(spec.get("warmup", 2))
-        self.steps = int(spec.get("steps", 10))
+        self.steps = int(spec.get("steps", defaults.STEPS))
         self.trace_steps = int(spec.get("trace_steps", 3))
         self.probe_names = [p for p in spec.get("probes", []) if p in ("torch", "cupti")]
         self.bounds: list[int] = []

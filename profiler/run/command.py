@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from profiler.core import defaults
 from profiler.core.errors import InputError
 from profiler.core.scenario import Implementation, Scenario, Variant, WorkloadSpec
 from profiler.probes import probe_class, select_probes
@@ -68,9 +69,9 @@ def plan_command(req: Any, argv: list[str], inject: bool = True) -> Any:
     for n, v in (("--warmup", req.warmup), ("--trace-steps", req.trace_steps)):
         if v is not None and v < 0:
             raise InputError(f"{n} must be a positive integer, got {v}")
-    steps = req.steps or 10
-    warmup = 2 if req.warmup is None else req.warmup
-    trace_steps = 3 if req.trace_steps is None else req.trace_steps
+    steps = req.steps or defaults.STEPS
+    warmup = defaults.WARMUP if req.warmup is None else req.warmup
+    trace_steps = defaults.TRACE_STEPS if req.trace_steps is None else req.trace_steps
     chosen, records = select_probes(req.probes, req.require, "torch")
     worker_probes = [p for p in chosen if probe_class(p).where == "worker"] if inject else []
     job = WorkerJob(

@@ -24,9 +24,8 @@ from profiler.core.hardware import host_info
 from profiler.core.record import RunRecord, VariantEntry, json_document
 from profiler.core.rundir import RunDir, ensure_writable_root
 from profiler.core.scenario import Scenario
+from profiler.export import RECORD_EXPORTERS, export_record
 from profiler.export.chrome import ChromeTraceExporter
-from profiler.export.html import write_html
-from profiler.export.plots import write_run_plots
 from profiler.probes import PROBES, availability_of
 from profiler.run.plan import Plan
 from profiler.run.process import JobOutcome, WorkerJob, run_job
@@ -147,13 +146,18 @@ def finish_record(
             record.sections["trace_budget"] = exporter.dropped
     # every entry's warnings, once, in the record's list (the report and --json show them)
     record.warnings = list(dict.fromkeys([*record.warnings, *(w for v in record.variants for w in v.warnings)]))
-    record.plots = write_run_plots(record.to_dict(), run.path)
     record.status = run_status(record.variants)
-    try:  # the page is a view of the record; failing to write it never fails the run
-        write_html(record.to_dict(), run.path)
-    except OSError as e:
-        record.warnings.append(f"report.html not written: {e}")
+    export_files(record, run)
     run.write_record(record)
+
+
+def export_files(record: RunRecord, run: RunDir) -> None:
+    """Every registered exporter of the record (export.RECORD_EXPORTERS); a failure is a warning."""
+    written, failed = export_record(record.to_dict(), run.path, ["plots"])
+    record.plots = written.get("plots") or {}
+    # the page comes last: it shows the record as saved, plots included
+    _, failed_html = export_record(record.to_dict(), run.path, [n for n in RECORD_EXPORTERS if n != "plots"])
+    record.warnings.extend(failed + failed_html)
 
 
 def _run_jobs(

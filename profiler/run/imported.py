@@ -21,8 +21,8 @@ from profiler.core.events import DEVICE_TID_BASE, STEP, EventBuilder, EventTable
 from profiler.core.record import RunRecord, VariantEntry
 from profiler.core.rundir import RunDir, ensure_writable_root
 from profiler.export.chrome import ChromeTraceExporter
-from profiler.export.plots import write_run_plots
 from profiler.importers import load_trace
+from profiler.run.execute import export_files
 
 
 def import_as_run(path: str | Path, out: Path, budget_mb: float | None = None) -> tuple[RunRecord, RunDir]:
@@ -101,11 +101,8 @@ def import_as_run(path: str | Path, out: Path, budget_mb: float | None = None) -
     record.trace = run.trace_file.name
     if exporter.dropped:
         record.sections["trace_budget"] = exporter.dropped
-    try:
-        record.plots = write_run_plots(record.to_dict(), run.path)
-    except ImportError as e:
-        record.plots = {"unavailable": f"unavailable: {e}"}
     record.status = "ok"
+    export_files(record, run)
     run.write_record(record)
     return record, run
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from profiler.core import defaults
 from profiler.core.errors import InputError, UnavailableError, unknown_choice
 from profiler.core.frameworks import FRAMEWORKS, framework_availability
 from profiler.core.hardware import gpu_present
@@ -20,14 +21,11 @@ from profiler.probes import probe_class, select_probes
 from profiler.run.process import WorkerJob
 from profiler.run.torchrun import expand_jobs
 
-DEFAULT_OUT = Path("runs")
-#: Clean-step calibration when ``--steps`` is not given: measure at least this long per process …
-DEFAULT_MIN_TIME_S = 1.0
-#: … but no longer than this (the time budget of one process's clean steps) …
-DEFAULT_MAX_TIME_S = 30.0
-#: … and at least this many steps, at most this many.
-MIN_CALIBRATED_STEPS = 3
-MAX_CALIBRATED_STEPS = 1000
+DEFAULT_OUT = defaults.OUT_DIR
+DEFAULT_MIN_TIME_S = defaults.MIN_TIME_S
+DEFAULT_MAX_TIME_S = defaults.MAX_TIME_S
+MIN_CALIBRATED_STEPS = defaults.MIN_CALIBRATED_STEPS
+MAX_CALIBRATED_STEPS = defaults.MAX_CALIBRATED_STEPS
 
 
 @dataclass
@@ -111,7 +109,7 @@ def plan(req: TraceRequest) -> Plan:
         raise InputError(f"--min-time must be zero or a positive number of seconds, got {req.min_time_s:g}")
     if req.max_time_s is not None and not req.max_time_s > 0:
         raise InputError(f"--max-time must be a positive number of seconds, got {req.max_time_s:g}")
-    preset_steps = int(params.get("steps", 10))
+    preset_steps = int(params.get("steps", defaults.STEPS))
     if req.min_time_s is None and req.steps is not None:
         min_time = 0.0  # --steps alone: exactly that many
     else:
@@ -122,8 +120,8 @@ def plan(req: TraceRequest) -> Plan:
     steps = req.steps or (MAX_CALIBRATED_STEPS if min_time > 0 else preset_steps)
     min_steps = min(steps, MIN_CALIBRATED_STEPS)
     params.pop("steps", None)
-    warmup = req.warmup if req.warmup is not None else int(params.pop("warmup", 2))
-    trace_steps = req.trace_steps if req.trace_steps is not None else int(params.pop("trace_steps", 3))
+    warmup = req.warmup if req.warmup is not None else int(params.pop("warmup", defaults.WARMUP))
+    trace_steps = req.trace_steps if req.trace_steps is not None else int(params.pop("trace_steps", defaults.TRACE_STEPS))
     for k in ("steps", "warmup", "trace_steps"):
         params.pop(k, None)
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from profiler.core import defaults
 from profiler.core.clock import epoch_offset_ns
 from profiler.core.events import EventTable
 from profiler.core.hardware import usable_cores
@@ -64,9 +65,9 @@ class WorkerJob:
     workload: WorkloadSpec
     module: str | None
     scenario_file: str | None = None
-    warmup: int = 2
-    steps: int = 10
-    trace_steps: int = 3
+    warmup: int = defaults.WARMUP
+    steps: int = defaults.STEPS
+    trace_steps: int = defaults.TRACE_STEPS
     worker_probes: list[str] = field(default_factory=list)
     parent_probes: list[str] = field(default_factory=list)
     probe_options: dict[str, Any] = field(default_factory=dict)

@@ -40,6 +40,7 @@ from profiler.analysis.thread_fits import (
 )
 from profiler.analysis.thread_scaling import scaling_result
 from profiler.analysis.variant import analyse_variant
+from profiler.core import defaults
 from profiler.core.calibration import load_cached
 from profiler.core.errors import InputError
 from profiler.core.files import atomic_write_json
@@ -54,7 +55,7 @@ from profiler.run.plan import TraceRequest, plan
 from profiler.run.process import WorkerJob, run_job, thread_env
 from profiler.run.window import thread_cpu_seconds
 
-DEFAULT_REPEATS = 5
+DEFAULT_REPEATS = defaults.REPEAT["scale"]
 
 
 # ------------------------------------------------------------------------------------ thread list
@@ -185,7 +186,7 @@ class ScaleRequest:
     warmup: int | None = None
     trace_steps: int | None = None
     data: str = "ram"
-    out: Path = Path("runs")
+    out: Path = defaults.OUT_DIR
     timeout_s: float | None = None
     command: list[str] = field(default_factory=list)
 
