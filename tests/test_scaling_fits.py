@@ -325,13 +325,13 @@ def test_thread_cpu_seconds_reads_this_process() -> None:
     import os
     import threading
 
-    from profiler.run.thread_sweep import thread_cpu_seconds
+    from profiler.probes.process import thread_cpu_times
 
     stop = threading.Event()
     t = threading.Thread(target=stop.wait)
     t.start()
     try:
-        cpu, resolution = thread_cpu_seconds(os.getpid())
+        cpu, resolution = thread_cpu_times(os.getpid())
     finally:
         stop.set()
         t.join()

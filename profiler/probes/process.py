@@ -38,27 +38,44 @@ CTX = "ctx switches /s"
 READ = "read MiB/s"
 WRITE = "write MiB/s"
 
-_CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+#: Clock ticks per second of /proc/*/stat times.
+CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def thread_cpu_times(pid: int) -> tuple[dict[int, float], float]:
+    """``({tid: CPU seconds}, resolution_s)`` of every thread of ``pid``, read from ``/proc``.
+
+    ``schedstat``'s first field is the thread's time on a CPU in ns; where the kernel has no
+    schedstat, ``stat``'s utime + stime in clock ticks. One source for all threads of a snapshot.
+    :class:`OSError` when the process's task directory cannot be read (it ended).
+    """
+    base = f"/proc/{pid}/task"
+    tids = [int(t) for t in os.listdir(base)]
+    out: dict[int, float] = {}
+    use_schedstat = os.path.exists(f"{base}/{tids[0]}/schedstat") if tids else False
+    for tid in tids:
+        try:
+            if use_schedstat:
+                with open(f"{base}/{tid}/schedstat") as f:
+                    out[tid] = int(f.read().split()[0]) / 1e9
+            else:
+                with open(f"{base}/{tid}/stat", "rb") as f:
+                    raw = f.read()
+                # the command name may contain spaces and parentheses: fields start after the last ')'
+                fields = raw[raw.rfind(b")") + 2 :].split()
+                # fields[0] is field 3 (state); utime and stime are fields 14 and 15
+                out[tid] = (int(fields[11]) + int(fields[12])) / CLK_TCK
+        except (OSError, ValueError, IndexError):
+            continue  # the thread ended between listdir and open
+    return out, (1e-9 if use_schedstat else 1.0 / CLK_TCK)
 
 
 def thread_cpu_seconds(pid: int) -> dict[int, float]:
-    """CPU seconds (user + system) of every thread of ``pid``, from ``/proc/PID/task/*/stat``."""
-    out: dict[int, float] = {}
+    """CPU seconds of every thread of ``pid`` (:func:`thread_cpu_times`); ``{}`` once it has ended."""
     try:
-        tids = os.listdir(f"/proc/{pid}/task")
+        return thread_cpu_times(pid)[0]
     except OSError:
-        return out
-    for t in tids:
-        try:
-            with open(f"/proc/{pid}/task/{t}/stat", "rb") as f:
-                raw = f.read()
-        except OSError:
-            continue  # the thread ended between listdir and open
-        # the command name may contain spaces and parentheses: fields start after the last ')'
-        fields = raw[raw.rfind(b")") + 2 :].split()
-        # fields[0] is field 3 (state); utime and stime are fields 14 and 15
-        out[int(t)] = (int(fields[11]) + int(fields[12])) / _CLK_TCK
-    return out
+        return {}
 
 
 def count_busy_threads(

@@ -50,10 +50,10 @@ from profiler.core.record import RunRecord, VariantEntry, json_document
 from profiler.core.rundir import RunDir, ensure_writable_root
 from profiler.core.scenario import Scenario
 from profiler.export.thread_sweep import SCALING_JSON, write_outputs
+from profiler.probes.process import thread_cpu_times
 from profiler.run.execute import record_header, run_status, variant_entry
 from profiler.run.plan import TraceRequest, plan
 from profiler.run.process import WorkerJob, run_job, thread_env
-from profiler.run.window import thread_cpu_seconds
 
 DEFAULT_REPEATS = defaults.REPEAT["scale"]
 
@@ -156,11 +156,11 @@ class MeasureWindowWatcher:
                     if self.pid is None:
                         self.error = "worker pid not found"
                         return
-                    self.before, self.resolution_s = thread_cpu_seconds(self.pid)
+                    self.before, self.resolution_s = thread_cpu_times(self.pid)
                     self.t0 = time.monotonic()
                 elif self.before is not None and self.after is None and self.pid is not None:
                     self.t1 = time.monotonic()
-                    self.after, _ = thread_cpu_seconds(self.pid)
+                    self.after, _ = thread_cpu_times(self.pid)
             except OSError as e:
                 self.error = f"cannot read /proc/{self.pid}/task: {e.strerror or e}"
 

@@ -16,44 +16,12 @@ thread). When the ``measure`` phase starts and when the last clean step is done 
 from __future__ import annotations
 
 import glob
-import os
 import threading
 import time
 from typing import Any
 
 from profiler.analysis.thread_fits import busy_threads
-
-
-def _clk_tck() -> int:
-    try:
-        return int(os.sysconf("SC_CLK_TCK"))
-    except (ValueError, OSError, AttributeError):  # pragma: no cover - non-Linux
-        return 100
-
-
-def thread_cpu_seconds(pid: int) -> tuple[dict[int, float], float]:
-    """``({tid: CPU seconds}, resolution_s)`` of every thread of ``pid``, read from ``/proc``.
-
-    ``schedstat``'s first field is the thread's time on a CPU in ns; where the kernel has no
-    schedstat, ``stat``'s utime + stime in clock ticks. One source for all threads of a snapshot.
-    """
-    base = f"/proc/{pid}/task"
-    tids = [int(t) for t in os.listdir(base)]
-    out: dict[int, float] = {}
-    use_schedstat = os.path.exists(f"{base}/{tids[0]}/schedstat") if tids else False
-    tck = _clk_tck()
-    for tid in tids:
-        try:
-            if use_schedstat:
-                with open(f"{base}/{tid}/schedstat") as f:
-                    out[tid] = int(f.read().split()[0]) / 1e9
-            else:
-                with open(f"{base}/{tid}/stat") as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-                out[tid] = (int(fields[11]) + int(fields[12])) / tck
-        except (OSError, ValueError, IndexError):
-            continue  # the thread exited between listdir and open
-    return out, (1e-9 if use_schedstat else 1.0 / tck)
+from profiler.probes.process import CLK_TCK, thread_cpu_times
 
 
 def machine_times() -> dict[str, float] | None:
@@ -65,7 +33,7 @@ def machine_times() -> dict[str, float] | None:
         return None
     if not fields or fields[0] != "cpu":
         return None
-    v = [int(x) / _clk_tck() for x in fields[1:]]
+    v = [int(x) / CLK_TCK for x in fields[1:]]
     v += [0.0] * (8 - len(v))
     user, nice, system, idle, iowait, irq, softirq, steal = v[:8]
     return {"busy": user + nice + system + irq + softirq, "idle": idle + iowait, "steal": steal}
@@ -116,7 +84,7 @@ class MeasureWindow:
     def _snap(self) -> dict[str, Any]:
         s: dict[str, Any] = {"t": time.monotonic(), "machine": machine_times(), "ours": own_tree_cpu_s()}
         try:
-            s["threads"], s["resolution_s"] = thread_cpu_seconds(self.pid)
+            s["threads"], s["resolution_s"] = thread_cpu_times(self.pid)
         except OSError as e:
             self.error = f"cannot read /proc/{self.pid}/task: {e.strerror or e}"
         s["freq"] = cpu_freq_mhz()
