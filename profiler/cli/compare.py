@@ -17,7 +17,6 @@ from profiler.cli.options import (
     stdout_console,
 )
 from profiler.core import defaults
-from profiler.core.errors import InputError
 from profiler.report.progress import ProgressView
 
 
@@ -80,8 +79,6 @@ def compare_cmd(
     from profiler.run.compare import compare_document, run_compare, select_frameworks
     from profiler.run.plan import TraceRequest, plan
 
-    if timeout is not None and timeout <= 0:
-        raise InputError(f"--timeout must be positive, got {timeout:g}")
     ensure_writable_root(out)
     sc = resolve(scenario)
     run_fws, skipped = select_frameworks(sc, frameworks)

@@ -11,6 +11,7 @@ import click
 from rich.console import Console
 
 from profiler.core import defaults
+from profiler.core.errors import InputError
 
 
 def csv_list(value: str | None) -> list[str] | None:
@@ -38,8 +39,17 @@ OUT_OPTION = click.option(
     help="Directory under which the run directory is created.",
 )
 JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
+def _positive_timeout(ctx: Any, param: Any, value: float | None) -> float | None:
+    if value is not None and value <= 0:
+        raise InputError(f"--timeout must be positive, got {value:g}")
+    return value
+
+
 TIMEOUT_OPTION = click.option(
-    "--timeout", type=float, help="Seconds per worker before its process tree is killed."
+    "--timeout",
+    type=float,
+    callback=_positive_timeout,
+    help="Seconds per worker before its process tree is killed.",
 )
 
 

@@ -83,8 +83,6 @@ def trace_cmd(
 
     if repeat < 1:
         raise InputError(f"--repeat must be a positive integer, got {repeat}")
-    if timeout is not None and timeout <= 0:
-        raise InputError(f"--timeout must be positive, got {timeout:g}")
     if trace_budget is not None and trace_budget <= 0:
         raise InputError(f"--trace-budget must be a positive number of MB, got {trace_budget:g}")
     ensure_writable_root(out)  # fail before any work
