@@ -157,7 +157,7 @@ def test_synthetic_trace_breakdown_sums_to_the_clean_median(tmp_path, monkeypatc
         "tracer_costs": {"own_spans": own_span_cost(2000, 3)},
     })
     env = {"PROFILER_CACHE_DIR": str(tmp_path / "cache")}
-    r = cli("trace", "-s", "synthetic", "-p", "cpu", "--out", str(tmp_path), "--json", env=env, timeout=300)
+    r = cli("trace", "-s", "synthetic", "-f", "python", "-p", "cpu", "--out", str(tmp_path), "--json", env=env, timeout=300)
     assert r.returncode == 0, r.stderr
     v = json.loads(r.stdout)["variants"][0]
     total = sum(x for x in v["breakdown_ms"].values() if x is not None)

@@ -9,10 +9,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from profiler.analysis.breakdown import Breakdown, StepWindow, breakdown
+from profiler.analysis.breakdown import Breakdown, DispatchRule, StepWindow, breakdown
 from profiler.analysis.costmodel import annotate
 from profiler.analysis.gpu import gpu_summary
-from profiler.analysis.roofline import ceilings_from_calibration, make_classifier, roofline_table
+from profiler.analysis.roofline import (
+    ceilings_from_calibration,
+    make_classifier,
+    roof_time_ns,
+    roofline_table,
+)
 from profiler.core.events import EventTable
 
 
@@ -22,12 +27,13 @@ def attributed_breakdown(
     steps: list[StepWindow],
     device: str = "cpu",
     calibration: dict[str, Any] | None = None,
+    framework: str | None = None,
 ) -> tuple[Breakdown, dict[str, Any]]:
     """``(breakdown, extra)``: extra holds ``roofline``, ``gpu`` and ``cost_model`` for run.json."""
     annotated, cov = annotate(events)
     ceilings = ceilings_from_calibration(calibration, "cuda" if device == "cuda" else "cpu")
     classifier = make_classifier(ceilings) if ceilings else None
-    bd = breakdown(annotated, pid, steps, classifier=classifier)
+    bd = breakdown(annotated, pid, steps, classifier=classifier, dispatch=dispatch_rule(calibration, framework, ceilings))
     rl = roofline_table(annotated, pid, steps, ceilings)
     if classifier is None:
         bd.notes.append(
@@ -49,3 +55,21 @@ def attributed_breakdown(
     if ceilings is None and calibration is None:
         extra["roofline"]["ceilings_note"] = "not calibrated: run `profiler calibrate`"
     return bd, extra
+
+
+def dispatch_rule(calibration: dict[str, Any] | None, framework: str | None, ceilings: Any) -> DispatchRule:
+    """The dispatch rule for one framework's host ops: its measured per-op dispatch time (torch:
+    a one-element op's bare time less an empty Python call's, from ``profiler calibrate``; 0 where not
+    measured) and the roofline cap when the machine's ceilings are known."""
+    floor_us, how = 0.0, "no measured dispatch time"
+    t = ((calibration or {}).get("tracer_costs") or {}).get(framework or "") or {}
+    bare, empty = (t.get("bare_op_us") or {}).get("median"), (t.get("empty_call_us") or {}).get("median")
+    if isinstance(bare, int | float) and isinstance(empty, int | float):
+        floor_us = max(0.0, float(bare) - float(empty))
+        how = f"{framework} dispatch {floor_us:.2f} µs per op (calibrated)"
+    roof = roof_time_ns(ceilings) if ceilings is not None else None
+    return DispatchRule(
+        floor_ns=floor_us * 1e3,
+        roof_ns=roof,
+        source=how + ("; roofline cap from calibrated ceilings" if roof else "; no roofline cap (not calibrated)"),
+    )

@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from profiler.analysis.intervals import clip, merge
-from profiler.analysis.nesting import self_segments
+from profiler.analysis.nesting import costed_wrappers, self_segments
 from profiler.core.categories import CATEGORIES
 from profiler.core.events import (
     COLLECTIVE,
@@ -57,6 +57,28 @@ from profiler.core.opkinds import op_kind
 
 #: ``classifier(name, flops, bytes) -> category or None`` (None: fall back to the op's kind)
 Classifier = Callable[[str, float, float], str | None]
+
+#: an op may take up to this many times its roofline time (bytes ÷ bandwidth, FLOPs ÷ peak, the
+#: larger) as work; the rest of its self time is dispatch (docs/breakdown.md, "dispatch-bound ops")
+DISPATCH_MARGIN = 8.0
+#: an op without costs whose child ops cover at least this share of its duration is a wrapper
+WRAPPER_CHILD_SHARE = 0.5
+
+
+@dataclass(frozen=True)
+class DispatchRule:
+    """Which part of a host op's self time is dispatch (framework overhead), not work.
+
+    ``floor_ns``: the framework's measured per-op dispatch time (``profiler calibrate``; 0 when not
+    measured). ``roof_ns(flops, bytes)``: the op's roofline time in ns, ``None`` when its costs are
+    unknown. An op's work is its self time less the floor, capped at ``margin`` × its roofline time;
+    the rest is framework overhead. A wrapper's whole self time is framework overhead.
+    """
+
+    floor_ns: float
+    roof_ns: Callable[[float, float], float | None] | None
+    margin: float = DISPATCH_MARGIN
+    source: str = ""
 
 
 @dataclass
@@ -111,6 +133,8 @@ class Breakdown:
     loader: dict[str, Any] | None = None
     #: host op records that start inside the analysed steps, per category (for tracer compensation)
     records: dict[str, int] = field(default_factory=dict)
+    #: what the dispatch rule moved to framework overhead (absent when it did not run)
+    dispatch: dict[str, Any] | None = None
 
     @property
     def residual_ms(self) -> float:
@@ -137,6 +161,7 @@ class Breakdown:
             "input_bound": self.input_bound,
             "loader": self.loader,
             "records": self.records,
+            "dispatch": self.dispatch,
         }
 
 
@@ -153,6 +178,7 @@ def breakdown(
     pid: int | None = None,
     steps: list[StepWindow] | None = None,
     classifier: Classifier | None = None,
+    dispatch: DispatchRule | None = None,
 ) -> Breakdown:
     """Break the traced steps of one worker (``pid``) down into :data:`CATEGORIES`.
 
@@ -181,6 +207,7 @@ def breakdown(
             parts[cat].append((sp["start_ns"][rows], ends[rows]))
 
     bd_records: dict[str, int] = {}
+    dispatch_stats: dict[str, int] = {}
     # 1. host ops → self-time segments per thread, each owned by its innermost op
     if len(op_rows):
         tids = sp["tid"][op_rows]
@@ -196,11 +223,17 @@ def breakdown(
             else:
                 cats = _row_categories(table, rows, classifier)
             inside = _in_steps(sp["start_ns"][rows], steps)
+            rec_cats = cats
+            if dispatch is not None and not has_device:
+                s, e, seg_cat, rec_cats, moved = _split_dispatch(table, rows, s, e, owner, cats, dispatch)
+                for k, v in moved.items():
+                    dispatch_stats[k] = dispatch_stats.get(k, 0) + int(v[inside].sum())
+            else:
+                seg_cat = cats[owner]
             for i, c in enumerate(CATEGORIES):
-                k = int((cats[inside] == i).sum())
+                k = int((rec_cats[inside] == i).sum())
                 if k:
                     bd_records[c] = bd_records.get(c, 0) + k
-            seg_cat = cats[owner]
             for i, c in enumerate(CATEGORIES):
                 m = seg_cat == i
                 if m.any():
@@ -278,6 +311,20 @@ def breakdown(
             "spans": len(loader_rows),
             "work_ms_total": float(sp["dur_ns"][loader_rows].sum()) / 1e6,
         }
+    if dispatch is not None and not has_device and len(op_rows):
+        n_in = max(1, n)
+        bd.dispatch = {
+            "floor_us": dispatch.floor_ns / 1e3,
+            "margin": dispatch.margin,
+            "source": dispatch.source,
+            "wrapper_ops_per_step": dispatch_stats.get("wrapper", 0) / n_in,
+            "dispatch_bound_ops_per_step": dispatch_stats.get("capped", 0) / n_in,
+            "overhead_ms_per_step": dispatch_stats.get("overhead_ns", 0) / n_in / 1e6,
+        }
+        bd.notes.append(
+            f"dispatch rule: each op's first {dispatch.floor_ns / 1e3:.2f} µs (measured dispatch), its time "
+            f"beyond {dispatch.margin:g}× its roofline time, and wrappers' self time are framework overhead"
+        )
     if basis == "steps only":
         for c in ("memory_io", "compute"):
             bd.not_measured[c] = "no op or kernel spans were recorded (no framework tracer ran)"
@@ -339,6 +386,71 @@ def _clipped_length(s: np.ndarray, e: np.ndarray, lo: int, hi: int) -> int:
 
 
 _CODE = {c: i for i, c in enumerate(CATEGORIES)}
+
+
+def _split_dispatch(
+    table: EventTable,
+    rows: np.ndarray,
+    s: np.ndarray,
+    e: np.ndarray,
+    owner: np.ndarray,
+    cats: np.ndarray,
+    rule: DispatchRule,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """One thread's self-time segments with each op's dispatch part moved to framework overhead.
+
+    An op's dispatch part is its first ``floor`` ns of self time plus whatever exceeds ``margin`` ×
+    its roofline time; a wrapper's is all of it. Returns the new segments, their categories, each
+    op's record category (framework overhead when its time was capped or it is a wrapper: the
+    tracer's cost inside it landed there) and per-op figures of what moved.
+    """
+    sp = table.spans
+    n = len(rows)
+    length = (e - s).astype(np.int64)
+    self_ns = np.bincount(owner, weights=length, minlength=n)
+    dur = sp["dur_ns"][rows].astype(np.float64)
+    flops = sp["flops"][rows].astype(np.float64)
+    nbytes = sp["bytes"][rows].astype(np.float64)
+    start = sp["start_ns"][rows]
+    costed = np.isfinite(nbytes) & (nbytes > 0) | (np.isfinite(flops) & (flops > 0))
+    child_share = np.where(dur > 0, (dur - self_ns) / np.maximum(dur, 1.0), 0.0)
+    wrapper = (
+        costed_wrappers(sp["pid"][rows], sp["tid"][rows], start, start + sp["dur_ns"][rows], flops, nbytes)
+        | (~costed & (child_share >= WRAPPER_CHILD_SHARE))
+    )
+    work = np.maximum(self_ns - rule.floor_ns, 0.0)
+    capped = np.zeros(n, bool)
+    if rule.roof_ns is not None and costed.any():
+        allow = np.full(n, np.inf)
+        for i in np.flatnonzero(costed & ~wrapper).tolist():
+            r = rule.roof_ns(float(flops[i]), float(nbytes[i]))
+            if r is not None:
+                allow[i] = rule.margin * r
+        capped = work > allow
+        work = np.minimum(work, allow)
+    oh_code = _CODE["framework_overhead"]
+    work[wrapper | (cats == oh_code)] = 0.0
+    overhead = self_ns - work  # ns of each op's self time that is dispatch
+    # cut each op's segments: its first ``overhead`` ns (in time order) are dispatch
+    order = np.lexsort((s, owner))
+    so, eo, oo, lo = s[order], e[order], owner[order], length[order]
+    cum = np.cumsum(lo)
+    first = np.r_[0, np.flatnonzero(oo[1:] != oo[:-1]) + 1]
+    base = np.repeat(cum[first] - lo[first], np.diff(np.r_[first, len(oo)]))
+    before = cum - lo - base
+    ov = np.clip(overhead[oo] - before, 0, lo).astype(np.int64)
+    cut = so + ov
+    seg_s = np.concatenate([so, cut])
+    seg_e = np.concatenate([cut, eo])
+    seg_c = np.concatenate([np.full(len(so), oh_code, cats.dtype), cats[oo]])
+    keep = seg_e > seg_s
+    rec = np.where(wrapper | capped | (work <= 0), oh_code, cats).astype(cats.dtype)
+    moved = {
+        "wrapper": wrapper & (cats != oh_code),
+        "capped": capped & ~wrapper,
+        "overhead_ns": np.where(cats != oh_code, overhead, 0.0).astype(np.int64),
+    }
+    return seg_s[keep], seg_e[keep], seg_c[keep], rec, moved
 
 
 def _name_mask(table: EventTable, needles: tuple[str, ...]) -> np.ndarray:

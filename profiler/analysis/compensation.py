@@ -9,9 +9,14 @@ clean step median the entry headlines.
    (inside each recorded op's self time), ``outside_us`` × all records from framework overhead (the
    gaps between records). A category never goes below zero.
 2. The *residual* is the compensated traced step minus the clean median, in % of the clean median.
-3. The compensated categories are scaled by one factor so that they sum to the clean median; the
-   residual says how much that factor had to do. Above :data:`RESIDUAL_TOLERANCE_PCT` a warning names
-   the categories whose compensated share moved most (the uncertain ones).
+3. Categories measured on the clean steps themselves (``fixed_ms``: the input wait, marked by the
+   harness's own ``data_loading`` spans in every step) take their clean values; the other
+   compensated categories are scaled by one factor so that everything sums to the clean median. The
+   residual says how much that factor had to do: (compensated traced − clean) for the scaled part,
+   in % of the clean median. Above :data:`RESIDUAL_TOLERANCE_PCT` a warning names the categories
+   whose compensated share moved most (the uncertain ones).
+4. Without a clean median (a profiled program runs only traced steps) the compensated traced
+   categories are the estimate, unscaled; there is no residual to report.
 
 Categories that were not measured stay ``None`` and are not scaled.
 """
@@ -61,11 +66,13 @@ def compensate(
     traced_ms: dict[str, float | None],
     records_per_step: dict[str, float],
     cost: dict[str, float],
-    clean_median_ms: float,
+    clean_median_ms: float | None,
     not_measured: dict[str, str] | None = None,
+    fixed_ms: dict[str, float] | None = None,
 ) -> dict[str, Any]:
     """The compensated breakdown summing to ``clean_median_ms``, with its residual and warnings."""
     nm = set(not_measured or {})
+    fixed = {c: float(v) for c, v in (fixed_ms or {}).items() if c not in nm and v is not None}
     comp: dict[str, float | None] = {}
     total_records = sum(records_per_step.values())
     for c in CATEGORIES:
@@ -78,15 +85,35 @@ def compensate(
             v -= total_records * cost["outside_us"] / 1e3
         comp[c] = max(0.0, v)
     comp_step = sum(v for v in comp.values() if v is not None)
-    residual_pct = 100.0 * (comp_step - clean_median_ms) / clean_median_ms if clean_median_ms else None
-    scale = clean_median_ms / comp_step if comp_step > 0 else None
-    out_ms = {c: (v * scale if (v is not None and scale is not None) else v) for c, v in comp.items()}
     warnings: list[str] = []
     uncertain: list[str] = []
-    if residual_pct is not None and abs(residual_pct) > RESIDUAL_TOLERANCE_PCT:
+    if not clean_median_ms:
+        return {
+            "ms": comp,
+            "compensated_traced_step_ms": comp_step,
+            "removed_ms": sum(float(traced_ms.get(c) or 0.0) for c in CATEGORIES if c not in nm) - comp_step,
+            "residual_pct": None,
+            "fixed": [],
+            "uncertain": [],
+            "warnings": [],
+        }
+    free = [c for c in CATEGORIES if comp.get(c) is not None and c not in fixed]
+    rest_target = clean_median_ms - sum(fixed.values())
+    rest_comp = sum(comp[c] or 0.0 for c in free)
+    if not fixed or rest_target <= 0 or rest_comp <= 0:
+        # nothing measured on the clean steps (or it leaves no room): scale every category
+        fixed, rest_target, rest_comp = {}, clean_median_ms, comp_step
+        free = [c for c in CATEGORIES if comp.get(c) is not None]
+    residual_pct = 100.0 * (rest_comp - rest_target) / clean_median_ms
+    scale = rest_target / rest_comp if rest_comp > 0 else None
+    out_ms: dict[str, float | None] = dict(comp)
+    for c in free:
+        out_ms[c] = comp[c] * scale if (comp[c] is not None and scale is not None) else comp[c]
+    out_ms.update(fixed)
+    if abs(residual_pct) > RESIDUAL_TOLERANCE_PCT:
         raw_total = sum(float(v) for v in traced_ms.values() if v is not None) or 1.0
         moved = sorted(
-            (c for c in CATEGORIES if out_ms.get(c) is not None),
+            (c for c in free if out_ms.get(c) is not None),
             key=lambda c: -abs((out_ms[c] or 0.0) / clean_median_ms - float(traced_ms.get(c) or 0.0) / raw_total),
         )
         # categories under 1% of the step are not named: their share cannot move much
@@ -102,6 +129,7 @@ def compensate(
         "compensated_traced_step_ms": comp_step,
         "removed_ms": sum(float(traced_ms.get(c) or 0.0) for c in CATEGORIES if c not in nm) - comp_step,
         "residual_pct": residual_pct,
+        "fixed": sorted(fixed),
         "uncertain": uncertain,
         "warnings": warnings,
     }

@@ -88,3 +88,44 @@ def is_laminar(starts: np.ndarray, ends: np.ndarray) -> bool:
     open_depth[o[is_open]] = depth[is_open]
     close_depth[o[~is_open]] = depth[~is_open] + 1
     return bool(np.array_equal(open_depth, close_depth))
+
+
+def costed_wrappers(
+    pid: np.ndarray, tid: np.ndarray, start: np.ndarray, end: np.ndarray, flops: np.ndarray, nbytes: np.ndarray
+) -> np.ndarray:
+    """Which spans wrap a costed span of their thread that carries at least half of their work.
+
+    ``aten::linear`` around ``aten::addmm``, ``aten::lstm`` around ``aten::mkldnn_rnn_layer``: the work
+    is the child's. Work is FLOPs, or bytes for a span without FLOPs; a span without either wraps
+    nothing by this rule. A big op that merely calls a small helper (an RNN layer copying its
+    state) is not a wrapper. Returns a mask aligned with the inputs.
+    """
+    n = len(start)
+    wrapper = np.zeros(n, bool)
+    if not n:
+        return wrapper
+    # parents sort before their children (same start: the longer first): a span's descendants are
+    # the spans of its thread that follow it and start before it ends
+    order = np.lexsort((-(end - start), start, tid, pid))
+    s_pid, s_tid, s_start, s_end = pid[order], tid[order], start[order], end[order]
+    fl, by = flops[order], nbytes[order]
+    out = np.zeros(n, bool)
+    bounds = np.r_[0, np.flatnonzero((s_pid[1:] != s_pid[:-1]) | (s_tid[1:] != s_tid[:-1])) + 1, n]
+    for g0, g1 in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
+        gs, ge = s_start[g0:g1], s_end[g0:g1]
+        last = np.searchsorted(gs, ge, side="left")  # one past the last descendant
+        first = np.arange(1, g1 - g0 + 1)
+        has = last > first
+        if not has.any():
+            continue
+        for arr, m in ((fl[g0:g1], fl[g0:g1] > 0), (by[g0:g1], ~(fl[g0:g1] > 0) & (by[g0:g1] > 0))):
+            sel = np.flatnonzero(has & m)
+            if not len(sel):
+                continue
+            padded = np.r_[np.nan_to_num(arr, nan=0.0), 0.0]
+            idx = np.empty(2 * len(sel), np.int64)
+            idx[0::2], idx[1::2] = first[sel], last[sel]
+            best = np.maximum.reduceat(padded, idx)[0::2]
+            out[g0 + sel] = best >= 0.5 * arr[sel]
+    wrapper[order] = out
+    return wrapper

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from profiler.analysis.breakdown import Classifier, StepWindow
+from profiler.analysis.nesting import costed_wrappers
 from profiler.core.events import DEVICE_TID_BASE, KERNEL, OP, EventTable
 
 
@@ -88,44 +89,32 @@ def make_classifier(ceilings: Ceilings) -> Classifier:
     return classify
 
 
-def leaf_costed(table: EventTable, rows: np.ndarray) -> np.ndarray:
-    """The costed spans that are not a wrapper around another costed span of the same thread.
+def roof_time_ns(ceilings: Ceilings) -> Any:
+    """``(flops, bytes) -> ns``: the least time an op of those costs can take on this machine (the
+    larger of FLOPs ÷ peak and bytes ÷ bandwidth), ``None`` when neither cost is known."""
 
-    A span is a wrapper (``aten::linear`` around ``aten::addmm``, ``aten::lstm`` around
-    ``aten::mkldnn_rnn_layer``) when a costed span nested in it carries at least half of its FLOPs (or, for an op without FLOPs, half of its bytes): the work is the child's, counted there.
-    A big op that merely calls a small helper (an RNN layer copying its state) stays a leaf.
-    """
+    def roof(flops: float, nbytes: float) -> float | None:
+        f = flops if flops == flops and flops > 0 else 0.0
+        b = nbytes if nbytes == nbytes and nbytes > 0 else 0.0
+        if not f and not b:
+            return None
+        return 1e9 * max(f / ceilings.peak_flops, b / ceilings.peak_bw)
+
+    return roof
+
+
+def leaf_costed(table: EventTable, rows: np.ndarray) -> np.ndarray:
+    """The costed spans that are not a wrapper around another costed span of the same thread
+    (:func:`~profiler.analysis.nesting.costed_wrappers`): the work is counted once, in the child."""
     if not len(rows):
         return rows
     sp = table.spans
-    tid = sp["tid"][rows]
-    pid = sp["pid"][rows]
     start = sp["start_ns"][rows]
-    end = start + sp["dur_ns"][rows]
-    # parents sort before their children (same start: the longer first): a span's descendants are
-    # the spans of its thread that follow it and start before it ends
-    order = np.lexsort((-sp["dur_ns"][rows], start, tid, pid))
-    s_pid, s_tid, s_start, s_end = pid[order], tid[order], start[order], end[order]
-    fl, by = sp["flops"][rows][order], sp["bytes"][rows][order]
-    wrapper = np.zeros(len(rows), bool)
-    bounds = np.r_[0, np.flatnonzero((s_pid[1:] != s_pid[:-1]) | (s_tid[1:] != s_tid[:-1])) + 1, len(rows)]
-    for g0, g1 in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
-        gs, ge = s_start[g0:g1], s_end[g0:g1]
-        last = np.searchsorted(gs, ge, side="left")  # one past the last descendant
-        first = np.arange(1, g1 - g0 + 1)
-        has = last > first
-        if not has.any():
-            continue
-        for arr, m in ((fl[g0:g1], fl[g0:g1] > 0), (by[g0:g1], ~(fl[g0:g1] > 0))):
-            sel = np.flatnonzero(has & m)
-            if not len(sel):
-                continue
-            padded = np.r_[arr, 0.0]
-            idx = np.empty(2 * len(sel), np.int64)
-            idx[0::2], idx[1::2] = first[sel], last[sel]
-            best = np.maximum.reduceat(padded, idx)[0::2]
-            wrapper[g0 + sel] = best >= 0.5 * arr[sel]
-    return rows[order][~wrapper]
+    wrapper = costed_wrappers(
+        sp["pid"][rows], sp["tid"][rows], start, start + sp["dur_ns"][rows], sp["flops"][rows], sp["bytes"][rows]
+    )
+    order = np.lexsort((-sp["dur_ns"][rows], start, sp["tid"][rows], sp["pid"][rows]))
+    return rows[order][~wrapper[order]]
 
 
 def roofline_table(

@@ -8,13 +8,17 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from profiler.analysis.attribution import attributed_breakdown
 from profiler.analysis.breakdown import step_windows
 from profiler.analysis.compensation import compensate, record_cost, records_per_category
 from profiler.analysis.explain import explain
+from profiler.analysis.intervals import clip, merge
 from profiler.analysis.ops import dispatch_counts, op_table
 from profiler.analysis.stats import NOT_SIGNIFICANT, ratio_verdict, step_samples, summarize_ms
-from profiler.core.events import EventTable
+from profiler.core.categories import LABELS
+from profiler.core.events import DATA_LOADING, EventTable
 from profiler.probes.summary import probe_summary
 
 
@@ -40,10 +44,12 @@ def analyse_variant(
     steps = traced or clean
     if steps:
         # cost model, roofline classifier (this machine's calibrated ceilings), GPU summary
-        bd, extra = attributed_breakdown(events, pid, steps, entry.get("device") or "cpu", calibration)
+        bd, extra = attributed_breakdown(
+            events, pid, steps, entry.get("device") or "cpu", calibration, entry.get("framework")
+        )
         out.update(extra)
         out["breakdown"] = bd.to_dict()
-        _describe(out, bd, traced, clean, entry, calibration)
+        _describe(out, bd, traced, clean, entry, calibration, events)
         out["top_ops"] = op_table(events, pid, steps)
         out["dispatch"] = dispatch_counts(events, pid, steps)
     else:
@@ -63,6 +69,7 @@ def _describe(
     clean: list[Any],
     entry: dict[str, Any],
     calibration: dict[str, Any] | None,
+    events: EventTable,
 ) -> None:
     """``breakdown_ms`` as the composition of the clean step (tracer cost removed) when it can be;
     the raw traced figures stay in ``breakdown["traced_ms"]``; ``breakdown["describes"]`` says which."""
@@ -75,33 +82,66 @@ def _describe(
         b["describes"] = f"the clean steps themselves (mean of {bd.n_steps}; nothing was traced)"
         return
     cost, how = record_cost(calibration, entry.get("framework") or "?")
-    if not median:
-        why = "no clean steps to compensate towards"
-    elif cost is None:
-        why = how
-    else:
-        why = ""
-    if why:
+    if cost is None:
         out["breakdown_ms"] = raw
-        b["describes"] = f"the traced steps (mean of {bd.n_steps}), uncompensated: {why}"
+        b["describes"] = f"the traced steps (mean of {bd.n_steps}), uncompensated: {how}"
         return
-    res = compensate(raw, records_per_category(bd.records, bd.n_steps), cost, median, bd.not_measured)
+    res = compensate(
+        raw, records_per_category(bd.records, bd.n_steps), cost, median, bd.not_measured,
+        fixed_ms=clean_measured(events, entry.get("pid"), clean) if median else None,
+    )
     out["breakdown_ms"] = res["ms"]
-    # the table, the explanations and the report read breakdown["ms"]: they now speak of the clean step
     b["traced_step_ms"] = b["step_ms"]
+    b["compensation"] = {
+        k: res[k] for k in ("compensated_traced_step_ms", "removed_ms", "residual_pct", "uncertain", "fixed")
+    }
+    b["compensation"]["cost"] = how
+    # the table, the explanations and the report read breakdown["ms"]: they now speak of the step
+    # the headline describes
     b["ms"] = {c: (v or 0.0) for c, v in res["ms"].items()}
+    if not median:
+        step = res["compensated_traced_step_ms"]
+        b["step_ms"] = step
+        b["pct"] = {c: 100.0 * v / step if step else 0.0 for c, v in b["ms"].items()}
+        b["residual_ms"] = 0.0
+        b["residual_pct"] = 0.0
+        b["describes"] = (
+            f"the traced steps (mean of {bd.n_steps}) with the measured tracer cost removed ({how}): an "
+            f"estimate of the untraced step ({step:.2f} ms); no clean steps ran to check it against"
+        )
+        return
     b["step_ms"] = median
     b["pct"] = {c: 100.0 * v / median for c, v in b["ms"].items()}
     b["residual_ms"] = median - sum(b["ms"].values())
     b["residual_pct"] = 100.0 * b["residual_ms"] / median
-    b["compensation"] = {k: res[k] for k in ("compensated_traced_step_ms", "removed_ms", "residual_pct", "uncertain")}
-    b["compensation"]["cost"] = how
+    fixed = ", ".join(LABELS[c] for c in res["fixed"])
     b["describes"] = (
         f"the clean step (median of {len(clean)} untraced steps, {median:.2f} ms): traced steps with the "
-        f"measured tracer cost removed ({how}); residual {res['residual_pct']:+.1f}%"
+        f"measured tracer cost removed ({how})"
+        + (f"; {fixed} as measured on the clean steps" if fixed else "")
+        + f"; residual {res['residual_pct']:+.1f}%"
     )
     if res["warnings"]:
         out["warnings"] = list(entry.get("warnings") or []) + res["warnings"]
+
+
+def clean_measured(events: EventTable, pid: int | None, clean: list[Any]) -> dict[str, float]:
+    """Categories the clean steps measure themselves: the input wait, where the harness marked it
+    with ``data_loading`` spans in every step (mean ms per clean step)."""
+    if not clean:
+        return {}
+    sp = events.spans
+    rows = np.flatnonzero(events.cat_mask(DATA_LOADING) & ((sp["pid"] == pid) if pid is not None else True))
+    if not len(rows):
+        return {}
+    s, e = merge(sp["start_ns"][rows], sp["start_ns"][rows] + sp["dur_ns"][rows])
+    per_step = []
+    for w in clean:
+        cs, ce = clip(s, e, w.start_ns, w.end_ns)
+        per_step.append(float((ce - cs).sum()) / 1e6)
+    if not all(v > 0 for v in per_step):
+        return {}  # not marked in every clean step: not a measurement of the clean step's input wait
+    return {"data_loading": sum(per_step) / len(per_step)}
 
 
 def comparisons(variants: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -107,10 +107,13 @@ class CommandRecorder:
         ):
             self.trace_start = done
             self._start_probes()
-        elif self.trace_start is not None and self.trace_stop is None:
-            if done >= self.trace_start + 1 + self.trace_steps:
-                self.trace_stop = done
-                self._stop_probes()
+        elif (
+            self.trace_start is not None
+            and self.trace_stop is None
+            and done >= self.trace_start + 1 + self.trace_steps
+        ):
+            self.trace_stop = done
+            self._stop_probes()
         else:
             return
         # starting or stopping a tracer (converting its events) is the profiler's time, not the
