@@ -74,12 +74,17 @@ def op_table(
 
 
 def dispatch_counts(table: EventTable, pid: int | None, steps: list[StepWindow]) -> dict[str, float]:
-    """Per step: framework ops dispatched (every level), top-level ops, device kernels, runtime calls."""
+    """Per step: framework ops dispatched (every level of nesting; the tracer's autograd bookkeeping
+    records are not dispatches), top-level ops, all op records, device kernels, runtime calls."""
     sp = table.spans
     n = max(1, len(steps))
     pid_mask = (sp["pid"] == pid) if pid is not None else np.ones(table.n_spans, bool)
     ins = _in_steps(sp["start_ns"], steps)
-    ops = np.flatnonzero(pid_mask & ins & table.cat_mask(OP))
+    records = np.flatnonzero(pid_mask & ins & table.cat_mask(OP))
+    names = table.strings.strings
+    uniq = np.unique(sp["name"][records]) if len(records) else np.empty(0, np.int64)
+    bookkeeping = [int(i) for i in uniq.tolist() if op_kind(names[i])[0] == "autograd"]
+    ops = records[~np.isin(sp["name"][records], bookkeeping)] if bookkeeping else records
     top = 0
     if len(ops):
         # top-level: not inside another op of the same thread
@@ -93,6 +98,7 @@ def dispatch_counts(table: EventTable, pid: int | None, steps: list[StepWindow])
     return {
         "ops": len(ops) / n,
         "top_level_ops": top / n,
+        "records": len(records) / n,
         "kernels": int((pid_mask & ins & table.cat_mask(KERNEL)).sum()) / n,
         "runtime_calls": int((pid_mask & ins & table.cat_mask(RUNTIME)).sum()) / n,
     }

@@ -123,8 +123,10 @@ class VariantReport:
         if d:
             parts.append(
                 Text(
-                    f"dispatch per step: {d.get('ops', 0):,.0f} ops "
-                    f"({d.get('top_level_ops', 0):,.0f} top-level), "
+                    f"dispatch per step: {d.get('ops', 0):,.0f} framework ops "
+                    f"({d.get('top_level_ops', 0):,.0f} top-level"
+                    + (f"; {d['records']:,.0f} tracer records" if d.get("records") else "")
+                    + "), "
                     f"{d.get('kernels', 0):,.0f} device kernels, "
                     f"{d.get('runtime_calls', 0):,.0f} runtime calls",
                     style="dim",
