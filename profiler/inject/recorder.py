@@ -119,6 +119,7 @@ class StepRecorder:
             else "no steps detected: no torch.profiler step, optimizer step or DataLoader batch"
         )
         self.checkpoints = 0
+        self.function_marker: FunctionMarker | None = None  # --step-marker as a function name
         self.marker_hook: str | None = None  # how a function marker is timed (FunctionMarker.mode)
         self._ticker: threading.Thread | None = None
         self._stop_ticking = threading.Event()
@@ -311,6 +312,9 @@ class StepRecorder:
             def __enter__(self: Any) -> Any:
                 out = orig_enter(self)
                 if marker_matches(marker, str(getattr(self, "name", ""))):
+                    fm = rec.function_marker
+                    if fm is not None and fm.mode == "searching":  # a label, not a function: stop looking
+                        fm.uninstall()
                     rec.begin()
                 return out
 
@@ -466,8 +470,14 @@ class FunctionMarker:
         return self.name in (code.co_name, qual, f"{mod}.{qual}")
 
     def install(self) -> None:
+        self.rec.function_marker = self
         if sys.getprofile() is None:
             sys.setprofile(self._profile)
+
+    def uninstall(self) -> None:
+        self.mode = "not a function"
+        if sys.getprofile() == self._profile:
+            sys.setprofile(None)
 
     def _profile(self, frame: Any, event: str, arg: Any) -> None:
         if event == "call":
