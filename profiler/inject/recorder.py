@@ -19,11 +19,18 @@ Worker side (:class:`CommandRecorder`, installed by :func:`activate`), in the us
 * every ``next()`` on a DataLoader iterator is a ``data_loading`` span: time the program waits on its
   DataLoader counts as data loading in the breakdown, whether the loading runs in worker processes or
   not;
-* the first ``warmup`` steps are warm-up, the next ``steps`` are clean (the headline), then the
-  in-worker probes (torch.profiler; CUPTI) run for one warm-up step plus ``trace_steps`` traced steps,
-  and any later steps are clean again;
+* ``--step-marker NAME`` replaces them: each call of the function ``NAME`` (:class:`FunctionMarker`)
+  or each ``record_function(NAME)`` region (``ProfilerStep#N`` too) is one step, start to end;
+* the first ``skip_steps`` steps are ignored (recorded as skipped), the next ``warmup`` are warm-up,
+  the next ``steps`` are clean (the headline), then the in-worker probes (torch.profiler; CUPTI) run
+  for one warm-up step plus ``trace_steps`` traced steps, and any later steps are clean again;
+  ``info["steps"]`` counts each kind;
+* every ``PROFILER_CHECKPOINT_S`` seconds (2) a thread saves what was collected so far, so a program
+  killed with SIGKILL keeps its completed steps;
 * at exit (normal, exception or SIGTERM from the parent's timeout) the events and ``result.json`` are
   written to the worker directory, exactly as ``profiler.run.worker`` leaves them.
+
+The Python API (``profiler/api.py``) uses the same :class:`StepRecorder` in the user's own process.
 
 The spec variable is removed from the environment once read, so the program's own subprocesses
 (DataLoader workers, tools it runs) are not instrumented. torch is hooked when the program imports it,
