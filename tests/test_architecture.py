@@ -20,6 +20,7 @@ ALLOWED: dict[str, set[str]] = {
     "report": {"core", "probes", "analysis", "export"},
     "inject": {"core", "probes"},
     "run": {"core", "importers", "probes", "analysis", "export"},
+    "api": {"core", "importers", "probes", "analysis", "export", "report", "inject", "run"},
     "cli": {"core", "importers", "probes", "analysis", "export", "report", "inject", "run"},
 }
 

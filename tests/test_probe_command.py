@@ -87,6 +87,8 @@ def test_traced_window_marks_steps_and_first_traced_is_warmup(tmp_path):
     res = json.loads((tmp_path / "result.json").read_text())
     # 8 steps: 1 warm-up, 2 clean, 1 warm-up under the tracer, 2 traced, then clean again
     assert len(res["warmup_ns"]) == 2 and len(res["traced_step_ns"]) == 2 and len(res["step_ns"]) == 4
+    assert res["info"]["steps"] == {"skipped": 0, "warmup": 1, "clean": 4, "traced_warmup": 1, "traced": 2}
+    assert res["info"]["steps_detected"] == 8
     assert "error" in res["probes"]["fake"]
 
 

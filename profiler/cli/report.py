@@ -74,6 +74,9 @@ def report_cmd(
         return
     run = RunDir.open(run_dir)
     record = run.read_record()
+    from profiler.run.recover import recover_stale
+
+    recover_stale(record, run)  # its profiler was killed: "killed", with what was saved
     if html_file is not None or open_html:
         from profiler.export.html import write_html
 

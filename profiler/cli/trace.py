@@ -39,6 +39,18 @@ DEFAULT_TRACE_REPEAT = defaults.REPEAT["trace"]
     type=float,
     help="Keep the Chrome trace's JSON under this many MB (counters downsampled, shortest spans dropped).",
 )
+@click.option(
+    "--skip-steps",
+    type=int,
+    default=0,
+    help="With a command after --: ignore its first N detected steps (before the warm-up).",
+)
+@click.option(
+    "--step-marker",
+    metavar="NAME",
+    help="With a command after --: each call of this function, or each torch.profiler "
+    "record_function region with this label (ProfilerStep too), is one step.",
+)
 @click.argument("program", nargs=-1, type=click.UNPROCESSED)
 def trace_cmd(
     scenario: str,
@@ -63,6 +75,8 @@ def trace_cmd(
     rdzv_endpoint: str | None = None,
     no_inject: bool = False,
     trace_budget: float | None = None,
+    skip_steps: int = 0,
+    step_marker: str | None = None,
     program: tuple[str, ...] = (),
     probe_option: tuple[str, ...] = (),
     repeat: int = DEFAULT_TRACE_REPEAT,
@@ -97,6 +111,8 @@ def trace_cmd(
         from profiler.run.command import command_scenario
 
         sc = command_scenario(list(program))
+    elif skip_steps or step_marker is not None:
+        raise InputError("--skip-steps and --step-marker apply to a command after -- (profiler trace -- CMD)")
     elif not scenario:
         raise InputError("missing --scenario (or a command after --, e.g. profiler trace -- python train.py)")
     else:
@@ -128,7 +144,7 @@ def trace_cmd(
     if program:
         from profiler.run.command import plan_command
 
-        p = plan_command(req, list(program), inject=not no_inject)
+        p = plan_command(req, list(program), inject=not no_inject, skip_steps=skip_steps, step_marker=step_marker)
         for job in p.jobs:  # the program's output, live; with --json its stdout goes to stderr
             job.echo = "stderr" if as_json else "terminal"
     else:

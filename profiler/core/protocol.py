@@ -85,6 +85,9 @@ class ProgressChannel:
 
 #: Names the worker spec of a profiled command (read once, then removed, by the start-up shim).
 COMMAND_SPEC_ENV = "PROFILER_COMMAND_SPEC"
+#: JSON with the step options of a profiled command (``skip_steps``, ``step_marker``), merged into
+#: its spec by the start-up shim (read once, then removed, like the spec variable).
+COMMAND_STEPS_ENV = "PROFILER_COMMAND_STEPS"
 #: The folder whose ``sitecustomize.py`` installs the recorder in a profiled command.
 INJECT_DIR = Path(__file__).resolve().parent.parent / "inject"
 

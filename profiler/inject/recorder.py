@@ -19,11 +19,18 @@ Worker side (:class:`CommandRecorder`, installed by :func:`activate`), in the us
 * every ``next()`` on a DataLoader iterator is a ``data_loading`` span: time the program waits on its
   DataLoader counts as data loading in the breakdown, whether the loading runs in worker processes or
   not;
-* the first ``warmup`` steps are warm-up, the next ``steps`` are clean (the headline), then the
-  in-worker probes (torch.profiler; CUPTI) run for one warm-up step plus ``trace_steps`` traced steps,
-  and any later steps are clean again;
+* ``--step-marker NAME`` replaces them: each call of the function ``NAME`` (:class:`FunctionMarker`)
+  or each ``record_function(NAME)`` region (``ProfilerStep#N`` too) is one step, start to end;
+* the first ``skip_steps`` steps are ignored (recorded as skipped), the next ``warmup`` are warm-up,
+  the next ``steps`` are clean (the headline), then the in-worker probes (torch.profiler; CUPTI) run
+  for one warm-up step plus ``trace_steps`` traced steps, and any later steps are clean again;
+  ``info["steps"]`` counts each kind;
+* every ``PROFILER_CHECKPOINT_S`` seconds (2) a thread saves what was collected so far, so a program
+  killed with SIGKILL keeps its completed steps;
 * at exit (normal, exception or SIGTERM from the parent's timeout) the events and ``result.json`` are
   written to the worker directory, exactly as ``profiler.run.worker`` leaves them.
+
+The Python API (``profiler/api.py``) uses the same :class:`StepRecorder` in the user's own process.
 
 The spec variable is removed from the environment once read, so the program's own subprocesses
 (DataLoader workers, tools it runs) are not instrumented. torch is hooked when the program imports it,
@@ -33,42 +40,76 @@ never imported by the shim.
 from __future__ import annotations
 
 import atexit
+import functools
 import json
 import os
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from profiler.core import defaults
 from profiler.core.clock import now_ns
-from profiler.core.events import DATA_LOADING, STEP, WARMUP, EventBuilder, EventTable
-from profiler.core.protocol import COMMAND_SPEC_ENV
+from profiler.core.events import DATA_LOADING, REGION, STEP, WARMUP, EventBuilder, EventTable
+from profiler.core.protocol import COMMAND_SPEC_ENV, COMMAND_STEPS_ENV, EVENTS_FILE, RESULT_FILE
 
 HARNESS_TID = 0  # the same "steps" track as profiler.run.worker
 
-#: Step sources, lowest to highest preference.
-SOURCES = ("dataloader", "optimizer.step", "torch.profiler.step")
+#: Step sources, lowest to highest preference. ``marker`` (``--step-marker``) and ``profile.step``
+#: (``prof.step()`` of the Python API) are chosen by the user: once seen, nothing else delimits steps.
+SOURCES = ("dataloader", "optimizer.step", "torch.profiler.step", "marker", "profile.step")
+
+#: What each detected step was used for (``info["steps"]``), in window order.
+STEP_KINDS = ("skipped", "warmup", "clean", "traced_warmup", "traced")
+
+#: Seconds between checkpoints of the recorder's data (events and result so far), so a program
+#: killed with SIGKILL still leaves its completed steps; the same variable as the worker's.
+CHECKPOINT_ENV = "PROFILER_CHECKPOINT_S"
 
 
-class CommandRecorder:
-    """Step detection, data-loading spans and the traced window inside the user's program."""
+def checkpoint_interval_s() -> float:
+    try:
+        return max(0.05, float(os.environ.get(CHECKPOINT_ENV, "2")))
+    except ValueError:
+        return 2.0
 
-    def __init__(self, spec: dict[str, Any], out_dir: Path) -> None:
+
+def marker_matches(marker: str, label: str) -> bool:
+    """A ``record_function`` label matches ``marker`` itself or numbered (``ProfilerStep#3``)."""
+    return label == marker or label.startswith(marker + "#")
+
+
+class StepRecorder:
+    """Steps, data-loading spans, named regions and the traced window of one Python process.
+
+    Used inside a profiled command (installed by :func:`activate`) and by the Python API
+    (``profiler.profile()``), so both leave the same ``events.npz`` and ``result.json``.
+
+    Steps come from boundaries (each one ends a step and starts the next: DataLoader batches,
+    optimizer steps, ``torch.profiler`` steps, ``prof.step()``) or from marker spans (``begin``/``end``
+    of a function call or a ``record_function`` region: each call is one step).
+    """
+
+    def __init__(self, spec: dict[str, Any], out_dir: Path, process_name: str | None = None) -> None:
         self.spec = spec
-        self.out_dir = out_dir
+        self.out_dir = Path(out_dir)
         self.pid = os.getpid()
         self.t_start = now_ns()
         self.b = EventBuilder()
-        self.b.name_process(self.pid, f"command · {os.path.basename(sys.argv[0] or 'python')}")
+        self.b.name_process(self.pid, process_name or f"command · {os.path.basename(sys.argv[0] or 'python')}")
         self.b.name_thread(self.pid, HARNESS_TID, "steps")
-        self.warmup = int(spec.get("warmup", 2))
+        self.warmup = int(spec.get("warmup", defaults.WARMUP))
         self.steps = int(spec.get("steps", defaults.STEPS))
-        self.trace_steps = int(spec.get("trace_steps", 3))
+        self.trace_steps = int(spec.get("trace_steps", defaults.TRACE_STEPS))
+        self.skip = int(spec.get("skip_steps") or 0)
+        self.marker: str | None = spec.get("step_marker") or None
+        self.fixed: str | None = "marker" if self.marker else None
         self.probe_names = [p for p in spec.get("probes", []) if p in ("torch", "cupti")]
         self.bounds: list[int] = []
         self.resume: dict[int, int] = {}  # step index -> its start when it is not the previous end
+        self.depth = 0  # nesting of marker spans (only the outermost is a step)
         self.source: str | None = None
         self.sources_seen: dict[str, int] = {}
         self.trace_start: int | None = None
@@ -79,23 +120,75 @@ class CommandRecorder:
         self.finished = False
         self.status = "ok"
         self.error: str | None = None
+        self.no_steps_note = (
+            f"no steps detected: the step marker {self.marker!r} never ran"
+            if self.marker
+            else "no steps detected: no torch.profiler step, optimizer step or DataLoader batch"
+        )
+        self.checkpoints = 0
+        self.function_marker: FunctionMarker | None = None  # --step-marker as a function name
+        self.marker_hook: str | None = None  # how a function marker is timed (FunctionMarker.mode)
+        self._ticker: threading.Thread | None = None
+        self._stop_ticking = threading.Event()
+        self._undo: list[Callable[[], None]] = []
         self.result: dict[str, Any] = {"status": "running", "pid": self.pid, "phases": {}, "probes": {}}
 
     # boundaries --------------------------------------------------------------------------------
-    def boundary(self, source: str, t_ns: int | None = None) -> None:
+    def boundary(self, source: str, t_ns: int | None = None, start_ns: int | None = None) -> None:
+        """A step boundary from ``source``; ``start_ns``: where step 0 starts when this source takes over."""
         t = now_ns() if t_ns is None else t_ns
         with self.lock:
+            if self.finished:
+                return
             self.sources_seen[source] = self.sources_seen.get(source, 0) + 1
+            if self.fixed is not None and source != self.fixed:
+                return
             if self.source is None or SOURCES.index(source) > SOURCES.index(self.source):
-                if self.source is not None:
-                    # a better source appeared: keep only the first boundary as the start of step 0
-                    self.bounds = self.bounds[:1]
+                if self.source is not None or start_ns is not None:
+                    # a better source appeared: step 0 starts at the first boundary (or start_ns)
+                    self.bounds = [start_ns] if start_ns is not None else self.bounds[:1]
                     self.resume.clear()
+                    self._restart_window()
                 self.source = source
             elif source != self.source:
                 return
             self.bounds.append(t)
             self._window()
+
+    def begin(self, t_ns: int | None = None) -> None:
+        """A marker span starts (a step, unless it is nested in another marker span)."""
+        t = now_ns() if t_ns is None else t_ns
+        with self.lock:
+            if self.finished:
+                return
+            self.depth += 1
+            if self.depth != 1:
+                return
+            self.sources_seen["marker"] = self.sources_seen.get("marker", 0) + 1
+            if self.source != "marker":
+                self.bounds, self.source = [], "marker"
+                self.resume.clear()
+                self._restart_window()
+            if not self.bounds:
+                self.bounds.append(t)
+            else:  # the time between two marker calls belongs to no step
+                k = len(self.bounds) - 1
+                self.resume[k] = max(t, self.resume.get(k, t))
+
+    def end(self, t_ns: int | None = None) -> None:
+        t = now_ns() if t_ns is None else t_ns
+        with self.lock:
+            if self.finished or self.depth == 0:
+                return
+            self.depth -= 1
+            if self.depth == 0 and self.bounds:
+                self.bounds.append(t)
+                self._window()
+
+    def _restart_window(self) -> None:
+        if self.active:
+            self._stop_probes()
+        self.trace_start = self.trace_stop = None
 
     def _window(self) -> None:
         done = len(self.bounds) - 1
@@ -103,7 +196,7 @@ class CommandRecorder:
             self.probe_names
             and self.trace_start is None
             and self.trace_steps > 0
-            and done >= self.warmup + self.steps
+            and done >= self.skip + self.warmup + self.steps
         ):
             self.trace_start = done
             self._start_probes()
@@ -120,17 +213,34 @@ class CommandRecorder:
         # program's: the next step starts when it is done
         self.resume[done] = now_ns()
 
+    def kind(self, k: int) -> str:
+        """What step ``k`` was used for (one of :data:`STEP_KINDS`)."""
+        if k < self.skip:
+            return "skipped"
+        if k < self.skip + self.warmup:
+            return "warmup"
+        ts0, ts1 = self.trace_start, self.trace_stop
+        if ts0 is not None and k >= ts0 and (ts1 is None or k < ts1):
+            # the first traced step pays the tracer's set-up: a warm-up step, as in profiler.run.worker
+            return "traced_warmup" if k == ts0 else "traced"
+        return "clean"  # before the traced window, and again after it
+
+    # spans -------------------------------------------------------------------------------------
     def data_wait(self, t0: int, t1: int, exhausted: bool) -> None:
-        self.b.span(
-            DATA_LOADING,
-            "DataLoader next",
-            t0,
-            t1 - t0,
-            self.pid,
-            HARNESS_TID,
-            args={"exhausted": True} if exhausted else None,
-        )
+        with self.lock:
+            self.b.span(DATA_LOADING, "DataLoader next", t0, t1 - t0, self.pid, HARNESS_TID,
+                        args={"exhausted": True} if exhausted else None)
         self.boundary("dataloader", t0)
+
+    def region(self, name: str, t0: int, t1: int, tid: int | None = None, thread_name: str | None = None) -> None:
+        """A named region of the program's own (``profiler.mark``), on the thread that ran it."""
+        with self.lock:
+            if self.finished:
+                return
+            tid = threading.get_native_id() if tid is None else tid
+            if thread_name and (self.pid, tid) not in self.b.threads:
+                self.b.name_thread(self.pid, tid, thread_name)
+            self.b.span(REGION, name, t0, t1 - t0, self.pid, tid, args={"mark": True})
 
     # probes ------------------------------------------------------------------------------------
     def _start_probes(self) -> None:
@@ -152,13 +262,14 @@ class CommandRecorder:
 
     # hooks -------------------------------------------------------------------------------------
     def hook_torch(self, torch: Any) -> None:
-        """Install the step and data-loading hooks once torch is imported."""
+        """Install the step and data-loading hooks once torch is imported (:meth:`unhook` removes them)."""
         rec = self
 
         try:
             from torch.optim.optimizer import register_optimizer_step_post_hook
 
-            register_optimizer_step_post_hook(lambda opt, args, kwargs: rec.boundary("optimizer.step"))
+            handle = register_optimizer_step_post_hook(lambda opt, args, kwargs: rec.boundary("optimizer.step"))
+            self._undo.append(handle.remove)
         except Exception as e:
             self.result.setdefault("hook_errors", []).append(f"optimizer hook: {type(e).__name__}: {e}")
         try:
@@ -177,6 +288,7 @@ class CommandRecorder:
                 return batch
 
             dl._BaseDataLoaderIter.__next__ = __next__
+            self._undo.append(lambda: setattr(dl._BaseDataLoaderIter, "__next__", orig_next))
         except Exception as e:
             self.result.setdefault("hook_errors", []).append(f"DataLoader hook: {type(e).__name__}: {e}")
         try:
@@ -190,68 +302,249 @@ class CommandRecorder:
                 return out
 
             tp.profile.step = step
+            self._undo.append(lambda: setattr(tp.profile, "step", orig_step))
         except Exception as e:
             self.result.setdefault("hook_errors", []).append(f"torch.profiler hook: {type(e).__name__}: {e}")
+        if self.marker:
+            self._hook_record_function()
 
-    # exit --------------------------------------------------------------------------------------
-    def finish(self) -> None:
+    def _hook_record_function(self) -> None:
+        """``--step-marker LABEL``: each ``record_function(LABEL)`` region (``ProfilerStep#N`` included)
+        is one step."""
+        rec, marker = self, self.marker
+        assert marker is not None
+        try:
+            from torch.autograd import profiler as ap
+
+            cls = ap.record_function
+            orig_enter, orig_exit = cls.__enter__, cls.__exit__
+
+            def __enter__(self: Any) -> Any:
+                out = orig_enter(self)
+                if marker_matches(marker, str(getattr(self, "name", ""))):
+                    fm = rec.function_marker
+                    if fm is not None and fm.mode == "searching":  # a label, not a function: stop looking
+                        fm.uninstall()
+                    rec.begin()
+                return out
+
+            def __exit__(self: Any, *exc: Any) -> Any:
+                if marker_matches(marker, str(getattr(self, "name", ""))):
+                    rec.end()
+                return orig_exit(self, *exc)
+
+            cls.__enter__, cls.__exit__ = __enter__, __exit__
+
+            def undo() -> None:
+                cls.__enter__, cls.__exit__ = orig_enter, orig_exit
+
+            self._undo.append(undo)
+        except Exception as e:
+            self.result.setdefault("hook_errors", []).append(f"record_function hook: {type(e).__name__}: {e}")
+
+    def unhook(self) -> None:
+        for undo in reversed(self._undo):
+            try:
+                undo()
+            except Exception:
+                pass
+        self._undo.clear()
+
+    # saving ------------------------------------------------------------------------------------
+    def start_checkpoints(self, interval_s: float | None = None) -> None:
+        """Save what was collected every ``interval_s`` seconds (:data:`CHECKPOINT_ENV`), from a thread."""
+        interval = checkpoint_interval_s() if interval_s is None else interval_s
+
+        def tick() -> None:
+            while not self._stop_ticking.wait(interval):
+                if self.finished:
+                    return
+                self.checkpoint()
+
+        self._ticker = threading.Thread(target=tick, name="profiler-checkpoint", daemon=True)
+        self._ticker.start()
+
+    def snapshot(self, final: bool) -> tuple[EventTable, dict[str, Any]]:
+        """Everything collected so far (the builder is not changed: steps are built apart)."""
         with self.lock:
-            if self.finished:
-                return
-            self.finished = True
-            self._stop_probes()
-            res = self.result
-            res.update(warmup_ns=[], step_ns=[], traced_step_ns=[])
+            res = {**self.result, "probes": dict(self.result["probes"])}
+            res.update(warmup_ns=[], step_ns=[], traced_step_ns=[], skipped_ns=[])
+            steps = EventBuilder()
+            counts = dict.fromkeys(STEP_KINDS, 0)
             for k in range(len(self.bounds) - 1):
                 a, z = self.resume.get(k, self.bounds[k]), self.bounds[k + 1]
-                # the in-worker probes ran for steps trace_start .. trace_stop-1; the first of them
-                # pays the tracer's set-up and is a warm-up step, like in profiler.run.worker
-                ts0, ts1 = self.trace_start, self.trace_stop
-                traced = ts0 is not None and k >= ts0 and (ts1 is None or k < ts1)
-                first_traced = ts0 is not None and k == ts0
-                if k < self.warmup or first_traced:
-                    cat, key = WARMUP, "warmup_ns"
-                else:
-                    cat, key = STEP, ("traced_step_ns" if traced else "step_ns")
-                self.b.span(
-                    cat,
-                    f"{cat} {k}",
-                    a,
-                    z - a,
-                    self.pid,
-                    HARNESS_TID,
-                    args={"index": k, "traced": bool(traced), "source": self.source},
-                )
+                kind = self.kind(k)
+                counts[kind] += 1
+                traced = kind in ("traced_warmup", "traced")
+                args = {"index": k, "traced": traced, "source": self.source}
+                if kind == "skipped":
+                    args["skipped"] = True
+                cat = WARMUP if kind in ("skipped", "warmup", "traced_warmup") else STEP
+                key = {"skipped": "skipped_ns", "warmup": "warmup_ns", "traced_warmup": "warmup_ns",
+                       "clean": "step_ns", "traced": "traced_step_ns"}[kind]
+                steps.span(cat, f"{cat} {k}", a, z - a, self.pid, HARNESS_TID, args=args)
                 res[key].append(z - a)
-            res["status"] = self.status
-            if self.error:
-                res["error"] = self.error
+            n = max(0, len(self.bounds) - 1)
             res["info"] = {
                 "command": list(sys.argv),
                 "step_source": self.source,
+                "step_marker": self.marker,
                 "boundaries_seen": dict(self.sources_seen),
+                "steps_detected": n,
+                "steps": counts,
+                "checkpoints": self.checkpoints,
             }
-            if len(self.bounds) < 2:
-                # said, and the whole run (interpreter start-up to exit) is reported as one step
-                res["info"]["note"] = (
-                    "no steps detected: no torch.profiler step, optimizer step or DataLoader batch; "
-                    "the whole run is reported as one step"
-                )
+            if self.marker_hook:
+                res["info"]["step_marker_hook"] = self.marker_hook
+            if n == 0:
+                # said, and the whole run (start to now) is reported as one step
+                res["info"]["note"] = self.no_steps_note + "; the whole run is reported as one step"
                 t_end = now_ns()
-                self.b.span(STEP, "whole run", self.t_start, t_end - self.t_start, self.pid, HARNESS_TID,
-                            args={"index": 0, "traced": False, "whole_run": True})
+                steps.span(STEP, "whole run", self.t_start, t_end - self.t_start, self.pid, HARNESS_TID,
+                           args={"index": 0, "traced": False, "whole_run": True})
                 res["step_ns"] = [t_end - self.t_start]
-            try:
-                table = EventTable.concat([self.b.build(), *self.probe_tables])
-                table.save(self.out_dir / "events.npz")
-                res["n_events"] = len(table)
-            except Exception as e:
-                res["save_error"] = f"{type(e).__name__}: {e}"
-            from profiler.core.clock import epoch_offset_ns
-            from profiler.core.files import atomic_write_json
+            tables = [self.b.build(), steps.build(), *self.probe_tables]
+        return EventTable.concat(tables), res
 
-            res["epoch_offset_ns"] = epoch_offset_ns()
-            atomic_write_json(self.out_dir / "result.json", res)
+    def _save(self, table: EventTable, res: dict[str, Any], final: bool) -> None:
+        from profiler.core.clock import epoch_offset_ns
+        from profiler.core.files import atomic_write_json
+
+        try:
+            table.save(self.out_dir / EVENTS_FILE, compress=final)
+            res["n_events"] = len(table)
+        except Exception as e:
+            res["save_error"] = f"{type(e).__name__}: {e}"
+        res["epoch_offset_ns"] = epoch_offset_ns()
+        atomic_write_json(self.out_dir / RESULT_FILE, res)
+
+    def checkpoint(self) -> None:
+        """Save what has been collected so far (status stays "running")."""
+        try:
+            table, res = self.snapshot(final=False)
+            res["status"] = "running"
+            with self.lock:
+                if self.finished:  # the final save owns the files now
+                    return
+                self.checkpoints += 1
+            self._save(table, res, final=False)
+        except Exception as e:  # a failed checkpoint must not fail the program
+            self.result["checkpoint_error"] = f"{type(e).__name__}: {e}"
+
+    def finish(self) -> tuple[EventTable, dict[str, Any]] | None:
+        """Stop the tracer and the checkpoints, save events and ``result.json``; once."""
+        with self.lock:
+            if self.finished:
+                return None
+            self.finished = True
+        self._stop_ticking.set()
+        if self._ticker is not None and self._ticker is not threading.current_thread():
+            self._ticker.join(timeout=30)
+        with self.lock:
+            self._stop_probes()
+            table, res = self.snapshot(final=True)
+        res["status"] = self.status
+        if self.error:
+            res["error"] = self.error
+        self._save(table, res, final=True)
+        return table, res
+
+
+#: The name this class had when only ``profiler trace -- COMMAND`` used it.
+CommandRecorder = StepRecorder
+
+
+class FunctionMarker:
+    """``--step-marker NAME`` for a Python function: each call of it is one step.
+
+    The first call is found with a profile hook (``sys.setprofile``, main thread); then the function
+    is replaced, where the program looks it up (its module's globals, its class), by a wrapper
+    timing each call, and the hook is removed. A function that cannot be rebound (a local function)
+    keeps the hook, which costs time on every Python call; ``info["step_marker_hook"]`` says which.
+    """
+
+    def __init__(self, rec: StepRecorder, name: str) -> None:
+        self.rec = rec
+        self.name = name
+        self.short = name.rpartition(".")[2]
+        self.code: Any = None
+        self.frame: Any = None
+        self.mode = "searching"
+
+    def matches(self, frame: Any) -> bool:
+        code = frame.f_code
+        if code.co_name != self.short:
+            return False
+        qual = getattr(code, "co_qualname", code.co_name)
+        mod = frame.f_globals.get("__name__", "")
+        return self.name in (code.co_name, qual, f"{mod}.{qual}")
+
+    def install(self) -> None:
+        self.rec.function_marker = self
+        if sys.getprofile() is None:
+            sys.setprofile(self._profile)
+
+    def uninstall(self) -> None:
+        self.mode = "not a function"
+        if sys.getprofile() == self._profile:
+            sys.setprofile(None)
+
+    def _profile(self, frame: Any, event: str, arg: Any) -> None:
+        if event == "call":
+            if (self.code is not None and frame.f_code is self.code) or (self.code is None and self.matches(frame)):
+                self.code = frame.f_code
+                if self.frame is None:
+                    self.frame = frame
+                    self.rec.begin()
+        elif event == "return" and frame is self.frame:
+            self.frame = None
+            self.rec.end()
+            if self.mode == "searching":
+                self._rebind()
+
+    def _rebind(self) -> None:
+        import gc
+        import types
+
+        rec = self.rec
+        funcs = [f for f in gc.get_referrers(self.code) if isinstance(f, types.FunctionType) and f.__code__ is self.code]
+        done = 0
+        for f in funcs:
+            parts = f.__qualname__.split(".")
+            if "<locals>" in parts:
+                continue
+            owner: Any = f.__globals__
+            for p in parts[:-1]:
+                owner = owner.get(p) if isinstance(owner, dict) else getattr(owner, "__dict__", {}).get(p)
+            where = owner if isinstance(owner, dict) else getattr(owner, "__dict__", {})
+            if where.get(parts[-1]) is not f:
+                continue
+
+            timed = _timed(rec, f)
+            if isinstance(owner, dict):
+                owner[parts[-1]] = timed
+            else:
+                setattr(owner, parts[-1], timed)
+            done += 1
+        if funcs and done == len(funcs):
+            self.mode = "wrapped"
+            if sys.getprofile() == self._profile:
+                sys.setprofile(None)
+        else:
+            self.mode = "profile hook"
+        rec.marker_hook = self.mode
+
+
+def _timed(rec: StepRecorder, f: Any) -> Any:
+    @functools.wraps(f)
+    def timed(*a: Any, **k: Any) -> Any:
+        rec.begin()
+        try:
+            return f(*a, **k)
+        finally:
+            rec.end()
+
+    return timed
 
 
 class _PostImportHook:
@@ -285,22 +578,32 @@ class _PostImportHook:
         return spec
 
 
-_RECORDER: CommandRecorder | None = None
+_RECORDER: StepRecorder | None = None
 
 
-def activate() -> CommandRecorder | None:
+def is_identifier_path(name: str) -> bool:
+    """``train_step``, ``Trainer.step``, ``mymodule.train_step``: could name a Python function."""
+    return all(p.isidentifier() for p in name.split("."))
+
+
+def activate() -> StepRecorder | None:
     """Called by ``profiler/inject/sitecustomize.py`` at interpreter start."""
     global _RECORDER
     spec_path = os.environ.pop(COMMAND_SPEC_ENV, None)  # children of the program stay uninstrumented
+    steps_opts = os.environ.pop(COMMAND_STEPS_ENV, None)
     if not spec_path or _RECORDER is not None:
         return _RECORDER
     path = Path(spec_path)
     spec = json.loads(path.read_text())
-    rec = _RECORDER = CommandRecorder(spec, path.parent)
+    if steps_opts:  # --skip-steps, --step-marker
+        spec.update(json.loads(steps_opts))
+    rec = _RECORDER = StepRecorder(spec, path.parent)
     if "torch" in sys.modules:
         rec.hook_torch(sys.modules["torch"])
     else:
         sys.meta_path.insert(0, _PostImportHook("torch", rec.hook_torch))
+    if rec.marker and is_identifier_path(rec.marker):
+        FunctionMarker(rec, rec.marker).install()
 
     prev_hook = sys.excepthook
 
@@ -319,4 +622,5 @@ def activate() -> CommandRecorder | None:
     if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
         signal.signal(signal.SIGTERM, on_term)
     atexit.register(rec.finish)
+    rec.start_checkpoints()
     return rec

@@ -16,6 +16,7 @@ The child side — step detection, DataLoader waits, the traced window — is :m
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
@@ -24,6 +25,7 @@ from typing import Any
 
 from profiler.core import defaults
 from profiler.core.errors import InputError
+from profiler.core.protocol import COMMAND_STEPS_ENV
 from profiler.core.scenario import Implementation, Scenario, Variant, WorkloadSpec
 from profiler.probes import probe_class, select_probes
 from profiler.run.plan import Plan
@@ -60,56 +62,145 @@ def command_scenario(argv: list[str]) -> Any:
     )
 
 
-def plan_command(req: Any, argv: list[str], inject: bool = True) -> Any:
-    """A :class:`profiler.run.plan.Plan` with one worker: the user's program."""
-    cmd = resolve_command(argv)
-    for n, v in (("--steps", req.steps), ("--threads", req.threads)):
-        if v is not None and v < 1:
-            raise InputError(f"{n} must be a positive integer, got {v}")
-    for n, v in (("--warmup", req.warmup), ("--trace-steps", req.trace_steps)):
-        if v is not None and v < 0:
-            raise InputError(f"{n} must be a positive integer, got {v}")
-    steps = req.steps or defaults.STEPS
-    warmup = defaults.WARMUP if req.warmup is None else req.warmup
-    trace_steps = defaults.TRACE_STEPS if req.trace_steps is None else req.trace_steps
-    chosen, records = select_probes(req.probes, req.require, "torch")
-    worker_probes = [p for p in chosen if probe_class(p).where == "worker"] if inject else []
+def python_scenario(script: str) -> Any:
+    """The scenario declaration of a block profiled from Python (``profiler.profile()``)."""
+    return Scenario(
+        name="python",
+        summary=f"profiler.profile() in {script}",
+        implementations=(Implementation("torch", (Variant("python", "a block of the user's own program"),)),),
+        presets={"python": {}},
+        modes=("train", "infer"),
+        default_mode="train",
+        origin="profiler.profile()",
+    )
+
+
+def check_counts(**counts: int | None) -> None:
+    """``--steps``/``--threads`` positive, ``--warmup``/``--trace-steps``/``--skip-steps`` not negative."""
+    for name, v in counts.items():
+        if v is None:
+            continue
+        flag = "--" + name.replace("_", "-")
+        if name in ("steps", "threads") and v < 1:
+            raise InputError(f"{flag} must be a positive integer, got {v}")
+        if v < 0:
+            raise InputError(f"{flag} must be a positive integer, got {v}")
+
+
+def command_job(
+    key: str,
+    chosen: list[str],
+    *,
+    mode: str | None = None,
+    device: str = "auto",
+    threads: int | None = None,
+    steps: int | None = None,
+    warmup: int | None = None,
+    trace_steps: int | None = None,
+    probe_options: dict[str, Any] | None = None,
+    timeout_s: float | None = None,
+    inject: bool = True,
+    skip_steps: int = 0,
+    step_marker: str | None = None,
+) -> Any:
+    """The one worker job standing for a user's program (a command, or the Python API's block)."""
     job = WorkerJob(
-        key="command",
+        key=key,
         workload=WorkloadSpec(
-            scenario="command",
+            scenario=key,
             framework="torch",
-            variant="command",
-            mode=req.mode or "train",
-            preset="command",
-            device=req.device if req.device != "auto" else "auto",
-            threads=req.threads,
+            variant=key,
+            mode=mode or "train",
+            preset=key,
+            device=device,
+            threads=threads,
         ),
         module=None,
-        warmup=warmup,
-        steps=steps,
-        trace_steps=trace_steps,
-        worker_probes=worker_probes,
+        warmup=defaults.WARMUP if warmup is None else warmup,
+        steps=steps or defaults.STEPS,
+        trace_steps=defaults.TRACE_STEPS if trace_steps is None else trace_steps,
+        worker_probes=[p for p in chosen if probe_class(p).where == "worker"] if inject else [],
         parent_probes=[p for p in chosen if probe_class(p).where == "parent"],
+        probe_options=probe_options or {},
+        timeout_s=timeout_s,
+    )
+    job.inject = inject
+    if skip_steps or step_marker:
+        job.env[COMMAND_STEPS_ENV] = json.dumps(step_options(skip_steps, step_marker))
+    return job
+
+
+def step_options(skip_steps: int = 0, step_marker: str | None = None) -> dict[str, Any]:
+    """What the recorder takes beside the worker spec (:data:`COMMAND_STEPS_ENV`)."""
+    return {"skip_steps": int(skip_steps or 0), "step_marker": step_marker or None}
+
+
+def command_settings(job: Any, device: str, **extra: Any) -> dict[str, Any]:
+    """The record's ``settings`` of a user's program (:func:`settle_counts` makes them the counts seen)."""
+    return {
+        "mode": job.workload.mode,
+        "preset": job.workload.preset,
+        "device": device,
+        "params": {},
+        "steps": job.steps,
+        "warmup": job.warmup,
+        "trace_steps": job.trace_steps,
+        "threads": job.workload.threads,
+        "data": "the program's own",
+        "timeout_s": job.timeout_s,
+        **extra,
+    }
+
+
+def settle_counts(record: Any) -> None:
+    """Once the program ran: the settings' step counts become the ones its entry reports.
+
+    The settings hold what was asked (``--steps`` clean steps before the traced window); a program
+    runs its own number of steps, so the header would say 10 where the panel says 58. The counts
+    asked stay under ``settings["requested"]``.
+    """
+    entries = [v for v in record.variants if v.status != "unavailable"]
+    if len(entries) != 1:
+        return
+    (v,) = entries
+    s = record.settings
+    s.setdefault("requested", {k: s.get(k) for k in ("steps", "warmup", "trace_steps")})
+    counts = (v.info or {}).get("steps") or {}
+    s["steps"] = v.step_ms.n_steps if v.step_ms else 0
+    s["trace_steps"] = v.traced_step_ms.n_steps if v.traced_step_ms else 0
+    s["warmup"] = int(counts.get("warmup") or 0)
+    if (v.info or {}).get("steps_detected") is not None:
+        s["steps_detected"] = v.info["steps_detected"]
+
+
+def plan_command(
+    req: Any, argv: list[str], inject: bool = True, skip_steps: int = 0, step_marker: str | None = None
+) -> Any:
+    """A :class:`profiler.run.plan.Plan` with one worker: the user's program."""
+    cmd = resolve_command(argv)
+    check_counts(steps=req.steps, threads=req.threads, warmup=req.warmup, trace_steps=req.trace_steps,
+                 skip_steps=skip_steps)
+    if step_marker is not None and not step_marker.strip():
+        raise InputError("--step-marker needs a function name or a record_function label, got ''")
+    chosen, records = select_probes(req.probes, req.require, "torch")
+    job = command_job(
+        "command",
+        chosen,
+        mode=req.mode,
+        device=req.device,
+        threads=req.threads,
+        steps=req.steps,
+        warmup=req.warmup,
+        trace_steps=req.trace_steps,
         probe_options=req.probe_options,
         timeout_s=req.timeout_s,
+        inject=inject,
+        skip_steps=skip_steps,
+        step_marker=step_marker,
     )
     job.command = cmd
-    job.inject = inject
-    settings = {
-        "mode": req.mode or "train",
-        "preset": "command",
-        "device": req.device,
-        "params": {},
-        "steps": steps,
-        "warmup": warmup,
-        "trace_steps": trace_steps,
-        "threads": req.threads,
-        "data": "the program's own",
-        "timeout_s": req.timeout_s,
-        "command": cmd,
-        "inject": inject,
-    }
-    return Plan(req, [job], [], settings, {"torch": records})
-
-
+    settings = command_settings(job, req.device, command=cmd, inject=inject, skip_steps=skip_steps,
+                                step_marker=step_marker)
+    p = Plan(req, [job], [], settings, {"torch": records})
+    p.settle = [settle_counts]  # type: ignore[attr-defined]  # run by execute() before finishing
+    return p

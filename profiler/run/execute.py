@@ -27,6 +27,7 @@ from profiler.core.scenario import Scenario
 from profiler.export import RECORD_EXPORTERS, export_record
 from profiler.export.chrome import ChromeTraceExporter
 from profiler.probes import PROBES, availability_of
+from profiler.run.owner import owner_process
 from profiler.run.plan import Plan
 from profiler.run.process import JobOutcome, WorkerJob, run_job
 from profiler.run.repeats import Group, process_entry
@@ -94,6 +95,7 @@ def record_header(
             "python": sys.version.split()[0],
             **{fw: framework_availability(fw).version for fw in frameworks},
         },
+        sections={"owner": owner_process()},  # a killed profiler is told apart (run/recover.py)
     )
 
 
@@ -113,6 +115,8 @@ def execute(p: Plan, progress: ProgressFn | None = None, on_job_done: EntryFn | 
     tables: list[EventTable] = []
     try:
         _run_jobs(p, run, record, tables, progress, on_job_done)
+        for settle in getattr(p, "settle", ()):  # e.g. a command's step counts (run/command.py)
+            settle(record)
     except KeyboardInterrupt:  # Ctrl-C between workers or during analysis: keep what we have
         record.status = "interrupted"
         run.write_record(record)

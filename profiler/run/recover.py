@@ -1,0 +1,67 @@
+"""Runs whose ``profiler`` process died without finishing (SIGKILL, an out-of-memory kill).
+
+Such a run's ``run.json`` still says ``running``. Every record names the process that writes it
+(``owner``: pid, host, start time, from :func:`profiler.run.owner.owner_process`), so the next ``profiler report`` can
+tell a run still in progress from one whose writer is gone: :func:`recover_stale` then builds the
+entries of its workers from what they saved (their checkpoints or final ``result.json`` and
+``events.npz``), marks the run ``killed`` and saves the record, so nothing collected is lost.
+"""
+
+from __future__ import annotations
+
+from profiler.core.errors import InputError
+from profiler.core.events import EventTable
+from profiler.core.files import read_json
+from profiler.core.protocol import EVENTS_FILE, RESULT_FILE, SPEC_FILE, WorkerSpec
+from profiler.core.record import RunRecord
+from profiler.core.rundir import WORKERS_DIR, RunDir
+from profiler.core.scenario import Scenario
+from profiler.run.owner import owner_alive
+
+KILLED = "killed"
+
+
+def recover_stale(record: RunRecord, run: RunDir) -> bool:
+    """A ``running`` record whose writer is gone: report it ``killed`` with what its workers saved.
+
+    Returns True when the record was recovered (and rewritten)."""
+    if record.status != "running":
+        return False
+    owner = record.sections.get("owner")
+    if not isinstance(owner, dict) or owner_alive(owner) is not False:
+        return False
+    from profiler.run.command import settle_counts
+    from profiler.run.execute import finish_record, variant_entry
+    from profiler.run.process import JobOutcome, WorkerJob
+
+    why = (f"profiler (pid {owner.get('pid')}) was killed before the run finished; "
+           "reported: what was saved by then")
+    sc_dict = record.scenario if isinstance(record.scenario, dict) else {}
+    try:
+        sc = Scenario.from_dict(sc_dict)
+    except Exception:  # a damaged declaration: the analysis needs only the unit
+        sc = Scenario(name=str(sc_dict.get("name", "?")), summary="", implementations=())
+    have = {v.key for v in record.variants if v.key}
+    tables: list[EventTable] = []
+    workers = run.path / WORKERS_DIR
+    for d in sorted(workers.iterdir()) if workers.is_dir() else []:
+        if d.name in have or not (d / SPEC_FILE).exists():
+            continue
+        try:
+            spec = WorkerSpec.from_json((d / SPEC_FILE).read_text())
+            result = read_json(d / RESULT_FILE, "worker result") if (d / RESULT_FILE).exists() else {}
+            events = EventTable.load(d / EVENTS_FILE) if (d / EVENTS_FILE).exists() else EventTable()
+        except (InputError, OSError, ValueError, TypeError, KeyError):
+            continue  # nothing readable was left there
+        status = KILLED if result.get("status") in (None, "running") else str(result.get("status"))
+        job = WorkerJob(key=d.name, workload=spec.workload, module=spec.module)
+        outcome = JobOutcome(job, status, result if isinstance(result, dict) else {}, events, d, None, why)
+        record.variants.append(variant_entry(outcome, run, sc))
+        tables.append(events)
+    if "command" in record.settings or record.settings.get("api"):
+        settle_counts(record)
+    finish_record(record, run, tables, record.scenario_name)
+    record.status = KILLED
+    record.warnings.append(why)
+    run.write_record(record)
+    return True
