@@ -86,9 +86,46 @@ def test_quiet_prints_only_the_summary_and_top_sets_the_op_tables(tmp_path):
     quiet = _render(_record(), str(tmp_path), quiet=True)
     assert "details" not in quiet and not any("top ops" in ln for ln in quiet)
     assert any("pyspy.speedscope.json ×1" in ln for ln in quiet)  # every file written is listed
-    full = _render(_record(2, 1), str(tmp_path), top=3)
+    default = _render(_record(2, 1), str(tmp_path))
+    assert "details" in default and not any("aten::op_number_" in ln for ln in default)
+    assert any("--detail" in ln for ln in default)  # the default says where the rest is
+    full = _render(_record(2, 1), str(tmp_path), top=3, detail=True)
     shown = [ln for ln in full if "aten::op_number_" in ln]
     assert len(shown) == 3 * 2  # three rows per variant
+
+
+def test_summary_lines_fit_the_width_with_warnings_and_long_lists_are_counted():
+    rec = _record(4, 2)
+    for v in rec.variants[:4]:
+        v.warnings = [f"{v.variant}: warning number {k}" for k in range(12)]
+    rec.warnings = [w for v in rec.variants for w in v.warnings]
+    for width in (100, 120):
+        buf = io.StringIO()
+        render_record(rec, None, Console(file=buf, width=width, color_system=None), quiet=True)
+        lines = buf.getvalue().splitlines()
+        rows = [ln for ln in lines if ln.startswith("t/unfused_variant_")]
+        assert len(rows) == 4 and all("ok, 12 warnings" in ln for ln in rows), rows  # one line each
+        assert all(len(ln) <= width for ln in lines)
+        shown = [ln for ln in lines if ln.startswith("warning: ")]
+        assert len(shown) == 6
+        assert f"… and {len(rec.warnings) - 6} more warnings: in report.html and run.json" in lines
+
+
+def test_report_detail_and_top_on_the_command_line(tmp_path, cli):
+    from profiler.core.rundir import RunDir
+
+    run = RunDir.create(tmp_path, "demo")
+    run.write_record(_record(2, 1))
+    env = {"COLUMNS": "100"}
+    plain = cli("report", str(run.path), env=env)
+    detail = cli("report", str(run.path), "--detail", env=env)
+    top = cli("report", str(run.path), "--top", "2", env=env)
+    assert plain.returncode == detail.returncode == top.returncode == 0, plain.stderr + detail.stderr
+    ops = lambda r: sum("aten::op_number_" in ln for ln in r.stdout.splitlines())  # noqa: E731
+    assert (ops(plain), ops(detail), ops(top)) == (0, 2 * 10, 2 * 2)  # --top implies --detail
+    for r in (plain, detail):  # the verdict within the first 40 lines either way
+        assert any("VERDICT1" in ln for ln in r.stdout.splitlines()[:40])
+    assert "--detail" in cli("trace", "--help").stdout
 
 
 def test_files_lines_lists_every_file(tmp_path):
