@@ -3,8 +3,8 @@
 It fits the first screen (≤ 40 lines at 100 columns for the main job): per variant the step time
 with the uncertainty the record holds (``ci95`` when measured, else ``mad``, else the min–max
 spread), a stacked bar of the traced breakdown with its two largest shares, and the status; then
-each comparison's sentence (with its ``verdict`` when the record has one); then every file the run
-wrote. Names are shortened at separators, never cut mid-word (:func:`short_name`). Lines fit the
+each comparison in a line or two (:func:`verdict_line`; the full sentence follows in the details);
+then every file the run wrote. Names are shortened at separators, never cut mid-word (:func:`short_name`). Lines fit the
 console's width (the bar narrows, down to :data:`MIN_BAR`), and at most :data:`SUMMARY_WARNINGS`
 warnings are printed here: the rest are counted, and stand in the variant panels, report.html and
 run.json.
@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.text import Text
 
-from profiler.core.categories import CATEGORIES, SHORT
+from profiler.core.categories import CATEGORIES, LABELS, SHORT
 from profiler.core.categories import TERMINAL_COLORS as COLORS
 from profiler.core.record import RunRecord, StepStats, VariantEntry
 from profiler.report.bars import breakdown_bar, fmt_ms
@@ -107,6 +108,32 @@ def variant_line(v: VariantEntry, bar: int = SUMMARY_BAR) -> Text:
     return t
 
 
+def verdict_line(c: dict[str, Any]) -> str:
+    """One comparison in a line or two: who is faster by how much (CI), the gap's largest category,
+    the dispatch counts — from the comparison's fields; its full sentence is in the details."""
+    sp = c.get("speedup")
+    if not isinstance(sp, int | float):
+        return str(c.get("sentence", ""))
+    fast, slow = short_name(str(c.get("fast"))), short_name(str(c.get("slow")))
+    ci = c.get("ratio_ci95")
+    ci_s = f"CI {ci[0]:.2f}–{ci[1]:.2f}" if isinstance(ci, list) and len(ci) == 2 else "no CI"
+    if c.get("verdict") == "no significant difference":
+        line = f"{fast} vs {slow}: no significant difference ({sp:.2f}×, {ci_s})"
+    else:
+        line = f"{fast} is {sp:.2f}× faster ({ci_s}) than {slow}"
+    main = c.get("main_category")
+    share = (c.get("category_share_pct") or {}).get(main)
+    delta = (c.get("category_delta_ms") or {}).get(main)
+    if main in LABELS and (c.get("traced_gap_ms") or 0) > 0 and share is not None:
+        line += (f"; gap: {share:.0f}% {LABELS[main]}" if share <= 100
+                 else f"; gap: {LABELS[main]} {delta:+.2f} ms/step")
+    d = c.get("dispatch") or {}
+    fo, so = (d.get("fast") or {}).get("ops"), (d.get("slow") or {}).get("ops")
+    if fo and so:
+        line += f"; {so:,.0f} vs {fo:,.0f} dispatches/step"
+    return line
+
+
 def run_files(run_dir: str | Path | None) -> list[str]:
     """Every file in the run directory, relative to it (what the run wrote, nothing else is there)."""
     if not run_dir or not Path(run_dir).is_dir():
@@ -172,14 +199,10 @@ class SummaryReport:
                 style="yellow",
             )
         if rec.comparisons:
-            yield Text("verdicts", style="bold")
+            yield Text("verdicts" + (" (each in full under the comparison table)" if self.more_below else ""),
+                       style="bold")
             for c in rec.comparisons:
-                line = Text("• ")
-                verdict = c.get("verdict")
-                if verdict:
-                    line.append(f"[{verdict}] ", style="bold")
-                line.append(str(c.get("sentence", "")))
-                yield line
+                yield Text("• " + verdict_line(c))
         for w in rec.warnings[:SUMMARY_WARNINGS]:
             yield Text(f"warning: {w}", style="yellow")
         rest = len(rec.warnings) - SUMMARY_WARNINGS
