@@ -46,7 +46,7 @@ body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222;max-width:1150px
 h1{font-size:1.3em}h2{font-size:1.15em;margin-top:1.8em;border-bottom:1px solid #ccc}h3{margin:1.2em 0 .3em}
 table{border-collapse:collapse;margin:.5em 0}td,th{padding:2px 8px;border-bottom:1px solid #eee;text-align:left}
 td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}th.sort{cursor:pointer;text-decoration:underline dotted}
-.warn{color:#a05a00}.bad{color:#b00}.dim{color:#666}.legend span{margin-right:1em}
+.nw{white-space:nowrap}.warn{color:#a05a00}.bad{color:#b00}.dim{color:#666}.legend span{margin-right:1em}
 .sw{display:inline-block;width:.9em;height:.9em;vertical-align:middle;margin-right:.3em}
 .row{display:flex;flex-wrap:wrap;gap:1em;align-items:flex-start}figure{margin:.3em 0}
 figcaption{font-size:12px;color:#444}section.variant{border-left:3px solid #ccd;padding-left:.8em;margin:1em 0}
@@ -135,8 +135,8 @@ def _summary(record: dict[str, Any]) -> str:
             f"<tr><td>{_e(name)}</td>"
             f'<td class="n" data-key="step-median:{_e(name)}" data-v="{st.get("median", "")}">'
             f"{_ms(st.get('median')) if ok else '–'}</td>"
-            f'<td class="dim">{_e(_uncertainty(st)) if ok else ""}</td>'
-            f"<td>{stacked_svg(bd['pct'], bd['ms']) if ok and bd.get('pct') else ''}</td>"
+            f'<td class="dim nw">{_e(_uncertainty(st)) if ok else ""}</td>'
+            f"<td>{stacked_svg(bd['pct'], bd['ms'], 380) if ok and bd.get('pct') else ''}</td>"
             f'<td class="{"" if ok else "bad"}">{_e(v.get("status"))}'
             f"{'' if ok else ': ' + _e(str(v.get('error') or '').removeprefix('unavailable: '))}</td></tr>"
         )
@@ -210,11 +210,13 @@ def roofline_svg(v: dict[str, Any], n_labels: int = 10) -> str:
         x0 = max(lo_x, lo_y / bw)
         f.polyline([(x0, x0 * bw), (bal, peak), (hi_x, peak)], "#000", 1.6,
                    title=f"roofs: {peak:,.1f} GFLOP/s, {bw:,.1f} GB/s, balance {bal:.1f} FLOP/B")
-        f.add(f'<text x="{f.x(hi_x) - 4:.1f}" y="{f.y(peak) - 5:.1f}" font-size="10" text-anchor="end">'
-              f"{peak:,.0f} GFLOP/s</text>")
-        f.add(f'<text x="{f.x(bal):.1f}" y="{f.y(peak) - 16:.1f}" font-size="10" fill="#666" text-anchor="middle">'
+        f.add(f'<line x1="{f.x(bal):.1f}" y1="{f.y(peak):.1f}" x2="{f.x(bal):.1f}" y2="{f.h - f.b}" stroke="#999" '
+              'stroke-dasharray="2 3"/>')
+        f.add(f'<text x="{f.x(bal) + 4:.1f}" y="{f.y(peak) + 13:.1f}" font-size="10">{peak:,.0f} GFLOP/s</text>')
+        f.add(f'<text x="{f.x(bal) + 4:.1f}" y="{f.h - f.b - 5}" font-size="10" fill="#666">'
               f"balance {bal:.1f} FLOP/B</text>")
-        f.add(f'<text x="{f.x(x0) + 6:.1f}" y="{f.y(x0 * bw) - 8:.1f}" font-size="10">{bw:,.1f} GB/s</text>')
+        xl = math.sqrt(x0 * bal)  # half-way along the memory roof (log axis), the label under it
+        f.add(f'<text x="{f.x(xl) + 4:.1f}" y="{f.y(xl * bw) + 14:.1f}" font-size="10">{bw:,.1f} GB/s</text>')
     tmax = max(o["time_ms_per_step"] for o in ops) or 1.0
     ranked = sorted(ops, key=lambda o: -o["time_ms_per_step"])
     numbered = {id(o): i for i, o in enumerate(ranked[:n_labels], 1)}

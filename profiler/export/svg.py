@@ -38,7 +38,7 @@ def nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
     raw = (hi - lo) / max(n, 1)
     mag = 10 ** math.floor(math.log10(raw))
     step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
-    start = math.floor(lo / step) * step
+    start = math.ceil(lo / step - 1e-9) * step  # ticks inside the range only
     out = []
     k = 0
     while start + k * step <= hi + step * 1e-9:
