@@ -210,6 +210,9 @@ def test_roofline_and_probe_time_series_in_the_page(tmp_path):
         b.counter(RSS, t, 100.0 + k, pid)
         b.counter(CPU_TREE, t, 50.0 + (k % 7), pid)
         b.counter("gpu0 power W", t, 200.0 + (k % 3), pid)
+        b.counter("gpu0 util %", t, 90.0, pid)
+        b.counter("gpu1 power W", t, 60.0, pid)  # a GPU the worker never used: left out
+        b.counter("gpu1 util %", t, 0.0, pid)
         b.counter("rss MiB", t, 1.0, pid + 1)  # another process: not this worker's
     b.span(STEP, "step 0", 1_000_000_000, 500_000_000, pid, 0, args={"index": 0, "traced": False})
     b.span(STEP, "step 1", 2_000_000_000, 500_000_000, pid, 0, args={"index": 1, "traced": True})
@@ -232,6 +235,8 @@ def test_roofline_and_probe_time_series_in_the_page(tmp_path):
     got = {c[0]: (int(c[1]), c[2], c[3], c[4]) for c in caps}
     assert got["RSS (MiB)"] == (500, ", 1 in 3 drawn", "100", "599")  # min/max of every sample
     assert got["GPU 0 power (W)"][0] == 500 and got["CPU, process tree (% of a core)"][3] == "56"
+    assert "GPU 0 util (%)" in got and not any(k.startswith("GPU 1") for k in got)
+    assert "GPU 1: idle throughout (utilisation 0), not drawn" in page
     assert "peak_rss_mib" in page and "gpu 0 mean_power_w" in page  # the record's figures beside them
     assert len(page.encode()) < 2_000_000
     # no events file (a saved run moved without workers/): the figures remain, no series, no error

@@ -290,7 +290,8 @@ def _probe_figures(v: dict[str, Any]) -> str:
 
 
 def probe_series(run_dir: Path | str | None, v: dict[str, Any]) -> tuple[list[dict[str, Any]], str | None]:
-    """The sampled probe counters of one worker, from its saved events: ``([series], problem)``.
+    """The sampled probe counters of one worker, from its saved events: ``([series], note)`` — the
+    note says why the events could not be read, or which idle GPUs were left out.
 
     Each series: ``label``, ``unit``, ``t_s`` (seconds from the first sample), ``values`` (at most
     :data:`MAX_POINTS`, every k-th sample), ``n`` (samples recorded), ``min``/``max`` (of all of
@@ -313,9 +314,14 @@ def probe_series(run_dir: Path | str | None, v: dict[str, Any]) -> tuple[list[di
     pid = int(v["pid"])
     names = set(table.counter_names())
     wanted = [(n, lab, u) for n, lab, u in PROCESS_SERIES if n in names]
+    idle = set()  # GPUs whose utilisation stayed 0 throughout: flat lines, not drawn (page size)
+    for n in names:
+        m = re.fullmatch(r"gpu(\d+) util %", n)
+        if m and not (table.counter_series(n, pid)[1] > 0).any():
+            idle.add(m.group(1))
     for n in sorted(names):
         m = GPU_SERIES.match(n)
-        if m:
+        if m and m.group(1) not in idle:
             what = m.group(2)
             unit = what.rsplit(" ", 1)[1] if " " in what else ""
             wanted.append((n, f"GPU {m.group(1)} {what.rsplit(' ', 1)[0]}", unit))
@@ -330,6 +336,8 @@ def probe_series(run_dir: Path | str | None, v: dict[str, Any]) -> tuple[list[di
         t0 = int(ts[0]) if t0 is None else min(t0, int(ts[0]))
     if not raw:
         return [], None
+    if idle:
+        problem = f"GPU {', '.join(sorted(idle, key=int))}: idle throughout (utilisation 0), not drawn"
     wins: dict[str, list[float]] = {}
     for kind, traced in (("clean", False), ("traced", True)):
         w = step_windows(table, pid, traced=traced)
@@ -341,7 +349,7 @@ def probe_series(run_dir: Path | str | None, v: dict[str, Any]) -> tuple[list[di
                     "min": float(vals.min()), "max": float(vals.max()),
                     "t_s": [(int(t) - t0) / 1e9 for t in ts[::k]], "values": [float(x) for x in vals[::k]],
                     "windows": wins})
-    return out, None
+    return out, problem if idle else None
 
 
 def series_svg(s: dict[str, Any]) -> str:
@@ -372,7 +380,8 @@ def _probes(v: dict[str, Any], run_dir: Path | str | None) -> str:
     if not table and not series and not problem:
         return ""
     charts = "".join(series_svg(s) for s in series)
-    note = f'<p class="warn">probe time series not read: {_e(problem)}</p>' if problem else ""
+    note = (f'<p class="dim">{_e(problem)}</p>' if problem and series else
+            f'<p class="warn">probe time series not read: {_e(problem)}</p>' if problem else "")
     shade = ('<p class=dim>shaded: <span style="background:#e3efff">clean (measured) steps</span> · '
              '<span style="background:#fff0d8">traced steps</span></p>') if series else ""
     return f"<h4>probes</h4>{table}<div class=row>{charts}</div>{shade}{note}"
