@@ -87,6 +87,17 @@ def test_html_report_in_headless_chromium(tmp_path, cli):
     speedups = re.findall(r'data-key="speedup:[^"]+" data-v="([^"]+)"', dom)
     assert [float(s) for s in speedups] == [c["speedup"] for c in doc["comparisons"]]
     assert re.search(r'data-key="status">' + doc["status"] + "<", dom)
+    # the tables sort: a copy of the page clicks the step-time header twice (ascending, then
+    # descending: the record's order is ascending already) and records the rows' order
+    probe = d / "sorted.html"
+    probe.write_text((d / "report.html").read_text().replace("</body>", (
+        "<script>var t=document.getElementById('summary'),h=t.tHead.rows[0].cells[1];h.click();h.click();"
+        "document.body.dataset.sorted=Array.from(t.tBodies[0].rows).map(function(r){"
+        "return r.cells[1].dataset.v;}).join(',');</script></body>")))
+    sorted_dom, console = _dom(probe.resolve().as_uri())
+    assert not console, console
+    order = [float(x) for x in re.search(r'data-sorted="([^"]*)"', sorted_dom).group(1).split(",") if x]
+    assert order == sorted((v["step_ms"]["median"] for v in ok), reverse=True) and len(order) == len(ok)
     shot = tmp_path / "report.png"
     subprocess.run([CHROMIUM, *FLAGS, f"--screenshot={shot}", "--window-size=1200,1600", url],
                    capture_output=True, timeout=120, check=True)
