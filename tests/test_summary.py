@@ -35,7 +35,10 @@ def _record(n_variants: int = 11, n_comparisons: int = 9) -> RunRecord:
     vs.append({**_variant("numba", "kernels_fused_gpu", 1.0, {}), "status": "unavailable",
                "error": "unavailable: needs an NVIDIA GPU (none found)", "step_ms": None, "breakdown": None})
     comps = [{"fast": vs[0]["framework"] + "/" + vs[0]["variant"], "slow": f"tensorflow/unfused_variant_{i}",
-              "speedup": 1.5, "category_delta_ms": {c: 0.1 for c in CATEGORIES},
+              "speedup": 1.5, "category_delta_ms": {c: 0.1 for c in CATEGORIES}, "traced_gap_ms": 5.0,
+              "ratio_ci95": [1.2, 1.9], "verdict": "faster", "main_category": "compute",
+              "category_share_pct": {c: 60.0 if c == "compute" else 8.0 for c in CATEGORIES},
+              "dispatch": {"fast": {"ops": 207.0}, "slow": {"ops": 7613.0}},
               "sentence": f"tensorflow/unfused_variant_0 is 1.5× faster than tensorflow/unfused_variant_{i} "
                           f"(10.00 vs 15.00 ms per step); 60% of the gap is compute; 7,613 op dispatches per "
                           f"step vs 207. VERDICT{i}"}
@@ -69,14 +72,18 @@ def test_uncertainty_prefers_ci_then_mad_then_spread():
 
 
 def test_verdicts_within_first_40_lines_at_100_columns():
-    lines = _render(_record())
+    lines = _render(_record(11, 10))
     assert all(len(ln) <= 100 for ln in lines)
     details = lines.index("details")  # the detail panels come after the summary
     summary = "\n".join(lines[:details])
-    assert all(f"VERDICT{i}" in summary for i in range(1, 10))
-    last_verdict = max(i for i, ln in enumerate(lines[:details]) if "VERDICT" in ln)
+    for i in range(1, 11):  # each verdict in short: who, how much faster with its CI, why
+        assert (f"t/unfused_variant_0 is 1.50× faster (CI 1.20–1.90) than t/unfused_variant_{i}; gap: 60% "
+                "compute; 7,613 vs 207 dispatches/step") in " ".join(summary.split()), i
+    last_verdict = max(i for i, ln in enumerate(lines[:details]) if "faster (CI" in ln)
     assert last_verdict < 40, "\n".join(lines[:45])
-    assert "not run here: numba/kernels_fused_gpu" in "\n".join(lines)
+    assert "not run here: numba/kernels_fused_gpu" in summary
+    rest = " ".join(lines[details:])
+    assert all(f"VERDICT{i}" in rest for i in range(1, 11))  # the full sentences follow in the details
 
 
 def test_quiet_prints_only_the_summary_and_top_sets_the_op_tables(tmp_path):
@@ -86,9 +93,47 @@ def test_quiet_prints_only_the_summary_and_top_sets_the_op_tables(tmp_path):
     quiet = _render(_record(), str(tmp_path), quiet=True)
     assert "details" not in quiet and not any("top ops" in ln for ln in quiet)
     assert any("pyspy.speedscope.json ×1" in ln for ln in quiet)  # every file written is listed
-    full = _render(_record(2, 1), str(tmp_path), top=3)
+    default = _render(_record(2, 1), str(tmp_path))
+    assert "details" in default and not any("aten::op_number_" in ln for ln in default)
+    assert any("--detail" in ln for ln in default)  # the default says where the rest is
+    full = _render(_record(2, 1), str(tmp_path), top=3, detail=True)
     shown = [ln for ln in full if "aten::op_number_" in ln]
     assert len(shown) == 3 * 2  # three rows per variant
+
+
+def test_summary_lines_fit_the_width_with_warnings_and_long_lists_are_counted():
+    rec = _record(4, 2)
+    for v in rec.variants[:4]:
+        v.warnings = [f"{v.variant}: warning number {k}" for k in range(12)]
+    rec.warnings = [w for v in rec.variants for w in v.warnings]
+    for width in (100, 120):
+        buf = io.StringIO()
+        render_record(rec, None, Console(file=buf, width=width, color_system=None), quiet=True)
+        lines = buf.getvalue().splitlines()
+        rows = [ln for ln in lines if ln.startswith("t/unfused_variant_")]
+        assert len(rows) == 4 and all("ok, 12 warnings" in ln for ln in rows), rows  # one line each
+        assert all(len(ln) <= width for ln in lines)
+        shown = [ln for ln in lines if ln.startswith("warning: ")]
+        assert len(shown) == 6
+        assert f"… and {len(rec.warnings) - 6} more warnings: in report.html and run.json" in lines
+
+
+def test_report_detail_and_top_on_the_command_line(tmp_path, cli):
+    from profiler.core.rundir import RunDir
+
+    run = RunDir.create(tmp_path, "demo")
+    run.write_record(_record(2, 1))
+    env = {"COLUMNS": "100"}
+    plain = cli("report", str(run.path), env=env)
+    detail = cli("report", str(run.path), "--detail", env=env)
+    top = cli("report", str(run.path), "--top", "2", env=env)
+    assert plain.returncode == detail.returncode == top.returncode == 0, plain.stderr + detail.stderr
+    ops = lambda r: sum("aten::op_number_" in ln for ln in r.stdout.splitlines())  # noqa: E731
+    assert (ops(plain), ops(detail), ops(top)) == (0, 2 * 10, 2 * 2)  # --top implies --detail
+    for r in (plain, detail):  # the verdict within the first 40 lines either way
+        assert any("than t/unfused_variant_1;" in ln for ln in r.stdout.splitlines()[:40])
+        assert "VERDICT1" in r.stdout
+    assert "--detail" in cli("trace", "--help").stdout
 
 
 def test_files_lines_lists_every_file(tmp_path):

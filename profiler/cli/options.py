@@ -151,12 +151,19 @@ def repeat_options(default_repeat: int, alias: str | None = None) -> Any:
         return f
 
     return deco
+#: Rows of the per-variant top-ops tables when --detail is given without --top.
+DEFAULT_TOP = 10
+
+
 def view_options(f: Any) -> Any:
-    """--quiet / --top: how much of a run's report is printed (the summary always comes first)."""
+    """--quiet / --detail / --top: how much of a run's report is printed (the summary always comes
+    first). The command receives ``quiet``, ``detail`` (true with --detail or --top) and ``top``."""
     opts = [
         click.option("--quiet", "-q", is_flag=True, help="Print only the summary and the paths."),
-        click.option("--top", type=click.IntRange(min=1), default=10, show_default=True,
-                     help="Rows of the per-variant top-ops tables."),
+        click.option("--detail", is_flag=True,
+                     help="Add each variant's roofline table, top ops, dispatch counts and probe figures."),
+        click.option("--top", type=click.IntRange(min=1), default=None,
+                     help=f"Rows of the per-variant top-ops tables (implies --detail; default {DEFAULT_TOP})."),
     ]
     for o in reversed(opts):
         f = o(f)

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from profiler.cli.options import (
+    DEFAULT_TOP,
     JSON_OPTION,
     stdout_console,
     view_options,
@@ -43,7 +44,8 @@ def report_cmd(
     out: Path = defaults.OUT_DIR,
     trace_budget: float | None = None,
     quiet: bool = False,
-    top: int = 10,
+    top: int | None = None,
+    detail: bool = False,
     html_file: str | None = None,
     open_html: bool = False,
 ) -> None:
@@ -58,6 +60,9 @@ def report_cmd(
     from profiler.report.run import MALFORMED, render_record
     from profiler.run.execute import json_summary
 
+    detail = detail or top is not None
+    top = top or DEFAULT_TOP
+
     own = own_run_dir(run_dir)  # our own trace.json(.gz): its run directory holds the analysis
     if own is not None:
         run_dir = own
@@ -70,7 +75,7 @@ def report_cmd(
         if as_json:
             click.echo(json.dumps(json_summary(record, run), indent=2))
         else:
-            render_record(record, str(run.path), stdout_console(), quiet, top)
+            render_record(record, str(run.path), stdout_console(), quiet, top, detail)
         return
     run = RunDir.open(run_dir)
     record = run.read_record()
@@ -80,6 +85,8 @@ def report_cmd(
     if html_file is not None or open_html:
         from profiler.export.html import write_html
 
+        if html_file and not Path(html_file).parent.is_dir():
+            raise InputError(f"cannot write the HTML report: no directory {Path(html_file).parent}")
         try:
             page = write_html(record.to_dict(), run.path, html_file or None)
         except OSError as e:
@@ -120,6 +127,12 @@ def report_cmd(
             else:
                 with console.capture() as cap:
                     console.print(CompareTable(result, str(run.path)))
+                    if detail:  # each variant's panel under the table
+                        from profiler.report.run import VariantReport
+
+                        for v in record.variants:
+                            if v.status != "unavailable":
+                                console.print(VariantReport(v, record.unit, top, detail=True))
                 console.file.write(cap.get())
             return
         if as_json:
@@ -127,4 +140,4 @@ def report_cmd(
             return
     except MALFORMED as e:
         raise InputError(f"{run.run_file}: malformed run record ({type(e).__name__}: {e})") from None
-    render_record(record, str(run.path), console, quiet, top)
+    render_record(record, str(run.path), console, quiet, top, detail)

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from profiler.cli.options import (
+    DEFAULT_TOP,
     csv_list,
     distributed_options,
     repeat_options,
@@ -83,7 +84,8 @@ def trace_cmd(
     min_time: float | None = None,
     max_time: float | None = None,
     quiet: bool = False,
-    top: int = 10,
+    top: int | None = None,
+    detail: bool = False,
 ) -> None:
     """Run a scenario's variants, each in a fresh worker, and report where the time goes.
 
@@ -156,7 +158,8 @@ def trace_cmd(
     if as_json:
         click.echo(json.dumps(json_summary(record, run), indent=2))
     else:
-        stdout_console().print(RunReport(record, str(run.path), quiet=quiet, top=top))
+        stdout_console().print(RunReport(record, str(run.path), quiet=quiet, top=top or DEFAULT_TOP,
+                                         detail=detail or top is not None))
     if program and p.jobs:
         sys.exit(command_exit_code(record))
     if record.status == "interrupted":

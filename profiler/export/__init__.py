@@ -1,9 +1,10 @@
 """Exporters: the event model and the run record written as files other tools (and people) read.
 
-Writers of a finished run record are chosen from :data:`RECORD_EXPORTERS`, in order (the HTML page
-lists the files written before it); each takes the record's dictionary form and the run directory
-and returns what it wrote. Adding an output format is one writer module and one line here. The
-Chrome trace (:mod:`profiler.export.chrome`) works on the events rather than the record, and the
+Writers of a finished run record are chosen from :data:`RECORD_EXPORTERS`, in order (the page
+comes last, after the plots); each takes the record's dictionary form and the run directory
+and returns what it wrote. Every trace and imported run writes them; ``compare`` and ``scale`` write
+the page again once their own sections (the comparison, the sweep) are in the record. Adding an
+output format is one writer module and one line here. The Chrome trace (:mod:`profiler.export.chrome`) works on the events rather than the record, and the
 sweeps' own tables (:mod:`profiler.export.compare`, :mod:`profiler.export.thread_sweep`) on their
 results; the run layer calls those where the data is.
 """

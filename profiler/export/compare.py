@@ -19,6 +19,15 @@ COMPARE_CSV = "compare.csv"
 COMPARE_PNG = "compare.png"
 
 
+def headline_interval(row: dict[str, Any]) -> tuple[float, float] | None:
+    """The 95% CI of a row's step median (``step_ci95_low``/``_high``, from the record's
+    ``step_ms.ci95``) in the headline's unit (``headline_s``); ``None`` without a CI."""
+    lo, hi, med, h = row.get("step_ci95_low"), row.get("step_ci95_high"), row.get("step_ms"), row.get("headline_s")
+    if lo is None or hi is None or not med or h is None:
+        return None
+    k = h / med  # headline seconds per ms of step: the same scale for the median and its CI
+    return lo * k, hi * k
+
 
 def _fmt(v: Any) -> str:
     if v is None:
@@ -38,7 +47,8 @@ def to_csv(result: dict[str, Any]) -> str:
 
 
 def write_chart(result: dict[str, Any], path: Path) -> None:
-    """Bar per framework × variant: the headline time, split by the traced breakdown's shares."""
+    """Bar per framework × variant: the headline time, split by the traced breakdown's shares, with
+    the 95% CI of the step median as an error bar (rows without one have none)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -63,6 +73,14 @@ def write_chart(result: dict[str, Any], path: Path) -> None:
             if seg > 0:
                 ax.bar(x, seg, bottom=bottom, color=COLORS[c])
                 bottom += seg
+    for x, r in zip(xs, rows, strict=True):
+        ci = headline_interval(r)
+        if ci is not None:
+            h = r["headline_s"]
+            ax.errorbar(x, h, yerr=[[max(h - ci[0], 0.0)], [max(ci[1] - h, 0.0)]], fmt="none",
+                        ecolor="black", elinewidth=1, capsize=4, zorder=3)
+    if any(headline_interval(r) for r in rows):
+        ax.set_xlabel("error bars: 95% CI of the step median", fontsize=7, color="0.3")
     unit = result["unit"]
     ax.set_ylabel(f"seconds per {unit}")
     ax.set_xticks(xs, labels, fontsize=8)

@@ -1,35 +1,62 @@
 """``report.html``: one self-contained page of a run record, readable offline.
 
-No network and no external file: the CSS and the few lines of JavaScript (sorting the op tables)
-are inlined, and the charts are inline SVG written here by hand — stacked rectangles need no
-plotting library, and hand-written SVG keeps the page small (a few hundred kB for the main job)
-and its numbers in the DOM as text, where the browser test reads them back. Key figures carry a
-``data-key`` attribute (``step-median:<framework>/<variant>``) that ``tests/test_html_report.py``
-compares with ``run.json``. Renders from the run record only (``run.json``), never events.
+No network and no external file: the CSS and the few lines of JavaScript (sorting the tables) are
+inlined, and the charts are inline SVG written by :mod:`profiler.export.svg` — stacked rectangles,
+log axes and error bars need no plotting library, and hand-written SVG keeps the page small and its
+numbers in the DOM as text, where the browser test reads them back. Key figures carry a ``data-key``
+attribute (``step-median:<framework>/<variant>``, ``compare-step:…``, ``scale-median:<series>@<n>``,
+``roofline-ms:…``) that ``tests/test_html_report.py`` compares with ``run.json``.
+
+What a page holds depends on the run's kind: every run the summary (step time with its CI, the
+traced breakdown as a stacked bar), the verdicts, the warnings and how to open the Chrome trace;
+per variant its breakdown table, roofline (numbered points, legend), sortable top-ops table and the
+probes' figures with small time series of what they sampled (RSS, CPU, NVML power/clocks/util);
+a ``compare`` run its table and chart with 95% CI error bars; a ``scale`` run its speedup chart
+(error bars: slowest–fastest repeat) and table. Figures come from the run record (``run.json``);
+only the probe time series are read from the workers' saved events (``events.npz``), since the
+record keeps their summaries, not the samples.
 """
 
 from __future__ import annotations
 
-import html
+import math
+import re
 from pathlib import Path
 from typing import Any
 
 from profiler.core.categories import CATEGORIES, COLORS, LABELS
+from profiler.core.files import atomic_write_text
+from profiler.export.svg import Frame, esc, fmt, log_ticks, nice_ticks
 
 FILE = "report.html"
 
+#: Series colours of the scaling chart (matplotlib's default cycle, as in scaling.png).
+SERIES_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+                 "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
+
+#: Probe counters drawn as time series: (counter name in events.npz, label, unit). The names are
+#: the process probe's (``profiler/probes/process.py``) and the NVML probe's (``probes/nvml.py``);
+#: tests/test_html_report.py checks them against those modules' constants.
+PROCESS_SERIES = (("rss MiB", "RSS", "MiB"), ("cpu % process tree", "CPU, process tree", "% of a core"))
+GPU_SERIES = re.compile(r"gpu(\d+) (power W|sm clock MHz|mem clock MHz|util %)$")
+MAX_POINTS = 200  # per time series: enough for a 300-pixel chart, small in the page
+
 CSS = """
-body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222;max-width:1100px}
-h1{font-size:1.3em}h2{font-size:1.1em;margin-top:1.6em;border-bottom:1px solid #ccc}
+body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222;max-width:1150px}
+h1{font-size:1.3em}h2{font-size:1.15em;margin-top:1.8em;border-bottom:1px solid #ccc}h3{margin:1.2em 0 .3em}
 table{border-collapse:collapse;margin:.5em 0}td,th{padding:2px 8px;border-bottom:1px solid #eee;text-align:left}
 td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}th.sort{cursor:pointer;text-decoration:underline dotted}
-.warn{color:#a05a00}.bad{color:#b00}.dim{color:#666}.legend span{margin-right:1em}
+.nw{white-space:nowrap}.warn{color:#a05a00}.bad{color:#b00}.dim{color:#666}.legend span{margin-right:1em}
 .sw{display:inline-block;width:.9em;height:.9em;vertical-align:middle;margin-right:.3em}
+.row{display:flex;flex-wrap:wrap;gap:1em;align-items:flex-start}figure{margin:.3em 0}
+figcaption{font-size:12px;color:#444}section.variant{border-left:3px solid #ccd;padding-left:.8em;margin:1em 0}
+code{background:#f4f4f4;padding:0 .2em}
 """
 
 JS = """
 document.querySelectorAll('table.sortable').forEach(function(t){
-  t.querySelectorAll('th').forEach(function(th,i){th.classList.add('sort');th.addEventListener('click',function(){
+  t.querySelectorAll('thead th').forEach(function(th,i){th.classList.add('sort');th.title='sort';
+    th.addEventListener('click',function(){
     var rows=Array.from(t.tBodies[0].rows),asc=th.dataset.asc!=='1';th.dataset.asc=asc?'1':'0';
     rows.sort(function(a,b){var x=a.cells[i].dataset.v||a.cells[i].textContent,y=b.cells[i].dataset.v||b.cells[i].textContent;
       var nx=parseFloat(x),ny=parseFloat(y);var c=(isNaN(nx)||isNaN(ny))?x.localeCompare(y):nx-ny;return asc?c:-c;});
@@ -37,15 +64,32 @@ document.querySelectorAll('table.sortable').forEach(function(t){
 });
 """
 
-
-def _e(s: Any) -> str:
-    return html.escape(str(s))
+_e = esc
 
 
 def _ms(v: float | None) -> str:
     if v is None:
         return "–"
     return f"{v:,.3f}" if v < 10 else f"{v:,.1f}"
+
+
+def _num(v: Any, nd: int = 3) -> str:
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        return _e(v)
+    return f"{v:,.{nd}g}" if isinstance(v, float) else f"{v:,}"
+
+
+def _name(v: dict[str, Any]) -> str:
+    return f"{v.get('framework')}/{v.get('variant')}"
+
+
+def _legend() -> str:
+    return '<div class="legend">' + "".join(
+        f'<span><i class="sw" style="background:{COLORS[c]}"></i>{_e(LABELS[c])}</span>' for c in CATEGORIES
+    ) + "</div>"
+
+
+# ── the summary ─────────────────────────────────────────────────────────────────────────────────
 
 
 def stacked_svg(pct: dict[str, float], ms: dict[str, float], width: int = 420, height: int = 22) -> str:
@@ -83,7 +127,7 @@ def _uncertainty(st: dict[str, Any]) -> str:
 def _summary(record: dict[str, Any]) -> str:
     rows = []
     for v in record.get("variants", []):
-        name = f"{v.get('framework')}/{v.get('variant')}"
+        name = _name(v)
         st = v.get("step_ms") or {}
         bd = v.get("breakdown") or {}
         ok = v.get("status") == "ok"
@@ -91,17 +135,15 @@ def _summary(record: dict[str, Any]) -> str:
             f"<tr><td>{_e(name)}</td>"
             f'<td class="n" data-key="step-median:{_e(name)}" data-v="{st.get("median", "")}">'
             f"{_ms(st.get('median')) if ok else '–'}</td>"
-            f'<td class="dim">{_e(_uncertainty(st)) if ok else ""}</td>'
-            f"<td>{stacked_svg(bd['pct'], bd['ms']) if ok and bd.get('pct') else ''}</td>"
+            f'<td class="dim nw">{_e(_uncertainty(st)) if ok else ""}</td>'
+            f"<td>{stacked_svg(bd['pct'], bd['ms'], 380) if ok and bd.get('pct') else ''}</td>"
             f'<td class="{"" if ok else "bad"}">{_e(v.get("status"))}'
             f"{'' if ok else ': ' + _e(str(v.get('error') or '').removeprefix('unavailable: '))}</td></tr>"
         )
-    legend = "".join(f'<span><i class="sw" style="background:{COLORS[c]}"></i>{_e(LABELS[c])}</span>'
-                     for c in CATEGORIES)
     return (
         '<table class="sortable" id="summary"><thead><tr><th>variant</th><th class="n">step ms (median)</th>'
         "<th>uncertainty</th><th>breakdown of the traced step</th><th>status</th></tr></thead><tbody>"
-        + "".join(rows) + f'</tbody></table><div class="legend">{legend}</div>'
+        + "".join(rows) + "</tbody></table>" + _legend()
     )
 
 
@@ -117,6 +159,101 @@ def _verdicts(record: dict[str, Any]) -> str:
     return "<ul>" + "".join(items) + "</ul>"
 
 
+def _warnings(record: dict[str, Any]) -> str:
+    ws = record.get("warnings") or []
+    if not ws:
+        return "<p class=dim>none</p>"
+    return '<ul id="warnings">' + "".join(f'<li class="warn">{_e(w)}</li>' for w in ws) + "</ul>"
+
+
+# ── per variant ─────────────────────────────────────────────────────────────────────────────────
+
+
+def _breakdown_table(v: dict[str, Any]) -> str:
+    bd = v.get("breakdown") or {}
+    if not bd.get("ms"):
+        return ""
+    nm = bd.get("not_measured") or {}
+    rows = "".join(
+        f'<tr><td><i class=sw style="background:{COLORS[c]}"></i>{_e(LABELS[c])}</td>'
+        + (f'<td class=n colspan=2 title="{_e(nm[c])}">not measured</td>' if c in nm else
+           f'<td class=n>{_ms(bd["ms"].get(c, 0.0))}</td><td class=n>{bd["pct"].get(c, 0.0):.1f}</td>')
+        + "</tr>"
+        for c in CATEGORIES
+    )
+    basis = "clean step, tracer cost removed" if bd.get("compensation") else "traced step"
+    return (
+        f"<table><thead><tr><th>category</th><th class=n>ms/step</th><th class=n>%</th></tr></thead><tbody>{rows}"
+        f"<tr><th>step ({_e(basis)})</th><th class=n>{_ms(bd.get('step_ms'))}</th><th class=n>100</th></tr>"
+        f"</tbody></table><p class=dim>residual {bd.get('residual_ms', 0):+.4f} ms; basis: {_e(bd.get('basis'))}</p>"
+    )
+
+
+def roofline_svg(v: dict[str, Any], n_labels: int = 10) -> str:
+    """The variant's roofline: costed ops at (FLOP/byte, GFLOP/s), area ∝ time per step, under the
+    calibrated roofs; the ``n_labels`` longest ops numbered, their names in a legend table."""
+    rl = v.get("roofline") or {}
+    if rl.get("not_measured"):
+        return f'<p class="warn">roofline: not measured — {_e(rl["not_measured"])}</p>'
+    ops = [o for o in rl.get("ops") or [] if (o.get("intensity") or 0) > 0 and (o.get("achieved_gflops") or 0) > 0]
+    if not ops:
+        return ""
+    ceil = rl.get("ceilings")
+    xs = [o["intensity"] for o in ops]
+    ys = [o["achieved_gflops"] for o in ops]
+    lo_x, hi_x = min(*xs, 0.01) / 2, max(*xs, 100.0) * 2
+    top_y = max(ys) if not ceil else max(max(ys), ceil["peak_gflops"])
+    lo_y, hi_y = min(ys) / 3, top_y * 2.5
+    f = Frame(560, 340, (lo_x, hi_x), (lo_y, hi_y), xlog=True, ylog=True, margin=(62, 14, 14, 40))
+    if ceil:
+        peak, bw, bal = ceil["peak_gflops"], ceil["peak_gbs"], ceil["balance_flops_per_byte"]
+        x0 = max(lo_x, lo_y / bw)
+        f.polyline([(x0, x0 * bw), (bal, peak), (hi_x, peak)], "#000", 1.6,
+                   title=f"roofs: {peak:,.1f} GFLOP/s, {bw:,.1f} GB/s, balance {bal:.1f} FLOP/B")
+        f.add(f'<line x1="{f.x(bal):.1f}" y1="{f.y(peak):.1f}" x2="{f.x(bal):.1f}" y2="{f.h - f.b}" stroke="#999" '
+              'stroke-dasharray="2 3"/>')
+        f.add(f'<text x="{f.x(bal) + 4:.1f}" y="{f.y(peak) + 13:.1f}" font-size="10">{peak:,.0f} GFLOP/s</text>')
+        f.add(f'<text x="{f.x(bal) + 4:.1f}" y="{f.h - f.b - 5}" font-size="10" fill="#666">'
+              f"balance {bal:.1f} FLOP/B</text>")
+        xl = math.sqrt(x0 * bal)  # half-way along the memory roof (log axis), the label under it
+        f.add(f'<text x="{f.x(xl) + 4:.1f}" y="{f.y(xl * bw) + 14:.1f}" font-size="10">{bw:,.1f} GB/s</text>')
+    tmax = max(o["time_ms_per_step"] for o in ops) or 1.0
+    ranked = sorted(ops, key=lambda o: -o["time_ms_per_step"])
+    numbered = {id(o): i for i, o in enumerate(ranked[:n_labels], 1)}
+    for o in sorted(ops, key=lambda o: -o["time_ms_per_step"]):  # big first, small on top
+        r = 3 + 11 * math.sqrt(o["time_ms_per_step"] / tmax)
+        col = COLORS["compute"] if o.get("bound") == "compute" else COLORS["memory_io"]
+        px, py = f.x(o["intensity"]), f.y(o["achieved_gflops"])
+        f.add(f'<circle cx="{px:.1f}" cy="{py:.1f}" r="{r:.1f}" fill="{col}" fill-opacity=".65" stroke="#333" '
+              f'stroke-width=".6"><title>{_e(o["name"])}: {o["time_ms_per_step"]:.3g} ms/step, '
+              f'{o["intensity"]:.3g} FLOP/B, {o["achieved_gflops"]:.3g} GFLOP/s ({_e(o.get("bound"))}-bound)'
+              "</title></circle>")
+        if id(o) in numbered:
+            f.add(f'<text x="{px + r * 0.7 + 1:.1f}" y="{py - r * 0.7:.1f}" font-size="10" font-weight="bold">'
+                  f"{numbered[id(o)]}</text>")
+    f.axes(log_ticks(lo_x, hi_x), log_ticks(lo_y, hi_y), "arithmetic intensity (FLOP/byte, cost model)",
+           "achieved GFLOP/s")
+    key = _name(v)
+    legend = "".join(
+        f"<tr><td class=n>{i}</td><td>{_e(o['name'])}</td>"
+        f'<td class=n data-key="roofline-ms:{_e(key)}:{i}" data-v="{o["time_ms_per_step"]}">{o["time_ms_per_step"]:.3g}</td>'
+        f"<td class=n>{o['intensity']:.3g}</td><td class=n>{o['achieved_gflops']:.3g}</td>"
+        f"<td class=n>{'–' if o.get('frac_peak_flops') is None else format(100 * o['frac_peak_flops'], '.1f')}</td>"
+        f"<td>{_e(o.get('bound') or '–')}</td></tr>"
+        for i, o in enumerate(ranked[:n_labels], 1)
+    )
+    n_flat = len(rl.get("ops") or []) - len(ops)
+    cap = ("area ∝ time per step; green compute-bound, yellow memory-bound"
+           + ("" if ceil else "; no calibrated ceilings (run <code>profiler calibrate</code>)")
+           + (f"; {n_flat} data-movement op(s) without FLOPs not drawn" if n_flat else ""))
+    return (
+        '<div class="row"><figure>' + f.svg(f"roofline of {key}") + f"<figcaption>{cap}</figcaption></figure>"
+        '<table class="sortable"><thead><tr><th class=n>#</th><th>op</th><th class=n>ms/step</th>'
+        "<th class=n>FLOP/B</th><th class=n>GFLOP/s</th><th class=n>% peak</th><th>bound</th></tr></thead>"
+        f"<tbody>{legend}</tbody></table></div>"
+    )
+
+
 def _ops(v: dict[str, Any], top: int) -> str:
     ops = (v.get("top_ops") or [])[:top]
     if not ops:
@@ -130,56 +267,385 @@ def _ops(v: dict[str, Any], top: int) -> str:
         for o in ops
     )
     return (
-        '<table class="sortable"><thead><tr><th>op (top by self time)</th><th>where</th><th>category</th>'
+        '<table class="sortable ops"><thead><tr><th>op (top by self time)</th><th>where</th><th>category</th>'
         '<th class="n">calls/step</th><th class="n">self ms/step</th></tr></thead><tbody>' + rows + "</tbody></table>"
     )
 
 
-def _probes(v: dict[str, Any]) -> str:
-    ps = v.get("probe_summary") or {}
-    rows = "".join(
-        f"<tr><td>{_e(p)}</td><td>{_e(k)}</td><td class=n>{_e(round(x, 3) if isinstance(x, float) else x)}</td></tr>"
-        for p, d in ps.items() if isinstance(d, dict) for k, x in d.items()
-    )
+def _probe_figures(v: dict[str, Any]) -> str:
+    """The record's probe figures (``probe_summary``), one row per figure; NVML's are per GPU."""
+    rows = []
+    for p, d in (v.get("probe_summary") or {}).items():
+        items = [(f"gpu {g.get('gpu')} ", g) for g in d if isinstance(g, dict)] if isinstance(d, list) else [("", d)]
+        for prefix, fig in items:
+            if not isinstance(fig, dict):
+                continue
+            for k, x in fig.items():
+                if prefix and k == "gpu":
+                    continue
+                shown = (", ".join(map(str, x)) or "none") if isinstance(x, list) else _num(x)
+                rows.append(f"<tr><td>{_e(p)}</td><td>{_e(prefix + k)}</td><td class=n>{shown}</td></tr>")
     return ("<table><thead><tr><th>probe</th><th>figure</th><th class=n>value</th></tr></thead><tbody>"
-            + rows + "</tbody></table>") if rows else ""
+            + "".join(rows) + "</tbody></table>") if rows else ""
 
 
-def render_html(record: dict[str, Any], top: int = 15) -> str:
+def probe_series(run_dir: Path | str | None, v: dict[str, Any]) -> tuple[list[dict[str, Any]], str | None]:
+    """The sampled probe counters of one worker, from its saved events: ``([series], note)`` — the
+    note says why the events could not be read, or which idle GPUs were left out.
+
+    Each series: ``label``, ``unit``, ``t_s`` (seconds from the first sample), ``values`` (at most
+    :data:`MAX_POINTS`, every k-th sample), ``n`` (samples recorded), ``min``/``max`` (of all of
+    them), and the step windows
+    (``clean``/``traced``: ``[start_s, end_s]``) to shade.
+    """
+    if run_dir is None or not v.get("events") or v.get("pid") is None:
+        return [], None
+    path = Path(run_dir) / v["events"]
+    if not path.is_file():
+        return [], None
+    from profiler.analysis.breakdown import step_windows
+    from profiler.core.errors import InputError
+    from profiler.core.events import EventTable
+
+    try:
+        table = EventTable.load(path)
+    except (InputError, OSError, ValueError, KeyError) as e:
+        return [], f"{v['events']}: {e}"
+    pid = int(v["pid"])
+    names = set(table.counter_names())
+    wanted = [(n, lab, u) for n, lab, u in PROCESS_SERIES if n in names]
+    idle = set()  # GPUs whose utilisation stayed 0 throughout: flat lines, not drawn (page size)
+    for n in names:
+        m = re.fullmatch(r"gpu(\d+) util %", n)
+        if m and not (table.counter_series(n, pid)[1] > 0).any():
+            idle.add(m.group(1))
+    for n in sorted(names):
+        m = GPU_SERIES.match(n)
+        if m and m.group(1) not in idle:
+            what = m.group(2)
+            unit = what.rsplit(" ", 1)[1] if " " in what else ""
+            wanted.append((n, f"GPU {m.group(1)} {what.rsplit(' ', 1)[0]}", unit))
+    out = []
+    t0 = None
+    raw = []
+    for n, label, unit in wanted:
+        ts, vals = table.counter_series(n, pid)
+        if len(ts) < 2:
+            continue
+        raw.append((label, unit, ts, vals))
+        t0 = int(ts[0]) if t0 is None else min(t0, int(ts[0]))
+    if not raw:
+        return [], None
+    if idle:
+        problem = f"GPU {', '.join(sorted(idle, key=int))}: idle throughout (utilisation 0), not drawn"
+    wins: dict[str, list[float]] = {}
+    for kind, traced in (("clean", False), ("traced", True)):
+        w = step_windows(table, pid, traced=traced)
+        if w:
+            wins[kind] = [(w[0].start_ns - t0) / 1e9, (w[-1].start_ns + w[-1].dur_ns - t0) / 1e9]
+    for label, unit, ts, vals in raw:
+        k = max(1, math.ceil(len(ts) / MAX_POINTS))
+        out.append({"label": label, "unit": unit, "n": len(ts), "every": k,
+                    "min": float(vals.min()), "max": float(vals.max()),
+                    "t_s": [(int(t) - t0) / 1e9 for t in ts[::k]], "values": [float(x) for x in vals[::k]],
+                    "windows": wins})
+    return out, problem if idle else None
+
+
+def series_svg(s: dict[str, Any]) -> str:
+    t, y = s["t_s"], s["values"]
+    lo, hi = min(y), max(y)
+    if hi - lo < 1e-9:
+        lo, hi = lo - 1.0, hi + 1.0
+    pad = (hi - lo) * 0.08
+    f = Frame(300, 120, (min(t), max(t) if max(t) > min(t) else min(t) + 1), (lo - pad, hi + pad),
+              margin=(46, 8, 8, 30))
+    for kind, col in (("clean", "#e3efff"), ("traced", "#fff0d8")):
+        w = s["windows"].get(kind)
+        if w:
+            a, b = max(f.x(w[0]), f.l), min(f.x(w[1]), f.w - f.r)
+            if b > a:
+                f.add(f'<rect x="{a:.1f}" y="{f.t}" width="{b - a:.1f}" height="{f.h - f.t - f.b}" fill="{col}">'
+                      f"<title>{kind} steps</title></rect>")
+    f.polyline(list(zip(t, y, strict=True)), "#1f77b4", 1.2, title=s["label"])
+    f.axes(nice_ticks(min(t), max(t), 4), nice_ticks(lo, hi, 3), "seconds", "")
+    every = f", 1 in {s['every']} drawn" if s["every"] > 1 else ""
+    return (f"<figure>{f.svg(s['label'], 'spark')}<figcaption>{_e(s['label'])} ({_e(s['unit'])}) · "
+            f"{s['n']} samples{every} · min {fmt(s['min'])}, max {fmt(s['max'])}</figcaption></figure>")
+
+
+def _probes(v: dict[str, Any], run_dir: Path | str | None) -> str:
+    table = _probe_figures(v)
+    series, problem = probe_series(run_dir, v)
+    if not table and not series and not problem:
+        return ""
+    charts = "".join(series_svg(s) for s in series)
+    note = (f'<p class="dim">{_e(problem)}</p>' if problem and series else
+            f'<p class="warn">probe time series not read: {_e(problem)}</p>' if problem else "")
+    shade = ('<p class=dim>shaded: <span style="background:#e3efff">clean (measured) steps</span> · '
+             '<span style="background:#fff0d8">traced steps</span></p>') if series else ""
+    return f"<h4>probes</h4>{table}<div class=row>{charts}</div>{shade}{note}"
+
+
+def _variant(v: dict[str, Any], top: int, run_dir: Path | str | None) -> str:
+    nm = _name(v)
+    st = v.get("step_ms") or {}
+    tr = v.get("traced_step_ms") or {}
+    head = (f"<p>step time <b>{_ms(st.get('median'))} ms</b> ({_e(_uncertainty(st))}), median of "
+            f"{st.get('n_steps', 0)} clean steps in {st.get('n_processes') or 1} process(es)")
+    if tr.get("median") is not None:
+        head += (f"; traced steps {_ms(tr['median'])} ms (tracing adds {v.get('tracing_overhead_pct') or 0:+.0f}%)")
+    head += "</p>"
+    warn = "".join(f'<p class="warn">warning: {_e(w)}</p>' for w in v.get("warnings") or [])
+    d = v.get("dispatch") or {}
+    disp = (f"<p class=dim>dispatch per step: {d.get('ops', 0):,.0f} ops ({d.get('top_level_ops', 0):,.0f} "
+            f"top-level), {d.get('kernels', 0):,.0f} device kernels, {d.get('runtime_calls', 0):,.0f} runtime calls</p>"
+            if d else "")
+    rl = roofline_svg(v)
+    return (
+        f'<section class="variant"><h3>{_e(nm)}</h3>{head}{warn}'
+        f'<div class="row">{_breakdown_table(v)}</div>'
+        + (f"<h4>roofline</h4>{rl}" if rl else "")
+        + (f"<h4>top ops</h4>{_ops(v, top)}" if v.get("top_ops") else "")
+        + disp + _probes(v, run_dir) + "</section>"
+    )
+
+
+# ── compare runs ────────────────────────────────────────────────────────────────────────────────
+
+
+def compare_svg(result: dict[str, Any]) -> str:
+    """The compare chart: per row the headline time split by the breakdown's shares, with the 95%
+    CI of the step median as an error bar (as in compare.png)."""
+    from profiler.export.compare import headline_interval
+
+    rows = result.get("rows") or []
+    ok = [r for r in rows if r.get("headline_s") is not None]
+    if not ok:
+        return ""
+    top = max(max(r["headline_s"], (headline_interval(r) or (0, 0))[1]) for r in ok) * 1.18
+    bw, gap = 46, 34
+    w = 70 + len(rows) * (bw + gap)
+    f = Frame(max(w, 320), 300, (0, len(rows)), (0, top), margin=(62, 10, 12, 52))
+    for i, r in enumerate(rows):
+        cx = f.x(i + 0.5)
+        label = [str(r.get("display")), str(r.get("variant"))]
+        for k, ln in enumerate(label):
+            f.add(f'<text x="{cx:.1f}" y="{f.h - f.b + 14 + 12 * k}" font-size="10" text-anchor="middle">{_e(ln)}</text>')
+        h = r.get("headline_s")
+        if h is None:
+            f.add(f'<text x="{cx:.1f}" y="{f.y(0) - 6:.1f}" font-size="10" text-anchor="middle" fill="#b00">'
+                  f"{_e(r.get('status'))}</text>")
+            continue
+        pcts = [r.get(f"{c}_pct") for c in CATEGORIES]
+        bottom = 0.0
+        if all(p is None for p in pcts):
+            pcts = [None] * len(CATEGORIES)
+            f.add(f'<rect x="{cx - bw / 2:.1f}" y="{f.y(h):.1f}" width="{bw}" height="{f.y(0) - f.y(h):.1f}" '
+                  f'fill="#607d8b"><title>no breakdown</title></rect>')
+        for c, p in zip(CATEGORIES, pcts, strict=True):
+            seg = h * (p or 0.0) / 100.0
+            if seg <= 0:
+                continue
+            y0, y1 = f.y(bottom), f.y(bottom + seg)
+            f.add(f'<rect x="{cx - bw / 2:.1f}" y="{y1:.1f}" width="{bw}" height="{y0 - y1:.1f}" fill="{COLORS[c]}">'
+                  f"<title>{_e(LABELS[c])}: {p:.1f}%</title></rect>")
+            bottom += seg
+        ci = headline_interval(r)
+        if ci:
+            f.errorbar(i + 0.5, ci[0], ci[1], "#000")
+        ytxt = f.y(ci[1] if ci else h) - 5
+        f.add(f'<text x="{cx:.1f}" y="{ytxt:.1f}" font-size="10" text-anchor="middle">{fmt(h)}</text>')
+    f.axes([], nice_ticks(0, top, 5), "", f"seconds per {result.get('unit', 'step')}")
+    return f.svg("compare chart") + "<p class=dim>error bars: 95% CI of the step median</p>"
+
+
+def _compare(record: dict[str, Any]) -> str:
+    from profiler.analysis.compare import saved_result
+
+    result = saved_result(record)
+    unit = result.get("unit", "step")
+    rows = []
+    for r in result.get("rows") or []:
+        name = f"{r.get('framework')}/{r.get('variant')}"
+        ok = r.get("status") == "ok"
+        pcts = {c: r.get(f"{c}_pct") or 0.0 for c in CATEGORIES}
+        ms = {c: r.get(f"{c}_ms") or 0.0 for c in CATEGORIES}
+        ci = (f" ({_ms(r['step_ci95_low'])}–{_ms(r['step_ci95_high'])})" if r.get("step_ci95_low") is not None else "")
+        rows.append(
+            f"<tr><td>{_e(r.get('display'))} · {_e(r.get('variant'))}</td>"
+            f"<td class=n data-v=\"{r.get('headline_s') or ''}\">"
+            f"{'–' if r.get('headline_s') is None else format(r['headline_s'], '.3f')}</td>"
+            f'<td class=n data-key="compare-step:{_e(name)}" data-v="{r.get("step_ms") or ""}" '
+            f'data-lo="{r.get("step_ci95_low") or ""}" data-hi="{r.get("step_ci95_high") or ""}">'
+            f"{_ms(r.get('step_ms')) if ok else '–'}{ci}</td>"
+            f"<td class=n>{'–' if r.get('items_per_s') is None else format(r['items_per_s'], ',.1f')}</td>"
+            f"<td class=n>{'–' if not r.get('parameters') else format(r['parameters'] / 1e6, '.2f') + ' M'}</td>"
+            f"<td>{stacked_svg(pcts, ms, 260, 18) if ok and any(pcts.values()) else _e(r.get('error') or '')}</td></tr>"
+        )
+    table = (
+        '<table class="sortable" id="compare"><thead><tr><th>framework · variant</th>'
+        f"<th class=n>s / {_e(unit)}</th><th class=n>ms / step (95% CI)</th><th class=n>items / s</th>"
+        "<th class=n>params</th><th>breakdown of the traced step</th></tr></thead><tbody>"
+        + "".join(rows) + "</tbody></table>"
+    )
+    findings = "".join(f'<p class="warn">parameters: {_e(x)}</p>' for x in result.get("param_findings") or [])
+    return (compare_svg(result) + _legend() + table + findings
+            + f'<p id="spread">{_e(result.get("spread", ""))}</p>')
+
+
+# ── scale runs ──────────────────────────────────────────────────────────────────────────────────
+
+
+def scaling_svg(res: dict[str, Any]) -> str:
+    """Speedup vs threads, log-log, one line per series with slowest–fastest-repeat error bars, the
+    ideal diagonal, each series' Amdahl fit dashed, oversubscribed counts shaded (as scaling.png)."""
+    from profiler.export.thread_plot import speedup_interval
+
+    series = [s for s in res.get("series") or [] if s.get("figures")]
+    ts = sorted({p["threads"] for s in series for p in s["points"] if p.get("speedup")})
+    if not ts:
+        return ""
+    lo_t, hi_t = ts[0], ts[-1] if ts[-1] > ts[0] else ts[0] * 2
+    vals = [p["speedup"] for s in series for p in s["points"] if p.get("speedup")]
+    vals += [b for s in series for p in s["points"] for b in (speedup_interval(p) or ())]
+    ylo, yhi = min(*vals, 1.0) / 1.3, max(*vals, hi_t / lo_t) * 1.3
+    f = Frame(560, 340, (lo_t / 1.15, hi_t * 1.15), (ylo, yhi), xlog=True, ylog=True, margin=(50, 14, 12, 40))
+    cores = int(res.get("cores") or 0)
+    if cores and hi_t > cores:
+        a = f.x(cores)
+        f.add(f'<rect x="{a:.1f}" y="{f.t}" width="{f.w - f.r - a:.1f}" height="{f.h - f.t - f.b}" fill="#eee">'
+              f"<title>oversubscribed (&gt; {cores} cores)</title></rect>")
+    grid = [lo_t * (hi_t / lo_t) ** (k / 40) for k in range(41)]
+    f.polyline([(x, x / lo_t) for x in grid], "#888", 1.2, "2 3", "ideal (linear)")
+    legend = ['<span><i class=sw style="background:#888"></i>ideal (linear)</span>']
+    for i, s in enumerate(series):
+        col = SERIES_COLORS[i % len(SERIES_COLORS)]
+        pts = [p for p in s["points"] if p.get("speedup")]
+        f.polyline([(p["threads"], p["speedup"]) for p in pts], col, 1.8, title=s["series"])
+        for p in pts:
+            iv = speedup_interval(p)
+            if iv:
+                f.errorbar(p["threads"], iv[0], iv[1], col, 3)
+            f.add(f'<circle cx="{f.x(p["threads"]):.1f}" cy="{f.y(p["speedup"]):.1f}" r="3.5" fill="{col}">'
+                  f'<title>{_e(s["series"])} at {p["threads"]} thread(s): {p["speedup"]:.2f}× '
+                  f"({_ms(p.get('median_ms'))} ms, {p.get('repeats_ok')} repeat(s)"
+                  + (f", {_ms(p.get('min_ms'))}–{_ms(p.get('max_ms'))}" if iv else "") + ")</title></circle>")
+        fit = (s.get("figures") or {}).get("fit")
+        base = (s.get("figures") or {}).get("base_threads", lo_t)
+        if fit and len(pts) >= 2:
+            g = [pts[0]["threads"] * (pts[-1]["threads"] / pts[0]["threads"]) ** (k / 40) for k in range(41)]
+            tb = fit["serial_ms"] + fit["parallel_ms"] / base
+            f.polyline([(x, tb / (fit["serial_ms"] + fit["parallel_ms"] / x)) for x in g], col, 1, "5 3",
+                       f"{s['series']} Amdahl f={fit['serial_fraction']:.2f}")
+        legend.append(f'<span><i class=sw style="background:{col}"></i>{_e(s["series"])}'
+                      + (f" (Amdahl f={fit['serial_fraction']:.2f}, dashed)" if fit else "") + "</span>")
+    f.axes([t for t in ts], log_ticks(ylo, yhi, 2), "threads", f"speedup vs {lo_t} thread(s)",
+           xfmt=lambda v: f"{v:g}", yfmt=lambda v: f"{v:g}")
+    return (f.svg("speedup vs threads") + '<div class="legend">' + "".join(legend) + "</div>"
+            "<p class=dim>error bars: the speedups of the slowest and the fastest repeat (points measured "
+            "once have none)</p>")
+
+
+def _fit_text(s: dict[str, Any]) -> str:
+    f = s.get("figures")
+    if not f:
+        return f"<li><b>{_e(s['series'])}</b>: no measured point</li>"
+    fit = f.get("fit")
+    out = (f"Amdahl serial fraction {fit['serial_fraction']:.3f}" if fit else _e(f.get("fit_note") or "no fit"))
+    if fit and fit.get("max_speedup"):
+        out += f"; at most {fit['max_speedup']:.1f}× with any thread count"
+    out += f"; fastest at {f.get('best_threads')} thread(s) ({f.get('best_speedup', 0):.2f}×)"
+    if f.get("stops_paying_at"):
+        out += f"; stops paying at {f['stops_paying_at']} threads (&lt; 5% gain)"
+    if f.get("turns_negative_at"):
+        out += f"; slower from {f['turns_negative_at']} threads"
+    e = s.get("explanation") or {}
+    why = _e(e.get("sentence")) if e.get("available") else f"<span class=dim>why: unavailable: {_e(e.get('reason'))}</span>"
+    return f"<li><b>{_e(s['series'])}</b>: {out}<br>{why}</li>"
+
+
+def _scale(record: dict[str, Any]) -> str:
+    res = record.get("scaling") or {}
+    threads = res.get("threads") or []
+    cores = res.get("cores")
+    head = "".join(f"<th class=n>{t} thr{' (over)' if cores and t > cores else ''}</th>" for t in threads)
+    rows = []
+    for s in res.get("series") or []:
+        pts = {p["threads"]: p for p in s["points"]}
+        for what in ("ms/batch", "speedup", "efficiency"):
+            cells = []
+            for t in threads:
+                p = pts.get(t) or {}
+                if what == "ms/batch":
+                    spread = (f" <span class=dim>±{p['spread_pct']:.0f}%</span>"
+                              if p.get("spread_pct") is not None and (p.get("repeats_ok") or 0) > 1 else "")
+                    cells.append(f'<td class=n data-key="scale-median:{_e(s["series"])}@{t}" '
+                                 f'data-v="{p.get("median_ms") or ""}">{_ms(p.get("median_ms"))}{spread}</td>')
+                elif what == "speedup":
+                    cells.append(f"<td class=n>{'–' if p.get('speedup') is None else format(p['speedup'], '.2f') + '×'}</td>")
+                else:
+                    cells.append(f"<td class=n>{'–' if p.get('efficiency') is None else format(p['efficiency'], '.0%')}</td>")
+            rows.append(f"<tr><td>{_e(s['series']) if what == 'ms/batch' else ''}</td><td>{what}</td>{''.join(cells)}</tr>")
+    table = (f'<table id="scaling"><thead><tr><th>series</th><th></th>{head}</tr></thead><tbody>{"".join(rows)}'
+             "</tbody></table><p class=dim>ms per batch: median of the repeats; ± their min–max spread</p>")
+    fits = "<ul>" + "".join(_fit_text(s) for s in res.get("series") or []) + "</ul>"
+    return scaling_svg(res) + table + "<h3>fits and why</h3>" + fits
+
+
+# ── the page ────────────────────────────────────────────────────────────────────────────────────
+
+
+def _trace_help(record: dict[str, Any]) -> str:
+    trace = record.get("trace")
+    if not trace:
+        return "<p class=dim>no Chrome trace in this run</p>"
+    return (
+        f"<p>The timeline of every traced step is in <code>{_e(trace)}</code>, next to this file. To look at "
+        "it: open <a href=\"https://ui.perfetto.dev\">ui.perfetto.dev</a> (Perfetto UI) and drag the file onto "
+        "the page, or choose <i>Open trace file</i> — the gzip is read as is, in the browser; nothing is "
+        "uploaded. Offline, <code>chrome://tracing</code> in Chromium loads it too. Keys: <b>W/S</b> zoom, "
+        "<b>A/D</b> pan; click a slice for its arguments (category, shapes, step).</p>"
+    )
+
+
+def render_html(record: dict[str, Any], top: int = 15, run_dir: Path | str | None = None) -> str:
     sc = record.get("scenario") or {}
     s = record.get("settings") or {}
+    kind = record.get("kind") or "trace"
     name = sc.get("name", "?")
-    details = []
-    for v in record.get("variants", []):
-        if v.get("status") != "ok":
-            continue
-        nm = f"{v.get('framework')}/{v.get('variant')}"
-        warn = "".join(f'<p class="warn">warning: {_e(w)}</p>' for w in v.get("warnings") or [])
-        details.append(f"<h3>{_e(nm)}</h3>{warn}{_ops(v, top)}{_probes(v)}")
-    warnings = "".join(f'<li class="warn">{_e(w)}</li>' for w in record.get("warnings") or [])
-    trace = record.get("trace")
-    perfetto = (
-        f"<p>The timeline of every traced step is in <code>{_e(trace)}</code> (next to this file). "
-        "Open <a href=\"https://ui.perfetto.dev\">ui.perfetto.dev</a> and drag the file onto the page "
-        "(or <i>Open trace file</i>); it is read in the browser, nothing is uploaded.</p>"
-        if trace else "<p class=dim>no Chrome trace in this run</p>"
-    )
+    body: list[str] = []
+    if kind == "scale":
+        variants = record.get("variants") or []
+        n_ok = sum(1 for v in variants if v.get("status") == "ok")
+        body.append(f"<h2>Thread scaling</h2><p class=dim>{n_ok} of {len(variants)} worker(s) ok; "
+                    f"{_e((record.get('scaling') or {}).get('cores'))} usable cores</p>{_scale(record)}")
+        body.append(f"<h2>Warnings</h2>{_warnings(record)}")
+    else:
+        if kind == "compare":
+            body.append(f"<h2>Comparison</h2>{_compare(record)}")
+        body.append(f"<h2>Summary</h2>{_summary(record)}<h2>Verdicts</h2>{_verdicts(record)}")
+        body.append(f"<h2>Warnings</h2>{_warnings(record)}")
+        details = [_variant(v, top, run_dir) for v in record.get("variants", []) if v.get("status") == "ok"]
+        if details:
+            body.append("<h2>Per variant</h2>" + "".join(details))
+    body.append(f"<h2>Trace</h2>{_trace_help(record)}")
+    steps = (f" · {_e(s.get('steps'))} clean + {_e(s.get('trace_steps'))} traced steps"
+             if s.get("steps") is not None else "")
     return (
         "<!doctype html><html lang=en><head><meta charset=utf-8>"
         f"<title>profiler · {_e(name)}</title><style>{CSS}</style></head><body>"
-        f"<h1>profiler {_e(record.get('kind', 'trace'))} · {_e(name)}</h1>"
+        f"<h1>profiler {_e(kind)} · {_e(name)}</h1>"
         f"<p class=dim>{_e(sc.get('summary', ''))}<br>device {_e(s.get('device'))} · preset {_e(s.get('preset'))}"
-        f" · mode {_e(s.get('mode'))} · {_e(s.get('steps'))} clean + {_e(s.get('trace_steps'))} traced steps · "
+        f" · mode {_e(s.get('mode'))}{steps} · "
         f"status <b data-key=status>{_e(record.get('status'))}</b> · created {_e(record.get('created'))}</p>"
-        f"<h2>Summary</h2>{_summary(record)}<h2>Verdicts</h2>{_verdicts(record)}"
-        f"<h2>Warnings</h2>{'<ul>' + warnings + '</ul>' if warnings else '<p class=dim>none</p>'}"
-        f"<h2>Per variant</h2>{''.join(details)}<h2>Trace</h2>{perfetto}"
-        f"<script>{JS}</script></body></html>"
+        + "".join(body)
+        + f"<script>{JS}</script></body></html>"
     )
 
 
 def write_html(record: dict[str, Any], run_dir: Path | str, file: Path | str | None = None) -> Path:
     """Write ``report.html`` (or ``file``) for ``record``; returns its path."""
     path = Path(file) if file is not None else Path(run_dir) / FILE
-    path.write_text(render_html(record), encoding="utf-8")
+    atomic_write_text(path, render_html(record, run_dir=run_dir))
     return path

@@ -3,7 +3,9 @@
 Consumes the result dict of :func:`profiler.run.thread_sweep.scaling_result` (or ``scaling.json``). Log-log
 axes, so ideal scaling is the diagonal. Each series is drawn from its measured points; its fitted
 Amdahl curve (where there is one) is dashed in the same colour; counts above the core count are
-shaded as oversubscribed. matplotlib is imported
+shaded as oversubscribed. Error bars span the speedups of the point's slowest and fastest repeat
+(:func:`speedup_interval`: the repeats' medians, ``min_ms``/``max_ms``, against the same baseline);
+points measured once have none. matplotlib is imported
 with the Agg backend inside the function, so nothing here needs a display or slows ``import``.
 """
 
@@ -11,6 +13,16 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+
+
+def speedup_interval(point: dict[str, Any]) -> tuple[float, float] | None:
+    """``(low, high)`` speedup of a point's slowest and fastest repeat, or ``None`` (one repeat, or
+    no speedup). The baseline is the one behind ``speedup`` (``speedup × median_ms``)."""
+    sp, med, lo, hi = (point.get(k) for k in ("speedup", "median_ms", "min_ms", "max_ms"))
+    if not sp or not med or not lo or not hi or (point.get("repeats_ok") or 0) < 2:
+        return None
+    base = sp * med
+    return base / hi, base / lo
 
 
 def write_scaling_png(result: dict[str, Any], path: Path, title: str = "speedup vs threads") -> Path:
@@ -27,6 +39,7 @@ def write_scaling_png(result: dict[str, Any], path: Path, title: str = "speedup 
     cores = int(result.get("cores") or 0)
     all_t = sorted({p["threads"] for s in series for p in s["points"] if p.get("speedup")})
     fig, ax = plt.subplots(figsize=(7.0, 4.5), dpi=110)
+    with_bars = False
     try:
         lo, hi = all_t[0], all_t[-1]
         # sampled along the (log) axis, so the straight ideal line stays straight there
@@ -40,6 +53,12 @@ def write_scaling_png(result: dict[str, Any], path: Path, title: str = "speedup 
             xs = [p["threads"] for p in pts]
             ys = [p["speedup"] for p in pts]
             ax.plot(xs, ys, marker="o", color=color, label=s["series"])
+            bars = [(p["threads"], p["speedup"], iv) for p in pts if (iv := speedup_interval(p))]
+            if bars:
+                ax.errorbar([b[0] for b in bars], [b[1] for b in bars],
+                            yerr=[[b[1] - b[2][0] for b in bars], [b[2][1] - b[1] for b in bars]],
+                            fmt="none", ecolor=color, elinewidth=1, capsize=3)
+                with_bars = True
             for p in pts:
                 if p.get("thread_mismatch") and p.get("busy_threads") is not None:
                     ax.annotate(
@@ -69,7 +88,7 @@ def write_scaling_png(result: dict[str, Any], path: Path, title: str = "speedup 
         ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
         ax.set_xticks(all_t)
         ax.set_xticklabels([str(t) for t in all_t])
-        ax.set_xlabel("threads")
+        ax.set_xlabel("threads" + ("  (error bars: slowest–fastest repeat)" if with_bars else ""))
         ax.set_ylabel(f"speedup vs {lo} thread{'s' if lo > 1 else ''}")
         ax.set_title(title)
         ax.grid(True, alpha=0.3)
@@ -85,4 +104,4 @@ def write_scaling_png(result: dict[str, Any], path: Path, title: str = "speedup 
     return path
 
 
-__all__ = ["write_scaling_png"]
+__all__ = ["speedup_interval", "write_scaling_png"]

@@ -18,8 +18,9 @@ def _pct(v: float | None) -> str:
     return "–" if v is None else f"{100 * v:.1f}%"
 
 
-def breakdown_details(v: dict[str, Any]) -> list[Any]:
-    """Lines under a variant's breakdown table: verdict, loader, not-measured reasons, roofline, GPU."""
+def breakdown_details(v: dict[str, Any], roofline: bool = True) -> list[Any]:
+    """Lines under a variant's breakdown table: verdict, loader, not-measured reasons, roofline (unless
+    ``roofline`` is false), GPU."""
     out: list[Any] = []
     bd = v.get("breakdown") or {}
     if bd.get("describes"):
@@ -59,7 +60,7 @@ def breakdown_details(v: dict[str, Any]) -> list[Any]:
     rl = v.get("roofline") or {}
     if rl.get("not_measured"):
         out.append(Text(f"roofline: not measured — {rl['not_measured']}", style="yellow"))
-    elif rl.get("ops"):
+    elif rl.get("ops") and roofline:
         ceil = rl.get("ceilings")
         title = "roofline (cost model from recorded shapes"
         title += (

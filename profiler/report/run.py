@@ -26,10 +26,14 @@ from profiler.report.summary import SummaryReport, short_name
 
 
 class VariantReport:
-    def __init__(self, entry: VariantEntry, unit: str = "step", top: int = 10) -> None:
+    """One variant's panel: step time, warnings, the breakdown and what explains it; with ``detail``
+    also the roofline table, the top ops, dispatch counts and the probes' figures."""
+
+    def __init__(self, entry: VariantEntry, unit: str = "step", top: int = 10, detail: bool = True) -> None:
         self.entry = entry
         self.unit = unit
         self.top = top
+        self.detail = detail
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         e = self.entry
@@ -101,8 +105,8 @@ class VariantReport:
                     style="dim",
                 )
             )
-            parts.extend(breakdown_details(v))
-        ops = v.get("top_ops") or []
+            parts.extend(breakdown_details(v, roofline=self.detail))
+        ops = (v.get("top_ops") or []) if self.detail else []
         if ops:
             t = Table(box=None, pad_edge=False, header_style="bold", title_justify="left")
             t.add_column("top ops by self time")
@@ -119,7 +123,7 @@ class VariantReport:
                     fmt_ms(o["self_ms_per_step"]),
                 )
             parts.append(t)
-        d = v.get("dispatch") or {}
+        d = (v.get("dispatch") or {}) if self.detail else {}
         if d:
             parts.append(
                 Text(
@@ -132,7 +136,7 @@ class VariantReport:
                     style="dim",
                 )
             )
-        for line in summary_lines(v.get("probe_summary") or {}):
+        for line in summary_lines(v.get("probe_summary") or {}) if self.detail else []:
             parts.append(Text(line, style="dim"))
         probes = v.get("probes") or {}
         notes = [f"{n}: {p['error']}" for n, p in probes.items() if isinstance(p, dict) and p.get("error")]
@@ -174,17 +178,22 @@ class ComparisonReport:
 
 
 class RunReport:
-    """The whole report of a run record: the summary first, then (unless ``quiet``) the details."""
+    """The whole report of a run record: the summary first, then (unless ``quiet``) the details —
+    per variant its breakdown and warnings, the comparison table and the run's files; ``detail``
+    adds each variant's roofline table, top ops, dispatch counts and probe figures."""
 
-    def __init__(self, record: RunRecord, run_dir: str | None = None, quiet: bool = False, top: int = 10) -> None:
+    def __init__(
+        self, record: RunRecord, run_dir: str | None = None, quiet: bool = False, top: int = 10, detail: bool = False
+    ) -> None:
         self.record = record
         self.run_dir = run_dir
         self.quiet = quiet
         self.top = top
+        self.detail = detail
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         rec = self.record
-        yield SummaryReport(rec, self.run_dir)
+        yield SummaryReport(rec, self.run_dir, more_below=not self.quiet)
         if self.quiet:
             return
         yield Text("\ndetails", style="bold underline")
@@ -215,7 +224,7 @@ class RunReport:
         for v in rec.variants:
             if v.status == "unavailable":
                 continue
-            yield VariantReport(v, rec.unit, self.top)
+            yield VariantReport(v, rec.unit, self.top, self.detail)
             if v.sections.get("distributed"):  # data-parallel run: per-rank table (report/ranks.py)
                 yield RanksReport(v.to_dict())
         if skipped:
@@ -250,6 +259,8 @@ class RunReport:
             if rec.trace:
                 tail.append(f"\nChrome trace: {self.run_dir}/{rec.trace}  (open in https://ui.perfetto.dev)")
         tail.append_text(run_tail(r, self.run_dir))
+        if not self.detail and any(v.ok for v in rec.variants):
+            tail.append("\nper variant roofline, top ops and probe figures: --detail (and report.html)", style="dim")
         yield tail
 
 
@@ -258,7 +269,8 @@ MALFORMED = (KeyError, TypeError, ValueError, AttributeError, IndexError, ZeroDi
 
 
 def render_record(
-    record: RunRecord, run_dir: str | None, console: Console, quiet: bool = False, top: int = 10
+    record: RunRecord, run_dir: str | None, console: Console, quiet: bool = False, top: int = 10,
+    detail: bool = False,
 ) -> None:
     """Render a run record; a record whose fields have the wrong shape is an :class:`InputError`.
 
@@ -266,7 +278,7 @@ def render_record(
     """
     try:
         with console.capture() as cap:
-            console.print(RunReport(record, run_dir, quiet, top))
+            console.print(RunReport(record, run_dir, quiet, top, detail))
     except MALFORMED as e:
         where = f"{run_dir}/run.json" if run_dir else "run record"
         raise InputError(f"{where}: malformed run record ({type(e).__name__}: {e})") from None

@@ -3,25 +3,31 @@
 It fits the first screen (≤ 40 lines at 100 columns for the main job): per variant the step time
 with the uncertainty the record holds (``ci95`` when measured, else ``mad``, else the min–max
 spread), a stacked bar of the traced breakdown with its two largest shares, and the status; then
-each comparison's sentence (with its ``verdict`` when the record has one); then every file the run
-wrote. Names are shortened at separators, never cut mid-word (:func:`short_name`).
+each comparison in a line or two (:func:`verdict_line`; the full sentence follows in the details);
+then every file the run wrote. Names are shortened at separators, never cut mid-word (:func:`short_name`). Lines fit the
+console's width (the bar narrows, down to :data:`MIN_BAR`), and at most :data:`SUMMARY_WARNINGS`
+warnings are printed here: the rest are counted, and stand in the variant panels, report.html and
+run.json.
 """
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.text import Text
 
-from profiler.core.categories import CATEGORIES, SHORT
+from profiler.core.categories import CATEGORIES, LABELS, SHORT
 from profiler.core.categories import TERMINAL_COLORS as COLORS
 from profiler.core.record import RunRecord, StepStats, VariantEntry
 from profiler.report.bars import breakdown_bar, fmt_ms
 
 NAME_WIDTH = 24
 SUMMARY_BAR = 20
+MIN_BAR = 8
+SUMMARY_WARNINGS = 6
 _SEP = re.compile(r"([/_\-. ])")
 
 
@@ -70,7 +76,18 @@ def top_shares(pct: dict[str, float], n: int = 2) -> str:
     return " ".join(f"{SHORT[c]} {p:.0f}%" for p, c in best if p >= 0.5)
 
 
-def variant_line(v: VariantEntry) -> Text:
+def status_text(v: VariantEntry) -> str:
+    return " ok" if not v.warnings else f" ok, {len(v.warnings)} warning{'s' if len(v.warnings) > 1 else ''}"
+
+
+def bar_width(variants: list[VariantEntry], width: int) -> int:
+    """The summary bar's width so that every variant's line fits ``width`` columns."""
+    fixed = NAME_WIDTH + 1 + 11 + 1 + 18 + 1 + 1 + 16
+    status = max((len(status_text(v)) for v in variants if v.ok), default=3)
+    return max(MIN_BAR, min(SUMMARY_BAR, width - fixed - status))
+
+
+def variant_line(v: VariantEntry, bar: int = SUMMARY_BAR) -> Text:
     name = short_name(f"{v.framework}/{v.variant}")
     t = Text(f"{name:<{NAME_WIDTH}} ")
     if not v.ok:
@@ -83,12 +100,38 @@ def variant_line(v: VariantEntry) -> Text:
     t.append(f" {uncertainty(st):<18} ", style="dim")
     bd = v.breakdown or {}
     if bd.get("pct"):
-        t.append_text(breakdown_bar(bd["pct"], SUMMARY_BAR))
+        t.append_text(breakdown_bar(bd["pct"], bar))
         t.append(f" {top_shares(bd['pct']):<16}")
     else:
-        t.append(" " * (SUMMARY_BAR + 17))
-    t.append(" ok" if not v.warnings else f" ok, {len(v.warnings)} warning(s)", style="green")
+        t.append(" " * (bar + 17))
+    t.append(status_text(v), style="green")
     return t
+
+
+def verdict_line(c: dict[str, Any]) -> str:
+    """One comparison in a line or two: who is faster by how much (CI), the gap's largest category,
+    the dispatch counts — from the comparison's fields; its full sentence is in the details."""
+    sp = c.get("speedup")
+    if not isinstance(sp, int | float):
+        return str(c.get("sentence", ""))
+    fast, slow = short_name(str(c.get("fast"))), short_name(str(c.get("slow")))
+    ci = c.get("ratio_ci95")
+    ci_s = f"CI {ci[0]:.2f}–{ci[1]:.2f}" if isinstance(ci, list) and len(ci) == 2 else "no CI"
+    if c.get("verdict") == "no significant difference":
+        line = f"{fast} vs {slow}: no significant difference ({sp:.2f}×, {ci_s})"
+    else:
+        line = f"{fast} is {sp:.2f}× faster ({ci_s}) than {slow}"
+    main = c.get("main_category")
+    share = (c.get("category_share_pct") or {}).get(main)
+    delta = (c.get("category_delta_ms") or {}).get(main)
+    if main in LABELS and (c.get("traced_gap_ms") or 0) > 0 and share is not None:
+        line += (f"; gap: {share:.0f}% {LABELS[main]}" if share <= 100
+                 else f"; gap: {LABELS[main]} {delta:+.2f} ms/step")
+    d = c.get("dispatch") or {}
+    fo, so = (d.get("fast") or {}).get("ops"), (d.get("slow") or {}).get("ops")
+    if fo and so:
+        line += f"; {so:,.0f} vs {fo:,.0f} dispatches/step"
+    return line
 
 
 def run_files(run_dir: str | Path | None) -> list[str]:
@@ -117,9 +160,10 @@ def files_lines(files: list[str]) -> list[str]:
 class SummaryReport:
     """The first screen of a run's report (``trace``, ``report RUN_DIR``)."""
 
-    def __init__(self, record: RunRecord, run_dir: str | None = None) -> None:
+    def __init__(self, record: RunRecord, run_dir: str | None = None, more_below: bool = True) -> None:
         self.record = record
         self.run_dir = run_dir
+        self.more_below = more_below  # the variant panels follow (not --quiet)
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         rec = self.record
@@ -136,11 +180,12 @@ class SummaryReport:
         ran = [v for v in rec.variants if v.status != "unavailable"]
         skipped = [v for v in rec.variants if v.status == "unavailable"]
         if ran:
+            bar = bar_width(ran, options.max_width)
             head = Text(f"{'variant':<{NAME_WIDTH}} {'step ms':>11} {'uncertainty':<18} ", style="bold")
-            head.append(f"{'breakdown (traced)':<{SUMMARY_BAR}} {'largest':<16} status", style="bold")
+            head.append(f"{'breakdown (traced)' if bar >= 18 else 'breakdown':<{bar}} {'largest':<16} status", style="bold")
             yield head
             for v in ran:
-                yield variant_line(v)
+                yield variant_line(v, bar)
             legend = Text("bar: ", style="dim")
             for c in CATEGORIES:
                 legend.append("█", style=COLORS[c])
@@ -154,16 +199,17 @@ class SummaryReport:
                 style="yellow",
             )
         if rec.comparisons:
-            yield Text("verdicts", style="bold")
+            yield Text("verdicts" + (" (each in full under the comparison table)" if self.more_below else ""),
+                       style="bold")
             for c in rec.comparisons:
-                line = Text("• ")
-                verdict = c.get("verdict")
-                if verdict:
-                    line.append(f"[{verdict}] ", style="bold")
-                line.append(str(c.get("sentence", "")))
-                yield line
-        for w in rec.warnings:
+                yield Text("• " + verdict_line(c))
+        for w in rec.warnings[:SUMMARY_WARNINGS]:
             yield Text(f"warning: {w}", style="yellow")
+        rest = len(rec.warnings) - SUMMARY_WARNINGS
+        if rest > 0:
+            where = "the variant panels below, " if self.more_below else ""
+            yield Text(f"… and {rest} more warning{'s' if rest > 1 else ''}: in {where}report.html and run.json",
+                       style="yellow")
         st = Text(f"status: {rec.status}", style="bold green" if rec.status == "ok" else "bold red")
         if self.run_dir:
             st.append(f" · run directory {self.run_dir}", style="")

@@ -19,7 +19,7 @@ from profiler.core.record import RunRecord, json_document
 from profiler.core.rundir import RunDir
 from profiler.core.scenario import Scenario
 from profiler.export.compare import write_outputs
-from profiler.run.execute import execute
+from profiler.run.execute import execute, export_pages
 
 
 def select_frameworks(sc: Scenario, value: str | None) -> tuple[list[str], list[Unavailable]]:
@@ -73,6 +73,7 @@ def run_compare(
         "param_findings": result["param_findings"],
         "unavailable": [{"framework": u.framework, "reason": u.reason} for u in skipped],
     }
+    export_pages(record, run)  # report.html again, now with the comparison's table and chart
     run.write_record(record)
     return record, run, result, files
 

@@ -159,9 +159,16 @@ def export_files(record: RunRecord, run: RunDir) -> None:
     """Every registered exporter of the record (export.RECORD_EXPORTERS); a failure is a warning."""
     written, failed = export_record(record.to_dict(), run.path, ["plots"])
     record.plots = written.get("plots") or {}
+    record.warnings.extend(failed)
     # the page comes last: it shows the record as saved, plots included
-    _, failed_html = export_record(record.to_dict(), run.path, [n for n in RECORD_EXPORTERS if n != "plots"])
-    record.warnings.extend(failed + failed_html)
+    export_pages(record, run)
+
+
+def export_pages(record: RunRecord, run: RunDir) -> None:
+    """The record's exporters other than the plots (``report.html``): ``compare`` and ``scale`` call
+    it again once their own sections are in the record; a failure is a warning."""
+    _, failed = export_record(record.to_dict(), run.path, [n for n in RECORD_EXPORTERS if n != "plots"])
+    record.warnings.extend(failed)
 
 
 def _run_jobs(

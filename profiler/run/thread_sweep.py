@@ -51,7 +51,7 @@ from profiler.core.rundir import RunDir, ensure_writable_root
 from profiler.core.scenario import Scenario
 from profiler.export.thread_sweep import SCALING_JSON, write_outputs
 from profiler.probes.process import thread_cpu_times
-from profiler.run.execute import record_header, run_status, variant_entry
+from profiler.run.execute import export_pages, record_header, run_status, variant_entry
 from profiler.run.plan import TraceRequest, plan
 from profiler.run.process import WorkerJob, run_job, thread_env
 
@@ -381,6 +381,7 @@ def execute_scale(
     record.status = "interrupted" if interrupted else run_status(record.variants)
     files = write_outputs(run.path, result, sc.name)
     result["files"] = files
+    export_pages(record, run)  # report.html: the sweep's chart and table
     run.write_record(record)
     atomic_write_json(run.path / SCALING_JSON, json_summary(record, run))
     return record, run
