@@ -99,3 +99,28 @@ def test_cli(runs, cli):
     assert json.loads(j.stdout)["main_category"] == "framework_overhead"
     bad = cli("explain", str(a), "/nonexistent")
     assert bad.returncode == 2 and bad.stderr.startswith("profiler: error:")
+
+
+def test_explain_carries_the_ratio_ci_and_verdict(tmp_path, cli):
+    """explain's comparison has the same ratio_ci95 and verdict as trace's and compare's."""
+    import random
+
+    def with_steps(v, centre):
+        rng = random.Random(centre)
+        v = dict(v)
+        v["repeats"] = {"processes": [
+            {"status": "ok", "step_ms": [centre * (1 + 0.02 * rng.uniform(-1, 1)) for _ in range(8)]}
+            for _ in range(3)
+        ]}
+        return v
+
+    ms = {"compute": 8.0, "framework_overhead": 2.0}
+    fast = with_steps(_variant("fused", 10.0, ms, [], {"ops": 200}), 10.0)
+    slow = with_steps(_variant("unfused", 11.0, ms, [], {"ops": 300}), 11.0)
+    same = with_steps(_variant("unfused", 10.0, ms, [], {"ops": 300}), 10.0)
+    a, b, c = _run(tmp_path, "a", [fast]), _run(tmp_path, "b", [slow]), _run(tmp_path, "c", [same])
+    j = json.loads(cli("explain", str(a), str(b), "--json").stdout)
+    assert j["verdict"] == "faster" and j["ratio_ci95"][0] > 1.0 > 0.0, j
+    assert "95% CI" in j["sentence"]
+    k = json.loads(cli("explain", str(a), str(c), "--json").stdout)
+    assert k["verdict"] == "no significant difference" and k["ratio_ci95"][0] <= 1.0 <= k["ratio_ci95"][1], k

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from profiler.analysis.stats import NOT_SIGNIFICANT, ratio_verdict, step_samples
 from profiler.core.categories import CATEGORIES, LABELS
 from profiler.core.errors import InputError
 
@@ -132,4 +133,25 @@ def explain_runs(
     e = explain(a, b)
     if e is None:
         raise InputError(f"{names[0]} vs {names[1]}: a variant lacks step times or a breakdown")
+    return with_verdict(e, a, b)
+
+
+def with_verdict(e: dict[str, Any], a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    """Add the ratio's 95% CI and the verdict (``faster`` / ``no significant difference``) to an
+    explanation of ``a`` vs ``b``, and say it in the sentence; a pair without step samples keeps
+    ``null`` for both."""
+    fast, slow = (a, b) if e["fast"] == f"{a.get('framework')}/{a.get('variant')}" else (b, a)
+    _, ci, verdict = ratio_verdict(step_samples(fast), step_samples(slow))
+    e = dict(e, ratio_ci95=ci, verdict=verdict)
+    if ci is None or e.get("speedup") is None:
+        return e
+    head = f"{e['fast']} is {e['speedup']:.2f}× faster than {e['slow']}"
+    if verdict == NOT_SIGNIFICANT:
+        new = (f"{e['fast']} and {e['slow']} show no significant difference ({e['speedup']:.2f}×, "
+               f"95% CI {ci[0]:.2f}–{ci[1]:.2f}×)")
+    else:
+        new = f"{e['fast']} is {e['speedup']:.2f}× (95% CI {ci[0]:.2f}–{ci[1]:.2f}×) faster than {e['slow']}"
+    e["sentence"] = e["sentence"].replace(head, new, 1)
     return e
+
+

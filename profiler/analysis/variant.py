@@ -13,10 +13,10 @@ import numpy as np
 from profiler.analysis.attribution import attributed_breakdown
 from profiler.analysis.breakdown import step_windows
 from profiler.analysis.compensation import compensate, record_cost, records_per_category
-from profiler.analysis.explain import explain
+from profiler.analysis.explain import explain, with_verdict
 from profiler.analysis.intervals import clip, merge
 from profiler.analysis.ops import dispatch_counts, op_table
-from profiler.analysis.stats import NOT_SIGNIFICANT, ratio_verdict, step_samples, summarize_ms
+from profiler.analysis.stats import summarize_ms
 from profiler.core.categories import LABELS
 from profiler.core.events import DATA_LOADING, EventTable
 from profiler.probes.summary import probe_summary
@@ -168,24 +168,3 @@ def comparisons(variants: list[dict[str, Any]]) -> list[dict[str, Any]]:
         bests = sorted((min(vs, key=speed) for vs in whole.values() if vs), key=speed)
         pairs += [(bests[0], v) for v in bests[1:]]
     return [with_verdict(e, a, b) for a, b in pairs if (e := explain(a, b))]
-
-
-def with_verdict(e: dict[str, Any], a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
-    """Add the ratio's 95% CI and the verdict (``faster`` / ``no significant difference``) to an
-    explanation of ``a`` vs ``b``, and say it in the sentence; a pair without step samples keeps
-    ``null`` for both."""
-    fast, slow = (a, b) if e["fast"] == f"{a.get('framework')}/{a.get('variant')}" else (b, a)
-    _, ci, verdict = ratio_verdict(step_samples(fast), step_samples(slow))
-    e = dict(e, ratio_ci95=ci, verdict=verdict)
-    if ci is None or e.get("speedup") is None:
-        return e
-    head = f"{e['fast']} is {e['speedup']:.2f}× faster than {e['slow']}"
-    if verdict == NOT_SIGNIFICANT:
-        new = (f"{e['fast']} and {e['slow']} show no significant difference ({e['speedup']:.2f}×, "
-               f"95% CI {ci[0]:.2f}–{ci[1]:.2f}×)")
-    else:
-        new = f"{e['fast']} is {e['speedup']:.2f}× (95% CI {ci[0]:.2f}–{ci[1]:.2f}×) faster than {e['slow']}"
-    e["sentence"] = e["sentence"].replace(head, new, 1)
-    return e
-
-
