@@ -9,6 +9,7 @@ import statistics
 from typing import Any
 
 from profiler.analysis.op_scaling import op_scaling
+from profiler.analysis.stats import step_samples, step_stats
 from profiler.analysis.thread_fits import SPREAD_WARN_PCT, Point, scaling_figures, spread_pct
 
 #: A point whose threads got less than this share of the cores they could use gets a warning.
@@ -50,6 +51,8 @@ def scaling_result(
                 "min_ms": min(meds) if meds else None,
                 "max_ms": max(meds) if meds else None,
                 "repeat_medians_ms": meds,
+                # 95% CI of the point's median: bootstrap over its repeats and their steps
+                "ci95_ms": step_stats([g for e in ok for g in step_samples(e)])["ci95"] if ok else None,
                 "spread_pct": spread_pct(meds) if meds else None,
                 "busy_threads": _median(busy_counts) if busy_counts else None,
                 "busy_threads_range": [min(busy_counts), max(busy_counts)] if busy_counts else None,

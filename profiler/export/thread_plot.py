@@ -3,10 +3,10 @@
 Consumes the result dict of :func:`profiler.run.thread_sweep.scaling_result` (or ``scaling.json``). Log-log
 axes, so ideal scaling is the diagonal. Each series is drawn from its measured points; its fitted
 Amdahl curve (where there is one) is dashed in the same colour; counts above the core count are
-shaded as oversubscribed. Error bars span the speedups of the point's slowest and fastest repeat
-(:func:`speedup_interval`: the repeats' medians, ``min_ms``/``max_ms``, against the same baseline);
-points measured once have none. matplotlib is imported
-with the Agg backend inside the function, so nothing here needs a display or slows ``import``.
+shaded as oversubscribed. Error bars are the 95% CI of each point's median (bootstrap over its
+repeats and their steps), or its repeats' range where no CI could be drawn
+(:func:`speedup_interval`). matplotlib is imported with the Agg backend inside the function, so
+nothing here needs a display or slows ``import``.
 """
 
 from __future__ import annotations
@@ -16,11 +16,19 @@ from typing import Any
 
 
 def speedup_interval(point: dict[str, Any]) -> tuple[float, float] | None:
-    """``(low, high)`` speedup of a point's slowest and fastest repeat, or ``None`` (one repeat, or
-    no speedup). The baseline is the one behind ``speedup`` (``speedup × median_ms``)."""
-    sp, med, lo, hi = (point.get(k) for k in ("speedup", "median_ms", "min_ms", "max_ms"))
-    if not sp or not med or not lo or not hi or (point.get("repeats_ok") or 0) < 2:
+    """``(low, high)`` speedup from the point's 95% CI of its median (``ci95_ms``: bootstrap over its
+    repeats and their steps) or, without one, its slowest and fastest repeat; ``None`` when neither
+    exists. The baseline is the one behind ``speedup`` (``speedup × median_ms``)."""
+    sp, med = point.get("speedup"), point.get("median_ms")
+    if not sp or not med:
         return None
+    ci = point.get("ci95_ms")
+    if ci and ci[0] and ci[1]:
+        lo, hi = ci
+    else:
+        lo, hi = point.get("min_ms"), point.get("max_ms")
+        if not lo or not hi or (point.get("repeats_ok") or 0) < 2:
+            return None
     base = sp * med
     return base / hi, base / lo
 
