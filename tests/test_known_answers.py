@@ -134,3 +134,28 @@ def test_dispatch_heavy_user_program_matches_the_bare_replay(calibrated, tmp_pat
     assert v["traced_breakdown_ms"] is not None and v["step_ms"]["n_steps"] >= 4, v
     assert "clean step" in v["breakdown_of"], v["breakdown_of"]
     _check(v, truth)
+
+
+def test_unfused_lstm_shapes_on_and_off_give_the_same_compensated_breakdown(calibrated, tmp_path, cli) -> None:
+    """record_shapes changes the tracer's cost per record (and so the traced step) a lot; with each
+    configuration's own measured cost removed, the two compensated breakdowns agree: every
+    category's share of its clean step within 10 points."""
+    def run(*extra: str) -> dict:
+        r = cli("trace", "-s", "cudnn_lstm", "-f", "torch", "-v", "unfused", "-p", "cpu", "--repeat", "1",
+                "--probes", "torch", "--out", str(tmp_path), "--json", *extra, env=calibrated, timeout=600)
+        assert r.returncode == 0, r.stderr
+        return json.loads(r.stdout)["variants"][0]
+
+    on = run()
+    off = run("--probe-option", "torch.record_shapes=false", "--probe-option", "torch.with_flops=false")
+    assert "shapes_flops" in on["breakdown_of"] and "plain" in off["breakdown_of"], (on["breakdown_of"], off["breakdown_of"])
+    raw_on, raw_off = on["traced_step_ms"]["median"], off["traced_step_ms"]["median"]
+    shares = {}
+    for c, v in on["breakdown_ms"].items():
+        if v is None or off["breakdown_ms"].get(c) is None:
+            continue
+        a = 100 * v / on["step_ms"]["median"]
+        b = 100 * off["breakdown_ms"][c] / off["step_ms"]["median"]
+        shares[c] = (round(a, 1), round(b, 1))
+    note = f"shares on/off {shares}; traced steps {raw_on:.1f} vs {raw_off:.1f} ms"
+    assert all(abs(a - b) <= 10.0 for a, b in shares.values()), note

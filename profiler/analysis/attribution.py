@@ -58,18 +58,33 @@ def attributed_breakdown(
 
 
 def dispatch_rule(calibration: dict[str, Any] | None, framework: str | None, ceilings: Any) -> DispatchRule:
-    """The dispatch rule for one framework's host ops: its measured per-op dispatch time (torch:
-    a one-element op's bare time less an empty Python call's, from ``profiler calibrate``; 0 where not
-    measured) and the roofline cap when the machine's ceilings are known."""
+    """The dispatch rule for one framework's host ops: its measured per-op dispatch time and the
+    roofline cap when the machine's ceilings are known.
+
+    The floor is the part of an op *record* that is dispatch: a one-element op's recorded duration
+    with the tracer's in-record cost taken off (``recorded_op_us`` − ``inside_us`` of the probe's
+    configuration, from ``profiler calibrate``); from older calibrations, a one-element op's bare
+    per-call time less an empty Python call's (an upper bound: it includes argument parsing, which
+    the record does not cover). 0 where nothing was measured."""
     floor_us, how = 0.0, "no measured dispatch time"
     t = ((calibration or {}).get("tracer_costs") or {}).get(framework or "") or {}
-    bare, empty = (t.get("bare_op_us") or {}).get("median"), (t.get("empty_call_us") or {}).get("median")
-    if isinstance(bare, int | float) and isinstance(empty, int | float):
-        floor_us = max(0.0, float(bare) - float(empty))
-        how = f"{framework} dispatch {floor_us:.2f} µs per op (calibrated)"
+    cfg = (t.get("configs") or {}).get("shapes_flops") or {}
+    rec, inside = _median(cfg.get("recorded_op_us")), _median(cfg.get("inside_us"))
+    bare, empty = _median(t.get("bare_op_us")), _median(t.get("empty_call_us"))
+    if rec is not None:
+        floor_us = max(0.0, rec - (inside or 0.0))
+        how = f"{framework} dispatch {floor_us:.2f} µs per op record (calibrated)"
+    elif bare is not None and empty is not None:
+        floor_us = max(0.0, bare - empty)
+        how = f"{framework} dispatch {floor_us:.2f} µs per op (calibrated, bare call)"
     roof = roof_time_ns(ceilings) if ceilings is not None else None
     return DispatchRule(
         floor_ns=floor_us * 1e3,
         roof_ns=roof,
         source=how + ("; roofline cap from calibrated ceilings" if roof else "; no roofline cap (not calibrated)"),
     )
+
+
+def _median(stat: Any) -> float | None:
+    v = stat.get("median") if isinstance(stat, dict) else stat
+    return float(v) if isinstance(v, int | float) else None
