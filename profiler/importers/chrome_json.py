@@ -54,6 +54,9 @@ class Args(msgspec.Struct, gc=False):
     shared_memory: Any = msgspec.field(default=None, name="shared memory")
     occupancy: Any = msgspec.field(default=None, name="est. achieved occupancy %")
     rank: Any = None
+    #: our own export: a category Kineto's ``cat`` does not carry, and shapes that are not a JSON list
+    category: Any = None
+    shapes: Any = None
 
 
 class Event(msgspec.Struct, gc=False):

@@ -61,6 +61,7 @@ from profiler.core.events import (
     SPAN_CATEGORIES,
     STEP,
     SYNC,
+    WARMUP,
     EventTable,
     StringTable,
     device_tid,
@@ -126,9 +127,12 @@ def parse_kineto(doc: ChromeDoc, source: str = "trace") -> tuple[EventTable, dic
     n_steps = 0
     c_op, c_step, c_dl, c_region = _CODE[OP], _CODE[STEP], _CODE[DATA_LOADING], _CODE[REGION]
     c_rt, c_sync, c_py, c_phase = _CODE[RUNTIME], _CODE[SYNC], _CODE[PYTHON], _CODE[PHASE]
+    c_warm = _CODE[WARMUP]
     dev_codes = {k: _CODE[v] for k, v in _DEVICE_CATS.items()}
     decode = EVENT.decode
     last_key = None
+    # device tracks as written -> as filed: (pid, tid) -> (pid or None for the host, device tid)
+    tracks: dict[tuple[int, int], tuple[int | None, int]] = {}
 
     def pid_of(p: Any) -> int:
         if isinstance(p, int):
@@ -190,9 +194,15 @@ def parse_kineto(doc: ChromeDoc, source: str = "trace") -> tuple[EventTable, dic
                 code = dev_codes[ecat]
                 dev = a.device if a is not None and a.device is not None else p
                 stream = a.stream if a is not None and a.stream is not None else t
+                raw_p, raw_t = pid_of(p), _int(t, 0)
                 t = device_tid(_int(dev, 0), _int(stream, 0))
-                p = 0  # filed under the host process below
-                device_rows.append(row)
+                if 0 <= raw_p < 64:  # Kineto's GPU track (pid = device index): filed under the host below
+                    p = 0
+                    device_rows.append(row)
+                    tracks.setdefault((raw_p, raw_t), (None, t))
+                else:  # already under its process (our own export, a merged multi-rank trace)
+                    p = raw_p
+                    tracks.setdefault((raw_p, raw_t), (raw_p, t))
                 if a is not None:
                     c_corr = _int(a.correlation)
                     if ecat == "kernel":
@@ -214,6 +224,8 @@ def parse_kineto(doc: ChromeDoc, source: str = "trace") -> tuple[EventTable, dic
                             extra = _op_extras(a)
                             if extra:
                                 span_args[row] = extra
+                    elif isinstance(a.shapes, str):  # our export: shapes that are not a JSON list
+                        shp = intern(a.shapes)
                     f = a.flops
                     if isinstance(f, (int, float)):
                         fl = float(f)
@@ -237,6 +249,15 @@ def parse_kineto(doc: ChromeDoc, source: str = "trace") -> tuple[EventTable, dic
                 code = c_phase
             else:
                 code = c_region
+            if a is not None and isinstance(a.category, str) and a.category in _CODE and code != c_op:
+                # our own export said what Kineto's cat cannot (warm-up, phase, a clean step ...)
+                code = _CODE[a.category]
+                if code in (c_step, c_warm) or a.category not in ("runtime", "sync"):
+                    extra = _plain_args(raw)
+                    if extra:
+                        span_args[row] = extra
+                if code == c_step and (span_args.get(row) or {}).get("traced"):
+                    n_steps += 1
             pid.append(pid_of(p))
             tid.append(_int(t, 0))
             start.append(ts)
@@ -302,7 +323,7 @@ def parse_kineto(doc: ChromeDoc, source: str = "trace") -> tuple[EventTable, dic
         processes.setdefault(host, "python")
     table = EventTable(
         strings=strings, spans=spans, span_args=span_args, processes=processes, threads=threads,
-        flows=_pair_flows(flows, host),
+        flows=_pair_flows(flows, host, tracks),
     )
     table.validate(source)
     if len(table.flows["id"]):
@@ -324,12 +345,29 @@ def _op_extras(a: Any) -> dict[str, Any]:
     return extra
 
 
-def _pair_flows(flows: list[tuple[int, int, int, int, int, int]], host: int) -> dict[str, np.ndarray]:
-    """Start and finish events joined on (category, id); GPU-side ends re-filed under the host."""
+#: args our export writes that are columns here (or rebuilt on export), not span args
+_COLUMN_ARGS = frozenset({"category", "flops", "bytes", "Input Dims", "shapes", "correlation", "External id",
+                          "device", "stream", "clipped_ns"})
+
+
+def _plain_args(raw: msgspec.Raw) -> dict[str, Any]:
+    """The event's args as plain values, less those kept as columns (rare events only)."""
+    a = msgspec.json.decode(raw).get("args")
+    return {k: v for k, v in a.items() if k not in _COLUMN_ARGS} if isinstance(a, dict) else {}
+
+
+def _pair_flows(flows: list[tuple[int, int, int, int, int, int]], host: int,
+                tracks: dict[tuple[int, int], tuple[int | None, int]] | None = None) -> dict[str, np.ndarray]:
+    """Start and finish events joined on (category, id); ends on device tracks filed like their
+    device activities (Kineto's GPU pids under the host)."""
     starts: dict[tuple[int, int], tuple[int, int, int]] = {}
     rows: list[tuple[int, ...]] = []
+    tracks = tracks or {}
     for ph, fid, fcat, ts, p, t in flows:
-        if 0 <= p < 64 and p != host:  # a device index as pid (Kineto's GPU tracks)
+        moved = tracks.get((p, t))
+        if moved is not None:
+            p, t = (host if moved[0] is None else moved[0]), moved[1]
+        elif 0 <= p < 64 and p != host:  # a device index as pid (Kineto's GPU tracks)
             p, t = host, device_tid(p, t)
         if ph == 0:
             starts[(fcat, fid)] = (ts, p, t)

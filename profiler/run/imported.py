@@ -96,7 +96,9 @@ def import_as_run(path: str | Path, out: Path, budget_mb: float | None = None) -
         variants=[entry],
     )
     record.comparisons = comparisons([entry.to_dict()])
-    exporter = ChromeTraceExporter(metadata={"run": run.path.name, "imported": str(imp.path)}, budget_mb=budget_mb)
+    exporter = ChromeTraceExporter(metadata={"run": run.path.name, "imported": str(imp.path)}, budget_mb=budget_mb,
+                                   device_properties=imp.facts.get("device_properties"),
+                                   distributed_info=imp.facts.get("distributed_info"))
     exporter.write(table, run.trace_file)
     record.trace = run.trace_file.name
     if exporter.dropped:
