@@ -12,6 +12,8 @@ from profiler.analysis.attribution import attributed_breakdown
 from profiler.analysis.breakdown import step_windows
 from profiler.analysis.compensation import compensate, record_cost, records_per_category
 from profiler.analysis.explain import explain
+from profiler.analysis.launches import launch_stats
+from profiler.analysis.op_sequences import op_sequences
 from profiler.analysis.ops import dispatch_counts, op_table
 from profiler.analysis.stats import NOT_SIGNIFICANT, ratio_verdict, step_samples, summarize_ms
 from profiler.core.events import EventTable
@@ -46,6 +48,8 @@ def analyse_variant(
         _describe(out, bd, traced, clean, entry, calibration)
         out["top_ops"] = op_table(events, pid, steps)
         out["dispatch"] = dispatch_counts(events, pid, steps)
+        out["launches"] = launch_stats(events, pid, steps)  # CUDA launch statistics (None on CPU)
+        out["op_sequences"] = op_sequences(events, pid, steps)  # repeated chains: fusion candidates
     else:
         out["breakdown"] = None
         out["breakdown_ms"] = None

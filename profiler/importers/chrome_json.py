@@ -80,6 +80,7 @@ class _Doc(msgspec.Struct, gc=False):
     distributedInfo: Any = None
     otherData: Any = None
     metadata: Any = None
+    host_name: Any = None
 
 
 _DOC = msgspec.json.Decoder(_Doc)
@@ -170,7 +171,7 @@ def parse_chrome(raw: bytes, source: str = "trace") -> ChromeDoc:
         raise InputError(f"{source}: not a trace this profiler reads (no traceEvents list)")
     facts = {
         k: getattr(doc, k)
-        for k in ("schemaVersion", "deviceProperties", "baseTimeNanoseconds", "distributedInfo", "otherData", "metadata")
+        for k in ("schemaVersion", "deviceProperties", "baseTimeNanoseconds", "distributedInfo", "otherData", "metadata", "host_name")
         if getattr(doc, k) is not None
     }
     return ChromeDoc(doc.traceEvents, facts, False)

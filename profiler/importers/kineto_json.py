@@ -9,7 +9,9 @@ Kineto ``cat``         here
                        FLOPs column; conv/pool ``Concrete Inputs`` (stride, padding ...) and a
                        non-float ``Input type`` are kept in the span's args for the cost model
 ``user_annotation``    ``step`` for ``ProfilerStep#N``; ``data_loading`` for the DataLoader's
-                       ``enumerate(DataLoader)#...__next__``; ``region`` otherwise
+                       ``enumerate(DataLoader)#...__next__``; ``collective`` for a communication
+                       op's own annotation (``gloo:all_reduce``, ``nccl:all_reduce``); ``region``
+                       otherwise
 ``kernel``             ``kernel`` on the device stream ``args.device``/``args.stream``; grid, block,
                        registers, shared memory and Kineto's occupancy estimate kept in args
 ``gpu_memcpy``/``gpu_memset``  ``memcpy``/``memset`` on their stream
@@ -49,6 +51,7 @@ import numpy as np
 
 from profiler.core.errors import InputError
 from profiler.core.events import (
+    COLLECTIVE,
     DATA_LOADING,
     KERNEL,
     MEMCPY,
@@ -67,7 +70,7 @@ from profiler.core.events import (
     device_tid,
     split_device_tid,
 )
-from profiler.core.opkinds import CUDA_SYNC_CALLS, DATALOADER_ANNOTATION
+from profiler.core.opkinds import CUDA_SYNC_CALLS, DATALOADER_ANNOTATION, op_kind
 from profiler.importers.chrome_json import EVENT, ChromeDoc, read_chrome
 
 _CODE = {c: i for i, c in enumerate(SPAN_CATEGORIES)}
@@ -127,7 +130,8 @@ def parse_kineto(doc: ChromeDoc, source: str = "trace") -> tuple[EventTable, dic
     n_steps = 0
     c_op, c_step, c_dl, c_region = _CODE[OP], _CODE[STEP], _CODE[DATA_LOADING], _CODE[REGION]
     c_rt, c_sync, c_py, c_phase = _CODE[RUNTIME], _CODE[SYNC], _CODE[PYTHON], _CODE[PHASE]
-    c_warm = _CODE[WARMUP]
+    c_warm, c_coll = _CODE[WARMUP], _CODE[COLLECTIVE]
+    ann_codes: dict[str, int] = {}
     dev_codes = {k: _CODE[v] for k, v in _DEVICE_CATS.items()}
     decode = EVENT.decode
     last_key = None
@@ -237,8 +241,10 @@ def parse_kineto(doc: ChromeDoc, source: str = "trace") -> tuple[EventTable, dic
                     n_steps += 1
                 elif nm.startswith(DATALOADER_ANNOTATION):
                     code = c_dl
-                else:
-                    code = c_region
+                else:  # gloo:all_reduce, nccl:all_reduce ... (the collective itself): communication
+                    code = ann_codes.get(nm, -1)
+                    if code < 0:
+                        code = ann_codes[nm] = c_coll if op_kind(nm)[1] == "communication" else c_region
             elif ecat in ("cuda_runtime", "cuda_driver"):
                 code = c_sync if nm in CUDA_SYNC_CALLS else c_rt
                 if a is not None:
@@ -316,6 +322,8 @@ def parse_kineto(doc: ChromeDoc, source: str = "trace") -> tuple[EventTable, dic
     di = doc.facts.get("distributedInfo")
     if isinstance(di, dict):
         facts["distributed_info"] = di
+    if isinstance(doc.facts.get("host_name"), str):
+        facts["host_name"] = doc.facts["host_name"]
     if len(dev_rows):
         for t_ in np.unique(spans["tid"][dev_rows]).tolist():
             dv, st = split_device_tid(int(t_)) or (0, 0)

@@ -34,6 +34,12 @@ def import_as_run(path: str | Path, out: Path, budget_mb: float | None = None) -
     """
     imp = load_trace(path)
     table = imp.table
+    distributed = None
+    if imp.ranks and len(imp.ranks) > 1:  # one trace per rank: aligned, merged, compared
+        from profiler.analysis.ranks import merge_rank_traces
+
+        table, distributed = merge_rank_traces(imp.ranks)
+        imp.facts["host_pid"] = distributed["ranks"][0]["pid"]
     ensure_writable_root(out)
     stem = imp.path.name.split(".")[0] or "trace"
     run = RunDir.create(out, f"import-{stem}")
@@ -62,6 +68,8 @@ def import_as_run(path: str | Path, out: Path, budget_mb: float | None = None) -
         n_events=len(table),
     )
     entry.sections["imported"] = {"path": str(imp.path), "format": imp.format, **imp.facts}
+    if distributed:
+        entry.sections["distributed"] = distributed
     entry.update(analyse_variant(table, entry.to_dict(), None, "step", load_cached()))
     lim = limits_from_kineto(imp.facts["device_properties"]) if imp.facts.get("device_properties") else None
     if lim is not None and entry.gpu and steps:
