@@ -151,8 +151,7 @@ def load_trace(path: str | Path) -> ImportedTrace:
             return ImportedTrace(table, "kineto-json", "torch", p, facts)
     if doc.events is not None and not any(e.ph not in ("M", None) for e in doc.first_events()):
         raise InputError(f"{p}: a Chrome trace with no events")
-    if doc.events is not None:
-        del doc
-        load_mxnet = _reader("mxnet_json", "load_mxnet_profile", "MXNet profile (Chrome JSON)")
-        return ImportedTrace(load_mxnet(p), "mxnet-json", "mxnet", p)
+    if doc.events is not None:  # MXNet's profile: the document already split, read once
+        parse_mxnet = _reader("mxnet_json", "parse_mxnet_doc", "MXNet profile (Chrome JSON)")
+        return ImportedTrace(parse_mxnet(doc, source=str(p)), "mxnet-json", "mxnet", p)
     raise InputError(f"{p}: not a trace this profiler reads (torch.profiler JSON, TF .xplane.pb, MXNet JSON)")
