@@ -213,15 +213,17 @@ def main() -> int:
         steps = max(2, round((target - fixed) / per_step))
         p = tmp / f"lstm_{target}" / "trace.json"  # one directory each: HTA reads a directory
         p.parent.mkdir(exist_ok=True)
+        how = "reused from --keep"
         if not p.exists():
             t0 = time.perf_counter()
             write_trace(p, steps)
-            print(f"  wrote {p} in {time.perf_counter() - t0:.0f} s")
+            how = f"written in {time.perf_counter() - t0:.0f} s"
         traces[target] = p
         n = count_events(p)
         sizes[target] = (n, p.stat().st_size)
-        print(f"trace {p}: {n:,} events, {steps} steps, {p.stat().st_size / 1e6:.1f} MB, "
-              f"{p.stat().st_size / n:.0f} bytes/event (torch {torch_version}, LSTMCell, record_shapes)")
+        print(f"trace {p} ({how}): {n:,} events for {steps} steps at the measured rate, "
+              f"{p.stat().st_size / 1e6:.1f} MB, {p.stat().st_size / n:.0f} bytes/event "
+              f"(torch {torch_version}, LSTMCell, record_shapes)")
     kinds = list(a.kinds)
     hta_why = None
     if "hta" in kinds and importlib.util.find_spec("hta") is None:

@@ -171,7 +171,7 @@ def _perfetto():
     import subprocess
     from pathlib import Path
 
-    tool = Path("/work/shared/tools/perfetto/check_trace.mjs")
+    tool = Path(__file__).resolve().parents[2] / "shared" / "tools" / "perfetto" / "check_trace.mjs"
     if not shutil.which("node") or not tool.exists():
         pytest.skip("Perfetto's trace processor (node + check_trace.mjs) is not available here")
 

@@ -107,50 +107,55 @@ def op_sequences(table: EventTable, pid: int | None, steps: Sequence[StepWindow]
     small = (end - start) <= small_ns
     n = len(names)
     strings = table.strings.strings
-    found: list[dict[str, Any]] = []
-    chosen: list[tuple[tuple[int, ...], float]] = []
-    for length in range(MAX_LEN, MIN_LEN - 1, -1):
-        if n < length:
-            continue
+    # 1. every length's frequent chains, keys grown one op at a time (a rolling hash)
+    per_len: dict[int, list[tuple[int, int, float]]] = {}  # length -> (first row, count, wall ns)
+    key = names.copy()
+    same = np.ones(n, bool)  # all ops of the chain under one parent
+    allsmall = small.copy()
+    for length in range(2, MAX_LEN + 1):
         m_ = n - length + 1
-        ok = parent[: m_] == parent[length - 1:]
-        allsmall = np.ones(m_, bool)
-        key = np.zeros(m_, np.int64)
-        for j in range(length):
-            allsmall &= small[j: j + m_]
-            key = key * _P + names[j: j + m_]  # wraps modulo 2**64: a hash, collisions negligible
-        ok &= allsmall
-        at = np.flatnonzero(ok)
+        if m_ <= 0:
+            break
+        key = key[:m_] * _P + names[length - 1:]  # wraps modulo 2**64: a hash, collisions negligible
+        same = same[:m_] & (parent[:m_] == parent[length - 1:])
+        allsmall = allsmall[:m_] & small[length - 1:]
+        if length < MIN_LEN:
+            continue
+        at = np.flatnonzero(same & allsmall)
         if not len(at):
             continue
-        _, inv, cnt = np.unique(key[at], return_inverse=True, return_counts=True)
+        _, first_i, inv, cnt = np.unique(key[at], return_index=True, return_inverse=True, return_counts=True)
         inv = inv.reshape(-1)
         wall = np.bincount(inv, weights=(end[at + length - 1] - start[at]).astype(np.float64))
-        per_step = cnt / n_steps
-        good = np.flatnonzero(per_step >= MIN_PER_STEP)
+        good = np.flatnonzero(cnt / n_steps >= MIN_PER_STEP)
         best = good[np.argsort(-wall[good])][: 4 * TOP]
         # the most frequent first: of a repeated unit's rotations ("x y" vs "y x") the one that
         # starts where the repetition starts occurs most often
-        for g in best[np.lexsort((-wall[best], -cnt[best]))].tolist():
-            first = at[np.argmax(inv == g)]
+        best = best[np.lexsort((-wall[best], -cnt[best]))]
+        per_len[length] = [(int(at[first_i[g]]), int(cnt[g]), float(wall[g])) for g in best.tolist()]
+    # 2. the longest forms first; windows of what is already shown are left out
+    found: list[dict[str, Any]] = []
+    chosen: list[tuple[tuple[int, ...], float]] = []
+    for length in sorted(per_len, reverse=True):
+        for first, count, wall_ns in per_len[length]:
             chain = tuple(int(x) for x in names[first: first + length])
             if _period(chain) < length:
                 continue  # "a b a b a": a shorter unit repeated; the unit itself says it
-            c = float(per_step[g])
+            c = count / n_steps
             # a window of a longer chain, or of its repetition (the autograd thread runs the cells'
             # backward chains back to back): the same repeated work, already shown
             if any((_inside(chain, big) and bc >= 0.9 * c) or (_inside(chain, big + big) and bc >= 0.45 * c)
                    for big, bc in chosen):
                 continue
             chosen.append((chain, c))
-            ms = float(wall[g]) / 1e6 / n_steps
+            ms = wall_ns / 1e6 / n_steps
             found.append({
                 "ops": [strings[i] for i in chain],
                 "length": length,
                 "per_step": c,
                 "ms_per_step": ms,
                 "step_pct": 100.0 * ms / step_ms if step_ms else None,
-                "mean_us": float(wall[g]) / 1e3 / float(cnt[g]),
+                "mean_us": wall_ns / 1e3 / count,
                 "inside": strings[int(parent_name[first])] if parent_name[first] >= 0 else None,
             })
     found.sort(key=lambda f: -f["ms_per_step"])
