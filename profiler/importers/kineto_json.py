@@ -64,7 +64,6 @@ from profiler.core.events import (
     SPAN_CATEGORIES,
     STEP,
     SYNC,
-    WARMUP,
     EventTable,
     StringTable,
     device_tid,
@@ -130,7 +129,7 @@ def parse_kineto(doc: ChromeDoc, source: str = "trace") -> tuple[EventTable, dic
     n_steps = 0
     c_op, c_step, c_dl, c_region = _CODE[OP], _CODE[STEP], _CODE[DATA_LOADING], _CODE[REGION]
     c_rt, c_sync, c_py, c_phase = _CODE[RUNTIME], _CODE[SYNC], _CODE[PYTHON], _CODE[PHASE]
-    c_warm, c_coll = _CODE[WARMUP], _CODE[COLLECTIVE]
+    c_coll = _CODE[COLLECTIVE]
     ann_codes: dict[str, int] = {}
     dev_codes = {k: _CODE[v] for k, v in _DEVICE_CATS.items()}
     decode = EVENT.decode
@@ -258,7 +257,7 @@ def parse_kineto(doc: ChromeDoc, source: str = "trace") -> tuple[EventTable, dic
             if a is not None and isinstance(a.category, str) and a.category in _CODE and code != c_op:
                 # our own export said what Kineto's cat cannot (warm-up, phase, a clean step ...)
                 code = _CODE[a.category]
-                if code in (c_step, c_warm) or a.category not in ("runtime", "sync"):
+                if a.category not in ("runtime", "sync"):  # those carry no args of their own
                     extra = _plain_args(raw)
                     if extra:
                         span_args[row] = extra

@@ -106,7 +106,7 @@ def import_as_run(path: str | Path, out: Path, budget_mb: float | None = None) -
     record.comparisons = comparisons([entry.to_dict()])
     exporter = ChromeTraceExporter(metadata={"run": run.path.name, "imported": str(imp.path)}, budget_mb=budget_mb,
                                    device_properties=imp.facts.get("device_properties"),
-                                   distributed_info=imp.facts.get("distributed_info"))
+                                   distributed_info=_distributed_info(imp.facts, distributed))
     exporter.write(table, run.trace_file)
     record.trace = run.trace_file.name
     if exporter.dropped:
@@ -115,6 +115,16 @@ def import_as_run(path: str | Path, out: Path, budget_mb: float | None = None) -
     export_files(record, run)
     run.write_record(record)
     return record, run
+
+
+def _distributed_info(facts: dict, distributed: dict | None) -> dict | None:
+    """Kineto's ``distributedInfo`` for the export: the trace's own, or for ranks merged into one
+    file the world without a single ``rank`` (the file holds them all)."""
+    di = facts.get("distributed_info")
+    if not distributed:
+        return di
+    return {"backend": distributed.get("backend"), "world_size": distributed.get("world_size"),
+            "merged_ranks": distributed.get("ranks_here")}
 
 
 def _has_device(table: EventTable) -> bool:
