@@ -4,9 +4,20 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
-from profiler.core.events import DATA_LOADING, KERNEL, OP, RUNTIME, STEP, EventBuilder, device_tid
+from profiler.core.events import (
+    DATA_LOADING,
+    DEVICE_TID_BASE,
+    KERNEL,
+    MEMCPY,
+    OP,
+    RUNTIME,
+    STEP,
+    EventBuilder,
+    device_tid,
+)
 from profiler.export.chrome import ChromeTraceExporter
 from profiler.export.chrome_check import check_chrome_trace, load_trace
 
@@ -36,12 +47,13 @@ def test_trace_is_valid_exact_and_nested(tmp_path):
     evs = tr["traceEvents"]
     x = {e["name"]: e for e in evs if e["ph"] == "X"}
     assert x["aten::linear"]["ts"] == pytest.approx(9.001) and x["aten::linear"]["dur"] == pytest.approx(50.0)
-    assert x["aten::linear"]["args"] == {"flops": 48.0, "shapes": "[[2, 3], [4, 3]]"}
-    assert x["step 0"]["args"] == {"index": 0, "traced": True}
+    assert x["aten::linear"]["args"] == {"flops": 48.0, "Input Dims": [[2, 3], [4, 3]], "External id": 1}
+    assert x["ProfilerStep#0"]["args"] == {"index": 0, "traced": True}
     # "overhang" starts inside linear (10.001..60.001 µs) and ends after: cut at its parent's end
     assert x["overhang"]["args"]["clipped_ns"] == 15_000 - 1
     flows = [e for e in evs if e["ph"] in ("s", "f")]
-    assert {e["ph"] for e in flows} == {"s", "f"} and all(e["id"] == 42 for e in flows)
+    assert {e["ph"] for e in flows} == {"s", "f"} and all(e["id"] == 42 and e["cat"] == "ac2g" for e in flows)
+    assert [e.get("bp") for e in flows if e["ph"] == "f"] == ["e"]
     names = {e["args"]["name"] for e in evs if e["ph"] == "M" and e["name"] == "process_name"}
     assert names == {"worker one"}
     assert sum(e["ph"] == "C" for e in evs) == 100
@@ -68,7 +80,7 @@ def test_budget_downsamples_counters_and_drops_shortest_spans_first(tmp_path):
     kept = [e for e in tr["traceEvents"] if e["ph"] == "X"]
     names = {e["name"] for e in kept}
     # frames and the long ops survive; what went were the shortest ones
-    assert {"step 0", "next", "aten::linear", "aten::addmm", "sgemm"} <= names
+    assert {"ProfilerStep#0", "next", "aten::linear", "aten::addmm", "sgemm"} <= names
     dropped_max = d["dropped_up_to_us"]
     assert all(e["dur"] >= dropped_max for e in kept if e["name"] == "tiny")
     note = [e for e in tr["traceEvents"] if e.get("name") == "trace budget"]
@@ -85,3 +97,177 @@ def test_budget_larger_than_trace_drops_nothing(tmp_path):
 def test_trace_budget_option_is_validated(cli, tmp_path):
     r = cli("trace", "--scenario", "synthetic", "--trace-budget", "0", "--out", str(tmp_path))
     assert r.returncode == 2 and "--trace-budget" in r.stderr
+
+
+def test_kineto_categories_ids_and_device_args(tmp_path):
+    tr = load_trace(ChromeTraceExporter().write(_table(), tmp_path / "t.json"))
+    x = {e["name"]: e for e in tr["traceEvents"] if e["ph"] == "X"}
+    assert x["ProfilerStep#0"]["cat"] == "user_annotation"
+    assert x["aten::linear"]["cat"] == "cpu_op" and x["cudaLaunchKernel"]["cat"] == "cuda_runtime"
+    assert x["sgemm"]["cat"] == "kernel"
+    # the launch lies inside addmm (inside linear): it takes the innermost op's External id, the
+    # kernel its launch's; device activities say their device and stream
+    assert x["cudaLaunchKernel"]["args"]["External id"] == x["aten::addmm"]["args"]["External id"] == 2
+    assert x["sgemm"]["args"] == {"correlation": 42, "External id": 2, "device": 0, "stream": 7}
+    # a data-loading span without the DataLoader's name: Kineto's cat cannot say it, args do
+    assert x["next"]["cat"] == "user_annotation" and x["next"]["args"]["category"] == "data_loading"
+    assert tr["schemaVersion"] == 1
+
+
+def _breakdown(t, facts):
+    from profiler.analysis.breakdown import breakdown, step_windows
+
+    return breakdown(t, facts["host_pid"], step_windows(t))
+
+
+@pytest.mark.parametrize("name", ["torch_cpu_small.json", "gpu_handbuilt.json"])
+def test_imported_trace_round_trips_with_flows_names_and_breakdown(tmp_path, name):
+    from profiler.importers.kineto_json import read_kineto_json
+    from tests.conftest import DATA
+
+    t, facts = read_kineto_json(DATA / "kineto" / name)
+    ex = ChromeTraceExporter(device_properties=facts.get("device_properties"))
+    out = ex.write(t, tmp_path / "rt.json.gz")
+    assert check_chrome_trace(load_trace(out)) == []
+    u, f2 = read_kineto_json(out)
+    # the recorded flows (45 fwdbwd arrows in the CPU trace) or the launch arrows drawn from
+    # correlation ids (3 per step in the GPU one) are read back, and a second pass keeps them
+    n = len(t.flows["id"]) or int(t.cat_mask(KERNEL).sum())
+    assert ex.n_flows == len(u.flows["id"]) == n > 0
+    ex2 = ChromeTraceExporter()
+    ex2.write(u, tmp_path / "rt2.json")
+    assert ex2.n_flows == n
+    assert u.n_spans == t.n_spans and set(u.processes.values()) == set(t.processes.values())
+    b1, b2 = _breakdown(t, facts), _breakdown(u, f2)
+    assert b1.n_steps == b2.n_steps > 0
+    assert b2.ms == pytest.approx(b1.ms, abs=1e-6)
+    dev = lambda x: np.sort(x.spans["tid"][x.spans["tid"] >= DEVICE_TID_BASE])  # noqa: E731
+    assert (dev(u) == dev(t)).all()  # device streams filed alike
+    if name == "torch_cpu_small.json":
+        assert "Spans" in u.processes.values()  # Kineto's string pid keeps its name
+    else:
+        assert f2["device_properties"] == facts["device_properties"]
+
+
+def test_our_categories_survive_our_importer(tmp_path):
+    from profiler.core.events import PHASE, WARMUP
+    from profiler.importers.kineto_json import read_kineto_json
+
+    b = EventBuilder()
+    b.span(PHASE, "measure", 0, 1_000_000, 5, 1)
+    b.span(WARMUP, "warmup 0", 0, 100_000, 5, 1, args={"index": 0})
+    b.span(STEP, "step 0", 100_000, 100_000, 5, 1, args={"index": 0, "traced": False})
+    b.span(STEP, "step 1", 200_000, 100_000, 5, 1, args={"index": 1, "traced": True})
+    b.span(OP, "aten::mm", 210_000, 50_000, 5, 1, shapes="[[2, 2]]")
+    t, _ = read_kineto_json(ChromeTraceExporter().write(b.build(), tmp_path / "t.json"))
+    got = sorted((r["cat"], r["name"], r["args"].get("traced")) for r in t.iter_spans())
+    assert got == [("op", "aten::mm", None), ("phase", "measure", None), ("step", "ProfilerStep#1", True),
+                   ("step", "step 0", False), ("warmup", "warmup 0", None)]
+    assert t.strings[int(t.spans["shapes"][t.cat_mask(OP)][0])] == "[[2, 2]]"
+
+
+def _perfetto():
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    tool = Path(__file__).resolve().parents[2] / "shared" / "tools" / "perfetto" / "check_trace.mjs"
+    if not shutil.which("node") or not tool.exists():
+        pytest.skip("Perfetto's trace processor (node + check_trace.mjs) is not available here")
+
+    def check(path):
+        r = subprocess.run(["node", str(tool), str(path)], capture_output=True, text=True, timeout=120)
+        doc = json.loads(r.stdout)
+        if any("engine failed to start" in e for e in doc.get("errors", [])):
+            pytest.skip(f"Perfetto's trace processor did not start: {doc['errors'][0]}")
+        return doc
+
+    return check
+
+
+def test_perfetto_accepts_the_export_and_counts_its_flows(tmp_path):
+    from profiler.importers.kineto_json import read_kineto_json
+    from tests.conftest import DATA
+
+    check = _perfetto()
+    t, _ = read_kineto_json(DATA / "kineto" / "torch_cpu_small.json")
+    ex = ChromeTraceExporter()
+    doc = check(ex.write(t, tmp_path / "t.json.gz"))
+    assert doc["ok"] and doc["errors"] == []
+    assert doc["flows"] == ex.n_flows == 45
+    assert doc["slices"] == t.n_spans
+    g = ChromeTraceExporter()
+    doc = check(g.write(_table(), tmp_path / "g.json"))
+    assert doc["ok"] and doc["flows"] == g.n_flows == 1
+
+
+def test_hta_parses_the_export(tmp_path):
+    pytest.importorskip(
+        "hta", reason="HolisticTraceAnalysis is not installed: it needs numpy >= 2, and this environment "
+        "keeps numpy < 2 for MXNet")
+    from hta.trace_analysis import TraceAnalysis
+
+    from profiler.importers.kineto_json import read_kineto_json
+    from tests.conftest import DATA
+
+    t, facts = read_kineto_json(DATA / "kineto" / "gpu_handbuilt.json")
+    (tmp_path / "traces").mkdir()
+    ChromeTraceExporter(device_properties=facts["device_properties"],
+                        distributed_info={"rank": 0, "world_size": 1}).write(t, tmp_path / "traces" / "rank0.json")
+    ta = TraceAnalysis(trace_dir=str(tmp_path / "traces"))
+    df = ta.t.get_trace(0)
+    assert len(df) >= t.n_spans
+
+
+def _large_table(steps=100, ops=300):
+    """Many steps of equal-length ops (ties everywhere), launches, kernels and memcpys."""
+    b = EventBuilder()
+    b.name_process(1, "worker")
+    step_ns = 1_000_000
+    for s in range(steps):
+        t0 = s * step_ns
+        b.span(STEP, f"step {s}", t0, step_ns, 1, 0, args={"index": s, "traced": True})
+        for i in range(ops):
+            b.span(OP, "aten::add", t0 + 1_000 + i * 3_000, 2_000 + (i % 3) * 100, 1, 0)
+        for i in range(20):
+            b.span(RUNTIME, "cudaLaunchKernel", t0 + 1_100 + i * 30_000, 500, 1, 0, corr=s * 100 + i)
+            b.span(KERNEL, "k", t0 + 2_000 + i * 30_000, 5_000 + i, 1, device_tid(0, 7), corr=s * 100 + i)
+        for i in range(5):
+            b.span(MEMCPY, "Memcpy HtoD", t0 + 600_000 + i * 10_000, 3_000, 1, device_tid(0, 8))
+    return b.build()
+
+
+def test_budget_keeps_ops_and_kernels_in_every_step(tmp_path):
+    from profiler.importers.kineto_json import read_kineto_json
+
+    t = _large_table()
+    full = ChromeTraceExporter().write(t, tmp_path / "full.json")
+    size = len(full.read_bytes())
+    ex = ChromeTraceExporter(budget_mb=size * 0.2 / 1e6)
+    p = ex.write(t, tmp_path / "small.json")
+    assert len(p.read_bytes()) <= size * 0.2 + 64_000  # the metadata and the notes on top
+    tr = load_trace(p)
+    assert check_chrome_trace(tr) == []
+    d = tr["otherData"]["trace_budget"]
+    assert d["steps"] == d["steps_with_ops"] == 100 and d["min_ops_per_step"] >= 1
+    assert set(d["dropped_by_category"]) >= {"op"}
+    u, _ = read_kineto_json(p)
+    from profiler.analysis.breakdown import step_windows
+
+    wins = step_windows(u)
+    assert len(wins) == 100
+    st = u.spans["start_ns"]
+    cats = {c: st[u.cat_mask(c)] for c in (OP, KERNEL, RUNTIME, MEMCPY)}
+    for w in wins:  # ops, launches, kernels and memcpys in every step, the last ones too
+        for c, s in cats.items():
+            assert ((s >= w.start_ns) & (s < w.end_ns)).any(), (c, w)
+    # device activities in proportion: kernels and memcpys keep about the same share
+    kept = {c: len(cats[c]) / int(t.cat_mask(c).sum()) for c in (KERNEL, MEMCPY)}
+    assert abs(kept[KERNEL] - kept[MEMCPY]) < 0.25, kept
+    # every step lost about as much as the others (no step emptied by ties broken by position)
+    per = d["per_step"]
+    assert len(per) == 100 and max(x["dropped"] for x in per) - min(x["dropped"] for x in per) <= 5
+    notes = [e for e in tr["traceEvents"] if e.get("name") == "dropped by the trace budget"]
+    assert len(notes) == 100 and notes[-1]["args"]["step"] == 99
+    # flows of kept launches and kernels only, each bound to a slice
+    assert ex.n_flows == sum(e["ph"] == "s" for e in tr["traceEvents"]) > 0

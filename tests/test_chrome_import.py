@@ -80,3 +80,21 @@ def test_flows_and_string_pids_survive_save(tmp_path):
     p.write_text(json.dumps({"schemaVersion": 1, "traceEvents": [dict(_ev("step", 1.0), pid="Spans")]}))
     s, _ = read_kineto_json(p)
     assert "Spans" in s.processes.values()
+
+
+def test_mxnet_profile_takes_the_same_fast_path_read_once(monkeypatch):
+    import profiler.importers.chrome_json as cj
+    from profiler.importers.mxnet_json import parse_mxnet_trace, read_mxnet_json
+
+    mx = DATA / "mxnet" / "mlp_train_profile.json"
+    calls = []
+    real = cj.read_bytes
+    monkeypatch.setattr(cj, "read_bytes", lambda p: calls.append(p) or real(p))
+    imp = load_trace(mx)
+    assert imp.format == "mxnet-json" and len(calls) == 1  # one read serves the Kineto check and MXNet
+    # the raw-slice path and the parsed-document path (the in-worker probe's) give the same table
+    slow, _ = parse_mxnet_trace(read_mxnet_json(mx.read_text()), source=str(mx))
+    assert imp.table.n_spans == slow.n_spans > 0
+    for k in ("start_ns", "dur_ns", "cat", "tid"):
+        assert (imp.table.spans[k] == slow.spans[k]).all()
+    assert imp.table.span_names() == slow.span_names()

@@ -39,7 +39,7 @@ import numpy as np
 from profiler.analysis.breakdown import StepWindow
 from profiler.analysis.intervals import clip, innermost_segments, merge
 from profiler.core.categories import CATEGORIES
-from profiler.core.events import COLLECTIVE, DEVICE_TID_BASE, KERNEL, MEMCPY, MEMSET, OP, EventTable
+from profiler.core.events import COLLECTIVE, DEVICE_TID_BASE, KERNEL, MEMCPY, MEMSET, OP, STEP, EventTable
 from profiler.core.opkinds import op_kind
 
 # ------------------------------------------------------------------------------------- clocks
@@ -421,3 +421,123 @@ def scaling_table(variants: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]
                 row["items_per_s"] = p["world_size"] * float(p["batch"]) / (p["step_ms"] / 1000.0)
             rows.append(row)
     return rows
+
+
+# ------------------------------------------------------------------ traces other tools wrote
+
+def _anchors(table: EventTable, pid: int) -> tuple[dict[int, int], list[tuple[str, int, int]]]:
+    """A rank's step starts by step index and its collectives ``(name, start, end)`` in time order."""
+    sp = table.spans
+    pm = sp["pid"] == pid
+    steps: dict[int, int] = {}
+    for r in np.flatnonzero(pm & table.cat_mask(STEP)).tolist():
+        idx = (table.span_args.get(r) or {}).get("index")
+        if isinstance(idx, int):
+            steps.setdefault(idx, int(sp["start_ns"][r]))
+    rows = np.flatnonzero(pm & table.cat_mask(COLLECTIVE))
+    rows = rows[np.argsort(sp["start_ns"][rows], kind="stable")]
+    names = table.strings.strings
+    coll = [(names[int(sp["name"][r])], int(sp["start_ns"][r]), int(sp["start_ns"][r] + sp["dur_ns"][r]))
+            for r in rows.tolist()]
+    return steps, coll
+
+
+def align_rank_traces(tables: Mapping[int, EventTable], pids: Mapping[int, int],
+                      hosts: Mapping[int, str | None]) -> dict[str, Any]:
+    """Offsets that put every rank's trace on the lowest rank's clock, from the traces alone.
+
+    Traces written by another tool carry no clock exchange. Ranks that name the same host read one
+    clock: offset 0. Otherwise the ranks are aligned on their first common step (the lowest
+    ``ProfilerStep`` index every rank has): on the end of the first collective of that step when
+    every rank has one of the same name (a collective ends on all ranks together, when the last
+    rank's data arrives), else on the step's start. How far apart the anchors were is reported
+    either way (``anchor_spread_us``, after alignment): on a shared clock it is how unsynchronised
+    the ranks' steps really are.
+    """
+    ranks = sorted(tables)
+    ref = ranks[0]
+    anchors = {r: _anchors(tables[r], pids[r]) for r in ranks}
+    common = set.intersection(*(set(a[0]) for a in anchors.values())) if ranks else set()
+    out: dict[str, Any] = {"reference_rank": ref, "method": None, "offsets_ns": {str(r): 0 for r in ranks}}
+    if not common:
+        out["method"] = "none: the ranks share no step index; traces left on their own clocks"
+        return out
+    first = min(common)
+    at: dict[int, int] = {}
+    what = f"start of step {first}"
+    firsts = {}
+    for r in ranks:
+        st_steps, coll = anchors[r]
+        s0 = st_steps[first]
+        nxt = min((v for k, v in st_steps.items() if k > first), default=None)
+        firsts[r] = next((c for c in coll if c[1] >= s0 and (nxt is None or c[1] < nxt)), None)
+    if all(firsts.values()) and len({c[0] for c in firsts.values()}) == 1:
+        at = {r: firsts[r][2] for r in ranks}
+        what = f"end of the first collective ({firsts[ref][0]}) of step {first}"
+    else:
+        at = {r: anchors[r][0][first] for r in ranks}
+    shared = len({hosts.get(r) for r in ranks}) == 1 and hosts.get(ref) is not None
+    offsets = {r: (0 if shared else at[ref] - at[r]) for r in ranks}
+    spread = max(at[r] + offsets[r] for r in ranks) - min(at[r] + offsets[r] for r in ranks)
+    out.update(
+        method=("shared clock: every trace names the same host, no offset applied" if shared
+                else f"aligned on the {what}"),
+        anchor=what,
+        offsets_ns={str(r): int(v) for r, v in offsets.items()},
+        anchor_spread_us=spread / 1e3,
+        residual="not measured: foreign traces carry no clock exchange" if not shared else "0 (one clock)",
+    )
+    return out
+
+
+def merge_rank_traces(ranks: Mapping[int, tuple[EventTable, Mapping[str, Any]]]) -> tuple[EventTable, dict[str, Any]]:
+    """One table of every rank (aligned, one process per rank) and the ``distributed`` section a
+    data-parallel run of ours gets: per-rank step and busy time, communication and its overlap with
+    computation, the straggler, and how the clocks were aligned.
+
+    ``ranks``: rank → (its imported table, its importer facts: ``host_pid``, ``host_name``,
+    ``distributed_info``).
+    """
+    from profiler.analysis.breakdown import breakdown, step_windows
+
+    tables = {r: t for r, (t, _) in ranks.items()}
+    facts = {r: f for r, (_, f) in ranks.items()}
+    pids = {r: int(facts[r].get("host_pid") or next(iter(tables[r].processes), r)) for r in tables}
+    hosts = {r: facts[r].get("host_name") for r in tables}
+    clock = align_rank_traces(tables, pids, hosts)
+    offsets = {r: int(clock["offsets_ns"][str(r)]) for r in tables}
+    labels = {r: f"rank {r}" + (f" · {hosts[r]}" if hosts[r] else "") for r in tables}
+    merged, out_pids = merge_ranks(tables, pids, offsets, labels)
+    per_rank: list[dict[str, Any]] = []
+    for r in sorted(tables):
+        pid = out_pids[r]
+        steps = step_windows(merged, pid)
+        rec: dict[str, Any] = {"rank": r, "host": hosts[r], "pid": pid, "status": "ok", "error": None}
+        if steps:
+            bd = breakdown(merged, pid, steps)
+            rec["step_ms"] = statistics.median(w.dur_ns for w in steps) / 1e6
+            rec["traced_step_ms"] = rec["step_ms"]
+            rec["breakdown_ms"] = {c: (None if c in bd.not_measured else v) for c, v in bd.ms.items()}
+            rec["overlap"] = comm_overlap(merged, pid, steps)
+            rec["steps"] = len(steps)
+        per_rank.append(rec)
+    di = next((f.get("distributed_info") for f in facts.values() if f.get("distributed_info")), None) or {}
+    world = di.get("world_size") if isinstance(di.get("world_size"), int) else len(tables)
+    steps_ms = [p["step_ms"] for p in per_rank if p.get("step_ms")]
+    section = {
+        "launcher": "imported traces (one per rank)",
+        "world_size": world,
+        "nnodes": len({h for h in hosts.values()}) or 1,
+        "nproc": len(tables),
+        "backend": di.get("backend"),
+        "step_ms": max(steps_ms) if steps_ms else None,
+        "ranks": per_rank,
+        "ranks_here": sorted(tables),
+        "alignment": clock,
+        "clock": None,
+        "straggler": straggler_report(per_rank),
+        "failure": None,
+    }
+    if len(tables) < world:
+        section["note"] = f"{len(tables)} of {world} ranks' traces given: the others are missing"
+    return merged, section

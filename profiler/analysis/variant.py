@@ -15,6 +15,8 @@ from profiler.analysis.breakdown import step_windows
 from profiler.analysis.compensation import compensate, record_cost, records_per_category
 from profiler.analysis.explain import explain, with_verdict
 from profiler.analysis.intervals import clip, merge
+from profiler.analysis.launches import launch_stats
+from profiler.analysis.op_sequences import op_sequences
 from profiler.analysis.ops import dispatch_counts, op_table
 from profiler.analysis.stats import summarize_ms
 from profiler.core.categories import LABELS
@@ -52,6 +54,8 @@ def analyse_variant(
         _describe(out, bd, traced, clean, entry, calibration, events)
         out["top_ops"] = op_table(events, pid, steps)
         out["dispatch"] = dispatch_counts(events, pid, steps)
+        out["launches"] = launch_stats(events, pid, steps)  # CUDA launch statistics (None on CPU)
+        out["op_sequences"] = op_sequences(events, pid, steps)  # repeated chains: fusion candidates
     else:
         out["breakdown"] = None
         out["breakdown_ms"] = None

@@ -1,26 +1,39 @@
 """Chrome Trace Event Format exporter (opens in Perfetto and chrome://tracing).
 
-Mapping from the event model:
+The trace follows torch.profiler's (Kineto's) conventions where they exist, so Kineto readers (HTA's
+``TraceAnalysis``, TensorBoard's profiler plugin) and our own importer read it back:
 
 * spans → complete events (``ph: "X"``), ``ts``/``dur`` in microseconds from the trace's origin,
-  printed exactly from integer nanoseconds;
-* counters → ``ph: "C"`` (one counter track per name and process);
-* instants → ``ph: "i"`` (thread scope);
-* correlation ids shared by a host launch (``runtime``) and a device span → a flow arrow
-  (``ph: "s"`` on the launch, ``ph: "f"`` with ``bp: "e"`` on the kernel);
-* process and thread names → ``ph: "M"`` metadata; thread ids are renumbered per process to small
-  integers (device streams and tracer threads carry 40-bit synthetic ids in the model).
+  printed exactly from integer nanoseconds; ``cat`` is Kineto's (:data:`KINETO_CAT`: ``cpu_op``,
+  ``kernel``, ``gpu_memcpy``, ``gpu_memset``, ``cuda_runtime``, ``user_annotation``,
+  ``python_function``, ``gpu_user_annotation``); a category Kineto has no word for (warm-up, phase,
+  collective, a clean step, a data-loading wait without the DataLoader's name, a sync call not named
+  like CUDA's) adds ``args.category`` so the importer restores it;
+* traced steps are named ``ProfilerStep#N``; ops carry ``External id`` (launches inherit their op's,
+  kernels their launch's), launches and device activities ``correlation``, device activities
+  ``device`` and ``stream``; input shapes are Kineto's ``Input Dims``;
+* counters → ``ph: "C"`` (one counter track per name and process); instants → ``ph: "i"``;
+* flows → ``ph: "s"`` on the source slice and ``ph: "f"`` with ``bp: "e"`` on the destination: the
+  table's own (an imported trace's ``ac2g``/``fwdbwd`` arrows) and one ``ac2g`` arrow per
+  correlation id shared by a launch and a device activity that has none yet;
+* process and thread names → ``ph: "M"`` metadata (a string pid such as Kineto's ``"Spans"`` keeps
+  its name); thread ids are renumbered per process to small integers (device streams and tracer
+  threads carry 40-bit synthetic ids in the model);
+* top level: ``schemaVersion``, ``deviceProperties`` and ``distributedInfo`` when known.
 
 Slices on one thread must nest for the viewers: a span that starts inside another but ends after it
 is cut at its parent's end (``args.clipped_ns`` says by how much) rather than dropped.
 
 **Size budget** (``budget_mb``, the CLI's ``--trace-budget MB``): viewers load the JSON text into
 memory and slow down or fail on traces of hundreds of MB, so the exporter can keep the JSON text under
-a budget. First counters are downsampled (every k-th sample of each series kept, so they take at most
-a tenth of the budget), then the shortest spans are dropped, shortest first, until the rest fits
-(a child is never longer than its parent, so a kept slice keeps its parent).
-Steps, phases, warm-up and data-loading spans are always kept. What was dropped is written into the
-trace: ``otherData.trace_budget`` and an instant named ``trace budget`` at the start.
+a budget, keeping the story: steps, phases, warm-up and data-loading spans are always kept; counters
+are downsampled first (every k-th sample of each series, to a tenth of the budget); then every other
+span is grouped by (step it starts in, category) and each group keeps the same share of its bytes,
+its longest spans (a child is never longer than its parent, so a kept slice keeps its parent) and at
+least one: every step keeps ops, kernels and launches, device activities stay in proportion, and no
+step loses more than another. What was dropped is aggregated per step and category and written into
+the trace (``otherData.trace_budget``, an instant named ``trace budget`` at the start, and one
+``dropped by the trace budget`` instant per step with its counts) and into the run record.
 
 Speed: every string is formatted once per span in one pass over plain Python lists (no per-event
 ``json.dumps`` except for the sparse ``args``); nesting is checked only on threads whose spans
@@ -38,21 +51,47 @@ import numpy as np
 
 from profiler.analysis.nesting import is_laminar
 from profiler.core.events import (
+    COLLECTIVE,
     DATA_LOADING,
     DEVICE_TID_BASE,
     KERNEL,
     MEMCPY,
     MEMSET,
+    OP,
     PHASE,
+    PYTHON,
+    REGION,
     RUNTIME,
     SPAN_CATEGORIES,
     STEP,
+    SYNC,
     WARMUP,
     EventTable,
 )
+from profiler.core.opkinds import CUDA_SYNC_CALLS, DATALOADER_ANNOTATION
 
 #: spans never dropped for the size budget: they frame everything else
 _KEEP_CATS = (STEP, WARMUP, PHASE, DATA_LOADING)
+
+#: our category → Kineto's ``cat``
+KINETO_CAT = {
+    OP: "cpu_op",
+    KERNEL: "kernel",
+    MEMCPY: "gpu_memcpy",
+    MEMSET: "gpu_memset",
+    RUNTIME: "cuda_runtime",
+    SYNC: "cuda_runtime",
+    PYTHON: "python_function",
+    STEP: "user_annotation",
+    WARMUP: "user_annotation",
+    DATA_LOADING: "user_annotation",
+    COLLECTIVE: "user_annotation",
+    REGION: "user_annotation",
+    PHASE: "user_annotation",
+}
+_CODE = {c: i for i, c in enumerate(SPAN_CATEGORIES)}
+#: the ``ac2g`` flow Kineto draws from a launch to its device activity
+LAUNCH_FLOW = "ac2g"
 
 
 def _pairs(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -103,12 +142,18 @@ class ChromeTraceExporter:
         origin_ns: int | None = None,
         metadata: dict[str, Any] | None = None,
         budget_mb: float | None = None,
+        device_properties: list[dict[str, Any]] | None = None,
+        distributed_info: dict[str, Any] | None = None,
     ) -> None:
         self.origin_ns = origin_ns
         self.metadata = dict(metadata or {})
         self.budget_mb = budget_mb
+        self.device_properties = device_properties
+        self.distributed_info = distributed_info
         #: what the budget removed (filled by :meth:`events`); ``None`` when nothing was
         self.dropped: dict[str, Any] | None = None
+        #: flow arrows written (filled by :meth:`events`)
+        self.n_flows = 0
 
     # ---------------------------------------------------------------- pieces
     def _tid_map(self, table: EventTable) -> dict[tuple[int, int], int]:
@@ -119,6 +164,9 @@ class ChromeTraceExporter:
             self._pair_cache = (up, ut, inv)
             pairs |= set(zip(up.tolist(), ut.tolist(), strict=True))
         pairs |= set(zip(table.instants["pid"].tolist(), table.instants["tid"].tolist(), strict=True))
+        fl = table.flows
+        for side in ("src", "dst"):
+            pairs |= set(zip(fl[f"{side}_pid"].tolist(), fl[f"{side}_tid"].tolist(), strict=True))
         pairs |= set(table.threads)
         tid_map: dict[tuple[int, int], int] = {}
         per_pid: dict[int, int] = {}
@@ -181,6 +229,25 @@ class ChromeTraceExporter:
                 stack.append(r)
         return clipped
 
+    @staticmethod
+    def _step_of(table: EventTable) -> tuple[np.ndarray, list[int]]:
+        """Each span's step (the index of the step window, per process, its start falls in; -1:
+        none) and the step rows in that order."""
+        sp = table.spans
+        rows = np.flatnonzero(table.cat_mask(STEP))
+        rows = rows[np.lexsort((sp["start_ns"][rows], sp["pid"][rows]))]
+        step = np.full(table.n_spans, -1, np.int64)
+        pids = sp["pid"][rows]
+        for pid in np.unique(pids).tolist():
+            at = np.flatnonzero(pids == pid)  # this process's steps: a block of ``rows``, by start
+            st = sp["start_ns"][rows[at]]
+            en = st + sp["dur_ns"][rows[at]]
+            pm = np.flatnonzero(sp["pid"] == pid)
+            k = np.searchsorted(st, sp["start_ns"][pm], side="right") - 1
+            ok = (k >= 0) & (sp["start_ns"][pm] < en[np.maximum(k, 0)])
+            step[pm[ok]] = at[k[ok]]
+        return step, rows.tolist()
+
     def _budget(
         self, table: EventTable, span_len: np.ndarray, ctr_len: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -211,34 +278,134 @@ class ChromeTraceExporter:
             keep_c = rank % k == 0
             info["counters_downsampled"] = {"every_kth": k, "kept": int(keep_c.sum()), "of": len(keep_c)}
         remaining = budget - int(ctr_len[keep_c].sum())
-        # 2. spans: drop the shortest first until the rest fits
+        # 2. spans: every (step, category) group keeps the same share of its bytes, longest first
         sp = table.spans
         protected = table.cat_mask(*_KEEP_CATS)
         base = int(span_len[protected].sum())
         cand = np.flatnonzero(~protected)
-        order = cand[np.argsort(-sp["dur_ns"][cand], kind="stable")]  # longest first
-        cum = np.cumsum(span_len[order]) + base
-        n_keep = int(np.searchsorted(cum, remaining, side="right"))
-        if n_keep < len(order):
-            drop = order[n_keep:]
-            thr = int(sp["dur_ns"][drop[0]])  # the longest dropped span
+        step, step_rows = self._step_of(table)
+        group = (step[cand] + 1) * len(SPAN_CATEGORIES) + sp["cat"][cand]
+        # launches rank by their device activity's length, so the launches kept are those of the
+        # kernels kept and their flows survive
+        rank_ns = sp["dur_ns"].copy()
+        corr = sp["corr"]
+        launch = np.flatnonzero(table.cat_mask(RUNTIME, SYNC) & (corr >= 0))
+        dev = np.flatnonzero(table.cat_mask(KERNEL, MEMCPY, MEMSET) & (corr >= 0))
+        if len(launch) and len(dev):
+            dc = corr[dev]
+            o = np.argsort(dc, kind="stable")
+            dc, dd = dc[o], sp["dur_ns"][dev][o]
+            k = np.minimum(np.searchsorted(dc, corr[launch]), len(dc) - 1)
+            hit = dc[k] == corr[launch]
+            rank_ns[launch[hit]] = dd[k[hit]]
+        order = np.lexsort((-rank_ns[cand], group))  # by group, longest first
+        cand, group = cand[order], group[order]
+        first = np.r_[True, group[1:] != group[:-1]]
+        gstart = np.flatnonzero(first)
+        gid = np.cumsum(first) - 1
+        lens = span_len[cand]
+        cum = np.cumsum(lens)
+        before = np.r_[0, cum[gstart[1:] - 1]] if len(gstart) else np.empty(0, np.int64)
+        within = cum - before[gid]  # bytes of the group up to and including this span
+        gtotal = np.add.reduceat(lens, gstart) if len(gstart) else np.empty(0, np.int64)
+
+        def kept(f: float) -> np.ndarray:
+            return (within <= f * gtotal[gid]) | first  # at least the longest of every group
+
+        lo, hi = 0.0, 1.0
+        for _ in range(30):  # the largest share that fits
+            mid = (lo + hi) / 2
+            if base + int(lens[kept(mid)].sum()) <= remaining:
+                lo = mid
+            else:
+                hi = mid
+        m = kept(lo)
+        drop = cand[~m]
+        if len(drop):
             keep_s[drop] = False
-            by_cat: dict[str, int] = {}
-            cats, counts = np.unique(sp["cat"][drop], return_counts=True)
-            for cc, nn in zip(cats.tolist(), counts.tolist(), strict=True):
-                by_cat[SPAN_CATEGORIES[cc]] = nn
+            by_cat: dict[str, dict[str, Any]] = {}
+            cats, inv = np.unique(sp["cat"][drop], return_inverse=True)
+            for j, cc in enumerate(cats.tolist()):
+                d = drop[inv.reshape(-1) == j]
+                by_cat[SPAN_CATEGORIES[cc]] = {
+                    "count": len(d),
+                    "time_ms": float(sp["dur_ns"][d].sum()) / 1e6,
+                    "longest_us": float(sp["dur_ns"][d].max()) / 1e3,
+                }
+            per_step = []
+            ds = step[drop]
+            for k_, r in enumerate(step_rows):
+                mine = drop[ds == k_]
+                if len(mine):
+                    per_step.append({
+                        "row": r,
+                        "dropped": len(mine),
+                        "dropped_ms": float(sp["dur_ns"][mine].sum()) / 1e6,
+                        "by_category": {SPAN_CATEGORIES[c]: int(n) for c, n in
+                                        zip(*np.unique(sp["cat"][mine], return_counts=True), strict=True)},
+                    })
             info.update(
                 dropped_spans=len(drop),
                 kept_spans=int(keep_s.sum()),
-                dropped_up_to_us=thr / 1e3,
+                kept_share_pct=100.0 * lo,
+                dropped_up_to_us=float(sp["dur_ns"][drop].max()) / 1e3,
                 dropped_time_ms=float(sp["dur_ns"][drop].sum()) / 1e6,
-                dropped_by_category=by_cat,
+                dropped_by_category={c: v["count"] for c, v in by_cat.items()},
+                dropped=by_cat,
+                how="per step and category, the shortest spans dropped until each keeps the same share "
+                    "of its bytes (at least its longest span); steps, phases, warm-up and data loading kept",
             )
+            self._per_step = per_step
         else:
             info["dropped_spans"] = 0
+        if len(step_rows):
+            kept_ops = np.bincount(step[keep_s & table.cat_mask(OP) & (step >= 0)], minlength=len(step_rows))
+            info["steps"] = len(step_rows)
+            info["steps_with_ops"] = int((kept_ops > 0).sum())
+            info["min_ops_per_step"] = int(kept_ops.min())
         info["json_mb"] = int(span_len[keep_s].sum() + ctr_len[keep_c].sum()) / 1e6
         self.dropped = info
         return keep_s, keep_c
+
+    @staticmethod
+    def _external_ids(table: EventTable) -> np.ndarray:
+        """Kineto's ``External id``: one per op; a launch takes its innermost enclosing op's (on its
+        thread), a device activity its launch's (by correlation id); -1 for the rest."""
+        sp = table.spans
+        ext = np.full(table.n_spans, -1, np.int64)
+        ops = np.flatnonzero(table.cat_mask(OP))
+        ext[ops] = np.arange(1, len(ops) + 1)
+        rt = table.cat_mask(RUNTIME, SYNC)
+        if not rt.any():
+            return ext
+        start, end = sp["start_ns"], sp["start_ns"] + sp["dur_ns"]
+        for pid, tid in {(int(p), int(t)) for p, t in zip(sp["pid"][rt].tolist(), sp["tid"][rt].tolist(), strict=True)}:
+            on = (sp["pid"] == pid) & (sp["tid"] == tid)
+            rows = np.flatnonzero(on & (table.cat_mask(OP) | rt))
+            rows = rows[np.lexsort((-sp["dur_ns"][rows], start[rows]))]
+            is_op = sp["cat"][rows] == _CODE[OP]
+            stack: list[int] = []
+            for r, o in zip(rows.tolist(), is_op.tolist(), strict=True):
+                s0 = start[r]
+                while stack and end[stack[-1]] <= s0:
+                    stack.pop()
+                if o:
+                    stack.append(r)
+                elif stack:
+                    ext[r] = ext[stack[-1]]
+        corr = sp["corr"]
+        launch = rt & (corr >= 0) & (ext >= 0)
+        dev = table.cat_mask(KERNEL, MEMCPY, MEMSET) & (corr >= 0)
+        if launch.any() and dev.any():
+            lc = corr[launch]
+            order = np.argsort(lc, kind="stable")
+            lc, le = lc[order], ext[launch][order]
+            k = np.searchsorted(lc, corr[dev])
+            k = np.minimum(k, len(lc) - 1)
+            hit = lc[k] == corr[dev]
+            d = np.flatnonzero(dev)
+            ext[d[hit]] = le[k[hit]]
+        return ext
 
     @staticmethod
     def _args(table: EventTable, clipped: np.ndarray, end: np.ndarray) -> list[str]:
@@ -251,6 +418,21 @@ class ChromeTraceExporter:
             if len(rows):
                 acc[rows] = acc[rows] + np.array(texts, dtype=object)
 
+        names = table.strings.strings
+        cat = sp["cat"]
+        # a category Kineto's cat and name do not say: told in args.category for the importer
+        lossy = np.isin(cat, [_CODE[c] for c in (WARMUP, PHASE, COLLECTIVE)])
+        st = np.flatnonzero(cat == _CODE[STEP])
+        lossy[st[[not table.span_args.get(r, {}).get("traced") for r in st.tolist()]]] = True
+        for c, ok in ((DATA_LOADING, lambda nm: nm.startswith(DATALOADER_ANNOTATION)),
+                      (SYNC, lambda nm: nm in CUDA_SYNC_CALLS), (RUNTIME, lambda nm: nm not in CUDA_SYNC_CALLS)):
+            rows = np.flatnonzero(cat == _CODE[c])
+            if len(rows):
+                u, inv = np.unique(sp["name"][rows], return_inverse=True)
+                bad = np.array([not ok(names[i]) for i in u.tolist()], bool)[inv.reshape(-1)]
+                lossy[rows[bad]] = True
+        rows = np.flatnonzero(lossy)
+        put(rows, [f',"category":"{SPAN_CATEGORIES[c]}"' for c in cat[rows].tolist()])
         nonempty = [r for r, a in table.span_args.items() if a]
         if nonempty:
             rows = np.asarray(nonempty, np.int64)
@@ -262,16 +444,69 @@ class ChromeTraceExporter:
         rows = np.flatnonzero(sp["shapes"] >= 0)
         if len(rows):
             u, inv = np.unique(sp["shapes"][rows], return_inverse=True)
-            esc = np.array([',"shapes":' + json.dumps(table.strings[i]) for i in u.tolist()], dtype=object)
-            acc[rows] = acc[rows] + esc[inv]
+            esc = np.array([_dims_arg(table.strings[i]) for i in u.tolist()], dtype=object)
+            acc[rows] = acc[rows] + esc[inv.reshape(-1)]
+        ext = ChromeTraceExporter._external_ids(table)
+        rows = np.flatnonzero(ext >= 0)
+        put(rows, [f',"External id":{v}' for v in ext[rows].tolist()])
         rows = np.flatnonzero(sp["corr"] >= 0)
         put(rows, [f',"correlation":{v}' for v in sp["corr"][rows].tolist()])
+        rows = np.flatnonzero(sp["tid"] >= DEVICE_TID_BASE)
+        if len(rows):
+            rest = sp["tid"][rows] - DEVICE_TID_BASE
+            put(rows, [f',"device":{d},"stream":{s_}' for d, s_ in
+                       zip((rest // 1000).tolist(), (rest % 1000).tolist(), strict=True)])
         rows = np.flatnonzero(clipped != end)
         put(rows, [f',"clipped_ns":{v}' for v in (end - clipped)[rows].tolist()])
         out = acc.tolist()
         for r in np.flatnonzero(acc != "").tolist():
             t = out[r]
             out[r] = ',"args":{' + t[1:] + "}" if len(t) > 1 else ""
+        return out
+
+    @staticmethod
+    def _span_names(table: EventTable) -> np.ndarray:
+        """Each span's name id, traced steps renamed ``ProfilerStep#N`` (N: the step's index)."""
+        names = table.spans["name"].copy()
+        rows = np.flatnonzero(table.cat_mask(STEP))
+        for n_, r in enumerate(rows.tolist()):
+            a = table.span_args.get(r, {})
+            if a.get("traced"):
+                idx = a.get("index", n_)
+                names[r] = -2 - int(idx) if isinstance(idx, int) and idx >= 0 else names[r]
+        return names
+
+    def _flows(self, table: EventTable) -> list[tuple[int, str, int, int, int, int, int, int]]:
+        """Every flow to draw: ``(id, category, src_ts, src_pid, src_tid, dst_ts, dst_pid, dst_tid)``:
+        the table's own, then launch → device activity for correlations none of those covers."""
+        fl = table.flows
+        s = table.strings.strings
+        out = [
+            (i, s[n], a, b, c, d, e, f)
+            for i, n, a, b, c, d, e, f in zip(
+                *(fl[k].tolist() for k in ("id", "name", "src_ts_ns", "src_pid", "src_tid", "dst_ts_ns",
+                                           "dst_pid", "dst_tid")), strict=True)
+        ]
+        sp = table.spans
+        corr = sp["corr"]
+        c_ok = corr >= 0
+        if c_ok.any():
+            launch = np.flatnonzero(table.cat_mask(RUNTIME, SYNC) & c_ok)
+            device = np.flatnonzero(table.cat_mask(KERNEL, MEMCPY, MEMSET) & c_ok)
+            have = {(o[3], o[0]) for o in out if o[1] == LAUNCH_FLOW}
+            lc = corr[launch]
+            order = np.argsort(lc, kind="stable")
+            launch, lc = launch[order], lc[order]
+            if len(launch):
+                k = np.minimum(np.searchsorted(lc, corr[device]), len(lc) - 1)
+                hit = (lc[k] == corr[device]) & (sp["pid"][launch[k]] == sp["pid"][device])
+                st = sp["start_ns"]
+                for lr, dr in zip(launch[k[hit]].tolist(), device[hit].tolist(), strict=True):
+                    cid = int(corr[lr])
+                    if (int(sp["pid"][lr]), cid) in have:
+                        continue
+                    out.append((cid, LAUNCH_FLOW, int(st[lr]), int(sp["pid"][lr]), int(sp["tid"][lr]),
+                                int(st[dr]), int(sp["pid"][dr]), int(sp["tid"][dr])))
         return out
 
     # ---------------------------------------------------------------- events
@@ -283,10 +518,13 @@ class ChromeTraceExporter:
         tid_map = self._tid_map(table)
         meta = self._metadata_events(table, tid_map)
         esc = np.array([json.dumps(s) for s in table.strings.strings] or [""], dtype=object)
-        cat_esc = np.array([json.dumps(c) for c in SPAN_CATEGORIES], dtype=object)
+        self._per_step: list[dict[str, Any]] = []
 
         span_txt: list[str] = []
-        flow_txt: dict[int, str] = {}
+        flows = self._flows(table)
+        # a flow's events follow the slice they bind to (the one starting at the flow's time on its
+        # track), so the budget keeps or drops them with it; -1: no such slice
+        flow_rows = np.full((len(flows), 2), -1, np.int64)
         if table.n_spans:
             start = sp["start_ns"]
             end = start + sp["dur_ns"]
@@ -299,8 +537,14 @@ class ChromeTraceExporter:
             small = small_u[inv]
             ts = _us(start - origin)
             dur = _us(clipped - start)
-            names = esc[sp["name"]].tolist()
-            cats = cat_esc[sp["cat"]].tolist()
+            name_ids = self._span_names(table)
+            names = [esc[i] if i >= 0 else f'"ProfilerStep#{-2 - i}"' for i in name_ids.tolist()]
+            kc = np.array([json.dumps(KINETO_CAT[c]) for c in SPAN_CATEGORIES], dtype=object)
+            cat_codes = sp["cat"].copy()
+            cats = kc[cat_codes]
+            dev_region = np.flatnonzero((cat_codes == _CODE[REGION]) & (sp["tid"] >= DEVICE_TID_BASE))
+            cats[dev_region] = '"gpu_user_annotation"'
+            cats = cats.tolist()
             pids = sp["pid"].tolist()
             tids = small.tolist()
             args = self._args(table, clipped, end)
@@ -309,22 +553,35 @@ class ChromeTraceExporter:
                 for nm, ct, p, t, a, d, g in zip(names, cats, pids, tids, ts, dur, args, strict=True)
             ]
             del names, cats, dur, args
-            c_ok = sp["corr"] >= 0
-            corr = sp["corr"]
-            if c_ok.any():
-                launch = table.cat_mask(RUNTIME) & c_ok
-                device = table.cat_mask(KERNEL, MEMCPY, MEMSET) & c_ok
-                common = np.intersect1d(corr[launch], corr[device])
-                for r in np.flatnonzero(launch & np.isin(corr, common)).tolist():
-                    flow_txt[r] = (
-                        f'{{"ph":"s","name":"launch","cat":"flow","id":{int(corr[r])},'
-                        f'"pid":{pids[r]},"tid":{tids[r]},"ts":{ts[r]}}}'
-                    )
-                for r in np.flatnonzero(device & np.isin(corr, common)).tolist():
-                    flow_txt[r] = (
-                        f'{{"ph":"f","bp":"e","name":"launch","cat":"flow","id":{int(corr[r])},'
-                        f'"pid":{pids[r]},"tid":{tids[r]},"ts":{ts[r]}}}'
-                    )
+            if flows:
+                pair_of = {(x, y): i for i, (x, y) in enumerate(zip(up.tolist(), ut.tolist(), strict=True))}
+                lo = int(start.min())
+                key = inv.astype(np.int64) * (1 << 50) + (start - lo)
+                order = np.lexsort((sp["dur_ns"], key))  # equal keys: the shortest (innermost) first
+                skey = key[order]
+                for side, (ti, pi, di) in enumerate(((2, 3, 4), (5, 6, 7))):
+                    fk = np.array([pair_of.get((f[pi], f[di]), -1) * (1 << 50) + (f[ti] - lo) if
+                                   (f[pi], f[di]) in pair_of and 0 <= f[ti] - lo < (1 << 50) else -1
+                                   for f in flows], np.int64)
+                    k = np.minimum(np.searchsorted(skey, fk), len(skey) - 1)
+                    hit = (fk >= 0) & (skey[k] == fk)
+                    flow_rows[hit, side] = order[k[hit]]
+
+        flow_txt: list[tuple[str, str]] = []
+        ids: dict[tuple[str, int], int] = {}
+        rank_of = {p: i for i, p in enumerate(sorted({f[3] for f in flows}))}
+        for fid, fcat, a, p1, t1, b, p2, t2 in flows:
+            # the same id in two processes (ranks' correlation ids) must not join: renumber the later
+            k = (fcat, fid)
+            owner = ids.setdefault(k, p1)
+            out_id = fid if owner == p1 else fid + ((rank_of[p1] + 1) << 40)
+            c = json.dumps(fcat)
+            flow_txt.append((
+                f'{{"ph":"s","id":{out_id},"pid":{p1},"tid":{tid_map.get((p1, t1), 0)},"ts":{_us([a - origin])[0]},'
+                f'"cat":{c},"name":{c}}}',
+                f'{{"ph":"f","bp":"e","id":{out_id},"pid":{p2},"tid":{tid_map.get((p2, t2), 0)},'
+                f'"ts":{_us([b - origin])[0]},"cat":{c},"name":{c}}}',
+            ))
 
         c = table.counters
         cv = c["value"]
@@ -338,30 +595,53 @@ class ChromeTraceExporter:
             )
         ]
 
+        keep_flow = np.ones(len(flows), bool)
         if self.budget_mb is not None:
             span_len = np.fromiter(map(len, span_txt), np.int64, len(span_txt)) + 2
-            for r, t in flow_txt.items():
-                span_len[r] += len(t) + 2
+            for (fs, ff), (r1, r2) in zip(flow_txt, flow_rows.tolist(), strict=True):
+                if r1 >= 0:
+                    span_len[r1] += len(fs) + 2
+                if r2 >= 0:
+                    span_len[r2] += len(ff) + 2
             ctr_len = np.fromiter(map(len, ctr_txt), np.int64, len(ctr_txt)) + 2
             keep_s, keep_c = self._budget(table, span_len, ctr_len)
+            # a flow whose slice went goes with it
+            keep_flow = np.array([(r1 < 0 or keep_s[r1]) and (r2 < 0 or keep_s[r2])
+                                  for r1, r2 in flow_rows.tolist()], bool)
 
         out = meta
         if self.dropped and (self.dropped.get("dropped_spans") or self.dropped.get("counters_downsampled")):
             first_pid = next(iter(tid_map), (0, 0))[0]
+            note = {k: v for k, v in self.dropped.items() if k != "per_step"}
             out.append(
                 f'{{"ph":"i","s":"g","name":"trace budget","pid":{first_pid},"tid":0,"ts":0.000,'
-                f'"args":{json.dumps(self.dropped)}}}'
+                f'"args":{json.dumps(note)}}}'
             )
-        if flow_txt:
-            # a flow event follows its slice
-            for r, f in flow_txt.items():
-                span_txt[r] = span_txt[r] + ",\n" + f
+            for d in self._per_step:  # what each step lost, at the step's start
+                r = d.pop("row")
+                d["step"] = (table.span_args.get(r) or {}).get("index")
+                out.append(
+                    f'{{"ph":"i","s":"t","name":"dropped by the trace budget","pid":{pids[r]},'
+                    f'"tid":{tids[r]},"ts":{ts[r]},"args":{json.dumps(d)}}}'
+                )
+            self.dropped["per_step"] = self._per_step
+        loose: list[str] = []
+        for (fs, ff), (r1, r2), ok in zip(flow_txt, flow_rows.tolist(), keep_flow.tolist(), strict=True):
+            if not ok:
+                continue
+            for txt, r in ((fs, r1), (ff, r2)):
+                if r >= 0:
+                    span_txt[r] = span_txt[r] + ",\n" + txt
+                else:
+                    loose.append(txt)
+        self.n_flows = int(keep_flow.sum())
         if self.budget_mb is None:
             out.extend(span_txt)
             out.extend(s for s in ctr_txt if s)
         else:
             out.extend(span_txt[r] for r in np.flatnonzero(keep_s).tolist())
             out.extend(ctr_txt[i] for i in np.flatnonzero(keep_c).tolist() if ctr_txt[i])
+        out.extend(loose)
         del span_txt, ctr_txt
 
         ins = table.instants
@@ -387,7 +667,13 @@ class ChromeTraceExporter:
         other = dict(self.metadata)
         if self.dropped is not None:
             other["trace_budget"] = self.dropped
-        meta = json.dumps({"displayTimeUnit": "ms", "otherData": other})[1:-1]
+        top: dict[str, Any] = {"schemaVersion": 1}
+        if self.device_properties:
+            top["deviceProperties"] = self.device_properties
+        if self.distributed_info:
+            top["distributedInfo"] = self.distributed_info
+        top.update(displayTimeUnit="ms", otherData=other)
+        meta = json.dumps(top)[1:-1]
         gz = str(path).endswith(".gz")
         # level 1: several times faster than the default on 100+ MB traces, ~10% larger
         comp = zlib.compressobj(1, zlib.DEFLATED, 31) if gz else None
@@ -412,3 +698,15 @@ class ChromeTraceExporter:
                 os.unlink(tmp)
             raise
         return path
+
+
+def _dims_arg(shapes: str) -> str:
+    """Kineto's ``"Input Dims"`` (the JSON list itself) when the shapes text is a JSON list, else
+    ``"shapes"`` as a string."""
+    if shapes.startswith("["):
+        try:
+            json.loads(shapes)
+            return ',"Input Dims":' + shapes
+        except ValueError:
+            pass
+    return ',"shapes":' + json.dumps(shapes)

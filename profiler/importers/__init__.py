@@ -27,6 +27,9 @@ class ImportedTrace:
     framework: str  # "torch" | "tensorflow" | "mxnet"
     path: Path
     facts: dict[str, Any] = field(default_factory=dict)
+    #: several traces, one per rank: rank -> (its table, its facts); ``table`` is then their plain
+    #: concatenation, and :func:`profiler.analysis.ranks.merge_rank_traces` aligns and merges them
+    ranks: dict[int, tuple[EventTable, dict[str, Any]]] | None = None
 
 
 def _reader(module: str, func: str, what: str) -> Any:
@@ -89,23 +92,30 @@ def torch_traces(path: Path) -> list[Path]:
 
 
 def load_rank_traces(paths: list[Path]) -> ImportedTrace:
-    """One trace, or several (one per rank) read each and put side by side in one table: the seam
-    where a multi-rank merge (clock alignment across ranks) plugs in."""
+    """One trace, or several (one per rank: ``distributedInfo.rank``, else the files' order) read
+    each; the ranks are kept apart in ``ranks`` for the multi-rank merge (clock alignment)."""
     from profiler.importers.chrome_json import read_chrome
     from profiler.importers.kineto_json import gc_paused, is_kineto, parse_kineto
 
-    tables, facts = [], {}
-    for f in paths:
+    ranks: dict[int, tuple[EventTable, dict[str, Any]]] = {}
+    for i, f in enumerate(paths):
         with gc_paused():
             doc = read_chrome(f)
             if not is_kineto(doc):
                 raise InputError(f"{f}: not a torch.profiler (Kineto) trace")
             table, fx = parse_kineto(doc, str(f))
-        tables.append(table)
-        facts = facts or fx
-    if len(paths) > 1:
-        facts = {**facts, "files": [str(f) for f in paths]}
-    return ImportedTrace(EventTable.concat(tables), "kineto-json", "torch", paths[0], facts)
+        fx["file"] = str(f)
+        r = (fx.get("distributed_info") or {}).get("rank")
+        r = r if isinstance(r, int) and r >= 0 else i
+        if r in ranks:
+            raise InputError(f"{f}: rank {r} again (also in {ranks[r][1]['file']}): one trace per rank")
+        ranks[r] = (table, fx)
+    first = ranks[min(ranks)]
+    if len(ranks) == 1:
+        return ImportedTrace(first[0], "kineto-json", "torch", paths[0], first[1])
+    facts = {**first[1], "files": [ranks[r][1]["file"] for r in sorted(ranks)]}
+    table = EventTable.concat([ranks[r][0] for r in sorted(ranks)])
+    return ImportedTrace(table, "kineto-json", "torch", paths[0], facts, ranks)
 
 
 def is_trace_path(path: str | Path) -> bool:
@@ -141,8 +151,7 @@ def load_trace(path: str | Path) -> ImportedTrace:
             return ImportedTrace(table, "kineto-json", "torch", p, facts)
     if doc.events is not None and not any(e.ph not in ("M", None) for e in doc.first_events()):
         raise InputError(f"{p}: a Chrome trace with no events")
-    if doc.events is not None:
-        del doc
-        load_mxnet = _reader("mxnet_json", "load_mxnet_profile", "MXNet profile (Chrome JSON)")
-        return ImportedTrace(load_mxnet(p), "mxnet-json", "mxnet", p)
+    if doc.events is not None:  # MXNet's profile: the document already split, read once
+        parse_mxnet = _reader("mxnet_json", "parse_mxnet_doc", "MXNet profile (Chrome JSON)")
+        return ImportedTrace(parse_mxnet(doc, source=str(p)), "mxnet-json", "mxnet", p)
     raise InputError(f"{p}: not a trace this profiler reads (torch.profiler JSON, TF .xplane.pb, MXNet JSON)")

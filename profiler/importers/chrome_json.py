@@ -18,6 +18,8 @@ with the size it would need, never read into an out-of-memory kill.
 from __future__ import annotations
 
 import gzip
+import json
+import re
 import struct
 import zlib
 from pathlib import Path
@@ -54,6 +56,9 @@ class Args(msgspec.Struct, gc=False):
     shared_memory: Any = msgspec.field(default=None, name="shared memory")
     occupancy: Any = msgspec.field(default=None, name="est. achieved occupancy %")
     rank: Any = None
+    #: our own export: a category Kineto's ``cat`` does not carry, and shapes that are not a JSON list
+    category: Any = None
+    shapes: Any = None
 
 
 class Event(msgspec.Struct, gc=False):
@@ -77,6 +82,7 @@ class _Doc(msgspec.Struct, gc=False):
     distributedInfo: Any = None
     otherData: Any = None
     metadata: Any = None
+    host_name: Any = None
 
 
 _DOC = msgspec.json.Decoder(_Doc)
@@ -153,24 +159,58 @@ def read_chrome(path: str | Path) -> ChromeDoc:
     return parse_chrome(read_bytes(path), str(path))
 
 
+_TRAILING = re.compile(r"trailing characters \(byte (\d+)\)")
+
+
 def parse_chrome(raw: bytes, source: str = "trace") -> ChromeDoc:
     body = raw.lstrip()
+    tail: list[msgspec.Raw] = []
     try:
         if body[:1] == b"[":
             return ChromeDoc(_LIST.decode(body), {}, True)
-        doc = _DOC.decode(body)
+        try:
+            doc = _DOC.decode(body)
+        except msgspec.DecodeError as e:
+            m = _TRAILING.search(str(e))
+            if not m or isinstance(e, msgspec.ValidationError):
+                raise
+            # events appended after the closed document (MXNet appends later windows so)
+            end = body.rfind(b"}", 0, int(m.group(1))) + 1  # the document's own closing brace
+            doc = _DOC.decode(body[:end])
+            tail = appended_events(body[end:])
     except msgspec.ValidationError as e:
         raise InputError(f"{source}: not a trace this profiler reads ({e})") from None
     except msgspec.DecodeError as e:
         raise InputError(f"{source}: not valid JSON ({e})") from None
     if doc.traceEvents is None:
         raise InputError(f"{source}: not a trace this profiler reads (no traceEvents list)")
+    if tail:
+        doc.traceEvents.extend(tail)
     facts = {
         k: getattr(doc, k)
-        for k in ("schemaVersion", "deviceProperties", "baseTimeNanoseconds", "distributedInfo", "otherData", "metadata")
+        for k in ("schemaVersion", "deviceProperties", "baseTimeNanoseconds", "distributedInfo", "otherData", "metadata", "host_name")
         if getattr(doc, k) is not None
     }
     return ChromeDoc(doc.traceEvents, facts, False)
+
+
+def appended_events(rest: bytes) -> list[msgspec.Raw]:
+    """Event objects written after a closed document (``,{event}`` fragments, each run of them
+    closed by another ``]}``), as raw slices; a torn last one is dropped. Rare and small: parsed with
+    the standard library's ``raw_decode``."""
+    text = rest.decode("utf-8", errors="replace")
+    dec = json.JSONDecoder()
+    out: list[msgspec.Raw] = []
+    pos = text.find("{")
+    while pos >= 0:
+        try:
+            obj, stop = dec.raw_decode(text, pos)
+        except json.JSONDecodeError:
+            break  # a torn tail (the process died mid-write): keep what parsed
+        if isinstance(obj, dict) and "ph" in obj:
+            out.append(msgspec.Raw(msgspec.json.encode(obj)))
+        pos = text.find("{", stop)
+    return out
 
 
 def decode_value(raw: msgspec.Raw) -> Any:

@@ -9,7 +9,9 @@ Kineto ``cat``         here
                        FLOPs column; conv/pool ``Concrete Inputs`` (stride, padding ...) and a
                        non-float ``Input type`` are kept in the span's args for the cost model
 ``user_annotation``    ``step`` for ``ProfilerStep#N``; ``data_loading`` for the DataLoader's
-                       ``enumerate(DataLoader)#...__next__``; ``region`` otherwise
+                       ``enumerate(DataLoader)#...__next__``; ``collective`` for a communication
+                       op's own annotation (``gloo:all_reduce``, ``nccl:all_reduce``); ``region``
+                       otherwise
 ``kernel``             ``kernel`` on the device stream ``args.device``/``args.stream``; grid, block,
                        registers, shared memory and Kineto's occupancy estimate kept in args
 ``gpu_memcpy``/``gpu_memset``  ``memcpy``/``memset`` on their stream
@@ -49,6 +51,7 @@ import numpy as np
 
 from profiler.core.errors import InputError
 from profiler.core.events import (
+    COLLECTIVE,
     DATA_LOADING,
     KERNEL,
     MEMCPY,
@@ -66,7 +69,7 @@ from profiler.core.events import (
     device_tid,
     split_device_tid,
 )
-from profiler.core.opkinds import CUDA_SYNC_CALLS, DATALOADER_ANNOTATION
+from profiler.core.opkinds import CUDA_SYNC_CALLS, DATALOADER_ANNOTATION, op_kind
 from profiler.importers.chrome_json import EVENT, ChromeDoc, read_chrome
 
 _CODE = {c: i for i, c in enumerate(SPAN_CATEGORIES)}
@@ -126,9 +129,13 @@ def parse_kineto(doc: ChromeDoc, source: str = "trace") -> tuple[EventTable, dic
     n_steps = 0
     c_op, c_step, c_dl, c_region = _CODE[OP], _CODE[STEP], _CODE[DATA_LOADING], _CODE[REGION]
     c_rt, c_sync, c_py, c_phase = _CODE[RUNTIME], _CODE[SYNC], _CODE[PYTHON], _CODE[PHASE]
+    c_coll = _CODE[COLLECTIVE]
+    ann_codes: dict[str, int] = {}
     dev_codes = {k: _CODE[v] for k, v in _DEVICE_CATS.items()}
     decode = EVENT.decode
     last_key = None
+    # device tracks as written -> as filed: (pid, tid) -> (pid or None for the host, device tid)
+    tracks: dict[tuple[int, int], tuple[int | None, int]] = {}
 
     def pid_of(p: Any) -> int:
         if isinstance(p, int):
@@ -190,9 +197,15 @@ def parse_kineto(doc: ChromeDoc, source: str = "trace") -> tuple[EventTable, dic
                 code = dev_codes[ecat]
                 dev = a.device if a is not None and a.device is not None else p
                 stream = a.stream if a is not None and a.stream is not None else t
+                raw_p, raw_t = pid_of(p), _int(t, 0)
                 t = device_tid(_int(dev, 0), _int(stream, 0))
-                p = 0  # filed under the host process below
-                device_rows.append(row)
+                if 0 <= raw_p < 64:  # Kineto's GPU track (pid = device index): filed under the host below
+                    p = 0
+                    device_rows.append(row)
+                    tracks.setdefault((raw_p, raw_t), (None, t))
+                else:  # already under its process (our own export, a merged multi-rank trace)
+                    p = raw_p
+                    tracks.setdefault((raw_p, raw_t), (raw_p, t))
                 if a is not None:
                     c_corr = _int(a.correlation)
                     if ecat == "kernel":
@@ -214,6 +227,8 @@ def parse_kineto(doc: ChromeDoc, source: str = "trace") -> tuple[EventTable, dic
                             extra = _op_extras(a)
                             if extra:
                                 span_args[row] = extra
+                    elif isinstance(a.shapes, str):  # our export: shapes that are not a JSON list
+                        shp = intern(a.shapes)
                     f = a.flops
                     if isinstance(f, (int, float)):
                         fl = float(f)
@@ -225,8 +240,10 @@ def parse_kineto(doc: ChromeDoc, source: str = "trace") -> tuple[EventTable, dic
                     n_steps += 1
                 elif nm.startswith(DATALOADER_ANNOTATION):
                     code = c_dl
-                else:
-                    code = c_region
+                else:  # gloo:all_reduce, nccl:all_reduce ... (the collective itself): communication
+                    code = ann_codes.get(nm, -1)
+                    if code < 0:
+                        code = ann_codes[nm] = c_coll if op_kind(nm)[1] == "communication" else c_region
             elif ecat in ("cuda_runtime", "cuda_driver"):
                 code = c_sync if nm in CUDA_SYNC_CALLS else c_rt
                 if a is not None:
@@ -237,6 +254,15 @@ def parse_kineto(doc: ChromeDoc, source: str = "trace") -> tuple[EventTable, dic
                 code = c_phase
             else:
                 code = c_region
+            if a is not None and isinstance(a.category, str) and a.category in _CODE and code != c_op:
+                # our own export said what Kineto's cat cannot (warm-up, phase, a clean step ...)
+                code = _CODE[a.category]
+                if a.category not in ("runtime", "sync"):  # those carry no args of their own
+                    extra = _plain_args(raw)
+                    if extra:
+                        span_args[row] = extra
+                if code == c_step and (span_args.get(row) or {}).get("traced"):
+                    n_steps += 1
             pid.append(pid_of(p))
             tid.append(_int(t, 0))
             start.append(ts)
@@ -295,6 +321,8 @@ def parse_kineto(doc: ChromeDoc, source: str = "trace") -> tuple[EventTable, dic
     di = doc.facts.get("distributedInfo")
     if isinstance(di, dict):
         facts["distributed_info"] = di
+    if isinstance(doc.facts.get("host_name"), str):
+        facts["host_name"] = doc.facts["host_name"]
     if len(dev_rows):
         for t_ in np.unique(spans["tid"][dev_rows]).tolist():
             dv, st = split_device_tid(int(t_)) or (0, 0)
@@ -302,7 +330,7 @@ def parse_kineto(doc: ChromeDoc, source: str = "trace") -> tuple[EventTable, dic
         processes.setdefault(host, "python")
     table = EventTable(
         strings=strings, spans=spans, span_args=span_args, processes=processes, threads=threads,
-        flows=_pair_flows(flows, host),
+        flows=_pair_flows(flows, host, tracks),
     )
     table.validate(source)
     if len(table.flows["id"]):
@@ -324,12 +352,29 @@ def _op_extras(a: Any) -> dict[str, Any]:
     return extra
 
 
-def _pair_flows(flows: list[tuple[int, int, int, int, int, int]], host: int) -> dict[str, np.ndarray]:
-    """Start and finish events joined on (category, id); GPU-side ends re-filed under the host."""
+#: args our export writes that are columns here (or rebuilt on export), not span args
+_COLUMN_ARGS = frozenset({"category", "flops", "bytes", "Input Dims", "shapes", "correlation", "External id",
+                          "device", "stream", "clipped_ns"})
+
+
+def _plain_args(raw: msgspec.Raw) -> dict[str, Any]:
+    """The event's args as plain values, less those kept as columns (rare events only)."""
+    a = msgspec.json.decode(raw).get("args")
+    return {k: v for k, v in a.items() if k not in _COLUMN_ARGS} if isinstance(a, dict) else {}
+
+
+def _pair_flows(flows: list[tuple[int, int, int, int, int, int]], host: int,
+                tracks: dict[tuple[int, int], tuple[int | None, int]] | None = None) -> dict[str, np.ndarray]:
+    """Start and finish events joined on (category, id); ends on device tracks filed like their
+    device activities (Kineto's GPU pids under the host)."""
     starts: dict[tuple[int, int], tuple[int, int, int]] = {}
     rows: list[tuple[int, ...]] = []
+    tracks = tracks or {}
     for ph, fid, fcat, ts, p, t in flows:
-        if 0 <= p < 64 and p != host:  # a device index as pid (Kineto's GPU tracks)
+        moved = tracks.get((p, t))
+        if moved is not None:
+            p, t = (host if moved[0] is None else moved[0]), moved[1]
+        elif 0 <= p < 64 and p != host:  # a device index as pid (Kineto's GPU tracks)
             p, t = host, device_tid(p, t)
         if ph == 0:
             starts[(fcat, fid)] = (ts, p, t)

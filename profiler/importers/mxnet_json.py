@@ -25,6 +25,10 @@ re-based onto the run clock with ``epoch_offset_ns`` (Unix ns minus run-clock ns
 becomes a host tid ``MXNET_TID_BASE + n`` (well below the device-stream tids) so exporters and the
 breakdown treat them as host threads of the worker.
 
+Speed: the file goes through the same msgspec reader as Kineto traces
+(:mod:`profiler.importers.chrome_json`): one raw slice per event, each decoded into a small typed
+struct (no per-event dict); only the rare memory counters are decoded whole.
+
 Nothing here imports MXNet: recorded profiles are analysed anywhere.
 """
 
@@ -35,8 +39,11 @@ import math
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from profiler.core.errors import InputError
 from profiler.core.events import OP, REGION, RUNTIME, SYNC, EventBuilder, EventTable
+from profiler.importers.chrome_json import EVENT, ChromeDoc, Event, parse_chrome, read_chrome
 
 #: Host tids given to MXNet threads start here (torch's Kineto threads use ``1 << 32``).
 MXNET_TID_BASE = 2 << 32
@@ -72,17 +79,12 @@ def _ns(ts: Any, offset: int) -> int:
     return whole * 1000 + round((float(ts) - whole) * 1000.0) - offset
 
 
-def _scalar(e: dict[str, Any], key: str, i: int, source: str) -> Any:
+def _scalar(e: Event, key: str, i: int, source: str) -> Any:
     """A pid/tid/id field, which keys dictionaries here: it must be a JSON scalar."""
-    v = e.get(key)
+    v = getattr(e, key)
     if isinstance(v, list | dict):
         raise InputError(f"{source}: traceEvents[{i}] has a non-scalar {key!r}")
     return v
-
-
-def _dict(e: dict[str, Any], key: str) -> dict[str, Any]:
-    v = e.get(key)
-    return v if isinstance(v, dict) else {}
 
 
 def _category(cat: str, name: str) -> str:
@@ -122,26 +124,41 @@ def parse_mxnet_trace(
     source: str = "MXNet profile",
     window_ns: tuple[int, int] | None = None,
 ) -> tuple[EventTable, dict[str, int]]:
-    """Convert a parsed MXNet profile document; returns the table and counts of what was dropped.
+    """Convert an MXNet profile; returns the table and counts of what was dropped.
 
-    ``pid`` is the worker the events belong to; ``epoch_offset_ns`` is Unix-epoch ns minus run-clock
-    ns (0 keeps MXNet's Unix-time stamps). ``window_ns`` (run clock, after re-basing) keeps only
-    records that start inside it: a profile file holds every window profiled in its process.
+    ``doc``: the document read by :func:`profiler.importers.chrome_json.read_chrome` (a
+    :class:`ChromeDoc`: one raw slice per event, the fast path) or already parsed into Python
+    objects (:func:`read_mxnet_json`). ``pid`` is the worker the events belong to;
+    ``epoch_offset_ns`` is Unix-epoch ns minus run-clock ns (0 keeps MXNet's Unix-time stamps).
+    ``window_ns`` (run clock, after re-basing) keeps only records that start inside it: a profile
+    file holds every window profiled in its process.
     """
-    if isinstance(doc, dict):
-        events = doc.get("traceEvents")
-    else:
-        events = None
-    if not isinstance(events, list):
-        raise InputError(f"{source}: not an MXNet profile (no 'traceEvents' list)")
+    if not isinstance(doc, ChromeDoc):
+        if not (isinstance(doc, dict) and isinstance(doc.get("traceEvents"), list)):
+            raise InputError(f"{source}: not an MXNet profile (no 'traceEvents' list)")
+        try:  # one path for both: the parsed document back to bytes, split into raw events
+            doc = parse_chrome(msgspec.json.encode(doc), source)
+        except (TypeError, ValueError, OverflowError) as e:
+            raise InputError(f"{source}: not an MXNet profile ({e})") from None
+    if doc.array_form:
+        raise InputError(f"{source}: not an MXNet profile (a bare list, no 'traceEvents')")
+    raws = doc.events
+
+    def ev(i: int, raw: msgspec.Raw) -> Event:
+        try:
+            return EVENT.decode(raw)
+        except msgspec.DecodeError:  # ValidationError included: not an object, a bad field type
+            raise InputError(f"{source}: traceEvents[{i}] is not an object") from None
 
     b = EventBuilder()
     process_names: dict[Any, str] = {}
-    for i, e in enumerate(events):
-        if isinstance(e, dict) and e.get("ph") == "M" and e.get("name") == "process_name":
-            n = _dict(e, "args").get("name")
-            if isinstance(n, str):
-                process_names[_scalar(e, "pid", i, source)] = n.rstrip("/") or n
+    events: list[Event] = []
+    for i, raw in enumerate(raws):
+        e = ev(i, raw)
+        events.append(e)
+        if e.ph == "M" and e.name == "process_name" and e.args is not None and isinstance(e.args.name, str):
+            n = e.args.name
+            process_names[_scalar(e, "pid", i, source)] = n.rstrip("/") or n
     threads = _Threads(b, pid, process_names)
     dropped = {
         "unmatched_end": 0,
@@ -160,19 +177,17 @@ def parse_mxnet_trace(
     instants: list[tuple[str, int, Any, Any]] = []
 
     for i, e in enumerate(events):
-        if not isinstance(e, dict):
-            raise InputError(f"{source}: traceEvents[{i}] is not an object")
-        ph = e.get("ph")
+        ph = e.ph
         if ph == "M":
             continue
-        name = e.get("name")
-        ts = e.get("ts")
+        name = e.name
+        ts = e.ts
         if not isinstance(name, str) or not isinstance(ts, int | float) or isinstance(ts, bool):
             raise InputError(f"{source}: traceEvents[{i}] has no name or numeric 'ts'")
         if not math.isfinite(ts) or abs(ts) > _MAX_TS_US:
             raise InputError(f"{source}: traceEvents[{i}] has an out-of-range 'ts' ({ts})")
         t = _ns(ts, epoch_offset_ns)
-        cat = str(e.get("cat", ""))
+        cat = "" if e.cat is None else str(e.cat)
         spid, stid = _scalar(e, "pid", i, source), _scalar(e, "tid", i, source)
         if ph == "B":
             stacks.setdefault((spid, stid), []).append((cat, name, t))
@@ -186,7 +201,7 @@ def parse_mxnet_trace(
             bcat, _, t0 = st.pop(j)
             spans.append((bcat, name, t0, t, spid, stid))
         elif ph == "X":
-            dur = e.get("dur", 0)
+            dur = 0 if e.dur is None else e.dur
             if not isinstance(dur, int | float) or isinstance(dur, bool):
                 raise InputError(f"{source}: traceEvents[{i}] has a non-numeric 'dur'")
             if not math.isfinite(dur) or not 0 <= dur <= _MAX_TS_US:
@@ -203,7 +218,8 @@ def parse_mxnet_trace(
         elif ph == "C":
             if cat != _MEMORY_CAT:
                 continue
-            for k, v in _dict(e, "args").items():
+            args = msgspec.json.decode(raws[i]).get("args")  # rare: the memory counters only
+            for k, v in (args.items() if isinstance(args, dict) else ()):
                 if isinstance(v, int | float):
                     counters.append((f"mxnet {k}", t, float(v)))
         elif ph in ("i", "I", "n"):
@@ -271,17 +287,30 @@ def read_mxnet_json(text: str, source: str = "MXNet profile") -> dict[str, Any]:
 
 
 def load_mxnet_profile(path: str | Path, *, pid: int = 0, epoch_offset_ns: int = 0) -> EventTable:
-    """Read a profile written by ``mx.profiler.dump()`` into an :class:`EventTable`.
+    """Read a profile written by ``mx.profiler.dump()`` into an :class:`EventTable`, through the same
+    fast reader as Kineto traces (:func:`profiler.importers.chrome_json.read_chrome`).
 
     Raises :class:`InputError` (one line) when the file is missing, not JSON, or not an MXNet profile.
     """
-    p = Path(path)
+    return parse_mxnet_doc(read_mxnet_doc(path), pid=pid, epoch_offset_ns=epoch_offset_ns, source=str(path))
+
+
+def read_mxnet_doc(path: str | Path) -> ChromeDoc:
+    """The profile split into raw events (events appended after the document's end included)."""
     try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(f"{p}: no such file") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise InputError(f"{p}: cannot be read ({type(e).__name__}: {e})") from None
-    doc = read_mxnet_json(text, str(p))
-    table, _ = parse_mxnet_trace(doc, pid=pid, epoch_offset_ns=epoch_offset_ns, source=str(p))
+        return read_chrome(path)
+    except InputError as e:
+        msg = str(e).replace("not a trace this profiler reads (no traceEvents list)",
+                             "not an MXNet profile (no 'traceEvents' list)")
+        raise InputError(msg) from None
+
+
+def parse_mxnet_doc(doc: ChromeDoc, *, pid: int = 0, epoch_offset_ns: int = 0,
+                    source: str = "MXNet profile") -> EventTable:
+    """The table of a profile already split by :func:`read_mxnet_doc` (``report TRACE`` reads the
+    file once for both the Kineto check and this)."""
+    from profiler.importers.kineto_json import gc_paused
+
+    with gc_paused():
+        table, _ = parse_mxnet_trace(doc, pid=pid, epoch_offset_ns=epoch_offset_ns, source=source)
     return table

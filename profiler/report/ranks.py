@@ -33,7 +33,7 @@ class RanksReport:
         t = Table(
             title=(
                 f"ranks: world size {d.get('world_size')} ({d.get('nnodes')} node(s) × {d.get('nproc')}), "
-                f"{d.get('backend')}, {d.get('launcher')} at {d.get('endpoint')}"
+                f"{d.get('backend')}, {d.get('launcher')}" + (f" at {d['endpoint']}" if d.get("endpoint") else "")
             ),
             title_justify="left",
             header_style="bold",
@@ -80,6 +80,10 @@ class RanksReport:
                     f"(half the fastest of {c['rounds']} round trips){drift}"
                 )
             yield Text(line, style="dim")
+        al = d.get("alignment")  # traces another tool wrote, one per rank (analysis.ranks.align_rank_traces)
+        if al:
+            spread = f"; the anchors then lie within {al['anchor_spread_us']:.0f} µs" if "anchor_spread_us" in al else ""
+            yield Text(f"clocks: {al['method']}{spread}", style="dim")
         f = d.get("failure")
         if f:
             yield Text(

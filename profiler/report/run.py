@@ -23,6 +23,7 @@ from profiler.report.bars import breakdown_bar, fmt_ms
 from profiler.report.breakdown import breakdown_details, run_tail
 from profiler.report.ranks import RanksReport, WorldSizeReport
 from profiler.report.summary import SummaryReport, short_name
+from profiler.report.traces import TraceBudgetReport, trace_sections
 
 
 class VariantReport:
@@ -225,6 +226,8 @@ class RunReport:
             if v.status == "unavailable":
                 continue
             yield VariantReport(v, rec.unit, self.top, self.detail)
+            if self.detail:
+                yield from trace_sections(v.to_dict())  # launches, op chains (report/traces.py)
             if v.sections.get("distributed"):  # data-parallel run: per-rank table (report/ranks.py)
                 yield RanksReport(v.to_dict())
         if skipped:
@@ -235,6 +238,7 @@ class RunReport:
                 t.add_row(f"{v.framework} · {v.variant}", str(v.error or "unavailable"))
             yield t
         yield ComparisonReport(rec.comparisons)
+        yield TraceBudgetReport(rec.sections.get("trace_budget"))
         if rec.sections.get("world_sizes"):
             yield WorldSizeReport(rec.sections["world_sizes"])
         overheads = {

@@ -34,6 +34,12 @@ def import_as_run(path: str | Path, out: Path, budget_mb: float | None = None) -
     """
     imp = load_trace(path)
     table = imp.table
+    distributed = None
+    if imp.ranks and len(imp.ranks) > 1:  # one trace per rank: aligned, merged, compared
+        from profiler.analysis.ranks import merge_rank_traces
+
+        table, distributed = merge_rank_traces(imp.ranks)
+        imp.facts["host_pid"] = distributed["ranks"][0]["pid"]
     ensure_writable_root(out)
     stem = imp.path.name.split(".")[0] or "trace"
     run = RunDir.create(out, f"import-{stem}")
@@ -62,6 +68,8 @@ def import_as_run(path: str | Path, out: Path, budget_mb: float | None = None) -
         n_events=len(table),
     )
     entry.sections["imported"] = {"path": str(imp.path), "format": imp.format, **imp.facts}
+    if distributed:
+        entry.sections["distributed"] = distributed
     entry.update(analyse_variant(table, entry.to_dict(), None, "step", load_cached()))
     lim = limits_from_kineto(imp.facts["device_properties"]) if imp.facts.get("device_properties") else None
     if lim is not None and entry.gpu and steps:
@@ -96,7 +104,9 @@ def import_as_run(path: str | Path, out: Path, budget_mb: float | None = None) -
         variants=[entry],
     )
     record.comparisons = comparisons([entry.to_dict()])
-    exporter = ChromeTraceExporter(metadata={"run": run.path.name, "imported": str(imp.path)}, budget_mb=budget_mb)
+    exporter = ChromeTraceExporter(metadata={"run": run.path.name, "imported": str(imp.path)}, budget_mb=budget_mb,
+                                   device_properties=imp.facts.get("device_properties"),
+                                   distributed_info=_distributed_info(imp.facts, distributed))
     exporter.write(table, run.trace_file)
     record.trace = run.trace_file.name
     if exporter.dropped:
@@ -105,6 +115,16 @@ def import_as_run(path: str | Path, out: Path, budget_mb: float | None = None) -
     export_files(record, run)
     run.write_record(record)
     return record, run
+
+
+def _distributed_info(facts: dict, distributed: dict | None) -> dict | None:
+    """Kineto's ``distributedInfo`` for the export: the trace's own, or for ranks merged into one
+    file the world without a single ``rank`` (the file holds them all)."""
+    di = facts.get("distributed_info")
+    if not distributed:
+        return di
+    return {"backend": distributed.get("backend"), "world_size": distributed.get("world_size"),
+            "merged_ranks": distributed.get("ranks_here")}
 
 
 def _has_device(table: EventTable) -> bool:
