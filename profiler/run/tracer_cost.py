@@ -1,7 +1,9 @@
 """The tracers' own cost per recorded event on this machine, measured in a fresh worker process.
 
-Run as ``python -m profiler.run.tracer_cost [--quick]``: prints one JSON object. ``profiler calibrate``
-starts it as a child so that the framework is imported fresh (and never into the CLI process).
+Run as ``python -m profiler.run.tracer_cost [--framework torch|tensorflow|mxnet] [--quick]``: prints one
+JSON object. ``profiler calibrate`` starts it as a child once per framework (torch, which also measures
+the toolkit's own spans, then TensorFlow, then MXNet) so that each framework is imported fresh, alone
+(and never into the CLI process); it merges the three records.
 
 Method (the trace-based HPC tools' one: N events with and without the tracer, differenced):
 
@@ -14,8 +16,13 @@ Method (the trace-based HPC tools' one: N events with and without the tracer, di
   ``outside_us = total_us − inside_us`` lands in the gaps between records.
 * **our own spans** (``ctx.region``/step spans): ``N`` spans appended to an
   :class:`~profiler.core.events.EventBuilder` against an empty loop.
-* TF TraceMe and MXNet's op records: measured only where the framework imports; otherwise the entry
-  says ``unavailable: <reason>``.
+* **tf.profiler** (as ``probes/tf_tracer.py`` runs it) — ``function``: ``N`` chained one-element
+  ``AddV2`` in a ``tf.function`` (one op span each; what the scenarios run); ``eager``: ``N`` eager
+  ``tf.add`` calls (runtime spans only, so ``inside_us`` is ``None``). The XSpace is read with
+  :mod:`profiler.importers.xspace`. See :func:`tensorflow_costs`.
+* **mx.profiler** (as ``probes/mxnet_tracer.py`` configures it) — ``N`` ``mx.nd.add`` calls drained
+  with ``waitall``; the dumped Chrome JSON is read with :mod:`profiler.importers.mxnet_json`.
+* A framework that is not installed or does not import: its entry says ``unavailable: <reason>``.
 
 Each figure is the median of ``reps`` repetitions with its spread (min–max, in µs); the cost is per
 recorded event, so it does not depend on what the op computes.
