@@ -184,3 +184,170 @@ def test_busy_machine_is_said() -> None:
 
     rec = {"tracer_costs": {"load": {"loadavg_1min": 9.0, "cores": 2, "busy": True}}}
     assert "machine busy" in tracer_cost_line(rec)
+
+
+def _measure_in_worker(framework: str) -> dict:
+    """``profiler.run.tracer_cost --framework NAME --quick`` in a fresh interpreter; skips with the
+    worker's reason when the framework does not import here."""
+    import importlib.util
+    import json
+    import subprocess
+    import sys
+
+    if importlib.util.find_spec(framework) is None:
+        pytest.skip(f"unavailable: {framework} is not installed")
+    p = subprocess.run([sys.executable, "-m", "profiler.run.tracer_cost", "--framework", framework, "--quick"],
+                       capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr[-2000:]
+    rec = json.loads([ln for ln in p.stdout.splitlines() if ln.startswith("{")][-1])
+    assert "torch" not in rec  # each framework in its own process
+    entry = rec[framework]
+    if entry.get("unavailable"):
+        pytest.skip(entry["unavailable"])
+    return entry
+
+
+def _spread_ok(u: dict, n: int = 3) -> None:
+    assert u["n"] == n and 0 <= u["min"] <= u["median"] <= u["max"]
+
+
+def test_tensorflow_tracer_cost_measured_in_a_fresh_worker() -> None:
+    tf = _measure_in_worker("tensorflow")
+    fn, eager = tf["configs"]["function"], tf["configs"]["eager"]
+    for cfg in (fn, eager):
+        _spread_ok(cfg["total_us"])
+        _spread_ok(cfg["bare_op_us"])
+    # graph ops: one recorded op span per AddV2, where the cost lands measured
+    assert fn["records_per_op"]["median"] == 1.0 and fn["records_counted"] == "op spans"
+    _spread_ok(fn["inside_us"])
+    assert fn["inside_us"]["median"] <= fn["total_us"]["median"]
+    assert fn["outside_us"] == pytest.approx(fn["total_us"]["median"] - fn["inside_us"]["median"])
+    # the tracer adds time (a quiet repetition is enough for the cheap graph record; eager is µs)
+    assert fn["total_us"]["max"] > 0 and eager["total_us"]["median"] > 0
+    assert eager["records_per_op"]["median"] >= 1
+    assert tf["bare_op_us"]["median"] > 0 and tf["empty_call_us"]["median"] > 0
+
+
+def test_mxnet_tracer_cost_measured_in_a_fresh_worker() -> None:
+    mx = _measure_in_worker("mxnet")
+    cfg = mx["configs"]["api_memory"]
+    _spread_ok(cfg["total_us"])
+    _spread_ok(cfg["inside_us"])
+    assert cfg["total_us"]["median"] > 0
+    assert cfg["options"]["profile_imperative"] and cfg["options"]["profile_api"]
+    assert cfg["records_per_op"]["median"] == 1.0  # one engine-operator span per mx.nd.add
+    assert 0 <= cfg["outside_us"] <= cfg["total_us"]["median"]
+    assert mx["bare_op_us"]["median"] > mx["empty_call_us"]["median"] > 0
+
+
+def _cfg(total: float, inside: float) -> dict:
+    return {
+        "total_us": {"median": total, "min": total, "max": total, "n": 1},
+        "inside_us": {"median": inside, "min": inside, "max": inside, "n": 1},
+        "outside_us": total - inside,
+    }
+
+
+def _all_frameworks() -> dict:
+    return {
+        "tracer_costs": {
+            "torch": {"configs": {"plain": _cfg(0.5, 0.1), "shapes_flops": _cfg(3.0, 2.0)}},
+            "tensorflow": {"configs": {
+                "function": _cfg(0.4, 0.25),
+                "eager": {"total_us": {"median": 6.0, "min": 5.0, "max": 7.0, "n": 1}, "inside_us": None,
+                          "outside_us": None, "inside_note": "the tracer recorded no op span"},
+            }},
+            "mxnet": {"configs": {"api_memory": _cfg(10.0, 1.5)}},
+        }
+    }
+
+
+def test_record_cost_picks_each_frameworks_entry_and_config() -> None:
+    cal = _all_frameworks()
+    assert record_cost(cal, "torch")[0] == {"inside_us": 2.0, "outside_us": 1.0}  # default: shapes_flops
+    assert record_cost(cal, "torch", "shapes_flops")[0] == {"inside_us": 2.0, "outside_us": 1.0}
+    plain, how = record_cost(cal, "torch", "plain")
+    assert plain == {"inside_us": 0.1, "outside_us": pytest.approx(0.4)} and "(plain)" in how
+    for fw in ("tensorflow", "keras"):  # Keras runs on TF's runtime, in tf.function
+        c, how = record_cost(cal, fw)
+        assert c == {"inside_us": 0.25, "outside_us": pytest.approx(0.15)}
+        assert how.startswith("tf.profiler (function) 0.40 µs per op")
+    c, how = record_cost(cal, "mxnet")
+    assert c == {"inside_us": 1.5, "outside_us": 8.5} and how.startswith("mx.profiler (api_memory)")
+    # a configuration without a measured landing place, or not measured at all, is a reason
+    c, how = record_cost(cal, "tensorflow", "eager")
+    assert c is None and "no op span" in how
+    c, how = record_cost(cal, "torch", "shapes_flops_stack")
+    assert c is None and "'shapes_flops_stack' not measured" in how
+    cal["tracer_costs"]["mxnet"] = {"unavailable": "unavailable: mxnet is not installed"}
+    assert record_cost(cal, "mxnet") == (None, "unavailable: mxnet is not installed")
+
+
+def test_torch_entry_with_probe_config_plain_uses_the_plain_cost() -> None:
+    # the known-answer events: the tracer added 2 µs inside and 1 µs after each record; here that is
+    # the measured *plain* cost, and the shapes_flops figure (not what this probe ran) is 0
+    cal = {"tracer_costs": {"torch": {"configs": {"plain": _cfg(INSIDE_US + OUTSIDE_US, INSIDE_US),
+                                                  "shapes_flops": _cfg(0.0, 0.0)}}}}
+    entry = {"pid": 1, "framework": "torch", "probes": {"torch": {"config": "plain"}}}
+    out = analyse_variant(_events().build(), entry, calibration=cal)
+    assert "torch.profiler (plain)" in out["breakdown"]["describes"]
+    assert abs(out["breakdown"]["compensation"]["residual_pct"]) < 1.0
+    assert out["breakdown_ms"]["memory_io"] == pytest.approx(N_OPS * TRUE_OP_US / 1e3, rel=0.02)
+    # without the probe's configuration the default (shapes_flops) is used: nothing removed here
+    out = analyse_variant(_events().build(), {"pid": 1, "framework": "torch"}, calibration=cal)
+    assert "(shapes_flops)" in out["breakdown"]["describes"]
+    assert out["breakdown"]["compensation"]["residual_pct"] > 10
+
+
+def test_torch_probe_says_its_configuration() -> None:
+    from profiler.probes.torch_tracer import TorchProbe
+
+    assert TorchProbe().info()["config"] == "shapes_flops"
+    assert TorchProbe({"record_shapes": False, "with_flops": False}).info()["config"] == "plain"
+    assert TorchProbe({"record_shapes": False}).info()["config"] == "shapes_flops"  # FLOPs need shapes
+
+
+def test_calibration_lines_show_tensorflow_and_mxnet() -> None:
+    from profiler.core.calibration import tracer_cost_line
+
+    line = tracer_cost_line(_all_frameworks())
+    assert "tf.profiler function 0.40 µs/op (0.40–0.40)" in line
+    assert "tf.profiler eager 6.00 µs/call (5.00–7.00)" in line
+    assert "mx.profiler api_memory 10.00 µs/op" in line
+    line = tracer_cost_line({"tracer_costs": {"tensorflow": {"unavailable": "unavailable: tensorflow is not installed"}}})
+    assert line == "tensorflow unavailable: tensorflow is not installed"
+
+
+def test_a_broken_tracer_cost_worker_is_a_reason() -> None:
+    from profiler.run.calibrate import _tracer_cost_worker
+
+    r = _tracer_cost_worker("nosuch", True, 120)
+    assert r["unavailable"].startswith("unavailable: the nosuch tracer-cost worker failed")
+    r = _tracer_cost_worker("tensorflow", True, 0.05)
+    assert r == {"unavailable": "unavailable: the tensorflow tracer-cost worker timed out after 0.05 s"}
+
+
+def test_cache_of_the_previous_version_is_re_measured(tmp_path, monkeypatch, cli) -> None:
+    import json
+
+    from profiler.core import calibration as calcache
+
+    monkeypatch.setenv("PROFILER_CACHE_DIR", str(tmp_path))
+    env = {"PROFILER_CACHE_DIR": str(tmp_path)}
+    old = {"version": calcache.CALIBRATION_VERSION - 1, "created": "old", "quick": True,
+           "cpu": {"peak_gflops": 1.0, "peak_gbs": 1.0},
+           "tracer_costs": {"tensorflow": {"unavailable": "not measured: by this version"}}}
+    calcache.save(old)
+    cache_name = calcache.cache_file().name
+    assert calcache.load_cached() is None  # not trusted
+    r = cli("calibrate", "--quick", "--json", env=env)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["from_cache"] is False and doc["version"] == calcache.CALIBRATION_VERSION
+    tc = doc["tracer_costs"]
+    for fw, cfg in (("tensorflow", "function"), ("mxnet", "api_memory")):
+        # measured in its own worker, or the reason it could not be
+        assert cfg in (tc[fw].get("configs") or {}) or tc[fw]["unavailable"].startswith("unavailable:"), tc[fw]
+    assert json.loads((tmp_path / cache_name).read_text())["version"] == calcache.CALIBRATION_VERSION
+    d = cli("doctor", env=env)
+    assert d.returncode == 0 and "tracers torch.profiler" in d.stdout.replace("\n", " ")

@@ -29,31 +29,57 @@ from profiler.core.categories import CATEGORIES, FRAMEWORK_OVERHEAD, LABELS
 
 RESIDUAL_TOLERANCE_PCT = 10.0
 
-#: the torch probe records shapes and FLOPs (probes/torch_tracer.py)
+#: the torch probe records shapes and FLOPs by default (probes/torch_tracer.py); its ``info()`` says
+#: which configuration it ran (``plain`` with ``--probe-option torch.record_shapes=false`` and
+#: ``torch.with_flops=false``)
 TORCH_PROBE_CONFIG = "shapes_flops"
 
+#: framework → (its entry in ``tracer_costs``, the measured configuration its probe runs, the tracer's
+#: name): Keras runs on TensorFlow's runtime and profiler, in ``tf.function`` (the ``function``
+#: configuration); the MXNet probe records API calls and memory (``api_memory``)
+TRACER_ENTRIES: dict[str, tuple[str, str, str]] = {
+    "torch": ("torch", TORCH_PROBE_CONFIG, "torch.profiler"),
+    "tensorflow": ("tensorflow", "function", "tf.profiler"),
+    "keras": ("tensorflow", "function", "tf.profiler"),
+    "mxnet": ("mxnet", "api_memory", "mx.profiler"),
+}
 
-def record_cost(calibration: dict[str, Any] | None, framework: str) -> tuple[dict[str, float] | None, str]:
-    """``({"inside_us", "outside_us"}, how)`` for a framework's records, or ``(None, why not)``."""
+
+def record_cost(
+    calibration: dict[str, Any] | None, framework: str, config: str | None = None
+) -> tuple[dict[str, float] | None, str]:
+    """``({"inside_us", "outside_us"}, how)`` for a framework's records, or ``(None, why not)``.
+
+    ``config`` names the measured configuration the framework's probe ran (torch: ``plain`` or
+    ``shapes_flops``, from the probe's ``info()``); ``None`` is the probe's default.
+    """
     tc = (calibration or {}).get("tracer_costs")
     if not calibration:
         return None, "no calibration of this machine"
     if not isinstance(tc, dict):
         return None, "the calibration has no tracer costs (re-run `profiler calibrate --force`)"
-    if framework == "torch":
-        t = tc.get("torch") or {}
-        cfg = (t.get("configs") or {}).get(TORCH_PROBE_CONFIG)
+    if framework in TRACER_ENTRIES:
+        key, default, tracer = TRACER_ENTRIES[framework]
+        name = config or default
+        t = tc.get(key) or {}
+        cfg = (t.get("configs") or {}).get(name)
         if not cfg:
-            return None, t.get("unavailable") or "torch.profiler cost not measured"
+            if t.get("unavailable"):
+                return None, t["unavailable"]
+            return None, f"no measured tracer cost for {framework}" + (
+                f" ({tracer} configuration {name!r} not measured)" if t.get("configs") else ""
+            )
+        if not isinstance(cfg.get("inside_us"), dict) or cfg.get("outside_us") is None:
+            return None, f"{tracer} ({name}): " + (cfg.get("inside_note") or "where the cost lands is not measured")
+        tot = cfg["total_us"]
         return (
             {"inside_us": float(cfg["inside_us"]["median"]), "outside_us": float(cfg["outside_us"])},
-            f"torch.profiler ({TORCH_PROBE_CONFIG}) {cfg['total_us']['median']:.2f} µs per op "
-            f"(spread {cfg['total_us']['min']:.2f}–{cfg['total_us']['max']:.2f})",
+            f"{tracer} ({name}) {tot['median']:.2f} µs per op (spread {tot['min']:.2f}–{tot['max']:.2f})",
         )
     if framework in ("python", "numpy", "user"):
         o = tc.get("own_spans") or {}
         if not o.get("total_us"):
-            return None, "own span cost not measured"
+            return None, o.get("unavailable") or "own span cost not measured"
         return (
             {"inside_us": float(o["inside_us"]), "outside_us": float(o["outside_us"])},
             f"own spans {o['total_us']['median']:.2f} µs per span",

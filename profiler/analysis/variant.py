@@ -85,7 +85,7 @@ def _describe(
         out["breakdown_ms"] = raw
         b["describes"] = f"the clean steps themselves (mean of {bd.n_steps}; nothing was traced)"
         return
-    cost, how = record_cost(calibration, entry.get("framework") or "?")
+    cost, how = record_cost(calibration, entry.get("framework") or "?", (entry.get("probes") or {}).get("torch", {}).get("config"))
     if cost is None:
         out["breakdown_ms"] = raw
         b["describes"] = f"the traced steps (mean of {bd.n_steps}), uncompensated: {how}"

@@ -16,8 +16,9 @@ from typing import Any
 
 from profiler.core.errors import InputError
 
-#: 2: tracer costs per record (profiler.run.tracer_cost) added
-CALIBRATION_VERSION = 2
+#: 2: tracer costs per record (profiler.run.tracer_cost) added; 3: TensorFlow and MXNet tracer costs
+#: measured (each in its own worker)
+CALIBRATION_VERSION = 3
 
 
 def cache_dir() -> Path:
@@ -92,18 +93,21 @@ def tracer_cost_line(rec: dict[str, Any] | None) -> str:
     if tc.get("unavailable"):
         return tc["unavailable"]
     parts = []
-    t = tc.get("torch") or {}
-    for name, cfg in (t.get("configs") or {}).items():
-        u = cfg["total_us"]
-        parts.append(f"torch.profiler {name} {u['median']:.2f} µs/op ({u['min']:.2f}–{u['max']:.2f})")
-    if t.get("unavailable"):
-        parts.append(f"torch {t['unavailable']}")
-    o = (tc.get("own_spans") or {}).get("total_us")
-    if o:
-        parts.append(f"own spans {o['median']:.2f} µs/span ({o['min']:.2f}–{o['max']:.2f})")
-    for fw in ("tensorflow", "mxnet"):
-        if (tc.get(fw) or {}).get("unavailable"):
-            parts.append(f"{fw} {tc[fw]['unavailable']}")
+    for fw, tracer in (("torch", "torch.profiler"), ("tensorflow", "tf.profiler"), ("mxnet", "mx.profiler")):
+        t = tc.get(fw) or {}
+        for name, cfg in (t.get("configs") or {}).items():
+            u = cfg["total_us"]
+            unit = "call" if name == "eager" else "op"
+            parts.append(f"{tracer} {name} {u['median']:.2f} µs/{unit} ({u['min']:.2f}–{u['max']:.2f})")
+        if t.get("unavailable"):
+            parts.append(f"{fw} {t['unavailable']}")
+        if fw == "torch":
+            own = tc.get("own_spans") or {}
+            o = own.get("total_us")
+            if o:
+                parts.append(f"own spans {o['median']:.2f} µs/span ({o['min']:.2f}–{o['max']:.2f})")
+            elif own.get("unavailable"):
+                parts.append(f"own spans {own['unavailable']}")
     ld = tc.get("load") or {}
     if ld.get("busy"):
         parts.append(

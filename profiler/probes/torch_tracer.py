@@ -67,6 +67,8 @@ class TorchProbe(Probe):
         self._target: ProbeTarget | None = None
         self._table = EventTable()
         self.cuda = False
+        self._shapes = bool(self.options.get("record_shapes", True))
+        self._flops = bool(self.options.get("with_flops", True))
 
     @classmethod
     def availability(cls) -> Availability:
@@ -83,11 +85,7 @@ class TorchProbe(Probe):
         self.cuda = bool(self.options.get("cuda", True)) and torch.cuda.is_available()
         if self.cuda:
             activities.append(ProfilerActivity.CUDA)
-        self._prof = profile(
-            activities=activities,
-            record_shapes=bool(self.options.get("record_shapes", True)),
-            with_flops=bool(self.options.get("with_flops", True)),
-        )
+        self._prof = profile(activities=activities, record_shapes=self._shapes, with_flops=self._flops)
         self._prof.__enter__()
 
     def stop(self) -> None:
@@ -104,7 +102,12 @@ class TorchProbe(Probe):
         return self._table
 
     def info(self) -> dict[str, Any]:
-        return {"cuda_activity": "torch.profiler (Kineto/CUPTI)" if self.cuda else None}
+        return {
+            "cuda_activity": "torch.profiler (Kineto/CUPTI)" if self.cuda else None,
+            # the measured tracer-cost configuration that matches (profiler.run.tracer_cost): with
+            # either option on, torch records the inputs' shapes
+            "config": "shapes_flops" if (self._shapes or self._flops) else "plain",
+        }
 
     def _convert(self, prof: Any) -> EventTable:
         assert self._target is not None

@@ -171,22 +171,54 @@ def _gpu_numba(quick: bool) -> dict[str, Any]:
     }
 
 
-def tracer_costs(quick: bool, timeout_s: float = 180.0) -> dict[str, Any]:
-    """The tracers' per-record cost, measured in a fresh worker (:mod:`profiler.run.tracer_cost`)."""
+def _tracer_cost_worker(framework: str, quick: bool, timeout_s: float) -> dict[str, Any]:
+    """One fresh ``python -m profiler.run.tracer_cost --framework NAME`` and its JSON record; a worker
+    that fails or times out gives ``{"unavailable": reason}``."""
     import json
     import subprocess
     import sys
 
-    cmd = [sys.executable, "-m", "profiler.run.tracer_cost"] + (["--quick"] if quick else [])
+    cmd = [sys.executable, "-m", "profiler.run.tracer_cost", "--framework", framework] + (["--quick"] if quick else [])
     try:
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
     except subprocess.TimeoutExpired:
-        return {"unavailable": f"unavailable: the tracer-cost worker timed out after {timeout_s:g} s"}
+        return {"unavailable": f"unavailable: the {framework} tracer-cost worker timed out after {timeout_s:g} s"}
+    except OSError as e:
+        return {"unavailable": f"unavailable: the {framework} tracer-cost worker did not start ({e})"}
     lines = [ln for ln in p.stdout.splitlines() if ln.startswith("{")]
     if p.returncode != 0 or not lines:
-        err = (p.stderr.strip().splitlines() or [str(p.returncode)])[-1]
-        return {"unavailable": f"unavailable: the tracer-cost worker failed ({err})"}
-    return json.loads(lines[-1])
+        err = (p.stderr.strip().splitlines() or [f"exit status {p.returncode}"])[-1]
+        return {"unavailable": f"unavailable: the {framework} tracer-cost worker failed ({err})"}
+    try:
+        rec = json.loads(lines[-1])
+    except ValueError as e:
+        return {"unavailable": f"unavailable: the {framework} tracer-cost worker wrote no record ({e})"}
+    return rec if isinstance(rec, dict) else {"unavailable": f"unavailable: the {framework} worker wrote {rec!r}"}
+
+
+def tracer_costs(quick: bool, timeout_s: float = 180.0) -> dict[str, Any]:
+    """The tracers' per-record cost (:mod:`profiler.run.tracer_cost`), one fresh worker per framework
+    (torch with the toolkit's own spans, then TensorFlow, then MXNet: they never share a process and
+    never run at the same time), merged into one record."""
+    rec = _tracer_cost_worker("torch", quick, timeout_s)
+    if "unavailable" in rec:  # the torch worker also measures the own spans: both say why not
+        why = rec["unavailable"]
+        rec = {"torch": {"unavailable": why}, "own_spans": {"unavailable": why}}
+    loads = [rec.get("load") or {}]
+    seconds = float(rec.get("seconds") or 0.0)
+    for fw in ("tensorflow", "mxnet"):
+        sub = _tracer_cost_worker(fw, quick, timeout_s)
+        rec[fw] = sub.get(fw) if isinstance(sub.get(fw), dict) else {"unavailable": sub.get("unavailable")
+                                                                     or f"unavailable: no {fw} record"}
+        if sub.get("load"):
+            rec[fw]["load"] = sub["load"]
+            loads.append(sub["load"])
+        seconds += float(sub.get("seconds") or 0.0)
+    rec["seconds"] = round(seconds, 2)
+    busiest = max((ld for ld in loads if ld), key=lambda ld: ld.get("loadavg_1min", 0.0), default={})
+    if busiest:
+        rec["load"] = {**busiest, "busy": any(ld.get("busy") for ld in loads)}
+    return rec
 
 
 def calibrate(quick: bool = False) -> dict[str, Any]:

@@ -1,7 +1,9 @@
 """The tracers' own cost per recorded event on this machine, measured in a fresh worker process.
 
-Run as ``python -m profiler.run.tracer_cost [--quick]``: prints one JSON object. ``profiler calibrate``
-starts it as a child so that the framework is imported fresh (and never into the CLI process).
+Run as ``python -m profiler.run.tracer_cost [--framework torch|tensorflow|mxnet] [--quick]``: prints one
+JSON object. ``profiler calibrate`` starts it as a child once per framework (torch, which also measures
+the toolkit's own spans, then TensorFlow, then MXNet) so that each framework is imported fresh, alone
+(and never into the CLI process); it merges the three records.
 
 Method (the trace-based HPC tools' one: N events with and without the tracer, differenced):
 
@@ -14,8 +16,13 @@ Method (the trace-based HPC tools' one: N events with and without the tracer, di
   ``outside_us = total_us − inside_us`` lands in the gaps between records.
 * **our own spans** (``ctx.region``/step spans): ``N`` spans appended to an
   :class:`~profiler.core.events.EventBuilder` against an empty loop.
-* TF TraceMe and MXNet's op records: measured only where the framework imports; otherwise the entry
-  says ``unavailable: <reason>``.
+* **tf.profiler** (as ``probes/tf_tracer.py`` runs it) — ``function``: ``N`` chained one-element
+  ``AddV2`` in a ``tf.function`` (one op span each; what the scenarios run); ``eager``: ``N`` eager
+  ``tf.add`` calls (runtime spans only, so ``inside_us`` is ``None``). The XSpace is read with
+  :mod:`profiler.importers.xspace`. See :func:`tensorflow_costs`.
+* **mx.profiler** (as ``probes/mxnet_tracer.py`` configures it) — ``N`` ``mx.nd.add`` calls drained
+  with ``waitall``; the dumped Chrome JSON is read with :mod:`profiler.importers.mxnet_json`.
+* A framework that is not installed or does not import: its entry says ``unavailable: <reason>``.
 
 Each figure is the median of ``reps`` repetitions with its spread (min–max, in µs); the cost is per
 recorded event, so it does not depend on what the op computes.
@@ -135,36 +142,277 @@ def own_span_cost(n: int, reps: int) -> dict[str, Any]:
     return {"spans_per_rep": n, "total_us": st, "inside_us": st["median"] / 2, "outside_us": st["median"] / 2}
 
 
-def framework_import_note(module: str) -> dict[str, Any]:
-    """TF/MXNet: per-op tracer cost is not measured by this version; say why, or that it does not import."""
+def _clamped_inside(cost: float, rec_mean: float | None, dispatch: float) -> float | None:
+    """The part of ``cost`` (µs) inside the recorded op span: its mean recorded duration less the op's
+    bare dispatch estimate, clamped to ``[0, cost]``; ``None`` when the tracer recorded no op span."""
+    if rec_mean is None:
+        return None
+    return min(cost, max(0.0, rec_mean - dispatch))
+
+
+def _config_entry(options: dict[str, Any], total: list[float], inside: list[float | None],
+                  records: list[float] | None = None) -> dict[str, Any]:
+    tot = _stats(total)
+    out: dict[str, Any] = {"options": options, "total_us": tot}
+    ins = [v for v in inside if v is not None]
+    if len(ins) == len(inside) and ins:
+        out["inside_us"] = _stats(ins)
+        out["outside_us"] = max(0.0, tot["median"] - out["inside_us"]["median"])
+    else:
+        out["inside_us"] = None
+        out["outside_us"] = None
+        out["inside_note"] = "the tracer recorded no op span for these calls: where the cost lands is not measured"
+    if records is not None:
+        out["records_per_op"] = _stats(records)
+    return out
+
+
+def _quiet_tensorflow_logs() -> None:
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+#: The tf.function of ``n`` chained adds is called this many times per timed run (a run of a few ms
+#: would drown in timer and scheduler noise).
+GRAPH_CALLS = 10
+
+
+def tensorflow_costs(n: int, reps: int) -> dict[str, Any]:
+    """Per-op cost of tf.profiler (µs) as the TF probe runs it (``profiler/probes/tf_tracer.py``:
+    host tracer level 2, Python tracer off, device tracer level 1), or ``{"unavailable": reason}``.
+
+    Two configurations: ``function`` — ``n`` chained one-element ``AddV2`` in one ``tf.function``
+    called :data:`GRAPH_CALLS` times (what the TF and Keras scenarios run; each op is one recorded op
+    span), per op, ``empty_call_us`` being an empty ``tf.function``'s call per op; ``eager`` — ``n``
+    eager ``tf.add`` calls, per call (TF records only runtime spans for them, no op span).
+    """
     import importlib.util
+    import tempfile
 
-    if importlib.util.find_spec(module) is None:
-        return {"unavailable": f"unavailable: {module} is not installed"}
-    return {"unavailable": f"not measured: per-op cost of {module}'s tracer is not measured by this version"}
+    if importlib.util.find_spec("tensorflow") is None:
+        return {"unavailable": "unavailable: tensorflow is not installed"}
+    _quiet_tensorflow_logs()
+    try:
+        import tensorflow as tf
 
+        from profiler.core.events import OP
+        from profiler.importers.xspace import find_xspace, load_xspace
+    except Exception as e:  # a broken install is a reason, not a crash
+        return {"unavailable": f"unavailable: tensorflow does not import ({type(e).__name__}: {e})"}
+    # one thread each, as torch's measurement; grappler off so that the chain of adds stays n ops
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    tf.config.threading.set_intra_op_parallelism_threads(1)
+    tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
+    x = tf.ones([1])
 
-def measure(quick: bool = False) -> dict[str, Any]:
-    # each repetition starts and stops a profiler session (the slow part on a busy machine)
-    n = 1000 if quick else 5000
-    reps = 3 if quick else 5
-    t0 = time.perf_counter()
-    rec = {
-        "method": "N events with and without the tracer in a fresh worker, differenced; median of reps",
-        "torch": torch_costs(n, reps),
-        "own_spans": own_span_cost(n, reps),
-        "tensorflow": framework_import_note("tensorflow"),
-        "mxnet": framework_import_note("mxnet"),
+    def chain(y: Any) -> Any:
+        z = y
+        for _ in range(n):
+            z = tf.add(z, y)
+        return z
+
+    graph = tf.function(chain, autograph=False)
+    empty_graph = tf.function(lambda y: tf.identity(y), autograph=False)
+
+    def eager() -> None:
+        for _ in range(n):
+            tf.add(x, x)
+
+    def nothing(a: Any, b: Any) -> None:
+        return None
+
+    def empty() -> None:
+        for _ in range(n):
+            nothing(x, x)
+
+    def calls(fn: Any) -> Any:
+        def run() -> None:
+            for _ in range(GRAPH_CALLS):
+                fn(x).numpy()
+
+        return run
+
+    # name → (timed, its empty counterpart, ops per timed run)
+    configs: dict[str, tuple[Any, Any, int]] = {
+        "function": (calls(graph), calls(empty_graph), n * GRAPH_CALLS),
+        "eager": (eager, empty, n),
     }
-    rec["seconds"] = round(time.perf_counter() - t0, 2)
+    for run, run_empty, _ in configs.values():  # trace the functions, warm the runtime
+        run()
+        run_empty()
+    opts = tf.profiler.experimental.ProfilerOptions(host_tracer_level=2, python_tracer_level=0, device_tracer_level=1)
+    out: dict[str, Any] = {"framework": "tensorflow", "version": tf.__version__, "ops_per_rep": n, "configs": {}}
+    with tempfile.TemporaryDirectory(prefix="profiler-tf-cost-") as tmp:
+        for name, (run, run_empty, k) in configs.items():
+            total: list[float] = []
+            inside: list[float | None] = []
+            records: list[float] = []
+            bares: list[float] = []
+            empties: list[float] = []
+            for r in range(reps):
+                b = _timed(run, 1)[0]
+                e = _timed(run_empty, 1)[0]
+                logdir = f"{tmp}/{name}-{r}"
+                tf.profiler.experimental.start(logdir, options=opts)
+                try:
+                    t = _timed(run, 1)[0]
+                finally:
+                    tf.profiler.experimental.stop()
+                table = load_xspace(find_xspace(logdir), pid=0, steps=False)
+                rows = table.cat_mask(OP)
+                n_rec = int(rows.sum())
+                per_bare, per_empty = b / k / 1e3, e / k / 1e3
+                bares.append(per_bare)
+                empties.append(per_empty)
+                cost = max(0.0, (t - b) / k / 1e3)
+                rec_mean = float(table.spans["dur_ns"][rows].mean()) / 1e3 if n_rec else None
+                total.append(cost)
+                inside.append(_clamped_inside(cost, rec_mean, max(0.0, per_bare - per_empty)))
+                records.append((n_rec if n_rec else table.n_spans) / k)
+            entry = _config_entry({"mode": name, "host_tracer_level": 2, "python_tracer_level": 0,
+                                   "device_tracer_level": 1}, total, inside, records)
+            entry["ops_per_rep"] = k
+            entry["records_counted"] = "op spans" if entry["inside_us"] is not None else "all spans (no op span)"
+            entry["bare_op_us"] = _stats(bares)
+            entry["empty_call_us"] = _stats(empties)
+            out["configs"][name] = entry
+    # the dispatch floor of the ops the scenarios run (attribution.dispatch_rule): graph-mode ops
+    out["bare_op_us"] = out["configs"]["function"]["bare_op_us"]
+    out["empty_call_us"] = out["configs"]["function"]["empty_call_us"]
+    return out
+
+
+#: How the MXNet probe configures mx.profiler (profiler/probes/mxnet_tracer.py, its default options).
+MXNET_PROBE_OPTIONS = {
+    "profile_symbolic": True,
+    "profile_imperative": True,
+    "profile_memory": True,
+    "profile_api": True,
+    "aggregate_stats": False,
+}
+
+
+def mxnet_costs(n: int, reps: int) -> dict[str, Any]:
+    """Per-op cost of mx.profiler (µs) configured as the MXNet probe does, or ``{"unavailable": reason}``:
+    ``n`` one-element ``mx.nd.add`` calls (imperative, drained with ``waitall``) bare vs traced; the
+    op spans are read from the dumped Chrome JSON with :mod:`profiler.importers.mxnet_json`."""
+    import importlib.util
+    import tempfile
+
+    if importlib.util.find_spec("mxnet") is None:
+        return {"unavailable": "unavailable: mxnet is not installed"}
+    try:
+        from profiler.core.compat import import_mxnet
+
+        mx = import_mxnet()
+        from profiler.core.clock import epoch_offset_ns, now_ns
+        from profiler.core.events import OP
+        from profiler.importers.mxnet_json import parse_mxnet_trace, read_mxnet_json
+    except Exception as e:  # a broken install is a reason, not a crash
+        return {"unavailable": f"unavailable: mxnet does not import ({type(e).__name__}: {e})"}
+    x = mx.nd.ones((1,))
+
+    def ops() -> None:
+        for _ in range(n):
+            mx.nd.add(x, x)
+        mx.nd.waitall()
+
+    def nothing(a: Any, b: Any) -> None:
+        return None
+
+    def empty() -> None:
+        for _ in range(n):
+            nothing(x, x)
+        mx.nd.waitall()
+
+    ops()  # warm the engine and the storage pool
+    out: dict[str, Any] = {"framework": "mxnet", "version": mx.__version__, "ops_per_rep": n, "configs": {}}
+    total: list[float] = []
+    inside: list[float | None] = []
+    records: list[float] = []
+    bares: list[float] = []
+    empties: list[float] = []
+    with tempfile.TemporaryDirectory(prefix="profiler-mxnet-cost-") as tmp:
+        path = f"{tmp}/mxnet_profile.json"
+        # accepted once per process: every repetition dumps into the same file and only the records
+        # of its own window are read (as the probe does)
+        mx.profiler.set_config(filename=path, **MXNET_PROBE_OPTIONS)
+        for _ in range(reps):
+            b = _timed(ops, 1)[0]
+            e = _timed(empty, 1)[0]
+            mx.nd.waitall()
+            t0 = now_ns()
+            mx.profiler.set_state("run")
+            try:
+                t = _timed(ops, 1)[0]
+            finally:
+                mx.profiler.set_state("stop")
+            t1 = now_ns()
+            mx.profiler.dump()
+            with open(path, encoding="utf-8") as f:
+                doc = read_mxnet_json(f.read(), path)
+            table, _ = parse_mxnet_trace(doc, pid=0, epoch_offset_ns=epoch_offset_ns(), source=path,
+                                         window_ns=(t0, t1))
+            rows = table.cat_mask(OP)
+            n_rec = int(rows.sum())
+            per_bare, per_empty = b / n / 1e3, e / n / 1e3
+            bares.append(per_bare)
+            empties.append(per_empty)
+            cost = max(0.0, (t - b) / n / 1e3)
+            rec_mean = float(table.spans["dur_ns"][rows].mean()) / 1e3 if n_rec else None
+            total.append(cost)
+            inside.append(_clamped_inside(cost, rec_mean, max(0.0, per_bare - per_empty)))
+            records.append(n_rec / n)
+    out["configs"]["api_memory"] = _config_entry(dict(MXNET_PROBE_OPTIONS), total, inside, records)
+    out["bare_op_us"] = _stats(bares)
+    out["empty_call_us"] = _stats(empties)
+    return out
+
+
+#: The frameworks measured here, each in its own fresh interpreter (``--framework NAME``).
+FRAMEWORKS = ("torch", "tensorflow", "mxnet")
+
+
+def load_now() -> dict[str, Any]:
     import os
 
     load = os.getloadavg()[0]
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    rec["load"] = {"loadavg_1min": load, "cores": cores, "busy": load > cores}
+    return {"loadavg_1min": load, "cores": cores, "busy": load > cores}
+
+
+def measure(quick: bool = False, framework: str = "torch") -> dict[str, Any]:
+    """The record of one worker: torch.profiler and the toolkit's own spans (``torch``), or one of
+    TF / MXNet alone under its name (``calibrate`` merges them; they never share a process)."""
+    # each repetition starts and stops a profiler session (the slow part on a busy machine)
+    n = 1000 if quick else 5000
+    reps = 3 if quick else 5
+    t0 = time.perf_counter()
+    rec: dict[str, Any] = {
+        "method": "N events with and without the tracer in a fresh worker, differenced; median of reps",
+    }
+    if framework == "torch":
+        rec["torch"] = torch_costs(n, reps)
+        rec["own_spans"] = own_span_cost(n, reps)
+    elif framework == "tensorflow":
+        rec["tensorflow"] = tensorflow_costs(n, reps)
+    elif framework == "mxnet":
+        rec["mxnet"] = mxnet_costs(n, reps)
+    else:
+        raise SystemExit(f"--framework must be one of {', '.join(FRAMEWORKS)}, not {framework!r}")
+    rec["seconds"] = round(time.perf_counter() - t0, 2)
+    rec["load"] = load_now()
     return rec
 
 
+def _framework_arg(argv: list[str]) -> str:
+    if "--framework" in argv:
+        i = argv.index("--framework")
+        return argv[i + 1] if i + 1 < len(argv) else ""
+    return "torch"
+
+
 if __name__ == "__main__":
-    json.dump(measure("--quick" in sys.argv), sys.stdout)
+    json.dump(measure("--quick" in sys.argv, _framework_arg(sys.argv)), sys.stdout)
     sys.stdout.write("\n")
