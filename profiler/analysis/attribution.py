@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from profiler.analysis.breakdown import Breakdown, DispatchRule, StepWindow, breakdown
+from profiler.analysis.compensation import TRACER_ENTRIES
 from profiler.analysis.costmodel import annotate
 from profiler.analysis.gpu import gpu_summary
 from profiler.analysis.roofline import (
@@ -28,12 +29,14 @@ def attributed_breakdown(
     device: str = "cpu",
     calibration: dict[str, Any] | None = None,
     framework: str | None = None,
+    tracer_config: str | None = None,
 ) -> tuple[Breakdown, dict[str, Any]]:
     """``(breakdown, extra)``: extra holds ``roofline``, ``gpu`` and ``cost_model`` for run.json."""
     annotated, cov = annotate(events)
     ceilings = ceilings_from_calibration(calibration, "cuda" if device == "cuda" else "cpu")
     classifier = make_classifier(ceilings) if ceilings else None
-    bd = breakdown(annotated, pid, steps, classifier=classifier, dispatch=dispatch_rule(calibration, framework, ceilings))
+    rule = dispatch_rule(calibration, framework, ceilings, tracer_config)
+    bd = breakdown(annotated, pid, steps, classifier=classifier, dispatch=rule)
     rl = roofline_table(annotated, pid, steps, ceilings)
     if classifier is None:
         bd.notes.append(
@@ -57,7 +60,9 @@ def attributed_breakdown(
     return bd, extra
 
 
-def dispatch_rule(calibration: dict[str, Any] | None, framework: str | None, ceilings: Any) -> DispatchRule:
+def dispatch_rule(
+    calibration: dict[str, Any] | None, framework: str | None, ceilings: Any, config: str | None = None
+) -> DispatchRule:
     """The dispatch rule for one framework's host ops: its measured per-op dispatch time and the
     roofline cap when the machine's ceilings are known.
 
@@ -67,8 +72,9 @@ def dispatch_rule(calibration: dict[str, Any] | None, framework: str | None, cei
     per-call time less an empty Python call's (an upper bound: it includes argument parsing, which
     the record does not cover). 0 where nothing was measured."""
     floor_us, how = 0.0, "no measured dispatch time"
-    t = ((calibration or {}).get("tracer_costs") or {}).get(framework or "") or {}
-    cfg = (t.get("configs") or {}).get("shapes_flops") or {}
+    key, default, _ = TRACER_ENTRIES.get(framework or "", (framework or "", "", ""))
+    t = ((calibration or {}).get("tracer_costs") or {}).get(key) or {}
+    cfg = (t.get("configs") or {}).get(config or default) or {}
     rec, inside = _median(cfg.get("recorded_op_us")), _median(cfg.get("inside_us"))
     bare, empty = _median(t.get("bare_op_us")), _median(t.get("empty_call_us"))
     if rec is not None:

@@ -37,6 +37,9 @@ TORCH_PROBE_CONFIG = "shapes_flops"
 #: framework → (its entry in ``tracer_costs``, the measured configuration its probe runs, the tracer's
 #: name): Keras runs on TensorFlow's runtime and profiler, in ``tf.function`` (the ``function``
 #: configuration); the MXNet probe records API calls and memory (``api_memory``)
+#: frameworks whose op records are the toolkit's own spans (the numpy known answer, our numba kernels)
+OWN_SPAN_FRAMEWORKS = ("python", "numpy", "numba", "user")
+
 TRACER_ENTRIES: dict[str, tuple[str, str, str]] = {
     "torch": ("torch", TORCH_PROBE_CONFIG, "torch.profiler"),
     "tensorflow": ("tensorflow", "function", "tf.profiler"),
@@ -76,7 +79,7 @@ def record_cost(
             {"inside_us": float(cfg["inside_us"]["median"]), "outside_us": float(cfg["outside_us"])},
             f"{tracer} ({name}) {tot['median']:.2f} µs per op (spread {tot['min']:.2f}–{tot['max']:.2f})",
         )
-    if framework in ("python", "numpy", "user"):
+    if framework in OWN_SPAN_FRAMEWORKS:
         o = tc.get("own_spans") or {}
         if not o.get("total_us"):
             return None, o.get("unavailable") or "own span cost not measured"

@@ -47,7 +47,7 @@ def analyse_variant(
     if steps:
         # cost model, roofline classifier (this machine's calibrated ceilings), GPU summary
         bd, extra = attributed_breakdown(
-            events, pid, steps, entry.get("device") or "cpu", calibration, entry.get("framework")
+            events, pid, steps, entry.get("device") or "cpu", calibration, entry.get("framework"), tracer_config(entry)
         )
         out.update(extra)
         out["breakdown"] = bd.to_dict()
@@ -85,7 +85,7 @@ def _describe(
         out["breakdown_ms"] = raw
         b["describes"] = f"the clean steps themselves (mean of {bd.n_steps}; nothing was traced)"
         return
-    cost, how = record_cost(calibration, entry.get("framework") or "?", (entry.get("probes") or {}).get("torch", {}).get("config"))
+    cost, how = record_cost(calibration, entry.get("framework") or "?", tracer_config(entry))
     if cost is None:
         out["breakdown_ms"] = raw
         b["describes"] = f"the traced steps (mean of {bd.n_steps}), uncompensated: {how}"
@@ -127,6 +127,13 @@ def _describe(
     )
     if res["warnings"]:
         out["warnings"] = list(entry.get("warnings") or []) + res["warnings"]
+
+
+def tracer_config(entry: dict[str, Any]) -> str | None:
+    """The configuration the framework's tracer ran in (the torch probe says ``plain`` or
+    ``shapes_flops`` in its info); ``None``: the probe's default."""
+    probe = (entry.get("probes") or {}).get("torch")
+    return probe.get("config") if isinstance(probe, dict) else None
 
 
 def clean_measured(events: EventTable, pid: int | None, clean: list[Any]) -> dict[str, float]:

@@ -86,7 +86,7 @@ def torch_costs(n: int, reps: int) -> dict[str, Any]:
     bare_runs: list[float] = []
     empty_runs: list[float] = []
     for name, kw in configs.items():
-        total, inside = [], []
+        total, inside, recs = [], [], []
         for _ in range(reps):
             # bare and traced alternate so that load drift hits both alike
             b = _timed(ops, 1)[0]
@@ -103,6 +103,8 @@ def torch_costs(n: int, reps: int) -> dict[str, Any]:
             rec_mean = recorded[0] / counts[0] if recorded and counts and counts[0] else None
             total.append(cost)
             inside.append(min(cost, max(0.0, rec_mean - dispatch)) if rec_mean is not None else cost)
+            if rec_mean is not None:
+                recs.append(rec_mean)
         tot = _stats(total)
         ins = _stats(inside)
         out["configs"][name] = {
@@ -111,6 +113,9 @@ def torch_costs(n: int, reps: int) -> dict[str, Any]:
             "inside_us": ins,
             "outside_us": max(0.0, tot["median"] - ins["median"]),
         }
+        if recs:
+            # a one-element op's recorded duration under the tracer: the dispatch floor of a record
+            out["configs"][name]["recorded_op_us"] = _stats(recs)
     out["bare_op_us"] = _stats([b / n / 1e3 for b in bare_runs])
     out["empty_call_us"] = _stats([e / n / 1e3 for e in empty_runs])
     return out
@@ -151,9 +156,12 @@ def _clamped_inside(cost: float, rec_mean: float | None, dispatch: float) -> flo
 
 
 def _config_entry(options: dict[str, Any], total: list[float], inside: list[float | None],
-                  records: list[float] | None = None) -> dict[str, Any]:
+                  records: list[float] | None = None, recorded: list[float] | None = None) -> dict[str, Any]:
     tot = _stats(total)
     out: dict[str, Any] = {"options": options, "total_us": tot}
+    if recorded:
+        # a one-element op's recorded duration under the tracer: the dispatch floor of a record
+        out["recorded_op_us"] = _stats(recorded)
     ins = [v for v in inside if v is not None]
     if len(ins) == len(inside) and ins:
         out["inside_us"] = _stats(ins)
@@ -248,6 +256,7 @@ def tensorflow_costs(n: int, reps: int) -> dict[str, Any]:
             total: list[float] = []
             inside: list[float | None] = []
             records: list[float] = []
+            recs: list[float] = []
             bares: list[float] = []
             empties: list[float] = []
             for r in range(reps):
@@ -267,11 +276,13 @@ def tensorflow_costs(n: int, reps: int) -> dict[str, Any]:
                 empties.append(per_empty)
                 cost = max(0.0, (t - b) / k / 1e3)
                 rec_mean = float(table.spans["dur_ns"][rows].mean()) / 1e3 if n_rec else None
+                if rec_mean is not None:
+                    recs.append(rec_mean)
                 total.append(cost)
                 inside.append(_clamped_inside(cost, rec_mean, max(0.0, per_bare - per_empty)))
                 records.append((n_rec if n_rec else table.n_spans) / k)
             entry = _config_entry({"mode": name, "host_tracer_level": 2, "python_tracer_level": 0,
-                                   "device_tracer_level": 1}, total, inside, records)
+                                   "device_tracer_level": 1}, total, inside, records, recs)
             entry["ops_per_rep"] = k
             entry["records_counted"] = "op spans" if entry["inside_us"] is not None else "all spans (no op span)"
             entry["bare_op_us"] = _stats(bares)
@@ -331,6 +342,7 @@ def mxnet_costs(n: int, reps: int) -> dict[str, Any]:
     total: list[float] = []
     inside: list[float | None] = []
     records: list[float] = []
+    recs: list[float] = []
     bares: list[float] = []
     empties: list[float] = []
     with tempfile.TemporaryDirectory(prefix="profiler-mxnet-cost-") as tmp:
@@ -361,10 +373,12 @@ def mxnet_costs(n: int, reps: int) -> dict[str, Any]:
             empties.append(per_empty)
             cost = max(0.0, (t - b) / n / 1e3)
             rec_mean = float(table.spans["dur_ns"][rows].mean()) / 1e3 if n_rec else None
+            if rec_mean is not None:
+                recs.append(rec_mean)
             total.append(cost)
             inside.append(_clamped_inside(cost, rec_mean, max(0.0, per_bare - per_empty)))
             records.append(n_rec / n)
-    out["configs"]["api_memory"] = _config_entry(dict(MXNET_PROBE_OPTIONS), total, inside, records)
+    out["configs"]["api_memory"] = _config_entry(dict(MXNET_PROBE_OPTIONS), total, inside, records, recs)
     out["bare_op_us"] = _stats(bares)
     out["empty_call_us"] = _stats(empties)
     return out
