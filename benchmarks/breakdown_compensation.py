@@ -12,7 +12,9 @@ replay's estimate of memory I/O and compute, as a band from the fastest to the m
 (load only ever adds time). Views,
 allocations and autograd records are not replayed (they move no data); ops whose arguments cannot
 be rebuilt from shapes alone (tensor lists: the fused RNN) are skipped and the replayed share of
-those calls is printed.
+those calls is printed. A fill (``fill_``/``zero_``, how ``zeros`` initialises a new gradient
+buffer) writes to a freshly allocated tensor each repetition, as it does in the step (first-touch
+page faults included); every other op reuses its inputs.
 
     .venv/bin/python benchmarks/breakdown_compensation.py [--variants fused,unfused,unfused_layernorm] [--preset cpu]
 
@@ -50,10 +52,12 @@ def build(shapes, one):
             args.append(1)
     return args
 
-def timed(fn, args):
+def timed(fn, args, fresh):
     fn(*args)
     out = []
     for _ in range(reps):
+        if fresh:  # a fill's target as the framework makes it: just allocated, pages untouched
+            args = [torch.empty(args[0].shape)] + list(args[1:])
         t0 = time.perf_counter_ns(); fn(*args); out.append(time.perf_counter_ns() - t0)
     return np.array(out, float) / 1e3
 
@@ -68,7 +72,8 @@ for name, shapes in sigs:
     while fn is not None and not done:
         try:
             with torch.no_grad():
-                t_full, t_one = timed(fn, full), timed(fn, one)
+                fresh = base in ("fill_", "zero_")
+                t_full, t_one = timed(fn, full, fresh), timed(fn, one, fresh)
             done = True
         except Exception as e:
             why = type(e).__name__

@@ -138,8 +138,10 @@ def test_dispatch_heavy_user_program_matches_the_bare_replay(calibrated, tmp_pat
 
 def test_unfused_lstm_shapes_on_and_off_give_the_same_compensated_breakdown(calibrated, tmp_path, cli) -> None:
     """record_shapes changes the tracer's cost per record (and so the traced step) a lot; with each
-    configuration's own measured cost removed, the two compensated breakdowns agree: every
-    category's share of its clean step within 10 points."""
+    configuration's own measured cost removed, the two compensated breakdowns agree within 10 points
+    of the clean step: compute, data loading, and memory I/O + framework overhead together. (How
+    those two split needs the ops' bytes, which only recorded shapes give: without them no op can be
+    found dispatch-bound, and the notes say so.)"""
     def run(*extra: str) -> dict:
         r = cli("trace", "-s", "cudnn_lstm", "-f", "torch", "-v", "unfused", "-p", "cpu", "--repeat", "1",
                 "--probes", "torch", "--out", str(tmp_path), "--json", *extra, env=calibrated, timeout=600)
@@ -150,12 +152,10 @@ def test_unfused_lstm_shapes_on_and_off_give_the_same_compensated_breakdown(cali
     off = run("--probe-option", "torch.record_shapes=false", "--probe-option", "torch.with_flops=false")
     assert "shapes_flops" in on["breakdown_of"] and "plain" in off["breakdown_of"], (on["breakdown_of"], off["breakdown_of"])
     raw_on, raw_off = on["traced_step_ms"]["median"], off["traced_step_ms"]["median"]
-    shares = {}
-    for c, v in on["breakdown_ms"].items():
-        if v is None or off["breakdown_ms"].get(c) is None:
-            continue
-        a = 100 * v / on["step_ms"]["median"]
-        b = 100 * off["breakdown_ms"][c] / off["step_ms"]["median"]
-        shares[c] = (round(a, 1), round(b, 1))
+    def share(v: dict, *cats: str) -> float:
+        return 100 * sum(v["breakdown_ms"][c] or 0.0 for c in cats) / v["step_ms"]["median"]
+
+    groups = (("compute",), ("data_loading",), ("memory_io", "framework_overhead"))
+    shares = {"+".join(g): (round(share(on, *g), 1), round(share(off, *g), 1)) for g in groups}
     note = f"shares on/off {shares}; traced steps {raw_on:.1f} vs {raw_off:.1f} ms"
     assert all(abs(a - b) <= 10.0 for a, b in shares.values()), note

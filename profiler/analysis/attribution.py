@@ -30,12 +30,13 @@ def attributed_breakdown(
     calibration: dict[str, Any] | None = None,
     framework: str | None = None,
     tracer_config: str | None = None,
+    train: bool = False,
 ) -> tuple[Breakdown, dict[str, Any]]:
     """``(breakdown, extra)``: extra holds ``roofline``, ``gpu`` and ``cost_model`` for run.json."""
     annotated, cov = annotate(events)
     ceilings = ceilings_from_calibration(calibration, "cuda" if device == "cuda" else "cpu")
     classifier = make_classifier(ceilings) if ceilings else None
-    rule = dispatch_rule(calibration, framework, ceilings, tracer_config)
+    rule = dispatch_rule(calibration, framework, ceilings, tracer_config, train)
     bd = breakdown(annotated, pid, steps, classifier=classifier, dispatch=rule)
     rl = roofline_table(annotated, pid, steps, ceilings)
     if classifier is None:
@@ -44,7 +45,11 @@ def attributed_breakdown(
             "roofline split)"
         )
     elif not rl.get("ops"):
-        bd.notes.append("compute vs memory I/O by op kind (no op carries FLOPs and bytes for the roofline)")
+        bd.notes.append(
+            "compute vs memory I/O by op kind (no op carries FLOPs and bytes for the roofline); without "
+            "them no op can be found dispatch-bound, so small ops' dispatch beyond the measured floor "
+            "stays in memory I/O and compute"
+        )
     else:
         bd.notes.append(
             f"compute vs memory I/O by arithmetic intensity against the machine balance "
@@ -61,7 +66,11 @@ def attributed_breakdown(
 
 
 def dispatch_rule(
-    calibration: dict[str, Any] | None, framework: str | None, ceilings: Any, config: str | None = None
+    calibration: dict[str, Any] | None,
+    framework: str | None,
+    ceilings: Any,
+    config: str | None = None,
+    train: bool = False,
 ) -> DispatchRule:
     """The dispatch rule for one framework's host ops: its measured per-op dispatch time and the
     roofline cap when the machine's ceilings are known.
@@ -83,9 +92,15 @@ def dispatch_rule(
     elif bare is not None and empty is not None:
         floor_us = max(0.0, bare - empty)
         how = f"{framework} dispatch {floor_us:.2f} µs per op (calibrated, bare call)"
+    grad = _median(cfg.get("recorded_grad_op_us"))
+    grad_floor_ns = None
+    if train and grad is not None:
+        grad_floor_ns = max(0.0, grad - (inside or 0.0)) * 1e3
+        how += f", {grad_floor_ns / 1e3:.2f} µs for a forward op in training (autograd)"
     roof = roof_time_ns(ceilings) if ceilings is not None else None
     return DispatchRule(
         floor_ns=floor_us * 1e3,
+        grad_floor_ns=grad_floor_ns,
         roof_ns=roof,
         source=how + ("; roofline cap from calibrated ceilings" if roof else "; no roofline cap (not calibrated)"),
     )

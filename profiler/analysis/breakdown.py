@@ -60,7 +60,7 @@ Classifier = Callable[[str, float, float], str | None]
 
 #: an op may take up to this many times its roofline time (bytes ÷ bandwidth, FLOPs ÷ peak, the
 #: larger) as work; the rest of its self time is dispatch (docs/breakdown.md, "dispatch-bound ops")
-DISPATCH_MARGIN = 8.0
+DISPATCH_MARGIN = 2.0
 #: an op without costs whose child ops cover at least this share of its duration is a wrapper
 WRAPPER_CHILD_SHARE = 0.5
 
@@ -79,6 +79,10 @@ class DispatchRule:
     roof_ns: Callable[[float, float], float | None] | None
     margin: float = DISPATCH_MARGIN
     source: str = ""
+    #: the floor of a training step's forward op (dispatch plus autograd's graph recording, measured
+    #: the same way on inputs that require grad); ops inside autograd's own records (the backward
+    #: pass) and runs without grad pay ``floor_ns``. ``None``: the same as ``floor_ns``.
+    grad_floor_ns: float | None = None
 
 
 @dataclass
@@ -418,7 +422,18 @@ def _split_dispatch(
         costed_wrappers(sp["pid"][rows], sp["tid"][rows], start, start + sp["dur_ns"][rows], flops, nbytes)
         | (~costed & (child_share >= WRAPPER_CHILD_SHARE))
     )
-    work = np.maximum(self_ns - rule.floor_ns, 0.0)
+    floor = np.full(n, rule.floor_ns)
+    if rule.grad_floor_ns is not None:
+        # forward ops: not inside one of autograd's records (the engine runs the backward ops there)
+        names = table.strings.strings
+        uniq = np.unique(sp["name"][rows])
+        ag_ids = [int(i) for i in uniq.tolist() if op_kind(names[i])[0] == "autograd"]
+        ag = np.isin(sp["name"][rows], ag_ids)
+        a_s, a_e = merge(start[ag], start[ag] + sp["dur_ns"][rows][ag])
+        i = np.searchsorted(a_s, start, side="right") - 1
+        backward = (i >= 0) & (start < a_e[np.maximum(i, 0)]) if len(a_s) else np.zeros(n, bool)
+        floor[~backward] = rule.grad_floor_ns
+    work = np.maximum(self_ns - floor, 0.0)
     capped = np.zeros(n, bool)
     if rule.roof_ns is not None and costed.any():
         allow = np.full(n, np.inf)

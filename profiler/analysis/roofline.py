@@ -36,6 +36,8 @@ class Ceilings:
     peak_bw: float  # bytes/s
     device: str  # "cpu" or "gpu0" ...
     source: str  # e.g. "calibrate 2026-11-27: sgemm, stream triad"
+    cache_bw: float | None = None  # bytes/s of a working set that stays in cache
+    cache_bytes: float | None = None  # the working-set size that bandwidth was measured at
 
     @property
     def balance(self) -> float:
@@ -60,11 +62,14 @@ def ceilings_from_calibration(cal: dict[str, Any] | None, device: str = "cpu") -
     flops, bw = part.get("peak_gflops"), part.get("peak_gbs")
     if not flops or not bw:
         return None
+    cache_bw, cache_bytes = part.get("cache_gbs"), part.get("cache_bytes")
     return Ceilings(
         float(flops) * 1e9,
         float(bw) * 1e9,
         "gpu0" if device == "cuda" else "cpu",
         f"profiler calibrate {cal.get('created', '')}: {part.get('flops_from', '?')}, {part.get('bw_from', '?')}",
+        float(cache_bw) * 1e9 if cache_bw else None,
+        float(cache_bytes) if cache_bytes else None,
     )
 
 
@@ -91,14 +96,18 @@ def make_classifier(ceilings: Ceilings) -> Classifier:
 
 def roof_time_ns(ceilings: Ceilings) -> Any:
     """``(flops, bytes) -> ns``: the least time an op of those costs can take on this machine (the
-    larger of FLOPs ÷ peak and bytes ÷ bandwidth), ``None`` when neither cost is known."""
+    larger of FLOPs ÷ peak and bytes ÷ bandwidth), ``None`` when neither cost is known. An op whose
+    bytes fit the cache-resident working set the calibration measured is held to that bandwidth,
+    not the memory's: its data need not leave the cache."""
+    cache_bw, cache_bytes = ceilings.cache_bw, ceilings.cache_bytes
 
     def roof(flops: float, nbytes: float) -> float | None:
         f = flops if flops == flops and flops > 0 else 0.0
         b = nbytes if nbytes == nbytes and nbytes > 0 else 0.0
         if not f and not b:
             return None
-        return 1e9 * max(f / ceilings.peak_flops, b / ceilings.peak_bw)
+        bw = cache_bw if (cache_bw and cache_bytes and b <= cache_bytes and cache_bw > ceilings.peak_bw) else ceilings.peak_bw
+        return 1e9 * max(f / ceilings.peak_flops, b / bw)
 
     return roof
 

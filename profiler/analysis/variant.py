@@ -47,7 +47,8 @@ def analyse_variant(
     if steps:
         # cost model, roofline classifier (this machine's calibrated ceilings), GPU summary
         bd, extra = attributed_breakdown(
-            events, pid, steps, entry.get("device") or "cpu", calibration, entry.get("framework"), tracer_config(entry)
+            events, pid, steps, entry.get("device") or "cpu", calibration, entry.get("framework"), tracer_config(entry),
+            train=entry.get("mode") == "train",
         )
         out.update(extra)
         out["breakdown"] = bd.to_dict()

@@ -18,7 +18,7 @@ from profiler.core.errors import InputError
 
 #: 2: tracer costs per record (profiler.run.tracer_cost) added; 3: TensorFlow and MXNet tracer costs
 #: measured (each in its own worker)
-CALIBRATION_VERSION = 3
+CALIBRATION_VERSION = 4
 
 
 def cache_dir() -> Path:

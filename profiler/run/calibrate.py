@@ -53,6 +53,10 @@ def stream_cpu_best(n: int, reps: int) -> tuple[dict[str, float], str]:
         return stream_cpu(n, reps), "numpy (triad in two passes: understated)"
 
 
+#: elements per array of the cache-resident STREAM (float64: 512 KiB each, 1.5 MiB in all)
+CACHE_STREAM_ELEMENTS = 1 << 16
+
+
 def stream_cpu(n: int, reps: int) -> dict[str, float]:
     """GB/s of STREAM copy/scale/add/triad over float64 arrays of ``n`` elements, through numpy."""
     a = np.full(n, 1.0)
@@ -229,6 +233,9 @@ def calibrate(quick: bool = False) -> dict[str, Any]:
     reps = 3 if quick else 7
     t0 = time.perf_counter()
     stream, stream_how = stream_cpu_best(n, reps)
+    # the bandwidth of a working set that stays in the per-core cache (three 512 KiB arrays: the
+    # small ops of an RNN step): the roofline time of ops that small (analysis.roofline.roof_time_ns)
+    cache = stream_cpu(CACHE_STREAM_ELEMENTS, 20 if quick else 50)
     gemm_n = 512 if quick else 2048
     sgemm = sgemm_cpu(gemm_n, 3 if quick else 5)
     fma, fma_how = fma_cpu(2 if quick else 5)
@@ -251,6 +258,9 @@ def calibrate(quick: bool = False) -> dict[str, Any]:
             "fma_kernel": fma_how,
             "peak_gflops": max(sgemm, fma or 0.0),
             "peak_gbs": stream[best_bw],
+            "cache_gbs": max(cache.values()),
+            "cache_bytes": 3 * 8 * CACHE_STREAM_ELEMENTS,
+            "cache_from": "numpy stream on three 512 KiB float64 arrays, one thread (best kernel)",
             "flops_from": flops_from,
             "bw_from": f"stream {best_bw}",
             "threads": "BLAS/numba default (all usable cores)",

@@ -65,9 +65,16 @@ def torch_costs(n: int, reps: int) -> dict[str, Any]:
     torch.set_num_threads(1)
     x = torch.ones(1)
 
+    xg = torch.ones(1, requires_grad=True)
+
     def ops() -> None:
         for _ in range(n):
             torch.add(x, x)
+
+    def grad_ops() -> None:
+        # the same op on inputs that require grad: its record also covers autograd's graph recording
+        for _ in range(n):
+            torch.add(xg, xg)
 
     def nothing(a: Any, b: Any) -> None:
         return None
@@ -116,6 +123,16 @@ def torch_costs(n: int, reps: int) -> dict[str, Any]:
         if recs:
             # a one-element op's recorded duration under the tracer: the dispatch floor of a record
             out["configs"][name]["recorded_op_us"] = _stats(recs)
+        grad_recs = []
+        for _ in range(max(1, reps // 2)):
+            with profile(activities=[ProfilerActivity.CPU], **kw) as prof:
+                grad_ops()
+            ev = [e for e in prof.key_averages() if e.key == "aten::add"]
+            if ev and ev[0].count:
+                grad_recs.append(ev[0].cpu_time_total / ev[0].count)
+        if grad_recs:
+            # the floor of a forward op in training: dispatch plus autograd's graph recording
+            out["configs"][name]["recorded_grad_op_us"] = _stats(grad_recs)
     out["bare_op_us"] = _stats([b / n / 1e3 for b in bare_runs])
     out["empty_call_us"] = _stats([e / n / 1e3 for e in empty_runs])
     return out
