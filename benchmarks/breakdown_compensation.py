@@ -8,11 +8,12 @@ traced steps (name + input shapes, as torch.profiler recorded them) are called a
 thread count, without any profiler. Each op's *work* is its bare time minus the same op's time on
 one-element inputs (what dispatch costs it); the work of memory-kind ops (elementwise, copies,
 norms, …) and of compute-kind ops (GEMM, RNN) per step, summed over the recorded calls, is the
-replay's estimate of memory I/O and compute, as a band from the fastest to the median repetition
-(load only ever adds time). Views,
+replay's estimate of memory I/O and compute, as a band: from the fastest repetitions (load only ever
+adds time) to the median ones plus the traced time of the ops that could not be replayed (their work
+lies between nothing and all of it). Views,
 allocations and autograd records are not replayed (they move no data); ops whose arguments cannot
 be rebuilt from shapes alone (tensor lists: the fused RNN) are skipped and the replayed share of
-those calls is printed. A fill (``fill_``/``zero_``, how ``zeros`` initialises a new gradient
+the category's traced time is printed. A fill (``fill_``/``zero_``, how ``zeros`` initialises a new gradient
 buffer) writes to a freshly allocated tensor each repetition, as it does in the step (first-touch
 page faults included); every other op reuses its inputs.
 
@@ -95,8 +96,10 @@ def work_kind(name: str) -> bool:
     return op_kind(name)[1] in (MEMORY, COMPUTE)
 
 
-def work_signatures(run_dir: Path, key: str) -> tuple[dict[tuple[str, str], float], float, float]:
-    """``({(name, shapes): calls per traced step}, their µs per step, steps)`` of one worker: the
+def work_signatures(
+    run_dir: Path, key: str
+) -> tuple[dict[tuple[str, str], float], dict[tuple[str, str], float], float]:
+    """``({(name, shapes): calls per traced step}, {…: traced ms per step}, steps)`` of one worker: the
     outermost memory- and compute-kind ops (inside autograd records and views, not inside each other)."""
     import numpy as np
 
@@ -106,7 +109,7 @@ def work_signatures(run_dir: Path, key: str) -> tuple[dict[tuple[str, str], floa
     sp, names = t.spans, t.strings.strings
     steps = [r for r in np.flatnonzero(t.cat_mask(STEP)) if t.span_args.get(int(r), {}).get("traced")]
     calls: Counter = Counter()
-    work_us = 0.0
+    in_situ: Counter = Counter()
     for w in steps:
         s0, e0 = sp["start_ns"][w], sp["start_ns"][w] + sp["dur_ns"][w]
         rows = np.flatnonzero(t.cat_mask(OP) & (sp["start_ns"] >= s0) & (sp["start_ns"] < e0))
@@ -127,29 +130,36 @@ def work_signatures(run_dir: Path, key: str) -> tuple[dict[tuple[str, str], floa
                 if not shapes.startswith("["):
                     continue
                 calls[(name, shapes)] += 1
-                work_us += float(sp["dur_ns"][r[i]]) / 1e3
+                in_situ[(name, shapes)] += float(sp["dur_ns"][r[i]]) / 1e6
     n = max(1, len(steps))
-    return {k: v / n for k, v in calls.items()}, work_us / n, float(len(steps))
+    return {k: v / n for k, v in calls.items()}, {k: v / n for k, v in in_situ.items()}, float(len(steps))
 
 
-def replay(sigs: dict[tuple[str, str], float], threads: int, reps: int) -> dict[str, dict[str, float]]:
+def replay(
+    sigs: dict[tuple[str, str], float], in_situ: dict[tuple[str, str], float], threads: int, reps: int
+) -> dict[str, dict[str, float]]:
+    """Per category, the replayed work per step: ``low`` (fastest repetitions) and ``high`` (median
+    repetitions plus the traced time of the ops that could not be replayed: their work lies between
+    nothing and all of it), and the share of the category's traced op time that was replayed."""
     from profiler.core.opkinds import COMPUTE, MEMORY, op_kind
 
     todo = [(k, v) for k, v in sigs.items() if op_kind(k[0])[1] in (MEMORY, COMPUTE)]
     payload = json.dumps([[k[0], json.loads(k[1])] for k, _ in todo])
     r = subprocess.run([sys.executable, "-c", REPLAY, str(threads), str(reps)], input=payload,
                        capture_output=True, text=True, check=True, timeout=900)
-    out = {MEMORY: {"min": 0.0, "p50": 0.0}, COMPUTE: {"min": 0.0, "p50": 0.0}}
-    skipped = 0.0
+    out = {c: {"low": 0.0, "high": 0.0, "replayed_ms": 0.0, "skipped_ms": 0.0} for c in (MEMORY, COMPUTE)}
     for (k, per_step), res in zip(todo, json.loads(r.stdout), strict=True):
-        cat = op_kind(k[0])[1]
+        o = out[op_kind(k[0])[1]]
         if not res["ok"]:
-            skipped += per_step
+            o["skipped_ms"] += in_situ[k]
+            o["high"] += in_situ[k]
             continue
-        for q in ("min", "p50"):
-            out[cat][q] += max(0.0, res[q]) * per_step / 1e3  # ms per step
-    out["skipped_calls_per_step"] = {"n": skipped}
-    out["replayed_calls_per_step"] = {"n": sum(v for _, v in todo) - skipped}
+        o["replayed_ms"] += in_situ[k]
+        o["low"] += max(0.0, res["min"]) * per_step / 1e3  # ms per step
+        o["high"] += max(0.0, res["p50"]) * per_step / 1e3
+    for o in out.values():
+        total = o["replayed_ms"] + o["skipped_ms"]
+        o["cover"] = o["replayed_ms"] / total if total else 1.0
     return out
 
 
@@ -170,7 +180,7 @@ def main() -> None:
     run_dir = Path(doc["run_dir"])
     print(f"cudnn_lstm torch, run {run_dir}, load {load0:.2f} → {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     hdr = (f"{'variant':<18} {'clean':>7} {'traced':>7} | {'raw mem':>8} {'raw comp':>8} {'raw ovh':>8} | "
-           f"{'mem':>7} {'comp':>7} {'ovh':>7} {'resid':>6} | {'replay mem (min–p50)':>22} {'replay comp':>18} {'cover':>6}")
+           f"{'mem':>7} {'comp':>7} {'ovh':>7} {'resid':>6} | {'replay mem (cover)':>20} {'replay comp (cover)':>20}")
     print(hdr)
     print("-" * len(hdr))
     saved = {e["variant"]: e for e in json.loads((run_dir / "run.json").read_text())["variants"]}
@@ -179,23 +189,24 @@ def main() -> None:
             print(f"{v['variant']:<18} {v['status']}")
             continue
         key = f"torch-{v['variant']}-{v['mode']}"
-        sigs, _work_us, _ = work_signatures(run_dir, key)
+        sigs, in_situ, _ = work_signatures(run_dir, key)
         entry = saved.get(v["variant"]) or {}
         threads = int((entry.get("info") or {}).get("torch_threads") or os.cpu_count() or 1)
-        rp = replay(sigs, threads, a.reps)
+        rp = replay(sigs, in_situ, threads, a.reps)
         raw, bd = v["traced_breakdown_ms"] or {}, v["breakdown_ms"] or {}
         res = ((entry.get("breakdown") or {}).get("compensation") or {}).get("residual_pct")
-        cover = rp["replayed_calls_per_step"]["n"] / max(1e-9, rp["replayed_calls_per_step"]["n"] + rp["skipped_calls_per_step"]["n"])
         m, c = rp["memory_io"], rp["compute"]
         print(f"{v['variant']:<18} {v['step_ms']['median']:7.2f} {(v['traced_step_ms'] or {}).get('median', 0):7.2f} | "
               f"{raw.get('memory_io') or 0:8.2f} {raw.get('compute') or 0:8.2f} {raw.get('framework_overhead') or 0:8.2f} | "
               f"{bd.get('memory_io') or 0:7.2f} {bd.get('compute') or 0:7.2f} {bd.get('framework_overhead') or 0:7.2f} "
               f"{res if res is not None else float('nan'):+6.1f} | "
-              f"{m['min']:8.2f}–{m['p50']:<8.2f}     {c['min']:8.2f}–{c['p50']:<8.2f}  {100 * cover:5.0f}%")
+              f"{m['low']:6.2f}–{m['high']:<6.2f} ({100 * m['cover']:3.0f}%) {c['low']:6.2f}–{c['high']:<6.2f} ({100 * c['cover']:3.0f}%)"
+              + ("  mem in band" if m["low"] <= (bd.get("memory_io") or 0) <= m["high"] else "  mem OUTSIDE band"))
     print("ms per step; clean = median of untraced steps; raw = traced steps as recorded; mem/comp/ovh = "
-          "compensated (sums to clean); resid = compensation residual %; replay = bare work of the same "
-          "ops (time on recorded shapes − fastest time on one-element inputs; fastest and median of the "
-          "repetitions); cover = share of those op calls replayed")
+          "compensated (sums to clean); resid = compensation residual %; replay band = bare work of the "
+          "same ops (time on recorded shapes − fastest time on one-element inputs), from the fastest "
+          "repetitions to the median ones plus the traced time of ops that could not be replayed; "
+          "cover = share of the category's traced op time replayed")
 
 
 if __name__ == "__main__":
