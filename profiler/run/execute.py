@@ -143,7 +143,14 @@ def finish_record(
         record.comparisons = []
     if tables:
         merged = EventTable.concat(tables)
-        exporter = ChromeTraceExporter(metadata={"run": run.path.name, "scenario": name}, budget_mb=trace_budget_mb)
+        distributed = any(v.sections.get("distributed") for v in record.variants)
+        exporter = ChromeTraceExporter(
+            metadata={"run": run.path.name, "scenario": name},
+            budget_mb=trace_budget_mb,
+            # one file of the whole run, read by Kineto tools (HTA) as rank 0 of a world of one;
+            # a data-parallel run's ranks are processes of this file and say so in their names
+            distributed_info=None if distributed else {"rank": 0, "world_size": 1},
+        )
         exporter.write(merged, run.trace_file)
         record.trace = run.trace_file.name
         if exporter.dropped:
