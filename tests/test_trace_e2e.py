@@ -52,8 +52,12 @@ def test_chrome_trace_is_valid_and_complete(traced):
     evs = trace["traceEvents"]
     procs = {e["args"]["name"] for e in evs if e.get("ph") == "M" and e["name"] == "process_name"}
     assert any("fused" in p for p in procs) and any("unfused" in p for p in procs)
+    # Kineto's categories (HTA, TensorBoard read them); ours where Kineto has none, in args.category
     cats = {e.get("cat") for e in evs if e.get("ph") == "X"}
-    assert {"step", "op", "phase", "warmup"} <= cats
+    assert {"cpu_op", "user_annotation"} <= cats
+    assert any(e["name"].startswith("ProfilerStep#") for e in evs if e.get("ph") == "X")
+    ours = {(e.get("args") or {}).get("category") for e in evs if e.get("ph") == "X"}
+    assert {"phase", "warmup"} <= ours
     assert all(e["dur"] >= 0 for e in evs if e.get("ph") == "X")
 
 

@@ -62,7 +62,7 @@ HARNESS_TID = 0  # the same "steps" track as profiler.run.worker
 SOURCES = ("dataloader", "optimizer.step", "torch.profiler.step", "marker", "profile.step")
 
 #: What each detected step was used for (``info["steps"]``), in window order.
-STEP_KINDS = ("skipped", "warmup", "clean", "traced_warmup", "traced")
+STEP_KINDS = ("skipped", "warmup", "clean", "traced_warmup", "traced", "after_trace")
 
 #: Seconds between checkpoints of the recorder's data (events and result so far), so a program
 #: killed with SIGKILL still leaves its completed steps; the same variable as the worker's.
@@ -223,6 +223,10 @@ class StepRecorder:
         if ts0 is not None and k >= ts0 and (ts1 is None or k < ts1):
             # the first traced step pays the tracer's set-up: a warm-up step, as in profiler.run.worker
             return "traced_warmup" if k == ts0 else "traced"
+        if ts1 is not None and k == ts1:
+            # the step during which the tracer stopped: it starts once the tracer is done, after its
+            # input wait, so it is not a whole step (kept with the warm-ups, out of every figure)
+            return "after_trace"
         return "clean"  # before the traced window, and again after it
 
     # spans -------------------------------------------------------------------------------------
@@ -379,9 +383,9 @@ class StepRecorder:
                 args = {"index": k, "traced": traced, "source": self.source}
                 if kind == "skipped":
                     args["skipped"] = True
-                cat = WARMUP if kind in ("skipped", "warmup", "traced_warmup") else STEP
+                cat = WARMUP if kind in ("skipped", "warmup", "traced_warmup", "after_trace") else STEP
                 key = {"skipped": "skipped_ns", "warmup": "warmup_ns", "traced_warmup": "warmup_ns",
-                       "clean": "step_ns", "traced": "traced_step_ns"}[kind]
+                       "after_trace": "warmup_ns", "clean": "step_ns", "traced": "traced_step_ns"}[kind]
                 steps.span(cat, f"{cat} {k}", a, z - a, self.pid, HARNESS_TID, args=args)
                 res[key].append(z - a)
             n = max(0, len(self.bounds) - 1)

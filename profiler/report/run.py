@@ -226,8 +226,7 @@ class RunReport:
             if v.status == "unavailable":
                 continue
             yield VariantReport(v, rec.unit, self.top, self.detail)
-            if self.detail:
-                yield from trace_sections(v.to_dict())  # launches, op chains (report/traces.py)
+            yield from trace_sections(v.to_dict())  # launches, op chains, merged ranks (report/traces.py)
             if v.sections.get("distributed"):  # data-parallel run: per-rank table (report/ranks.py)
                 yield RanksReport(v.to_dict())
         if skipped:
