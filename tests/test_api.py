@@ -42,7 +42,8 @@ def test_the_documented_example_runs_and_report_rerenders_it(cli, tmp_path):
     counts = v["info"]["steps"]
     assert sum(counts.values()) == loop_steps
     # 2 warm-up, 10 clean, 1 + 3 under the tracer, 4 clean again
-    assert counts == {"skipped": 0, "warmup": 2, "clean": 14, "traced_warmup": 1, "traced": 3}
+    assert counts == {"skipped": 0, "warmup": 2, "clean": 14, "traced_warmup": 1, "traced": 3,
+                      "after_trace": 0}
     assert v["step_ms"]["n_steps"] == 14 and v["traced_step_ms"]["n_steps"] == 3
     assert rec["settings"]["steps"] == 14 and rec["settings"]["trace_steps"] == 3  # the header agrees
     assert v["breakdown_ms"]["data_loading"] > 0 and v["top_ops"]  # torch.profiler's window was analysed

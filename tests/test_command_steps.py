@@ -26,7 +26,8 @@ def test_skip_steps_come_before_the_warmup(tmp_path):
         r.boundary("optimizer.step", 100 * k)
     r.finish()
     res = _result(tmp_path)
-    assert res["info"]["steps"] == {"skipped": 2, "warmup": 1, "clean": 3, "traced_warmup": 0, "traced": 0}
+    assert res["info"]["steps"] == {"skipped": 2, "warmup": 1, "clean": 3, "traced_warmup": 0, "traced": 0,
+                                    "after_trace": 0}
     assert len(res["skipped_ns"]) == 2 and len(res["warmup_ns"]) == 1 and len(res["step_ns"]) == 3
 
 

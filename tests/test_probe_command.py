@@ -87,7 +87,8 @@ def test_traced_window_marks_steps_and_first_traced_is_warmup(tmp_path):
     res = json.loads((tmp_path / "result.json").read_text())
     # 8 steps: 1 warm-up, 2 clean, 1 warm-up under the tracer, 2 traced, then clean again
     assert len(res["warmup_ns"]) == 2 and len(res["traced_step_ns"]) == 2 and len(res["step_ns"]) == 4
-    assert res["info"]["steps"] == {"skipped": 0, "warmup": 1, "clean": 4, "traced_warmup": 1, "traced": 2}
+    assert res["info"]["steps"] == {"skipped": 0, "warmup": 1, "clean": 4, "traced_warmup": 1, "traced": 2,
+                                    "after_trace": 0}
     assert res["info"]["steps_detected"] == 8
     assert "error" in res["probes"]["fake"]
 
@@ -155,3 +156,17 @@ def test_missing_command_is_one_line_exit_2(cli, tmp_path):
     r = cli("trace", "--out", str(tmp_path), "--", "no-such-program-xyz", "--flag", timeout=60)
     assert r.returncode == 2
     assert r.stderr.strip().splitlines() == ["profiler: error: command not found: no-such-program-xyz"]
+
+
+def test_dataloader_step_cut_by_the_tracer_stop_is_not_a_clean_step(tmp_path):
+    """A DataLoader step begins with its input wait; the tracer stops after that wait, and the step
+    is timed from when the tracer is done: it lacks its wait, so it must not count as clean."""
+    r = _recorder(tmp_path)
+    r.probe_names = ["fake"]
+    for k in range(9):
+        r.data_wait(1000 * k, 1000 * k + 400, exhausted=False)
+    r.finish()
+    res = json.loads((tmp_path / "result.json").read_text())
+    assert res["info"]["steps"]["after_trace"] == 1
+    # the clean steps are whole: each holds its 400 ns wait and lasts the full 1000 ns
+    assert res["step_ns"] and all(ns == 1000 for ns in res["step_ns"]), res["step_ns"]

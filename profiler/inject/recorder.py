@@ -223,9 +223,10 @@ class StepRecorder:
         if ts0 is not None and k >= ts0 and (ts1 is None or k < ts1):
             # the first traced step pays the tracer's set-up: a warm-up step, as in profiler.run.worker
             return "traced_warmup" if k == ts0 else "traced"
-        if ts1 is not None and k == ts1:
-            # the step during which the tracer stopped: it starts once the tracer is done, after its
-            # input wait, so it is not a whole step (kept with the warm-ups, out of every figure)
+        if ts1 is not None and k == ts1 and self.source == "dataloader":
+            # a DataLoader step begins with its input wait, but the tracer stopped after that wait
+            # and the step starts once the tracer is done: not a whole step (kept with the
+            # warm-ups, out of every figure)
             return "after_trace"
         return "clean"  # before the traced window, and again after it
 
