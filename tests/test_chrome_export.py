@@ -271,3 +271,28 @@ def test_budget_keeps_ops_and_kernels_in_every_step(tmp_path):
     assert len(notes) == 100 and notes[-1]["args"]["step"] == 99
     # flows of kept launches and kernels only, each bound to a slice
     assert ex.n_flows == sum(e["ph"] == "s" for e in tr["traceEvents"]) > 0
+
+
+def test_budget_of_20_mb_on_a_million_events_keeps_every_step_whole(tmp_path):
+    """The issue's case: ``--trace-budget 20`` on a ~1M-event trace (100 steps) once dropped every
+    kernel and the last steps' ops; now each step keeps ops, launches, kernels and memcpys."""
+    from profiler.analysis.breakdown import step_windows
+    from profiler.importers.kineto_json import read_kineto_json
+
+    t = _large_table(steps=100, ops=9_700)
+    assert t.n_spans >= 970_000
+    ex = ChromeTraceExporter(budget_mb=20)
+    p = ex.write(t, tmp_path / "budget.json.gz")
+    u, _ = read_kineto_json(p)
+    assert u.n_spans < t.n_spans / 3  # it did have to drop most
+    d = load_trace(p)["otherData"]["trace_budget"]
+    assert d["steps"] == d["steps_with_ops"] == 100
+    wins = step_windows(u)
+    assert len(wins) == 100
+    st = u.spans["start_ns"]
+    for c in (OP, RUNTIME, KERNEL, MEMCPY):
+        s = np.sort(st[u.cat_mask(c)])
+        # spans of category c that start in each step window: none of the 100 may be empty
+        lo = np.searchsorted(s, [w.start_ns for w in wins], side="left")
+        hi = np.searchsorted(s, [w.end_ns for w in wins], side="left")
+        assert (hi > lo).all(), (c, int((hi == lo).sum()))

@@ -258,3 +258,14 @@ def test_cli_compare_torch_disk_end_to_end(cli, tmp_path: Path) -> None:
     names = {(s["pid"] == pid, s["name"]) for s in ev.iter_spans(ev.cat_mask("data_loading"))}
     assert (True, "next_batch (disk)") in names and (False, "decode") in names
     assert any(n.startswith("DataLoader worker") for n in ev.processes.values())
+
+
+def test_spread_sentence_speaks_of_the_clean_gap_when_compensated() -> None:
+    vs = [
+        _variant("torch", "default", 100.0, 1, {"compute": 80.0, "framework_overhead": 20.0}),
+        _variant("tensorflow", "default", 300.0, 1, {"compute": 90.0, "framework_overhead": 210.0}),
+    ]
+    for v in vs:  # compensated breakdowns sum to the clean medians
+        v["breakdown"]["compensation"] = {"residual_pct": 0.0}
+    s = spread_sentence(_record(vs))
+    assert "95% of the clean gap is framework overhead (+190.0 ms/step)" in s, s

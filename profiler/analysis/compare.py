@@ -199,7 +199,7 @@ def spread_sentence(record: dict[str, Any]) -> str:
     if e is None:
         return head + "; no traced breakdown for both, so the gap is not split by category."
     if e["traced_gap_ms"] <= 0:
-        return head + "; their traced steps are not slower, so the clean-step gap is within tracing noise."
+        return head + "; their analysed steps are not slower, so the gap is not split by category."
     main = e["main_category"]
     share = e["category_share_pct"][main]
     second = sorted(
@@ -207,7 +207,8 @@ def spread_sentence(record: dict[str, Any]) -> str:
         key=lambda c: -e["category_delta_ms"][c],
     )
     tail = f", then {LABELS[second[0]]} ({e['category_share_pct'][second[0]]:.0f}%)" if second else ""
-    return f"{head}; {share:.0f}% of the traced gap is {LABELS[main]} ({e['category_delta_ms'][main]:+.1f} ms/step){tail}."
+    gap = "clean gap" if str(e.get("gap_basis", "")).startswith("clean") else "traced gap"
+    return f"{head}; {share:.0f}% of the {gap} is {LABELS[main]} ({e['category_delta_ms'][main]:+.1f} ms/step){tail}."
 
 
 def compare_result(record: dict[str, Any], extra: list[Unavailable] = ()) -> dict[str, Any]:

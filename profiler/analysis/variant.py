@@ -127,7 +127,8 @@ def _describe(
         + f"; residual {res['residual_pct']:+.1f}%"
     )
     if res["warnings"]:
-        out["warnings"] = list(entry.get("warnings") or []) + res["warnings"]
+        who = f"{entry.get('framework')}/{entry.get('variant')}"
+        out["warnings"] = list(entry.get("warnings") or []) + [f"{who}: {w}" for w in res["warnings"]]
 
 
 def tracer_config(entry: dict[str, Any]) -> str | None:

@@ -202,6 +202,12 @@ def calibration_table(rec: dict[str, Any], cache_file: str, cached: bool) -> Any
     t.add_row("CPU FMA", f"{fma:,.1f} GFLOP/s" if fma else "–", c.get("fma_kernel") or "")
     t.add_row("CPU peak FLOP/s", f"{c.get('peak_gflops', 0):,.1f} GFLOP/s", c.get("flops_from") or "")
     t.add_row("CPU peak bandwidth", f"{c.get('peak_gbs', 0):,.1f} GB/s", c.get("bw_from") or "")
+    if c.get("cache_gbs"):
+        t.add_row(
+            "CPU cache bandwidth",
+            f"{c['cache_gbs']:,.1f} GB/s",
+            (c.get("cache_from") or "") + f"; the roofline of ops of ≤ {c.get('cache_bytes', 0) / 2**20:.1f} MiB",
+        )
     if c.get("peak_gbs"):
         t.add_row(
             "CPU balance", f"{c['peak_gflops'] / c['peak_gbs']:.1f} FLOP/B", "peak FLOP/s ÷ peak bandwidth"

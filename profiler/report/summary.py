@@ -2,7 +2,7 @@
 
 It fits the first screen (≤ 40 lines at 100 columns for the main job): per variant the step time
 with the uncertainty the record holds (``ci95`` when measured, else ``mad``, else the min–max
-spread), a stacked bar of the traced breakdown with its two largest shares, and the status; then
+spread), a stacked bar of the breakdown (of the clean step where compensated) with its two largest shares, and the status; then
 each comparison in a line or two (:func:`verdict_line`; the full sentence follows in the details);
 then every file the run wrote. Names are shortened at separators, never cut mid-word (:func:`short_name`). Lines fit the
 console's width (the bar narrows, down to :data:`MIN_BAR`), and at most :data:`SUMMARY_WARNINGS`
@@ -173,7 +173,7 @@ class SummaryReport:
             (str(sc.get("name", "?")), "bold cyan"),
             (
                 f" · {s.get('device')} · preset {s.get('preset')} · {s.get('mode')} · "
-                f"{s.get('steps')} clean + {s.get('trace_steps')} traced steps",
+                f"{_clean_steps(s)} + {s.get('trace_steps')} traced steps",
                 "dim",
             ),
         )
@@ -182,7 +182,10 @@ class SummaryReport:
         if ran:
             bar = bar_width(ran, options.max_width)
             head = Text(f"{'variant':<{NAME_WIDTH}} {'step ms':>11} {'uncertainty':<18} ", style="bold")
-            head.append(f"{'breakdown (traced)' if bar >= 18 else 'breakdown':<{bar}} {'largest':<16} status", style="bold")
+            comp = [bool((v.breakdown or {}).get("compensation")) for v in ran if v.breakdown]
+            basis = "clean" if comp and all(comp) else "traced" if comp and not any(comp) else ""
+            label = f"breakdown ({basis})" if basis and bar >= 18 else "breakdown"
+            head.append(f"{label:<{bar}} {'largest':<16} status", style="bold")
             yield head
             for v in ran:
                 yield variant_line(v, bar)
@@ -219,3 +222,13 @@ class SummaryReport:
                 yield Text(f"open {rec.trace} at https://ui.perfetto.dev · report.html in any browser", style="dim")
             for line in files_lines(run_files(self.run_dir)):
                 yield Text(line, style="dim")
+
+
+def _clean_steps(s: dict) -> str:
+    """The clean steps as the run chose them: calibrated to ``min_time_s`` (the count differs per
+    variant and is in the table's CI column and each panel) or a fixed ``steps``."""
+    if s.get("min_time_s"):
+        rep = int(s.get("repeat") or 1)
+        per = f" in each of {rep} processes" if rep > 1 else ""
+        return f"clean steps for ≥ {s['min_time_s']:g} s{per} (≤ {s.get('steps')})"
+    return f"{s.get('steps')} clean"
