@@ -351,3 +351,18 @@ def test_cache_of_the_previous_version_is_re_measured(tmp_path, monkeypatch, cli
     assert json.loads((tmp_path / cache_name).read_text())["version"] == calcache.CALIBRATION_VERSION
     d = cli("doctor", env=env)
     assert d.returncode == 0 and "tracers torch.profiler" in d.stdout.replace("\n", " ")
+
+
+def test_rescale_to_the_pooled_median_keeps_the_clean_input_wait() -> None:
+    from profiler.analysis.compensation import rescale_to_median
+
+    bd = {"compensation": {"fixed": ["data_loading"]}, "ms": {}, "describes": "the clean step"}
+    ms = {"data_loading": 20.0, "memory_io": 10.0, "compute": 10.0, "framework_overhead": None}
+    nbd, nms = rescale_to_median(bd, ms, 50.0)
+    assert nms["data_loading"] == 20.0 and nms["framework_overhead"] is None
+    assert nms["memory_io"] == pytest.approx(15.0) and nms["compute"] == pytest.approx(15.0)
+    assert sum(v for v in nms.values() if v is not None) == pytest.approx(50.0)
+    assert nbd["step_ms"] == 50.0 and "median of every process" in nbd["describes"]
+    # an uncompensated breakdown is the traced one: left as it is
+    raw = {"ms": {}}
+    assert rescale_to_median(raw, ms, 50.0) == (raw, ms)

@@ -167,3 +167,29 @@ def compensate(
 def records_per_category(seg_categories: dict[str, int], n_steps: int) -> dict[str, float]:
     """Records per step in each category from counts over ``n_steps`` traced steps."""
     return {c: k / n_steps for c, k in seg_categories.items()} if n_steps else {}
+
+
+def rescale_to_median(breakdown: dict[str, Any] | None, breakdown_ms: dict[str, float | None] | None,
+                      median_ms: float) -> tuple[dict[str, Any] | None, dict[str, float | None] | None]:
+    """A compensated breakdown moved to another clean median: the pooled median of several worker
+    processes, when the traced process's own clean median was the one it was fitted to. Categories
+    measured on the clean steps (``compensation.fixed``) keep their values; the others are scaled so
+    that everything sums to ``median_ms``. Uncompensated breakdowns are returned unchanged."""
+    if not breakdown or not breakdown_ms or not breakdown.get("compensation") or not median_ms:
+        return breakdown, breakdown_ms
+    fixed = set(breakdown["compensation"].get("fixed") or [])
+    free_sum = sum(v for c, v in breakdown_ms.items() if v is not None and c not in fixed)
+    target = median_ms - sum(breakdown_ms[c] or 0.0 for c in fixed if c in breakdown_ms)
+    if free_sum <= 0 or target <= 0:
+        return breakdown, breakdown_ms
+    k = target / free_sum
+    ms = {c: (v if v is None or c in fixed else v * k) for c, v in breakdown_ms.items()}
+    bd = dict(breakdown)
+    bd["ms"] = {c: (v or 0.0) for c, v in ms.items()}
+    bd["step_ms"] = median_ms
+    bd["pct"] = {c: 100.0 * v / median_ms for c, v in bd["ms"].items()}
+    bd["residual_ms"] = median_ms - sum(bd["ms"].values())
+    bd["residual_pct"] = 100.0 * bd["residual_ms"] / median_ms
+    if bd.get("describes"):
+        bd["describes"] += f"; moved to the median of every process's clean steps ({median_ms:.2f} ms)"
+    return bd, ms

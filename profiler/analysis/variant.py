@@ -128,7 +128,9 @@ def _describe(
     )
     if res["warnings"]:
         who = f"{entry.get('framework')}/{entry.get('variant')}"
-        out["warnings"] = list(entry.get("warnings") or []) + [f"{who}: {w}" for w in res["warnings"]]
+        # a re-analysis replaces the compensation's warning instead of adding a second one
+        kept = [w for w in entry.get("warnings") or [] if "tracer compensation left a residual" not in w]
+        out["warnings"] = kept + [f"{who}: {w}" for w in res["warnings"]]
 
 
 def tracer_config(entry: dict[str, Any]) -> str | None:

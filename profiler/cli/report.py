@@ -54,6 +54,7 @@ def report_cmd(
     RUN_DIR is a run directory, or a torch.profiler (Kineto) JSON, a TensorFlow .xplane.pb (or its
     log directory) or an MXNet profile JSON: it is analysed like a run of ours and saved as one.
     """
+    from profiler.analysis.compensation import rescale_to_median
     from profiler.analysis.variant import analyse_variant, comparisons
     from profiler.core.rundir import RunDir
     from profiler.importers import is_trace_path, own_run_dir
@@ -111,8 +112,13 @@ def report_cmd(
     if reanalyse:
         for v in record.variants:
             if v.events:
+                # the headline of repeated processes (pooled, with its CI) is not in one events file
+                pooled = v.step_ms if (v.step_ms and v.step_ms.median and v.sections.get("repeats")) else None
                 v.update(analyse_variant(run.load_events(v), v.to_dict(), v.items_per_step, record.unit,
                                          load_cached()))
+                if pooled is not None:  # the headline stays the processes' pooled figure
+                    v.step_ms = pooled
+                    v.breakdown, v.breakdown_ms = rescale_to_median(v.breakdown, v.breakdown_ms, pooled.median)
         record.comparisons = comparisons([v.to_dict() for v in record.variants])
     try:
         if record.kind == "compare":  # the side-by-side table, from the (re)analysed entries

@@ -229,6 +229,6 @@ def _clean_steps(s: dict) -> str:
     variant and is in the table's CI column and each panel) or a fixed ``steps``."""
     if s.get("min_time_s"):
         rep = int(s.get("repeat") or 1)
-        per = f" in each of {rep} processes" if rep > 1 else ""
-        return f"clean steps for ≥ {s['min_time_s']:g} s{per} (≤ {s.get('steps')})"
+        per = f" × {rep} processes" if rep > 1 else ""
+        return f"≥ {s['min_time_s']:g} s of clean steps{per}"
     return f"{s.get('steps')} clean"

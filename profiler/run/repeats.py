@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from profiler.analysis.compensation import rescale_to_median
 from profiler.analysis.noise import overhead_warning, sample_warnings, windows_warnings
 from profiler.analysis.stats import step_stats
 from profiler.core.hardware import usable_cores
@@ -85,6 +86,8 @@ class Group:
             st = step_stats(per)
             e.status = "ok"
             e.step_ms = StepStats(**st)
+            # the breakdown was fitted to the traced process's own clean median: now the pooled one
+            e.breakdown, e.breakdown_ms = rescale_to_median(e.breakdown, e.breakdown_ms, st["median"])
             if i != 0 and self.outcomes[0].status != "ok":
                 e.error = None
                 warnings.append(f"{label}: the traced process failed; the breakdown is from process {i + 1}'s "
