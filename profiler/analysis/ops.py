@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from typing import Any
 
 import numpy as np
 
 from profiler.analysis.breakdown import StepWindow
-from profiler.analysis.intervals import innermost_segments
+from profiler.analysis.nesting import self_segments
 from profiler.core.events import DEVICE_TID_BASE, KERNEL, MEMCPY, MEMSET, OP, RUNTIME, EventTable
 from profiler.core.opkinds import op_kind
 
@@ -39,21 +38,24 @@ def op_table(
         if tid >= DEVICE_TID_BASE:
             self_ns[r] = sp["dur_ns"][r]
             continue
-        s, e, owner = innermost_segments(sp["start_ns"][r], ends[r])
+        s, e, owner = self_segments(sp["start_ns"][r], ends[r])
         np.add.at(self_ns, r[owner], e - s)
-    agg: dict[tuple[str, str], dict[str, Any]] = defaultdict(
-        lambda: {"calls": 0, "total_ns": 0, "self_ns": 0, "flops": 0.0}
-    )
     names = table.strings.strings
-    for r in rows.tolist():
-        where = "device" if sp["tid"][r] >= DEVICE_TID_BASE else "host"
-        a = agg[(names[sp["name"][r]], where)]
-        a["calls"] += 1
-        a["total_ns"] += int(sp["dur_ns"][r])
-        a["self_ns"] += int(self_ns[r])
-        f = float(sp["flops"][r])
-        if f == f:
-            a["flops"] += f
+    # one group per (name, host or device): sums by group, no per-row Python
+    device = (sp["tid"][rows] >= DEVICE_TID_BASE).astype(np.int64)
+    key = sp["name"][rows].astype(np.int64) * 2 + device
+    uk, inv = np.unique(key, return_inverse=True)
+    inv = inv.reshape(-1)
+    calls = np.bincount(inv, minlength=len(uk))
+    total = np.bincount(inv, weights=sp["dur_ns"][rows].astype(np.float64), minlength=len(uk))
+    own = np.bincount(inv, weights=self_ns[rows].astype(np.float64), minlength=len(uk))
+    fl = sp["flops"][rows].astype(np.float64)
+    flops = np.bincount(inv, weights=np.where(np.isnan(fl), 0.0, fl), minlength=len(uk))
+    agg: dict[tuple[str, str], dict[str, Any]] = {}
+    for j, k in enumerate(uk.tolist()):
+        agg[(names[k // 2], "device" if k % 2 else "host")] = {
+            "calls": int(calls[j]), "total_ns": float(total[j]), "self_ns": float(own[j]), "flops": float(flops[j])
+        }
     out = []
     for (name, where), a in agg.items():
         kind, cat = op_kind(name)

@@ -69,14 +69,16 @@ def own_run_dir(path: str | Path) -> Path | None:
     p = Path(path)
     if not p.is_file() or not p.name.endswith((".json", ".json.gz")):
         return None
-    from profiler.importers.chrome_json import read_chrome
+    from profiler.importers.chrome_json import forget_kept, read_chrome
 
     try:
-        other = read_chrome(p).facts.get("otherData")
+        # kept: a trace that is not ours is imported next, from the same parse
+        other = read_chrome(p, keep=True).facts.get("otherData")
     except InputError:
         return None
     if not (isinstance(other, dict) and "run" in other and ("scenario" in other or "imported" in other)):
         return None
+    forget_kept()
     if (p.parent / "run.json").is_file():
         return p.parent
     raise InputError(

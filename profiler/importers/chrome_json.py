@@ -154,9 +154,35 @@ def read_bytes(path: str | Path) -> bytes:
         raise InputError(f"{p}: unreadable ({type(e).__name__}: {e})") from None
 
 
-def read_chrome(path: str | Path) -> ChromeDoc:
-    """Split a Chrome trace file into raw events and top-level facts."""
-    return parse_chrome(read_bytes(path), str(path))
+#: one document read ahead (``keep=True``: ``report`` looks at a file's facts, then imports it),
+#: handed to the next read of the same unchanged file and dropped then: never held longer
+_KEPT: dict[tuple[str, int, int], ChromeDoc] = {}
+
+
+def read_chrome(path: str | Path, keep: bool = False) -> ChromeDoc:
+    """Split a Chrome trace file into raw events and top-level facts. With ``keep``, the document
+    is also kept for the next read of the same file (the file is then read and parsed once)."""
+    p = Path(path)
+    try:
+        st = p.stat()
+        key = (str(p.resolve()), st.st_size, st.st_mtime_ns)
+    except OSError:
+        key = None
+    if key is not None and key in _KEPT:
+        doc = _KEPT.pop(key)
+        if keep:
+            _KEPT[key] = doc
+        return doc
+    doc = parse_chrome(read_bytes(p), str(path))
+    _KEPT.clear()
+    if keep and key is not None:
+        _KEPT[key] = doc
+    return doc
+
+
+def forget_kept() -> None:
+    """Drop a document kept by ``read_chrome(keep=True)`` that will not be read again."""
+    _KEPT.clear()
 
 
 _TRAILING = re.compile(r"trailing characters \(byte (\d+)\)")

@@ -43,6 +43,7 @@ import json
 import re
 from array import array
 from collections.abc import Iterator
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -340,16 +341,21 @@ def parse_kineto(doc: ChromeDoc, source: str = "trace") -> tuple[EventTable, dic
 
 def _op_extras(a: Any) -> dict[str, Any]:
     """Conv/pool ``Concrete Inputs`` (stride, padding ...) and a non-float input dtype, for the cost model."""
-    extra: dict[str, Any] = {}
-    if b'"[' in bytes(a.concrete):
-        extra["concrete"] = json.dumps(msgspec.json.decode(a.concrete))
-    tb = bytes(a.types)
-    if tb:
-        if not tb.startswith((b'["float"', b'[""', b"[]")):
-            types = msgspec.json.decode(tb)
-            if types and isinstance(types[0], str) and types[0] not in ("float", ""):
-                extra["dtype"] = types[0]
-    return extra
+    items = _op_extras_of(bytes(a.concrete), bytes(a.types))
+    return dict(items) if items else {}
+
+
+@lru_cache(maxsize=1 << 16)
+def _op_extras_of(concrete: bytes, tb: bytes) -> tuple[tuple[str, Any], ...]:
+    """:func:`_op_extras` of one pair of raw fields (a trace repeats few of them: decoded once each)."""
+    extra: list[tuple[str, Any]] = []
+    if b'"[' in concrete:
+        extra.append(("concrete", json.dumps(msgspec.json.decode(concrete))))
+    if tb and not tb.startswith((b'["float"', b'[""', b"[]")):
+        types = msgspec.json.decode(tb)
+        if types and isinstance(types[0], str) and types[0] not in ("float", ""):
+            extra.append(("dtype", types[0]))
+    return tuple(extra)
 
 
 #: args our export writes that are columns here (or rebuilt on export), not span args
