@@ -224,9 +224,14 @@ def appended_events(rest: bytes) -> list[msgspec.Raw]:
     """Event objects written after a closed document (``,{event}`` fragments, each run of them
     closed by another ``]}``), as raw slices; a torn last one is dropped. Rare and small: parsed with
     the standard library's ``raw_decode``."""
-    text = rest.decode("utf-8", errors="replace")
+    return [msgspec.Raw(msgspec.json.encode(o)) for o in appended_objects(rest.decode("utf-8", errors="replace"))]
+
+
+def appended_objects(text: str) -> list[dict[str, Any]]:
+    """The event objects (dicts with a ``ph``) in ``text``, the part of a file after its document;
+    a torn last one is dropped."""
     dec = json.JSONDecoder()
-    out: list[msgspec.Raw] = []
+    out: list[dict[str, Any]] = []
     pos = text.find("{")
     while pos >= 0:
         try:
@@ -234,7 +239,7 @@ def appended_events(rest: bytes) -> list[msgspec.Raw]:
         except json.JSONDecodeError:
             break  # a torn tail (the process died mid-write): keep what parsed
         if isinstance(obj, dict) and "ph" in obj:
-            out.append(msgspec.Raw(msgspec.json.encode(obj)))
+            out.append(obj)
         pos = text.find("{", stop)
     return out
 

@@ -43,7 +43,14 @@ import msgspec
 
 from profiler.core.errors import InputError
 from profiler.core.events import OP, REGION, RUNTIME, SYNC, EventBuilder, EventTable
-from profiler.importers.chrome_json import EVENT, ChromeDoc, Event, parse_chrome, read_chrome
+from profiler.importers.chrome_json import (
+    EVENT,
+    ChromeDoc,
+    Event,
+    appended_objects,
+    parse_chrome,
+    read_chrome,
+)
 
 #: Host tids given to MXNet threads start here (torch's Kineto threads use ``1 << 32``).
 MXNET_TID_BASE = 2 << 32
@@ -274,15 +281,7 @@ def read_mxnet_json(text: str, source: str = "MXNet profile") -> dict[str, Any]:
         raise InputError(f"{source}: not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})") from None
     rest = text.lstrip()[end:]
     if isinstance(doc, dict) and isinstance(doc.get("traceEvents"), list) and rest.strip():
-        pos = rest.find("{")
-        while pos >= 0:
-            try:
-                obj, stop = dec.raw_decode(rest, pos)
-            except json.JSONDecodeError:
-                break  # a torn tail (the process died mid-write): keep what parsed
-            if isinstance(obj, dict) and "ph" in obj:
-                doc["traceEvents"].append(obj)
-            pos = rest.find("{", stop)
+        doc["traceEvents"].extend(appended_objects(rest))
     return doc
 
 

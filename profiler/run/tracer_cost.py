@@ -46,6 +46,23 @@ def _stats(vals: list[float]) -> dict[str, Any]:
     }
 
 
+def _nothing(a: Any, b: Any) -> None:
+    return None
+
+
+def _empty_calls(x: Any, n: int, after: Any = None) -> Any:
+    """``n`` calls of an empty two-argument Python function on ``x`` (then ``after()``, e.g. the
+    engine drain the timed ops end with): what a loop of ``n`` framework calls costs without them."""
+
+    def empty() -> None:
+        for _ in range(n):
+            _nothing(x, x)
+        if after is not None:
+            after()
+
+    return empty
+
+
 def _timed(fn: Any, reps: int) -> list[float]:
     out = []
     for _ in range(reps):
@@ -64,7 +81,6 @@ def torch_costs(n: int, reps: int) -> dict[str, Any]:
         return {"unavailable": f"unavailable: torch does not import ({type(e).__name__}: {e})"}
     torch.set_num_threads(1)
     x = torch.ones(1)
-
     xg = torch.ones(1, requires_grad=True)
 
     def ops() -> None:
@@ -76,12 +92,7 @@ def torch_costs(n: int, reps: int) -> dict[str, Any]:
         for _ in range(n):
             torch.add(xg, xg)
 
-    def nothing(a: Any, b: Any) -> None:
-        return None
-
-    def empty() -> None:
-        for _ in range(n):
-            nothing(x, x)
+    empty = _empty_calls(x, n)
 
     ops()  # warm the dispatcher and allocator
     configs = {
@@ -244,12 +255,7 @@ def tensorflow_costs(n: int, reps: int) -> dict[str, Any]:
         for _ in range(n):
             tf.add(x, x)
 
-    def nothing(a: Any, b: Any) -> None:
-        return None
-
-    def empty() -> None:
-        for _ in range(n):
-            nothing(x, x)
+    empty = _empty_calls(x, n)
 
     def calls(fn: Any) -> Any:
         def run() -> None:
@@ -346,13 +352,7 @@ def mxnet_costs(n: int, reps: int) -> dict[str, Any]:
             mx.nd.add(x, x)
         mx.nd.waitall()
 
-    def nothing(a: Any, b: Any) -> None:
-        return None
-
-    def empty() -> None:
-        for _ in range(n):
-            nothing(x, x)
-        mx.nd.waitall()
+    empty = _empty_calls(x, n, after=mx.nd.waitall)
 
     ops()  # warm the engine and the storage pool
     out: dict[str, Any] = {"framework": "mxnet", "version": mx.__version__, "ops_per_rep": n, "configs": {}}
