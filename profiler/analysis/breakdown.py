@@ -226,7 +226,7 @@ def breakdown(
                 cats = np.where(cats == _CODE["communication"], cats, _CODE["framework_overhead"])
             else:
                 cats = _row_categories(table, rows, classifier)
-            inside = _in_steps(sp["start_ns"][rows], steps)
+            inside = in_steps(sp["start_ns"][rows], steps)
             rec_cats = cats
             if dispatch is not None and not has_device:
                 s, e, seg_cat, rec_cats, moved = _split_dispatch(table, rows, s, e, owner, cats, dispatch)
@@ -290,16 +290,16 @@ def breakdown(
         row: dict[str, float] = {}
         prev = 0
         for c, (cs, ce) in zip(CATEGORIES, cum, strict=True):
-            cur = _clipped_length(cs, ce, w.start_ns, w.end_ns)
+            cur = clipped_length(cs, ce, w.start_ns, w.end_ns)
             row[c] = (cur - prev) / 1e6
             prev = cur
         # what no span covers: the host between ops (interpreter, framework glue)
         row["framework_overhead"] += (w.dur_ns - prev) / 1e6
         per_step.append(row)
-        input_ms.append(_clipped_length(inp[0], inp[1], w.start_ns, w.end_ns) / 1e6)
+        input_ms.append(clipped_length(inp[0], inp[1], w.start_ns, w.end_ns) / 1e6)
         if len(loader_rows):
             cs, ce = clip(loader_s, loader_e, w.start_ns, w.end_ns)
-            loader_busy.append((int((ce - cs).sum()), _clipped_length(*loader_u, w.start_ns, w.end_ns)))
+            loader_busy.append((int((ce - cs).sum()), clipped_length(*loader_u, w.start_ns, w.end_ns)))
 
     n = len(per_step)
     ms = {c: (sum(r[c] for r in per_step) / n if n else 0.0) for c in CATEGORIES}
@@ -364,7 +364,7 @@ def input_bound_verdict(input_ms: float, step_ms: float) -> dict[str, Any]:
     return {"input_ms": input_ms, "pct": pct, "verdict": verdict}
 
 
-def _in_steps(starts: np.ndarray, steps: list[StepWindow]) -> np.ndarray:
+def in_steps(starts: np.ndarray, steps: list[StepWindow]) -> np.ndarray:
     """Which start times fall inside one of the (disjoint) step windows."""
     ws = sorted((w.start_ns, w.end_ns) for w in steps)
     if not ws:
@@ -376,7 +376,7 @@ def _in_steps(starts: np.ndarray, steps: list[StepWindow]) -> np.ndarray:
     return ok & (starts < e0[np.maximum(i, 0)])
 
 
-def _clipped_length(s: np.ndarray, e: np.ndarray, lo: int, hi: int) -> int:
+def clipped_length(s: np.ndarray, e: np.ndarray, lo: int, hi: int) -> int:
     """Length of sorted, disjoint intervals inside ``[lo, hi)`` (two binary searches)."""
     if not len(s):
         return 0
@@ -425,10 +425,7 @@ def _split_dispatch(
     floor = np.full(n, rule.floor_ns)
     if rule.grad_floor_ns is not None:
         # forward ops: not inside one of autograd's records (the engine runs the backward ops there)
-        names = table.strings.strings
-        uniq = np.unique(sp["name"][rows])
-        ag_ids = [int(i) for i in uniq.tolist() if op_kind(names[i])[0] == "autograd"]
-        ag = np.isin(sp["name"][rows], ag_ids)
+        ag = kind_mask(table, rows, "autograd")
         a_s, a_e = merge(start[ag], start[ag] + sp["dur_ns"][rows][ag])
         i = np.searchsorted(a_s, start, side="right") - 1
         backward = (i >= 0) & (start < a_e[np.maximum(i, 0)]) if len(a_s) else np.zeros(n, bool)
@@ -466,6 +463,15 @@ def _split_dispatch(
         "overhead_ns": np.where(cats != oh_code, overhead, 0.0).astype(np.int64),
     }
     return seg_s[keep], seg_e[keep], seg_c[keep], rec, moved
+
+
+def kind_mask(table: EventTable, rows: np.ndarray, kind: str) -> np.ndarray:
+    """Which of ``rows`` are named as ops of ``kind`` (:func:`~profiler.core.opkinds.op_kind`; e.g.
+    ``"autograd"``: the tracer's bookkeeping records), the kind looked up once per distinct name."""
+    names = table.strings.strings
+    nid = table.spans["name"][rows]
+    ids = [int(i) for i in np.unique(nid).tolist() if op_kind(names[i])[0] == kind]
+    return np.isin(nid, ids) if ids else np.zeros(len(rows), bool)
 
 
 def _name_mask(table: EventTable, needles: tuple[str, ...]) -> np.ndarray:

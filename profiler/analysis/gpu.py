@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from profiler.analysis.breakdown import StepWindow
+from profiler.analysis.breakdown import StepWindow, in_steps
 from profiler.analysis.intervals import merge
 from profiler.core.events import DEVICE_TID_BASE, KERNEL, MEMCPY, MEMSET, RUNTIME, EventTable
 
@@ -135,12 +135,6 @@ def gpu_summary(
     win_s = np.array([w.start_ns for w in steps], np.int64)
     win_e = np.array([w.end_ns for w in steps], np.int64)
 
-    def in_steps(starts: np.ndarray) -> np.ndarray:
-        i = np.searchsorted(win_s, starts, side="right") - 1
-        ok = i >= 0
-        ok[ok] &= starts[ok] < win_e[i[ok]]
-        return ok
-
     # launch call start by correlation id
     corr = sp["corr"]
     launch_rows = np.flatnonzero(pid_mask & table.cat_mask(RUNTIME) & (corr >= 0))
@@ -163,7 +157,7 @@ def gpu_summary(
             pid_mask
             & table.cat_mask(RUNTIME)
             & np.isin(sp["name"], launch_name_ids)
-            & in_steps(sp["start_ns"])
+            & in_steps(sp["start_ns"], steps)
         ).sum()
     )
 
@@ -173,7 +167,7 @@ def gpu_summary(
     dev_of = (sp["tid"][dev_rows_all] - DEVICE_TID_BASE) // 1000  # see profiler.core.events.device_tid
     for d in np.unique(dev_of).tolist():
         rows = dev_rows_all[dev_of == d]
-        rows = rows[in_steps(sp["start_ns"][rows])]
+        rows = rows[in_steps(sp["start_ns"][rows], steps)]
         krows = rows[table.cat_mask(KERNEL)[rows]]
         ks, ke = merge(sp["start_ns"][krows], ends[krows])
         busy = 0

@@ -6,17 +6,10 @@ from typing import Any
 
 import numpy as np
 
-from profiler.analysis.breakdown import StepWindow
+from profiler.analysis.breakdown import StepWindow, in_steps, kind_mask
 from profiler.analysis.nesting import self_segments
 from profiler.core.events import DEVICE_TID_BASE, KERNEL, MEMCPY, MEMSET, OP, RUNTIME, EventTable
 from profiler.core.opkinds import op_kind
-
-
-def _in_steps(starts: np.ndarray, steps: list[StepWindow]) -> np.ndarray:
-    m = np.zeros(len(starts), bool)
-    for w in steps:
-        m |= (starts >= w.start_ns) & (starts < w.end_ns)
-    return m
 
 
 def op_table(
@@ -27,7 +20,7 @@ def op_table(
     n_steps = max(1, len(steps))
     pid_mask = (sp["pid"] == pid) if pid is not None else np.ones(table.n_spans, bool)
     rows = np.flatnonzero(
-        pid_mask & table.cat_mask(OP, KERNEL, MEMCPY, MEMSET) & _in_steps(sp["start_ns"], steps)
+        pid_mask & table.cat_mask(OP, KERNEL, MEMCPY, MEMSET) & in_steps(sp["start_ns"], steps)
     )
     if not len(rows):
         return []
@@ -81,12 +74,9 @@ def dispatch_counts(table: EventTable, pid: int | None, steps: list[StepWindow])
     sp = table.spans
     n = max(1, len(steps))
     pid_mask = (sp["pid"] == pid) if pid is not None else np.ones(table.n_spans, bool)
-    ins = _in_steps(sp["start_ns"], steps)
+    ins = in_steps(sp["start_ns"], steps)
     records = np.flatnonzero(pid_mask & ins & table.cat_mask(OP))
-    names = table.strings.strings
-    uniq = np.unique(sp["name"][records]) if len(records) else np.empty(0, np.int64)
-    bookkeeping = [int(i) for i in uniq.tolist() if op_kind(names[i])[0] == "autograd"]
-    ops = records[~np.isin(sp["name"][records], bookkeeping)] if bookkeeping else records
+    ops = records[~kind_mask(table, records, "autograd")]
     top = 0
     if len(ops):
         # top-level: not inside another op of the same thread

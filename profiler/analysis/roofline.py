@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from profiler.analysis.breakdown import Classifier, StepWindow
+from profiler.analysis.breakdown import Classifier, StepWindow, in_steps
 from profiler.analysis.nesting import costed_wrappers
 from profiler.core.events import DEVICE_TID_BASE, KERNEL, OP, EventTable
 
@@ -139,7 +139,7 @@ def roofline_table(
     mask = table.cat_mask(OP, KERNEL)
     if pid is not None:
         mask &= sp["pid"] == pid
-    mask &= _in_windows(sp["start_ns"], steps)
+    mask &= in_steps(sp["start_ns"], steps)
     all_rows = np.flatnonzero(mask)
     known = ~np.isnan(sp["flops"][all_rows]) & ~np.isnan(sp["bytes"][all_rows])
     rows = leaf_costed(table, all_rows[known])
@@ -213,13 +213,3 @@ def roofline_table(
     return out
 
 
-def _in_windows(starts: np.ndarray, steps: list[StepWindow]) -> np.ndarray:
-    """Which timestamps fall inside one of the (sorted, disjoint) step windows."""
-    if not steps:
-        return np.zeros(len(starts), bool)
-    ws = np.array([w.start_ns for w in steps], np.int64)
-    we = np.array([w.end_ns for w in steps], np.int64)
-    i = np.searchsorted(ws, starts, side="right") - 1
-    ok = i >= 0
-    ok[ok] = starts[ok] < we[i[ok]]
-    return ok

@@ -11,10 +11,10 @@ from typing import Any
 import numpy as np
 
 from profiler.analysis.attribution import attributed_breakdown
-from profiler.analysis.breakdown import step_windows
+from profiler.analysis.breakdown import clipped_length, step_windows
 from profiler.analysis.compensation import compensate, record_cost, records_per_category
 from profiler.analysis.explain import explain, with_verdict
-from profiler.analysis.intervals import clip, merge
+from profiler.analysis.intervals import merge
 from profiler.analysis.launches import launch_stats
 from profiler.analysis.op_sequences import op_sequences
 from profiler.analysis.ops import dispatch_counts, op_table
@@ -150,10 +150,7 @@ def clean_measured(events: EventTable, pid: int | None, clean: list[Any]) -> dic
     if not len(rows):
         return {}
     s, e = merge(sp["start_ns"][rows], sp["start_ns"][rows] + sp["dur_ns"][rows])
-    per_step = []
-    for w in clean:
-        cs, ce = clip(s, e, w.start_ns, w.end_ns)
-        per_step.append(float((ce - cs).sum()) / 1e6)
+    per_step = [clipped_length(s, e, w.start_ns, w.end_ns) / 1e6 for w in clean]
     if not all(v > 0 for v in per_step):
         return {}  # not marked in every clean step: not a measurement of the clean step's input wait
     return {"data_loading": sum(per_step) / len(per_step)}
