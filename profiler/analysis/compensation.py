@@ -114,31 +114,28 @@ def compensate(
             v -= total_records * cost["outside_us"] / 1e3
         comp[c] = max(0.0, v)
     comp_step = sum(v for v in comp.values() if v is not None)
+    removed = sum(float(traced_ms.get(c) or 0.0) for c in CATEGORIES if c not in nm) - comp_step
     warnings: list[str] = []
     uncertain: list[str] = []
     if not clean_median_ms:
         return {
             "ms": comp,
             "compensated_traced_step_ms": comp_step,
-            "removed_ms": sum(float(traced_ms.get(c) or 0.0) for c in CATEGORIES if c not in nm) - comp_step,
+            "removed_ms": removed,
             "residual_pct": None,
             "fixed": [],
             "uncertain": [],
             "warnings": [],
         }
     free = [c for c in CATEGORIES if comp.get(c) is not None and c not in fixed]
-    rest_target = clean_median_ms - sum(fixed.values())
-    rest_comp = sum(comp[c] or 0.0 for c in free)
-    if not fixed or rest_target <= 0 or rest_comp <= 0:
+    scaled = _scaled({**comp, **fixed}, set(fixed), clean_median_ms) if fixed else None
+    if scaled is None:
         # nothing measured on the clean steps (or it leaves no room): scale every category
-        fixed, rest_target, rest_comp = {}, clean_median_ms, comp_step
-        free = [c for c in CATEGORIES if comp.get(c) is not None]
-    residual_pct = 100.0 * (rest_comp - rest_target) / clean_median_ms
-    scale = rest_target / rest_comp if rest_comp > 0 else None
-    out_ms: dict[str, float | None] = dict(comp)
-    for c in free:
-        out_ms[c] = comp[c] * scale if (comp[c] is not None and scale is not None) else comp[c]
-    out_ms.update(fixed)
+        fixed, free = {}, [c for c in CATEGORIES if comp.get(c) is not None]
+        scaled = _scaled(comp, set(), clean_median_ms) or dict(comp)
+    rest_comp = sum(comp[c] or 0.0 for c in free)
+    residual_pct = 100.0 * (rest_comp - (clean_median_ms - sum(fixed.values()))) / clean_median_ms
+    out_ms: dict[str, float | None] = scaled
     if abs(residual_pct) > RESIDUAL_TOLERANCE_PCT:
         raw_total = sum(float(v) for v in traced_ms.values() if v is not None) or 1.0
         moved = sorted(
@@ -156,12 +153,33 @@ def compensate(
     return {
         "ms": out_ms,
         "compensated_traced_step_ms": comp_step,
-        "removed_ms": sum(float(traced_ms.get(c) or 0.0) for c in CATEGORIES if c not in nm) - comp_step,
+        "removed_ms": removed,
         "residual_pct": residual_pct,
         "fixed": sorted(fixed),
         "uncertain": uncertain,
         "warnings": warnings,
     }
+
+
+def _scaled(ms: dict[str, float | None], keep: set[str], total: float) -> dict[str, float | None] | None:
+    """``ms`` with every measured category not in ``keep`` scaled by one factor so that all sum to
+    ``total``; ``None`` when they cannot (nothing to scale, or ``keep`` alone reaches ``total``)."""
+    free_sum = sum(v for c, v in ms.items() if v is not None and c not in keep)
+    target = total - sum(ms[c] or 0.0 for c in keep if c in ms)
+    if free_sum <= 0 or target <= 0:
+        return None
+    k = target / free_sum
+    return {c: (v if v is None or c in keep else v * k) for c, v in ms.items()}
+
+
+def show_step(breakdown: dict[str, Any], ms: dict[str, float | None], step_ms: float) -> None:
+    """Make ``breakdown`` (its dict form) speak of ``step_ms`` with the categories ``ms``: what the
+    table, the explanations and the report read (``ms``, ``step_ms``, ``pct``, the residual)."""
+    breakdown["ms"] = {c: (v or 0.0) for c, v in ms.items()}
+    breakdown["step_ms"] = step_ms
+    breakdown["pct"] = {c: 100.0 * v / step_ms if step_ms else 0.0 for c, v in breakdown["ms"].items()}
+    breakdown["residual_ms"] = step_ms - sum(breakdown["ms"].values())
+    breakdown["residual_pct"] = 100.0 * breakdown["residual_ms"] / step_ms if step_ms else 0.0
 
 
 def records_per_category(seg_categories: dict[str, int], n_steps: int) -> dict[str, float]:
@@ -177,19 +195,11 @@ def rescale_to_median(breakdown: dict[str, Any] | None, breakdown_ms: dict[str, 
     that everything sums to ``median_ms``. Uncompensated breakdowns are returned unchanged."""
     if not breakdown or not breakdown_ms or not breakdown.get("compensation") or not median_ms:
         return breakdown, breakdown_ms
-    fixed = set(breakdown["compensation"].get("fixed") or [])
-    free_sum = sum(v for c, v in breakdown_ms.items() if v is not None and c not in fixed)
-    target = median_ms - sum(breakdown_ms[c] or 0.0 for c in fixed if c in breakdown_ms)
-    if free_sum <= 0 or target <= 0:
+    ms = _scaled(breakdown_ms, set(breakdown["compensation"].get("fixed") or []), median_ms)
+    if ms is None:
         return breakdown, breakdown_ms
-    k = target / free_sum
-    ms = {c: (v if v is None or c in fixed else v * k) for c, v in breakdown_ms.items()}
     bd = dict(breakdown)
-    bd["ms"] = {c: (v or 0.0) for c, v in ms.items()}
-    bd["step_ms"] = median_ms
-    bd["pct"] = {c: 100.0 * v / median_ms for c, v in bd["ms"].items()}
-    bd["residual_ms"] = median_ms - sum(bd["ms"].values())
-    bd["residual_pct"] = 100.0 * bd["residual_ms"] / median_ms
+    show_step(bd, ms, median_ms)
     if bd.get("describes"):
         bd["describes"] += f"; moved to the median of every process's clean steps ({median_ms:.2f} ms)"
     return bd, ms

@@ -12,7 +12,7 @@ import numpy as np
 
 from profiler.analysis.attribution import attributed_breakdown
 from profiler.analysis.breakdown import clipped_length, step_windows
-from profiler.analysis.compensation import compensate, record_cost, records_per_category
+from profiler.analysis.compensation import compensate, record_cost, records_per_category, show_step
 from profiler.analysis.explain import explain, with_verdict
 from profiler.analysis.intervals import merge
 from profiler.analysis.launches import launch_stats
@@ -103,22 +103,15 @@ def _describe(
     b["compensation"]["cost"] = how
     # the table, the explanations and the report read breakdown["ms"]: they now speak of the step
     # the headline describes
-    b["ms"] = {c: (v or 0.0) for c, v in res["ms"].items()}
     if not median:
         step = res["compensated_traced_step_ms"]
-        b["step_ms"] = step
-        b["pct"] = {c: 100.0 * v / step if step else 0.0 for c, v in b["ms"].items()}
-        b["residual_ms"] = 0.0
-        b["residual_pct"] = 0.0
+        show_step(b, res["ms"], step)
         b["describes"] = (
             f"the traced steps (mean of {bd.n_steps}) with the measured tracer cost removed ({how}): an "
             f"estimate of the untraced step ({step:.2f} ms); no clean steps ran to check it against"
         )
         return
-    b["step_ms"] = median
-    b["pct"] = {c: 100.0 * v / median for c, v in b["ms"].items()}
-    b["residual_ms"] = median - sum(b["ms"].values())
-    b["residual_pct"] = 100.0 * b["residual_ms"] / median
+    show_step(b, res["ms"], median)
     fixed = ", ".join(LABELS[c] for c in res["fixed"])
     b["describes"] = (
         f"the clean step (median of {len(clean)} untraced steps, {median:.2f} ms): traced steps with the "
