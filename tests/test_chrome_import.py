@@ -43,6 +43,16 @@ def test_json_array_trace(tmp_path):
     assert imp.format == "kineto-json" and int(imp.table.cat_mask(OP).sum()) == 2
 
 
+def test_leading_whitespace_in_either_form(tmp_path):
+    # the reader no longer strips a copy of the file: the decoders skip the whitespace themselves
+    evs = [_ev("aten::mm", 10.0), _ev("aten::add", 12.0)]
+    for i, doc in enumerate((evs, {"traceEvents": evs, "schemaVersion": 1})):
+        p = tmp_path / f"w{i}.json"
+        p.write_text("\n \t\r\n" * 100 + json.dumps(doc))
+        imp = load_trace(p)
+        assert int(imp.table.cat_mask(OP).sum()) == 2
+
+
 def test_missing_ts_skipped_and_reported(tmp_path):
     p = tmp_path / "m.json"
     bad = {"ph": "X", "cat": "cpu_op", "name": "x", "pid": 7, "tid": 7}
