@@ -14,10 +14,13 @@ the median and the spread ((max - min) / median):
 * ``import``: :func:`profiler.importers.load_trace` + :func:`profiler.analysis.breakdown.breakdown`
   alone, in a fresh interpreter (the issue's target: 1M events in <= 11 s and <= 1 GiB);
 * ``json``: stdlib ``json.load`` of the same file, for comparison;
-* ``hta``: HolisticTraceAnalysis's ``TraceAnalysis`` parse, when it is importable (else "unavailable").
+* ``hta``: HolisticTraceAnalysis's ``TraceAnalysis`` parse, when it is importable (else "unavailable"),
+  by this interpreter or by ``--hta-python`` (HTA wants numpy >= 2, which MXNet 1.9 in the project's
+  environment cannot have: give it an interpreter of its own, e.g. ``python3 -m venv /tmp/hta &&
+  /tmp/hta/bin/pip install HolisticTraceAnalysis``).
 
 Usage: ``PYTHONPATH=. .venv/bin/python benchmarks/kineto_import.py [--events 250000 1000000]
-[--repeat 3] [--keep DIR]``. The machine's 1-minute load average is printed before and after: on a
+[--repeat 3] [--keep DIR] [--hta-python PY]``. The machine's 1-minute load average is printed before and after: on a
 shared machine the figures are only as good as that.
 """
 
@@ -143,7 +146,10 @@ def count_events(path: Path) -> int:
     return int(_run([sys.executable, "-c", COUNT, str(path)])[0])
 
 
-def measure(kind: str, path: Path, out_dir: Path) -> dict:
+def measure(kind: str, path: Path, out_dir: Path, hta_python: str | None = None) -> dict:
+    if kind == "hta" and hta_python:
+        text, wall, rss = _run([hta_python, "-c", HTA, str(path)])
+        return {**json.loads(text), "rss_mib": rss}
     if kind == "report":
         _, wall, rss = _run([sys.executable, "-m", "profiler", "report", str(path), "--json", "--out", str(out_dir)])
         return {"s": wall, "rss_mib": rss}
@@ -181,6 +187,7 @@ def main() -> int:
     ap.add_argument("--kinds", nargs="+", default=["report", "import", "json", "hta"],
                     choices=["report", "import", "json", "hta"])
     ap.add_argument("--keep", type=Path, help="write the traces here and reuse them (else a temporary directory)")
+    ap.add_argument("--hta-python", help="an interpreter that has HolisticTraceAnalysis (its own environment)")
     a = ap.parse_args()
     if any(n < 10_000 for n in a.events) or a.repeat < 1:
         print("--events must be at least 10000 and --repeat at least 1", file=sys.stderr)
@@ -226,8 +233,13 @@ def main() -> int:
               f"(torch {torch_version}, LSTMCell, record_shapes)")
     kinds = list(a.kinds)
     hta_why = None
-    if "hta" in kinds and importlib.util.find_spec("hta") is None:
-        hta_why = "unavailable: HolisticTraceAnalysis is not installed here"
+    if "hta" in kinds and a.hta_python:
+        probe = subprocess.run([a.hta_python, "-c", "import hta"], capture_output=True, text=True)
+        if probe.returncode:
+            hta_why = f"unavailable: {a.hta_python} cannot import hta ({(probe.stderr.strip().splitlines() or ['?'])[-1]})"
+            kinds.remove("hta")
+    elif "hta" in kinds and importlib.util.find_spec("hta") is None:
+        hta_why = "unavailable: HolisticTraceAnalysis is not installed here (see --hta-python)"
         kinds.remove("hta")
     # the report's own view of each trace, once (steps, status): what the timed runs produce
     for target, p in traces.items():
@@ -242,7 +254,7 @@ def main() -> int:
         for target, p in traces.items():
             for k in kinds:
                 try:
-                    res.setdefault((k, target), []).append(measure(k, p, tmp / "runs"))
+                    res.setdefault((k, target), []).append(measure(k, p, tmp / "runs", a.hta_python))
                 except (RuntimeError, subprocess.TimeoutExpired, ValueError) as e:
                     res.setdefault((k, target), []).append({"error": str(e)})
     print(f"\nafter: {_load()}")
@@ -275,6 +287,10 @@ def main() -> int:
             t, m = statistics.median(r["s"] for r in ok), statistics.median(r["rss_mib"] for r in ok)
             print(f"{k} at {sizes[big][0]:,} events: {t:.2f} s ({'<=' if t <= 11 else '>'} 11 s), "
                   f"peak RSS {m:.0f} MiB ({'<=' if m <= 1024 else '>'} 1024 MiB)")
+            hta = [r["s"] for r in res.get(("hta", big), []) if "error" not in r]
+            if hta:  # measured here, now, on the same file: the comparison the target was set from
+                print(f"  HTA's parse of the same file took {statistics.median(hta):.1f} s: "
+                      f"{statistics.median(hta) / t:.1f}x the {k}'s time")
     return 0
 
 

@@ -13,6 +13,7 @@ from profiler.analysis.roofline import (
     ceilings_from_calibration,
     leaf_costed,
     make_classifier,
+    roof_time_ns,
     roofline_table,
 )
 from profiler.core.events import OP, STEP, EventBuilder
@@ -140,6 +141,21 @@ def test_ceilings_from_calibration_record():
     assert c.peak_flops == 50e9 and c.peak_bw == 10e9 and c.balance == 5.0
     assert ceilings_from_calibration(cal, "cuda") is None
     assert ceilings_from_calibration(None) is None
+
+
+def test_roof_time_on_arrays_by_hand():
+    # 100 GFLOP/s, 25 GB/s memory, 200 GB/s for working sets up to 1 MB
+    roof = roof_time_ns(Ceilings(100e9, 25e9, "cpu", "test", cache_bw=200e9, cache_bytes=1e6))
+    flops = np.array([1e6, 0.0, np.nan, 1e6, 0.0, 4e6, -1.0])
+    nbytes = np.array([np.nan, 2e6, 5e5, 5e5, 0.0, 1e6, np.nan])
+    got = roof(flops, nbytes)
+    # FLOPs only: 1e6 / 100e9 s = 10 µs; 2 MB from memory: 80 µs; 0.5 MB in cache: 2.5 µs;
+    # both: the larger (10 µs of FLOPs over 2.5 µs of cached bytes); nothing known: NaN;
+    # 4e6 FLOPs (40 µs) over 1 MB (in cache, 5 µs); a negative cost counts as unknown
+    want = [10e3, 80e3, 2.5e3, 10e3, np.nan, 40e3, np.nan]
+    assert np.allclose(got, want, equal_nan=True)
+    # without a cache figure every byte comes from memory
+    assert np.allclose(roof_time_ns(CEIL)(np.array([0.0]), np.array([5e5])), [20e3])
 
 
 def _nested_run():

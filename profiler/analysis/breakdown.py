@@ -70,13 +70,13 @@ class DispatchRule:
     """Which part of a host op's self time is dispatch (framework overhead), not work.
 
     ``floor_ns``: the framework's measured per-op dispatch time (``profiler calibrate``; 0 when not
-    measured). ``roof_ns(flops, bytes)``: the op's roofline time in ns, ``None`` when its costs are
-    unknown. An op's work is its self time less the floor, capped at ``margin`` × its roofline time;
+    measured). ``roof_ns(flops, bytes)``: the ops' roofline times in ns (arrays in, an array out, NaN
+    where an op's costs are unknown). An op's work is its self time less the floor, capped at ``margin`` × its roofline time;
     the rest is framework overhead. A wrapper's whole self time is framework overhead.
     """
 
     floor_ns: float
-    roof_ns: Callable[[float, float], float | None] | None
+    roof_ns: Callable[[np.ndarray, np.ndarray], np.ndarray] | None
     margin: float = DISPATCH_MARGIN
     source: str = ""
     #: the floor of a training step's forward op (dispatch plus autograd's graph recording, measured
@@ -434,10 +434,10 @@ def _split_dispatch(
     capped = np.zeros(n, bool)
     if rule.roof_ns is not None and costed.any():
         allow = np.full(n, np.inf)
-        for i in np.flatnonzero(costed & ~wrapper).tolist():
-            r = rule.roof_ns(float(flops[i]), float(nbytes[i]))
-            if r is not None:
-                allow[i] = rule.margin * r
+        at = np.flatnonzero(costed & ~wrapper)
+        r = rule.roof_ns(flops[at], nbytes[at])
+        known = np.isfinite(r)
+        allow[at[known]] = rule.margin * r[known]
         capped = work > allow
         work = np.minimum(work, allow)
     oh_code = _CODE["framework_overhead"]

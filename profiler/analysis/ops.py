@@ -26,13 +26,17 @@ def op_table(
         return []
     ends = sp["start_ns"] + sp["dur_ns"]
     self_ns = np.zeros(table.n_spans, np.int64)
+    # a host thread is cut whole, as the breakdown cuts it (the same segments, computed once); only
+    # the rows in the steps are counted
+    thread_ops = pid_mask & table.cat_mask(OP) & (sp["tid"] < DEVICE_TID_BASE)
     for tid in np.unique(sp["tid"][rows]).tolist():
         r = rows[sp["tid"][rows] == tid]
         if tid >= DEVICE_TID_BASE:
             self_ns[r] = sp["dur_ns"][r]
             continue
-        s, e, owner = self_segments(sp["start_ns"][r], ends[r])
-        np.add.at(self_ns, r[owner], e - s)
+        whole = np.flatnonzero(thread_ops & (sp["tid"] == tid))
+        s, e, owner = self_segments(sp["start_ns"][whole], ends[whole])
+        np.add.at(self_ns, whole[owner], e - s)
     names = table.strings.strings
     # one group per (name, host or device): sums by group, no per-row Python
     device = (sp["tid"][rows] >= DEVICE_TID_BASE).astype(np.int64)

@@ -95,19 +95,21 @@ def make_classifier(ceilings: Ceilings) -> Classifier:
 
 
 def roof_time_ns(ceilings: Ceilings) -> Any:
-    """``(flops, bytes) -> ns``: the least time an op of those costs can take on this machine (the
-    larger of FLOPs ÷ peak and bytes ÷ bandwidth), ``None`` when neither cost is known. An op whose
+    """``(flops, bytes) -> ns`` on arrays: the least time an op of those costs can take on this machine
+    (the larger of FLOPs ÷ peak and bytes ÷ bandwidth), NaN where neither cost is known. An op whose
     bytes fit the cache-resident working set the calibration measured is held to that bandwidth,
     not the memory's: its data need not leave the cache."""
     cache_bw, cache_bytes = ceilings.cache_bw, ceilings.cache_bytes
+    cached = bool(cache_bw and cache_bytes and cache_bw > ceilings.peak_bw)
 
-    def roof(flops: float, nbytes: float) -> float | None:
-        f = flops if flops == flops and flops > 0 else 0.0
-        b = nbytes if nbytes == nbytes and nbytes > 0 else 0.0
-        if not f and not b:
-            return None
-        bw = cache_bw if (cache_bw and cache_bytes and b <= cache_bytes and cache_bw > ceilings.peak_bw) else ceilings.peak_bw
-        return 1e9 * max(f / ceilings.peak_flops, b / bw)
+    def roof(flops: np.ndarray, nbytes: np.ndarray) -> np.ndarray:
+        f = np.asarray(flops, np.float64)
+        b = np.asarray(nbytes, np.float64)
+        f = np.where(np.isfinite(f) & (f > 0), f, 0.0)
+        b = np.where(np.isfinite(b) & (b > 0), b, 0.0)
+        bw = np.where(b <= cache_bytes, cache_bw, ceilings.peak_bw) if cached else ceilings.peak_bw
+        t = 1e9 * np.maximum(f / ceilings.peak_flops, b / bw)
+        return np.where((f > 0) | (b > 0), t, np.nan)
 
     return roof
 
