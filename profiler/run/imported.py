@@ -22,6 +22,7 @@ from profiler.core.record import RunRecord, VariantEntry
 from profiler.core.rundir import RunDir, ensure_writable_root
 from profiler.export.chrome import ChromeTraceExporter
 from profiler.importers import load_trace
+from profiler.run.background import Forked
 from profiler.run.execute import export_files
 
 
@@ -53,7 +54,19 @@ def import_as_run(path: str | Path, out: Path, budget_mb: float | None = None) -
     host_pid = imp.facts.get("host_pid")
     if host_pid is None and steps:
         host_pid = steps[0].pid
-    table.save(wdir / "events.npz")
+    exporter = ChromeTraceExporter(metadata={"run": run.path.name, "imported": str(imp.path)}, budget_mb=budget_mb,
+                                   device_properties=imp.facts.get("device_properties"),
+                                   distributed_info=_distributed_info(imp.facts, distributed))
+
+    def write_files() -> dict | None:
+        """The events file and the Chrome trace; what the trace budget dropped."""
+        table.save(wdir / "events.npz")
+        exporter.write(table, run.trace_file)
+        return exporter.dropped or None
+
+    # written by a child while this process analyses (a second core's worth of time at a million
+    # events); the files are complete before the record names them
+    writer = Forked(write_files)
     entry = VariantEntry(
         key=key,
         scenario="imported",
@@ -104,15 +117,12 @@ def import_as_run(path: str | Path, out: Path, budget_mb: float | None = None) -
         variants=[entry],
     )
     record.comparisons = comparisons([entry.to_dict()])
-    exporter = ChromeTraceExporter(metadata={"run": run.path.name, "imported": str(imp.path)}, budget_mb=budget_mb,
-                                   device_properties=imp.facts.get("device_properties"),
-                                   distributed_info=_distributed_info(imp.facts, distributed))
-    exporter.write(table, run.trace_file)
-    record.trace = run.trace_file.name
-    if exporter.dropped:
-        record.sections["trace_budget"] = exporter.dropped
     record.status = "ok"
+    record.trace = run.trace_file.name  # the page links it: the file is complete before the record is saved
     export_files(record, run)
+    dropped = writer.result()
+    if dropped:
+        record.sections["trace_budget"] = dropped
     run.write_record(record)
     return record, run
 

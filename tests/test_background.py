@@ -1,0 +1,54 @@
+"""Forked work: the child's result when it succeeds, the parent's own call when it cannot."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from profiler.run import background
+from profiler.run.background import Forked
+
+
+def test_the_child_does_the_work_and_sends_its_result(tmp_path):
+    marker = tmp_path / "written"
+
+    def work():
+        marker.write_text("x")
+        return {"pid": os.getpid(), "n": [1, 2]}
+
+    task = Forked(work)
+    out = task.result()
+    if not task.forked:
+        pytest.skip("this machine has one core: the work runs in the parent")
+    assert out["n"] == [1, 2] and out["pid"] != os.getpid()  # done in another process
+    assert marker.read_text() == "x"  # and its file is there once result() returns
+
+
+def test_a_failing_child_is_retried_here_so_its_error_is_the_usual_one():
+    calls = []
+
+    def work():
+        calls.append(os.getpid())
+        raise OSError("disk full")
+
+    task = Forked(work)
+    with pytest.raises(OSError, match="disk full"):
+        task.result()
+    assert calls == [os.getpid()]  # the parent's own try (the child's was in its own memory)
+
+
+def test_a_child_that_dies_without_a_word_is_retried_here():
+    def work():
+        if os.getpid() != parent:
+            os._exit(9)  # killed mid-work: no result sent
+        return "parent did it"
+
+    parent = os.getpid()
+    assert Forked(work).result() == "parent did it"
+
+
+def test_without_fork_the_parent_does_the_work(monkeypatch):
+    monkeypatch.setattr(background.os, "cpu_count", lambda: 1)
+    task = Forked(lambda: os.getpid())
+    assert not task.forked and task.result() == os.getpid()
