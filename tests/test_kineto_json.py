@@ -157,3 +157,93 @@ def test_cpu_trace_golden_breakdown_and_roofline():
         assert ops[name]["gflop_per_step"] == pytest.approx(o["gflop_per_step"], rel=1e-9), name
         assert ops[name]["mb_per_step"] == pytest.approx(o["mb_per_step"], rel=1e-9), name
         assert ops[name]["bound"] == o["bound"], name
+
+
+# ── two halves at once: the same table as one pass ─────────────────────────────────────────────
+
+
+def _table_view(table, facts):
+    """Everything a table says, with string ids resolved (each half numbers its strings itself)."""
+    import numpy as np
+
+    s = table.strings.strings
+    sp = table.spans
+    cols = {k: v.tolist() for k, v in sp.items() if k not in ("name", "shapes", "flops", "bytes")}
+    cols["name"] = [s[i] for i in sp["name"].tolist()]
+    cols["shapes"] = [s[i] if i >= 0 else None for i in sp["shapes"].tolist()]
+    cols["flops"] = np.nan_to_num(sp["flops"], nan=-1.0).tolist()
+    flows = {k: v.tolist() for k, v in table.flows.items() if k != "name"}
+    flows["name"] = [s[i] for i in table.flows["name"].tolist()]
+    return cols, flows, table.span_args, table.processes, table.threads, facts
+
+
+def _tricky_events():
+    """String pids first seen in either half (and named in the second), flows across the middle, a
+    duplicate written on both sides of it, GPU activity and steps in both halves."""
+    ev = [{"ph": "M", "name": "process_name", "pid": 7, "tid": 0, "args": {"name": "python"}}]
+    ev.append({"ph": "X", "cat": "user_annotation", "name": "ProfilerStep#1", "pid": 7, "tid": 7, "ts": 0, "dur": 500})
+    for i in range(40):
+        t = 1 + i * 12
+        ev.append({"ph": "X", "cat": "cpu_op", "name": f"aten::op{i % 3}", "pid": 7, "tid": 7, "ts": t, "dur": 5,
+                   "args": {"Input Dims": [[i % 4, 2]], "Input type": ["float"]}})
+        ev.append({"ph": "X", "cat": "cuda_runtime", "name": "cudaLaunchKernel", "pid": 7, "tid": 7, "ts": t + 1,
+                   "dur": 2, "args": {"correlation": i}})
+        ev.append({"ph": "X", "cat": "kernel", "name": f"k{i % 2}", "pid": 0, "tid": 7, "ts": t + 3, "dur": 4,
+                   "args": {"device": 0, "stream": 7, "correlation": i, "grid": [1, 1, 1]}})
+        ev.append({"ph": "s", "id": i, "pid": 7, "tid": 7, "ts": t + 1, "cat": "ac2g", "name": "ac2g"})
+        ev.append({"ph": "f", "id": i, "pid": 0, "tid": 7, "ts": t + 3, "cat": "ac2g", "name": "ac2g", "bp": "e"})
+        if i == 10:
+            ev.append({"ph": "X", "cat": "cpu_op", "name": "spans op", "pid": "Spans", "tid": 1, "ts": t, "dur": 1})
+    ev.append({"ph": "X", "cat": "user_annotation", "name": "ProfilerStep#2", "pid": 7, "tid": 7, "ts": 500, "dur": 400})
+    ev.append({"ph": "X", "cat": "cpu_op", "name": "traces op", "pid": "Traces", "tid": 1, "ts": 510, "dur": 1})
+    ev.append({"ph": "M", "name": "process_name", "pid": "Traces", "tid": 0, "args": {"name": "named traces"}})
+    return ev
+
+
+@pytest.mark.parametrize("dup_at", [None, "cut"])
+def test_halves_give_the_one_pass_table(tmp_path, dup_at):
+    from profiler.importers.chrome_json import read_chrome
+    from profiler.importers.kineto_json import parse_kineto
+
+    ev = _tricky_events()
+    if dup_at == "cut":  # the event before the middle written again, as the second half's first
+        while ev[(len(ev) + 1) // 2 - 1]["ph"] != "X":
+            ev.append({"ph": "X", "cat": "cpu_op", "name": "pad", "pid": 7, "tid": 9, "ts": 900 + len(ev), "dur": 1})
+        mid = (len(ev) + 1) // 2
+        ev.insert(mid, dict(ev[mid - 1]))
+        assert len(ev) // 2 == mid
+    p = tmp_path / "t.json"
+    p.write_text(json.dumps({"schemaVersion": 1, "traceEvents": ev}))
+    doc = read_chrome(p)
+    one = parse_kineto(doc, str(p), halves=False)
+    two = parse_kineto(doc, str(p), halves=True)
+    assert _table_view(*two) == _table_view(*one)
+    assert one[1].get("skipped_events", {}).get("duplicates") == (1 if dup_at else None)
+    assert one[1]["flows"] == 40 and len(one[0]) >= 124  # 40 × (op, launch, kernel), 2 steps, 2 ops (+ pads)
+
+
+@pytest.mark.parametrize("name", ["torch_cpu_small.json", "lstmcell_cpu.json.gz", "gpu_handbuilt.json"])
+def test_halves_of_recorded_traces(name):
+    from profiler.importers.chrome_json import read_chrome
+    from profiler.importers.kineto_json import parse_kineto
+
+    doc = read_chrome(DATA / "kineto" / name)
+    assert _table_view(*parse_kineto(doc, name, halves=True)) == _table_view(*parse_kineto(doc, name, halves=False))
+
+
+def test_a_bad_event_in_the_second_half_is_the_same_one_line_error(tmp_path):
+    from profiler.importers.chrome_json import read_chrome
+    from profiler.importers.kineto_json import parse_kineto
+
+    for phase in ("X", "f"):  # a complete event, and a flow's end
+        ev = _tricky_events()
+        at = max(i for i, e in enumerate(ev) if e["ph"] == phase)
+        ev[at] = dict(ev[at], ts=1e300)  # out of range
+        p = tmp_path / "t.json"
+        p.write_text(json.dumps({"schemaVersion": 1, "traceEvents": ev}))
+        doc = read_chrome(p)
+        with pytest.raises(InputError) as one:
+            parse_kineto(doc, "t", halves=False)
+        with pytest.raises(InputError) as two:
+            parse_kineto(doc, "t", halves=True)
+        assert str(one.value) == str(two.value) and "\n" not in str(two.value) and "malformed trace event" in str(two.value)

@@ -39,10 +39,12 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import itertools
 import json
 import re
 from array import array
 from collections.abc import Iterator
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -109,8 +111,118 @@ def _int(v: Any, default: int = -1) -> int:
         return default
 
 
-def parse_kineto(doc: ChromeDoc, source: str = "trace") -> tuple[EventTable, dict[str, Any]]:
-    """The event table and facts (device properties, step marking, what was skipped) of a trace."""
+#: a trace of at least this many events is read in two halves at once (the second by a forked child)
+#: where the machine has a second core; below it, forking costs more than it saves
+PARALLEL_FROM = 200_000
+
+_COL_TYPES = {"start_ns": np.int64, "dur_ns": np.int64, "cat": np.int16, "name": np.int32, "pid": np.int64,
+              "tid": np.int64, "flops": np.float64, "corr": np.int64, "shapes": np.int32}
+
+
+def parse_kineto(doc: ChromeDoc, source: str = "trace", halves: bool | None = None) -> tuple[EventTable, dict[str, Any]]:
+    """The event table and facts (device properties, step marking, what was skipped) of a trace.
+
+    A large trace (:data:`PARALLEL_FROM` events; ``halves`` forces it either way) is read in two
+    halves at once, the second by a forked child (:class:`~profiler.run.background.Forked`: where it
+    cannot fork, the parent reads both); the halves are joined as if read in one pass
+    (:func:`_joined`), which ``tests/test_kineto_json.py`` checks against the one-pass table.
+    """
+    events = doc.events
+    n = len(events)
+    if halves is None:
+        halves = n >= PARALLEL_FROM
+    if halves and n >= 2:
+        from profiler.run.background import Forked
+
+        cut = n // 2
+        second = Forked(lambda: _read(events, cut, n, source))
+        part = _joined(_read(events, 0, cut, source), second.result())
+    else:
+        part = _read(events, 0, n, source)
+    return _table(part, doc, source)
+
+
+@dataclass
+class _Part:
+    """What reading a run of events gives, rows numbered from 0 within it; string ids are its own."""
+
+    strings: list[str]
+    cols: dict[str, np.ndarray]
+    span_args: dict[int, dict[str, Any]]
+    processes: dict[int, str]
+    threads: dict[tuple[int, int], str]
+    pid_names: dict[str, int]
+    host_pids: dict[int, int]
+    device_rows: np.ndarray
+    flows: list[tuple[int, int, int, int, int, int]]  # (ph, id, cat, ts, pid, tid)
+    # device tracks as written -> as filed: (pid, tid) -> (pid or None for the host, device tid)
+    tracks: dict[tuple[int, int], tuple[int | None, int]]
+    skipped: dict[str, int]
+    first_bad: str
+    n_steps: int
+    first_key: tuple[Any, ...] | None  # the first and last complete event (duplicates across a join)
+    last_key: tuple[Any, ...] | None
+
+
+def _joined(a: _Part, b: _Part) -> _Part:
+    """``b`` read after ``a``, as one pass over both would have read it: a duplicate across the join
+    dropped, ``b``'s strings and string pids renumbered into ``a``'s, its rows after ``a``'s."""
+    cols, span_args, device_rows = b.cols, b.span_args, b.device_rows
+    host_pids, n_steps = dict(b.host_pids), b.n_steps
+    skipped = {k: a.skipped[k] + b.skipped[k] for k in a.skipped}
+    if b.first_key is not None and b.first_key == a.last_key:  # the same event on both sides of the join
+        skipped["duplicates"] += 1
+        if cols["cat"][0] == _CODE[OP]:
+            host_pids[int(cols["pid"][0])] -= 1
+        if cols["cat"][0] == _CODE[STEP] and (span_args.get(0) or {}).get("traced"):
+            n_steps -= 1
+        cols = {k: v[1:] for k, v in cols.items()}
+        span_args = {k - 1: v for k, v in span_args.items() if k}
+        device_rows = device_rows[device_rows > 0] - 1
+    strings = StringTable(a.strings)
+    to_a = np.array([strings.intern(s) for s in b.strings] or [0], np.int32)
+    cols = dict(cols, name=to_a[cols["name"]],
+                shapes=np.where(cols["shapes"] >= 0, to_a[np.maximum(cols["shapes"], 0)], -1).astype(np.int32))
+    # string pids ("Spans") are numbered in the order seen: b's numbers become a's
+    pid_names, processes = dict(a.pid_names), dict(a.processes)
+    moved: dict[int, int] = {}
+    for s, i in b.pid_names.items():
+        if s not in pid_names:
+            pid_names[s] = -1000 - len(pid_names)
+            processes.setdefault(pid_names[s], s)
+        moved[i] = pid_names[s]
+
+    def pid(p: int) -> int:
+        return moved.get(p, p)
+
+    if moved and len(cols["pid"]):
+        cols["pid"] = np.array([pid(p) for p in cols["pid"].tolist()], np.int64)
+    for p, name in b.processes.items():
+        # a string pid's own text is only its default name: a name a gave it stays
+        if not (p in b.pid_names.values() and name == next(s for s, i in b.pid_names.items() if i == p)
+                and pid(p) in processes):
+            processes[pid(p)] = name
+    hp = dict(a.host_pids)
+    for p, c in host_pids.items():
+        hp[pid(p)] = hp.get(pid(p), 0) + c
+    tracks = dict(a.tracks)
+    for (p, t), (fp, ft) in b.tracks.items():
+        tracks.setdefault((pid(p), t), (None if fp is None else pid(fp), ft))
+    off = len(a.cols["start_ns"])
+    return _Part(
+        strings=strings.strings, cols={k: np.concatenate([a.cols[k], cols[k]]) for k in a.cols},
+        span_args={**a.span_args, **{k + off: v for k, v in span_args.items()}}, processes=processes,
+        threads={**a.threads, **{(pid(p), t): v for (p, t), v in b.threads.items()}}, pid_names=pid_names,
+        host_pids={k: v for k, v in hp.items() if v}, device_rows=np.concatenate([a.device_rows, device_rows + off]),
+        flows=a.flows + [(ph, i, int(to_a[c]), ts, pid(p), t) for ph, i, c, ts, p, t in b.flows], tracks=tracks,
+        skipped=skipped, first_bad=a.first_bad or b.first_bad, n_steps=a.n_steps + n_steps,
+        first_key=a.first_key if a.first_key is not None else b.first_key,
+        last_key=b.last_key if b.last_key is not None else a.last_key,
+    )
+
+
+def _read(events: list[msgspec.Raw], lo: int, hi: int, source: str) -> _Part:
+    """``events[lo:hi]`` read one at a time: what is unusual is skipped and counted, not fatal."""
     strings = StringTable()
     intern = strings.intern
     start, dur, pid, tid, corr = array("q"), array("q"), array("q"), array("q"), array("q")
@@ -150,8 +262,9 @@ def parse_kineto(doc: ChromeDoc, source: str = "trace") -> tuple[EventTable, dic
                 processes.setdefault(pid_names[s], s)
             return pid_names[s]
 
+    first_key = None
     try:
-        for raw in doc.events:
+        for raw in itertools.islice(events, lo, hi):
             try:
                 e = decode(raw)
             except msgspec.ValidationError as ex:
@@ -167,9 +280,12 @@ def parse_kineto(doc: ChromeDoc, source: str = "trace") -> tuple[EventTable, dic
                     elif e.name == "thread_name":
                         threads[(pid_of(e.pid), _int(e.tid, 0))] = a.name
                 elif ph in ("s", "f", "t") and e.id is not None and isinstance(e.ts, (int, float)):
+                    fts = round(e.ts * 1000)
+                    if abs(fts) > _MAX_NS:
+                        raise OverflowError(f"flow timestamp {e.ts!r} out of range")
                     flows.append(
-                        (0 if ph == "s" else 1, _int(e.id), intern(str(e.cat or "flow")),
-                         round(e.ts * 1000), pid_of(e.pid), _int(e.tid, 0))
+                        (0 if ph == "s" else 1, _int(e.id), intern(str(e.cat or "flow")), fts, pid_of(e.pid),
+                         _int(e.tid, 0))
                     )
                 elif ph != "M":
                     skipped["other phases"] += 1
@@ -189,6 +305,8 @@ def parse_kineto(doc: ChromeDoc, source: str = "trace") -> tuple[EventTable, dic
                 skipped["duplicates"] += 1
                 continue
             last_key = key
+            if first_key is None:
+                first_key = key
             a = e.args
             row = len(start)
             c_corr = -1
@@ -276,28 +394,32 @@ def parse_kineto(doc: ChromeDoc, source: str = "trace") -> tuple[EventTable, dic
     except (TypeError, ValueError, AttributeError, KeyError, OverflowError, msgspec.DecodeError) as ex:
         # a field of the wrong type or out of range: one line, no traceback
         raise InputError(f"{source}: malformed trace event ({type(ex).__name__}: {ex})") from None
-    if not start:
+    cols = {"start_ns": start, "dur_ns": dur, "cat": cat, "name": name, "pid": pid, "tid": tid, "flops": flops,
+            "corr": corr, "shapes": shapes}
+    return _Part(
+        strings=strings.strings, cols={k: np.frombuffer(v, _COL_TYPES[k]).copy() for k, v in cols.items()},
+        span_args=span_args, processes=processes, threads=threads, pid_names=pid_names, host_pids=host_pids,
+        device_rows=np.frombuffer(device_rows, np.int64).copy(), flows=flows, tracks=tracks, skipped=skipped,
+        first_bad=first_bad, n_steps=n_steps, first_key=first_key, last_key=last_key,
+    )
+
+
+def _table(part: _Part, doc: ChromeDoc, source: str) -> tuple[EventTable, dict[str, Any]]:
+    """The table and facts of the events read: time order, device rows under the host, flows paired."""
+    skipped, processes, threads, host_pids = part.skipped, part.processes, part.threads, part.host_pids
+    span_args = part.span_args
+    n = len(part.cols["start_ns"])
+    if not n:
         why = ", ".join(f"{v} {k}" for k, v in skipped.items() if v)
         raise InputError(f"{source}: the trace has no complete (ph X) events" + (f" (skipped: {why})" if why else ""))
     host = max(host_pids, key=lambda k: host_pids[k]) if host_pids else (min(processes) if processes else 0)
-    spans = {
-        "start_ns": np.frombuffer(start, np.int64),
-        "dur_ns": np.frombuffer(dur, np.int64),
-        "cat": np.frombuffer(cat, np.int16),
-        "name": np.frombuffer(name, np.int32),
-        "pid": np.array(pid, np.int64),
-        "tid": np.frombuffer(tid, np.int64),
-        "flops": np.frombuffer(flops, np.float64),
-        "bytes": np.full(len(start), np.nan),
-        "corr": np.frombuffer(corr, np.int64),
-        "shapes": np.frombuffer(shapes, np.int32),
-    }
-    dev_rows = np.frombuffer(device_rows, np.int64)
+    spans = dict(part.cols, bytes=np.full(n, np.nan))
+    dev_rows = part.device_rows
     if len(dev_rows):
         spans["pid"][dev_rows] = host
     if np.abs(spans["start_ns"]).max() > _MAX_NS or spans["dur_ns"].max() > _MAX_NS:
         raise InputError(f"{source}: a timestamp or duration is out of range (over 100 years)")
-    facts: dict[str, Any] = {"format": "kineto-json", "host_pid": host, "steps_marked": n_steps > 0}
+    facts: dict[str, Any] = {"format": "kineto-json", "host_pid": host, "steps_marked": part.n_steps > 0}
     order = np.argsort(spans["start_ns"], kind="stable")
     if (np.diff(order) != 1).any():
         # out-of-order events: stored in time order (span args follow their rows)
@@ -307,14 +429,13 @@ def parse_kineto(doc: ChromeDoc, source: str = "trace") -> tuple[EventTable, dic
         inv[order] = np.arange(len(order))
         span_args = {int(inv[k]): v for k, v in span_args.items()}
         dev_rows = inv[dev_rows]
-    else:
-        spans = {k: np.array(v) for k, v in spans.items()}  # writable copies
     if any(skipped.values()):
         facts["skipped_events"] = {k: v for k, v in skipped.items() if v}
-        if first_bad:
-            facts["skipped_events"]["first_malformed"] = first_bad[:160]
-    if not n_steps:
-        _whole_trace_step(spans, span_args, intern, host, c_step)
+        if part.first_bad:
+            facts["skipped_events"]["first_malformed"] = part.first_bad[:160]
+    strings = StringTable(part.strings)
+    if not part.n_steps:
+        _whole_trace_step(spans, span_args, strings.intern, host, _CODE[STEP])
         facts["note"] = "no ProfilerStep#N markers: the whole trace is analysed as one step"
     dp = doc.facts.get("deviceProperties") or []
     if isinstance(dp, list) and dp:
@@ -331,7 +452,7 @@ def parse_kineto(doc: ChromeDoc, source: str = "trace") -> tuple[EventTable, dic
         processes.setdefault(host, "python")
     table = EventTable(
         strings=strings, spans=spans, span_args=span_args, processes=processes, threads=threads,
-        flows=_pair_flows(flows, host, tracks),
+        flows=_pair_flows(part.flows, host, part.tracks),
     )
     table.validate(source)
     if len(table.flows["id"]):
