@@ -390,3 +390,19 @@ def test_export_is_byte_identical_to_the_recorded_one(tmp_path, case):
         for i, (g, w) in enumerate(zip(got.split(b"\n"), want.split(b"\n"), strict=False)):
             assert g == w, f"line {i}"
         assert len(got) == len(want)
+
+
+def test_nesting_check_and_track_order_agree_with_their_references():
+    from profiler.analysis.nesting import is_laminar
+    from profiler.export.chrome import _nests, _sorted_by
+
+    rng = np.random.default_rng(3)
+    for _ in range(3_000):
+        n = int(rng.integers(1, 14))
+        start, dur = rng.integers(0, 25, n), rng.integers(0, 9, n)  # ties, zero lengths, overlaps
+        order = np.lexsort((-dur, start))
+        s, e = start[order], start[order] + dur[order]
+        assert _nests(s, e) == is_laminar(s, e), (s.tolist(), e.tolist())
+        key = rng.integers(0, 6, n)
+        assert (_sorted_by(key, dur) == np.lexsort((dur, key))).all()
+        assert (_sorted_by(key, -dur) == np.lexsort((-dur, key))).all()
