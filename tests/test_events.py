@@ -66,6 +66,32 @@ def test_save_load_roundtrip(tmp_path):
     assert u.strings.strings == t.strings.strings
 
 
+@pytest.mark.parametrize("compress", [True, False])
+def test_saved_file_is_a_plain_npz(tmp_path, compress):
+    """What np.savez_compressed (np.savez uncompressed) would write: the same members, each a .npy
+    that np.load reads without pickles, deflated (stored)."""
+    import io
+    import zipfile
+
+    t = _table()
+    p = tmp_path / "events.npz"
+    t.save(p, compress=compress)
+    with zipfile.ZipFile(p) as z:
+        infos = z.infolist()
+    assert {i.compress_type for i in infos} == {zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED}
+    ref = io.BytesIO()
+    with np.load(p, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    np.savez_compressed(ref, **arrays)
+    with zipfile.ZipFile(ref) as z:
+        assert [i.filename for i in infos] == [i.filename for i in z.infolist()]
+    assert all(i.filename.endswith(".npy") for i in infos) and "meta.json" in arrays
+    for k, v in t.spans.items():
+        assert arrays[f"span.{k}"].dtype == v.dtype
+        np.testing.assert_array_equal(arrays[f"span.{k}"], v)  # NaN (no FLOPs) equals NaN here
+    assert EventTable.load(p).span_args == t.span_args
+
+
 def test_concat_reinterns_strings_and_offsets_args():
     a, b2 = _table(), EventBuilder()
     b2.span(OP, "other", 5, 5, 11, 1, args={"x": 1})

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import io
 import json
+import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -319,8 +320,10 @@ class EventTable:
     def save(self, path: str | Path, compress: bool = True) -> None:
         """Write to ``path`` (``.npz``) atomically. Data only: numbers and UTF-8 text.
 
-        ``compress=False`` is for checkpoints taken between measured steps, where the worker's CPU
-        time matters more than the file's size.
+        The file is what ``np.savez_compressed`` writes (one ``NAME.npy`` member per column), deflated
+        at level 1 rather than 6: several times faster on a million events, about 10% larger.
+        ``compress=False`` (stored members, as ``np.savez``) is for checkpoints taken between measured
+        steps, where the worker's CPU time matters more than the file's size.
         """
         from profiler.core.files import atomic_write_bytes
 
@@ -346,7 +349,11 @@ class EventTable:
         }
         arrays["meta.json"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
         buf = io.BytesIO()
-        (np.savez_compressed if compress else np.savez)(buf, **arrays)
+        method = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
+        with zipfile.ZipFile(buf, "w", method, allowZip64=True, compresslevel=1 if compress else None) as z:
+            for name, arr in arrays.items():
+                with z.open(f"{name}.npy", "w", force_zip64=True) as f:  # zip64 always, as numpy does
+                    np.lib.format.write_array(f, np.asanyarray(arr))
         atomic_write_bytes(Path(path), buf.getvalue())
 
     @staticmethod

@@ -35,9 +35,11 @@ step loses more than another. What was dropped is aggregated per step and catego
 the trace (``otherData.trace_budget``, an instant named ``trace budget`` at the start, and one
 ``dropped by the trace budget`` instant per step with its counts) and into the run record.
 
-Speed: every string is formatted once per span in one pass over plain Python lists (no per-event
-``json.dumps`` except for the sparse ``args``); nesting is checked only on threads whose spans
-overlap.
+Speed: each span's text is one f-string over plain Python lists, whose columns are the name,
+category and track texts (one per distinct value), the times and ids as integers, the ``args`` keys
+and the flow events bound to the slice; there is no per-event ``json.dumps`` except for the sparse
+``args``. Nesting is checked only on threads whose spans overlap, and sorting by thread and start is
+nearly free for spans that are already in order.
 """
 
 from __future__ import annotations
@@ -50,7 +52,6 @@ from typing import Any
 import msgspec
 import numpy as np
 
-from profiler.analysis.nesting import is_laminar
 from profiler.core.events import (
     COLLECTIVE,
     DATA_LOADING,
@@ -135,6 +136,45 @@ def _us(ns: np.ndarray) -> list[str]:
     return [f"{v}e-3" for v in np.asarray(ns, np.int64).tolist()]
 
 
+def _sorted_by(key: np.ndarray, tie: np.ndarray) -> np.ndarray:
+    """``np.lexsort((tie, key))`` (by key, then tie, then row) with one adaptive sort of ``key``, which
+    is nearly in order in most traces, and a lexsort of only the rows whose key is not unique."""
+    order = np.argsort(key, kind="stable")
+    sk = key[order]
+    same = sk[1:] == sk[:-1]
+    if same.any():
+        shared = np.zeros(len(key), bool)
+        shared[1:] |= same
+        shared[:-1] |= same
+        pos = np.flatnonzero(shared)
+        sub = order[pos]
+        order[pos] = sub[np.lexsort((tie[sub], sk[pos]))]
+    return order
+
+
+def _nests(starts: np.ndarray, ends: np.ndarray) -> bool:
+    """Whether one thread's slices, sorted by start (the longer first at equal starts), nest: no two
+    overlap without one containing the other (zero-length slices aside).
+
+    The answer of :func:`profiler.analysis.nesting.is_laminar` (every slice closes at the depth it
+    opened at), with the depths counted from the starts, which are in order, and the ends sorted
+    once (at equal ends the later-opened closes first), instead of sorting all open and close events.
+    """
+    keep = ends > starts
+    s, e = starts[keep], ends[keep]
+    m = len(s)
+    if m < 2:
+        return True
+    close = (m - 1) - np.argsort(e[::-1], kind="stable")  # close order: by end, the later-opened first
+    rank = np.empty(m, np.int64)
+    rank[close] = np.arange(m)
+    # depth after a slice opens: the slices opened so far less those closed by then (a close at the
+    # same instant comes first); before it closes: those opened before its end less those closed first
+    open_depth = np.arange(1, m + 1) - np.searchsorted(e[close], s, side="right")
+    close_depth = np.searchsorted(s, e, side="left") - rank
+    return bool(np.array_equal(open_depth, close_depth))
+
+
 class ChromeTraceExporter:
     extension = ".json.gz"
 
@@ -201,15 +241,22 @@ class ChromeTraceExporter:
         return out
 
     @staticmethod
-    def _clipped_ends(table: EventTable) -> np.ndarray:
-        """Each span's end, cut to its parent's end where a thread's slices would not nest."""
+    def _clipped_ends(table: EventTable, track: np.ndarray) -> np.ndarray:
+        """Each span's end, cut to its parent's end where a thread's slices would not nest (``track``:
+        each span's (pid, tid) pair index)."""
         sp = table.spans
         start = sp["start_ns"]
         end = start + sp["dur_ns"]
         clipped = end.copy()
-        order = np.lexsort((-sp["dur_ns"], start, sp["tid"], sp["pid"]))
-        s_pid, s_tid = sp["pid"][order], sp["tid"][order]
-        bounds = np.flatnonzero((s_pid[1:] != s_pid[:-1]) | (s_tid[1:] != s_tid[:-1])) + 1
+        # by thread, start, the longer first
+        rel = start - start.min()
+        width = int(rel.max()) + 1
+        if (int(track.max()) + 1) * width < 1 << 62:
+            order = _sorted_by(track * width + rel, -sp["dur_ns"])
+        else:
+            order = np.lexsort((-sp["dur_ns"], start, track))
+        s_track = track[order]
+        bounds = np.flatnonzero(s_track[1:] != s_track[:-1]) + 1
         for grp in np.split(order, bounds):
             if len(grp) < 2:
                 continue
@@ -218,7 +265,7 @@ class ChromeTraceExporter:
             overlaps = gs[1:] < run[:-1]
             if not overlaps.any():
                 continue  # e.g. one stream's kernels: serial, nothing to nest
-            if is_laminar(gs, ge):
+            if _nests(gs, ge):
                 continue  # a proper call tree: every slice already nests
             # a span overlapping earlier ones must end within the innermost open one
             stack: list[int] = []
@@ -409,18 +456,44 @@ class ChromeTraceExporter:
         return ext
 
     @staticmethod
-    def _args(table: EventTable, clipped: np.ndarray, end: np.ndarray) -> list[str]:
-        """The ``,"args":{...}`` text of every span ("" for most), built column by column."""
+    def _args(table: EventTable, clipped: np.ndarray, end: np.ndarray) -> list[list[str]]:
+        """Every span's ``,"args":{...}`` text as eight columns whose row-wise concatenation is it (""
+        in all eight for a span without args): the rare keys (category, the sparse args, FLOPs,
+        bytes), the input shapes, ``External id`` (key, number), ``correlation`` (key, number), device
+        and stream then ``clipped_ns``, and the closing brace.
+
+        Each key is written with what goes before it: the object's opening for a span's first key, a
+        comma after that. Keys with few distinct values (shapes, device and stream) come from a table
+        of both forms, and the numbers are formatted by the caller's f-string, so the dense columns cost
+        a lookup per span.
+        """
         sp = table.spans
         n = table.n_spans
-        acc = np.full(n, "", dtype=object)  # each present piece as ',"key":value'
+        opened = np.zeros(n, bool)  # spans whose args object has been opened
+        both = np.array([',"args":{', ","], dtype=object)
 
-        def put(rows: np.ndarray, texts: list[str]) -> None:
+        def lead(rows: np.ndarray) -> list[str]:
+            """What goes before the next key of each of ``rows``."""
+            out = both[opened[rows].view(np.int8)].tolist()
+            opened[rows] = True
+            return out
+
+        def put(col: np.ndarray, rows: np.ndarray, texts: list[str]) -> None:
+            """Append ``"key":value`` texts to ``col`` at ``rows``."""
             if len(rows):
-                acc[rows] = acc[rows] + np.array(texts, dtype=object)
+                col[rows] = col[rows] + np.array([a + t for a, t in zip(lead(rows), texts, strict=True)],
+                                                 dtype=object)
+
+        def put_keyed(col: np.ndarray, rows: np.ndarray, keys: np.ndarray, texts: list[str]) -> None:
+            """Append ``texts[keys]`` (``"key":value`` texts) to ``col`` at ``rows``."""
+            if len(rows):
+                forms = np.array([a + t for t in texts for a in both.tolist()], dtype=object)
+                col[rows] = col[rows] + forms[2 * keys + opened[rows]]
+                opened[rows] = True
 
         names = table.strings.strings
         cat = sp["cat"]
+        rare = np.full(n, "", dtype=object)
         # a category Kineto's cat and name do not say: told in args.category for the importer
         lossy = np.isin(cat, [_CODE[c] for c in (WARMUP, PHASE, COLLECTIVE)])
         st = np.flatnonzero(cat == _CODE[STEP])
@@ -433,37 +506,49 @@ class ChromeTraceExporter:
                 bad = np.array([not ok(names[i]) for i in u.tolist()], bool)[inv.reshape(-1)]
                 lossy[rows[bad]] = True
         rows = np.flatnonzero(lossy)
-        put(rows, [f',"category":"{SPAN_CATEGORIES[c]}"' for c in cat[rows].tolist()])
+        put_keyed(rare, rows, cat[rows].astype(np.int64), [f'"category":"{c}"' for c in SPAN_CATEGORIES])
         nonempty = [r for r, a in table.span_args.items() if a]
         if nonempty:
             rows = np.asarray(nonempty, np.int64)
-            put(rows, ["," + _json_object_body(table.span_args[r]) for r in rows.tolist()])
+            put(rare, rows, [_json_object_body(table.span_args[r]) for r in rows.tolist()])
         rows = np.flatnonzero(~np.isnan(sp["flops"]))
-        put(rows, [f',"flops":{v!r}' for v in sp["flops"][rows].tolist()])
+        put(rare, rows, [f'"flops":{v!r}' for v in sp["flops"][rows].tolist()])
         rows = np.flatnonzero(~np.isnan(sp["bytes"]))
-        put(rows, [f',"bytes":{v!r}' for v in sp["bytes"][rows].tolist()])
+        put(rare, rows, [f'"bytes":{v!r}' for v in sp["bytes"][rows].tolist()])
+
+        shapes = np.full(n, "", dtype=object)
         rows = np.flatnonzero(sp["shapes"] >= 0)
         if len(rows):
             u, inv = np.unique(sp["shapes"][rows], return_inverse=True)
-            esc = np.array([_dims_arg(table.strings[i]) for i in u.tolist()], dtype=object)
-            acc[rows] = acc[rows] + esc[inv.reshape(-1)]
+            put_keyed(shapes, rows, inv.reshape(-1), [_dims_arg(table.strings[i]) for i in u.tolist()])
+
+        # External id and correlation, dense (every op has an External id): each as two columns, the
+        # key with what goes before it and the number ("" and "" where absent), formatted with the rest
+        ids: list[list[Any]] = []
         ext = ChromeTraceExporter._external_ids(table)
-        rows = np.flatnonzero(ext >= 0)
-        put(rows, [f',"External id":{v}' for v in ext[rows].tolist()])
-        rows = np.flatnonzero(sp["corr"] >= 0)
-        put(rows, [f',"correlation":{v}' for v in sp["corr"][rows].tolist()])
+        for key, col in (("External id", ext), ("correlation", sp["corr"])):
+            has = col >= 0
+            if not has.any():
+                ids += [[""] * n] * 2
+                continue
+            forms = np.array(["", *(a + f'"{key}":' for a in both.tolist())], dtype=object)
+            lead_txt = forms[has * (1 + opened)]
+            opened |= has
+            num = col.astype(object)
+            num[~has] = ""
+            ids += [lead_txt.tolist(), num.tolist()]
+
+        tail = np.full(n, "", dtype=object)
         rows = np.flatnonzero(sp["tid"] >= DEVICE_TID_BASE)
         if len(rows):
-            rest = sp["tid"][rows] - DEVICE_TID_BASE
-            put(rows, [f',"device":{d},"stream":{s_}' for d, s_ in
-                       zip((rest // 1000).tolist(), (rest % 1000).tolist(), strict=True)])
+            u, inv = np.unique(sp["tid"][rows] - DEVICE_TID_BASE, return_inverse=True)
+            dev = [f'"device":{d},"stream":{s_}' for d, s_ in
+                   zip((u // 1000).tolist(), (u % 1000).tolist(), strict=True)]
+            put_keyed(tail, rows, inv.reshape(-1), dev)
         rows = np.flatnonzero(clipped != end)
-        put(rows, [f',"clipped_ns":{v}' for v in (end - clipped)[rows].tolist()])
-        out = acc.tolist()
-        for r in np.flatnonzero(acc != "").tolist():
-            t = out[r]
-            out[r] = ',"args":{' + t[1:] + "}" if len(t) > 1 else ""
-        return out
+        put(tail, rows, [f'"clipped_ns":{v}' for v in (end - clipped)[rows].tolist()])
+        close = np.array(["", "}"], dtype=object)[opened.view(np.int8)]
+        return [rare.tolist(), shapes.tolist(), *ids, tail.tolist(), close.tolist()]
 
     @staticmethod
     def _span_names(table: EventTable) -> np.ndarray:
@@ -477,38 +562,94 @@ class ChromeTraceExporter:
                 names[r] = -2 - int(idx) if isinstance(idx, int) and idx >= 0 else names[r]
         return names
 
-    def _flows(self, table: EventTable) -> list[tuple[int, str, int, int, int, int, int, int]]:
-        """Every flow to draw: ``(id, category, src_ts, src_pid, src_tid, dst_ts, dst_pid, dst_tid)``:
-        the table's own, then launch → device activity for correlations none of those covers."""
+    def _flows(self, table: EventTable) -> list[list[Any]]:
+        """Every flow to draw, as columns ``[id, category, src_ts, src_pid, src_tid, dst_ts, dst_pid,
+        dst_tid]``: the table's own, then launch → device activity for correlations none of those
+        covers."""
         fl = table.flows
         s = table.strings.strings
-        out = [
-            (i, s[n], a, b, c, d, e, f)
-            for i, n, a, b, c, d, e, f in zip(
-                *(fl[k].tolist() for k in ("id", "name", "src_ts_ns", "src_pid", "src_tid", "dst_ts_ns",
-                                           "dst_pid", "dst_tid")), strict=True)
-        ]
+        cols = [fl[k].tolist() for k in
+                ("id", "name", "src_ts_ns", "src_pid", "src_tid", "dst_ts_ns", "dst_pid", "dst_tid")]
+        cols[1] = [s[n] for n in cols[1]]
         sp = table.spans
         corr = sp["corr"]
         c_ok = corr >= 0
         if c_ok.any():
             launch = np.flatnonzero(table.cat_mask(RUNTIME, SYNC) & c_ok)
             device = np.flatnonzero(table.cat_mask(KERNEL, MEMCPY, MEMSET) & c_ok)
-            have = {(o[3], o[0]) for o in out if o[1] == LAUNCH_FLOW}
+            have = {(p, i) for i, c, p in zip(cols[0], cols[1], cols[3], strict=True) if c == LAUNCH_FLOW}
             lc = corr[launch]
             order = np.argsort(lc, kind="stable")
             launch, lc = launch[order], lc[order]
             if len(launch):
                 k = np.minimum(np.searchsorted(lc, corr[device]), len(lc) - 1)
                 hit = (lc[k] == corr[device]) & (sp["pid"][launch[k]] == sp["pid"][device])
-                st = sp["start_ns"]
-                for lr, dr in zip(launch[k[hit]].tolist(), device[hit].tolist(), strict=True):
-                    cid = int(corr[lr])
-                    if (int(sp["pid"][lr]), cid) in have:
-                        continue
-                    out.append((cid, LAUNCH_FLOW, int(st[lr]), int(sp["pid"][lr]), int(sp["tid"][lr]),
-                                int(st[dr]), int(sp["pid"][dr]), int(sp["tid"][dr])))
+                lr, dr = launch[k[hit]], device[hit]
+                if have:
+                    new = np.array([k not in have for k in
+                                    zip(sp["pid"][lr].tolist(), corr[lr].tolist(), strict=True)], bool)
+                    lr, dr = lr[new], dr[new]
+                for col, v in zip(cols, (corr[lr], None, sp["start_ns"][lr], sp["pid"][lr], sp["tid"][lr],
+                                         sp["start_ns"][dr], sp["pid"][dr], sp["tid"][dr]), strict=True):
+                    col.extend([LAUNCH_FLOW] * len(lr) if v is None else v.tolist())
+        return cols
+
+    def _flow_rows(self, table: EventTable, flows: list[list[Any]]) -> np.ndarray:
+        """The slice each flow's start and end bind to: the one starting at the flow's time on its
+        track, the shortest (innermost) at ties; ``(flows, 2)`` rows, -1 where there is none."""
+        n = len(flows[0])
+        rows = np.full((n, 2), -1, np.int64)
+        if not n or not table.n_spans:
+            return rows
+        sp = table.spans
+        up, ut, inv = self._pair_cache
+        pair_of = {(x, y): i for i, (x, y) in enumerate(zip(up.tolist(), ut.tolist(), strict=True))}
+        start = sp["start_ns"]
+        lo = int(start.min())
+        key = inv.astype(np.int64) * (1 << 50) + (start - lo)
+        order = _sorted_by(key, sp["dur_ns"])  # equal keys: the shortest (innermost) first
+        skey = key[order]
+        for side, (f_ts, f_pid, f_tid) in enumerate((flows[2:5], flows[5:8])):
+            pair = np.array([pair_of.get(k, -1) for k in zip(f_pid, f_tid, strict=True)], np.int64)
+            rel = np.asarray(f_ts, np.int64) - lo
+            fk = np.where((pair >= 0) & (rel >= 0) & (rel < (1 << 50)), pair * (1 << 50) + rel, -1)
+            k = np.minimum(np.searchsorted(skey, fk), len(skey) - 1)
+            hit = (fk >= 0) & (skey[k] == fk)
+            rows[hit, side] = order[k[hit]]
+        return rows
+
+    @staticmethod
+    def _flow_events(flows: list[list[Any]], tid_map: dict[tuple[int, int], int], origin: int) -> list[str]:
+        """Each flow's two events, in flow order: its start (``"s"``), then its end (``"f"``)."""
+        f_id, f_cat, f_ts, f_pid, f_tid, f_ts2, f_pid2, f_tid2 = flows
+        # the same id in two processes (ranks' correlation ids) must not join: renumber the later
+        ids: dict[tuple[str, int], int] = {}
+        rank_of = {p: i for i, p in enumerate(sorted(set(f_pid)))}
+        out_ids = [i if ids.setdefault((c, i), p) == p else i + ((rank_of[p] + 1) << 40)
+                   for i, c, p in zip(f_id, f_cat, f_pid, strict=True)]
+        c_txt = {c: json.dumps(c) for c in set(f_cat)}
+        out: list[str] = []
+        for i, c, a, p1, t1, b, p2, t2 in zip(
+            out_ids, [c_txt[c] for c in f_cat], (np.asarray(f_ts, np.int64) - origin).tolist(), f_pid, f_tid,
+            (np.asarray(f_ts2, np.int64) - origin).tolist(), f_pid2, f_tid2, strict=True
+        ):
+            out += (
+                f'{{"ph":"s","id":{i},"pid":{p1},"tid":{tid_map.get((p1, t1), 0)},"ts":{a}e-3,'
+                f'"cat":{c},"name":{c}}}',
+                f'{{"ph":"f","bp":"e","id":{i},"pid":{p2},"tid":{tid_map.get((p2, t2), 0)},"ts":{b}e-3,'
+                f'"cat":{c},"name":{c}}}',
+            )
         return out
+
+    @staticmethod
+    def _trailers(n: int, flow_at: np.ndarray, flow_ev: list[str], keep: np.ndarray) -> list[str]:
+        """What follows each slice's text: every kept flow event bound to it, in flow order, each after
+        ``",\\n"`` ("" for most slices)."""
+        after = [""] * n
+        at = flow_at.tolist()
+        for i in np.flatnonzero(np.repeat(keep, 2) & (flow_at >= 0)).tolist():
+            after[at[i]] += ",\n" + flow_ev[i]
+        return after
 
     # ---------------------------------------------------------------- events
     def events(self, table: EventTable) -> list[str]:
@@ -516,99 +657,80 @@ class ChromeTraceExporter:
         tr = table.time_range()
         origin = self.origin_ns if self.origin_ns is not None else (tr[0] if tr else 0)
         sp = table.spans
+        n = table.n_spans
         tid_map = self._tid_map(table)
         meta = self._metadata_events(table, tid_map)
         esc = np.array([json.dumps(s) for s in table.strings.strings] or [""], dtype=object)
         self._per_step: list[dict[str, Any]] = []
 
-        span_txt: list[str] = []
         flows = self._flows(table)
-        # a flow's events follow the slice they bind to (the one starting at the flow's time on its
-        # track), so the budget keeps or drops them with it; -1: no such slice
-        flow_rows = np.full((len(flows), 2), -1, np.int64)
-        if table.n_spans:
+        # a flow's events follow the slice they bind to, in its text, so the budget keeps or drops them
+        # with it; the others come after the counters
+        flow_rows = self._flow_rows(table, flows)
+        flow_at = flow_rows.reshape(-1)  # the slice of each flow event, -1: none
+        flow_ev = self._flow_events(flows, tid_map, origin)
+        keep_flow = np.ones(len(flows[0]), bool)
+        span_txt: list[str] = []
+        if n:
             start = sp["start_ns"]
             end = start + sp["dur_ns"]
-            clipped = self._clipped_ends(table)
-            # small tids: one lookup per distinct (pid, tid) pair
             up, ut, inv = self._pair_cache
+            clipped = self._clipped_ends(table, inv)
+            # small tids: one lookup per distinct (pid, tid) pair
             small_u = np.array(
                 [tid_map[(x, y)] for x, y in zip(up.tolist(), ut.tolist(), strict=True)], np.int64
             )
             small = small_u[inv]
-            ts = _us(start - origin)
-            dur = _us(clipped - start)
+            # the texts of names, categories and tracks (with the "ts" key): one per distinct value
             name_ids = self._span_names(table)
-            names = [esc[i] if i >= 0 else f'"ProfilerStep#{-2 - i}"' for i in name_ids.tolist()]
+            names = esc[np.maximum(name_ids, 0)]
+            for r in np.flatnonzero(name_ids < 0).tolist():
+                names[r] = f'"ProfilerStep#{-2 - int(name_ids[r])}"'
             kc = np.array([json.dumps(KINETO_CAT[c]) for c in SPAN_CATEGORIES], dtype=object)
             cat_codes = sp["cat"].copy()
             cats = kc[cat_codes]
             dev_region = np.flatnonzero((cat_codes == _CODE[REGION]) & (sp["tid"] >= DEVICE_TID_BASE))
             cats[dev_region] = '"gpu_user_annotation"'
-            cats = cats.tolist()
-            pids = sp["pid"].tolist()
-            tids = small.tolist()
-            args = self._args(table, clipped, end)
+            track = np.array([f',"pid":{p},"tid":{t},"ts":' for p, t in
+                              zip(up.tolist(), small_u.tolist(), strict=True)], dtype=object)[inv]
+            ts = (start - origin).tolist()
+            # one f-string per span over plain lists; times in _us's form
             span_txt = [
-                f'{{"ph":"X","name":{nm},"cat":{ct},"pid":{p},"tid":{t},"ts":{a},"dur":{d}{g}}}'
-                for nm, ct, p, t, a, d, g in zip(names, cats, pids, tids, ts, dur, args, strict=True)
+                f'{{"ph":"X","name":{nm},"cat":{ct}{tk}{a}e-3,"dur":{d}e-3'
+                f'{g1}{g2}{e1}{e2}{c1}{c2}{g3}{g4}}}{f}'
+                for nm, ct, tk, a, d, g1, g2, e1, e2, c1, c2, g3, g4, f in zip(
+                    names.tolist(), cats.tolist(), track.tolist(), ts, (clipped - start).tolist(),
+                    *self._args(table, clipped, end), self._trailers(n, flow_at, flow_ev, keep_flow),
+                    strict=True,
+                )
             ]
-            del names, cats, dur, args
-            if flows:
-                pair_of = {(x, y): i for i, (x, y) in enumerate(zip(up.tolist(), ut.tolist(), strict=True))}
-                lo = int(start.min())
-                key = inv.astype(np.int64) * (1 << 50) + (start - lo)
-                order = np.lexsort((sp["dur_ns"], key))  # equal keys: the shortest (innermost) first
-                skey = key[order]
-                for side, (ti, pi, di) in enumerate(((2, 3, 4), (5, 6, 7))):
-                    fk = np.array([pair_of.get((f[pi], f[di]), -1) * (1 << 50) + (f[ti] - lo) if
-                                   (f[pi], f[di]) in pair_of and 0 <= f[ti] - lo < (1 << 50) else -1
-                                   for f in flows], np.int64)
-                    k = np.minimum(np.searchsorted(skey, fk), len(skey) - 1)
-                    hit = (fk >= 0) & (skey[k] == fk)
-                    flow_rows[hit, side] = order[k[hit]]
-
-        flow_txt: list[tuple[str, str]] = []
-        ids: dict[tuple[str, int], int] = {}
-        rank_of = {p: i for i, p in enumerate(sorted({f[3] for f in flows}))}
-        for fid, fcat, a, p1, t1, b, p2, t2 in flows:
-            # the same id in two processes (ranks' correlation ids) must not join: renumber the later
-            k = (fcat, fid)
-            owner = ids.setdefault(k, p1)
-            out_id = fid if owner == p1 else fid + ((rank_of[p1] + 1) << 40)
-            c = json.dumps(fcat)
-            flow_txt.append((
-                f'{{"ph":"s","id":{out_id},"pid":{p1},"tid":{tid_map.get((p1, t1), 0)},"ts":{_us([a - origin])[0]},'
-                f'"cat":{c},"name":{c}}}',
-                f'{{"ph":"f","bp":"e","id":{out_id},"pid":{p2},"tid":{tid_map.get((p2, t2), 0)},'
-                f'"ts":{_us([b - origin])[0]},"cat":{c},"name":{c}}}',
-            ))
 
         c = table.counters
         cv = c["value"]
         c_ok_rows = ~np.isnan(cv)
-        c_ts = _us(c["ts_ns"] - origin)
+        c_ts = (c["ts_ns"] - origin).tolist()
         c_names = esc[c["name"]].tolist() if len(cv) else []
         ctr_txt = [
-            f'{{"ph":"C","name":{nm},"pid":{p},"tid":0,"ts":{t},"args":{{"value":{v!r}}}}}' if ok else ""
+            f'{{"ph":"C","name":{nm},"pid":{p},"tid":0,"ts":{t}e-3,"args":{{"value":{v!r}}}}}' if ok else ""
             for nm, p, t, v, ok in zip(
                 c_names, c["pid"].tolist(), c_ts, cv.tolist(), c_ok_rows.tolist(), strict=True
             )
         ]
 
-        keep_flow = np.ones(len(flows), bool)
         if self.budget_mb is not None:
-            span_len = np.fromiter(map(len, span_txt), np.int64, len(span_txt)) + 2
-            for (fs, ff), (r1, r2) in zip(flow_txt, flow_rows.tolist(), strict=True):
-                if r1 >= 0:
-                    span_len[r1] += len(fs) + 2
-                if r2 >= 0:
-                    span_len[r2] += len(ff) + 2
+            span_len = np.fromiter(map(len, span_txt), np.int64, len(span_txt)) + 2  # with its flows
             ctr_len = np.fromiter(map(len, ctr_txt), np.int64, len(ctr_txt)) + 2
             keep_s, keep_c = self._budget(table, span_len, ctr_len)
-            # a flow whose slice went goes with it
-            keep_flow = np.array([(r1 < 0 or keep_s[r1]) and (r2 < 0 or keep_s[r2])
-                                  for r1, r2 in flow_rows.tolist()], bool)
+            # a flow whose slice went goes with it, from the text of the slice at its other end too
+            keep_flow = np.append(keep_s, True)[flow_rows].all(axis=1)
+            gone = np.repeat(~keep_flow, 2) & (flow_at >= 0)
+            fix = np.unique(flow_at[gone])
+            fix = fix[keep_s[fix]]
+            if len(fix):
+                was = self._trailers(n, flow_at, flow_ev, np.ones_like(keep_flow))
+                now = self._trailers(n, flow_at, flow_ev, keep_flow)
+                for r in fix.tolist():
+                    span_txt[r] = span_txt[r][: len(span_txt[r]) - len(was[r])] + now[r]
 
         out = meta
         if self.dropped and (self.dropped.get("dropped_spans") or self.dropped.get("counters_downsampled")):
@@ -622,19 +744,10 @@ class ChromeTraceExporter:
                 r = d.pop("row")
                 d["step"] = (table.span_args.get(r) or {}).get("index")
                 out.append(
-                    f'{{"ph":"i","s":"t","name":"dropped by the trace budget","pid":{pids[r]},'
-                    f'"tid":{tids[r]},"ts":{ts[r]},"args":{json.dumps(d)}}}'
+                    f'{{"ph":"i","s":"t","name":"dropped by the trace budget","pid":{sp["pid"][r]},'
+                    f'"tid":{small[r]},"ts":{ts[r]}e-3,"args":{json.dumps(d)}}}'
                 )
             self.dropped["per_step"] = self._per_step
-        loose: list[str] = []
-        for (fs, ff), (r1, r2), ok in zip(flow_txt, flow_rows.tolist(), keep_flow.tolist(), strict=True):
-            if not ok:
-                continue
-            for txt, r in ((fs, r1), (ff, r2)):
-                if r >= 0:
-                    span_txt[r] = span_txt[r] + ",\n" + txt
-                else:
-                    loose.append(txt)
         self.n_flows = int(keep_flow.sum())
         if self.budget_mb is None:
             out.extend(span_txt)
@@ -642,8 +755,8 @@ class ChromeTraceExporter:
         else:
             out.extend(span_txt[r] for r in np.flatnonzero(keep_s).tolist())
             out.extend(ctr_txt[i] for i in np.flatnonzero(keep_c).tolist() if ctr_txt[i])
-        out.extend(loose)
-        del span_txt, ctr_txt
+        out.extend(flow_ev[i] for i in np.flatnonzero(np.repeat(keep_flow, 2) & (flow_at < 0)).tolist())
+        del span_txt, ctr_txt, flow_ev
 
         ins = table.instants
         i_ts = _us(ins["ts_ns"] - origin)
@@ -702,15 +815,15 @@ class ChromeTraceExporter:
 
 
 def _dims_arg(shapes: str) -> str:
-    """Kineto's ``"Input Dims"`` (the JSON list itself) when the shapes text is a JSON list, else
-    ``"shapes"`` as a string."""
+    """The ``"key":value`` text of input shapes: Kineto's ``"Input Dims"`` (the JSON list itself) when
+    the shapes text is a JSON list, else ``"shapes"`` as a string."""
     if shapes.startswith("["):
         try:
             json.loads(shapes)
-            return ',"Input Dims":' + shapes
+            return '"Input Dims":' + shapes
         except ValueError:
             pass
-    return ',"shapes":' + json.dumps(shapes)
+    return '"shapes":' + json.dumps(shapes)
 
 
 _ENCODE = msgspec.json.encode
