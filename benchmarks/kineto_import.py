@@ -15,9 +15,8 @@ the median and the spread ((max - min) / median):
   alone, in a fresh interpreter (the issue's target: 1M events in <= 11 s and <= 1 GiB);
 * ``json``: stdlib ``json.load`` of the same file, for comparison;
 * ``hta``: HolisticTraceAnalysis's ``TraceAnalysis`` parse, when it is importable (else "unavailable"),
-  by this interpreter or by ``--hta-python`` (HTA wants numpy >= 2, which MXNet 1.9 in the project's
-  environment cannot have: give it an interpreter of its own, e.g. ``python3 -m venv /tmp/hta &&
-  /tmp/hta/bin/pip install HolisticTraceAnalysis``).
+  by ``--hta-python`` (default ``.venv-hta``, which ``scripts/bootstrap.sh`` builds: HTA wants
+  numpy >= 2, which MXNet 1.9 in the project's environment cannot have) or by this interpreter.
 
 Usage: ``PYTHONPATH=. .venv/bin/python benchmarks/kineto_import.py [--events 250000 1000000]
 [--repeat 3] [--keep DIR] [--hta-python PY]``. The machine's 1-minute load average is printed before and after: on a
@@ -187,7 +186,9 @@ def main() -> int:
     ap.add_argument("--kinds", nargs="+", default=["report", "import", "json", "hta"],
                     choices=["report", "import", "json", "hta"])
     ap.add_argument("--keep", type=Path, help="write the traces here and reuse them (else a temporary directory)")
-    ap.add_argument("--hta-python", help="an interpreter that has HolisticTraceAnalysis (its own environment)")
+    ap.add_argument("--hta-python", default=str(ROOT / ".venv-hta" / "bin" / "python") if (
+        ROOT / ".venv-hta" / "bin" / "python").exists() else None,
+        help="an interpreter that has HolisticTraceAnalysis (default: .venv-hta, built by scripts/bootstrap.sh)")
     a = ap.parse_args()
     if any(n < 10_000 for n in a.events) or a.repeat < 1:
         print("--events must be at least 10000 and --repeat at least 1", file=sys.stderr)

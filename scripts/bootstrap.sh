@@ -22,5 +22,16 @@ quiet "${pip[@]}" "setuptools<70" wheel
 quiet "${pip[@]}" --no-build-isolation "chainer==7.8.1"
 # Chainer also needs setuptools<70 at run time (numpy.distutils imports distutils.msvccompiler);
 # torch declares setuptools>=77 but only uses it to build C++ extensions, which no scenario does.
+# HolisticTraceAnalysis, an independent reader the tests check our Chrome export with, needs numpy >= 2,
+# which MXNet 1.9 in $VENV cannot have: it gets an environment of its own. Optional: where it cannot
+# be installed, the tests that use it skip with the reason (SKIP_HTA=1 leaves it out).
+HTA_VENV=${HTA_VENV:-.venv-hta}
+if [[ "${SKIP_HTA:-}" != 1 ]]; then
+  if ! { [[ -x "$HTA_VENV/bin/python" ]] || "$PYTHON" -m venv "$HTA_VENV"; } ||
+     ! quiet "$HTA_VENV/bin/python" -m pip install --disable-pip-version-check --progress-bar off -q \
+       "HolisticTraceAnalysis==0.5.0"; then
+    echo "bootstrap: HolisticTraceAnalysis could not be installed in $HTA_VENV; the tests that use it will skip" >&2
+  fi
+fi
 rm -f "$VENV"/.bootstrap-*
 touch "$stamp"

@@ -23,6 +23,15 @@ def have(module: str) -> bool:
 needs_torch = pytest.mark.skipif(not have("torch"), reason="torch is not installed")
 
 
+def hta_python() -> str | None:
+    """An interpreter with HolisticTraceAnalysis: ``PROFILER_HTA_PYTHON``, else ``.venv-hta`` (built by
+    ``scripts/bootstrap.sh``: HTA needs numpy >= 2, which this environment cannot have beside MXNet)."""
+    for cand in (os.environ.get("PROFILER_HTA_PYTHON"), str(ROOT / ".venv-hta" / "bin" / "python")):
+        if cand and Path(cand).exists():
+            return cand
+    return None
+
+
 @pytest.fixture
 def data_dir() -> Path:
     return DATA
