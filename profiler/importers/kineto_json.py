@@ -123,7 +123,7 @@ def parse_kineto(doc: ChromeDoc, source: str = "trace", halves: bool | None = No
     """The event table and facts (device properties, step marking, what was skipped) of a trace.
 
     A large trace (:data:`PARALLEL_FROM` events; ``halves`` forces it either way) is read in two
-    halves at once, the second by a forked child (:class:`~profiler.run.background.Forked`: where it
+    halves at once, the second by a forked child (:class:`~profiler.core.forked.Forked`: where it
     cannot fork, the parent reads both); the halves are joined as if read in one pass
     (:func:`_joined`), which ``tests/test_kineto_json.py`` checks against the one-pass table.
     """
@@ -132,11 +132,11 @@ def parse_kineto(doc: ChromeDoc, source: str = "trace", halves: bool | None = No
     if halves is None:
         halves = n >= PARALLEL_FROM
     if halves and n >= 2:
-        from profiler.run.background import Forked
+        from profiler.core.forked import Forked
 
         cut = n // 2
-        second = Forked(lambda: _read(events, cut, n, source))
-        part = _joined(_read(events, 0, cut, source), second.result())
+        second = Forked(lambda: vars(_read(events, cut, n, source)))  # sent back as plain data
+        part = _joined(_read(events, 0, cut, source), _Part(**second.result()))
     else:
         part = _read(events, 0, n, source)
     return _table(part, doc, source)
@@ -154,7 +154,7 @@ class _Part:
     pid_names: dict[str, int]
     host_pids: dict[int, int]
     device_rows: np.ndarray
-    flows: list[tuple[int, int, int, int, int, int]]  # (ph, id, cat, ts, pid, tid)
+    flows: np.ndarray  # (n, 6): ph (0 start, 1 finish), id, cat, ts, pid, tid; in the order read
     # device tracks as written -> as filed: (pid, tid) -> (pid or None for the host, device tid)
     tracks: dict[tuple[int, int], tuple[int | None, int]]
     skipped: dict[str, int]
@@ -208,13 +208,18 @@ def _joined(a: _Part, b: _Part) -> _Part:
     tracks = dict(a.tracks)
     for (p, t), (fp, ft) in b.tracks.items():
         tracks.setdefault((pid(p), t), (None if fp is None else pid(fp), ft))
+    flows = b.flows.copy()
+    if len(flows):
+        flows[:, 2] = to_a[flows[:, 2]]
+        if moved:
+            flows[:, 4] = [pid(p) for p in flows[:, 4].tolist()]
     off = len(a.cols["start_ns"])
     return _Part(
         strings=strings.strings, cols={k: np.concatenate([a.cols[k], cols[k]]) for k in a.cols},
         span_args={**a.span_args, **{k + off: v for k, v in span_args.items()}}, processes=processes,
         threads={**a.threads, **{(pid(p), t): v for (p, t), v in b.threads.items()}}, pid_names=pid_names,
         host_pids={k: v for k, v in hp.items() if v}, device_rows=np.concatenate([a.device_rows, device_rows + off]),
-        flows=a.flows + [(ph, i, int(to_a[c]), ts, pid(p), t) for ph, i, c, ts, p, t in b.flows], tracks=tracks,
+        flows=np.concatenate([a.flows, flows]), tracks=tracks,
         skipped=skipped, first_bad=a.first_bad or b.first_bad, n_steps=a.n_steps + n_steps,
         first_key=a.first_key if a.first_key is not None else b.first_key,
         last_key=b.last_key if b.last_key is not None else a.last_key,
@@ -235,7 +240,7 @@ def _read(events: list[msgspec.Raw], lo: int, hi: int, source: str) -> _Part:
     pid_names: dict[str, int] = {}  # string pids ("Spans", "Traces") get stable negative ids
     host_pids: dict[int, int] = {}
     device_rows = array("q")
-    flows: list[tuple[int, int, int, int, int, int]] = []  # (ph, id, cat, ts, pid, tid)
+    flows = array("q")  # six numbers per flow event: ph, id, cat, ts, pid, tid
     first_bad = ""
     skipped = {"malformed": 0, "without a numeric ts": 0, "other phases": 0, "duplicates": 0}
     nan = float("nan")
@@ -283,10 +288,8 @@ def _read(events: list[msgspec.Raw], lo: int, hi: int, source: str) -> _Part:
                     fts = round(e.ts * 1000)
                     if abs(fts) > _MAX_NS:
                         raise OverflowError(f"flow timestamp {e.ts!r} out of range")
-                    flows.append(
-                        (0 if ph == "s" else 1, _int(e.id), intern(str(e.cat or "flow")), fts, pid_of(e.pid),
-                         _int(e.tid, 0))
-                    )
+                    flows.extend((0 if ph == "s" else 1, _int(e.id), intern(str(e.cat or "flow")), fts, pid_of(e.pid),
+                                  _int(e.tid, 0)))
                 elif ph != "M":
                     skipped["other phases"] += 1
                 continue
@@ -399,7 +402,8 @@ def _read(events: list[msgspec.Raw], lo: int, hi: int, source: str) -> _Part:
     return _Part(
         strings=strings.strings, cols={k: np.frombuffer(v, _COL_TYPES[k]).copy() for k, v in cols.items()},
         span_args=span_args, processes=processes, threads=threads, pid_names=pid_names, host_pids=host_pids,
-        device_rows=np.frombuffer(device_rows, np.int64).copy(), flows=flows, tracks=tracks, skipped=skipped,
+        device_rows=np.frombuffer(device_rows, np.int64).copy(),
+        flows=np.frombuffer(flows, np.int64).reshape(-1, 6).copy(), tracks=tracks, skipped=skipped,
         first_bad=first_bad, n_steps=n_steps, first_key=first_key, last_key=last_key,
     )
 
@@ -452,7 +456,7 @@ def _table(part: _Part, doc: ChromeDoc, source: str) -> tuple[EventTable, dict[s
         processes.setdefault(host, "python")
     table = EventTable(
         strings=strings, spans=spans, span_args=span_args, processes=processes, threads=threads,
-        flows=_pair_flows(part.flows, host, part.tracks),
+        flows=_pair_flows(part.flows.tolist(), host, part.tracks),
     )
     table.validate(source)
     if len(table.flows["id"]):

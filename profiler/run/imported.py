@@ -18,11 +18,11 @@ from profiler.analysis.gpu import gpu_summary, limits_from_kineto
 from profiler.analysis.variant import analyse_variant, comparisons
 from profiler.core.calibration import load_cached
 from profiler.core.events import DEVICE_TID_BASE, STEP, EventBuilder, EventTable
+from profiler.core.forked import Forked
 from profiler.core.record import RunRecord, VariantEntry
 from profiler.core.rundir import RunDir, ensure_writable_root
 from profiler.export.chrome import ChromeTraceExporter
 from profiler.importers import load_trace
-from profiler.run.background import Forked
 from profiler.run.execute import export_files
 
 

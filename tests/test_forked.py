@@ -1,4 +1,4 @@
-"""Forked work: the child's result when it succeeds, the parent's own call when it cannot."""
+"""Forked work (profiler.core.forked): the child's result when it succeeds, the parent's own call when it cannot."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from profiler.run import background
-from profiler.run.background import Forked
+from profiler.core import forked
+from profiler.core.forked import Forked
 
 
 def test_the_child_does_the_work_and_sends_its_result(tmp_path):
@@ -49,6 +49,20 @@ def test_a_child_that_dies_without_a_word_is_retried_here():
 
 
 def test_without_fork_the_parent_does_the_work(monkeypatch):
-    monkeypatch.setattr(background.os, "cpu_count", lambda: 1)
+    monkeypatch.setattr(forked.os, "cpu_count", lambda: 1)
     task = Forked(lambda: os.getpid())
     assert not task.forked and task.result() == os.getpid()
+
+
+def test_results_travel_as_data_only():
+    import numpy as np
+
+    value = {"a": np.arange(5, dtype=np.int32), (1, 2): "tuple key", 3: [(None, 4.5), {"__tuple__": 1}],
+             "nested": {"x": np.zeros((2, 3)), "t": (1, "s")}, "f": np.float64(2.5)}
+    back = forked.unpack(forked.pack(value))
+    assert back[(1, 2)] == "tuple key" and back[3] == [(None, 4.5), {"__tuple__": 1}]
+    assert back["a"].dtype == np.int32 and back["a"].tolist() == [0, 1, 2, 3, 4]
+    assert back["nested"]["x"].shape == (2, 3) and back["nested"]["t"] == (1, "s") and back["f"] == 2.5
+    task = Forked(lambda: {"cols": np.arange(3), "keys": {(5, 6): (None, 7)}})
+    out = task.result()
+    assert out["cols"].tolist() == [0, 1, 2] and out["keys"] == {(5, 6): (None, 7)}
