@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -64,5 +65,7 @@ def cli():
     return run_cli
 
 # Tests are deterministic about the machine's ceilings: each test that needs a calibration makes its
-# own (tests/test_calibrate.py covers the automatic one), so traces never calibrate on their own.
+# own (tests/test_calibrate.py covers the automatic one), so traces never calibrate on their own, and
+# none reads the calibration this machine's user may have cached (an empty cache of the session's).
 os.environ.setdefault("PROFILER_AUTO_CALIBRATE", "0")
+os.environ.setdefault("PROFILER_CACHE_DIR", tempfile.mkdtemp(prefix="profiler-tests-cache-"))

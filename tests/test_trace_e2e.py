@@ -18,15 +18,18 @@ def traced(tmp_path_factory):
     from tests.conftest import run_cli
 
     out = tmp_path_factory.mktemp("runs")
+    # an empty calibration cache: uncalibrated, the breakdown is of the traced steps (what the
+    # checks below compare it with), whatever this machine's own cache holds
+    env = {"PROFILER_CACHE_DIR": str(tmp_path_factory.mktemp("cache"))}
     r = run_cli("trace", "--scenario", "cudnn_lstm", "--framework", "torch", "--preset", "cpu",
                 "--variant", "fused,unfused",
-                "--warmup", "1", "--steps", "3", "--trace-steps", "2", "--out", str(out), "--json")
+                "--warmup", "1", "--steps", "3", "--trace-steps", "2", "--out", str(out), "--json", env=env)
     assert r.returncode == 0, r.stderr[-3000:]
-    return json.loads(r.stdout), out
+    return json.loads(r.stdout), out, env
 
 
 def test_json_document_shape(traced):
-    doc, _ = traced
+    doc, _, _ = traced
     assert Path(doc["run_dir"]).is_dir() and Path(doc["trace"]).is_file()
     assert doc["status"] == "ok"
     by = {v["variant"]: v for v in doc["variants"]}
@@ -46,7 +49,7 @@ def test_json_document_shape(traced):
 
 
 def test_chrome_trace_is_valid_and_complete(traced):
-    doc, _ = traced
+    doc, _, _ = traced
     trace = load_trace(doc["trace"])
     assert check_chrome_trace(trace) == []
     evs = trace["traceEvents"]
@@ -64,7 +67,7 @@ def test_chrome_trace_is_valid_and_complete(traced):
 def test_run_record_and_report_rerender(traced):
     from tests.conftest import run_cli
 
-    doc, _ = traced
+    doc, _, env = traced
     rec = json.loads((Path(doc["run_dir"]) / "run.json").read_text())
     assert rec["schema"] == "profiler/2"
     assert rec["host"]["cores"] >= 1 and "torch" in rec["versions"]
@@ -72,13 +75,13 @@ def test_run_record_and_report_rerender(traced):
     v = rec["variants"][0]
     assert v["info"]["parameters"] > 0 and v["phases_ms"]["import"] > 0
     assert (Path(doc["run_dir"]) / v["events"]).is_file()
-    r = run_cli("report", doc["run_dir"])
+    r = run_cli("report", doc["run_dir"], env=env)
     assert r.returncode == 0, r.stderr
     flat = " ".join(r.stdout.split())
     # the comparison sentence: a winner, or — when the CI of the ratio contains 1 — no winner
     assert "framework overhead" in r.stdout and (
         "faster than torch/unfused" in flat or "and torch/unfused show no significant difference" in flat)
-    r2 = run_cli("report", doc["run_dir"], "--reanalyse", "--json")
+    r2 = run_cli("report", doc["run_dir"], "--reanalyse", "--json", env=env)
     assert r2.returncode == 0, r2.stderr
     again = json.loads(r2.stdout)
     for a, b in zip(again["variants"], doc["variants"], strict=True):
