@@ -49,7 +49,7 @@ def test_a_child_that_dies_without_a_word_is_retried_here():
 
 
 def test_without_fork_the_parent_does_the_work(monkeypatch):
-    monkeypatch.setattr(forked.os, "cpu_count", lambda: 1)
+    monkeypatch.setattr(forked, "usable_cores", lambda: 1)
     task = Forked(lambda: os.getpid())
     assert not task.forked and task.result() == os.getpid()
 

@@ -2,7 +2,7 @@
 while the parent reads the first, and an imported trace's files are written while the parent
 analyses it.
 
-:class:`Forked` forks at once (where the platform can and the machine has a second core); the child
+:class:`Forked` forks at once (where the platform can and the process may use a second core); the child
 runs the function and sends back its result through a pipe as data only (:func:`pack`: JSON for
 the values, an ``.npz`` without pickles for the numpy arrays in them). :meth:`Forked.result` waits
 for it. If no child could run, or the child failed, the function runs in the parent instead, so its
@@ -85,6 +85,14 @@ def _hashable(k: Any) -> Any:
     return tuple(_hashable(x) for x in k) if isinstance(k, (list, tuple)) else k
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity mask where the platform has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 class Forked:
     """``fn()`` running in a forked child from construction until :meth:`result`."""
 
@@ -92,7 +100,7 @@ class Forked:
         self._fn = fn
         self._pid: int | None = None
         self._fd = -1
-        if hasattr(os, "fork") and (os.cpu_count() or 1) > 1:
+        if hasattr(os, "fork") and usable_cores() > 1:
             self._start()
 
     @property
