@@ -30,9 +30,11 @@ import psutil
 
 from profiler.core.errors import InputError
 
-#: peak memory of an import per byte of uncompressed JSON (the bytes themselves, one raw slice per
-#: event, the typed columns); measured ~1.4 on real Kineto traces, rounded up
-BYTES_NEEDED_PER_BYTE = 2.0
+#: peak memory of ``report TRACE`` per byte of uncompressed JSON, all its processes together (the
+#: bytes themselves, one raw slice per event, the typed columns; the forked half's columns; the
+#: analysis beside the forked writer's export): measured 3.1-3.2 (summed PSS 1,047-1,081 MiB for a
+#: 340 MiB trace of 1M events), rounded up
+BYTES_NEEDED_PER_BYTE = 3.5
 
 
 NO_RAW = msgspec.Raw(b"")  # an absent raw field (a present one is never empty)
