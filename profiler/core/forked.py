@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from profiler.core.hardware import usable_cores  # the cores this process may run on (its affinity)
+
 #: what a result may hold besides JSON's own values: tuples, dicts with keys that are not strings,
 #: and numpy arrays; each travels as a one-key object naming it
 _ARRAY, _TUPLE, _ITEMS = "__ndarray__", "__tuple__", "__items__"
@@ -74,23 +76,11 @@ def unpack(data: bytes) -> Any:
                 if k == _TUPLE:
                     return tuple(dec(y) for y in x)
                 if k == _ITEMS:
-                    return {_hashable(dec(a)): dec(b) for a, b in x}
+                    return {dec(a): dec(b) for a, b in x}  # a tuple key comes back a tuple
             return {k: dec(x) for k, x in v.items()}
         return v
 
     return dec(doc)
-
-
-def _hashable(k: Any) -> Any:
-    return tuple(_hashable(x) for x in k) if isinstance(k, (list, tuple)) else k
-
-
-def usable_cores() -> int:
-    """The cores this process may run on (its affinity mask where the platform has one)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
 
 
 class Forked:

@@ -185,12 +185,8 @@ def _joined(a: _Part, b: _Part) -> _Part:
                 shapes=np.where(cols["shapes"] >= 0, to_a[np.maximum(cols["shapes"], 0)], -1).astype(np.int32))
     # string pids ("Spans") are numbered in the order seen: b's numbers become a's
     pid_names, processes = dict(a.pid_names), dict(a.processes)
-    moved: dict[int, int] = {}
-    for s, i in b.pid_names.items():
-        if s not in pid_names:
-            pid_names[s] = -1000 - len(pid_names)
-            processes.setdefault(pid_names[s], s)
-        moved[i] = pid_names[s]
+    moved = {i: _string_pid(s, pid_names, processes) for s, i in b.pid_names.items()}
+    b_default = {i: s for s, i in b.pid_names.items()}  # a string pid's own text, its default name
 
     def pid(p: int) -> int:
         return moved.get(p, p)
@@ -198,9 +194,7 @@ def _joined(a: _Part, b: _Part) -> _Part:
     if moved and len(cols["pid"]):
         cols["pid"] = np.array([pid(p) for p in cols["pid"].tolist()], np.int64)
     for p, name in b.processes.items():
-        # a string pid's own text is only its default name: a name a gave it stays
-        if not (p in b.pid_names.values() and name == next(s for s, i in b.pid_names.items() if i == p)
-                and pid(p) in processes):
+        if not (b_default.get(p) == name and pid(p) in processes):  # a name a gave it stays
             processes[pid(p)] = name
     hp = dict(a.host_pids)
     for p, c in host_pids.items():
@@ -224,6 +218,15 @@ def _joined(a: _Part, b: _Part) -> _Part:
         first_key=a.first_key if a.first_key is not None else b.first_key,
         last_key=b.last_key if b.last_key is not None else a.last_key,
     )
+
+
+def _string_pid(s: str, pid_names: dict[str, int], processes: dict[int, str]) -> int:
+    """The id of a string pid ("Spans", "Traces"): stable negative numbers in the order first seen,
+    the text itself the process's name until a metadata event names it."""
+    if s not in pid_names:
+        pid_names[s] = -1000 - len(pid_names)
+        processes.setdefault(pid_names[s], s)
+    return pid_names[s]
 
 
 def _read(events: list[msgspec.Raw], lo: int, hi: int, source: str) -> _Part:
@@ -261,11 +264,7 @@ def _read(events: list[msgspec.Raw], lo: int, hi: int, source: str) -> _Part:
         try:
             return int(p)
         except (TypeError, ValueError):
-            s = str(p)
-            if s not in pid_names:
-                pid_names[s] = -1000 - len(pid_names)
-                processes.setdefault(pid_names[s], s)
-            return pid_names[s]
+            return _string_pid(str(p), pid_names, processes)
 
     first_key = None
     try:
