@@ -54,6 +54,7 @@ from profiler.core.events import (
     EventTable,
 )
 from profiler.core.opkinds import op_kind
+from profiler.core.usage import usage_arg
 
 #: ``classifier(name, flops, bytes) -> category or None`` (None: fall back to the op's kind)
 Classifier = Callable[[str, float, float], str | None]
@@ -92,6 +93,8 @@ class StepWindow:
     dur_ns: int
     traced: bool
     pid: int
+    #: the process's page faults and context switches during the step (core.usage), when recorded
+    usage: dict[str, int] | None = None
 
     @property
     def end_ns(self) -> int:
@@ -114,6 +117,7 @@ def step_windows(table: EventTable, pid: int | None = None, traced: bool | None 
                 int(table.spans["dur_ns"][r]),
                 tr,
                 int(table.spans["pid"][r]),
+                usage_arg(args.get("usage")),
             )
         )
     out.sort(key=lambda w: w.start_ns)

@@ -7,7 +7,10 @@ clean step median the entry headlines.
 
 1. Remove the measured cost where it lands: ``inside_us`` × records of a category from that category
    (inside each recorded op's self time), ``outside_us`` × all records from framework overhead (the
-   gaps between records). A category never goes below zero.
+   gaps between records); and the page faults the traced steps took beyond the clean step's, at the
+   calibrated cost of a fault, from memory I/O (``fault_ms``, :mod:`profiler.analysis.step_usage`;
+   negative when the clean step faults more: its faults are the clean step's memory I/O). A category
+   never goes below zero.
 2. The *residual* is the compensated traced step minus the clean median, in % of the clean median.
 3. Categories measured on the clean steps themselves (``fixed_ms``: the input wait, marked by the
    harness's own ``data_loading`` spans in every step) take their clean values; the other
@@ -25,7 +28,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from profiler.core.categories import CATEGORIES, FRAMEWORK_OVERHEAD, LABELS
+from profiler.core.categories import CATEGORIES, FRAMEWORK_OVERHEAD, LABELS, MEMORY_IO
 
 RESIDUAL_TOLERANCE_PCT = 10.0
 
@@ -98,6 +101,7 @@ def compensate(
     clean_median_ms: float | None,
     not_measured: dict[str, str] | None = None,
     fixed_ms: dict[str, float] | None = None,
+    fault_ms: float | None = None,
 ) -> dict[str, Any]:
     """The compensated breakdown summing to ``clean_median_ms``, with its residual and warnings."""
     nm = set(not_measured or {})
@@ -112,6 +116,8 @@ def compensate(
         v = float(v) - records_per_step.get(c, 0.0) * cost["inside_us"] / 1e3
         if c == FRAMEWORK_OVERHEAD:
             v -= total_records * cost["outside_us"] / 1e3
+        if c == MEMORY_IO and fault_ms:
+            v -= fault_ms
         comp[c] = max(0.0, v)
     comp_step = sum(v for v in comp.values() if v is not None)
     removed = sum(float(traced_ms.get(c) or 0.0) for c in CATEGORIES if c not in nm) - comp_step

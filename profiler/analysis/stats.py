@@ -137,3 +137,24 @@ def bimodality(values: Sequence[float], min_n: int = 6) -> dict[str, float] | No
     if share <= 0.8 or (high - low) <= 0.15 * float(np.median(x)):
         return None
     return {"share": share, "low": low, "high": high, "low_fraction": k / n}
+
+
+#: A traced step is *disturbed* when it is longer than the traced median by more than this share of
+#: the median and by more than :data:`DISTURBED_MADS` scaled MADs: the machine (a preemption, another
+#: process) or a one-off (a cache rebuilt, a buffer grown) stretched it, and its extra time would land
+#: in the breakdown as gaps between ops.
+DISTURBED_SHARE = 0.25
+DISTURBED_MADS = 3.0
+
+
+def disturbed(values: Sequence[float]) -> list[bool]:
+    """Which of a handful of step times are disturbed (see :data:`DISTURBED_SHARE`); none below
+    three values (with two, which one is typical cannot be told). Only long steps are: nothing makes
+    a step run faster than its work."""
+    if len(values) < 3:
+        return [False] * len(values)
+    a = np.asarray(values, dtype=float)
+    med = float(np.median(a))
+    mad = 1.4826 * float(np.median(np.abs(a - med)))
+    limit = med + max(DISTURBED_MADS * mad, DISTURBED_SHARE * med)
+    return [bool(x > limit) for x in a.tolist()]

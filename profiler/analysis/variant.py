@@ -18,7 +18,8 @@ from profiler.analysis.intervals import merge
 from profiler.analysis.launches import launch_stats
 from profiler.analysis.op_sequences import op_sequences
 from profiler.analysis.ops import dispatch_counts, op_table
-from profiler.analysis.stats import summarize_ms
+from profiler.analysis.stats import DISTURBED_MADS, DISTURBED_SHARE, disturbed, summarize_ms
+from profiler.analysis.step_usage import FAULTS_WORTH_NOTING, kernel_excess, page_fault_cost_us, usage_summary
 from profiler.core.categories import LABELS
 from profiler.core.events import DATA_LOADING, EventTable
 from profiler.probes.summary import probe_summary
@@ -34,10 +35,23 @@ def analyse_variant(
     """Step statistics, breakdown, top ops and dispatch counts for one worker's events."""
     pid = entry.get("pid")
     clean = step_windows(events, pid, traced=False)
-    traced = step_windows(events, pid, traced=True)
+    traced_all = step_windows(events, pid, traced=True)
     out: dict[str, Any] = {}
     out["step_ms"] = summarize_ms([w.dur_ns for w in clean])
-    out["traced_step_ms"] = summarize_ms([w.dur_ns for w in traced])
+    out["traced_step_ms"] = summarize_ms([w.dur_ns for w in traced_all])
+    # the breakdown is of the typical traced steps: one the machine stretched is left out (its extra
+    # time would show as gaps between ops), and the run says so
+    flags = disturbed([w.dur_ns for w in traced_all])
+    traced = [w for w, f in zip(traced_all, flags, strict=True) if not f]
+    left_out = [w for w, f in zip(traced_all, flags, strict=True) if f]
+    if left_out:
+        out["disturbed_traced_steps"] = {
+            "left_out_ms": [w.dur_ns / 1e6 for w in left_out],
+            "indices": [w.index for w in left_out],
+            "traced_median_ms": out["traced_step_ms"]["median"],
+            "rule": f"longer than the traced median by over {DISTURBED_SHARE:.0%} and {DISTURBED_MADS:g} scaled MADs",
+        }
+    out["step_usage"] = usage_summary(clean, traced)
     if out["step_ms"]["median"] and out["traced_step_ms"]["median"]:
         out["tracing_overhead_pct"] = 100.0 * (out["traced_step_ms"]["median"] / out["step_ms"]["median"] - 1)
     if unit != "step" and items_per_step and out["step_ms"]["median"]:
@@ -86,36 +100,44 @@ def _describe(
         out["breakdown_ms"] = raw
         b["describes"] = f"the clean steps themselves (mean of {bd.n_steps}; nothing was traced)"
         return
+    mean_of = f"mean of {bd.n_steps}" + _left_out_phrase(out.get("disturbed_traced_steps"))
     cost, how = record_cost(calibration, entry.get("framework") or "?", tracer_config(entry))
     if cost is None:
         out["breakdown_ms"] = raw
-        b["describes"] = f"the traced steps (mean of {bd.n_steps}), uncompensated: {how}"
+        b["describes"] = f"the traced steps ({mean_of}), uncompensated: {how}"
         return
+    faults = (
+        kernel_excess(out.get("step_usage"), _op_threads(entry, calibration), page_fault_cost_us(calibration))
+        if median else None
+    )
     res = compensate(
         raw, records_per_category(bd.records, bd.n_steps), cost, median, bd.not_measured,
         fixed_ms=clean_measured(events, entry.get("pid"), clean) if median else None,
+        fault_ms=_fault_ms(faults),
     )
+    how += _fault_phrase(faults)
     out["breakdown_ms"] = res["ms"]
     b["traced_step_ms"] = b["step_ms"]
     b["compensation"] = {
         k: res[k] for k in ("compensated_traced_step_ms", "removed_ms", "residual_pct", "uncertain", "fixed")
     }
     b["compensation"]["cost"] = how
+    b["compensation"]["page_faults"] = faults
     # the table, the explanations and the report read breakdown["ms"]: they now speak of the step
     # the headline describes
     if not median:
         step = res["compensated_traced_step_ms"]
         show_step(b, res["ms"], step)
         b["describes"] = (
-            f"the traced steps (mean of {bd.n_steps}) with the measured tracer cost removed ({how}): an "
+            f"the traced steps ({mean_of}) with the measured tracer cost removed ({how}): an "
             f"estimate of the untraced step ({step:.2f} ms); no clean steps ran to check it against"
         )
         return
     show_step(b, res["ms"], median)
     fixed = ", ".join(LABELS[c] for c in res["fixed"])
     b["describes"] = (
-        f"the clean step (median of {len(clean)} untraced steps, {median:.2f} ms): traced steps with the "
-        f"measured tracer cost removed ({how})"
+        f"the clean step (median of {len(clean)} untraced steps, {median:.2f} ms): traced steps "
+        f"({mean_of}) with the measured tracer cost removed ({how})"
         + (f"; {fixed} as measured on the clean steps" if fixed else "")
         + f"; residual {res['residual_pct']:+.1f}%"
     )
@@ -124,6 +146,53 @@ def _describe(
         # a re-analysis replaces the compensation's warning instead of adding a second one
         kept = [w for w in entry.get("warnings") or [] if "tracer compensation left a residual" not in w]
         out["warnings"] = kept + [f"{who}: {w}" for w in res["warnings"]]
+
+
+def _left_out_phrase(d: dict[str, Any] | None) -> str:
+    if not d:
+        return ""
+    ms = ", ".join(f"{v:.1f}" for v in d["left_out_ms"])
+    n = len(d["left_out_ms"])
+    return (f"; {n} disturbed traced step{'s' if n > 1 else ''} left out ({ms} ms against a traced median "
+            f"of {d['traced_median_ms']:.1f} ms)")
+
+
+def _op_threads(entry: dict[str, Any], calibration: dict[str, Any] | None) -> int:
+    """The threads a framework's large ops run on: its own count when the workload reported it, the
+    requested count, else the machine's usable cores."""
+    info = entry.get("info") or {}
+    for v in (info.get("torch_threads"), info.get("threads"), entry.get("threads"),
+              ((calibration or {}).get("host") or {}).get("cores")):
+        if isinstance(v, int) and v > 0:
+            return v
+    return 1
+
+
+def _fault_ms(f: dict[str, Any] | None) -> float | None:
+    """The wall time the compensation takes from memory I/O for page faults: only when the traced
+    steps faulted by enough more (or fewer) than the clean step to explain their kernel time."""
+    if not f or abs(f["faults_per_step"]) < FAULTS_WORTH_NOTING or f["ms"] * f["faults_per_step"] <= 0:
+        return None
+    return f["ms"]
+
+
+def _fault_phrase(f: dict[str, Any] | None) -> str:
+    """What the compensation did about the page faults the traced steps took beyond the clean
+    step's, or nothing when the difference is too small to matter."""
+    if not f or abs(f["faults_per_step"]) < FAULTS_WORTH_NOTING:
+        return ""
+    more = "more" if f["faults_per_step"] > 0 else "fewer"
+    head = (f"; {abs(f['faults_per_step']):,.0f} {more} minor page faults per traced step than the clean "
+            f"step's {f['clean_faults_per_step']:,.0f}")
+    ms = _fault_ms(f)
+    if ms is None:
+        return head + f" (kernel time {f['kernel_cpu_ms']:+.1f} ms: nothing taken from memory I/O)"
+    verb = "removed from" if ms > 0 else "added to"
+    price = f", {f['per_fault_us']:.1f} µs each" if f.get("per_fault_us") else ""
+    if f.get("per_fault_us") and f.get("calibrated_us"):
+        price += f" against {f['calibrated_us']:.1f} µs calibrated"
+    return head + (f": {f['kernel_cpu_ms']:.1f} ms of kernel time over {f['threads']} thread(s) = "
+                   f"{abs(ms):.2f} ms{price}, {verb} memory I/O")
 
 
 def tracer_config(entry: dict[str, Any]) -> str | None:

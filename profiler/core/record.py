@@ -349,7 +349,8 @@ def variant_document(v: VariantEntry) -> dict[str, Any]:
         "input_bound": (bd.get("input_bound") or {}).get("verdict"),
         "warnings": list(v.warnings),
     }
-    for k in ("sweep", "distributed", "imported", "repeats", "launches", "op_sequences"):
+    for k in ("sweep", "distributed", "imported", "repeats", "launches", "op_sequences", "step_usage",
+              "disturbed_traced_steps"):
         if k in v.sections:
             doc[k] = v.sections[k]
     return doc

@@ -54,6 +54,7 @@ from profiler.core import defaults
 from profiler.core.clock import now_ns
 from profiler.core.events import DATA_LOADING, REGION, STEP, WARMUP, EventBuilder, EventTable
 from profiler.core.protocol import COMMAND_SPEC_ENV, COMMAND_STEPS_ENV, EVENTS_FILE, RESULT_FILE
+from profiler.core.usage import usage_delta, usage_now
 
 HARNESS_TID = 0  # the same "steps" track as profiler.run.worker
 
@@ -109,6 +110,8 @@ class StepRecorder:
         self.probe_names = [p for p in spec.get("probes", []) if p in ("torch", "cupti")]
         self.bounds: list[int] = []
         self.resume: dict[int, int] = {}  # step index -> its start when it is not the previous end
+        #: boundary time -> the process's page faults and context switches then (core.usage)
+        self.usage_at: dict[int, tuple[int, ...] | None] = {}
         self.depth = 0  # nesting of marker spans (only the outermost is a step)
         self.source: str | None = None
         self.sources_seen: dict[str, int] = {}
@@ -153,6 +156,7 @@ class StepRecorder:
             elif source != self.source:
                 return
             self.bounds.append(t)
+            self.usage_at[t] = usage_now()
             self._window()
 
     def begin(self, t_ns: int | None = None) -> None:
@@ -173,7 +177,8 @@ class StepRecorder:
                 self.bounds.append(t)
             else:  # the time between two marker calls belongs to no step
                 k = len(self.bounds) - 1
-                self.resume[k] = max(t, self.resume.get(k, t))
+                self.resume[k] = t = max(t, self.resume.get(k, t))
+            self.usage_at[t] = usage_now()
 
     def end(self, t_ns: int | None = None) -> None:
         t = now_ns() if t_ns is None else t_ns
@@ -183,6 +188,7 @@ class StepRecorder:
             self.depth -= 1
             if self.depth == 0 and self.bounds:
                 self.bounds.append(t)
+                self.usage_at[t] = usage_now()
                 self._window()
 
     def _restart_window(self) -> None:
@@ -211,7 +217,8 @@ class StepRecorder:
             return
         # starting or stopping a tracer (converting its events) is the profiler's time, not the
         # program's: the next step starts when it is done
-        self.resume[done] = now_ns()
+        t = self.resume[done] = now_ns()
+        self.usage_at[t] = usage_now()
 
     def kind(self, k: int) -> str:
         """What step ``k`` was used for (one of :data:`STEP_KINDS`)."""
@@ -384,6 +391,9 @@ class StepRecorder:
                 args = {"index": k, "traced": traced, "source": self.source}
                 if kind == "skipped":
                     args["skipped"] = True
+                usage = usage_delta(self.usage_at.get(a), self.usage_at.get(z))
+                if usage is not None:
+                    args["usage"] = usage
                 cat = WARMUP if kind in ("skipped", "warmup", "traced_warmup", "after_trace") else STEP
                 key = {"skipped": "skipped_ns", "warmup": "warmup_ns", "traced_warmup": "warmup_ns",
                        "after_trace": "warmup_ns", "clean": "step_ns", "traced": "traced_step_ns"}[kind]

@@ -71,6 +71,9 @@ class VariantReport:
                 style="dim",
             )
         parts.append(head)
+        usage = usage_line(v)
+        if usage is not None:
+            parts.append(usage)
         for w in e.warnings:
             parts.append(Text(f"warning: {w}", style="yellow"))
         caveat = e.info.get(e.mode or "")
@@ -286,3 +289,32 @@ def render_record(
         where = f"{run_dir}/run.json" if run_dir else "run record"
         raise InputError(f"{where}: malformed run record ({type(e).__name__}: {e})") from None
     console.file.write(cap.get())
+
+
+def usage_line(v: dict[str, Any]) -> Text | None:
+    """The kernel's counts per step (``step_usage``): page faults, kernel CPU time and preemptions,
+    clean (median) against traced (mean); and the allocator hint when the clean steps themselves
+    fault in memory every step."""
+    u = v.get("step_usage") or {}
+    c, t = u.get("clean"), u.get("traced")
+    if not c and not t:
+        return None
+
+    def side(d: dict[str, Any], what: str) -> str:
+        return (f"{what} {d['minflt']:,.0f} minor faults, {d['stime_us'] / 1e3:.1f} ms kernel CPU, "
+                f"{d['nivcsw']:,.0f} preemptions")
+
+    text = "kernel per step: " + "; ".join(
+        side(d, w) for d, w in ((c, "clean (median)"), (t, "traced (mean)")) if d
+    )
+    if c and c["minflt"] >= CLEAN_FAULT_NOTE:
+        mib = c["minflt"] * 4096 / (1 << 20)
+        cost = (((v.get("breakdown") or {}).get("compensation") or {}).get("page_faults") or {}).get("calibrated_us")
+        text += (f"\nthe clean step faults in ~{mib:,.0f} MiB of fresh memory every step (4 KiB pages"
+                 + (f"; ~{c['minflt'] * cost / 1e3:.1f} ms at the calibrated {cost:.1f} µs a fault" if cost else "")
+                 + "): buffers freed in one step go back to the kernel and are faulted in again in the next")
+    return Text(text, style="dim")
+
+
+#: minor faults per clean step from which the report says the step faults in fresh memory
+CLEAN_FAULT_NOTE = 1000

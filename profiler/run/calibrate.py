@@ -175,6 +175,74 @@ def _gpu_numba(quick: bool) -> dict[str, Any]:
     }
 
 
+def page_fault_cpu(n_bytes: int, reps: int, threads: int = 1) -> dict[str, Any]:
+    """Wall microseconds per minor page fault: writing every byte of a fresh anonymous mapping (each
+    page's first write faults it in: the kernel zeroes and maps it) minus writing it again once
+    resident, over the faults the kernel counted. ``threads`` threads write disjoint parts at once
+    (numpy's fill releases the GIL), as a framework's large ops touch a fresh buffer from their
+    intra-op threads. Small pages (``MADV_NOHUGEPAGE``), as allocations get by default. Median and
+    spread of ``reps`` mappings."""
+    import mmap
+    import statistics
+    import threading
+
+    from profiler.core.usage import usage_now
+
+    def write(parts: list[np.ndarray], value: int) -> None:
+        if len(parts) == 1:
+            parts[0].fill(value)
+            return
+        ts = [threading.Thread(target=p.fill, args=(value,)) for p in parts]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+
+    per: list[float] = []
+    for _ in range(reps):
+        m = mmap.mmap(-1, n_bytes)
+        try:
+            if hasattr(m, "madvise") and hasattr(mmap, "MADV_NOHUGEPAGE"):
+                m.madvise(mmap.MADV_NOHUGEPAGE)
+            parts = np.array_split(np.frombuffer(m, dtype=np.uint8), max(1, threads))
+            u0 = usage_now()
+            t0 = time.perf_counter()
+            write(parts, 1)
+            t1 = time.perf_counter()
+            u1 = usage_now()
+            write(parts, 2)
+            t2 = time.perf_counter()
+            del parts
+        finally:
+            m.close()
+        faults = (u1[0] - u0[0]) if u0 and u1 else 0
+        if faults > 0:
+            per.append(max(0.0, (t1 - t0) - (t2 - t1)) / faults * 1e6)
+    if not per:
+        return {"unavailable": "no page faults counted (getrusage unavailable)"}
+    return {
+        "median": statistics.median(per),
+        "min": min(per),
+        "max": max(per),
+        "n": len(per),
+        "bytes": n_bytes,
+        "threads": max(1, threads),
+        "how": f"first write to a fresh anonymous mapping minus a second write, per counted fault, "
+        f"{max(1, threads)} thread(s)",
+    }
+
+
+def page_faults(quick: bool) -> dict[str, Any]:
+    """The cost of a minor page fault on all usable cores (what the compensation uses: the buffers
+    that fault are large, and a framework's large ops run on its intra-op threads) and on one."""
+    from profiler.core.hardware import usable_cores
+
+    n, reps = ((32 << 20), 3) if quick else ((128 << 20), 7)
+    rec = page_fault_cpu(n, reps, threads=usable_cores())
+    rec["one_thread"] = page_fault_cpu(n, reps, threads=1)
+    return rec
+
+
 def _tracer_cost_worker(framework: str, quick: bool, timeout_s: float) -> dict[str, Any]:
     """One fresh ``python -m profiler.run.tracer_cost --framework NAME`` and its JSON record; a worker
     that fails or times out gives ``{"unavailable": reason}``."""
@@ -239,6 +307,7 @@ def calibrate(quick: bool = False) -> dict[str, Any]:
     gemm_n = 512 if quick else 2048
     sgemm = sgemm_cpu(gemm_n, 3 if quick else 5)
     fma, fma_how = fma_cpu(2 if quick else 5)
+    faults = page_faults(quick)
     best_bw = max(stream, key=lambda k: stream[k])
     flops_from = "fma kernel" if (fma or 0) > sgemm else f"numpy sgemm n={gemm_n}"
     host = host_info()
@@ -264,6 +333,7 @@ def calibrate(quick: bool = False) -> dict[str, Any]:
             "flops_from": flops_from,
             "bw_from": f"stream {best_bw}",
             "threads": "BLAS/numba default (all usable cores)",
+            "page_fault_us": faults,
         },
         "gpu": gpu_ceilings(quick),
         "tracer_costs": tracer_costs(quick),

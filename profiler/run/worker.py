@@ -38,6 +38,7 @@ from profiler.core.clock import epoch_offset_ns, now_ns
 from profiler.core.events import PHASE, STEP, WARMUP, EventBuilder, EventTable
 from profiler.core.protocol import EVENTS_FILE, PIN_CPUS_ENV, RESULT_FILE, ProgressChannel, WorkerSpec
 from profiler.core.scenario import Scenario, WorkloadSpec
+from profiler.core.usage import usage_delta, usage_now
 
 #: The harness's own track: phases, steps and regions the workload marks.
 HARNESS_TID = 0
@@ -262,13 +263,16 @@ class Harness:
         return n
 
     def _timed_step(self, step, sync, cat: str, index: int, traced: bool, key: str) -> None:
+        u0 = usage_now()
         t0 = now_ns()
         step()
         sync()
         t1 = now_ns()
-        self.b.span(
-            cat, f"{cat} {index}", t0, t1 - t0, self.pid, HARNESS_TID, args={"index": index, "traced": traced}
-        )
+        args: dict[str, Any] = {"index": index, "traced": traced}
+        usage = usage_delta(u0, usage_now())
+        if usage is not None:
+            args["usage"] = usage  # page faults and context switches of this step (core.usage)
+        self.b.span(cat, f"{cat} {index}", t0, t1 - t0, self.pid, HARNESS_TID, args=args)
         self.result[key].append(t1 - t0)
         if not traced and t1 - self._last_checkpoint > CHECKPOINT_INTERVAL_NS:
             self.checkpoint()
