@@ -132,3 +132,23 @@ def test_step_options_need_a_command(cli, tmp_path):
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "apply to a command" in r.stderr
     r = cli("trace", "--skip-steps", "-1", "--out", str(tmp_path), "--", "python", "-c", "pass", timeout=60)
     assert r.returncode == 2 and r.stderr.strip() == "profiler: error: --skip-steps must be a positive integer, got -1"
+
+
+def test_steps_of_a_command_carry_the_page_faults_they_took(tmp_path):
+    import mmap
+
+    from profiler.analysis.breakdown import step_windows
+
+    r = _recorder(tmp_path, warmup=0)
+    r.boundary("optimizer.step")
+    r.boundary("optimizer.step")  # step 0: nothing touched
+    m = mmap.mmap(-1, 4 << 20)  # step 1 first-touches 1024 fresh pages
+    for off in range(0, len(m), mmap.PAGESIZE):
+        m[off] = 1
+    r.boundary("optimizer.step")
+    m.close()
+    table, _ = r.snapshot(final=True)
+    r.finish()
+    steps = step_windows(table)
+    assert len(steps) == 2 and all(w.usage is not None for w in steps), steps
+    assert steps[1].usage["minflt"] >= 1000 and steps[1].usage["minflt"] > steps[0].usage["minflt"] + 900, steps

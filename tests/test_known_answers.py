@@ -9,6 +9,12 @@ raw traced framework overhead is far above the truth; the compensated one must c
 Tolerances are wide enough to hold on a busy 2-core machine: a category within a factor of 2 of its
 bare time (plus 1 ms), the input wait within 3 ms, the tiny adds never counted as memory I/O, and the
 compensated overhead closer to the truth than the raw one.
+
+A timing check can only hold where the machine lets it: when a check fails and the toolkit itself
+said the machine disturbed that measurement (its warnings of steal time, other processes, two
+speeds, a wide IQR: ``analysis/noise.py``), it is measured again, up to :data:`ATTEMPTS` times. A
+failure without such a warning fails at once (the numbers were wrong and the tool claimed they could
+be trusted); a machine that disturbed every attempt makes the check unavailable, with the warnings.
 """
 
 from __future__ import annotations
@@ -82,6 +88,32 @@ def calibrated(tmp_path_factory) -> dict[str, str]:
     return env
 
 
+#: the toolkit's own words for a measurement the machine disturbed (analysis/noise.py)
+MACHINE_NOISE = ("its times are unreliable", "the benchmark may be unstable", "ran at two speeds",
+                 "drift by", "throttled", "the clean steps were disturbed", "ran at different speeds")
+ATTEMPTS = 3
+
+
+def _noise(variants: list[dict]) -> list[str]:
+    return [w for v in variants for w in v.get("warnings") or [] if any(k in w for k in MACHINE_NOISE)]
+
+
+def _known_answer(measure, check) -> None:
+    """``check(*measure())``; measured again while a failed check's measurement was one the tool
+    flagged as disturbed by the machine (``measure`` returns ``(variants, *rest)``)."""
+    said: list[str] = []
+    for _ in range(ATTEMPTS):
+        got = measure()
+        try:
+            check(*got)
+            return
+        except AssertionError:
+            said = _noise(got[0])
+            if not said:
+                raise
+    pytest.skip(f"unavailable: the machine disturbed all {ATTEMPTS} measurements ({'; '.join(said[:3])})")
+
+
 def _truth_around(run) -> tuple[dict[str, float], object]:
     before = _bare()
     out = run()
@@ -108,15 +140,20 @@ def test_dispatch_heavy_scenario_matches_the_bare_replay(calibrated, tmp_path, c
         return cli("trace", "-s", "synthetic", "-f", "torch", "-p", "cpu", "--repeat", "1",
                    "--probes", "torch", "--out", str(tmp_path), "--json", env=calibrated, timeout=600)
 
-    truth, r = _truth_around(run)
-    assert r.returncode == 0, r.stderr
-    doc = json.loads(r.stdout)
-    v = doc["variants"][0]
-    assert (v["framework"], v["variant"]) == ("torch", "dispatch_heavy")
-    assert "clean step" in v["breakdown_of"] and "data loading as measured on the clean steps" in v["breakdown_of"]
-    total = sum(x for x in v["breakdown_ms"].values() if x is not None)
-    assert total == pytest.approx(v["step_ms"]["median"], rel=0.01)
-    _check(v, truth)
+    def measure():
+        truth, r = _truth_around(run)
+        assert r.returncode == 0, r.stderr
+        return [json.loads(r.stdout)["variants"][0]], truth
+
+    def check(variants, truth):
+        (v,) = variants
+        assert (v["framework"], v["variant"]) == ("torch", "dispatch_heavy")
+        assert "clean step" in v["breakdown_of"] and "data loading as measured on the clean steps" in v["breakdown_of"]
+        total = sum(x for x in v["breakdown_ms"].values() if x is not None)
+        assert total == pytest.approx(v["step_ms"]["median"], rel=0.01)
+        _check(v, truth)
+
+    _known_answer(measure, check)
 
 
 def test_dispatch_heavy_user_program_matches_the_bare_replay(calibrated, tmp_path, cli) -> None:
@@ -128,19 +165,26 @@ def test_dispatch_heavy_user_program_matches_the_bare_replay(calibrated, tmp_pat
                    "--out", str(tmp_path), "--json", "--", sys.executable, str(prog),
                    str(WAIT_MS), str(N), str(TINY), "12", env=calibrated, timeout=600)
 
-    truth, r = _truth_around(run)
-    assert r.returncode == 0, r.stderr
-    v = json.loads(r.stdout)["variants"][0]
-    assert v["traced_breakdown_ms"] is not None and v["step_ms"]["n_steps"] >= 4, v
-    assert "clean step" in v["breakdown_of"], v["breakdown_of"]
-    _check(v, truth)
+    def measure():
+        truth, r = _truth_around(run)
+        assert r.returncode == 0, r.stderr
+        return [json.loads(r.stdout)["variants"][0]], truth
+
+    def check(variants, truth):
+        (v,) = variants
+        assert v["traced_breakdown_ms"] is not None and v["step_ms"]["n_steps"] >= 4, v
+        assert "clean step" in v["breakdown_of"], v["breakdown_of"]
+        _check(v, truth)
+
+    _known_answer(measure, check)
 
 
 def test_unfused_lstm_shapes_on_and_off_give_the_same_compensated_breakdown(calibrated, tmp_path, cli) -> None:
     """record_shapes changes the tracer's cost per record (and so the traced step) a lot; with each
     configuration's own measured cost removed (per record, and the kernel time of the page faults the
     traced steps took beyond the clean step's: the two configurations make the allocator reuse memory
-    differently), the two compensated breakdowns agree within 10 points of the clean step: compute, data loading, and memory I/O + framework overhead together. (How
+    differently), the two compensated breakdowns agree within 10 points of the clean step: compute,
+    data loading, and memory I/O + framework overhead together. (How
     those two split needs the ops' bytes, which only recorded shapes give: without them no op can be
     found dispatch-bound, and the notes say so.)"""
     def run(*extra: str) -> dict:
@@ -152,15 +196,52 @@ def test_unfused_lstm_shapes_on_and_off_give_the_same_compensated_breakdown(cali
         assert r.returncode == 0, r.stderr
         return json.loads(r.stdout)["variants"][0]
 
-    on = run()
-    off = run("--probe-option", "torch.record_shapes=false", "--probe-option", "torch.with_flops=false")
-    assert "shapes_flops" in on["breakdown_of"] and "plain" in off["breakdown_of"], (on["breakdown_of"], off["breakdown_of"])
+    def measure():
+        on = run()
+        off = run("--probe-option", "torch.record_shapes=false", "--probe-option", "torch.with_flops=false")
+        return ([on, off],)
+
     def share(v: dict, *cats: str) -> float:
         return 100 * sum(v["breakdown_ms"][c] or 0.0 for c in cats) / v["step_ms"]["median"]
 
-    groups = (("compute",), ("data_loading",), ("memory_io", "framework_overhead"))
-    shares = {"+".join(g): (round(share(on, *g), 1), round(share(off, *g), 1)) for g in groups}
-    note = (f"shares on/off {shares}; traced steps {on['traced_step_ms']} vs {off['traced_step_ms']}; clean "
-            f"{on['step_ms']['median']:.2f} vs {off['step_ms']['median']:.2f} ms; {on['breakdown_of']} | "
-            f"{off['breakdown_of']}")
-    assert all(abs(a - b) <= 10.0 for a, b in shares.values()), note
+    def check(variants):
+        on, off = variants
+        assert "shapes_flops" in on["breakdown_of"] and "plain" in off["breakdown_of"], (on["breakdown_of"], off["breakdown_of"])
+        groups = (("compute",), ("data_loading",), ("memory_io", "framework_overhead"))
+        shares = {"+".join(g): (round(share(on, *g), 1), round(share(off, *g), 1)) for g in groups}
+        note = (f"shares on/off {shares}; traced steps {on['traced_step_ms']} vs {off['traced_step_ms']}; clean "
+                f"{on['step_ms']['median']:.2f} vs {off['step_ms']['median']:.2f} ms; {on['breakdown_of']} | "
+                f"{off['breakdown_of']}; warnings {on['warnings']} | {off['warnings']}")
+        assert all(abs(a - b) <= 10.0 for a, b in shares.values()), note
+
+    _known_answer(measure, check)
+
+
+def test_a_wrong_answer_without_a_noise_warning_fails_at_once() -> None:
+    calls = []
+
+    def measure():
+        calls.append(1)
+        return ([{"warnings": ["torch/x: tracer compensation left a residual of +40%"]}],)
+
+    def check(variants):
+        raise AssertionError("off")
+
+    with pytest.raises(AssertionError, match="off"):
+        _known_answer(measure, check)
+    assert len(calls) == 1  # a residual warning is about the numbers, not the machine: no retry
+
+    calls.clear()
+    noisy = [{"warnings": ["the hypervisor stole 15% of the CPU time during torch/x: its times are unreliable"]}]
+    outcomes = iter([AssertionError("off"), None])
+
+    def check_then_pass(variants):
+        calls.append(1)
+        e = next(outcomes)
+        if e:
+            raise e
+
+    _known_answer(lambda: (noisy,), check_then_pass)
+    assert len(calls) == 2  # measured again after the machine was said to disturb it, then passed
+    with pytest.raises(pytest.skip.Exception, match="unavailable: the machine disturbed all 3"):
+        _known_answer(lambda: (noisy,), check)
