@@ -8,7 +8,8 @@ raw traced framework overhead is far above the truth; the compensated one must c
 
 Tolerances are wide enough to hold on a busy 2-core machine: a category within a factor of 2 of its
 bare time (plus 1 ms), the input wait within 3 ms, the tiny adds never counted as memory I/O, and the
-compensated overhead closer to the truth than the raw one.
+compensated overhead closer than the raw one to the adds' time in the profiled process's own clean
+step (its clean median less the bare wait and GEMM).
 
 A timing check can only hold where the machine lets it: when a check fails and the toolkit itself
 said the machine disturbed that measurement (its warnings of steal time, other processes, two
@@ -130,8 +131,14 @@ def _check(v: dict, truth: dict[str, float]) -> None:
     # one-element adds are dispatch: framework overhead, not memory I/O
     assert (bd["memory_io"] or 0.0) < 0.5, note
     assert truth["tiny_ms"] / 2 - 1 <= bd["framework_overhead"] <= 2 * truth["tiny_ms"] + 1, note
+    # The tiny adds timed without a tracer in the profiled process itself: its clean step less the
+    # bare input wait and GEMM. (A bare replay in another interpreter has run the same 2,000 adds at
+    # 1.3 and at 2.3 µs each on this VM within minutes: close enough for the band above, not for
+    # the closer checks below.)
+    tiny_here = v["step_ms"]["median"] - truth["wait_ms"] - truth["mm_ms"]
+    note += f", tiny adds in the clean step {tiny_here:.2f} ms"
     # uncompensated, the tracer's cost per tiny op is all in framework overhead: visibly off
-    assert abs(raw["framework_overhead"] - truth["tiny_ms"]) > abs(bd["framework_overhead"] - truth["tiny_ms"]), note
+    assert abs(raw["framework_overhead"] - tiny_here) > abs(bd["framework_overhead"] - tiny_here), note
     assert raw["framework_overhead"] > 1.3 * bd["framework_overhead"], note
 
 
