@@ -115,6 +115,16 @@ def _known_answer(measure, check) -> None:
     pytest.skip(f"unavailable: the machine disturbed all {ATTEMPTS} measurements ({'; '.join(said[:3])})")
 
 
+def _against_bare(run):
+    """A ``measure`` for :func:`_known_answer`: the profiled run between two bare replays."""
+    def measure():
+        truth, r = _truth_around(run)
+        assert r.returncode == 0, r.stderr
+        return [json.loads(r.stdout)["variants"][0]], truth
+
+    return measure
+
+
 def _truth_around(run) -> tuple[dict[str, float], object]:
     before = _bare()
     out = run()
@@ -147,11 +157,6 @@ def test_dispatch_heavy_scenario_matches_the_bare_replay(calibrated, tmp_path, c
         return cli("trace", "-s", "synthetic", "-f", "torch", "-p", "cpu", "--repeat", "1",
                    "--probes", "torch", "--out", str(tmp_path), "--json", env=calibrated, timeout=600)
 
-    def measure():
-        truth, r = _truth_around(run)
-        assert r.returncode == 0, r.stderr
-        return [json.loads(r.stdout)["variants"][0]], truth
-
     def check(variants, truth):
         (v,) = variants
         assert (v["framework"], v["variant"]) == ("torch", "dispatch_heavy")
@@ -160,7 +165,7 @@ def test_dispatch_heavy_scenario_matches_the_bare_replay(calibrated, tmp_path, c
         assert total == pytest.approx(v["step_ms"]["median"], rel=0.01)
         _check(v, truth)
 
-    _known_answer(measure, check)
+    _known_answer(_against_bare(run), check)
 
 
 def test_dispatch_heavy_user_program_matches_the_bare_replay(calibrated, tmp_path, cli) -> None:
@@ -172,18 +177,13 @@ def test_dispatch_heavy_user_program_matches_the_bare_replay(calibrated, tmp_pat
                    "--out", str(tmp_path), "--json", "--", sys.executable, str(prog),
                    str(WAIT_MS), str(N), str(TINY), "12", env=calibrated, timeout=600)
 
-    def measure():
-        truth, r = _truth_around(run)
-        assert r.returncode == 0, r.stderr
-        return [json.loads(r.stdout)["variants"][0]], truth
-
     def check(variants, truth):
         (v,) = variants
         assert v["traced_breakdown_ms"] is not None and v["step_ms"]["n_steps"] >= 4, v
         assert "clean step" in v["breakdown_of"], v["breakdown_of"]
         _check(v, truth)
 
-    _known_answer(measure, check)
+    _known_answer(_against_bare(run), check)
 
 
 def test_unfused_lstm_shapes_on_and_off_give_the_same_compensated_breakdown(calibrated, tmp_path, cli) -> None:
