@@ -7,10 +7,10 @@ clean step median the entry headlines.
 
 1. Remove the measured cost where it lands: ``inside_us`` × records of a category from that category
    (inside each recorded op's self time), ``outside_us`` × all records from framework overhead (the
-   gaps between records); and the page faults the traced steps took beyond the clean step's, at the
-   calibrated cost of a fault, from memory I/O (``fault_ms``, :mod:`profiler.analysis.step_usage`;
-   negative when the clean step faults more: its faults are the clean step's memory I/O). A category
-   never goes below zero.
+   gaps between records); and the wall time of the page faults the traced steps took beyond the
+   clean step's (their extra kernel CPU over the framework's threads) from memory I/O (``fault_ms``,
+   :mod:`profiler.analysis.step_usage`; negative when the clean step faults more: its faults are the
+   clean step's memory I/O). A category never goes below zero.
 2. The *residual* is the compensated traced step minus the clean median, in % of the clean median.
 3. Categories measured on the clean steps themselves (``fixed_ms``: the input wait, marked by the
    harness's own ``data_loading`` spans in every step) take their clean values; the other

@@ -59,20 +59,25 @@ def kernel_excess(
     summary: dict[str, Any] | None, threads: int, calibrated_us: float | None = None
 ) -> dict[str, Any] | None:
     """What a traced step spent in the kernel beyond the clean step: minor faults, kernel CPU ms, and
-    the wall ms that is over ``threads`` (negative when the clean step spends more). ``None`` without
-    counters on both sides."""
+    the wall ms that is over ``threads`` (negative when the clean step spends more); ``remove_ms``:
+    what the compensation takes from memory I/O, only when the traced steps faulted by at least
+    :data:`FAULTS_WORTH_NOTING` more (or fewer) than the clean step, so that the faults explain the
+    kernel time, else ``None``. ``None`` without counters on both sides."""
     if not summary or not summary.get("clean") or not summary.get("traced"):
         return None
     c, t = summary["clean"], summary["traced"]
     faults = t["minflt"] - c["minflt"]
     sys_ms = (t["stime_us"] - c["stime_us"]) / 1e3
     threads = max(1, int(threads))
+    ms = sys_ms / threads
+    explained = abs(faults) >= FAULTS_WORTH_NOTING and ms * faults > 0
     return {
         "faults_per_step": faults,
         "clean_faults_per_step": c["minflt"],
         "kernel_cpu_ms": sys_ms,
         "threads": threads,
-        "ms": sys_ms / threads,
+        "ms": ms,
+        "remove_ms": ms if explained else None,
         # the wall cost of one extra fault, as measured in these steps
         "per_fault_us": (1e3 * sys_ms / threads / faults) if faults >= FAULTS_WORTH_NOTING else None,
         "calibrated_us": calibrated_us,

@@ -113,7 +113,7 @@ def _describe(
     res = compensate(
         raw, records_per_category(bd.records, bd.n_steps), cost, median, bd.not_measured,
         fixed_ms=clean_measured(events, entry.get("pid"), clean) if median else None,
-        fault_ms=_fault_ms(faults),
+        fault_ms=(faults or {}).get("remove_ms"),
     )
     how += _fault_phrase(faults)
     out["breakdown_ms"] = res["ms"]
@@ -161,19 +161,11 @@ def _op_threads(entry: dict[str, Any], calibration: dict[str, Any] | None) -> in
     """The threads a framework's large ops run on: its own count when the workload reported it, the
     requested count, else the machine's usable cores."""
     info = entry.get("info") or {}
-    for v in (info.get("torch_threads"), info.get("threads"), entry.get("threads"),
+    for v in (info.get("torch_threads"), info.get("numba_threads"), info.get("intra_op_threads"), entry.get("threads"),
               ((calibration or {}).get("host") or {}).get("cores")):
         if isinstance(v, int) and v > 0:
             return v
     return 1
-
-
-def _fault_ms(f: dict[str, Any] | None) -> float | None:
-    """The wall time the compensation takes from memory I/O for page faults: only when the traced
-    steps faulted by enough more (or fewer) than the clean step to explain their kernel time."""
-    if not f or abs(f["faults_per_step"]) < FAULTS_WORTH_NOTING or f["ms"] * f["faults_per_step"] <= 0:
-        return None
-    return f["ms"]
 
 
 def _fault_phrase(f: dict[str, Any] | None) -> str:
@@ -184,7 +176,7 @@ def _fault_phrase(f: dict[str, Any] | None) -> str:
     more = "more" if f["faults_per_step"] > 0 else "fewer"
     head = (f"; {abs(f['faults_per_step']):,.0f} {more} minor page faults per traced step than the clean "
             f"step's {f['clean_faults_per_step']:,.0f}")
-    ms = _fault_ms(f)
+    ms = f["remove_ms"]
     if ms is None:
         return head + f" (kernel time {f['kernel_cpu_ms']:+.1f} ms: nothing taken from memory I/O)"
     verb = "removed from" if ms > 0 else "added to"

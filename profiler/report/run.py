@@ -293,8 +293,8 @@ def render_record(
 
 def usage_line(v: dict[str, Any]) -> Text | None:
     """The kernel's counts per step (``step_usage``): page faults, kernel CPU time and preemptions,
-    clean (median) against traced (mean); and the allocator hint when the clean steps themselves
-    fault in memory every step."""
+    clean (median) against traced (mean); and a note when the clean steps themselves fault in fresh
+    memory every step."""
     u = v.get("step_usage") or {}
     c, t = u.get("clean"), u.get("traced")
     if not c and not t:
