@@ -63,6 +63,9 @@ class StepStats:
     mad: float | None = None  # median absolute deviation
     iqr: float | None = None
     per_process: list[float] | None = None  # each process's median
+    #: which statistic the headline (``median`` field's reader) should quote: ``median`` of clean
+    #: steps (our runs), ``mean`` (a trace's steps, or a multi-modal distribution: throughput)
+    statistic: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
