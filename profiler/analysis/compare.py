@@ -63,12 +63,44 @@ def headline_unit(sc_dict: dict[str, Any]) -> str:
     return str(sc_dict.get("unit") or "step")
 
 
+def unit_items(unit: str) -> float | None:
+    """The number of items in a per-unit headline's unit (``"1000 images"`` → 1000.0); ``None`` for
+    ``"step"`` or a unit that does not start with a count."""
+    head = str(unit).split()[0] if str(unit).split() else ""
+    try:
+        n = float(head)
+    except ValueError:
+        return None
+    return n if n > 0 else None
+
+
+def headline_seconds(median_ms: float | None, unit: str, items_per_step: float | None) -> float | None:
+    """The headline in seconds per ``unit``, from the step median shown beside it.
+
+    ``median_ms`` is the pooled median of every process's clean steps (``step_ms.median`` of the
+    record), so the per-unit figure, the chart built from it and its error bar (the CI scaled by the
+    same factor) all say the same as the ms/step column. Per step: ``median / 1000``. Per items
+    (``"1000 images"``): ``median × 1000 / items per step / 1000``; ``None`` when the record does not
+    say how many items a step holds (a per-step time under a per-image label would be wrong).
+    """
+    if not median_ms:
+        return None
+    if unit == "step":
+        return median_ms / 1000.0
+    n = unit_items(unit)
+    if n is None or not items_per_step:
+        return None
+    return median_ms * n / float(items_per_step) / 1000.0
+
+
 def compare_rows(record: dict[str, Any], extra: list[Unavailable] = ()) -> list[dict[str, Any]]:
     """One row per framework × variant of a run record, in the scenario's framework order.
 
-    ``headline_s`` is the clean-step median scaled to the scenario's unit (seconds per 1000 images for
-    ``resnet50_infer``, seconds per step otherwise). Breakdown shares are percentages of the traced
-    step (they sum to 100 up to the residual); ``*_ms`` are the traced milliseconds per step.
+    ``headline_s`` is the pooled clean-step median (``step_ms``, every process's steps) scaled to the
+    scenario's unit (seconds per 1000 images for ``resnet50_infer``, seconds per step otherwise); it
+    is never the first process's own figure (``per_unit_ms``), which a rerun would not reproduce.
+    Breakdown shares are percentages of the traced step (they sum to 100 up to the residual);
+    ``*_ms`` are the traced milliseconds per step.
     """
     sc = record.get("scenario") or {}
     unit = headline_unit(sc)
@@ -95,12 +127,7 @@ def compare_rows(record: dict[str, Any], extra: list[Unavailable] = ()) -> list[
         row["n_processes"] = st.get("n_processes")
         row["traced_step_ms"] = (v.get("traced_step_ms") or {}).get("median")
         items = v.get("items_per_step")
-        if med and unit != "step" and v.get("per_unit_ms") is not None:
-            row["headline_s"] = v["per_unit_ms"] / 1000.0
-        elif med:
-            row["headline_s"] = med / 1000.0
-        else:
-            row["headline_s"] = None
+        row["headline_s"] = headline_seconds(med, unit, items)
         row["items_per_s"] = (float(items) * 1000.0 / med) if (med and items) else None
         params = (v.get("info") or {}).get("parameters")
         row["parameters"] = params

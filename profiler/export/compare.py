@@ -46,40 +46,62 @@ def to_csv(result: dict[str, Any]) -> str:
     return buf.getvalue()
 
 
+def chart_bars(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """What ``compare.png`` draws, per row: ``label``, ``status``, ``headline_s`` (the bar's height:
+    the row's headline, i.e. the pooled median in the headline's unit), ``segments`` (category →
+    seconds, the height split by the breakdown's shares, in stacking order; empty without a
+    breakdown) and ``ci`` (the error bar, the CI of the same pooled median, or ``None``)."""
+    out: list[dict[str, Any]] = []
+    for r in result["rows"]:
+        h = r.get("headline_s")
+        segs: dict[str, float] = {}
+        if h is not None:
+            for c in CATEGORIES:
+                p = r.get(f"{c}_pct")
+                if p:
+                    segs[c] = h * p / 100.0
+        out.append({
+            "label": f"{r['display']}\n{r['variant']}",
+            "status": r.get("status"),
+            "headline_s": h,
+            "segments": {c: v for c, v in segs.items() if v > 0},
+            "ci": headline_interval(r) if h is not None else None,
+        })
+    return out
+
+
 def write_chart(result: dict[str, Any], path: Path) -> None:
     """Bar per framework × variant: the headline time, split by the traced breakdown's shares, with
-    the 95% CI of the step median as an error bar (rows without one have none)."""
+    the 95% CI of the step median as an error bar (rows without one have none); the figures are
+    :func:`chart_bars`."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = result["rows"]
-    labels = [f"{r['display']}\n{r['variant']}" for r in rows]
-    fig, ax = plt.subplots(figsize=(max(5.0, 1.3 * len(rows) + 2), 4.2), dpi=110)
-    xs = list(range(len(rows)))
-    for x, r in zip(xs, rows, strict=True):
-        h = r.get("headline_s")
+    bars = chart_bars(result)
+    labels = [b["label"] for b in bars]
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.3 * len(bars) + 2), 4.2), dpi=110)
+    xs = list(range(len(bars)))
+    for x, b in zip(xs, bars, strict=True):
+        h = b["headline_s"]
         if h is None:
-            ax.text(x, 0, r.get("status") or "–", ha="center", va="bottom", rotation=90, fontsize=8)
+            ax.text(x, 0, b["status"] or "–", ha="center", va="bottom", rotation=90, fontsize=8)
             continue
-        pcts = [r.get(f"{c}_pct") for c in CATEGORIES]
-        if all(p is None for p in pcts):
+        if not b["segments"]:
             ax.bar(x, h, color="#607d8b")
             continue
         bottom = 0.0
-        for c, p in zip(CATEGORIES, pcts, strict=True):
-            seg = h * (p or 0.0) / 100.0
-            if seg > 0:
-                ax.bar(x, seg, bottom=bottom, color=COLORS[c])
-                bottom += seg
-    for x, r in zip(xs, rows, strict=True):
-        ci = headline_interval(r)
+        for c, seg in b["segments"].items():
+            ax.bar(x, seg, bottom=bottom, color=COLORS[c])
+            bottom += seg
+    for x, b in zip(xs, bars, strict=True):
+        ci = b["ci"]
         if ci is not None:
-            h = r["headline_s"]
+            h = b["headline_s"]
             ax.errorbar(x, h, yerr=[[max(h - ci[0], 0.0)], [max(ci[1] - h, 0.0)]], fmt="none",
                         ecolor="black", elinewidth=1, capsize=4, zorder=3)
-    if any(headline_interval(r) for r in rows):
+    if any(b["ci"] for b in bars):
         ax.set_xlabel("error bars: 95% CI of the step median", fontsize=7, color="0.3")
     unit = result["unit"]
     ax.set_ylabel(f"seconds per {unit}")

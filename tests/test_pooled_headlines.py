@@ -1,0 +1,122 @@
+"""Per-unit headlines (s / 1000 images, items / s) and the compare charts derive from the pooled
+median shown beside them, not from the first process's own figure.
+
+The record here is what ``compare --repeat 3`` stores: three processes' clean steps pooled into
+``step_ms`` (by :func:`profiler.analysis.stats.step_stats`, as the repeat harness does) while
+``per_unit_ms`` still holds the first process's median scaled to the unit. The expected figures are
+computed in the test from the raw steps with :mod:`statistics`.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import statistics
+from typing import Any
+
+import pytest
+from rich.console import Console
+
+from profiler.analysis.compare import compare_result, headline_seconds, unit_items
+from profiler.analysis.stats import step_stats
+from profiler.core.registry import builtin_scenarios
+from profiler.export.compare import chart_bars, headline_interval, to_csv
+from profiler.report.compare import CompareTable
+
+BATCH = 250
+# three processes of one variant: the first one fast (a quiet moment), the other two slower, so the
+# first process's median and the pooled median differ by far more than rounding
+PROCS = [
+    [42.1, 41.8, 43.0, 42.5, 42.2],
+    [60.3, 59.9, 61.2, 60.8, 59.5],
+    [58.7, 62.0, 59.9, 60.1, 61.4],
+]
+
+
+def _record() -> dict[str, Any]:
+    sc = builtin_scenarios()["resnet50_infer"].to_dict()
+    sc["unit"] = "1000 images"
+    st = step_stats(PROCS)
+    first = statistics.median(PROCS[0])
+    ms = {"data_loading": 0.0, "communication": 0.0, "memory_io": 10.0, "compute": 40.0,
+          "framework_overhead": 10.0, "idle": 0.0}  # fmt: skip
+    v = {
+        "framework": "keras", "variant": "default", "status": "ok", "error": None,
+        "step_ms": st,
+        "items_per_step": BATCH,
+        "per_unit_ms": first * 1000 / BATCH,  # the first process's figure, as the variant analysis leaves it
+        "info": {"parameters": 25_636_712},
+        "breakdown": {"ms": ms, "step_ms": sum(ms.values())},
+        "traced_step_ms": {"median": 61.0},
+    }  # fmt: skip
+    return {
+        "scenario": sc,
+        "settings": {"mode": "infer", "preset": "cpu", "data": "ram", "device": "cpu", "repeat": 3,
+                     "params": {"batch": BATCH, "image_size": 64}, "steps": 5, "warmup": 1, "trace_steps": 1},
+        "variants": [v],
+    }  # fmt: skip
+
+
+def _pooled_median() -> float:
+    return statistics.median([x for p in PROCS for x in p])
+
+
+def test_headline_is_the_pooled_median_in_the_unit() -> None:
+    rec = _record()
+    row = compare_result(rec)["rows"][0]
+    pooled = _pooled_median()
+    assert row["step_ms"] == pytest.approx(pooled)
+    assert row["n_processes"] == 3
+    # s / 1000 images = pooled ms/step × 1000 / batch / 1000
+    assert row["headline_s"] == pytest.approx(pooled * 1000 / BATCH / 1000)
+    # ... and not the first process's figure that the record also carries
+    first = rec["variants"][0]["per_unit_ms"] / 1000
+    assert abs(row["headline_s"] - first) > 0.2 * first
+    assert row["items_per_s"] == pytest.approx(BATCH * 1000 / pooled)
+    # the headline and items/s are the same statistic: their product is the unit's item count
+    assert row["headline_s"] * row["items_per_s"] == pytest.approx(1000.0)
+
+
+def test_headline_interval_scales_the_pooled_ci() -> None:
+    row = compare_result(_record())["rows"][0]
+    lo, hi = headline_interval(row)
+    st = step_stats(PROCS)
+    assert lo == pytest.approx(st["ci95"][0] * 1000 / BATCH / 1000)
+    assert hi == pytest.approx(st["ci95"][1] * 1000 / BATCH / 1000)
+    assert lo <= row["headline_s"] <= hi
+
+
+def test_chart_bars_are_the_pooled_headline() -> None:
+    res = compare_result(_record())
+    (bar,) = chart_bars(res)
+    expect = _pooled_median() * 1000 / BATCH / 1000
+    assert bar["headline_s"] == pytest.approx(expect)
+    # the stacked segments add up to the bar (the breakdown's shares sum to 100 here)
+    assert sum(bar["segments"].values()) == pytest.approx(expect)
+    assert bar["segments"]["compute"] == pytest.approx(expect * 40 / 60)
+    assert bar["ci"] == headline_interval(res["rows"][0])
+
+
+def test_html_chart_and_table_show_the_pooled_headline() -> None:
+    from profiler.export.html import compare_svg
+
+    res = compare_result(_record())
+    expect = _pooled_median() * 1000 / BATCH / 1000
+    svg = compare_svg(res)
+    labels = [float(x) for x in re.findall(r'text-anchor="middle">([0-9.]+)</text>', svg)]
+    assert any(x == pytest.approx(expect, rel=0.01) for x in labels), labels
+    buf = io.StringIO()
+    Console(file=buf, width=160, color_system=None).print(CompareTable(res))
+    assert f"{expect:.3f}" in buf.getvalue()
+    csv_text = to_csv(res)
+    assert f"{expect:.6g}" in csv_text
+
+
+def test_per_step_unit_and_missing_items() -> None:
+    assert headline_seconds(59.9, "step", None) == pytest.approx(0.0599)
+    assert headline_seconds(59.9, "1000 images", 250) == pytest.approx(59.9 * 4 / 1000)
+    # a per-image headline with no item count is unknown, not a per-step time under a per-image label
+    assert headline_seconds(59.9, "1000 images", None) is None
+    assert headline_seconds(None, "step", None) is None
+    assert unit_items("1000 images") == 1000.0 and unit_items("step") is None
+    assert unit_items("images") is None
