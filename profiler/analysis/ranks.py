@@ -39,7 +39,7 @@ import numpy as np
 from profiler.analysis.breakdown import StepWindow
 from profiler.analysis.intervals import clip, innermost_segments, merge
 from profiler.core.categories import CATEGORIES
-from profiler.core.events import COLLECTIVE, DEVICE_TID_BASE, KERNEL, MEMCPY, MEMSET, OP, STEP, EventTable
+from profiler.core.events import COLLECTIVE, DEVICE_TID_BASE, KERNEL, OP, STEP, EventTable
 from profiler.core.opkinds import op_kind
 
 # ------------------------------------------------------------------------------------- clocks
@@ -213,7 +213,12 @@ def _intersection_ns(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.n
 
 
 def comm_overlap(table: EventTable, pid: int, steps: Sequence[StepWindow]) -> dict[str, Any]:
-    """Communication time in ``steps`` and the share of it overlapped by computation."""
+    """Communication time in ``steps`` and the share of it overlapped by computation (per step).
+
+    On a device run: the union of communication kernels and of the other kernels (memcpy/memset
+    are neither, as in HTA); on a host-only run: collective spans and communication ops against the
+    self time of compute and memory-I/O ops. ``exposed_ms``: communication with no computation
+    beside it."""
     sp = table.spans
     pm = sp["pid"] == pid
     ends = sp["start_ns"] + sp["dur_ns"]
@@ -221,9 +226,12 @@ def comm_overlap(table: EventTable, pid: int, steps: Sequence[StepWindow]) -> di
     comm_s, comm_e = [sp["start_ns"][pm & table.cat_mask(COLLECTIVE)]], [ends[pm & table.cat_mask(COLLECTIVE)]]
     comp_s: list[np.ndarray] = []
     comp_e: list[np.ndarray] = []
-    dev = np.flatnonzero(pm & table.cat_mask(KERNEL, MEMCPY, MEMSET))
+    dev = np.flatnonzero(pm & table.cat_mask(KERNEL))
     if len(dev):
+        # HTA's and TraceLens' definition: communication kernels against computation kernels (not
+        # memcpy/memset); the host's collective calls only enqueue the kernels, they are not counted
         basis = "device kernels"
+        comm_s, comm_e = [], []
         comm = np.array([op_kind(names[int(sp["name"][r])])[1] == "communication" for r in dev.tolist()], bool)
         comm_s.append(sp["start_ns"][dev[comm]])
         comm_e.append(ends[dev[comm]])
@@ -490,6 +498,33 @@ def align_rank_traces(tables: Mapping[int, EventTable], pids: Mapping[int, int],
     return out
 
 
+def device_figures(table: EventTable, pid: int, steps: Sequence[StepWindow]) -> dict[str, Any]:
+    """One rank's GPU figures over its steps: ``busy_pct`` (share of the step time the device runs
+    kernels, :func:`profiler.analysis.gpu.gpu_summary`) and the median ``launch_delay_us`` (HTA's
+    definition, :func:`profiler.analysis.launches.launch_stats`). This is the one place the per-rank
+    figures are read from those analyses, so their definitions are the ones quoted; ``None`` each on
+    a rank with no device activity."""
+    from profiler.analysis.gpu import gpu_summary
+    from profiler.analysis.launches import launch_stats
+
+    g = gpu_summary(table, pid, list(steps)) or {}
+    delay = (launch_stats(table, pid, steps) or {}).get("launch_delay_us") or {}
+    return {
+        "busy_pct": g.get("busy_pct"),
+        "launch_delay_us": delay.get("median"),
+        "launch_delay_definition": delay.get("definition"),
+    }
+
+
+def mark_straggler(per_rank: Sequence[dict[str, Any]], straggler: Mapping[str, Any]) -> None:
+    """Set each rank's ``straggler`` mark: the slowest rank when :func:`straggler_report` names one
+    (busy times spread by at least :data:`STRAGGLER_MIN_SPREAD_PCT`), else no rank."""
+    spread = straggler.get("busy_spread_pct", straggler.get("step_spread_pct"))
+    named = straggler.get("slowest_rank") if (spread is None or spread >= STRAGGLER_MIN_SPREAD_PCT) else None
+    for rec in per_rank:
+        rec["straggler"] = len(per_rank) > 1 and named is not None and rec["rank"] == named
+
+
 def merge_rank_traces(ranks: Mapping[int, tuple[EventTable, Mapping[str, Any]]]) -> tuple[EventTable, dict[str, Any]]:
     """One table of every rank (aligned, one process per rank) and the ``distributed`` section a
     data-parallel run of ours gets: per-rank step and busy time, communication and its overlap with
@@ -515,11 +550,16 @@ def merge_rank_traces(ranks: Mapping[int, tuple[EventTable, Mapping[str, Any]]])
         rec: dict[str, Any] = {"rank": r, "host": hosts[r], "pid": pid, "status": "ok", "error": None}
         if steps:
             bd = breakdown(merged, pid, steps)
-            rec["step_ms"] = statistics.median(w.dur_ns for w in steps) / 1e6
+            # every step of a trace was traced: the mean, the statistic of the breakdown beside it
+            rec["step_ms"] = statistics.fmean(w.dur_ns for w in steps) / 1e6
+            rec["step_statistic"] = "mean"
+            rec["step_median_ms"] = statistics.median(w.dur_ns for w in steps) / 1e6
             rec["traced_step_ms"] = rec["step_ms"]
             rec["breakdown_ms"] = {c: (None if c in bd.not_measured else v) for c, v in bd.ms.items()}
             rec["overlap"] = comm_overlap(merged, pid, steps)
+            rec["exposed_comm_ms"] = rec["overlap"]["exposed_ms"]
             rec["steps"] = len(steps)
+            rec.update(device_figures(merged, pid, steps))
         per_rank.append(rec)
     di = next((f.get("distributed_info") for f in facts.values() if f.get("distributed_info")), None) or {}
     world = di.get("world_size") if isinstance(di.get("world_size"), int) else len(tables)
@@ -537,7 +577,10 @@ def merge_rank_traces(ranks: Mapping[int, tuple[EventTable, Mapping[str, Any]]])
         "clock": None,
         "straggler": straggler_report(per_rank),
         "failure": None,
+        "merged_view": f"rank {min(tables)}: the variant's headline, breakdown and GPU figures are its own; "
+                       "the Chrome trace holds every rank",
     }
+    mark_straggler(per_rank, section["straggler"])
     if len(tables) < world:
         section["note"] = f"{len(tables)} of {world} ranks' traces given: the others are missing"
     return merged, section

@@ -37,6 +37,8 @@ from profiler.core.errors import InputError
 @click.option("--html", "html_file", is_flag=False, flag_value="", default=None, metavar="[FILE]",
               help="Write the self-contained HTML report (default RUN_DIR/report.html).")
 @click.option("--open", "open_html", is_flag=True, help="Open the HTML report in a browser.")
+@click.option("--force", is_flag=True,
+              help="For a folder of traces: merge them as ranks even when they are not of one job.")
 def report_cmd(
     run_dir: Path,
     reanalyse: bool,
@@ -48,6 +50,7 @@ def report_cmd(
     detail: bool = False,
     html_file: str | None = None,
     open_html: bool = False,
+    force: bool = False,
 ) -> None:
     """Re-render a saved run, or analyse a trace you already have.
 
@@ -72,7 +75,7 @@ def report_cmd(
 
         if trace_budget is not None and trace_budget <= 0:
             raise InputError(f"--trace-budget must be a positive number of MB, got {trace_budget:g}")
-        record, run = import_as_run(run_dir, out, trace_budget)
+        record, run = import_as_run(run_dir, out, trace_budget, force=force)
         if as_json:
             click.echo(json.dumps(json_summary(record, run), indent=2))
         else:

@@ -26,14 +26,19 @@ from profiler.importers import load_trace
 from profiler.run.execute import export_files
 
 
-def import_as_run(path: str | Path, out: Path, budget_mb: float | None = None) -> tuple[RunRecord, RunDir]:
+def import_as_run(path: str | Path, out: Path, budget_mb: float | None = None,
+                  force: bool = False) -> tuple[RunRecord, RunDir]:
     """Analyse a foreign trace and save it as a run directory (run.json, events, Chrome trace, PNGs).
 
     The breakdown, report and Chrome export are the ones a run of ours gets; the steps are the
     trace's own (``ProfilerStep#N``, TF steps, or the whole trace as one step) and, as every step was
     traced, the step times quoted are traced ones.
+
+    A folder of traces is read as the ranks of one job (:func:`profiler.importers.load_rank_traces`:
+    traces that are not are refused, or with ``force`` merged with a warning); each rank's step,
+    breakdown and GPU figures are in the ``distributed`` section's ``ranks``.
     """
-    imp = load_trace(path)
+    imp = load_trace(path, force)
     table = imp.table
     distributed = None
     if imp.ranks and len(imp.ranks) > 1:  # one trace per rank: aligned, merged, compared
@@ -84,6 +89,7 @@ def import_as_run(path: str | Path, out: Path, budget_mb: float | None = None) -
     if distributed:
         entry.sections["distributed"] = distributed
     entry.update(analyse_variant(table, entry.to_dict(), None, "step", load_cached()))
+    entry.warnings.extend(imp.facts.get("warnings") or [])  # files skipped, or merged by --force
     lim = limits_from_kineto(imp.facts["device_properties"]) if imp.facts.get("device_properties") else None
     if lim is not None and entry.gpu and steps:
         # the trace names its GPU's SM limits: occupancy against those, not the defaults
