@@ -55,3 +55,14 @@ TERMINAL_COLORS: dict[str, str] = {
     FRAMEWORK_OVERHEAD: "red",
     IDLE: "bright_black",
 }
+
+#: What a reader can do about the time in each category but compute (the work itself), in one clause:
+#: the report's "fix first" line names the largest of them.
+REMEDIES: dict[str, str] = {
+    DATA_LOADING: "the step waits for input: more loader workers, prefetching, data held in memory",
+    COMMUNICATION: "collectives are exposed: overlap them with compute (bucketing), or fewer/larger messages",
+    MEMORY_IO: "memory-bound work: fuse element-wise ops, keep tensors in cache, lower precision",
+    FRAMEWORK_OVERHEAD: "the framework's dispatch dominates: fuse small ops (see the repeated op chains), "
+                        "larger batches, graphs/compilation",
+    IDLE: "nothing runs: host-device syncs or waits; remove synchronisations, overlap host work",
+}

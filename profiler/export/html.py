@@ -26,7 +26,11 @@ from typing import Any
 
 from profiler.core.categories import CATEGORIES, COLORS, LABELS
 from profiler.core.files import atomic_write_text
+from profiler.core.record import RunRecord
 from profiler.export.svg import Frame, esc, fmt, log_ticks, nice_ticks
+from profiler.sections.blocks import Bar, Block, Line
+from profiler.sections.document import build
+from profiler.sections.first import find
 
 FILE = "report.html"
 
@@ -49,7 +53,7 @@ td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}th.sort{cursor:poin
 .nw{white-space:nowrap}.warn{color:#a05a00}.bad{color:#b00}.dim{color:#666}.legend span{margin-right:1em}
 .sw{display:inline-block;width:.9em;height:.9em;vertical-align:middle;margin-right:.3em}
 .row{display:flex;flex-wrap:wrap;gap:1em;align-items:flex-start}figure{margin:.3em 0}
-figcaption{font-size:12px;color:#444}section.variant{border-left:3px solid #ccd;padding-left:.8em;margin:1em 0}
+figcaption{font-size:12px;color:#444}caption{text-align:left;font-weight:600}.good{color:#2a7a2a}section.variant{border-left:3px solid #ccd;padding-left:.8em;margin:1em 0}
 code{background:#f4f4f4;padding:0 .2em}
 """
 
@@ -169,26 +173,6 @@ def _warnings(record: dict[str, Any]) -> str:
 # ── per variant ─────────────────────────────────────────────────────────────────────────────────
 
 
-def _breakdown_table(v: dict[str, Any]) -> str:
-    bd = v.get("breakdown") or {}
-    if not bd.get("ms"):
-        return ""
-    nm = bd.get("not_measured") or {}
-    rows = "".join(
-        f'<tr><td><i class=sw style="background:{COLORS[c]}"></i>{_e(LABELS[c])}</td>'
-        + (f'<td class=n colspan=2 title="{_e(nm[c])}">not measured</td>' if c in nm else
-           f'<td class=n>{_ms(bd["ms"].get(c, 0.0))}</td><td class=n>{bd["pct"].get(c, 0.0):.1f}</td>')
-        + "</tr>"
-        for c in CATEGORIES
-    )
-    basis = "clean step, tracer cost removed" if bd.get("compensation") else "traced step"
-    return (
-        f"<table><thead><tr><th>category</th><th class=n>ms/step</th><th class=n>%</th></tr></thead><tbody>{rows}"
-        f"<tr><th>step ({_e(basis)})</th><th class=n>{_ms(bd.get('step_ms'))}</th><th class=n>100</th></tr>"
-        f"</tbody></table><p class=dim>residual {bd.get('residual_ms', 0):+.4f} ms; basis: {_e(bd.get('basis'))}</p>"
-    )
-
-
 def roofline_svg(v: dict[str, Any], n_labels: int = 10) -> str:
     """The variant's roofline: costed ops at (FLOP/byte, GFLOP/s), area ∝ time per step, under the
     calibrated roofs; the ``n_labels`` longest ops numbered, their names in a legend table."""
@@ -226,7 +210,7 @@ def roofline_svg(v: dict[str, Any], n_labels: int = 10) -> str:
         px, py = f.x(o["intensity"]), f.y(o["achieved_gflops"])
         f.add(f'<circle cx="{px:.1f}" cy="{py:.1f}" r="{r:.1f}" fill="{col}" fill-opacity=".65" stroke="#333" '
               f'stroke-width=".6"><title>{_e(o["name"])}: {o["time_ms_per_step"]:.3g} ms/step, '
-              f'{o["intensity"]:.3g} FLOP/B, {o["achieved_gflops"]:.3g} GFLOP/s ({_e(o.get("bound"))}-bound)'
+              f'{o["intensity"]:.3g} FLOP/B, {o["achieved_gflops"]:.3g} GFLOP/s ({_e(_bound(o))})'
               "</title></circle>")
         if id(o) in numbered:
             f.add(f'<text x="{px + r * 0.7 + 1:.1f}" y="{py - r * 0.7:.1f}" font-size="10" font-weight="bold">'
@@ -254,22 +238,41 @@ def roofline_svg(v: dict[str, Any], n_labels: int = 10) -> str:
     )
 
 
-def _ops(v: dict[str, Any], top: int) -> str:
-    ops = (v.get("top_ops") or [])[:top]
-    if not ops:
-        return ""
-    rows = "".join(
-        f"<tr><td>{_e(o['name'])}</td><td>{_e(o.get('where'))}</td>"
-        f"<td><i class=sw style=\"background:{COLORS.get(o.get('category'), '#999')}\"></i>"
-        f"{_e(LABELS.get(o.get('category'), o.get('category')))}</td>"
-        f"<td class=n data-v=\"{o.get('calls_per_step')}\">{o.get('calls_per_step', 0):,.0f}</td>"
-        f"<td class=n data-v=\"{o.get('self_ms_per_step')}\">{_ms(o.get('self_ms_per_step'))}</td></tr>"
-        for o in ops
-    )
-    return (
-        '<table class="sortable ops"><thead><tr><th>op (top by self time)</th><th>where</th><th>category</th>'
-        '<th class="n">calls/step</th><th class="n">self ms/step</th></tr></thead><tbody>' + rows + "</tbody></table>"
-    )
+def _bound(o: dict[str, Any]) -> str:
+    """What bounds an op, or that it was not classified (no calibrated ceilings)."""
+    return f"{o['bound']}-bound" if o.get("bound") else "not classified"
+
+
+#: html classes of the line tones
+TONE_CLASS = {"plain": "", "dim": "dim", "strong": "strong", "warn": "warn", "bad": "bad", "good": "good"}
+
+
+def html_block(b: Block) -> str:
+    """One section block as HTML: a paragraph, or a sortable table (bars as inline SVG)."""
+    if isinstance(b, Line):
+        cls = TONE_CLASS.get(b.tone, "")
+        text = f"<b>{_e(b.text)}</b>" if b.tone == "strong" else _e(b.text)
+        return f'<p class="{cls}">{text}</p>' if cls else f"<p>{text}</p>"
+    head = "".join(f'<th class="{"n" if c.right else ""}">{_e(c.name if c.name != "bar" else "")}</th>'
+                   for c in b.columns)
+    rows = []
+    for r in b.rows:
+        cells = []
+        for c, col in zip(r, b.columns, strict=False):
+            if isinstance(c, Bar):
+                cells.append(f"<td>{stacked_svg(c.as_dict(), {}, width=160, height=12)}</td>")
+            else:
+                cells.append(f'<td class="{"n" if col.right else ""}">{_e(c)}</td>')
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    title = f"<caption>{_e(b.title)}</caption>" if b.title else ""
+    return (f'<table class="sortable" data-table="{_e(b.key)}">{title}<thead><tr>{head}</tr></thead><tbody>'
+            + "".join(rows) + "</tbody></table>")
+
+
+def html_sections(pairs: list[tuple[Any, tuple[Block, ...]]]) -> str:
+    """Each section's blocks under its title (``data-section`` names its key)."""
+    return "".join(f'<div class="section" data-section="{_e(sec.key)}"><h4>{_e(sec.title)}</h4>'
+                   + "".join(html_block(b) for b in blocks) + "</div>" for sec, blocks in pairs)
 
 
 def _probe_figures(v: dict[str, Any]) -> str:
@@ -387,27 +390,25 @@ def _probes(v: dict[str, Any], run_dir: Path | str | None) -> str:
     return f"<h4>probes</h4>{table}<div class=row>{charts}</div>{shade}{note}"
 
 
-def _variant(v: dict[str, Any], top: int, run_dir: Path | str | None) -> str:
+def _variant(v: dict[str, Any], top: int, run_dir: Path | str | None, sections_html: str = "") -> str:
     nm = _name(v)
     st = v.get("step_ms") or {}
     tr = v.get("traced_step_ms") or {}
-    head = (f"<p>step time <b>{_ms(st.get('median'))} ms</b> ({_e(_uncertainty(st))}), median of "
-            f"{st.get('n_steps', 0)} clean steps in {st.get('n_processes') or 1} process(es)")
-    if tr.get("median") is not None:
+    stat = st.get("statistic") or "median"
+    which = "traced" if v.get("imported") else "clean"
+    head = (f"<p>step time <b>{_ms(st.get(stat))} ms</b> ({_e(_uncertainty(st))}), {stat} of "
+            f"{st.get('n_steps', 0)} {which} steps in {st.get('n_processes') or 1} process(es)")
+    if tr.get("median") is not None and v.get("tracing_overhead_pct") is not None:
         head += (f"; traced steps {_ms(tr['median'])} ms (tracing adds {v.get('tracing_overhead_pct') or 0:+.0f}%)")
     head += "</p>"
-    warn = "".join(f'<p class="warn">warning: {_e(w)}</p>' for w in v.get("warnings") or [])
-    d = v.get("dispatch") or {}
-    disp = (f"<p class=dim>dispatch per step: {d.get('ops', 0):,.0f} ops ({d.get('top_level_ops', 0):,.0f} "
-            f"top-level), {d.get('kernels', 0):,.0f} device kernels, {d.get('runtime_calls', 0):,.0f} runtime calls</p>"
-            if d else "")
+    bd = v.get("breakdown") or {}
+    bar = stacked_svg(bd["pct"], bd["ms"]) if isinstance(bd.get("pct"), dict) and isinstance(bd.get("ms"), dict) else ""
     rl = roofline_svg(v)
     return (
-        f'<section class="variant"><h3>{_e(nm)}</h3>{head}{warn}'
-        f'<div class="row">{_breakdown_table(v)}</div>'
-        + (f"<h4>roofline</h4>{rl}" if rl else "")
-        + (f"<h4>top ops</h4>{_ops(v, top)}" if v.get("top_ops") else "")
-        + disp + _probes(v, run_dir) + "</section>"
+        f'<section class="variant"><h3>{_e(nm)}</h3>{head}'
+        + (f'<div class="row">{bar}</div>' if bar else "")
+        + (f"<h4>roofline chart</h4>{rl}" if rl else "")
+        + sections_html + _probes(v, run_dir) + "</section>"
     )
 
 
@@ -624,11 +625,19 @@ def render_html(record: dict[str, Any], top: int = 15, run_dir: Path | str | Non
     else:
         if kind == "compare":
             body.append(f"<h2>Comparison</h2>{_compare(record)}")
+        first = find(record)
+        if first:
+            body.append(f'<p class="strong" data-section="first"><b>fix first: {_e(first["text"])}</b></p>')
         body.append(f"<h2>Summary</h2>{_summary(record)}<h2>Verdicts</h2>{_verdicts(record)}")
         body.append(f"<h2>Warnings</h2>{_warnings(record)}")
-        details = [_variant(v, top, run_dir) for v in record.get("variants", []) if v.get("status") == "ok"]
+        report = build(RunRecord.from_dict(record), str(run_dir) if run_dir else None, top)
+        details = [_variant(part.entry.to_dict(), top, run_dir, html_sections(report.variant_blocks(part)))
+                   for part in report.variants if part.entry.ok]
         if details:
             body.append("<h2>Per variant</h2>" + "".join(details))
+        run_html = html_sections([p for p in report.run_blocks() if p[0].key != "first"])
+        if run_html:
+            body.append(f"<h2>Across the run</h2>{run_html}")
     body.append(f"<h2>Trace</h2>{_trace_help(record)}")
     steps = (f" · {_e(s.get('steps'))} clean + {_e(s.get('trace_steps'))} traced steps"
              if s.get("steps") is not None else "")

@@ -323,7 +323,8 @@ def nvml_summary_lines(figures: Any) -> list[str]:
     for g in summary.get("nvml", []):
         parts = [f"GPU {g['gpu']}"]
         if g.get("mean_power_w") is not None:
-            parts.append(f"power mean {g['mean_power_w']:.0f} W, max {g['max_power_w']:.0f} W")
+            peak = f", max {g['max_power_w']:.0f} W" if g.get("max_power_w") is not None else ""
+            parts.append(f"power mean {g['mean_power_w']:.0f} W{peak}")
         if g.get("energy_per_step_j") is not None:
             parts.append(f"energy {g['energy_per_step_j']:.2f} J/step ({g['energy_source']})")
         if g.get("mean_util_pct") is not None:

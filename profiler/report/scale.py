@@ -156,7 +156,16 @@ class ScaleReport:
             out.append("no measured point", style="red")
             return out
         fit = f.get("fit")
-        if fit:
+        if fit and fit.get("exactly_determined"):
+            # as many points as parameters: the curve passes through them; a 0% residual and a
+            # ceiling 1/f would be read as evidence, and there is none
+            out.append(f"Amdahl serial fraction {fit['serial_fraction']:.3f}", style="cyan")
+            out.append(
+                f" (from {fit['n_points']} counts, exactly determined: no residual, no extrapolation"
+                + (f", clamped {fit['clamped']}" if fit.get("clamped") else "") + ")",
+                style="dim",
+            )
+        elif fit:
             out.append(f"Amdahl serial fraction {fit['serial_fraction']:.3f}", style="cyan")
             extra = f" (fit residual {100 * fit['rms_rel_residual']:.1f}% rms over {fit['n_points']} counts"
             extra += f", clamped {fit['clamped']}" if fit.get("clamped") else ""
@@ -180,6 +189,8 @@ class ScaleReport:
             out.append(f"\n  {n}", style="dim")
         if f.get("fit_note") and fit:
             out.append(f"\n  {f['fit_note']}", style="dim")
+        if fit and fit.get("note"):
+            out.append(f"\n  {fit['note']}", style="dim")
         return out
 
 

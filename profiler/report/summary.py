@@ -23,6 +23,7 @@ from profiler.core.categories import CATEGORIES, LABELS, SHORT
 from profiler.core.categories import TERMINAL_COLORS as COLORS
 from profiler.core.record import RunRecord, StepStats, VariantEntry
 from profiler.report.bars import breakdown_bar, fmt_ms
+from profiler.sections.first import find
 
 NAME_WIDTH = 24
 SUMMARY_BAR = 20
@@ -177,6 +178,9 @@ class SummaryReport:
                 "dim",
             ),
         )
+        first = find(rec.to_dict())
+        if first:
+            yield Text(f"fix first: {first['text']}", style="bold")
         ran = [v for v in rec.variants if v.status != "unavailable"]
         skipped = [v for v in rec.variants if v.status == "unavailable"]
         if ran:

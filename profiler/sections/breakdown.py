@@ -1,0 +1,108 @@
+"""The step's breakdown: what each category holds, what the figures describe, the input verdict."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from profiler.core.categories import CATEGORIES, LABELS
+from profiler.sections.blocks import Bar, Block, Line, Table, cols, fmt_ms
+from profiler.sections.registry import VARIANT, Section, View
+
+
+@dataclass(frozen=True)
+class InputBound:
+    verdict: str
+    pct: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Compensation:
+    residual_pct: float | None = None
+    removed_ms: Any = None
+    cost: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Loader:
+    processes: int
+    work_ms_per_step: float
+    busy_ms_per_step: float
+    spans: int | None = None
+    work_ms_total: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Breakdown:
+    ms: dict[str, float]
+    pct: dict[str, float]
+    step_ms: float
+    residual_ms: float = 0.0
+    residual_pct: float = 0.0
+    basis: str = ""
+    describes: str | None = None
+    not_measured: dict[str, str] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+    input_bound: InputBound | None = None
+    loader: Loader | None = None
+    compensation: Compensation | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def compensated(self) -> bool:
+        return self.compensation is not None
+
+
+def what(b: Breakdown) -> str:
+    """The words for what the figures are: the clean step (tracer cost removed) or traced steps."""
+    return "clean, tracer cost removed" if b.compensated else "traced"
+
+
+def show(b: Breakdown, view: View) -> tuple[Block, ...]:
+    rows = []
+    for c in CATEGORIES:
+        nm = b.not_measured.get(c)
+        pct = b.pct.get(c, 0.0)
+        rows.append((LABELS[c], "not measured" if nm else fmt_ms(b.ms.get(c, 0.0)), "" if nm else f"{pct:.1f}",
+                     Bar.of({c: pct})))
+    rows.append((f"step ({what(b)})", fmt_ms(b.step_ms), "100.0", Bar.of(b.pct)))
+    out: list[Block] = [Table(f"breakdown ({what(b)} ms per step)", cols("category", "ms/step>", "%>", "bar"),
+                              tuple(rows), key="categories")]
+    closure = f"closure {b.residual_ms:+.4f} ms ({b.residual_pct:+.3f}% of step)"
+    if b.compensation and b.compensation.residual_pct is not None:
+        closure += f"; compensation residual before rescaling {b.compensation.residual_pct:+.1f}%"
+    out.append(Line(closure + (f"; basis: {b.basis}" if b.basis else ""), "dim"))
+    if b.describes:
+        out.append(Line(f"the breakdown describes {b.describes}", "strong"))
+    ib = b.input_bound
+    if ib is not None:
+        if ib.verdict == "not measured" or ib.pct is None:
+            out.append(Line("input-bound: not measured (the input pipeline was not marked)", "dim"))
+        else:
+            tone = {"not input-bound": "good", "moderately input-bound": "warn"}.get(ib.verdict, "bad")
+            out.append(Line(f"input: {ib.verdict} — {ib.pct:.1f}% of step time waiting for input or copying it to the "
+                            "device (TF Profiler's thresholds: <5% no, 5–20% moderately, ≥20% highly)", tone))
+    ld = b.loader
+    if ld is not None:
+        total = (f"; {ld.spans:,} items in {ld.work_ms_total:.1f} ms of work over the whole recording"
+                 if ld.spans is not None and ld.work_ms_total is not None else "")
+        out.append(Line(f"loader workers: {ld.processes} process(es) worked {ld.work_ms_per_step:.2f} ms inside each "
+                        f"step (some worker busy {ld.busy_ms_per_step:.2f} ms of it){total}", "dim"))
+    for c, why in b.not_measured.items():
+        out.append(Line(f"{LABELS.get(c, c)}: not measured — {why}", "warn"))
+    out.extend(Line(n, "dim") for n in b.notes)
+    return tuple(out)
+
+
+SECTION = Section(
+    key="breakdown",
+    title="breakdown",
+    scope=VARIANT,
+    model=Breakdown,
+    show=show,
+    computed_by="profiler.analysis.breakdown.breakdown",
+    order=10,
+)

@@ -1,0 +1,96 @@
+"""The one registry of report sections, and the typed report every renderer draws.
+
+A section is one module in this package that defines ``SECTION``: its key (the key in ``run.json``
+and in every ``--json`` document), its title, its scope (``variant``: one per measured worker;
+``run``: one per record), the type of its result (frozen dataclasses, :mod:`profiler.sections.typed`),
+the pure analysis function that computes it, and ``show``: the blocks (:mod:`profiler.sections.blocks`)
+a reader sees. Modules are found by listing this package, so adding a section is its module plus its
+test; every renderer, the ``--json`` document and the schema loop over :func:`sections`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from profiler.core.record import RunRecord, VariantEntry
+from profiler.sections.blocks import Block
+from profiler.sections.typed import convert, dump, schema_of
+
+VARIANT, RUN = "variant", "run"
+
+
+@dataclass(frozen=True)
+class View:
+    """What ``show`` may read beside its own result: the run, the entry, how much to show."""
+
+    record: RunRecord
+    entry: VariantEntry | None = None
+    top: int = 10
+    run_dir: str | None = None
+
+
+@dataclass(frozen=True)
+class Section:
+    key: str
+    title: str
+    scope: str  # VARIANT | RUN
+    model: Any  # the result's type (a dataclass, or tuple[Dataclass, ...])
+    show: Callable[[Any, View], tuple[Block, ...]]
+    computed_by: str  # the pure function that makes it ("profiler.analysis.launches.launch_stats")
+    order: int = 100  # position in every output
+    detail: bool = False  # the terminal shows it with --detail only (files always)
+    #: where the raw value lives when not under ``key`` in the entry/record dictionary
+    raw: Callable[[dict[str, Any]], Any] | None = None
+
+    def raw_value(self, d: dict[str, Any]) -> Any:
+        return self.raw(d) if self.raw is not None else d.get(self.key)
+
+    def load(self, raw: Any, where: str) -> Any:
+        return convert(self.model, raw, f"{where}.{self.key}")
+
+    def schema(self) -> dict[str, Any]:
+        s = schema_of(self.model)
+        return {"anyOf": [s, {"type": "null"}], "description": f"{self.title} ({self.computed_by})"}
+
+
+@cache
+def sections() -> tuple[Section, ...]:
+    """Every registered section, in report order."""
+    found: list[Section] = []
+    pkg = Path(__file__).parent
+    for m in sorted(pkgutil.iter_modules([str(pkg)]), key=lambda m: m.name):
+        if m.name in ("registry", "typed", "blocks", "document") or m.name.startswith("_"):
+            continue
+        mod = importlib.import_module(f"profiler.sections.{m.name}")
+        s = getattr(mod, "SECTION", None)
+        if isinstance(s, Section):
+            found.append(s)
+    keys = [s.key for s in found]
+    dup = {k for k in keys if keys.count(k) > 1}
+    if dup:
+        raise RuntimeError(f"sections registered twice: {sorted(dup)}")
+    return tuple(sorted(found, key=lambda s: (s.order, s.key)))
+
+
+def variant_sections() -> tuple[Section, ...]:
+    return tuple(s for s in sections() if s.scope == VARIANT)
+
+
+def run_sections() -> tuple[Section, ...]:
+    return tuple(s for s in sections() if s.scope == RUN)
+
+
+def section(key: str) -> Section:
+    for s in sections():
+        if s.key == key:
+            return s
+    raise KeyError(key)
+
+
+__all__ = ["RUN", "VARIANT", "Section", "View", "dump", "run_sections", "section", "sections", "variant_sections"]
