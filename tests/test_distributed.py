@@ -324,7 +324,7 @@ def test_crashing_rank_stops_the_others_and_the_run_is_kept(tmp_path):
     run_dir = Path(doc["run_dir"])
     wdir = run_dir / "workers" / "torch-ddp-train-ws2"
     for n in (0, 1):
-        assert (wdir / f"rank{n}" / "events.npz").is_file() and (wdir / f"rank{n}" / "result.json").is_file()
+        assert (wdir / f"rank{n}" / "events.parquet").is_file() and (wdir / f"rank{n}" / "result.json").is_file()
     assert Path(doc["trace"]).is_file()
     rec = json.loads((run_dir / "run.json").read_text())
     assert rec["status"] == "failed" and rec["variants"][0]["distributed"]["failure"]["rank"] == 1

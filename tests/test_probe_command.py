@@ -49,7 +49,7 @@ def test_steps_from_optimizer_boundaries_replace_dataloader_ones(tmp_path):
     res = json.loads((tmp_path / "result.json").read_text())
     assert len(res["warmup_ns"]) == 1 and len(res["step_ns"]) == 4 and res["step_ns"][0] == 100
     assert res["info"]["step_source"] == "optimizer.step"
-    ev = EventTable.load(tmp_path / "events.npz")
+    ev = EventTable.load(tmp_path / "events.parquet")
     assert ev.cat_mask(STEP).sum() == 4 and ev.cat_mask(WARMUP).sum() == 1
     assert ev.cat_mask(DATA_LOADING).sum() == 6
 
@@ -99,7 +99,7 @@ def test_no_steps_detected_is_said(tmp_path):
     res = json.loads((tmp_path / "result.json").read_text())
     assert "no steps detected" in res["info"]["note"] and "whole run" in res["info"]["note"]
     assert len(res["step_ns"]) == 1 and res["step_ns"][0] > 0
-    ev = EventTable.load(tmp_path / "events.npz")
+    ev = EventTable.load(tmp_path / "events.parquet")
     assert ev.cat_mask(STEP).sum() == 1
 
 

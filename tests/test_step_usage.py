@@ -136,7 +136,7 @@ def test_harness_steps_carry_their_counters(tmp_path, cli) -> None:
     run_dir = json.loads(r.stdout)["run_dir"]
     from pathlib import Path
 
-    (ev,) = Path(run_dir).glob("workers/*/events.npz")
+    (ev,) = Path(run_dir).glob("workers/*/events.parquet")
     t = EventTable.load(ev)
     from profiler.analysis.breakdown import step_windows
 

@@ -149,7 +149,7 @@ def test_trace_runs_the_tensorflow_probe_and_its_ops_land_in_the_traced_steps(cl
     # --threads reached TF's own thread pools (set before the model was built)
     assert result["info"]["intra_op_threads"] == result["info"]["inter_op_threads"] == 1
     assert (worker / result["probes"]["tensorflow"]["xspace"]).is_file()
-    t = EventTable.load(worker / "events.npz")
+    t = EventTable.load(worker / "events.parquet")
     ops = list(t.iter_spans(t.cat_mask("op")))
     names = {o["name"] for o in ops}
     assert {"BlockLSTMV2", "BlockLSTMGradV2"} <= names

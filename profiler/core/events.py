@@ -317,14 +317,23 @@ class EventTable:
         return t
 
     # --------------------------------------------------------------- storage
-    def save(self, path: str | Path, compress: bool = True) -> None:
-        """Write to ``path`` (``.npz``) atomically. Data only: numbers and UTF-8 text.
+    def save(self, path: str | Path, compress: bool = True, rank: int | None = None) -> None:
+        """Write to ``path`` atomically. Data only: numbers and UTF-8 text.
+
+        A ``….parquet`` path writes the event store (:mod:`profiler.core.parquet`, ``docs/store.md``:
+        Arrow/Parquet tables, zstd; ``rank`` labels every event with one rank); any other path
+        writes the ``.npz`` file earlier versions used as a run's event file.
 
         The file is what ``np.savez_compressed`` writes (one ``NAME.npy`` member per column), deflated
         at level 1 rather than 6: several times faster on a million events, about 10% larger.
         ``compress=False`` (stored members, as ``np.savez``) is for checkpoints taken between measured
         steps, where the worker's CPU time matters more than the file's size.
         """
+        if str(path).endswith(".parquet"):
+            from profiler.core import parquet
+
+            parquet.write(self, path, SPAN_CATEGORIES, DEVICE_TID_BASE, compress=compress, rank=rank)
+            return
         from profiler.core.files import atomic_write_bytes
 
         arrays: dict[str, np.ndarray] = {}
@@ -358,8 +367,20 @@ class EventTable:
 
     @staticmethod
     def load(path: str | Path) -> EventTable:
-        """Read a file written by :meth:`save`; :class:`InputError` on anything else."""
+        """Read a file written by :meth:`save` (an event store or an ``.npz``); :class:`InputError`
+        on anything else."""
         path = Path(path)
+        if path.name.endswith(".parquet"):
+            from profiler.core import parquet
+
+            parts = parquet.read(path, SPAN_CATEGORIES)
+            t = EventTable(strings=StringTable(parts.pop("strings")), **parts)
+            for tbl, spec in ((t.spans, _SPAN_COLUMNS), (t.counters, _COUNTER_COLUMNS), (t.instants, _INSTANT_COLUMNS),
+                              (t.samples, _SAMPLE_COLUMNS), (t.flows, _FLOW_COLUMNS)):
+                for k, dt in spec.items():
+                    tbl[k] = tbl[k].astype(dt, copy=False)
+            t.validate(str(path))
+            return t
         try:
             with np.load(path, allow_pickle=False) as z:
                 files = set(z.files)

@@ -3,7 +3,8 @@
 The parent writes ``spec.json`` into the worker's directory and starts
 ``python -m profiler.run.worker SPEC``. The worker reports progress as JSON lines on a pipe whose fd it
 gets in ``PROFILER_PROGRESS_FD`` (its own stdout and stderr belong to the workload and go to log
-files), and leaves ``events.npz`` and ``result.json`` in the same directory.
+files), and leaves its event store (``events.parquet`` and its sibling tables, ``docs/store.md``) and
+``result.json`` in the same directory.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ PROGRESS_FD_ENV = "PROFILER_PROGRESS_FD"
 PIN_CPUS_ENV = "PROFILER_PIN_CPUS"
 SPEC_FILE = "spec.json"
 RESULT_FILE = "result.json"
-EVENTS_FILE = "events.npz"
+EVENTS_FILE = "events.parquet"  # runs before the event store wrote events.npz (still read)
 STDOUT_FILE = "stdout.log"
 STDERR_FILE = "stderr.log"
 

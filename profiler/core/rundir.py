@@ -5,7 +5,8 @@ Layout::
     RUN_DIR/
       run.json                    # versioned record: what ran, where, with what, and the results
       workers/<key>/spec.json     # what the worker was asked to do
-      workers/<key>/events.npz    # what its probes collected (see profiler.core.events)
+      workers/<key>/events.parquet   # what its probes collected: the event store (docs/store.md),
+      workers/<key>/events.*.parquet # its other tables; runs before the store have events.npz
       workers/<key>/result.json   # what the worker reported (status, step times, phases, errors)
       workers/<key>/stderr.log    # the worker's stderr
       trace.json.gz               # Chrome trace of every worker, one process per worker
@@ -110,7 +111,8 @@ class RunDir:
         return RunRecord.from_dict(raw, str(self.run_file))
 
     def load_events(self, variant: VariantEntry | dict[str, Any]) -> EventTable:
-        """The EventTable of one variant entry of run.json."""
+        """The EventTable of one variant entry of run.json: its event store (``events.parquet``), or
+        the ``events.npz`` a run saved before the store existed."""
         rel = variant.events if isinstance(variant, VariantEntry) else variant.get("events")
         if not rel:
             return EventTable()

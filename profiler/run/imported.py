@@ -19,6 +19,7 @@ from profiler.analysis.variant import analyse_variant, comparisons
 from profiler.core.calibration import load_cached
 from profiler.core.events import DEVICE_TID_BASE, STEP, EventBuilder, EventTable
 from profiler.core.forked import Forked
+from profiler.core.protocol import EVENTS_FILE
 from profiler.core.record import RunRecord, VariantEntry
 from profiler.core.rundir import RunDir, ensure_writable_root
 from profiler.export.chrome import ChromeTraceExporter
@@ -65,7 +66,7 @@ def import_as_run(path: str | Path, out: Path, budget_mb: float | None = None,
 
     def write_files() -> dict | None:
         """The events file and the Chrome trace; what the trace budget dropped."""
-        table.save(wdir / "events.npz")
+        table.save(wdir / EVENTS_FILE)
         exporter.write(table, run.trace_file)
         return exporter.dropped or None
 
@@ -81,7 +82,7 @@ def import_as_run(path: str | Path, out: Path, budget_mb: float | None = None,
         preset=imp.format,
         device="cuda" if _has_device(table) else "cpu",
         pid=host_pid,
-        events=f"workers/{key}/events.npz",
+        events=f"workers/{key}/{EVENTS_FILE}",
         worker_dir=f"workers/{key}",
         n_events=len(table),
     )

@@ -1,0 +1,269 @@
+"""The event store (``profiler/core/parquet.py``, ``docs/store.md``): an EventTable written as Parquet
+tables reads back equal in every column of every table; pyarrow and DuckDB read it without our code
+and its figures match the trace's own JSON; runs saved as ``events.npz`` still load."""
+
+from __future__ import annotations
+
+import errno
+import json
+import math
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from profiler.core.errors import InputError
+from profiler.core.events import (
+    _COUNTER_COLUMNS,
+    _FLOW_COLUMNS,
+    _INSTANT_COLUMNS,
+    _SAMPLE_COLUMNS,
+    _SPAN_COLUMNS,
+    DEVICE_TID_BASE,
+    EventBuilder,
+    EventTable,
+    device_tid,
+)
+from profiler.core.parquet import TABLES, table_path
+
+DATA = Path(__file__).parent / "data" / "kineto"
+SMALL = DATA / "torch_cpu_small.json"
+
+
+def assert_tables_equal(a: EventTable, b: EventTable) -> None:
+    for kind, spec in (("spans", _SPAN_COLUMNS), ("counters", _COUNTER_COLUMNS), ("instants", _INSTANT_COLUMNS),
+                       ("samples", _SAMPLE_COLUMNS), ("flows", _FLOW_COLUMNS)):
+        ta, tb = getattr(a, kind), getattr(b, kind)
+        assert set(ta) == set(tb) == set(spec), kind
+        for col, dt in spec.items():
+            assert tb[col].dtype == np.dtype(dt), (kind, col, tb[col].dtype)
+            assert np.array_equal(ta[col], tb[col], equal_nan=ta[col].dtype.kind == "f"), (kind, col)
+    assert a.strings.strings == b.strings.strings
+    assert a.stacks == b.stacks
+    assert a.span_args == b.span_args
+    assert a.instant_args == b.instant_args
+    assert a.processes == b.processes
+    assert a.threads == b.threads
+
+
+def rich_table() -> EventTable:
+    """Every kind of record, every column with a set and an unset value."""
+    b = EventBuilder()
+    b.name_process(10, "rank 1 · host-a")
+    b.name_process(20, "loader")
+    b.name_thread(10, 11, "main")
+    b.name_thread(10, device_tid(0, 7), "stream 7")
+    b.span("step", "ProfilerStep#4", 1_000, 10_000, 10, 11, args={"index": 4, "traced": True})
+    b.span("op", "aten::mm", 1_500, 2_000, 10, 11, flops=2.5e9, nbytes=4096.0, corr=77, shapes="[[4, 4], [4, 4]]",
+           args={"Sequence number": 3, "nested": {"a": [1, 2.5, None]}})
+    b.span("kernel", "gemm_kernel", 2_000, 1_000, 10, device_tid(0, 7), corr=77)
+    b.span("op", "aten::add", 20_000, 500, 10, 11)  # after the step: no step
+    b.span("data_loading", "next(batch)", 100, 50, 20, 21, nbytes=12.0)
+    b.counter("gpu0 power W", 1_200, 250.5, pid=10)
+    b.counter("rss MiB", 1_300, 1024.0, pid=20)
+    b.instant("oom", 3_000, 10, 11, args={"bytes": 123})
+    b.instant("warm-up done", 900, 10)
+    b.sample(1_400, 10, 11, ["main", "train", "forward"])
+    b.sample(1_600, 10, 11, ["main", "train"])
+    b.sample(1_700, 20, 21, ["main", "train", "forward"])
+    t = b.build()
+    t.flows = {
+        "id": np.array([5, 6], np.int64),
+        "name": np.array([t.strings.intern("ac2g"), t.strings.intern("fwdbwd")], np.int32),
+        "src_ts_ns": np.array([1_500, 1_600], np.int64),
+        "src_pid": np.array([10, 10], np.int64),
+        "src_tid": np.array([11, 11], np.int64),
+        "dst_ts_ns": np.array([2_000, 2_100], np.int64),
+        "dst_pid": np.array([10, 10], np.int64),
+        "dst_tid": np.array([device_tid(0, 7), 11], np.int64),
+    }
+    return t
+
+
+def test_round_trip_every_column_every_table(tmp_path):
+    t = rich_table()
+    p = tmp_path / "w" / "events.parquet"
+    t.save(p)
+    for name in TABLES:
+        assert table_path(p, name).is_file(), name
+    assert_tables_equal(t, EventTable.load(p))
+    t.save(p, compress=False)  # a checkpoint overwrites the store in place
+    assert_tables_equal(t, EventTable.load(p))
+
+
+def test_round_trip_imported_trace_and_empty_table(tmp_path):
+    from profiler.importers import load_trace
+
+    t = load_trace(SMALL).table
+    assert t.n_spans and len(t.flows["id"]) and t.span_args  # the fixture exercises flows and args
+    t.save(tmp_path / "events.parquet")
+    assert_tables_equal(t, EventTable.load(tmp_path / "events.parquet"))
+    EventTable().save(tmp_path / "e" / "events.parquet")
+    assert_tables_equal(EventTable(), EventTable.load(tmp_path / "e" / "events.parquet"))
+
+
+def test_store_read_by_pyarrow_and_duckdb_directly(tmp_path):
+    """The files are plain Parquet: columns as docs/store.md names them, NULL for unset values."""
+    import duckdb
+    import pyarrow.parquet as pq
+
+    t = rich_table()
+    p = tmp_path / "events.parquet"
+    t.save(p)
+    ev = pq.read_table(p)
+    assert ev.column_names == ["rank", "step", "category", "name", "start_ns", "dur_ns", "pid", "tid", "device",
+                               "stream", "flops", "bytes", "corr", "shapes", "args"]
+    meta = json.loads(ev.schema.metadata[b"profiler.store"])
+    assert meta["format"] == "profiler-store" and meta["version"] == 1 and meta["rows"]["events"] == 5
+    rows = ev.to_pylist()
+    mm, kern, late, load = rows[1], rows[2], rows[3], rows[4]
+    assert (mm["rank"], mm["step"], mm["category"], mm["name"]) == (1, 4, "op", "aten::mm")
+    assert (mm["flops"], mm["bytes"], mm["corr"], mm["shapes"]) == (2.5e9, 4096.0, 77, "[[4, 4], [4, 4]]")
+    assert json.loads(mm["args"]) == {"Sequence number": 3, "nested": {"a": [1, 2.5, None]}}
+    assert (mm["device"], mm["stream"]) == (None, None)
+    assert (kern["device"], kern["stream"], kern["tid"]) == (0, 7, DEVICE_TID_BASE + 7)
+    assert kern["step"] == 4 and late["step"] is None
+    assert (load["rank"], load["flops"], load["corr"], load["shapes"], load["args"]) == (None, None, None, None, None)
+    con = duckdb.connect()
+    q = lambda sql: con.execute(sql.replace("T(", f"read_parquet('{tmp_path}/events.")).fetchall()  # noqa: E731
+    assert q("SELECT rank, step, start_ns, end_ns, traced FROM T(steps.parquet')") == [(1, 4, 1_000, 11_000, True)]
+    assert q("SELECT name, value, rank FROM T(counters.parquet') ORDER BY ts_ns") == [("gpu0 power W", 250.5, 1),
+                                                                                       ("rss MiB", 1024.0, None)]
+    assert q("SELECT s.ts_ns, st.frames FROM T(samples.parquet') s JOIN T(stacks.parquet') st USING (stack) "
+             "ORDER BY 1") == [(1_400, ["main", "train", "forward"]), (1_600, ["main", "train"]),
+                               (1_700, ["main", "train", "forward"])]
+    assert q("SELECT category, dst_tid FROM T(flows.parquet') ORDER BY id") == [("ac2g", DEVICE_TID_BASE + 7),
+                                                                                ("fwdbwd", 11)]
+    assert q("SELECT name, args FROM T(instants.parquet') ORDER BY ts_ns") == [("warm-up done", None),
+                                                                               ("oom", '{"bytes": 123}')]
+    assert q("SELECT pid, tid, name FROM T(tracks.parquet') WHERE tid IS NULL ORDER BY pid") == [
+        (10, None, "rank 1 · host-a"), (20, None, "loader")]
+
+
+def test_events_figures_match_the_original_json(tmp_path):
+    """Per name: count and summed duration of the trace's complete events, computed from the JSON
+    here, equal DuckDB's over the stored ``events`` table; steps are the trace's ProfilerStep#N."""
+    import duckdb
+
+    from profiler.importers import load_trace
+
+    raw = json.loads(SMALL.read_text())["traceEvents"]
+    want_n, want_dur = Counter(), Counter()
+    for e in raw:
+        if e.get("ph") == "X":
+            want_n[e["name"]] += 1
+            want_dur[e["name"]] += round(e["dur"] * 1000)
+    load_trace(SMALL).table.save(tmp_path / "events.parquet")
+    got = duckdb.sql(f"SELECT name, count(*), sum(dur_ns) FROM read_parquet('{tmp_path}/events.parquet') "
+                     "GROUP BY name").fetchall()
+    assert {n: c for n, c, _ in got} == dict(want_n)
+    for n, _, d in got:
+        assert abs(d - want_dur[n]) <= want_n[n], n  # µs with three decimals -> ns: rounding only
+    # start times: the importer may move the trace onto another clock, but not apart
+    first = min(e["ts"] for e in raw if e.get("ph") == "X")
+    want_at = Counter()
+    for e in raw:
+        if e.get("ph") == "X":
+            want_at[e["name"]] += round((e["ts"] - first) * 1000)
+    got_at = duckdb.sql(f"SELECT name, sum(start_ns - (SELECT min(start_ns) FROM read_parquet('{tmp_path}/events.parquet'))) "
+                        f"FROM read_parquet('{tmp_path}/events.parquet') GROUP BY name").fetchall()
+    for n, at in got_at:
+        assert abs(at - want_at[n]) <= want_n[n], n
+    steps = sorted(e["name"] for e in raw if e.get("ph") == "X" and e["name"].startswith("ProfilerStep#"))
+    got_steps = duckdb.sql(f"SELECT name FROM read_parquet('{tmp_path}/events.steps.parquet') ORDER BY name").fetchall()
+    assert [n for (n,) in got_steps] == steps
+    # every op inside a step's window carries that step
+    n_in = duckdb.sql(
+        f"SELECT count(*) FROM read_parquet('{tmp_path}/events.parquet') e JOIN "
+        f"read_parquet('{tmp_path}/events.steps.parquet') s ON e.start_ns >= s.start_ns AND e.start_ns < s.end_ns "
+        "WHERE e.step IS DISTINCT FROM s.step").fetchall()[0][0]
+    assert n_in == 0
+
+
+def test_merged_ranks_label_every_event(tmp_path):
+    from profiler.analysis.ranks import merge_rank_traces
+    from profiler.importers import load_trace
+
+    imp = load_trace(DATA / "ddp2")
+    merged, section = merge_rank_traces(imp.ranks)
+    merged.save(tmp_path / "events.parquet")
+    import duckdb
+
+    by_rank = dict(duckdb.sql(f"SELECT rank, count(*) FROM read_parquet('{tmp_path}/events.parquet') "
+                              "GROUP BY rank").fetchall())
+    pid_rank = {r["pid"]: r["rank"] for r in section["ranks"]}
+    want = Counter(pid_rank.get(int(p)) for p in merged.spans["pid"].tolist())
+    assert by_rank == dict(want) and set(by_rank) >= {0, 1}
+    steps = duckdb.sql(f"SELECT rank, count(*) FROM read_parquet('{tmp_path}/events.steps.parquet') "
+                       "GROUP BY rank ORDER BY rank").fetchall()
+    assert steps == [(r["rank"], r["steps"]) for r in section["ranks"]]
+
+
+def test_old_npz_run_still_loads(tmp_path):
+    from profiler.core.rundir import RunDir
+
+    t = rich_table()
+    (tmp_path / "workers" / "w").mkdir(parents=True)
+    t.save(tmp_path / "workers" / "w" / "events.npz")
+    (tmp_path / "run.json").write_text(json.dumps({"schema": "profiler/2", "variants": []}))
+    run = RunDir.open(tmp_path)
+    assert_tables_equal(t, run.load_events({"events": "workers/w/events.npz"}))
+    t.save(tmp_path / "workers" / "w" / "events.parquet")
+    assert_tables_equal(t, run.load_events({"events": "workers/w/events.parquet"}))
+
+
+def test_disk_full_removes_the_partial_store(tmp_path, monkeypatch):
+    import pyarrow.parquet as pq
+
+    real = pq.write_table
+    calls = []
+
+    def full(table, where, **kw):
+        calls.append(where)
+        if len(calls) == 4:
+            raise OSError(errno.ENOSPC, "No space left on device", where)
+        return real(table, where, **kw)
+
+    monkeypatch.setattr(pq, "write_table", full)
+    p = tmp_path / "events.parquet"
+    with pytest.raises(InputError, match=r"events\.parquet: cannot write the event store.*No space left"):
+        rich_table().save(p)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_foreign_damaged_and_newer_stores_are_one_line_errors(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    p = tmp_path / "events.parquet"
+    pq.write_table(pa.table({"x": [1]}), p)
+    with pytest.raises(InputError, match="not a profiler event store"):
+        EventTable.load(p)
+    rich_table().save(p)
+    ev = pq.read_table(p)
+    meta = json.loads(ev.schema.metadata[b"profiler.store"])
+    pq.write_table(ev.replace_schema_metadata({b"profiler.store": json.dumps({**meta, "version": 99})}), p)
+    with pytest.raises(InputError, match=r"version 99 is not supported.*import the trace again"):
+        EventTable.load(p)
+    rich_table().save(p)
+    table_path(p, "flows").unlink()
+    with pytest.raises(InputError, match="incomplete event store"):
+        EventTable.load(p)
+    p.write_bytes(b"PAR1 not really")
+    with pytest.raises(InputError, match="unreadable event store"):
+        EventTable.load(p)
+    with pytest.raises(InputError, match="no such file"):
+        EventTable.load(tmp_path / "nothing" / "events.parquet")
+
+
+def test_nan_free_figures_stay_exact(tmp_path):
+    """Integers past 2**53 (device tids, shifted pids) survive: the store keeps int64, not doubles."""
+    b = EventBuilder()
+    big = (3 << 32) + 12345
+    b.span("op", "x", 2**62, 1, big, DEVICE_TID_BASE + 999_007)
+    t = b.build()
+    t.save(tmp_path / "events.parquet")
+    u = EventTable.load(tmp_path / "events.parquet")
+    assert int(u.spans["start_ns"][0]) == 2**62 and int(u.spans["pid"][0]) == big
+    assert math.isnan(u.spans["flops"][0])
