@@ -7,10 +7,17 @@
   correlation id):
     - *host-launch-bound* (host wait): the launch call started at or after the device went idle — the
       device waited for the host to enqueue work;
-    - *kernel wait*: the work was already enqueued before the device went idle, yet started later
-      (launch latency, a dependency, an event wait);
-    - *other*: no launch is known for it (no correlation), or the gap runs to the step's end;
-* **launches** — runtime launch calls per step and launch delay (device start − launch call start);
+    - *kernel wait*: the work was already enqueued before the device went idle and the gap is shorter
+      than 30 µs (HTA's ``consecutive_kernel_delay``: the cost of starting back-to-back work);
+    - *other*: a longer gap with the work already enqueued (a dependency, an event wait), no launch
+      known for it (no correlation), or the gap runs to the step's end;
+  these gaps are the device's (all streams together) inside each step, so that gaps + busy + memcpy
+  make the step; HTA's own per-stream split of the whole trace is ``idle_split``;
+* **launches** — runtime launch calls per step and HTA's launch delay (start of the first device
+  activity − end of the launch call, clipped at 0, once per call: :mod:`profiler.analysis.launches`);
+* **the device timeline** (:mod:`profiler.analysis.gpu_timeline`): ``whole_trace`` (first to last
+  device activity, HTA's and TraceLens's window), ``per_step`` (mean over the steps), ``idle_split``
+  (HTA's), ``queue`` (HTA's queue length per stream) and ``top_kernels``, per device;
 * **occupancy** — theoretical occupancy per kernel from grid, block, registers per thread and shared
   memory against the SM limits, times the fraction of the SMs a single wave fills (a grid smaller than
   the GPU cannot occupy it); time-weighted over kernels. Kineto's own "est. achieved occupancy %" is
@@ -26,7 +33,9 @@ from typing import Any
 import numpy as np
 
 from profiler.analysis.breakdown import StepWindow, in_steps
+from profiler.analysis.gpu_timeline import KERNEL_WAIT_NS, device_timeline
 from profiler.analysis.intervals import merge
+from profiler.analysis.launches import LAUNCH_DELAY_DEFINITION, launch_calls
 from profiler.core.events import DEVICE_TID_BASE, KERNEL, MEMCPY, MEMSET, RUNTIME, EventTable
 
 LAUNCH_NAMES = ("launchkernel", "launchcooperativekernel", "graphlaunch", "culaunch")
@@ -162,7 +171,6 @@ def gpu_summary(
     )
 
     devices: dict[int, dict[str, Any]] = {}
-    all_delays: list[np.ndarray] = []
     dev_rows_all = np.flatnonzero(dev_mask)
     dev_of = (sp["tid"][dev_rows_all] - DEVICE_TID_BASE) // 1000  # see profiler.core.events.device_tid
     for d in np.unique(dev_of).tolist():
@@ -195,14 +203,12 @@ def gpu_summary(
             gp, rp = g[pos], run_end[pos]
             gap["other"] += int(gp[~found].sum())
             gap["host_launch_bound"] += int(gp[found & (launch >= rp)].sum())
-            gap["kernel_wait"] += int(gp[found & (launch < rp)].sum())
+            queued = found & (launch < rp)
+            gap["kernel_wait"] += int(gp[queued & (gp < KERNEL_WAIT_NS)].sum())
+            gap["other"] += int(gp[queued & (gp >= KERNEL_WAIT_NS)].sum())
             tail = hi - max(int(run_end[-1]), int(e.max()))
             if tail > 0:
                 gap["other"] += tail
-        # launch delay of this device's work
-        have, ls = launch_of(corr[krows])
-        if have.any():
-            all_delays.append(sp["start_ns"][krows[have]] - ls[have])
 
         occ_num = occ_den = 0.0
         kineto_num = kineto_den = 0.0
@@ -234,13 +240,15 @@ def gpu_summary(
             if occ_den
             else "not measured: kernels carry no grid/block/registers (CUPTI kernel records lack them)",
         }
-    delays = np.concatenate(all_delays) if all_delays else np.empty(0, np.int64)
+    lc = launch_calls(table, pid, steps)
+    delays = lc.delay if lc is not None else np.empty(0, np.int64)
     first = devices[min(devices)]
-    return {
+    out = {
         "devices": {str(k): v for k, v in devices.items()},
         "busy_pct": first["busy_pct"],
         "launch_calls_per_step": n_launch_calls / n_steps,
         "launch_delay_us": {
+            "definition": LAUNCH_DELAY_DEFINITION,
             "median": float(np.median(delays)) / 1e3,
             "p90": float(np.percentile(delays, 90)) / 1e3,
             "n": len(delays),
@@ -249,3 +257,5 @@ def gpu_summary(
         else None,
         "sm_limits": {"sms": lim.sms, "max_warps": lim.max_warps, "registers": lim.registers},
     }
+    out.update(device_timeline(table, pid, [(w.start_ns, w.end_ns) for w in steps]) or {})
+    return out
