@@ -6,9 +6,16 @@ count and one at the highest. The traced step is split into groups that sum to i
 below the op table's cut, shown as "other ops"):
 
 * one group per op *kind* of the compute and memory-I/O ops (GEMM, elementwise such as sigmoid,
-  softmax, copies ...; :mod:`profiler.core.opkinds`), from the ops' self time per step;
+  softmax, copies ...; :mod:`profiler.core.opkinds`): the traced breakdown's compute + memory I/O,
+  split over the kinds by the ops' self time per step;
 * framework overhead (dispatch, Python, views and allocations, the interpreter between ops), data
   loading and idle time, from the breakdown.
+
+The groups partition the traced breakdown, so they sum to its step and their shares to 100%. An op's
+self time also holds its dispatch, which the breakdown books as framework overhead: adding the ops'
+self times to the overhead would count that twice (a torch step came out at 158% of itself), so
+when the op table's self times exceed the breakdown's compute + memory I/O they are scaled down to
+it (``op_self_ms`` keeps what the op table said).
 
 Each group gets its speedup between the two counts and a verdict: ``scales`` (at least 60% of the
 ideal speedup), ``partly`` (at least 1.15×) or ``flat`` (idle time gets ``idle``: waiting is not
@@ -48,7 +55,8 @@ def _short(name: str) -> str:
 
 
 def _groups(v: dict[str, Any]) -> tuple[dict[str, float], dict[str, list[str]]]:
-    """``{group: ms per traced step}`` and the op names in each group, busiest first."""
+    """``{group: ms per traced step}`` (summing to the traced breakdown) and the op names in each
+    group, busiest first."""
     ms: dict[str, float] = defaultdict(float)
     names: dict[str, list[tuple[float, str]]] = defaultdict(list)
     for op in v.get("top_ops") or []:
@@ -57,11 +65,18 @@ def _groups(v: dict[str, Any]) -> tuple[dict[str, float], dict[str, list[str]]]:
         g = KIND_LABELS.get(op.get("kind", "other"), op.get("kind", "other"))
         ms[g] += float(op.get("self_ms_per_step") or 0.0)
         names[g].append((float(op.get("self_ms_per_step") or 0.0), _short(op["name"])))
-    # the ops' self times are of the traced steps: split them against the traced breakdown
+    # the ops' self times are of the traced steps: split the traced breakdown's compute + memory
+    # I/O over them. Where they exceed it, the excess is dispatch (in framework overhead below):
+    # scaled down, not counted twice
     bd = (v.get("breakdown") or {}).get("traced_ms") or v.get("breakdown_ms") or {}
     data_ms = float(bd.get("compute") or 0.0) + float(bd.get("memory_io") or 0.0)
+    op_sum = sum(ms.values())
+    if op_sum > data_ms:
+        k = data_ms / op_sum if op_sum > 0 else 0.0
+        for g in list(ms):
+            ms[g] *= k
     rest = data_ms - sum(ms.values())
-    if rest > 0:
+    if rest > 1e-12:
         ms["other ops"] += rest
     for cat, label in (
         ("framework_overhead", "framework overhead"),
@@ -73,6 +88,12 @@ def _groups(v: dict[str, Any]) -> tuple[dict[str, float], dict[str, list[str]]]:
             ms[label] += float(bd[cat])
     ordered = {g: [n for _, n in sorted(lst, reverse=True)] for g, lst in names.items()}
     return dict(ms), ordered
+
+
+def _op_self(v: dict[str, Any]) -> float:
+    """The op table's self time per step of the compute and memory-I/O ops, as it stands."""
+    return sum(float(op.get("self_ms_per_step") or 0.0) for op in v.get("top_ops") or []
+               if op.get("category") in (COMPUTE, MEMORY))
 
 
 def verdict(speedup: float | None, ideal: float) -> str:
@@ -104,12 +125,16 @@ def op_scaling(lo: dict[str, Any], hi: dict[str, Any], label: str = "") -> dict[
     step_hi = float(hi["traced_step_ms"]["median"])
     g_lo, n_lo = _groups(lo)
     g_hi, n_hi = _groups(hi)
+    # the step the shares cite: the traced breakdown's, which the groups partition (the traced
+    # median above is of every traced step, the breakdown of the typical ones)
+    bstep_lo = sum(g_lo.values()) or step_lo
+    bstep_hi = sum(g_hi.values()) or step_hi
     ideal = p_hi / p_lo
     rows: list[dict[str, Any]] = []
     minor_lo = minor_hi = 0.0
     for g in sorted(set(g_lo) | set(g_hi), key=lambda k: -g_lo.get(k, 0.0)):
         a, b = g_lo.get(g, 0.0), g_hi.get(g, 0.0)
-        if g != "other ops" and a < MINOR_SHARE * step_lo and b < MINOR_SHARE * step_hi:
+        if g != "other ops" and a < MINOR_SHARE * bstep_lo and b < MINOR_SHARE * bstep_hi:
             minor_lo, minor_hi = minor_lo + a, minor_hi + b
             continue
         rows.append({"group": g, "ms_lo": a, "ms_hi": b, "ops": (n_lo.get(g) or n_hi.get(g) or [])[:3]})
@@ -124,8 +149,8 @@ def op_scaling(lo: dict[str, Any], hi: dict[str, Any], label: str = "") -> dict[
         r["speedup"] = (r["ms_lo"] / r["ms_hi"]) if r["ms_hi"] > 0 else None
         # waiting is not work: it can shrink or grow, but "scales" would mislead
         r["verdict"] = "idle" if r["group"] == "idle" else verdict(r["speedup"], ideal)
-        r["share_lo_pct"] = 100.0 * r["ms_lo"] / step_lo
-        r["share_hi_pct"] = 100.0 * r["ms_hi"] / step_hi
+        r["share_lo_pct"] = 100.0 * r["ms_lo"] / bstep_lo
+        r["share_hi_pct"] = 100.0 * r["ms_hi"] / bstep_hi
     flat_lo = sum(r["ms_lo"] for r in rows if r["verdict"] == "flat")
     return {
         "available": True,
@@ -136,8 +161,12 @@ def op_scaling(lo: dict[str, Any], hi: dict[str, Any], label: str = "") -> dict[
         "traced_step_ms_hi": step_hi,
         "traced_speedup": step_lo / step_hi,
         "ideal_speedup": ideal,
+        "breakdown_step_ms_lo": bstep_lo,
+        "breakdown_step_ms_hi": bstep_hi,
+        "op_self_ms_lo": _op_self(lo),
+        "op_self_ms_hi": _op_self(hi),
         "groups": rows,
-        "flat_share_lo_pct": 100.0 * flat_lo / step_lo,
+        "flat_share_lo_pct": 100.0 * flat_lo / bstep_lo,
         "sentence": _sentence(label, rows, p_lo, p_hi, step_lo / step_hi),
     }
 

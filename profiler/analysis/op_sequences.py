@@ -84,7 +84,7 @@ def op_sequences(table: EventTable, pid: int | None, steps: Sequence[StepWindow]
     step_ms = float((we - ws).sum()) / 1e6 / n_steps
     small_ns = SMALL_OP_US * 1e3
     # per thread: order, parents, then one long array of sibling runs
-    names_l, par_l, s_l, e_l, pn_l = [], [], [], [], []
+    names_l, par_l, s_l, e_l, pn_l, pp_l = [], [], [], [], [], []
     base = 0
     for tid in np.unique(sp["tid"][rows]).tolist():
         r = rows[sp["tid"][rows] == tid]
@@ -93,23 +93,38 @@ def op_sequences(table: EventTable, pid: int | None, steps: Sequence[StepWindow]
         par = _parents(s, e)
         # siblings together: by parent (top level: -1 → its own group per thread), then start
         o = np.lexsort((s, par))
+        where = np.empty(len(o), np.int64)
+        where[o] = np.arange(len(o))  # a span's position after the reordering
         names_l.append(sp["name"][r][o].astype(np.int64))
         pn_l.append(np.where(par[o] >= 0, sp["name"][r][np.maximum(par[o], 0)], -1))
         par_l.append(np.where(par[o] >= 0, par[o] + base, -1 - tid % (1 << 20)))
+        pp_l.append(np.where(par[o] >= 0, where[np.maximum(par[o], 0)] + base, -1))
         s_l.append(s[o])
         e_l.append(e[o])
         base += len(r)
     names = np.concatenate(names_l)
-    parent = np.concatenate(par_l)
+    parent = np.concatenate(par_l)  # an id of the parent (equal for siblings), not a position
+    parent_pos = np.concatenate(pp_l)  # the parent's position in these arrays, -1 at top level
     start = np.concatenate(s_l)
     end = np.concatenate(e_l)
     parent_name = np.concatenate(pn_l)
+    dur = (end - start).astype(np.float64)
     small = (end - start) <= small_ns
     n = len(names)
     strings = table.strings.strings
-    # 1. every length's frequent chains, keys grown one op at a time (a rolling hash)
-    per_len: dict[int, list[tuple[int, int, float]]] = {}  # length -> (first row, count, wall ns)
+    # each op's self time (its duration less its children's): the time that is the op's own, so a
+    # chain's ops, their children and nothing else (not the parent's own time between them) is what
+    # the chain costs, and no instant is counted twice
+    child = np.zeros(n, np.float64)
+    has_parent = parent_pos >= 0
+    np.add.at(child, parent_pos[has_parent], dur[has_parent])
+    self_ns = np.maximum(dur - child, 0.0)
+    # 1. every length's frequent chains, keys grown one op at a time (a rolling hash); the time of an
+    # occurrence is the sum of its ops' durations (rolling too)
+    per_len: dict[int, list[tuple[int, int, float, float]]] = {}  # length -> (first row, count, op ns, wall ns)
+    occ: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # length -> (positions, their keys)
     key = names.copy()
+    acc = dur.copy()
     same = np.ones(n, bool)  # all ops of the chain under one parent
     allsmall = small.copy()
     for length in range(2, MAX_LEN + 1):
@@ -117,6 +132,7 @@ def op_sequences(table: EventTable, pid: int | None, steps: Sequence[StepWindow]
         if m_ <= 0:
             break
         key = key[:m_] * _P + names[length - 1:]  # wraps modulo 2**64: a hash, collisions negligible
+        acc = acc[:m_] + dur[length - 1:]
         same = same[:m_] & (parent[:m_] == parent[length - 1:])
         allsmall = allsmall[:m_] & small[length - 1:]
         if length < MIN_LEN:
@@ -126,18 +142,22 @@ def op_sequences(table: EventTable, pid: int | None, steps: Sequence[StepWindow]
             continue
         _, first_i, inv, cnt = np.unique(key[at], return_index=True, return_inverse=True, return_counts=True)
         inv = inv.reshape(-1)
+        optime = np.bincount(inv, weights=acc[at])
         wall = np.bincount(inv, weights=(end[at + length - 1] - start[at]).astype(np.float64))
         good = np.flatnonzero(cnt / n_steps >= MIN_PER_STEP)
-        best = good[np.argsort(-wall[good])][: 4 * TOP]
+        best = good[np.argsort(-optime[good])][: 4 * TOP]
         # the most frequent first: of a repeated unit's rotations ("x y" vs "y x") the one that
         # starts where the repetition starts occurs most often
-        best = best[np.lexsort((-wall[best], -cnt[best]))]
-        per_len[length] = [(int(at[first_i[g]]), int(cnt[g]), float(wall[g])) for g in best.tolist()]
+        best = best[np.lexsort((-optime[best], -cnt[best]))]
+        per_len[length] = [(int(at[first_i[g]]), int(cnt[g]), float(optime[g]), float(wall[g]))
+                           for g in best.tolist()]
+        if len(best):
+            occ[length] = (at, key[at])
     # 2. the longest forms first; windows of what is already shown are left out
-    found: list[dict[str, Any]] = []
+    cand: list[tuple[float, int, int, int, float]] = []  # (op ns, length, first row, count, wall ns)
     chosen: list[tuple[tuple[int, ...], float]] = []
     for length in sorted(per_len, reverse=True):
-        for first, count, wall_ns in per_len[length]:
+        for first, count, op_ns, wall_ns in per_len[length]:
             chain = tuple(int(x) for x in names[first: first + length])
             if _period(chain) < length:
                 continue  # "a b a b a": a shorter unit repeated; the unit itself says it
@@ -148,35 +168,84 @@ def op_sequences(table: EventTable, pid: int | None, steps: Sequence[StepWindow]
                    for big, bc in chosen):
                 continue
             chosen.append((chain, c))
-            ms = wall_ns / 1e6 / n_steps
-            found.append({
-                "ops": [strings[i] for i in chain],
-                "length": length,
-                "per_step": c,
-                "ms_per_step": ms,
-                "step_pct": 100.0 * ms / step_ms if step_ms else None,
-                "mean_us": wall_ns / 1e3 / count,
-                "inside": strings[int(parent_name[first])] if parent_name[first] >= 0 else None,
-            })
+            cand.append((op_ns, length, first, count, wall_ns))
+    cand.sort(key=lambda x: -x[0])
+    # 3. the time each chain shown adds: its ops and their children not already counted for another
+    # chain (a chain inside another's ops, or sharing an op with it, is not counted twice), so the
+    # chains' times add up and their shares sum to at most 100%. The deepest chains count first: the
+    # small ops inside an outer op are the candidate, the outer chain keeps what is left of it
+    depth = np.zeros(n, np.int64)
+    for _ in range(n):
+        d = np.where(has_parent, depth[np.maximum(parent_pos, 0)] + 1, 0)
+        if np.array_equal(d, depth):
+            break
+        depth = d
+    claimed = np.zeros(n, bool)
+    found: list[dict[str, Any]] = []
+    for op_ns, length, first, count, wall_ns in sorted(cand[: 2 * TOP], key=lambda x: (-depth[x[2]], -x[0])):
+        at, keys = occ[length]
+        pos = at[keys == key_of(names, first, length)]
+        mark = np.zeros(n, bool)
+        mark[(pos[:, None] + np.arange(length)).reshape(-1)] = True
+        while True:  # their descendants, one nesting level per pass
+            grow = has_parent & ~mark
+            grow[grow] = mark[parent_pos[grow]]
+            if not grow.any():
+                break
+            mark |= grow
+        own = mark & ~claimed
+        excl_ns = float(self_ns[own].sum())
+        claimed |= mark
+        if excl_ns <= 0:
+            continue  # wholly inside a chain already counted
+        found.append({
+            "ops": [strings[i] for i in names[first: first + length].tolist()],
+            "length": length,
+            "per_step": count / n_steps,
+            "ms_per_step": excl_ns / 1e6 / n_steps,
+            "chain_ms_per_step": op_ns / 1e6 / n_steps,
+            "span_ms_per_step": wall_ns / 1e6 / n_steps,
+            "mean_us": op_ns / 1e3 / count,
+            "inside": strings[int(parent_name[first])] if parent_name[first] >= 0 else None,
+        })
     found.sort(key=lambda f: -f["ms_per_step"])
     found = found[:TOP]
+    # the step the shares cite: its wall time, or where threads ran ops at the same time (their op
+    # time per step exceeds the step), their op time, so that the shares still add up to ≤ 100%
+    ops_ms = float(self_ns.sum()) / 1e6 / n_steps
+    basis_ms = max(step_ms, ops_ms)
+    share_of = "the step" if basis_ms == step_ms else "the op time of all threads (they overlapped)"
+    for f in found:
+        f["step_pct"] = 100.0 * f["ms_per_step"] / basis_ms if basis_ms else None
     out: dict[str, Any] = {
         "basis": f"repeated chains of {MIN_LEN}–{MAX_LEN} sibling ops, each under {SMALL_OP_US:g} µs, "
-                 f"at least {MIN_PER_STEP:g}× per step; time = the chain's wall time",
+                 f"at least {MIN_PER_STEP:g}× per step; time = the chain's ops (their self time and "
+                 "their children's), not the parent's own time between them, each instant counted once",
         "steps": n_steps,
+        "share_of": share_of,
+        "share_basis_ms": basis_ms,
+        "total_pct": sum(f["step_pct"] or 0.0 for f in found),
         "sequences": found,
     }
     if found:
         f = found[0]
         out["sentence"] = (
             f"fusion candidate: {' → '.join(_short(o) for o in f['ops'])} runs {f['per_step']:.0f}× per step, "
-            f"{f['ms_per_step']:.2f} ms ({f['step_pct']:.0f}% of the step)"
+            f"{f['ms_per_step']:.2f} ms of its ops ({f['step_pct']:.0f}% of {share_of})"
             + (f", inside {_short(f['inside'])}" if f.get("inside") else "")
             + "; a fused kernel would run it once"
         )
     else:
         out["sentence"] = "no chain of small ops repeats within the steps"
     return out
+
+
+def key_of(names: np.ndarray, first: int, length: int) -> np.int64:
+    """The rolling hash of ``names[first: first + length]``, as the search computes it."""
+    k = names[first: first + 1].copy()
+    for i in range(first + 1, first + length):
+        k = k * _P + names[i: i + 1]
+    return k[0]
 
 
 def _inside(small: tuple[int, ...], big: tuple[int, ...]) -> bool:

@@ -60,11 +60,18 @@ class AmdahlFit:
     t1_ms: float  # fitted single-thread time a + b
     serial_ms: float  # a
     parallel_ms: float  # b (at one thread)
-    rms_rel_residual: float  # sqrt(mean(((T_fit − T) / T)^2)) over the fitted points
+    # sqrt(mean(((T_fit − T) / T)^2)) over the fitted points; None when the fit has as many free
+    # parameters as points (it passes through every point by construction: a residual of 0 says nothing)
+    rms_rel_residual: float | None
     n_points: int
-    max_speedup: float | None  # 1 / f (None when f == 0: unbounded)
+    max_speedup: float | None  # 1 / f (None when f == 0: unbounded, or when the fit is exactly determined)
     half_efficiency_threads: float | None  # p where the model's efficiency falls to 50%: (1 + f) / f
     clamped: str | None = None  # "f=0" or "f=1" when the unconstrained fit left [0, 1]
+    parameters: int = 2  # free parameters: a and b, or one of them when clamped to a bound
+    # the fit has no degree of freedom left (points ≤ parameters): f describes the measured points
+    # only; no residual and no extrapolation (max speedup, 50% efficiency) is given
+    exactly_determined: bool = False
+    note: str | None = None  # what the reader should know about this fit (said when exactly determined)
 
     def predict_ms(self, p: float) -> float:
         return self.serial_ms + self.parallel_ms / p
@@ -125,6 +132,10 @@ def fit_amdahl(points: Sequence[Point]) -> AmdahlFit:
     Unconstrained linear least squares in ``x = 1/p`` first; if it puts ``a`` or ``b`` below zero
     (a curve better than linear speedup, or times that grow with threads), the constrained optimum
     lies on that boundary and is refitted there (``f = 0`` or ``f = 1``), and ``clamped`` says so.
+
+    Two points and two free parameters determine the curve exactly: the residual is zero whatever
+    was measured, and ``1/f`` is an extrapolation from nothing. Such a fit is marked
+    ``exactly_determined``, with no residual, no maximum speedup and no 50%-efficiency count.
     """
     pts = _check(points)
     if len(pts) < 2:
@@ -150,16 +161,28 @@ def fit_amdahl(points: Sequence[Point]) -> AmdahlFit:
         f = 0.0
     res = [((a + b * x) - t) / t for x, t in zip(xs, ts, strict=True)]
     rms = math.sqrt(sum(r * r for r in res) / n)
+    k = 1 if clamped else 2
+    exact = n <= k
+    note = None
+    if exact:
+        note = (
+            f"{n} thread counts for {k} free parameters: the curve passes through every point, so the "
+            "fit has no residual to show and no basis to extrapolate; measure more thread counts for a "
+            "maximum speedup"
+        )
     return AmdahlFit(
         serial_fraction=f,
         t1_ms=t1,
         serial_ms=a,
         parallel_ms=b,
-        rms_rel_residual=rms,
+        rms_rel_residual=None if exact else rms,
         n_points=n,
-        max_speedup=(1.0 / f) if f > 0 else None,
-        half_efficiency_threads=((1.0 + f) / f) if f > 0 else None,
+        max_speedup=(1.0 / f) if (f > 0 and not exact) else None,
+        half_efficiency_threads=((1.0 + f) / f) if (f > 0 and not exact) else None,
         clamped=clamped,
+        parameters=k,
+        exactly_determined=exact,
+        note=note,
     )
 
 

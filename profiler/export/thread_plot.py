@@ -88,7 +88,8 @@ def write_scaling_png(result: dict[str, Any], path: Path, title: str = "speedup 
                     linestyle="--",
                     linewidth=1,
                     color=color,
-                    label=f"{s['series']} Amdahl f={fit['serial_fraction']:.2f}",
+                    label=f"{s['series']} Amdahl f={fit['serial_fraction']:.2f}"
+                    + (f" (through {fit['n_points']} points, not a fit)" if fit.get("exactly_determined") else ""),
                 )
         # log-log: ideal scaling is the diagonal, and a constant efficiency a parallel line
         ax.set_xscale("log", base=2)
