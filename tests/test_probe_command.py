@@ -152,9 +152,9 @@ def test_trace_a_training_script(cli, tmp_path):
     assert "trained" in out_log.read_text()
 
 
-def test_missing_command_is_one_line_exit_2(cli, tmp_path):
+def test_missing_command_is_one_line_exit_127(cli, tmp_path):
     r = cli("trace", "--out", str(tmp_path), "--", "no-such-program-xyz", "--flag", timeout=60)
-    assert r.returncode == 2
+    assert r.returncode == 127  # as a shell says "command not found" (docs/cli.md: exit codes)
     assert r.stderr.strip().splitlines() == ["profiler: error: command not found: no-such-program-xyz"]
 
 

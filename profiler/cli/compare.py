@@ -12,9 +12,11 @@ from profiler.cli.options import (
     JSON_OPTION,
     OUT_OPTION,
     TIMEOUT_OPTION,
+    count_option,
     csv_list,
     repeat_options,
     stdout_console,
+    threads_option,
 )
 from profiler.core import defaults
 from profiler.report.progress import ProgressView
@@ -36,12 +38,14 @@ from profiler.report.progress import ProgressView
     "--preset", "-p", type=str, help="Size preset: cpu or seed (default: seed with a GPU, else cpu)."
 )
 @click.option("--device", type=str, default="auto", show_default=True, help="auto, cpu or cuda.")
-@click.option("--steps", type=int, help="Clean measured steps (headline time).")
-@click.option("--warmup", type=int, help="Warm-up steps, excluded from every figure.")
-@click.option("--trace-steps", type=int, help="Traced steps (breakdown).")
+@click.option("--steps", type=int, callback=count_option(1), help="Clean measured steps (headline time).")
+@click.option("--warmup", type=int, callback=count_option(0),
+              help="Warm-up steps (0 or more), excluded from every figure.")
+@click.option("--trace-steps", type=int, callback=count_option(1), help="Traced steps (breakdown).")
 @click.option(
     "--threads",
     type=int,
+    callback=threads_option,
     help="Thread count, the same for every framework (default: the CPUs this process may use).",
 )
 @click.option("--data", type=str, default="ram", show_default=True, help="ram or disk input pipeline.")

@@ -3,7 +3,10 @@ distributed option groups, comma lists, and the stdout console."""
 
 from __future__ import annotations
 
+import inspect
+import math
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -39,10 +42,106 @@ OUT_OPTION = click.option(
     help="Directory under which the run directory is created.",
 )
 JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
-def _positive_timeout(ctx: Any, param: Any, value: float | None) -> float | None:
-    if value is not None and value <= 0:
-        raise InputError(f"--timeout must be positive, got {value:g}")
+
+
+# ------------------------------------------------------------------------------------- validation
+#: The most threads a worker may be given (--threads): each framework starts a pool of this size per
+#: kind of work (intra-op, inter-op, BLAS), so 10,000 meant 20,000 threads and minutes of start-up.
+MAX_THREADS = 1024
+
+
+def _flag(param: Any) -> str:
+    opts = getattr(param, "opts", None) or [f"--{getattr(param, 'name', '?')}"]
+    return max(opts, key=len)
+
+
+def count_option(minimum: int) -> Any:
+    """A click callback: the integer is at least ``minimum`` (1: positive, 0: 0 or more)."""
+
+    def check(ctx: Any, param: Any, value: int | None) -> int | None:
+        if value is not None and value < minimum:
+            rule = "a positive integer" if minimum == 1 else f"{minimum} or more"
+            raise InputError(f"{_flag(param)} must be {rule}, got {value}")
+        return value
+
+    return check
+
+
+def seconds_option(allow_zero: bool = False) -> Any:
+    """A click callback: a finite number of seconds (or MB) above zero (or zero with ``allow_zero``)."""
+
+    def check(ctx: Any, param: Any, value: float | None) -> float | None:
+        if value is None:
+            return value
+        if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+            rule = "zero or a positive finite number" if allow_zero else "a positive finite number"
+            raise InputError(f"{_flag(param)} must be {rule}, got {value:g}")
+        return value
+
+    return check
+
+
+def check_thread_count(n: int, flag: str = "--threads") -> None:
+    """Refuse a count above :data:`MAX_THREADS`; warn (stderr) above the cores this process may use."""
+    from profiler.core.hardware import usable_cores
+
+    if n < 1:
+        raise InputError(f"{flag} must be a positive integer, got {n}")
+    if n > MAX_THREADS:
+        raise InputError(f"{flag} {n} is above the limit of {MAX_THREADS} threads per worker "
+                         "(docs/reliability.md: thread counts)")
+    cores = usable_cores()
+    if n > cores:
+        click.echo(f"profiler: warning: {flag} {n} is more than the {cores} core(s) this process may use; "
+                   "the threads will share cores", err=True)
+
+
+def threads_option(ctx: Any, param: Any, value: int | None) -> int | None:
+    """A click callback for one ``--threads`` count (:func:`check_thread_count`)."""
+    if value is not None:
+        check_thread_count(value, _flag(param))
     return value
+
+
+def probe_options_option(ctx: Any, param: Any, value: tuple[str, ...]) -> tuple[str, ...]:
+    """``--probe-option NAME.KEY=VALUE``: a known probe, a key that probe reads, a value it takes."""
+    if not value:
+        return value
+    from profiler.probes import probe_class
+    from profiler.probes.options import parse_probe_options
+
+    parsed = parse_probe_options(value)
+    for name, opts in parsed.items():
+        known = probe_option_keys(probe_class(name))
+        for key in opts:
+            if key not in known:
+                valid = ", ".join(sorted(known)) or "none (this probe takes no options)"
+                raise InputError(f"--probe-option {name}.{key}: unknown option of probe {name!r}; valid: {valid}")
+    return value
+
+
+_OPTION_KEY_RX = re.compile(r"""options\.get\(\s*["']([A-Za-z_][A-Za-z0-9_]*)["']""")
+
+
+def probe_option_keys(cls: type) -> set[str]:
+    """The option keys a probe class reads: its ``OPTIONS`` when it declares them, otherwise every
+    ``self.options.get("KEY", ...)`` in the source of the class and its bases."""
+    declared = getattr(cls, "OPTIONS", None)
+    if declared is not None:
+        return set(declared)
+    keys: set[str] = set()
+    for klass in cls.__mro__:
+        if klass is object:
+            continue
+        try:
+            src = inspect.getsource(klass)
+        except (OSError, TypeError):
+            continue
+        keys.update(_OPTION_KEY_RX.findall(src))
+    return keys
+
+
+_positive_timeout = seconds_option()
 
 
 TIMEOUT_OPTION = click.option(
@@ -72,10 +171,13 @@ def trace_options(f: Any) -> Any:
             "--preset", "-p", type=str, help="Size preset: cpu or seed (default: seed with a GPU, else cpu)."
         ),
         click.option("--device", type=str, default="auto", show_default=True, help="auto, cpu or cuda."),
-        click.option("--steps", type=int, help="Clean measured steps (headline step time)."),
-        click.option("--warmup", type=int, help="Warm-up steps, excluded from every figure."),
-        click.option("--trace-steps", type=int, help="Traced steps (breakdown and Chrome trace)."),
-        click.option("--threads", type=int, help="Thread count for the framework (set before it loads)."),
+        click.option("--steps", type=int, callback=count_option(1), help="Clean measured steps (headline step time)."),
+        click.option("--warmup", type=int, callback=count_option(0),
+                     help="Warm-up steps (0 or more), excluded from every figure."),
+        click.option("--trace-steps", type=int, callback=count_option(1),
+                     help="Traced steps (breakdown and Chrome trace)."),
+        click.option("--threads", type=int, callback=threads_option,
+                     help=f"Thread count for the framework (set before it loads; at most {MAX_THREADS})."),
         click.option(
             "--data", type=str, default="ram", show_default=True, help="ram or disk input pipeline."
         ),
@@ -87,6 +189,7 @@ def trace_options(f: Any) -> Any:
             "--probe-option",
             "probe_option",
             multiple=True,
+            callback=probe_options_option,
             help="NAME.KEY=VALUE setting of a probe, e.g. pyspy.rate_hz=100 (repeatable; docs/probes.md).",
         ),
         TIMEOUT_OPTION,
@@ -107,8 +210,8 @@ def distributed_options(f: Any) -> Any:
             help="Ranks per node under torch.distributed.run (DDP; gloo on CPU, NCCL on GPU); "
             "several counts (1,2) add a scaling table.",
         ),
-        click.option("--nnodes", type=int, help="Nodes taking part (each runs this command)."),
-        click.option("--node-rank", type=int, help="This node's rank, 0..nnodes-1 (default 0)."),
+        click.option("--nnodes", type=int, callback=count_option(1), help="Nodes taking part (each runs this command)."),
+        click.option("--node-rank", type=int, callback=count_option(0), help="This node's rank, 0..nnodes-1 (default 0)."),
         click.option("--rdzv-endpoint", type=str, help="HOST:PORT of node 0 (rendezvous; a free port)."),
     ]
     for o in reversed(opts):
@@ -129,6 +232,7 @@ def repeat_options(default_repeat: int, alias: str | None = None) -> Any:
                 type=int,
                 default=default_repeat,
                 show_default=True,
+                callback=count_option(1),
                 help="Fresh worker processes per variant, run interleaved (ABCABC); each warms up, only "
                 "the first traces. The headline is their pooled median with a 95% CI.",
             ),
@@ -136,6 +240,7 @@ def repeat_options(default_repeat: int, alias: str | None = None) -> Any:
                 "--min-time",
                 "min_time",
                 type=float,
+                callback=seconds_option(allow_zero=True),
                 help="Seconds of clean steps per process: the step count is calibrated to it, bounded by "
                 "--steps (default 1 s without --steps; with --steps alone, exactly that many).",
             ),
@@ -143,6 +248,7 @@ def repeat_options(default_repeat: int, alias: str | None = None) -> Any:
                 "--max-time",
                 "max_time",
                 type=float,
+                callback=seconds_option(),
                 help="Time budget of one process's clean steps in seconds (default 30).",
             ),
         ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -12,9 +13,24 @@ from profiler.cli.options import (
     JSON_OPTION,
     OUT_OPTION,
     TIMEOUT_OPTION,
+    check_thread_count,
+    count_option,
     csv_list,
     stdout_console,
 )
+
+
+def thread_list_option(ctx: Any, param: Any, value: str | None) -> str | None:
+    """``--threads 1,2,4``: a list of positive counts, none above the per-worker limit (the sweep
+    warns once when it goes past the cores this process may use)."""
+    if value is None:
+        return value
+    from profiler.run.thread_sweep import parse_threads
+
+    counts = parse_threads(value) or []
+    if counts:
+        check_thread_count(max(counts))
+    return value
 
 
 @click.command("scale")
@@ -33,17 +49,20 @@ from profiler.cli.options import (
     "--threads",
     "-t",
     "threads",
+    callback=thread_list_option,
     help="Thread counts, comma-separated (default: powers of two up to the core count, plus it).",
 )
 @click.option("--repeat", "--repeats", "-r", "repeats", type=int, default=5, show_default=True,
+              callback=count_option(1),
               help="Fresh workers per point (--repeats is the older spelling).")
 @click.option("--pin", is_flag=True, help="Pin each worker to as many cores as it has threads.")
 @click.option("--mode", type=str, help="train or infer (default: the scenario's).")
 @click.option("--preset", "-p", type=str, help="Size preset (default: cpu).")
-@click.option("--steps", type=int, help="Clean measured steps per worker.")
-@click.option("--warmup", type=int, help="Warm-up steps per worker, excluded from every figure.")
+@click.option("--steps", type=int, callback=count_option(1), help="Clean measured steps per worker.")
+@click.option("--warmup", type=int, callback=count_option(0),
+              help="Warm-up steps per worker (0 or more), excluded from every figure.")
 @click.option(
-    "--trace-steps", type=int, help="Traced steps at the lowest and highest count (op explanation)."
+    "--trace-steps", type=int, callback=count_option(0), help="Traced steps at the lowest and highest count (op explanation)."
 )
 @TIMEOUT_OPTION
 @OUT_OPTION

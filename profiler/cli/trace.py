@@ -10,9 +10,11 @@ import click
 
 from profiler.cli.options import (
     DEFAULT_TOP,
+    count_option,
     csv_list,
     distributed_options,
     repeat_options,
+    seconds_option,
     stdout_console,
     trace_options,
     view_options,
@@ -38,12 +40,14 @@ DEFAULT_TRACE_REPEAT = defaults.REPEAT["trace"]
 @click.option(
     "--trace-budget",
     type=float,
+    callback=seconds_option(),
     help="Keep the Chrome trace's JSON under this many MB (counters downsampled, shortest spans dropped).",
 )
 @click.option(
     "--skip-steps",
     type=int,
     default=0,
+    callback=count_option(0),
     help="With a command after --: ignore its first N detected steps (before the warm-up).",
 )
 @click.option(

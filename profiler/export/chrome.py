@@ -70,6 +70,7 @@ from profiler.core.events import (
     WARMUP,
     EventTable,
 )
+from profiler.core.files import temp_for
 from profiler.core.opkinds import CUDA_SYNC_CALLS, DATALOADER_ANNOTATION
 
 #: spans never dropped for the size budget: they frame everything else
@@ -773,7 +774,6 @@ class ChromeTraceExporter:
     def write(self, table: EventTable, path: Path) -> Path:
         """Write the trace to ``path`` (gzip when it ends in ``.gz``), atomically, streaming the text."""
         import os
-        import tempfile
         import zlib
 
         path = Path(path)
@@ -791,7 +791,7 @@ class ChromeTraceExporter:
         gz = str(path).endswith(".gz")
         # level 1: several times faster than the default on 100+ MB traces, ~10% larger
         comp = zlib.compressobj(1, zlib.DEFLATED, 31) if gz else None
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        fd, tmp = temp_for(path)  # the user's umask, and the injected faults (core/files.py)
         try:
             with os.fdopen(fd, "wb") as f:
 

@@ -40,6 +40,7 @@ from profiler.core.clock import now_ns
 from profiler.core.errors import InputError
 from profiler.core.events import PYTHON, EventBuilder, EventTable
 from profiler.core.frameworks import FRAMEWORKS, Availability, _dist_version
+from profiler.core.lifeline import reaped, spawn
 from profiler.probes.base import Probe, ProbeTarget
 
 CHROME_FILE = "pyspy.chrome.json"
@@ -379,8 +380,11 @@ class PySpyProbe(Probe):
         log = open(self._dir / LOG_FILE, "wb")
         try:
             self._spawn_ns = now_ns()
-            self._proc = subprocess.Popen(
+            # its own group, SIGINT (py-spy then writes what it has) if the profiler dies, and the
+            # guardian's SIGKILL after that (core/lifeline.py): py-spy never outlives the run
+            self._proc = spawn(
                 self.command(target.pid, self._dir / CHROME_FILE),
+                death_signal=signal.SIGINT,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -403,6 +407,7 @@ class PySpyProbe(Probe):
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+        reaped(proc)
         assert self._dir is not None and self._target is not None
         log = (self._dir / LOG_FILE).read_text(errors="replace") if (self._dir / LOG_FILE).exists() else ""
         path = self._dir / CHROME_FILE

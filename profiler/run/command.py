@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from profiler.core import defaults
-from profiler.core.errors import InputError
+from profiler.core.errors import CommandNotFound, InputError
 from profiler.core.protocol import COMMAND_STEPS_ENV
 from profiler.core.scenario import Implementation, Scenario, Variant, WorkloadSpec
 from profiler.probes import probe_class, select_probes
@@ -32,21 +32,65 @@ from profiler.run.plan import Plan
 from profiler.run.process import WorkerJob
 
 
+def python_script(args: list[str]) -> str | None:
+    """The script ``python ARGS`` would run (None for ``-m``, ``-c``, ``-`` or no script)."""
+    i = 0
+    while i < len(args):
+        a = args[i]
+        if a == "-":
+            return None
+        if a == "--":
+            return args[i + 1] if i + 1 < len(args) else None
+        if a.startswith("--"):  # --check-hash-based-pycs MODE; other long options take none
+            i += 2 if a == "--check-hash-based-pycs" else 1
+            continue
+        if not a.startswith("-"):
+            return a
+        i += 1
+        for k, ch in enumerate(a[1:], start=1):  # a cluster of short options: -u, -OO, -Wignore, -um
+            if ch in "mc":
+                return None
+            if ch in "WX":  # the rest of the cluster, or the next argument, is its value
+                i += 0 if a[k + 1 :] else 1
+                break
+    return None
+
+
 def resolve_command(argv: list[str]) -> list[str]:
-    """The command to run, ``python`` resolved to this interpreter; one-line error if it is missing."""
+    """The command to run, ``python`` resolved to this interpreter; a one-line error with exit code
+    127 (:class:`CommandNotFound`) if the program — or the script given to python — is missing."""
     if not argv:
         raise InputError("no command after --")
     exe = argv[0]
+    if not exe:
+        raise CommandNotFound("command not found: '' (an empty program name)")
     if exe in ("python", "python3", Path(sys.executable).name):
         return [sys.executable, *argv[1:]]
     if os.sep in exe:
         if not (os.path.isfile(exe) and os.access(exe, os.X_OK)):
-            raise InputError(f"command not found or not executable: {exe}")
+            raise CommandNotFound(f"command not found or not executable: {_short(exe)}")
         return list(argv)
-    found = shutil.which(exe)
+    try:
+        found = shutil.which(exe)
+    except (OSError, ValueError):  # a name the file system refuses (too long, a NUL byte)
+        found = None
     if found is None:
-        raise InputError(f"command not found: {exe}")
+        raise CommandNotFound(f"command not found: {_short(exe)}")
     return [found, *argv[1:]]
+
+
+def check_script(argv: list[str]) -> None:
+    """``python SCRIPT ...`` where SCRIPT does not exist: :class:`CommandNotFound` (exit code 127)
+    before anything starts, rather than python's own exit code 2, which reads as a usage error."""
+    if argv and argv[0] in ("python", "python3", Path(sys.executable).name, sys.executable):
+        script = python_script(argv[1:])
+        if script is not None and not os.path.isfile(script):
+            what = "is a directory" if os.path.isdir(script) else "no such file"
+            raise CommandNotFound(f"{argv[0]}: cannot open script {_short(script)}: {what}")
+
+
+def _short(path: str, limit: int = 160) -> str:
+    return path if len(path) <= limit else f"{path[:70]}…{path[-70:]}"
 
 
 def command_scenario(argv: list[str]) -> Any:
@@ -76,15 +120,15 @@ def python_scenario(script: str) -> Any:
 
 
 def check_counts(**counts: int | None) -> None:
-    """``--steps``/``--threads`` positive, ``--warmup``/``--trace-steps``/``--skip-steps`` not negative."""
+    """``--steps``/``--threads``/``--trace-steps`` positive, ``--warmup``/``--skip-steps`` 0 or more."""
     for name, v in counts.items():
         if v is None:
             continue
         flag = "--" + name.replace("_", "-")
-        if name in ("steps", "threads") and v < 1:
+        if name in ("steps", "threads", "trace_steps") and v < 1:
             raise InputError(f"{flag} must be a positive integer, got {v}")
         if v < 0:
-            raise InputError(f"{flag} must be a positive integer, got {v}")
+            raise InputError(f"{flag} must be 0 or more, got {v}")
 
 
 def command_job(
@@ -178,6 +222,7 @@ def plan_command(
 ) -> Any:
     """A :class:`profiler.run.plan.Plan` with one worker: the user's program."""
     cmd = resolve_command(argv)
+    check_script(argv)
     check_counts(steps=req.steps, threads=req.threads, warmup=req.warmup, trace_steps=req.trace_steps,
                  skip_steps=skip_steps)
     if step_marker is not None and not step_marker.strip():

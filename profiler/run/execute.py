@@ -7,6 +7,7 @@ recorded in its variant entry; the others still run.
 
 from __future__ import annotations
 
+import errno
 import os
 import subprocess
 import sys
@@ -18,9 +19,11 @@ from profiler import __version__
 from profiler.analysis.ranks import scaling_table
 from profiler.analysis.variant import analyse_variant, comparisons
 from profiler.core.calibration import load_cached, summary_line
+from profiler.core.errors import RunFailed, os_error_line
 from profiler.core.events import EventTable
 from profiler.core.frameworks import framework_availability
 from profiler.core.hardware import host_info
+from profiler.core.lifeline import reaped, spawn
 from profiler.core.protocol import EVENTS_FILE
 from profiler.core.record import RunRecord, VariantEntry, json_document
 from profiler.core.rundir import RunDir, ensure_writable_root
@@ -28,9 +31,10 @@ from profiler.core.scenario import Scenario
 from profiler.export import RECORD_EXPORTERS, export_record
 from profiler.export.chrome import ChromeTraceExporter
 from profiler.probes import PROBES, availability_of
+from profiler.run import owner
 from profiler.run.owner import owner_process
 from profiler.run.plan import Plan
-from profiler.run.process import JobOutcome, WorkerJob, run_job
+from profiler.run.process import JobOutcome, WorkerJob, kill_tree, run_job
 from profiler.run.repeats import Group, process_entry
 from profiler.run.torchrun import run_distributed_job
 
@@ -83,7 +87,7 @@ def record_header(
     run: RunDir, kind: str, sc: Scenario, settings: dict[str, Any], command: list[str], frameworks: set[str]
 ) -> RunRecord:
     """A new run record with the fields every record opens with: what ran, how, where, with what."""
-    return RunRecord(
+    record = RunRecord(
         id=run.path.name,
         kind=kind,
         created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -98,6 +102,8 @@ def record_header(
         },
         sections={"owner": owner_process()},  # a killed profiler is told apart (run/recover.py)
     )
+    owner.begin(record, run)  # a failed save marks this run failed (fail_run)
+    return record
 
 
 def execute(p: Plan, progress: ProgressFn | None = None, on_job_done: EntryFn | None = None) -> tuple[RunRecord, RunDir]:
@@ -112,9 +118,9 @@ def execute(p: Plan, progress: ProgressFn | None = None, on_job_done: EntryFn | 
     record.calibration = _calibration()
     record.probe_selection = p.probe_records
     record.variants = list(p.skipped)
-    run.write_record(record)
     tables: list[EventTable] = []
     try:
+        run.write_record(record)
         _run_jobs(p, run, record, tables, progress, on_job_done)
         for settle in getattr(p, "settle", ()):  # e.g. a command's step counts (run/command.py)
             settle(record)
@@ -122,8 +128,34 @@ def execute(p: Plan, progress: ProgressFn | None = None, on_job_done: EntryFn | 
         record.status = "interrupted"
         run.write_record(record)
         raise
-    finish_record(record, run, tables, sc.name, req.trace_budget_mb, distributed=bool(req.launches))
+    except OSError as e:  # a full disk, an I/O error: the run failed, what was saved stays
+        raise fail_run(record, run, e) from None
+    try:
+        finish_record(record, run, tables, sc.name, req.trace_budget_mb, distributed=bool(req.launches))
+    except OSError as e:
+        raise fail_run(record, run, e) from None
     return record, run
+
+
+def fail_run(record: RunRecord, run: RunDir, e: OSError) -> RunFailed:
+    """Saving the run failed with ``e``: mark it ``failed`` with the reason (in ``run.json`` when the
+    disk still takes it; otherwise the last complete ``run.json`` stays) and return the one-line error
+    for the command to raise (exit code 1)."""
+    line = os_error_line(e)
+    record.status = "failed"
+    record.sections["failure"] = {"reason": line, "errno": errno.errorcode.get(e.errno or 0),
+                                  "path": os.fsdecode(e.filename) if isinstance(e.filename, (str, bytes)) else None}
+    why = f"the run could not be saved: {line}"
+    if why not in record.warnings:
+        record.warnings.append(why)
+    saved = True
+    try:
+        run.write_record(record)
+    except OSError:
+        saved = False
+    owner.clear()
+    where = f"{run.path} saved as failed" if saved else f"{run.path} keeps its last complete run.json"
+    return RunFailed(f"{line} (run {where})")
 
 
 def finish_record(
@@ -235,13 +267,22 @@ def ensure_calibrated(timeout_s: float = 300.0) -> str | None:
         return f"not calibrated ({AUTO_CALIBRATE_ENV}=0)"
     print("profiler: measuring this machine's ceilings once (cached; `profiler calibrate --force` redoes it)",
           file=sys.stderr, flush=True)
+    # its own group, killed with us (core/lifeline.py), and with its group on a timeout
+    proc = spawn([sys.executable, "-m", "profiler", "calibrate", "--json"], stdout=subprocess.PIPE,
+                 stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
     try:
-        proc = subprocess.run([sys.executable, "-m", "profiler", "calibrate", "--json"],
-                              capture_output=True, text=True, timeout=timeout_s, check=False)
+        _, stderr = proc.communicate(timeout=timeout_s)
     except subprocess.TimeoutExpired:
+        kill_tree(proc)
         return f"calibration timed out after {timeout_s:g} s"
+    except KeyboardInterrupt:
+        kill_tree(proc)
+        raise
+    finally:
+        if proc.returncode is not None:
+            reaped(proc)
     if proc.returncode != 0:
-        lines = proc.stderr.strip().splitlines()
+        lines = stderr.strip().splitlines()
         return f"calibration failed: {lines[-1] if lines else proc.returncode}"
     return None
 

@@ -40,3 +40,24 @@ def owner_alive(owner: dict[str, Any]) -> bool | None:
     if ticks is not None and want is not None and ticks != want:
         return False  # the pid was reused by another process
     return True
+
+
+# The run this process is writing now (one at a time): when saving it fails — a full disk, an I/O
+# error — the command marks that run failed with the reason (profiler.run.execute.fail_run).
+_active: tuple[Any, Any] | None = None
+
+
+def begin(record: Any, run: Any) -> None:
+    """``record`` (a RunRecord) is now being written into ``run`` (a RunDir) by this process."""
+    global _active
+    _active = (record, run)
+
+
+def active() -> tuple[Any, Any] | None:
+    """The (record, run directory) being written, or None."""
+    return _active
+
+
+def clear() -> None:
+    global _active
+    _active = None

@@ -5,6 +5,10 @@ its spec, starts ``python -m profiler.run.worker`` in a new session (so the whol
 workers included — can be signalled at once), starts the parent-side probes against the worker's
 pid, relays progress messages, enforces the timeout, and returns a :class:`JobOutcome` whatever
 happened. Thread settings go into the worker's environment, so they apply before any framework loads.
+
+The worker is started by :func:`profiler.core.lifeline.spawn`: if the profiler dies (SIGKILL, an
+out-of-memory kill), the worker gets SIGTERM at once and its whole process group is killed by the
+guardian; when the worker exits, whatever it left running in its group is stopped too.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from profiler.core import defaults
 from profiler.core.clock import epoch_offset_ns
 from profiler.core.events import EventTable
 from profiler.core.hardware import usable_cores
+from profiler.core.lifeline import group_alive, reaped, spawn
 from profiler.core.protocol import (
     EVENTS_FILE,
     PROGRESS_FD_ENV,
@@ -161,6 +166,15 @@ def kill_tree(proc: subprocess.Popen, grace_s: float = 3.0) -> None:
         pgid = os.getpgid(proc.pid)
     except ProcessLookupError:
         return
+    if pgid != proc.pid:  # not a group leader (started without a session): signal it alone
+        for sig, wait in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 5.0)):
+            try:
+                proc.send_signal(sig)
+                proc.wait(timeout=wait)
+                return
+            except subprocess.TimeoutExpired:
+                continue
+        return
     for sig, wait in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 5.0)):
         try:
             os.killpg(pgid, sig)
@@ -176,6 +190,23 @@ def kill_tree(proc: subprocess.Popen, grace_s: float = 3.0) -> None:
             return
         except subprocess.TimeoutExpired:
             continue
+
+
+def end_group(proc: subprocess.Popen, grace_s: float = 1.0) -> None:
+    """The leader has exited: stop what it left running in its group (SIGTERM, then SIGKILL), and
+    tell the guardian the group is done."""
+    pgid = proc.pid
+    try:
+        if group_alive(pgid):
+            os.killpg(pgid, signal.SIGTERM)
+            end = time.monotonic() + grace_s
+            while group_alive(pgid) and time.monotonic() < end:
+                time.sleep(0.02)
+            if group_alive(pgid):
+                os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    reaped(proc)
 
 
 def write_spec(job: WorkerJob, worker_dir: Path, offset_ns: int) -> Path:
@@ -219,7 +250,7 @@ def run_job(job: WorkerJob, worker_dir: Path, on_progress: ProgressCallback | No
     echo = job.echo if job.command else None
     with open(worker_dir / STDOUT_FILE, "wb") as out, open(worker_dir / STDERR_FILE, "wb") as err:
         try:
-            proc = subprocess.Popen(
+            proc = spawn(
                 argv,
                 stdout=subprocess.PIPE if echo else out,
                 stderr=subprocess.PIPE if echo else err,
@@ -277,6 +308,8 @@ def run_job(job: WorkerJob, worker_dir: Path, on_progress: ProgressCallback | No
                     pass
                 raise SystemExit(130) from None
         finally:
+            if proc.returncode is not None:
+                end_group(proc)
             stop_probes(parent_probes)
             reader.join(timeout=2.0)
             for t in tees:  # the program's last lines reach the log and the terminal

@@ -48,9 +48,10 @@ from profiler.core.calibration import load_cached
 from profiler.core.clock import epoch_offset_ns
 from profiler.core.errors import InputError
 from profiler.core.events import EventTable
+from profiler.core.lifeline import spawn
 from profiler.core.protocol import EVENTS_FILE, PROGRESS_FD_ENV, RESULT_FILE
 from profiler.core.record import VariantEntry
-from profiler.run.process import JobOutcome, WorkerJob, kill_tree, thread_env, write_spec
+from profiler.run.process import JobOutcome, WorkerJob, end_group, kill_tree, thread_env, write_spec
 
 LAUNCHER_LOG = "launcher.log"
 #: ping-pong rounds per rank of the clock exchange at start and at the end of a run
@@ -231,7 +232,7 @@ def run_distributed_job(job: WorkerJob, worker_dir: Path, on_progress: Any = Non
     t0 = time.monotonic()
     status: str | None = None
     with open(worker_dir / LAUNCHER_LOG, "wb") as log:
-        proc = subprocess.Popen(
+        proc = spawn(  # its own group; dies with us, ranks included (core/lifeline.py)
             launcher_command(la, port, spec_path),
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -248,6 +249,9 @@ def run_distributed_job(job: WorkerJob, worker_dir: Path, on_progress: Any = Non
         except KeyboardInterrupt:
             status = "interrupted"
             kill_tree(proc, grace_s=SHUTDOWN_TIMEOUT_S + 5)
+        finally:
+            if proc.returncode is not None:
+                end_group(proc)  # a rank the launcher left behind does not outlive the run
     if on_progress:
         on_progress(job, {"phase": "merge"})
     out = collect_ranks(job, worker_dir, proc.returncode, status, time.monotonic() - t0, port)

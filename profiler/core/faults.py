@@ -1,0 +1,117 @@
+"""Fault injection at the toolkit's own I/O boundary: make the Nth file write fail on purpose.
+
+Every file a run writes goes through :mod:`profiler.core.files` (the atomic writers and
+:func:`profiler.core.files.atomic_temp`), and each of those calls :func:`check` with the path first.
+With ``PROFILER_FAULT`` set, the chosen call raises the :class:`OSError` a full disk, a failing disk,
+a permission change or an over-long name would raise, so every failure path of every command can be
+run on purpose (``docs/reliability.md``)::
+
+    PROFILER_FAULT=write:3:ENOSPC            # the 3rd file write of this process fails: disk full
+    PROFILER_FAULT=write:1:EIO:run.json      # the 1st write of a file named run.json fails
+    PROFILER_FAULT=write:2+:EACCES:*.html    # the 2nd and every later write of an .html file fails
+
+Fields: the operation (``write``), the count N (``N+``: the Nth and every later one), an errno name
+(``ENOSPC``, ``EIO``, ``EACCES``, ``ENAMETOOLONG``, or any other :mod:`errno` name), and optionally a
+shell pattern matched against the file's name; several rules are separated by ``;``. Each process
+counts its own writes: worker processes inherit the variable and count theirs (use the pattern to aim
+at one file). Tests use :func:`inject` instead of the environment.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fnmatch
+import os
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from profiler.core.errors import InputError
+
+FAULT_ENV = "PROFILER_FAULT"
+OPERATIONS = ("write",)
+
+
+@dataclass
+class Rule:
+    op: str
+    nth: int
+    code: int
+    pattern: str | None = None
+    onwards: bool = False
+    seen: int = field(default=0, compare=False)
+
+    def hit(self, op: str, path: Path) -> bool:
+        if op != self.op or (self.pattern and not fnmatch.fnmatch(path.name, self.pattern)):
+            return False
+        self.seen += 1
+        return self.seen == self.nth or (self.onwards and self.seen > self.nth)
+
+
+def parse(spec: str) -> list[Rule]:
+    """``write:3:ENOSPC[:PATTERN][;...]`` → rules; :class:`InputError` naming what is wrong."""
+    rules = []
+    for part in (p.strip() for p in spec.split(";")):
+        if not part:
+            continue
+        fields = part.split(":", 3)
+        if len(fields) < 3:
+            raise InputError(f"{FAULT_ENV}={spec!r}: expected OP:N:ERRNO[:PATTERN], e.g. write:3:ENOSPC")
+        op, n, name = fields[0], fields[1], fields[2]
+        if op not in OPERATIONS:
+            raise InputError(f"{FAULT_ENV}: unknown operation {op!r}; valid: {', '.join(OPERATIONS)}")
+        onwards = n.endswith("+")
+        try:
+            nth = int(n.rstrip("+"))
+        except ValueError:
+            nth = 0
+        if nth < 1:
+            raise InputError(f"{FAULT_ENV}: the count must be a positive integer (N or N+), got {n!r}")
+        code = getattr(errno, name.upper(), None)
+        if not isinstance(code, int) or not name.upper().startswith("E"):
+            raise InputError(f"{FAULT_ENV}: unknown errno name {name!r} (e.g. ENOSPC, EIO, EACCES, ENAMETOOLONG)")
+        rules.append(Rule(op, nth, code, fields[3] if len(fields) > 3 and fields[3] else None, onwards))
+    return rules
+
+
+_lock = threading.Lock()
+_rules: list[Rule] | None = None  # None: not read from the environment yet
+_env_seen: str | None = None
+_injected: list[Rule] | None = None
+
+
+def _active() -> list[Rule]:
+    global _rules, _env_seen
+    if _injected is not None:
+        return _injected
+    spec = os.environ.get(FAULT_ENV) or ""
+    if _rules is None or spec != _env_seen:
+        _env_seen = spec
+        _rules = parse(spec) if spec else []
+    return _rules
+
+
+def check(op: str, path: Path | str) -> None:
+    """Raise the injected :class:`OSError` if a rule picks this call; otherwise nothing."""
+    if _injected is None and not os.environ.get(FAULT_ENV):
+        return
+    with _lock:
+        for rule in _active():
+            if rule.hit(op, Path(path)):
+                raise OSError(rule.code, os.strerror(rule.code), str(path))
+
+
+@contextlib.contextmanager
+def inject(spec: str) -> Iterator[list[Rule]]:
+    """Within the block, this process's writes fail as ``spec`` says (the environment is ignored)."""
+    global _injected
+    rules = parse(spec)
+    with _lock:
+        before, _injected = _injected, rules
+    try:
+        yield rules
+    finally:
+        with _lock:
+            _injected = before

@@ -1,0 +1,208 @@
+"""Children that die with the profiler, whatever kills it.
+
+Every process the profiler starts (workers, the user's program, the distributed launcher and its
+ranks, py-spy) is started through :func:`spawn`, which adds two guarantees to ``subprocess.Popen``:
+
+* **its own process group** (a new session), so one signal reaches it and everything it started —
+  DataLoader workers, ranks — and a Ctrl-C in the terminal reaches the profiler alone, which then
+  stops them in order;
+* **a parent-death signal** (Linux ``prctl(PR_SET_PDEATHSIG)``, set in the child before it runs the
+  program): if the profiler dies, even by SIGKILL, the child gets SIGTERM at once (it unwinds and
+  saves what it has). Elsewhere this part is a no-op.
+
+A parent-death signal reaches the direct child only. So the process groups are also registered with
+one **guardian** per profiler process (:class:`Guardian`): a small interpreter in its own session,
+blind to SIGINT/SIGTERM/SIGHUP, that holds the read end of a pipe. When the profiler exits — normally,
+or killed by anything — the pipe closes; the guardian then sends SIGTERM to every group still
+registered, waits up to :data:`GRACE_S` seconds, SIGKILLs what is left and exits. Groups are
+unregistered once their leader has been reaped, so a normal exit kills nothing.
+
+The parent-death signal fires when the *thread* that started the child ends; it is therefore set only
+for children started from the main thread (the profiler starts its workers there); the guardian
+covers the others.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from typing import Any
+
+PR_SET_PDEATHSIG = 1
+#: seconds between the guardian's SIGTERM and SIGKILL of a dead profiler's groups
+GRACE_S = 3.0
+#: set to 0 to start children without a guardian (the parent-death signal still applies)
+GUARDIAN_ENV = "PROFILER_GUARDIAN"
+
+
+def _load_prctl() -> Callable[..., int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl  # type: ignore[no-any-return]
+    except (OSError, AttributeError):
+        return None
+
+
+_prctl = _load_prctl()
+
+
+def pdeathsig_supported() -> bool:
+    return _prctl is not None
+
+
+def die_with_parent(sig: int = signal.SIGTERM) -> Callable[[], None] | None:
+    """A ``preexec_fn`` that makes the child receive ``sig`` when this process (thread) dies; None
+    where that cannot be done (not Linux, or not called from the main thread)."""
+    prctl = _prctl
+    if prctl is None or threading.current_thread() is not threading.main_thread():
+        return None
+    parent = os.getpid()
+
+    def preexec() -> None:
+        prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before the line above: act as it would have
+            os.kill(os.getpid(), sig)
+
+    return preexec
+
+
+_GUARDIAN_CODE = r"""
+import os, signal, sys, time
+for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+    signal.signal(s, signal.SIG_IGN)
+grace = float(sys.argv[1])
+groups = set()
+buf = b""
+while True:
+    try:
+        chunk = os.read(0, 4096)
+    except InterruptedError:
+        continue
+    except OSError:
+        chunk = b""
+    if not chunk:
+        break
+    buf += chunk
+    *lines, buf = buf.split(b"\n")
+    for line in lines:
+        try:
+            op, pgid = line[:1], int(line[1:])
+        except ValueError:
+            continue
+        (groups.add if op == b"+" else groups.discard)(pgid)
+
+def alive(g):
+    try:
+        os.killpg(g, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return False
+
+left = [g for g in groups if alive(g)]
+for g in left:
+    try:
+        os.killpg(g, signal.SIGTERM)
+    except OSError:
+        pass
+end = time.monotonic() + grace
+while left and time.monotonic() < end:
+    time.sleep(0.05)
+    left = [g for g in left if alive(g)]
+for g in left:
+    try:
+        os.killpg(g, signal.SIGKILL)
+    except OSError:
+        pass
+"""
+
+
+class Guardian:
+    """The one guardian of this process (started on first use; see the module's docstring)."""
+
+    _lock = threading.Lock()
+    _proc: subprocess.Popen | None = None
+    _owner_pid: int | None = None
+
+    @classmethod
+    def _ensure(cls) -> subprocess.Popen | None:
+        if os.environ.get(GUARDIAN_ENV, "1") == "0" or os.name != "posix":
+            return None
+        if cls._proc is not None and cls._owner_pid == os.getpid() and cls._proc.poll() is None:
+            return cls._proc
+        try:
+            cls._proc = subprocess.Popen(
+                [sys.executable, "-I", "-S", "-c", _GUARDIAN_CODE, str(GRACE_S)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+                close_fds=True,
+            )
+        except OSError:
+            cls._proc = None
+            return None
+        cls._owner_pid = os.getpid()
+        return cls._proc
+
+    @classmethod
+    def _send(cls, line: str) -> None:
+        with cls._lock:
+            proc = cls._ensure()
+            if proc is None or proc.stdin is None:
+                return
+            with contextlib.suppress(OSError, ValueError):
+                proc.stdin.write(line.encode())
+                proc.stdin.flush()
+
+    @classmethod
+    def watch(cls, pgid: int) -> None:
+        """Kill this process group if the profiler dies before :meth:`release`."""
+        cls._send(f"+{pgid}\n")
+
+    @classmethod
+    def release(cls, pgid: int) -> None:
+        cls._send(f"-{pgid}\n")
+
+    @classmethod
+    def pid(cls) -> int | None:
+        return cls._proc.pid if cls._proc is not None else None
+
+
+def spawn(argv: list[str], *, death_signal: int = signal.SIGTERM, **kwargs: Any) -> subprocess.Popen:
+    """``subprocess.Popen`` in a new session, with the parent-death signal, watched by the guardian.
+
+    Call :func:`reaped` with the process once it has been waited for."""
+    kwargs.setdefault("start_new_session", True)
+    preexec = die_with_parent(death_signal)
+    if preexec is not None and kwargs.get("preexec_fn") is None:
+        kwargs["preexec_fn"] = preexec
+    proc = subprocess.Popen(argv, **kwargs)
+    if kwargs.get("start_new_session"):
+        Guardian.watch(proc.pid)
+    return proc
+
+
+def reaped(proc: subprocess.Popen) -> None:
+    """The process was waited for: its group no longer needs the guardian (a child of it that is
+    still running is the caller's to kill first, e.g. :func:`profiler.run.process.kill_tree`)."""
+    Guardian.release(proc.pid)
+
+
+def group_alive(pgid: int) -> bool:
+    """Whether any process of the group ``pgid`` still runs."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
