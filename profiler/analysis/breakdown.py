@@ -48,6 +48,7 @@ from profiler.core.events import (
     MEMCPY,
     MEMSET,
     OP,
+    PYTHON,
     RUNTIME,
     STEP,
     SYNC,
@@ -143,6 +144,8 @@ class Breakdown:
     records: dict[str, int] = field(default_factory=dict)
     #: what the dispatch rule moved to framework overhead (absent when it did not run)
     dispatch: dict[str, Any] | None = None
+    #: a device run's rule in figures: device busy/idle per step and what the idle time went to
+    device: dict[str, Any] | None = None
 
     @property
     def residual_ms(self) -> float:
@@ -170,6 +173,7 @@ class Breakdown:
             "loader": self.loader,
             "records": self.records,
             "dispatch": self.dispatch,
+            "device": self.device,
         }
 
 
@@ -247,18 +251,27 @@ def breakdown(
                 if m.any():
                     parts[c].append((s[m], e[m]))
 
-    # 2. device work
-    if has_device:
-        dcat = _row_categories(table, device_rows, classifier)
-        mem = table.cat_mask(MEMCPY, MEMSET)[device_rows]
-        dcat = np.where(mem, _CODE["memory_io"], dcat)
-        for i, c in enumerate(CATEGORIES):
-            m = dcat == i
-            if m.any():
-                parts[c].append((sp["start_ns"][device_rows[m]], ends[device_rows[m]]))
-
-    # 3. data loading on the stepping process's own threads; collectives; host runtime; syncs
     dl_mask = table.cat_mask(DATA_LOADING)
+    if has_device:
+        # a run with device work follows the device: its own rule (docs/breakdown.md, "device runs")
+        dev = _device_rule(table, steps, pid_mask, own & host, device_rows, classifier)
+        bd = Breakdown(
+            ms=dev.pop("ms"), step_ms=dev.pop("step_ms"), n_steps=len(steps), basis=basis,
+            per_step=dev.pop("per_step"), records=bd_records,
+        )
+        bd.input_bound = input_bound_verdict(dev.pop("exposed_input_ms"), bd.step_ms)
+        bd.input_bound["exposed"] = True
+        bd.device = dev
+        bd.notes.append(
+            "device run: while the device is busy the time goes to its work (communication > memory "
+            "copy/set > kernels by roofline or kind); while it is idle, to the host's reason: exposed "
+            "input wait (data loading), host busy or a launch in flight (framework overhead), a sync "
+            "with nothing queued or nothing running (idle)"
+        )
+        _loader_and_not_measured(bd, table, sp, ends, dl_mask, step_pids, steps)
+        return bd
+
+    # 2. data loading on the stepping process's own threads; collectives; host runtime; syncs
     add("data_loading", np.flatnonzero(own & host & dl_mask))
     add("communication", np.flatnonzero(pid_mask & table.cat_mask(COLLECTIVE)))
     add("framework_overhead", np.flatnonzero(pid_mask & host & table.cat_mask(RUNTIME)))
@@ -281,13 +294,6 @@ def breakdown(
     )
     inp_rows = np.concatenate([np.flatnonzero(own & host & dl_mask), h2d])
     inp = merge(sp["start_ns"][inp_rows], ends[inp_rows])
-    # the loader's own work in other processes (DataLoader workers), seen from their spans
-    loader_rows = np.flatnonzero(dl_mask & ~np.isin(sp["pid"], step_pids))
-    loader_pids = np.unique(sp["pid"][loader_rows])
-    loader_u = merge(sp["start_ns"][loader_rows], ends[loader_rows])
-    loader_s, loader_e = sp["start_ns"][loader_rows], ends[loader_rows]
-    loader_busy: list[tuple[int, int]] = []
-
     per_step: list[dict[str, float]] = []
     input_ms: list[float] = []
     for w in steps:
@@ -301,24 +307,12 @@ def breakdown(
         row["framework_overhead"] += (w.dur_ns - prev) / 1e6
         per_step.append(row)
         input_ms.append(clipped_length(inp[0], inp[1], w.start_ns, w.end_ns) / 1e6)
-        if len(loader_rows):
-            cs, ce = clip(loader_s, loader_e, w.start_ns, w.end_ns)
-            loader_busy.append((int((ce - cs).sum()), clipped_length(*loader_u, w.start_ns, w.end_ns)))
 
     n = len(per_step)
     ms = {c: (sum(r[c] for r in per_step) / n if n else 0.0) for c in CATEGORIES}
     step_ms = (sum(w.dur_ns for w in steps) / n / 1e6) if n else 0.0
     bd = Breakdown(ms=ms, step_ms=step_ms, n_steps=n, basis=basis, per_step=per_step, records=bd_records)
     bd.input_bound = input_bound_verdict(sum(input_ms) / n if n else 0.0, step_ms)
-    if loader_busy:
-        bd.loader = {
-            "processes": len(loader_pids),
-            "work_ms_per_step": sum(b[0] for b in loader_busy) / n / 1e6,
-            "busy_ms_per_step": sum(b[1] for b in loader_busy) / n / 1e6,
-            # over the whole recording: loaders prefetch, so much of their work precedes the steps
-            "spans": len(loader_rows),
-            "work_ms_total": float(sp["dur_ns"][loader_rows].sum()) / 1e6,
-        }
     if dispatch is not None and not has_device and len(op_rows):
         n_in = max(1, n)
         bd.dispatch = {
@@ -337,12 +331,7 @@ def breakdown(
         for c in ("memory_io", "compute"):
             bd.not_measured[c] = "no op or kernel spans were recorded (no framework tracer ran)"
         bd.notes.append("without op spans, all non-data-loading step time shows as framework overhead")
-    if not dl_mask.any():
-        bd.not_measured["data_loading"] = (
-            "the input pipeline was not marked (no data_loading spans): waiting for input shows as "
-            "other categories"
-        )
-        bd.input_bound["verdict"] = "not measured"
+    _loader_and_not_measured(bd, table, sp, ends, dl_mask, step_pids, steps)
     if not has_device:
         bd.notes.append(
             "host-only run: op self time is split by op kind; gaps between ops are "
@@ -366,6 +355,179 @@ def input_bound_verdict(input_ms: float, step_ms: float) -> dict[str, Any]:
     else:
         verdict = "highly input-bound"
     return {"input_ms": input_ms, "pct": pct, "verdict": verdict}
+
+
+#: a device run's layers, highest priority first: (category, what the layer holds); the first three
+#: are the device's work, the rest the host's reason while the device is idle; what none covers is idle
+DEVICE_LAYERS: tuple[tuple[str, str], ...] = (
+    ("communication", "communication kernels on the device"),
+    ("memory_io", "memory copies/sets, and memory-bound kernels"),
+    ("compute", "compute-bound kernels (and kernels of unknown kind)"),
+    ("data_loading", "exposed input wait: the stepping process waits for its batch"),
+    ("communication", "host collectives of a CPU backend (gloo), when the device runs no communication kernels"),
+    ("idle", "the host waits on a sync (cudaStreamSynchronize ...) while the device has nothing to run"),
+    ("idle", "a gap whose next work was launched before it began: the device waits on a dependency (event, stream, peer), not on the host"),
+    ("framework_overhead", "the host busy with nothing queued: ops, runtime and launch calls, Python (the device starves)"),
+)
+#: names of the layers in ``breakdown.device["idle_split_ms"]`` (the host-side ones)
+_IDLE_SPLIT = ("input_wait", "host_collective", "sync_wait", "work_queued", "host_busy")
+
+
+def _device_rule(
+    table: EventTable,
+    steps: list[StepWindow],
+    pid_mask: np.ndarray,
+    own_host: np.ndarray,
+    device_rows: np.ndarray,
+    classifier: Classifier | None,
+) -> dict[str, Any]:
+    """A device run's steps, each instant to what bounds it (:data:`DEVICE_LAYERS`).
+
+    While the device is busy (any kernel, memcpy or memset of the process), the instant goes to the
+    highest-priority device work running then; while it is idle, to the host's reason, and to idle
+    where nothing runs. Returns the mean ms per category, the per-step rows, the device's busy and
+    idle time with what the idle time went to, and the exposed input time (waiting for the batch or
+    copying it host-to-device while no other device work runs: TF Profiler's input time).
+    """
+    sp = table.spans
+    ends = sp["start_ns"] + sp["dur_ns"]
+    dcat = _row_categories(table, device_rows, classifier)
+    mem = table.cat_mask(MEMCPY, MEMSET)[device_rows]
+    dcat = np.where(mem, _CODE["memory_io"], dcat)
+    coll_dev = np.flatnonzero(pid_mask & table.cat_mask(COLLECTIVE) & (sp["tid"] >= DEVICE_TID_BASE))
+    comm_rows = np.concatenate([device_rows[dcat == _CODE["communication"]], coll_dev])
+    mem_rows = device_rows[dcat == _CODE["memory_io"]]
+    # every other kernel is device work: compute (by roofline or kind; unknown work counts as compute)
+    comp_rows = device_rows[(dcat != _CODE["communication"]) & (dcat != _CODE["memory_io"])]
+    host_coll = np.flatnonzero(own_host & table.cat_mask(COLLECTIVE))
+    if len(comm_rows):
+        host_coll = host_coll[:0]  # the device's communication kernels are the collective's time
+    layers_rows = [
+        comm_rows,
+        mem_rows,
+        comp_rows,
+        np.flatnonzero(own_host & table.cat_mask(DATA_LOADING)),
+        host_coll,
+    ]
+    sync_rows = np.flatnonzero(own_host & table.cat_mask(SYNC))
+    busy_rows = np.flatnonzero(own_host & table.cat_mask(OP, RUNTIME, PYTHON))
+    layers: list[tuple[np.ndarray, np.ndarray]] = [(sp["start_ns"][r], ends[r]) for r in [*layers_rows, sync_rows]]
+    all_dev = np.concatenate([device_rows, coll_dev])
+    b_s, b_e = merge(sp["start_ns"][all_dev], ends[all_dev])  # the device busy
+    layers.append(_queued_gaps(table, own_host, all_dev, b_s, b_e))
+    layers.append((sp["start_ns"][busy_rows], ends[busy_rows]))
+    cum: list[tuple[np.ndarray, np.ndarray]] = []
+    acc_s, acc_e = np.empty(0, np.int64), np.empty(0, np.int64)
+    for ls, le in layers:
+        if len(ls):
+            acc_s, acc_e = merge(np.concatenate([acc_s, ls]), np.concatenate([acc_e, le]))
+        cum.append((acc_s, acc_e))
+    # exposed input: the batch waited for, or copied host-to-device, while no other device work runs
+    h2d = _name_mask(table, ("htod", "h2d", "hosttodevice"))[device_rows] & table.cat_mask(MEMCPY)[device_rows]
+    other_dev = np.concatenate([device_rows[~h2d], coll_dev])
+    o_s, o_e = merge(sp["start_ns"][other_dev], ends[other_dev])
+    inp_rows = np.concatenate([layers_rows[3], device_rows[h2d]])
+    i_s, i_e = merge(sp["start_ns"][inp_rows], ends[inp_rows])
+    io_s, io_e = merge(np.concatenate([i_s, o_s]), np.concatenate([i_e, o_e]))
+
+    per_step: list[dict[str, float]] = []
+    busy_ns = idle_ns = exposed_ns = 0
+    split = dict.fromkeys((*_IDLE_SPLIT, "nothing"), 0)
+    for w in steps:
+        row = dict.fromkeys(CATEGORIES, 0.0)
+        prev = 0
+        for k, ((cat, _), (cs, ce)) in enumerate(zip(DEVICE_LAYERS, cum, strict=True)):
+            cur = clipped_length(cs, ce, w.start_ns, w.end_ns)
+            row[cat] += (cur - prev) / 1e6
+            if k > 2:
+                split[_IDLE_SPLIT[k - 3]] += cur - prev
+            prev = cur
+        row["idle"] += (w.dur_ns - prev) / 1e6  # nothing runs on either side
+        split["nothing"] += w.dur_ns - prev
+        busy_w = clipped_length(b_s, b_e, w.start_ns, w.end_ns)
+        busy_ns += busy_w
+        idle_ns += w.dur_ns - busy_w
+        per_step.append(row)
+        # |input \ other device work| = |input ∪ other| − |other|
+        exposed_ns += clipped_length(io_s, io_e, w.start_ns, w.end_ns) - clipped_length(o_s, o_e, w.start_ns, w.end_ns)
+    n = len(steps)
+    d = max(n, 1)
+    return {
+        "ms": {c: (sum(r[c] for r in per_step) / n if n else 0.0) for c in CATEGORIES},
+        "step_ms": (sum(w.dur_ns for w in steps) / n / 1e6) if n else 0.0,
+        "per_step": per_step,
+        "exposed_input_ms": exposed_ns / d / 1e6,
+        "busy_ms": busy_ns / d / 1e6,
+        "idle_ms": idle_ns / d / 1e6,
+        "idle_split_ms": {k: v / d / 1e6 for k, v in split.items()},
+        "rule": "device work while the device is busy; the host's reason while it is idle",
+        "layers": [f"{c}: {what}" for c, what in DEVICE_LAYERS] + ["idle: nothing runs on either side"],
+        "kernels": len(device_rows),
+    }
+
+
+def _queued_gaps(
+    table: EventTable, own_host: np.ndarray, dev_rows: np.ndarray, b_s: np.ndarray, b_e: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The device's idle gaps whose ending work was launched before the gap began (HTA's rule for
+    "host wait" the other way round): the device had work queued and waited on something else (an
+    event, another stream, a peer), not on the host. ``b_s``/``b_e``: the device's busy intervals,
+    merged; a launch is matched to its device activity by correlation id."""
+    sp = table.spans
+    corr = sp.get("corr")
+    none = np.empty(0, np.int64), np.empty(0, np.int64)
+    if corr is None or len(b_s) < 2 or not len(dev_rows):
+        return none
+    rt = np.flatnonzero(own_host & table.cat_mask(RUNTIME, SYNC) & (corr >= 0))
+    if not len(rt):
+        return none
+    order = np.argsort(corr[rt], kind="stable")
+    rc, rs = corr[rt][order], sp["start_ns"][rt][order]
+    dc = corr[dev_rows]
+    i = np.minimum(np.searchsorted(rc, dc), len(rc) - 1)
+    ok = (dc >= 0) & (rc[i] == dc)
+    never = np.iinfo(np.int64).max
+    launch = np.where(ok, rs[i], never)
+    ds = sp["start_ns"][dev_rows]
+    j = np.searchsorted(b_s, ds, side="right") - 1
+    opens = (j >= 0) & (ds == b_s[np.maximum(j, 0)])  # the activities that open a busy interval
+    earliest = np.full(len(b_s), never, np.int64)
+    np.minimum.at(earliest, j[opens], launch[opens])
+    k = np.arange(1, len(b_s))
+    q = earliest[k] < b_e[k - 1]
+    return b_e[k - 1][q], b_s[k][q]
+
+
+def _loader_and_not_measured(
+    bd: Breakdown, table: EventTable, sp: dict[str, np.ndarray], ends: np.ndarray, dl_mask: np.ndarray,
+    step_pids: list[int], steps: list[StepWindow],
+) -> None:
+    """The loader's own work in other processes (DataLoader workers, seen from their spans), and data
+    loading marked not measured where no input pipeline span exists."""
+    loader_rows = np.flatnonzero(dl_mask & ~np.isin(sp["pid"], step_pids))
+    n = len(steps)
+    if len(loader_rows) and n:
+        loader_u = merge(sp["start_ns"][loader_rows], ends[loader_rows])
+        loader_s, loader_e = sp["start_ns"][loader_rows], ends[loader_rows]
+        work = busy = 0
+        for w in steps:
+            cs, ce = clip(loader_s, loader_e, w.start_ns, w.end_ns)
+            work += int((ce - cs).sum())
+            busy += clipped_length(*loader_u, w.start_ns, w.end_ns)
+        bd.loader = {
+            "processes": len(np.unique(sp["pid"][loader_rows])),
+            "work_ms_per_step": work / n / 1e6,
+            "busy_ms_per_step": busy / n / 1e6,
+            # over the whole recording: loaders prefetch, so much of their work precedes the steps
+            "spans": len(loader_rows),
+            "work_ms_total": float(sp["dur_ns"][loader_rows].sum()) / 1e6,
+        }
+    if not dl_mask.any():
+        bd.not_measured["data_loading"] = (
+            "the input pipeline was not marked (no data_loading spans): waiting for input shows as "
+            "other categories"
+        )
+        bd.input_bound["verdict"] = "not measured"
 
 
 def in_steps(starts: np.ndarray, steps: list[StepWindow]) -> np.ndarray:

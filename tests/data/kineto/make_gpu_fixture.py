@@ -13,7 +13,10 @@ Per 1000 µs step (``ProfilerStep#N`` on the host thread), times in µs from the
 Known answers per step: GPU busy (kernels) 390 µs = 39 %; idle gaps: host-launch-bound 70 + 70 =
 140 µs (launch after the device went idle), kernel wait 30 µs (B launched at 300 while A ran to 370,
 started at 400), other 40 + 350 = 390 µs (memcpy without a launch; the tail); launch delays 20, 100,
-20 µs; breakdown: data loading 40, memory I/O 140, compute 300, idle 330, framework overhead 190 µs;
+20 µs; breakdown (the device rule, docs/breakdown.md): data loading 40, memory I/O 140, compute 300,
+framework overhead 35 (the host busy while the device idles: [45, 70) and the launch [500, 510)),
+idle 485 (the sync [660, 990), the gap [370, 400) whose kernel was queued, and 125 µs where nothing
+runs on either side);
 input share (40 + 50) / 1000 = 9 % → moderately input-bound.
 """
 
