@@ -11,20 +11,27 @@ category active during it; see docs/breakdown.md):
                             work runs (on a GPU run: host ops/launches while the device is idle)
 6. ``idle``               — the host waiting on the device (synchronisation) while nothing runs
 
-Which spans supply each category:
+Which spans supply each category on a host-only run:
 
 * host ops (framework op spans on any host thread of the worker) are cut into *self time*
-  (innermost op owns each slice); on a run with device kernels, host ops only dispatch, so their time
-  is framework overhead; without a device, each op's self time goes to the category of its kind
+  (innermost op owns each slice); each op's self time goes to the category of its kind
   (:mod:`profiler.core.opkinds`) or, when a classifier is given (roofline), to its verdict;
-* device kernels/memcpy/memset by kind; collectives to communication;
+* collectives to communication;
 * whatever is left of the step is framework overhead (the interpreter between ops).
+
+A run with device work (kernels, memcpy, memset) follows the device instead (:data:`DEVICE_LAYERS`):
+while the device is busy an instant goes to its work (communication > memory copy/set > kernels,
+split by roofline or kind); while it is idle, to the host's reason: the exposed input wait (data
+loading), a host-side collective of a CPU backend (communication), a sync or a gap whose work was
+already queued (idle: the device waits on a dependency, not on the host), the host busy with ops,
+runtime calls or Python (framework overhead: the device starves), and idle where nothing runs.
 
 The residual (step wall time minus the sum of categories) is computed, not assumed; it is non-zero
 only if spans fall outside the step or the arithmetic is wrong, and reports print it.
 
 Beside the categories: TF Profiler's input-bound verdict (share of step time in data loading or
-host-to-device copies: < 5 % no, 5–20 % moderately, ≥ 20 % highly) and the loader's own work in
+host-to-device copies, on a device run only where the device does nothing else: < 5 % no, 5–20 %
+moderately, ≥ 20 % highly) and the loader's own work in
 other processes (``data_loading`` spans under DataLoader worker pids). A category whose data is
 missing is listed in ``not_measured`` with the reason, never reported as a silent zero.
 """
@@ -265,8 +272,8 @@ def breakdown(
         bd.notes.append(
             "device run: while the device is busy the time goes to its work (communication > memory "
             "copy/set > kernels by roofline or kind); while it is idle, to the host's reason: exposed "
-            "input wait (data loading), host busy or a launch in flight (framework overhead), a sync "
-            "with nothing queued or nothing running (idle)"
+            "input wait (data loading); a sync, work already queued or nothing running (idle); the "
+            "host busy with nothing queued (framework overhead)"
         )
         _loader_and_not_measured(bd, table, sp, ends, dl_mask, step_pids, steps)
         return bd

@@ -21,6 +21,10 @@ clean step median the entry headlines.
 4. Without a clean median (a profiled program runs only traced steps) the compensated traced
    categories are the estimate, unscaled; there is no residual to report.
 
+Only the tracer cost of the machine that recorded the steps is removed: an imported trace
+(:func:`recorded_elsewhere`) is described as traced, never compensated with this machine's
+calibration.
+
 Categories that were not measured stay ``None`` and are not scaled.
 """
 
@@ -51,13 +55,32 @@ TRACER_ENTRIES: dict[str, tuple[str, str, str]] = {
 }
 
 
+def recorded_elsewhere(entry: dict[str, Any]) -> str | None:
+    """Why this machine's tracer calibration does not apply to an entry, or ``None`` when it does.
+
+    An imported trace (``profiler report TRACE``: the entry's ``imported`` section) was recorded by
+    another machine, tracer version and configuration, whose cost per record is not the one
+    ``profiler calibrate`` measured here: it is described as traced. Our own runs and ``trace --
+    CMD`` ran under this machine's tracers and are compensated.
+    """
+    imp = entry.get("imported")
+    if not isinstance(imp, dict):
+        return None
+    host = imp.get("host_name")
+    return (
+        "an imported trace" + (f" recorded on {host}" if isinstance(host, str) and host else " recorded elsewhere")
+        + " (its tracer's cost is not this machine's calibration, so none is removed)"
+    )
+
+
 def record_cost(
     calibration: dict[str, Any] | None, framework: str, config: str | None = None
 ) -> tuple[dict[str, float] | None, str]:
     """``({"inside_us", "outside_us"}, how)`` for a framework's records, or ``(None, why not)``.
 
     ``config`` names the measured configuration the framework's probe ran (torch: ``plain`` or
-    ``shapes_flops``, from the probe's ``info()``); ``None`` is the probe's default.
+    ``shapes_flops``, from the probe's ``info()``); ``None`` is the probe's default. An imported
+    trace is never compensated with it (:func:`recorded_elsewhere`).
     """
     tc = (calibration or {}).get("tracer_costs")
     if not calibration:

@@ -22,10 +22,20 @@ SEED = 20240
 FASTER, SLOWER, NOT_SIGNIFICANT = "faster", "slower", "no significant difference"
 
 
-def summarize_ms(values_ns: Sequence[int | float]) -> dict[str, Any]:
-    """median/min/max/mean in ms, the spread ((max-min)/median, %) and the count."""
+#: the statistics a headline may quote (``StepStats.statistic``): the median of clean steps (our
+#: runs: robust to the odd stretched step), or the mean (a trace, whose every step was traced: the
+#: breakdown is a mean over those steps and the headline is the same figure)
+MEDIAN, MEAN = "median", "mean"
+
+
+def summarize_ms(values_ns: Sequence[int | float], statistic: str = MEDIAN) -> dict[str, Any]:
+    """median/min/max/mean in ms, the spread ((max-min)/median, %), the count, and which of median
+    and mean the headline quotes (``statistic``)."""
+    if statistic not in (MEDIAN, MEAN):
+        raise ValueError(f"statistic must be {MEDIAN!r} or {MEAN!r}, got {statistic!r}")
     if not values_ns:
-        return {"median": None, "min": None, "max": None, "mean": None, "spread_pct": None, "n": 0}
+        return {"median": None, "min": None, "max": None, "mean": None, "spread_pct": None, "n": 0,
+                "statistic": statistic}
     ms = [v / 1e6 for v in values_ns]
     med = statistics.median(ms)
     return {
@@ -35,7 +45,18 @@ def summarize_ms(values_ns: Sequence[int | float]) -> dict[str, Any]:
         "mean": statistics.fmean(ms),
         "spread_pct": (100.0 * (max(ms) - min(ms)) / med) if med else 0.0,
         "n": len(ms),
+        "statistic": statistic,
     }
+
+
+def headline_ms(stats: Any) -> float | None:
+    """The figure a step statistics' headline quotes: its ``statistic`` (``median`` where unset, as
+    every record before the field); a dict or a :class:`~profiler.core.record.StepStats`."""
+    if stats is None:
+        return None
+    get = stats.get if isinstance(stats, dict) else (lambda k: getattr(stats, k, None))
+    v = get(MEAN if get("statistic") == MEAN else MEDIAN)
+    return float(v) if isinstance(v, int | float) else None
 
 
 def _groups(per_process: Sequence[Sequence[float]]) -> list[np.ndarray]:
@@ -68,6 +89,7 @@ def step_stats(per_process: Sequence[Sequence[float]]) -> dict[str, Any]:
         "median": None, "min": None, "max": None, "mean": None, "spread_pct": None,
         "n_steps": len(pooled), "n_processes": len(groups), "ci95": None, "mad": None, "iqr": None,
         "per_process": [float(np.median(g)) for g in groups] or None,
+        "statistic": MEDIAN,
     }
     if not len(pooled):
         return out

@@ -12,13 +12,26 @@ import numpy as np
 
 from profiler.analysis.attribution import attributed_breakdown
 from profiler.analysis.breakdown import clipped_length, step_windows
-from profiler.analysis.compensation import compensate, record_cost, records_per_category, show_step
+from profiler.analysis.compensation import (
+    compensate,
+    record_cost,
+    recorded_elsewhere,
+    records_per_category,
+    show_step,
+)
 from profiler.analysis.explain import explain, with_verdict
 from profiler.analysis.intervals import merge
 from profiler.analysis.launches import launch_stats
 from profiler.analysis.op_sequences import op_sequences
 from profiler.analysis.ops import dispatch_counts, op_table
-from profiler.analysis.stats import DISTURBED_MADS, DISTURBED_SHARE, disturbed, summarize_ms
+from profiler.analysis.stats import (
+    DISTURBED_MADS,
+    DISTURBED_SHARE,
+    MEAN,
+    disturbed,
+    headline_ms,
+    summarize_ms,
+)
 from profiler.analysis.step_usage import FAULTS_WORTH_NOTING, kernel_excess, page_fault_cost_us, usage_summary
 from profiler.core.categories import LABELS
 from profiler.core.events import DATA_LOADING, EventTable
@@ -54,9 +67,6 @@ def analyse_variant(
     out["step_usage"] = usage_summary(clean, traced)
     if out["step_ms"]["median"] and out["traced_step_ms"]["median"]:
         out["tracing_overhead_pct"] = 100.0 * (out["traced_step_ms"]["median"] / out["step_ms"]["median"] - 1)
-    if unit != "step" and items_per_step and out["step_ms"]["median"]:
-        n_items = float(unit.split()[0])
-        out["per_unit_ms"] = out["step_ms"]["median"] * n_items / items_per_step
     steps = traced or clean
     if steps:
         # cost model, roofline classifier (this machine's calibrated ceilings), GPU summary
@@ -74,11 +84,31 @@ def analyse_variant(
     else:
         out["breakdown"] = None
         out["breakdown_ms"] = None
+    if not clean and traced and not (out.get("breakdown") or {}).get("compensation"):
+        _traced_headline(out, traced, entry)
+    head = headline_ms(out["step_ms"])
+    if unit != "step" and items_per_step and head:
+        n_items = float(unit.split()[0])
+        out["per_unit_ms"] = head * n_items / items_per_step
     # low-level probes (NVML, process, py-spy) run for the whole worker: their figures are over the
     # clean steps when there are any
     win = [(w.start_ns, w.end_ns) for w in (clean or traced)]
     out["probe_summary"] = probe_summary(events, pid, win)
     return out
+
+
+def _traced_headline(out: dict[str, Any], traced: list[Any], entry: dict[str, Any]) -> None:
+    """Every step was traced (a trace, or a program profiled without clean steps) and the breakdown
+    is the traced steps' as recorded: the headline is the mean of the very steps the breakdown
+    describes (disturbed ones left out of both), so the two sum to one another."""
+    out["step_ms"] = summarize_ms([w.dur_ns for w in traced], MEAN)
+    if entry.get("imported") is not None:
+        out["traced_step_ms"] = None  # the same steps: no untraced step to set them against
+    if out.get("breakdown"):
+        out["breakdown"]["notes"].append(
+            f"every step was traced: the step time quoted is the mean of the {len(traced)} traced steps the "
+            "breakdown describes"
+        )
 
 
 def _describe(
@@ -101,6 +131,11 @@ def _describe(
         b["describes"] = f"the clean steps themselves (mean of {bd.n_steps}; nothing was traced)"
         return
     mean_of = f"mean of {bd.n_steps}" + _left_out_phrase(out.get("disturbed_traced_steps"))
+    foreign = recorded_elsewhere(entry)
+    if foreign:
+        out["breakdown_ms"] = raw
+        b["describes"] = f"the traced steps as recorded ({mean_of}): {foreign}"
+        return
     cost, how = record_cost(calibration, entry.get("framework") or "?", tracer_config(entry))
     if cost is None:
         out["breakdown_ms"] = raw
