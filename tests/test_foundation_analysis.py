@@ -119,7 +119,7 @@ def test_explain_splits_gap_by_category():
     assert e["fast"] == "torch/fused" and e["speedup"] == pytest.approx(3.0)
     assert e["main_category"] == "framework_overhead"
     assert e["category_share_pct"]["framework_overhead"] == pytest.approx(80.0)
-    assert "12,800 op dispatches per step vs 200" in e["sentence"]
+    assert "200 vs 12,800 op dispatches per step" in e["sentence"]  # fast first, as the times
     assert e["top_op_deltas"][0]["name"] == "aten::mm"
 
 

@@ -1,9 +1,13 @@
 """Why one run is faster than another: the gap split by category, ops and dispatch counts.
 
-Works on variant records (the dicts stored in run.json), so it runs on saved runs without events.
-The headline gap is between clean (untraced) step medians. When both breakdowns are compensated
-(tracer cost removed, summing to the clean medians) the split and its shares are of that clean gap;
-otherwise of the traced gap (the raw traced breakdowns), and ``gap_basis`` says which.
+Works on variant records (the dicts stored in run.json), so it runs on saved runs without events
+(and on traces other tools wrote, once imported as runs: ``profiler explain`` does that).
+The headline gap is between the two headline step times, each the statistic its record names
+(``step_ms.statistic``: the median of clean steps for our runs, the mean of the traced steps for an
+imported trace). When both breakdowns are compensated (tracer cost removed, summing to the clean
+medians) the split and its shares are of that clean gap; otherwise of the traced gap (the raw
+traced breakdowns), and ``gap_basis`` says which; ``compares`` says it for each side. Every pair
+(times, categories, op calls, dispatch counts) is given fast first, then slow.
 """
 
 from __future__ import annotations
@@ -20,6 +24,35 @@ def label(v: dict[str, Any]) -> str:
     return f"{v.get('framework')}/{v.get('variant')}"
 
 
+def headline(v: dict[str, Any]) -> tuple[float | None, str]:
+    """A variant's headline step time and the statistic it is (``median`` unless the record names
+    another one that it holds)."""
+    st = v.get("step_ms") or {}
+    stat = st.get("statistic") or "median"
+    val = st.get(stat) if isinstance(st.get(stat), (int, float)) else None
+    if val is None:
+        stat, val = "median", st.get("median")
+    return val, stat
+
+
+def steps_kind(v: dict[str, Any]) -> str:
+    """``clean`` (steps run without a tracer: our runs' headline) or ``traced`` (every step was
+    traced: an imported trace, or a run whose clean steps are missing)."""
+    if v.get("scenario") == "imported" or v.get("imported"):
+        return "traced"
+    return "clean" if v.get("traced_step_ms") or (v.get("breakdown") or {}).get("compensation") else "traced"
+
+
+def describe(v: dict[str, Any]) -> str:
+    """What one side's figures are, in words: its steps, the statistic, its breakdown's basis."""
+    _, stat = headline(v)
+    n = (v.get("step_ms") or {}).get("n_steps")
+    bd = v.get("breakdown") or {}
+    what = "compensated (tracer cost removed)" if bd.get("compensation") else "traced"
+    return (f"{label(v)}: {stat} of {n or '?'} {steps_kind(v)} steps; breakdown {what}"
+            + (f": {bd['describes']}" if bd.get("describes") else ""))
+
+
 def _raw(bd: dict[str, Any]) -> dict[str, Any]:
     """The raw traced figures of a breakdown (``traced_ms``/``traced_step_ms`` where compensated)."""
     tm = bd.get("traced_ms")
@@ -29,12 +62,12 @@ def _raw(bd: dict[str, Any]) -> dict[str, Any]:
 
 def explain(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any] | None:
     """Compare two variant records; ``None`` when either lacks step times or a breakdown."""
-    if not (a.get("step_ms") or {}).get("median") or not (b.get("step_ms") or {}).get("median"):
+    if not headline(a)[0] or not headline(b)[0]:
         return None
     if not a.get("breakdown") or not b.get("breakdown"):
         return None
-    fast, slow = sorted((a, b), key=lambda v: v["step_ms"]["median"])
-    f_ms, s_ms = fast["step_ms"]["median"], slow["step_ms"]["median"]
+    fast, slow = sorted((a, b), key=lambda v: headline(v)[0])
+    (f_ms, f_stat), (s_ms, s_stat) = headline(fast), headline(slow)
     fb, sb = fast["breakdown"], slow["breakdown"]
     # compensated breakdowns (analysis/compensation.py) sum to the clean medians: their deltas split
     # the clean gap printed in the sentence; raw traced ones split the traced gap
@@ -58,16 +91,20 @@ def explain(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any] | None:
                 "name": key[0],
                 "where": key[1],
                 "delta_ms": d,
-                "calls_slow": s_ops.get(key, {}).get("calls_per_step", 0.0),
                 "calls_fast": f_ops.get(key, {}).get("calls_per_step", 0.0),
+                "calls_slow": s_ops.get(key, {}).get("calls_per_step", 0.0),
             }
         )
     op_deltas.sort(key=lambda d: -d["delta_ms"])
 
     fd, sd = fast.get("dispatch") or {}, slow.get("dispatch") or {}
     ratio = s_ms / f_ms if f_ms else None
+    stat = f_stat if f_stat == s_stat else f"{f_stat} vs {s_stat}"
+    kinds = (steps_kind(fast), steps_kind(slow))
+    steps_said = kinds[0] if kinds[0] == kinds[1] else f"{kinds[0]} vs {kinds[1]}"
     sentence = (
-        f"{label(fast)} is {ratio:.2f}× faster than {label(slow)} ({f_ms:.2f} vs {s_ms:.2f} ms per step)"
+        f"{label(fast)} is {ratio:.2f}× faster than {label(slow)} ({f_ms:.2f} vs {s_ms:.2f} ms per step, "
+        f"{stat} of {steps_said} steps)"
     )
     if traced_gap > 0:
         if shares[main] <= 100.0:
@@ -79,23 +116,34 @@ def explain(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any] | None:
             if offset:
                 sentence += f" ({LABELS[offset[0][1]]} {offset[0][0]:+.2f} ms/step the other way)"
     if fd.get("ops") and sd.get("ops"):
-        sentence += f"; {sd['ops']:,.0f} op dispatches per step vs {fd['ops']:,.0f}"
+        sentence += f"; {fd['ops']:,.0f} vs {sd['ops']:,.0f} op dispatches per step"
     if sd.get("kernels") and fd.get("kernels"):
-        sentence += f"; {sd['kernels']:,.0f} kernel launches vs {fd['kernels']:,.0f}"
+        sentence += f"; {fd['kernels']:,.0f} vs {sd['kernels']:,.0f} kernel launches per step"
+    warnings = []
+    if kinds[0] != kinds[1]:
+        warnings.append(f"{label(fast)}'s steps are {kinds[0]}, {label(slow)}'s {kinds[1]}: the gap includes "
+                        "what tracing cost the traced side")
+    if f_stat != s_stat:
+        warnings.append(f"the headlines are different statistics ({f_stat} vs {s_stat})")
     return {
         "fast": label(fast),
         "slow": label(slow),
         "fast_ms": f_ms,
         "slow_ms": s_ms,
+        "statistic": stat,
+        "compares": {"fast": describe(fast), "slow": describe(slow)},
         "speedup": ratio,
         "gap_ms": s_ms - f_ms,
         "traced_gap_ms": traced_gap,
         "gap_basis": "clean steps (tracer cost compensated)" if clean else "traced steps (uncompensated)",
+        "category_ms": {"fast": {c: fb["ms"].get(c) for c in CATEGORIES},
+                        "slow": {c: sb["ms"].get(c) for c in CATEGORIES}},
         "category_delta_ms": deltas,
         "category_share_pct": shares,
         "main_category": main,
         "top_op_deltas": op_deltas[:5],
         "dispatch": {"fast": fd, "slow": sd},
+        "warnings": warnings,
         "sentence": sentence + ".",
     }
 
@@ -104,7 +152,7 @@ def _pick(record: dict[str, Any], spec: str | None, where: str) -> dict[str, Any
     ok = [
         v
         for v in record.get("variants", [])
-        if v.get("status") == "ok" and (v.get("step_ms") or {}).get("median")
+        if v.get("status") == "ok" and headline(v)[0]
     ]
     if spec:
         m = [v for v in ok if label(v) == spec or v.get("variant") == spec]
@@ -114,7 +162,7 @@ def _pick(record: dict[str, Any], spec: str | None, where: str) -> dict[str, Any
         return m[0]
     if not ok:
         raise InputError(f"{where}: no variant with step times and a breakdown")
-    return min(ok, key=lambda v: v["step_ms"]["median"])
+    return min(ok, key=lambda v: headline(v)[0])
 
 
 def explain_runs(
@@ -133,7 +181,52 @@ def explain_runs(
     e = explain(a, b)
     if e is None:
         raise InputError(f"{names[0]} vs {names[1]}: a variant lacks step times or a breakdown")
+    e["warnings"] = e["warnings"] + context_warnings(context(record_a, a), context(record_b, b),
+                                                     (label(a), label(b)))
     return with_verdict(e, a, b)
+
+
+def _gpu_names(record: dict[str, Any], v: dict[str, Any]) -> list[str]:
+    imp = v.get("imported") or {}
+    props = imp.get("device_properties") or []
+    names = [str(p.get("name")) for p in props if isinstance(p, dict) and p.get("name")]
+    if not names and v.get("device") == "cuda":
+        gpus = (record.get("host") or {}).get("gpus") or []
+        names = [str(g.get("name")) for g in gpus if isinstance(g, dict) and g.get("name")]
+    return sorted(set(names))
+
+
+def context(record: dict[str, Any], v: dict[str, Any]) -> dict[str, Any]:
+    """What a variant ran on, where its record says so (``None`` where it does not): the device
+    model, the world size and the framework's version."""
+    dev = v.get("device")
+    if dev == "cuda":
+        names = _gpu_names(record, v)
+        model = " + ".join(names) if names else None
+    else:
+        cpu = (record.get("host") or {}).get("cpu")
+        model = f"CPU {cpu}" if cpu and cpu != "recorded elsewhere" else None
+    dist = v.get("distributed") or {}
+    di = (v.get("imported") or {}).get("distributed_info") or {}
+    world = dist.get("world_size") or di.get("world_size")
+    if world is None and record.get("kind") != "import":
+        world = 1  # one of our runs without a distributed section: one process
+    fw = v.get("framework")
+    version = (record.get("versions") or {}).get(fw) or (v.get("imported") or {}).get("framework_version")
+    return {"device": dev, "device_model": model, "world_size": world, "framework": fw,
+            "framework_version": version}
+
+
+def context_warnings(ca: dict[str, Any], cb: dict[str, Any], names: tuple[str, str]) -> list[str]:
+    """One line per way the two sides ran on different things (where both records say)."""
+    out = []
+    skip = {"device_model"} if ca.get("device") != cb.get("device") else set()
+    for key, what in (("device", "device"), ("device_model", "device model"), ("world_size", "world size"),
+                      ("framework", "framework"), ("framework_version", "framework version")):
+        x, y = ca.get(key), cb.get(key)
+        if key not in skip and x is not None and y is not None and x != y:
+            out.append(f"different {what}: {x} ({names[0]}) vs {y} ({names[1]}); the gap is not the code's alone")
+    return out
 
 
 def with_verdict(e: dict[str, Any], a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -11,6 +12,28 @@ from profiler.cli.options import (
     JSON_OPTION,
     stdout_console,
 )
+from profiler.core import defaults
+
+
+def _open(path: Path, out: Path, force: bool) -> tuple[dict[str, Any], Path, bool]:
+    """A run's record, its directory and whether it was imported just now: a run directory (or its
+    run.json, or our own trace.json.gz) is read; a trace another tool wrote (a file, or a folder of
+    one trace per rank) is imported like ``profiler report`` does and saved under ``out``."""
+    from profiler.core.rundir import RunDir
+    from profiler.importers import is_trace_path, own_run_dir
+
+    if path.is_file() and path.name == "run.json":
+        path = path.parent
+    own = own_run_dir(path)
+    if own is not None:
+        path = own
+    elif is_trace_path(path):
+        from profiler.run.imported import import_as_run
+
+        record, run = import_as_run(path, out, force=force)
+        return record.to_dict(), run.path, True
+    run = RunDir.open(path)
+    return run.read_record().to_dict(), run.path, False
 
 
 @click.command("explain")
@@ -18,24 +41,39 @@ from profiler.cli.options import (
 @click.argument("run_b", type=click.Path(path_type=Path))
 @click.option("--variant-a", help="framework/variant of RUN_A to compare (default: its fastest).")
 @click.option("--variant-b", help="framework/variant of RUN_B to compare (default: its fastest).")
+@click.option("--out", "-o", type=click.Path(path_type=Path), default=defaults.OUT_DIR, show_default=True,
+              help="For a trace file: where its run directory is created.")
+@click.option("--force", is_flag=True,
+              help="For a folder of traces: merge them as ranks even when they are not of one job.")
 @JSON_OPTION
 def explain_cmd(
-    run_a: Path, run_b: Path, variant_a: str | None, variant_b: str | None, as_json: bool
+    run_a: Path, run_b: Path, variant_a: str | None, variant_b: str | None, as_json: bool,
+    out: Path = defaults.OUT_DIR, force: bool = False,
 ) -> None:
-    """Why one run is faster than another: the gap split by category, ops and dispatch counts."""
+    """Why one run is faster than another: the gap split by category, ops and dispatch counts.
+
+    RUN_A and RUN_B are run directories, or traces another tool wrote (torch.profiler JSON, a folder
+    of one per rank, TF .xplane.pb, MXNet JSON): those are imported as runs first, like
+    ``profiler report TRACE`` does.
+    """
     from profiler.analysis.explain import explain_runs
     from profiler.core.record import SCHEMA
-    from profiler.core.rundir import RunDir
 
-    ra, rb = RunDir.open(run_a), RunDir.open(run_b)
-    e = explain_runs(ra.read_record().to_dict(), rb.read_record().to_dict(), variant_a, variant_b,
-                     (str(ra.path), str(rb.path)))
-    e["runs"] = {"a": str(ra.path), "b": str(rb.path)}
+    ra, pa, ia = _open(run_a, out, force)
+    rb, pb, ib = _open(run_b, out, force)
+    e = explain_runs(ra, rb, variant_a, variant_b, (str(pa), str(pb)))
+    e["runs"] = {"a": str(pa), "b": str(pb)}
+    e["imported"] = {"a": str(run_a) if ia else None, "b": str(run_b) if ib else None}
     if as_json:
         click.echo(json.dumps({"schema": SCHEMA, "kind": "explain", **e}, indent=2))
         return
     from rich.console import Group
+    from rich.text import Text
 
     from profiler.report.breakdown import explanation_text
 
-    stdout_console().print(Group(*explanation_text(e)))
+    parts = list(explanation_text(e))
+    for side, src, run in (("a", run_a, pa), ("b", run_b, pb)):
+        if e["imported"][side]:
+            parts.append(Text(f"{src}: imported as {run}", style="dim"))
+    stdout_console().print(Group(*parts))
