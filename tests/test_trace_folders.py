@@ -230,3 +230,36 @@ def test_one_unreadable_file_alone_is_its_own_error(tmp_path):
     f.write_text("{}")
     with pytest.raises(InputError):
         load_trace(f)
+
+
+HTA_PY = Path(__file__).resolve().parent.parent / ".venv-hta" / "bin" / "python"
+HTA_SCRIPT = """
+import json, logging, sys, warnings
+warnings.filterwarnings("ignore"); logging.disable(logging.WARNING)
+from hta.trace_analysis import TraceAnalysis
+a = TraceAnalysis(trace_dir=sys.argv[1], include_last_profiler_step=True)
+ov = a.get_comm_comp_overlap(visualize=False)
+st = a.get_cuda_kernel_launch_stats(ranks=[0, 1], visualize=False)
+print(json.dumps({int(r): {"overlap_pct": float(ov[ov["rank"] == r]["comp_comm_overlap_pctg"].iloc[0]),
+                           "launch_delay_us": float(st[r]["launch_delay"].median())} for r in (0, 1)}))
+"""
+
+
+@needs_traces
+@pytest.mark.skipif(not HTA_PY.is_file(), reason=f"HolisticTraceAnalysis is not installed ({HTA_PY})")
+def test_each_ranks_overlap_and_launch_delay_are_htas(tmp_path):
+    import subprocess
+
+    from profiler.analysis.ranks import merge_rank_traces
+
+    script = tmp_path / "hta_figures.py"
+    script.write_text(HTA_SCRIPT)
+    r = subprocess.run([str(HTA_PY), str(script), str(TWO_RANKS)], capture_output=True, text=True, timeout=300,
+                       check=False)
+    assert r.returncode == 0, r.stderr[-2000:]
+    hta = {int(k): v for k, v in json.loads(r.stdout.strip().splitlines()[-1]).items()}
+    _, sec = merge_rank_traces(load_trace(TWO_RANKS).ranks)
+    for rk in sec["ranks"]:
+        want = hta[rk["rank"]]
+        assert rk["overlap"]["overlap_pct"] == pytest.approx(want["overlap_pct"], abs=0.01)  # HTA rounds to 0.01
+        assert rk["launch_delay_us"] == pytest.approx(want["launch_delay_us"], rel=0.01)
