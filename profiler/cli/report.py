@@ -13,6 +13,7 @@ from profiler.cli.options import (
     stdout_console,
     view_options,
 )
+from profiler.cli.output import emit, output_options
 from profiler.core import defaults
 from profiler.core.calibration import load_cached
 from profiler.core.errors import InputError
@@ -39,6 +40,7 @@ from profiler.core.errors import InputError
 @click.option("--open", "open_html", is_flag=True, help="Open the HTML report in a browser.")
 @click.option("--force", is_flag=True,
               help="For a folder of traces: merge them as ranks even when they are not of one job.")
+@output_options
 def report_cmd(
     run_dir: Path,
     reanalyse: bool,
@@ -51,6 +53,8 @@ def report_cmd(
     html_file: str | None = None,
     open_html: bool = False,
     force: bool = False,
+    fmt: str | None = None,
+    output: Path | None = None,
 ) -> None:
     """Re-render a saved run, or analyse a trace you already have.
 
@@ -76,6 +80,8 @@ def report_cmd(
         if trace_budget is not None and trace_budget <= 0:
             raise InputError(f"--trace-budget must be a positive number of MB, got {trace_budget:g}")
         record, run = import_as_run(run_dir, out, trace_budget, force=force)
+        if emit(record, str(run.path), "json" if as_json else fmt, output, top=top, detail=True, quiet=quiet):
+            return
         if as_json:
             click.echo(json.dumps(json_summary(record, run), indent=2))
         else:
@@ -123,6 +129,8 @@ def report_cmd(
                     v.step_ms = pooled
                     v.breakdown, v.breakdown_ms = rescale_to_median(v.breakdown, v.breakdown_ms, pooled.median)
         record.comparisons = comparisons([v.to_dict() for v in record.variants])
+    if emit(record, str(run.path), "json" if as_json and output else fmt, output, top=top, detail=True, quiet=quiet):
+        return
     try:
         if record.kind == "compare":  # the side-by-side table, from the (re)analysed entries
             from profiler.analysis.compare import saved_result

@@ -317,9 +317,8 @@ def json_document(record: RunRecord, run_dir: Path | str | None, **extra: Any) -
         "variants": [variant_document(v) for v in record.variants],
         "comparisons": [comparison_document(c) for c in record.comparisons],
     }
-    for k in ("world_sizes", "trace_budget"):
-        if k in record.sections:
-            doc[k] = record.sections[k]
+    for k, val in record.sections.items():  # world_sizes, trace_budget, and every other run section
+        doc.setdefault(k, val)
     doc.update(extra)
     return doc
 
@@ -352,10 +351,11 @@ def variant_document(v: VariantEntry) -> dict[str, Any]:
         "input_bound": (bd.get("input_bound") or {}).get("verdict"),
         "warnings": list(v.warnings),
     }
-    for k in ("sweep", "distributed", "imported", "repeats", "launches", "op_sequences", "step_usage",
-              "disturbed_traced_steps"):
-        if k in v.sections:
-            doc[k] = v.sections[k]
+    doc["compensation_residual_pct"] = ((bd.get("compensation") or {}).get("residual_pct")
+                                        if isinstance(bd.get("compensation"), dict) else None)
+    # everything else run.json holds (every registered section: breakdown, gpu, roofline, top_ops …)
+    for k, val in v.to_dict().items():
+        doc.setdefault(k, val)
     return doc
 
 

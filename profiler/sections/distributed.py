@@ -19,6 +19,10 @@ class Rank:
     breakdown_ms: dict[str, float | None] | None = None
     overlap: dict[str, Any] | None = None
     warning: str | None = None
+    busy_pct: float | None = None
+    exposed_comm_ms: float | None = None
+    launch_delay_us: float | None = None
+    straggler: bool | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -70,15 +74,17 @@ def show(d: Distributed, view: View) -> tuple[Block, ...]:
              + (f" at {d.endpoint}" if d.endpoint else ""))
     rows = []
     for r in d.ranks:
-        slow = st.slowest_rank == r.rank and len(d.ranks) > 1
+        slow = bool(r.straggler) or (st.slowest_rank == r.rank and len(d.ranks) > 1)
         bd = r.breakdown_ms or {}
         ov = (r.overlap or {}).get("overlap_pct")
-        rows.append((f"{r.rank}{' ◀ slowest' if slow else ''}", r.host or "?", r.status or "no result",
-                     fmt_ms(r.step_ms), fmt_ms(st.busy_ms.get(str(r.rank))),
-                     fmt_ms(bd.get("communication")) if bd else "–",
-                     f"{ov:.0f}" if isinstance(ov, (int, float)) else "–"))
-    out: list[Block] = [Table(title, cols("rank", "host", "status", "step ms>", "busy ms>", "comm ms>", "overlap %>"),
-                              tuple(rows), key="ranks")]
+        busy = r.busy_pct if r.busy_pct is not None else None
+        comm = r.exposed_comm_ms if r.exposed_comm_ms is not None else bd.get("communication") if bd else None
+        rows.append((f"{r.rank}{' ◀ straggler' if slow else ''}", r.host or "?", r.status or "no result",
+                     fmt_ms(r.step_ms), "–" if busy is None else f"{busy:.1f}", fmt_ms(comm),
+                     f"{ov:.0f}" if isinstance(ov, (int, float)) else "–",
+                     "–" if r.launch_delay_us is None else f"{r.launch_delay_us:,.1f}"))
+    out: list[Block] = [Table(title, cols("rank", "host", "status", "step ms>", "device busy %>", "exposed comm ms>",
+                                          "overlap %>", "launch delay µs>"), tuple(rows), key="ranks")]
     if st.sentence:
         out.append(Line(f"straggler: {st.sentence} (step spread {st.step_spread_pct or 0:.1f}%)"))
     line = _clock_line(d.clock) if d.clock else None

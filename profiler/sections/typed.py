@@ -94,14 +94,21 @@ def load(cls: type[T], d: Any, where: str) -> T:
         kw[f.name] = convert(hints[f.name], d[f.name], f"{where}.{f.name}")
     if "extra" in names:
         kw["extra"] = {k: v for k, v in d.items() if k not in names}
-    return cls(**kw)
+    obj = cls(**kw)
+    # which optional fields the record left out: dump() leaves them out again (a lossless round trip)
+    object.__setattr__(obj, "_absent", frozenset(f.name for f in dataclasses.fields(cls)  # type: ignore[arg-type]
+                                                 if f.name not in d and f.name != "extra"))
+    return obj
 
 
 def dump(obj: Any) -> Any:
     """The JSON form of a typed result (``extra`` merged back in): ``load``'s inverse."""
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         out: dict[str, Any] = {}
+        absent = getattr(obj, "_absent", frozenset())
         for f in dataclasses.fields(obj):
+            if f.name in absent:
+                continue
             v = getattr(obj, f.name)
             if f.name == "extra":
                 out.update(v or {})

@@ -1,0 +1,51 @@
+"""``--format`` and ``--output``: any command that shows a run renders it through one renderer of
+``profiler/render/`` (terminal, html, markdown, json, csv), to stdout or to a file whose extension
+picks the format."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from profiler.core.errors import InputError
+
+FORMAT_CHOICES = ("terminal", "html", "markdown", "json", "csv")
+
+
+def output_options(f: Any) -> Any:
+    """``--format`` / ``--output``: the command receives ``fmt`` and ``output``."""
+    f = click.option("--output", "output", type=click.Path(path_type=Path, dir_okay=False), default=None,
+                     metavar="FILE", help="Write the report to FILE (its extension picks the format: .txt .html .md "
+                                          ".json .csv) instead of the terminal.")(f)
+    f = click.option("--format", "fmt", type=click.Choice(FORMAT_CHOICES), default=None,
+                     help="Render the report as terminal text, a self-contained HTML page, Markdown, the JSON "
+                          "document, or CSV tables.")(f)
+    return f
+
+
+def emit(record: Any, run_dir: str | None, fmt: str | None, output: Path | None, *, top: int = 10,
+         detail: bool = True, quiet: bool = False) -> bool:
+    """Render ``record`` with the chosen renderer to ``output`` or stdout; ``False`` when neither
+    ``--format`` nor ``--output`` was given (the command prints its usual report)."""
+    if fmt is None and output is None:
+        return False
+    from profiler.core.files import atomic_write_text
+    from profiler.render.base import RenderOptions, choose
+    from profiler.sections.document import build
+
+    renderer = choose(fmt, output)
+    report = build(record, run_dir, top)
+    text = renderer.render(report, RenderOptions(detail=detail, quiet=quiet, width=100))
+    if output is None:
+        click.echo(text, nl=False)
+        return True
+    if not output.parent.is_dir():
+        raise InputError(f"cannot write the report: no directory {output.parent}")
+    try:
+        atomic_write_text(output, text)
+    except OSError as e:
+        raise InputError(f"cannot write the report to {output}: {e.strerror or e}") from None
+    click.echo(f"{renderer.name} report: {output}", err=True)
+    return True

@@ -1,0 +1,200 @@
+"""The registry of report sections and the renderers behind one interface: every registered section
+appears in every renderer, results are typed (a damaged field is named when the record is loaded),
+each section says which pure function computes it, and the schema names every section."""
+
+from __future__ import annotations
+
+import copy
+import csv
+import importlib
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from profiler.core.record import RunRecord, load_schema
+from profiler.render.base import FORMATS, RenderOptions, choose, renderers
+from profiler.sections.blocks import Line, Table
+from profiler.sections.document import build
+from profiler.sections.registry import RUN, VARIANT, sections
+from profiler.sections.typed import SectionError, dump
+
+FIXTURE = Path(__file__).resolve().parent / "data" / "records" / "every_section.json"
+
+
+@pytest.fixture(scope="module")
+def raw() -> dict:
+    return json.loads(FIXTURE.read_text())
+
+
+@pytest.fixture(scope="module")
+def report(raw):
+    return build(RunRecord.from_dict(copy.deepcopy(raw)), "/runs/fixture")
+
+
+def test_the_fixture_holds_every_registered_section(report) -> None:
+    have = {k for p in report.variants for k in p.results} | set(report.results)
+    assert {s.key for s in sections()} <= have, "tests/data/records/make_every_section.py must cover every section"
+
+
+def test_registry_order_and_scopes() -> None:
+    keys = [s.key for s in sections()]
+    assert len(keys) == len(set(keys))
+    assert all(s.scope in (VARIANT, RUN) for s in sections())
+    assert keys[0] == "first"  # what to fix first opens every output
+    assert [s.order for s in sections()] == sorted(s.order for s in sections())
+
+
+@pytest.mark.parametrize("s", sections(), ids=lambda s: s.key)
+def test_each_section_names_the_function_that_computes_it(s) -> None:
+    mod, _, attr = s.computed_by.rpartition(".")
+    try:
+        obj = importlib.import_module(mod)
+    except ModuleNotFoundError:  # a method: module.Class.method
+        mod, _, cls = mod.rpartition(".")
+        obj = getattr(importlib.import_module(mod), cls)
+    assert callable(getattr(obj, attr)), s.computed_by
+
+
+def _marker_blocks(report, key):
+    """The blocks a section shows in the fixture (in the first place it has any)."""
+    for p in report.variants:
+        for sec, blocks in report.variant_blocks(p):
+            if sec.key == key:
+                return blocks
+    for sec, blocks in report.run_blocks():
+        if sec.key == key:
+            return blocks
+    return ()
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_every_section_appears_in_every_renderer(report, fmt) -> None:
+    text = renderers()[fmt].render(report, RenderOptions(detail=True, width=200))
+    missing = []
+    for s in sections():
+        blocks = _marker_blocks(report, s.key)
+        assert blocks, f"section {s.key} shows nothing on the fixture"
+        if fmt == "json":
+            doc = json.loads(text)
+            where = doc if s.scope == RUN else doc["variants"][0] | doc["variants"][1]
+            ok = s.key in where or any(s.key in v for v in doc["variants"])
+        elif fmt == "csv":
+            tables = [b for b in blocks if isinstance(b, Table)]
+            ok = not tables or f",{s.key}," in text
+        elif fmt == "html":
+            ok = f'data-section="{s.key}"' in text
+        else:
+            first = blocks[0]
+            needle = first.text if isinstance(first, Line) else first.title
+            ok = needle[:40] in " ".join(text.split())  # the terminal wraps long lines
+        if not ok:
+            missing.append(s.key)
+    assert not missing, f"{fmt} lacks {missing}"
+
+
+def test_typed_results_round_trip_to_the_run_record(raw, report) -> None:
+    for i, p in enumerate(report.variants):
+        for key, result in p.results.items():
+            if key in ("warnings",):  # gathered from two fields of the entry
+                continue
+            assert dump(result) == raw["variants"][i][key], key
+    for key in ("comparisons", "trace_budget", "world_sizes"):
+        assert dump(report.results[key]) == raw[key], key
+
+
+@pytest.mark.parametrize(("path", "value", "named"), [
+    (("variants", 0, "launches", "launch_delay_us", "median"), "abc", "variants[0].launches.launch_delay_us.median"),
+    (("variants", 1, "breakdown", "ms"), [1, 2], "variants[1].breakdown.ms"),
+    (("variants", 0, "distributed", "ranks", 1, "rank"), "one", "variants[0].distributed.ranks[1].rank"),
+    (("comparisons", 0, "speedup"), None, "run.comparisons[0].speedup"),
+])
+def test_a_damaged_section_is_named_when_loaded(raw, path, value, named) -> None:
+    bad = copy.deepcopy(raw)
+    d = bad
+    for k in path[:-1]:
+        d = d[k]
+    d[path[-1]] = value
+    with pytest.raises(SectionError) as e:
+        build(RunRecord.from_dict(bad))
+    assert named in str(e.value)
+
+
+def test_schema_names_every_section() -> None:
+    schema = load_schema()["$defs"]
+    variant = schema["variant"]["properties"]
+    run = schema["run_document"]["properties"]
+    assert [s.key for s in sections() if s.scope == VARIANT and s.key not in variant] == []
+    assert [s.key for s in sections() if s.scope == RUN and s.key not in run] == []
+
+
+def test_csv_is_tidy(report) -> None:
+    rows = list(csv.reader(io.StringIO(renderers()["csv"].render(report, RenderOptions()))))
+    assert rows[0] == ["variant", "section", "table", "row", "column", "value"]
+    assert all(len(r) == 6 for r in rows)
+    ms = {r[5] for r in rows if r[1] == "breakdown" and r[4] == "ms/step"}
+    assert ms, "the breakdown's figures are in the CSV"
+
+
+def test_markdown_tables_are_well_formed(report) -> None:
+    md = renderers()["markdown"].render(report, RenderOptions())
+    assert md.startswith("# profiler import")
+    assert "**fix first:" in md
+    lines = md.splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith("|---") or line.startswith("|--"):
+            n = lines[i - 1].count("|")
+            j = i + 1
+            while j < len(lines) and lines[j].startswith("|"):
+                assert lines[j].count("|") - lines[j].count("\\|") == n, lines[j]
+                j += 1
+
+
+def test_the_renderer_is_chosen_by_name_or_extension(tmp_path) -> None:
+    assert choose("markdown", None).name == "markdown"
+    assert choose(None, tmp_path / "r.md").name == "markdown"
+    assert choose(None, tmp_path / "r.HTML").name == "html"
+    assert choose(None, None).name == "terminal"
+    with pytest.raises(Exception, match=r"no format for '\.xyz'"):
+        choose(None, tmp_path / "r.xyz")
+
+
+# ------------------------------------------------------------------------------ the CLI's --format / --output
+@pytest.fixture()
+def run_dir(tmp_path, raw) -> Path:
+    d = tmp_path / "run"
+    d.mkdir()
+    (d / "run.json").write_text(json.dumps(raw))
+    return d
+
+
+def _invoke(*args: str):
+    from click.testing import CliRunner
+
+    from profiler.cli.main import cli
+
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False, standalone_mode=False)
+
+
+@pytest.mark.parametrize(("name", "fmt"), [("r.md", "markdown"), ("r.html", "html"), ("r.json", "json"),
+                                           ("r.csv", "csv"), ("r.txt", "terminal")])
+def test_report_writes_the_format_its_output_file_names(run_dir, tmp_path, name, fmt, report) -> None:
+    out = tmp_path / name
+    _invoke("report", str(run_dir), "--output", str(out))
+    text = out.read_text()
+    assert text == renderers()[fmt].render(build(report.record, str(run_dir)), RenderOptions(width=100))
+
+
+def test_report_json_carries_everything_the_run_record_has(run_dir, raw) -> None:
+    import jsonschema
+
+    r = _invoke("report", str(run_dir), "--format", "json")
+    doc = json.loads(r.output)
+    jsonschema.validate(doc, load_schema())
+    for i, v in enumerate(raw["variants"]):
+        for key in ("gpu", "roofline", "top_ops", "breakdown", "dispatch", "launches", "distributed"):
+            if v.get(key) is not None:
+                assert doc["variants"][i][key] == v[key], key
+    assert doc["first"]["text"]
+    assert "compensation_residual_pct" in doc["variants"][0]
