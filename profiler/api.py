@@ -9,7 +9,7 @@
     prof.report()
 
 The run directory is the same kind as ``profiler trace -- COMMAND`` writes (``run.json``, the
-worker's ``events.npz`` and ``result.json``, ``trace.json.gz``, ``report.html``), so
+worker's event store ``events.parquet`` and ``result.json``, ``trace.json.gz``, ``report.html``), so
 ``profiler report RUN_DIR`` re-renders it. The steps, the DataLoader waits and the traced window are
 recorded by the same :class:`profiler.inject.recorder.StepRecorder` as a profiled command; the entry,
 the analysis and the files are made by the same functions as every trace
@@ -25,6 +25,14 @@ later steps are clean again. Each step's span says whether it was traced.
 The decorator form (``@profiler.profile(...)`` on a function) profiles **each call as one run** (its
 own run directory); ``profiler.step()`` inside the function marks steps. ``fn.profile`` is the last
 call's :class:`Profile`.
+
+``profiler.open(RUN)`` opens a run's event store (or a folder of runs, stores or per-rank traces)
+for queries: DuckDB relations and Arrow tables (``docs/store.md``), which pandas, Polars and notebooks
+read directly::
+
+    with profiler.open("runs/20260101-120000-trace") as run:
+        run.sql("SELECT name, sum(dur_ns) FROM events GROUP BY name").df()
+        steps = run.table("steps")          # a pyarrow.Table
 
 One profile at a time: entering a second one while one is active, or ``step()``/``mark()`` outside an
 active one, raises :class:`profiler.core.errors.ProfilerError` and leaves the active run untouched.
@@ -336,3 +344,24 @@ def mark(name: str) -> Iterator[None]:
         yield
     finally:
         prof._rec.region(name, t0, now_ns(), thread_name=threading.current_thread().name)
+
+
+def open_run(run: str | Path, memory_limit: str | None = None, threads: int | None = None,
+             scheduler: str | None = None) -> Any:
+    """``profiler.open(RUN)``: a :class:`profiler.store.Store` over the event stores of ``run`` (a run
+    directory, a folder of runs or stores, an ``events.parquet``, or a trace file or folder of
+    per-rank traces, imported into stores once: :func:`profiler.run.fleet.stores_for_traces`).
+
+    ``.sql(query)`` and ``.relation(name)`` are DuckDB relations (``.df()``, ``.pl()``,
+    ``.to_arrow_table()``), ``.table(name)`` a ``pyarrow.Table``; the views are ``docs/store.md``'s.
+    ``memory_limit`` (``"2GB"``) and ``threads`` bound DuckDB. Close it (or use ``with``) when done.
+    """
+    from profiler.store import Store, find_sources
+
+    sources = find_sources(run)
+    if not sources:
+        from profiler.run.fleet import stores_for_traces
+
+        where, _ = stores_for_traces(run, scheduler=scheduler)
+        sources = find_sources(where)
+    return Store(sources, memory_limit=memory_limit, threads=threads, where=str(run))

@@ -1,0 +1,234 @@
+"""Many ranks' traces as one Dask task graph: per rank, import → event store → a small summary.
+
+Each rank's trace is read on a Dask worker (:func:`ingest`: the importer, then the event store of
+:mod:`profiler.core.parquet`, written once under ``out/rank<N>/``), and summarised from its store
+(:func:`summarise`: step count, mean and median step, event counts: the store, not the JSON). The
+small summaries come back to the client, which reduces them (:func:`reduce_ranks`). The same graph
+runs
+
+* with ``scheduler=None`` (and no ``PROFILER_SCHEDULER``) on a :class:`distributed.LocalCluster` of
+  worker processes started for the call (at most ``workers``, one thread each),
+* with ``scheduler="tcp://HOST:8786"`` on that cluster (its workers must see ``out`` and the traces
+  at the same paths: ``docs/store.md``, running on a cluster),
+* with ``scheduler="in-process"`` in this process (Dask's synchronous scheduler), for tests and
+  debugging.
+
+A rank whose trace does not parse is named in ``failed`` with its error; the others are reported.
+A scheduler that cannot be reached is a one-line :class:`~profiler.core.errors.UnavailableError`
+after ``connect_timeout_s``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import statistics
+from pathlib import Path
+from typing import Any
+
+from profiler.core.errors import InputError, ProfilerError, UnavailableError
+from profiler.core.protocol import EVENTS_FILE
+
+SCHEDULER_ENV = "PROFILER_SCHEDULER"
+IN_PROCESS = "in-process"
+#: a rank number in a file name: ``rank-3``, ``rank_3``, ``rank3``
+_RANK_IN_NAME = re.compile(r"(?:^|[^a-z])rank[-_]?(\d+)(?:\D|$)", re.IGNORECASE)
+
+
+def rank_of(path: str | Path, position: int) -> int:
+    """The rank a trace's file name gives (``rank3``, ``rank-3``), else its position in the list."""
+    m = _RANK_IN_NAME.search(Path(path).name)
+    return int(m.group(1)) if m else position
+
+
+# ------------------------------------------------------------------------------------ the tasks
+
+
+def ingest(trace: str, rank: int, out: str) -> dict[str, Any]:
+    """Task: import one rank's trace and write its event store under ``out/rank<N>/``.
+
+    Returns ``{"rank", "trace", "store"}`` (``store`` relative to ``out``), or with ``error`` instead
+    of ``store`` when the trace cannot be read or the store cannot be written.
+    """
+    from profiler.importers import load_trace
+
+    rel = f"rank{rank}/{EVENTS_FILE}"
+    try:
+        imp = load_trace(trace)
+        table = imp.table
+        if imp.ranks and len(imp.ranks) > 1:
+            raise InputError(f"{trace}: holds {len(imp.ranks)} ranks; give one trace file per rank")
+        table.save(Path(out) / rel, rank=rank)
+    except ProfilerError as e:
+        return {"rank": rank, "trace": trace, "error": str(e)}
+    except (OSError, ValueError, KeyError, TypeError) as e:  # a reader's failure on a damaged file
+        return {"rank": rank, "trace": trace, "error": f"{trace}: {type(e).__name__}: {e}"}
+    return {"rank": rank, "trace": trace, "store": rel}
+
+
+def summarise(ingested: dict[str, Any], out: str) -> dict[str, Any]:
+    """Task: the rank's summary, read from its store (the steps table and the manifest only).
+
+    ``steps`` (count), ``mean_step_ms``/``median_step_ms`` (of the ``step`` spans; ``None`` without
+    any), ``events`` (every record: spans, counters, instants, samples), ``spans``.
+    """
+    if "error" in ingested:
+        return dict(ingested)
+    import pyarrow.parquet as pq
+
+    from profiler.core.parquet import read_manifest, table_path
+
+    path = Path(out) / ingested["store"]
+    rows = read_manifest(path)["rows"]
+    dur = pq.read_table(table_path(path, "steps"), columns=["dur_ns"]).column("dur_ns").to_pylist()
+    return {
+        **ingested,
+        "steps": len(dur),
+        "mean_step_ms": statistics.fmean(dur) / 1e6 if dur else None,
+        "median_step_ms": statistics.median(dur) / 1e6 if dur else None,
+        "spans": rows["events"],
+        "events": rows["events"] + rows["counters"] + rows["instants"] + rows["samples"],
+    }
+
+
+def reduce_ranks(summaries: list[dict[str, Any]], out: str) -> dict[str, Any]:
+    """The client's reduction: ranks in order, the failed ones apart, totals and the slowest rank."""
+    ok = sorted((s for s in summaries if "error" not in s), key=lambda s: s["rank"])
+    failed = sorted((s for s in summaries if "error" in s), key=lambda s: s["rank"])
+    means = {s["rank"]: s["mean_step_ms"] for s in ok if s.get("mean_step_ms") is not None}
+    slow = max(means, key=lambda r: means[r]) if means else None
+    return {
+        "out": out,
+        "ranks": ok,
+        "failed": failed,
+        "n_ranks": len(summaries),
+        "events": sum(s["events"] for s in ok),
+        "steps": sum(s["steps"] for s in ok),
+        "mean_step_ms": statistics.fmean(means.values()) if means else None,
+        "slowest_rank": slow,
+        "slowest_mean_step_ms": means.get(slow) if slow is not None else None,
+    }
+
+
+# ------------------------------------------------------------------------------------ the graph
+
+
+def run_fleet(
+    traces: list[str | Path],
+    out: str | Path,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    memory_limit: str | None = None,
+    ranks: list[int] | None = None,
+    connect_timeout_s: float = 5.0,
+) -> dict[str, Any]:
+    """Import, store and summarise one trace per rank as a Dask task graph (module docstring).
+
+    ``traces``: one file per rank (rank from the file name, else the position; ``ranks`` overrides);
+    ``out``: where the stores go, ``out/rank<N>/events.parquet`` (shared storage on a cluster);
+    ``scheduler``: a Dask scheduler address, ``"in-process"``, or ``None`` (``PROFILER_SCHEDULER``,
+    else a local cluster of at most ``workers`` processes, each with ``memory_limit``).
+    """
+    import dask
+    from dask import delayed
+
+    if not traces:
+        raise InputError("no trace files given")
+    out_dir = Path(out).resolve()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = [str(Path(t).resolve()) for t in traces]
+    rank_ids = list(ranks) if ranks is not None else [rank_of(p, i) for i, p in enumerate(paths)]
+    if len(set(rank_ids)) != len(rank_ids):
+        raise InputError(f"rank given twice among {len(paths)} traces: {sorted(rank_ids)}")
+    o = str(out_dir)
+    graph = [
+        delayed(summarise, pure=True)(delayed(ingest, pure=True)(p, r, o), o)
+        for p, r in zip(paths, rank_ids, strict=True)
+    ]
+    scheduler = scheduler if scheduler is not None else (os.environ.get(SCHEDULER_ENV) or None)
+    if scheduler == IN_PROCESS:
+        summaries = list(dask.compute(*graph, scheduler="sync"))
+        return reduce_ranks(summaries, o)
+    with _client(scheduler, workers, memory_limit, len(paths), connect_timeout_s) as client:
+        futures = client.compute(graph)
+        summaries = []
+        for fut, p, r in zip(futures, paths, rank_ids, strict=True):
+            try:
+                summaries.append(fut.result())
+            except Exception as e:  # a worker that died with the task (after Dask's retries)
+                summaries.append({"rank": r, "trace": p, "error": f"{p}: lost on the cluster ({type(e).__name__}: {e})"})
+    return reduce_ranks(summaries, o)
+
+
+class _client:
+    """A ``distributed.Client`` on the given scheduler or on a LocalCluster started (and closed) here."""
+
+    def __init__(self, scheduler: str | None, workers: int | None, memory_limit: str | None, n_tasks: int,
+                 timeout_s: float) -> None:
+        self.scheduler, self.workers, self.memory_limit = scheduler, workers, memory_limit
+        self.n_tasks, self.timeout_s = n_tasks, timeout_s
+        self.cluster: Any = None
+        self.client: Any = None
+
+    def __enter__(self) -> Any:
+        import logging
+
+        from distributed import Client, LocalCluster
+
+        if self.scheduler:
+            try:
+                self.client = Client(self.scheduler, timeout=f"{self.timeout_s}s", set_as_default=False)
+            except (OSError, TimeoutError, ValueError) as e:
+                raise UnavailableError(
+                    f"Dask scheduler {self.scheduler}: cannot connect within {self.timeout_s:g} s "
+                    f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else 'no answer'})"
+                ) from None
+            return self.client
+        n = max(1, min(self.workers or (os.cpu_count() or 1), self.n_tasks))
+        self.cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None, scheduler_kwargs={"dashboard": False},
+                                    memory_limit=self.memory_limit or "auto", silence_logs=logging.ERROR)
+        self.client = Client(self.cluster, set_as_default=False)
+        return self.client
+
+    def __exit__(self, *exc: object) -> None:
+        if self.client is not None:
+            self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
+
+
+# ------------------------------------------------------------------------ a trace folder, stored once
+
+
+def stores_for_traces(path: str | Path, scheduler: str | None = None, workers: int | None = None,
+                      out: str | Path | None = None) -> tuple[Path, dict[str, Any]]:
+    """The event stores of a trace file or a folder of per-rank traces, importing them only the first
+    time: under ``out`` (default: the cache, ``$PROFILER_CACHE_DIR/stores/…``), reused while the
+    traces' names, sizes and modification times are unchanged. Returns the folder and the fleet
+    result (``failed`` names the ranks that did not import)."""
+    import hashlib
+    import json
+
+    from profiler.core.calibration import cache_dir
+    from profiler.core.files import atomic_write_json
+    from profiler.importers import trace_folder_files
+
+    p = Path(path).resolve()
+    if not p.exists():
+        raise InputError(f"{p}: no such file or directory")
+    files = trace_folder_files(p) if p.is_dir() else [p]
+    if not files:
+        raise InputError(f"{p}: no event store, run or trace files here")
+    stamp = [[str(f), f.stat().st_size, f.stat().st_mtime_ns] for f in files]
+    where = Path(out) if out else cache_dir() / "stores" / hashlib.sha1(str(p).encode()).hexdigest()[:16]
+    manifest = where / "fleet.json"
+    try:
+        old = json.loads(manifest.read_text())
+        if old.get("traces") == stamp and all((where / r["store"]).is_file() for r in old["result"]["ranks"]):
+            return where, old["result"]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    result = run_fleet([str(f) for f in files], where, scheduler=scheduler, workers=workers)
+    if result["ranks"]:
+        atomic_write_json(manifest, {"traces": stamp, "result": result})
+    return where, result
