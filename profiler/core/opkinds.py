@@ -14,7 +14,7 @@ from functools import lru_cache
 COMPUTE, MEMORY, OVERHEAD = "compute", "memory_io", "framework_overhead"
 
 #: CUDA runtime/driver calls in which the host waits for the device (the ``sync`` span category).
-CUDA_SYNC_CALLS = frozenset(
+_CUDA_SYNC = frozenset(
     {
         "cudaDeviceSynchronize",
         "cudaStreamSynchronize",
@@ -25,6 +25,76 @@ CUDA_SYNC_CALLS = frozenset(
         "cuEventSynchronize",
     }
 )
+#: Their HIP (ROCm) twins, as roctracer names them in a Kineto trace recorded on AMD GPUs.
+HIP_SYNC_CALLS = frozenset(
+    {
+        "hipDeviceSynchronize",
+        "hipStreamSynchronize",
+        "hipEventSynchronize",
+        "hipStreamWaitEvent",
+        "hipCtxSynchronize",
+    }
+)
+#: Calls in which the host waits for the device, CUDA and HIP (the name is older than HIP support).
+CUDA_SYNC_CALLS = SYNC_CALLS = _CUDA_SYNC | HIP_SYNC_CALLS
+#: Calls that put one graph of many device activities on a stream: one call, one correlation id,
+#: every activity of the graph carrying that id.
+GRAPH_LAUNCH_CALLS = frozenset({"cudaGraphLaunch", "cuGraphLaunch", "hipGraphLaunch"})
+#: Calls that launch kernels (runtime and driver API, CUDA and HIP), graph launches included.
+LAUNCH_CALLS = GRAPH_LAUNCH_CALLS | frozenset(
+    {
+        "cudaLaunchKernel",
+        "cudaLaunchKernelExC",
+        "cudaLaunchCooperativeKernel",
+        "cudaLaunchCooperativeKernelMultiDevice",
+        "cuLaunchKernel",
+        "cuLaunchKernelEx",
+        "cuLaunchCooperativeKernel",
+        "cuLaunchCooperativeKernelMultiDevice",
+        "hipLaunchKernel",
+        "hipExtLaunchKernel",
+        "hipModuleLaunchKernel",
+        "hipExtModuleLaunchKernel",
+        "hipHccModuleLaunchKernel",
+        "hipLaunchCooperativeKernel",
+        "hipLaunchCooperativeKernelMultiDevice",
+        "hipExtLaunchMultiKernelMultiDevice",
+    }
+)
+
+
+def runtime_call_kind(name: str) -> str:
+    """What a CUDA/HIP runtime or driver call does: ``"graph_launch"``, ``"launch"``, ``"sync"``,
+    ``"memcpy"``, ``"memset"`` or ``"other"`` (cudaMalloc, cudaEventRecord, hipGetDeviceProperties ...).
+
+    Names outside the sets above are matched by their stem (``...LaunchKernel...``, ``...Memcpy...``)
+    so a new API version (``cudaLaunchKernel_ptsz``, ``hipMemcpyWithStream``) is still recognised.
+    """
+    if name in GRAPH_LAUNCH_CALLS:
+        return "graph_launch"
+    if name in LAUNCH_CALLS:
+        return "launch"
+    if name in SYNC_CALLS:
+        return "sync"
+    return _call_kind_by_stem(name)
+
+
+@lru_cache(maxsize=4096)
+def _call_kind_by_stem(name: str) -> str:
+    low = name.lower()
+    if not low.startswith(("cuda", "cu", "hip")):
+        return "other"
+    if "graphlaunch" in low:
+        return "graph_launch"
+    if "launchkernel" in low or "launchcooperativekernel" in low:
+        return "launch"
+    if "memcpy" in low:
+        return "memcpy"
+    if "memset" in low:
+        return "memset"
+    return "other"
+
+
 #: The annotation torch.profiler puts around each ``next()`` on a DataLoader iterator.
 DATALOADER_ANNOTATION = "enumerate(DataLoader)"
 

@@ -45,6 +45,7 @@ class Args(msgspec.Struct, gc=False):
 
     name: Any = None  # metadata events: process/thread names
     dims: msgspec.Raw = msgspec.field(default=NO_RAW, name="Input Dims")
+    dims_v1: msgspec.Raw = msgspec.field(default=NO_RAW, name="Input dims")  # torch 1.8's spelling
     concrete: msgspec.Raw = msgspec.field(default=NO_RAW, name="Concrete Inputs")
     types: msgspec.Raw = msgspec.field(default=NO_RAW, name="Input type")
     flops: Any = None
@@ -81,6 +82,7 @@ class _Doc(msgspec.Struct, gc=False):
     schemaVersion: Any = None
     deviceProperties: Any = None
     baseTimeNanoseconds: Any = None
+    displayTimeUnit: Any = None
     distributedInfo: Any = None
     otherData: Any = None
     metadata: Any = None
@@ -218,7 +220,8 @@ def parse_chrome(raw: bytes, source: str = "trace") -> ChromeDoc:
         doc.traceEvents.extend(tail)
     facts = {
         k: getattr(doc, k)
-        for k in ("schemaVersion", "deviceProperties", "baseTimeNanoseconds", "distributedInfo", "otherData", "metadata", "host_name")
+        for k in ("schemaVersion", "deviceProperties", "baseTimeNanoseconds", "displayTimeUnit", "distributedInfo",
+                  "otherData", "metadata", "host_name")
         if getattr(doc, k) is not None
     }
     return ChromeDoc(doc.traceEvents, facts, False)

@@ -56,6 +56,7 @@ from profiler.core.errors import InputError
 from profiler.core.events import (
     COLLECTIVE,
     DATA_LOADING,
+    DEVICE_TID_BASE,
     KERNEL,
     MEMCPY,
     MEMSET,
@@ -72,16 +73,59 @@ from profiler.core.events import (
     device_tid,
     split_device_tid,
 )
-from profiler.core.opkinds import CUDA_SYNC_CALLS, DATALOADER_ANNOTATION, op_kind
+from profiler.core.opkinds import DATALOADER_ANNOTATION, GRAPH_LAUNCH_CALLS, SYNC_CALLS, op_kind
 from profiler.importers.chrome_json import EVENT, ChromeDoc, read_chrome
 
 _CODE = {c: i for i, c in enumerate(SPAN_CATEGORIES)}
 _MAX_NS = 100 * 365 * 86400 * 10**9  # beyond this a ts/dur is garbage, and sums could overflow int64
 _STEP_RX = re.compile(r"^ProfilerStep#(\d+)$")
 _KERNEL_ARGS = ("grid", "block", "registers per thread", "shared memory", "est. achieved occupancy %")
-_DEVICE_CATS = {"kernel": KERNEL, "gpu_memcpy": MEMCPY, "gpu_memset": MEMSET, "gpu_user_annotation": REGION}
+#: Kineto's ``cat`` names, every version, -> the role an event plays here. torch 1.8-1.10 wrote
+#: ``Operator``/``Kernel``/``Runtime``/``Memcpy``/``Memset``/``Python``; torch 1.11 on ``cpu_op``/
+#: ``kernel``/``cuda_runtime``/``gpu_memcpy``/``gpu_memset``/``python_function``. Looked up as written,
+#: then lower-cased (TensorBoard's plugin reads them case-blind too).
+_ROLES = {
+    "cpu_op": "op", "operator": "op",
+    "user_annotation": "annotation",
+    "kernel": "kernel",
+    "gpu_memcpy": "memcpy", "memcpy": "memcpy",
+    "gpu_memset": "memset", "memset": "memset",
+    "gpu_user_annotation": "device_region",
+    "cuda_sync": "device_region",  # CUPTI's synchronization records, drawn on the device's stream
+    "cuda_runtime": "runtime", "cuda_driver": "runtime", "runtime": "runtime", "xpu_runtime": "runtime",
+    "mtia_runtime": "runtime", "privateuse1_runtime": "runtime", "glow_runtime": "runtime",
+    "python_function": "python", "python": "python",
+    "trace": "trace",
+    "dataloader": "data_loading",
+    "overhead": "region", "cuda_profiler_range": "region", "net": "region",
+    "": "region",  # an X event without a category: kept as a plain region, as before
+}
+_DEVICE_ROLES = {"kernel": KERNEL, "memcpy": MEMCPY, "memset": MEMSET, "device_region": REGION}
+#: the category names only one dialect uses (for ``facts["dialect"]``)
+_OLD_NAMES = frozenset({"Operator", "Kernel", "Runtime", "Memcpy", "Memset"})
+_NEW_NAMES = frozenset({"cpu_op", "kernel", "cuda_runtime", "cuda_driver", "gpu_memcpy", "gpu_memset"})
+#: flow categories of the launch -> device arrow in older Kineto (1.9: ``async`` named ``launch``),
+#: read as today's ``ac2g``
+_LAUNCH_FLOW_CATS = frozenset({"async_cpu_to_gpu", "async_gpu", "ac2g"})
+#: the stream of a device record that belongs to no stream (CUPTI's context-wide sync: stream -1)
+NO_STREAM = 999
+
+
+def _role_of(cat: str) -> str | None:
+    """The role of a ``cat`` (``None``: a category no Kineto version writes)."""
+    r = _ROLES.get(cat)
+    return r if r is not None else _ROLES.get(cat.lower())
+
+
 KINETO_CATS = frozenset(
     {
+        "Operator",
+        "Kernel",
+        "Runtime",
+        "Memcpy",
+        "Memset",
+        "cuda_sync",
+        "async_cpu_to_gpu",
         "cpu_op",
         "user_annotation",
         "kernel",
@@ -111,6 +155,16 @@ def _int(v: Any, default: int = -1) -> int:
         return default
 
 
+def _tid(v: Any) -> int:
+    """A thread id as written: a number, a numeric string (torch 1.8-1.10 quote host tids) or
+    ``"stream N"`` (their device tracks); anything else 0."""
+    if isinstance(v, int):
+        return v
+    if isinstance(v, str) and v.startswith("stream "):
+        return _int(v[7:], 0)
+    return _int(v, 0)
+
+
 #: a trace of at least this many events is read in two halves at once (the second by a forked child)
 #: where the machine has a second core; below it, forking costs more than it saves
 PARALLEL_FROM = 200_000
@@ -129,16 +183,17 @@ def parse_kineto(doc: ChromeDoc, source: str = "trace", halves: bool | None = No
     """
     events = doc.events
     n = len(events)
+    exact = needs_exact_ts(doc)
     if halves is None:
         halves = n >= PARALLEL_FROM
     if halves and n >= 2:
         from profiler.core.forked import Forked
 
         cut = n // 2
-        second = Forked(lambda: vars(_read(events, cut, n, source)))  # sent back as plain data
-        part = _joined(_read(events, 0, cut, source), _Part(**second.result()))
+        second = Forked(lambda: vars(_read(events, cut, n, source, exact)))  # sent back as plain data
+        part = _joined(_read(events, 0, cut, source, exact), _Part(**second.result()))
     else:
-        part = _read(events, 0, n, source)
+        part = _read(events, 0, n, source, exact)
     return _table(part, doc, source)
 
 
@@ -160,6 +215,7 @@ class _Part:
     skipped: dict[str, int]
     first_bad: str
     n_steps: int
+    cats: dict[str, int]  # X events per category as written
     first_key: tuple[Any, ...] | None  # the first and last complete event (duplicates across a join)
     last_key: tuple[Any, ...] | None
 
@@ -215,6 +271,7 @@ def _joined(a: _Part, b: _Part) -> _Part:
         host_pids={k: v for k, v in hp.items() if v}, device_rows=np.concatenate([a.device_rows, device_rows + off]),
         flows=np.concatenate([a.flows, flows]), tracks=tracks,
         skipped=skipped, first_bad=a.first_bad or b.first_bad, n_steps=a.n_steps + n_steps,
+        cats={k: a.cats.get(k, 0) + b.cats.get(k, 0) for k in a.cats.keys() | b.cats.keys()},
         first_key=a.first_key if a.first_key is not None else b.first_key,
         last_key=b.last_key if b.last_key is not None else a.last_key,
     )
@@ -229,7 +286,42 @@ def _string_pid(s: str, pid_names: dict[str, int], processes: dict[int, str]) ->
     return pid_names[s]
 
 
-def _read(events: list[msgspec.Raw], lo: int, hi: int, source: str) -> _Part:
+class _Ts(msgspec.Struct, gc=False):
+    ts: msgspec.Raw = msgspec.Raw(b"0")
+
+
+_TS = msgspec.json.Decoder(_Ts)
+#: beyond this many microseconds a double no longer holds a timestamp to the nanosecond (2**53 ns)
+EXACT_FROM_US = 2**53 / 1000
+
+
+def needs_exact_ts(doc: ChromeDoc) -> bool:
+    """Whether ``ts`` must be read from its text: fractional microseconds (nanoseconds) on an
+    absolute clock, which a double holds only to ~0.25 µs (Kineto writes them so when the trace has
+    no ``baseTimeNanoseconds``: the nanosecond-resolution traces)."""
+    return any(isinstance(e.ts, float) and abs(e.ts) >= EXACT_FROM_US for e in doc.first_events(200))
+
+
+def exact_ns(text: bytes) -> int:
+    """A JSON number of microseconds, as written, in integer nanoseconds (digits beyond the
+    nanosecond rounded half up)."""
+    if b"e" in text or b"E" in text:
+        return round(float(text) * 1000)
+    neg = text[:1] == b"-"
+    if neg:
+        text = text[1:]
+    dot = text.find(b".")
+    if dot < 0:
+        v = int(text) * 1000
+    else:
+        frac = text[dot + 1:]
+        v = int(text[:dot] or b"0") * 1000 + int((frac[:3] + b"000")[:3])
+        if len(frac) > 3 and frac[3:4] >= b"5":
+            v += 1
+    return -v if neg else v
+
+
+def _read(events: list[msgspec.Raw], lo: int, hi: int, source: str, exact: bool = False) -> _Part:
     """``events[lo:hi]`` read one at a time: what is unusual is skipped and counted, not fatal."""
     strings = StringTable()
     intern = strings.intern
@@ -245,14 +337,16 @@ def _read(events: list[msgspec.Raw], lo: int, hi: int, source: str) -> _Part:
     device_rows = array("q")
     flows = array("q")  # six numbers per flow event: ph, id, cat, ts, pid, tid
     first_bad = ""
-    skipped = {"malformed": 0, "without a numeric ts": 0, "other phases": 0, "duplicates": 0}
+    skipped = {"malformed": 0, "without a numeric ts": 0, "other phases": 0, "duplicates": 0, "unknown category": 0}
+    cat_n: dict[str, int] = {}
+    roles: dict[str, str | None] = {}
     nan = float("nan")
     n_steps = 0
     c_op, c_step, c_dl, c_region = _CODE[OP], _CODE[STEP], _CODE[DATA_LOADING], _CODE[REGION]
     c_rt, c_sync, c_py, c_phase = _CODE[RUNTIME], _CODE[SYNC], _CODE[PYTHON], _CODE[PHASE]
     c_coll = _CODE[COLLECTIVE]
     ann_codes: dict[str, int] = {}
-    dev_codes = {k: _CODE[v] for k, v in _DEVICE_CATS.items()}
+    dev_codes = {k: _CODE[v] for k, v in _DEVICE_ROLES.items()}
     decode = EVENT.decode
     last_key = None
     # device tracks as written -> as filed: (pid, tid) -> (pid or None for the host, device tid)
@@ -284,11 +378,13 @@ def _read(events: list[msgspec.Raw], lo: int, hi: int, source: str) -> _Part:
                     elif e.name == "thread_name":
                         threads[(pid_of(e.pid), _int(e.tid, 0))] = a.name
                 elif ph in ("s", "f", "t") and e.id is not None and isinstance(e.ts, (int, float)):
-                    fts = round(e.ts * 1000)
+                    fts = exact_ns(bytes(_TS.decode(raw).ts)) if exact and isinstance(e.ts, float) else round(e.ts * 1000)
                     if abs(fts) > _MAX_NS:
                         raise OverflowError(f"flow timestamp {e.ts!r} out of range")
-                    flows.extend((0 if ph == "s" else 1, _int(e.id), intern(str(e.cat or "flow")), fts, pid_of(e.pid),
-                                  _int(e.tid, 0)))
+                    fc = str(e.cat or "flow")
+                    if fc in _LAUNCH_FLOW_CATS or (fc == "async" and e.name == "launch"):
+                        fc = "ac2g"  # the launch arrow, under today's name
+                    flows.extend((0 if ph == "s" else 1, _int(e.id), intern(fc), fts, pid_of(e.pid), _tid(e.tid)))
                 elif ph != "M":
                     skipped["other phases"] += 1
                 continue
@@ -298,8 +394,18 @@ def _read(events: list[msgspec.Raw], lo: int, hi: int, source: str) -> _Part:
                 continue
             d = e.dur
             d = round(d * 1000) if isinstance(d, (int, float)) else 0
-            ts = round(ts * 1000)
+            ts = exact_ns(bytes(_TS.decode(raw).ts)) if exact and isinstance(ts, float) else round(ts * 1000)
             ecat = e.cat if isinstance(e.cat, str) else ""
+            cat_n[ecat] = cat_n.get(ecat, 0) + 1
+            role = roles.get(ecat, "?")
+            if role == "?":
+                role = roles[ecat] = _role_of(ecat)
+            a = e.args
+            if role is None:
+                if a is None or not isinstance(a.category, str) or a.category not in _CODE:
+                    skipped["unknown category"] += 1  # named in facts["unknown_categories"]
+                    continue
+                role = "region"  # our own export says what it is below
             nm = e.name if isinstance(e.name, str) else str(e.name or "")
             p, t = e.pid, e.tid
             key = (ts, d, nm, p, t)
@@ -309,17 +415,17 @@ def _read(events: list[msgspec.Raw], lo: int, hi: int, source: str) -> _Part:
             last_key = key
             if first_key is None:
                 first_key = key
-            a = e.args
             row = len(start)
             c_corr = -1
             shp = -1
             fl = nan
-            if ecat in dev_codes:
-                code = dev_codes[ecat]
+            if role in dev_codes:
+                code = dev_codes[role]
                 dev = a.device if a is not None and a.device is not None else p
                 stream = a.stream if a is not None and a.stream is not None else t
-                raw_p, raw_t = pid_of(p), _int(t, 0)
-                t = device_tid(_int(dev, 0), _int(stream, 0))
+                raw_p, raw_t = pid_of(p), _tid(t)
+                stream = _tid(stream)
+                t = device_tid(_int(dev, 0), stream if stream >= 0 else NO_STREAM)
                 if 0 <= raw_p < 64:  # Kineto's GPU track (pid = device index): filed under the host below
                     p = 0
                     device_rows.append(row)
@@ -329,17 +435,29 @@ def _read(events: list[msgspec.Raw], lo: int, hi: int, source: str) -> _Part:
                     tracks.setdefault((raw_p, raw_t), (raw_p, t))
                 if a is not None:
                     c_corr = _int(a.correlation)
-                    if ecat == "kernel":
+                    if role == "kernel":
                         ka = {k: v for k, v in zip(_KERNEL_ARGS, (a.grid, a.block, a.registers,
                               a.shared_memory, a.occupancy), strict=True) if v is not None}
                         if ka:
                             span_args[row] = ka
-            elif ecat == "cpu_op":
+            elif nm.startswith("ProfilerStep#") and role != "trace" and _STEP_RX.match(nm):
+                # the step marker: a user_annotation since torch 1.11, an Operator before
+                code = c_step
+                span_args[row] = {"index": int(nm[13:]), "traced": True}
+                n_steps += 1
+                if role == "op":
+                    p = pid_of(p)
+                    host_pids[p] = host_pids.get(p, 0) + 1
+            elif role == "op" and nm.startswith(DATALOADER_ANNOTATION):  # torch <= 1.10: an Operator
+                code = c_dl
+                p = pid_of(p)
+                host_pids[p] = host_pids.get(p, 0) + 1
+            elif role == "op":
                 code = c_op
                 p = pid_of(p)
                 host_pids[p] = host_pids.get(p, 0) + 1
                 if a is not None:
-                    rb = bytes(a.dims)
+                    rb = bytes(a.dims) or bytes(a.dims_v1)
                     if rb:
                         if rb not in (b"[]", b"null"):
                             shp = shape_ids.get(rb, -1)
@@ -353,26 +471,23 @@ def _read(events: list[msgspec.Raw], lo: int, hi: int, source: str) -> _Part:
                     f = a.flops
                     if isinstance(f, (int, float)):
                         fl = float(f)
-            elif ecat == "user_annotation":
-                m = _STEP_RX.match(nm)
-                if m:
-                    code = c_step
-                    span_args[row] = {"index": int(m.group(1)), "traced": True}
-                    n_steps += 1
-                elif nm.startswith(DATALOADER_ANNOTATION):
+            elif role == "annotation":
+                if nm.startswith(DATALOADER_ANNOTATION):
                     code = c_dl
                 else:  # gloo:all_reduce, nccl:all_reduce ... (the collective itself): communication
                     code = ann_codes.get(nm, -1)
                     if code < 0:
                         code = ann_codes[nm] = c_coll if op_kind(nm)[1] == "communication" else c_region
-            elif ecat in ("cuda_runtime", "cuda_driver"):
-                code = c_sync if nm in CUDA_SYNC_CALLS else c_rt
+            elif role == "runtime":
+                code = c_sync if nm in SYNC_CALLS else c_rt
                 if a is not None:
                     c_corr = _int(a.correlation)
-            elif ecat == "python_function":
+            elif role == "python":
                 code = c_py
-            elif ecat == "Trace":
+            elif role == "trace":
                 code = c_phase
+            elif role == "data_loading":
+                code = c_dl
             else:
                 code = c_region
             if a is not None and isinstance(a.category, str) and a.category in _CODE and code != c_op:
@@ -385,7 +500,7 @@ def _read(events: list[msgspec.Raw], lo: int, hi: int, source: str) -> _Part:
                 if code == c_step and (span_args.get(row) or {}).get("traced"):
                     n_steps += 1
             pid.append(pid_of(p))
-            tid.append(_int(t, 0))
+            tid.append(_tid(t))
             start.append(ts)
             dur.append(max(0, d))
             cat.append(code)
@@ -403,7 +518,7 @@ def _read(events: list[msgspec.Raw], lo: int, hi: int, source: str) -> _Part:
         span_args=span_args, processes=processes, threads=threads, pid_names=pid_names, host_pids=host_pids,
         device_rows=np.frombuffer(device_rows, np.int64).copy(),
         flows=np.frombuffer(flows, np.int64).reshape(-1, 6).copy(), tracks=tracks, skipped=skipped,
-        first_bad=first_bad, n_steps=n_steps, first_key=first_key, last_key=last_key,
+        first_bad=first_bad, n_steps=n_steps, cats=cat_n, first_key=first_key, last_key=last_key,
     )
 
 
@@ -415,14 +530,30 @@ def _table(part: _Part, doc: ChromeDoc, source: str) -> tuple[EventTable, dict[s
     if not n:
         why = ", ".join(f"{v} {k}" for k, v in skipped.items() if v)
         raise InputError(f"{source}: the trace has no complete (ph X) events" + (f" (skipped: {why})" if why else ""))
+    dev_rows = part.device_rows
+    if not host_pids:  # no ops (a trace of runtime calls and kernels only): the busiest host process
+        rest = np.ones(n, bool)
+        rest[dev_rows] = False
+        hp, hn = np.unique(part.cols["pid"][rest & (part.cols["pid"] >= 0)], return_counts=True)
+        host_pids = dict(zip(hp.tolist(), hn.tolist(), strict=True))
     host = max(host_pids, key=lambda k: host_pids[k]) if host_pids else (min(processes) if processes else 0)
     spans = dict(part.cols, bytes=np.full(n, np.nan))
-    dev_rows = part.device_rows
     if len(dev_rows):
         spans["pid"][dev_rows] = host
+    flows = part.flows
+    facts: dict[str, Any] = {"format": "kineto-json", "host_pid": host, "steps_marked": part.n_steps > 0}
+    facts.update(_dialect(part.cats, doc))
+    base = facts.get("base_time_ns")
+    if base is not None and int(spans["start_ns"].max()) < base:
+        # Kineto writes ts relative to baseTimeNanoseconds (so a double keeps every ns): back on
+        # the Unix clock, where traces of other ranks and runs can be put beside this one
+        spans["start_ns"] = spans["start_ns"] + base
+        if len(flows):
+            flows = flows.copy()
+            flows[:, 3] += base
+        facts["clock"] = "unix ns (ts + baseTimeNanoseconds)"
     if np.abs(spans["start_ns"]).max() > _MAX_NS or spans["dur_ns"].max() > _MAX_NS:
         raise InputError(f"{source}: a timestamp or duration is out of range (over 100 years)")
-    facts: dict[str, Any] = {"format": "kineto-json", "host_pid": host, "steps_marked": part.n_steps > 0}
     order = np.argsort(spans["start_ns"], kind="stable")
     if (np.diff(order) != 1).any():
         # out-of-order events: stored in time order (span args follow their rows)
@@ -437,9 +568,13 @@ def _table(part: _Part, doc: ChromeDoc, source: str) -> tuple[EventTable, dict[s
         if part.first_bad:
             facts["skipped_events"]["first_malformed"] = part.first_bad[:160]
     strings = StringTable(part.strings)
+    lf = _launch_facts(spans, strings.strings)
+    facts["notes"] += lf.pop("notes", [])
+    facts.update(lf)
     if not part.n_steps:
         _whole_trace_step(spans, span_args, strings.intern, host, _CODE[STEP])
         facts["note"] = "no ProfilerStep#N markers: the whole trace is analysed as one step"
+        facts["notes"].append(facts["note"])
     dp = doc.facts.get("deviceProperties") or []
     if isinstance(dp, list) and dp:
         facts["device_properties"] = dp
@@ -451,16 +586,79 @@ def _table(part: _Part, doc: ChromeDoc, source: str) -> tuple[EventTable, dict[s
     if len(dev_rows):
         for t_ in np.unique(spans["tid"][dev_rows]).tolist():
             dv, st = split_device_tid(int(t_)) or (0, 0)
-            threads[(host, int(t_))] = f"GPU {dv} stream {st}"
+            threads[(host, int(t_))] = f"GPU {dv} stream {st}" if st != NO_STREAM else f"GPU {dv} (no stream)"
         processes.setdefault(host, "python")
     table = EventTable(
         strings=strings, spans=spans, span_args=span_args, processes=processes, threads=threads,
-        flows=_pair_flows(part.flows.tolist(), host, part.tracks),
+        flows=_pair_flows(flows.tolist(), host, part.tracks),
     )
     table.validate(source)
     if len(table.flows["id"]):
         facts["flows"] = len(table.flows["id"])
+    if not facts["notes"]:
+        del facts["notes"]
     return table, facts
+
+
+def _dialect(cats: dict[str, int], doc: ChromeDoc) -> dict[str, Any]:
+    """Which Kineto dialect the trace speaks, its time facts, and the categories it used.
+
+    ``dialect``: ``"torch<=1.10"`` (``Operator``, ``Kernel``, ``Runtime`` ...), ``"torch>=1.11"``
+    (``cpu_op``, ``kernel``, ``cuda_runtime`` ...), ``"mixed"`` (both: read alike, and said so) or
+    ``"unknown"`` (neither: only annotations, or another tool's export). ``displayTimeUnit`` is a
+    viewer's display hint only: Chrome's format keeps ``ts``/``dur`` in microseconds whatever it says
+    (the nanosecond-resolution trace writes ``"ns"`` with three decimals of microseconds).
+    """
+    old = sorted(c for c in cats if c in _OLD_NAMES)
+    new = sorted(c for c in cats if c in _NEW_NAMES)
+    dialect = "mixed" if old and new else "torch<=1.10" if old else "torch>=1.11" if new else "unknown"
+    out: dict[str, Any] = {"dialect": dialect, "categories": dict(sorted(cats.items())), "notes": []}
+    unknown = {c: n for c, n in cats.items() if _role_of(c) is None}
+    if unknown:
+        out["unknown_categories"] = unknown
+        out["notes"].append(
+            f"{sum(unknown.values()):,} events of categories no Kineto version writes were skipped: "
+            + ", ".join(f"{c!r} ({n:,})" for c, n in sorted(unknown.items()))
+        )
+    if dialect == "mixed":
+        out["notes"].append(
+            f"the trace mixes the category names of torch <= 1.10 ({', '.join(old)}) and of torch >= 1.11 "
+            f"({', '.join(new)}): both were read, under the same meaning"
+        )
+    unit = doc.facts.get("displayTimeUnit")
+    if isinstance(unit, str):
+        out["display_time_unit"] = unit
+    base = doc.facts.get("baseTimeNanoseconds")
+    if isinstance(base, int) and not isinstance(base, bool) and 0 < base < _MAX_NS:
+        out["base_time_ns"] = base
+    return out
+
+
+def _launch_facts(spans: dict[str, np.ndarray], names: list[str]) -> dict[str, Any]:
+    """Device activities no runtime call launched (a trace without ``cuda_runtime`` events, or a
+    lost record) and CUDA graph launches (one call, one correlation id, many device activities)."""
+    cat, corr, tid = spans["cat"], spans["corr"], spans["tid"]
+    dev = np.isin(cat, [_CODE[KERNEL], _CODE[MEMCPY], _CODE[MEMSET]]) & (tid >= DEVICE_TID_BASE)
+    if not dev.any():
+        return {}
+    rt = np.isin(cat, [_CODE[RUNTIME], _CODE[SYNC]]) & (corr >= 0)
+    out: dict[str, Any] = {}
+    notes: list[str] = []
+    lone = int((~np.isin(corr[dev], corr[rt]) | (corr[dev] < 0)).sum())
+    if lone:
+        out["device_activities_without_launch"] = lone
+        notes.append(
+            f"{lone:,} of {int(dev.sum()):,} device activities have no runtime call with their correlation id"
+            + (" (the trace has no runtime events): launch figures leave them out" if not rt.any()
+               else ": launch figures leave them out")
+        )
+    graph_ids = [i for i, s in enumerate(names) if s in GRAPH_LAUNCH_CALLS]
+    if graph_ids:
+        g = rt & np.isin(spans["name"], graph_ids)
+        out["graph_launches"] = {"calls": int(g.sum()),
+                                 "device_activities": int(np.isin(corr[dev], corr[g]).sum())}
+    out["notes"] = notes
+    return out
 
 
 def _op_extras(a: Any) -> dict[str, Any]:
