@@ -5,7 +5,9 @@ saved like a run of ours.
 :func:`load_trace` picks the reader from the file: ``*.xplane.pb`` (or a TensorBoard log directory
 holding one) → :func:`profiler.importers.xspace.load_xspace`; Chrome JSON (``.json``/``.json.gz``)
 → the Kineto reader when the document is torch.profiler's (``schemaVersion``, ``deviceProperties``,
-Kineto categories), else :func:`profiler.importers.mxnet_json.load_mxnet_profile`. Readers are
+Kineto categories), else :func:`profiler.importers.mxnet_json.load_mxnet_profile`. A folder of
+Chrome JSON traces (:func:`trace_folder_files`) is read as the ranks of one job
+(:func:`load_rank_traces`; traces that are not are refused, :func:`job_mismatches`). Readers are
 imported only when used. Importers never import a framework: recorded profiles are analysed anywhere.
 """
 
@@ -86,12 +88,6 @@ def own_run_dir(path: str | Path) -> Path | None:
         f"{p}: a trace written by this profiler (run {other['run']}); report its run directory, "
         "which holds run.json, instead"
     )
-
-
-def torch_traces(path: Path) -> list[Path]:
-    """The ``*.pt.trace.json[.gz]`` a ``torch.profiler.tensorboard_trace_handler`` folder holds (one
-    per rank and step window), in the folder itself only."""
-    return sorted(f for g in ("*.pt.trace.json", "*.pt.trace.json.gz") for f in path.glob(g) if f.is_file())
 
 
 #: a rank number in a file or folder name: ``rank-3``, ``rank_3``, ``rank3``, ``sampled_rank-3``
