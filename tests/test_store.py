@@ -267,3 +267,24 @@ def test_nan_free_figures_stay_exact(tmp_path):
     u = EventTable.load(tmp_path / "events.parquet")
     assert int(u.spans["start_ns"][0]) == 2**62 and int(u.spans["pid"][0]) == big
     assert math.isnan(u.spans["flops"][0])
+
+
+GPU_TRACE = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "gpu-traces" / "hta-queue-rank0.json.gz"
+
+
+@pytest.mark.skipif(not GPU_TRACE.is_file(), reason=f"{GPU_TRACE} absent (shared GPU traces not mounted)")
+def test_device_and_stream_columns_match_a_real_gpu_trace(tmp_path):
+    """Kernels per (device, stream) in DuckDB over the store equal the trace's own ``args``."""
+    import gzip
+
+    import duckdb
+
+    from profiler.importers import load_trace
+
+    with gzip.open(GPU_TRACE, "rt") as f:
+        raw = [e for e in json.load(f)["traceEvents"] if e.get("ph") == "X" and e.get("cat") == "kernel"]
+    want = Counter((e["args"]["device"], e["args"]["stream"]) for e in raw)
+    load_trace(GPU_TRACE).table.save(tmp_path / "events.parquet")
+    got = duckdb.sql(f"SELECT device, stream, count(*) FROM read_parquet('{tmp_path}/events.parquet') "
+                     "WHERE category = 'kernel' GROUP BY ALL").fetchall()
+    assert {(d, s): n for d, s, n in got} == dict(want) and len(want) > 1
