@@ -19,9 +19,10 @@ ALLOWED: dict[str, set[str]] = {
     "export": {"core", "analysis"},
     "report": {"core", "probes", "analysis", "export"},
     "inject": {"core", "probes"},
+    "store": {"core"},
     "run": {"core", "importers", "probes", "analysis", "export"},
-    "api": {"core", "importers", "probes", "analysis", "export", "report", "inject", "run"},
-    "cli": {"core", "importers", "probes", "analysis", "export", "report", "inject", "run"},
+    "api": {"core", "store", "importers", "probes", "analysis", "export", "report", "inject", "run"},
+    "cli": {"core", "store", "importers", "probes", "analysis", "export", "report", "inject", "run"},
 }
 
 
