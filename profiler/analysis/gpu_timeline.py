@@ -92,6 +92,7 @@ class DeviceActivities:
     kind: np.ndarray  # COMPUTATION / COMMUNICATION / MEMORY / OTHER
     stream: np.ndarray
     launch_start: np.ndarray  # ns of the launch call's start; -1: no launch call known
+    launch_row: np.ndarray  # span row of the launch call; -1: none known
 
     @property
     def key(self) -> str:
@@ -141,14 +142,16 @@ def device_activities(table: EventTable, pid: int | None = None) -> list[DeviceA
     corr = sp["corr"]
     host = np.flatnonzero(table.cat_mask(RUNTIME, SYNC) & (corr >= 0) & (sp["tid"] < DEVICE_TID_BASE))
     launch = np.full(len(rows), -1, np.int64)
+    launch_row = np.full(len(rows), -1, np.int64)
     if len(host):
         key_h = sp["pid"][host] * (1 << 32) + corr[host]
         o = np.argsort(key_h, kind="stable")
-        key_h, hs = key_h[o], sp["start_ns"][host][o]
+        key_h, hs, hr = key_h[o], sp["start_ns"][host][o], host[o]
         key_d = sp["pid"][rows] * (1 << 32) + corr[rows]
         i = np.minimum(np.searchsorted(key_h, key_d), len(key_h) - 1)
         hit = (key_h[i] == key_d) & (corr[rows] >= 0)
         launch[hit] = hs[i[hit]]
+        launch_row[hit] = hr[i[hit]]
     out = []
     pids = sp["pid"][rows]
     for p in np.unique(pids).tolist():
@@ -158,7 +161,7 @@ def device_activities(table: EventTable, pid: int | None = None) -> list[DeviceA
             out.append(DeviceActivities(
                 pid=int(p), device=int(d), rows=r, start=sp["start_ns"][r],
                 end=sp["start_ns"][r] + sp["dur_ns"][r], kind=kind[sel], stream=stream[sel],
-                launch_start=launch[sel],
+                launch_start=launch[sel], launch_row=launch_row[sel],
             ))
     return out
 
@@ -167,7 +170,7 @@ def select(act: DeviceActivities, keep: np.ndarray) -> DeviceActivities:
     """The activities in ``keep`` (a mask), order kept."""
     return DeviceActivities(pid=act.pid, device=act.device, rows=act.rows[keep], start=act.start[keep],
                             end=act.end[keep], kind=act.kind[keep], stream=act.stream[keep],
-                            launch_start=act.launch_start[keep])
+                            launch_start=act.launch_start[keep], launch_row=act.launch_row[keep])
 
 
 def hta_selection(table: EventTable, act: DeviceActivities) -> np.ndarray:
@@ -327,12 +330,22 @@ def idle_split(act: DeviceActivities) -> IdleSplit:
 # ---------------------------------------------------------------------- queue length (HTA)
 
 
+#: the launch calls HTA's queue length counts (``get_runtime_launch_events_query``); graph launches
+#: are not among them
+QUEUE_LAUNCH_NAMES = (
+    "cudaLaunchKernel", "cudaLaunchKernelExC", "cuLaunchKernel", "cudaMemcpyAsync", "cudaMemsetAsync",
+    "hipLaunchKernel", "hipExtModuleLaunchKernel", "hipMemsetAsync", "hipMemcpyAsync", "hipMemcpyWithStream",
+)
+
+
 def queue_length(table: EventTable, act: DeviceActivities) -> dict[str, dict[str, float]]:
     """HTA's queue length per stream: its value at every change (launch call start +1, device start
-    −1) summarised as HTA does (count of changes, mean, median, max). Only activities whose launch
-    call is known count."""
+    −1) summarised as HTA does (count of changes, mean, median, max). Only activities enqueued by one
+    of HTA's launch calls (:data:`QUEUE_LAUNCH_NAMES`) count."""
     out: dict[str, dict[str, float]] = {}
-    known = act.launch_start >= 0
+    ids = [i for i in (table.strings.id_of(n) for n in QUEUE_LAUNCH_NAMES) if i is not None]
+    known = act.launch_row >= 0
+    known[known] = np.isin(table.spans["name"][act.launch_row[known]], ids)
     for s in np.unique(act.stream[known]).tolist():
         m = known & (act.stream == s)
         t = np.concatenate([act.launch_start[m], act.start[m]])
@@ -407,7 +420,7 @@ def device_timeline(
         if ps is not None:
             steps[k] = {"pid": a.pid, "device": a.device, **ps}
         idle[k] = {"pid": a.pid, "device": a.device, **idle_split(sel).to_dict()}
-        queue[k] = queue_length(table, a)
+        queue[k] = queue_length(table, sel)
         top[k] = top_kernels(table, a)
     first = next(iter(whole))
     out: dict[str, Any] = {
@@ -420,8 +433,9 @@ def device_timeline(
                           f"when shorter than {KERNEL_WAIT_NS / 1e3:g} µs, else other; summed over streams",
             "device": first, **{k: v for k, v in idle[first].items() if k != "streams"}, "devices": idle,
         },
-        "queue": {"definition": "HTA's queue length per stream: launched, not yet started device "
-                                "operations (statistics over the changes)", "devices": queue},
+        "queue": {"definition": "HTA's queue length per stream: device operations launched by kernel, "
+                                "memcpy and memset launch calls and not yet started (statistics over the "
+                                "changes; graph launches not counted, as in HTA)", "devices": queue},
         "top_kernels": {"definition": "HTA's kernel breakdown: per kernel type, the kernels with the most "
                                       "total time", "devices": top},
     }
