@@ -198,3 +198,13 @@ def test_report_json_carries_everything_the_run_record_has(run_dir, raw) -> None
                 assert doc["variants"][i][key] == v[key], key
     assert doc["first"]["text"]
     assert "compensation_residual_pct" in doc["variants"][0]
+
+
+def test_entries_of_one_variant_are_named_apart_by_what_differs() -> None:
+    from profiler.sections.labels import distinct_labels
+
+    one = {"framework": "torch", "variant": "default", "threads": 2, "mode": "train"}
+    two = dict(one, distributed={"world_size": 2})
+    other = {"framework": "torch", "variant": "fused", "threads": 4}
+    assert distinct_labels([one, two, other]) == ["torch/default · 1 rank", "torch/default · 2 ranks", "torch/fused"]
+    assert distinct_labels([one, dict(one, threads=4)]) == ["torch/default · 2 threads", "torch/default · 4 threads"]

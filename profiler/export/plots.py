@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from profiler.core.categories import CATEGORIES, COLORS, LABELS
+from profiler.sections.labels import distinct_labels
 
 #: the report's category colours (rich names) as matplotlib colours
 
@@ -94,7 +95,7 @@ def breakdown_png(variants: list[dict[str, Any]], path: Path) -> bool:
         return False
     plt = _plt()
     fig, ax = plt.subplots(figsize=(max(5.0, 1.6 * len(vs) + 3), 4.5), dpi=110)
-    names = [f"{v.get('framework')}/{v.get('variant')}" for v in vs]
+    names = distinct_labels(vs)
     bottoms = [0.0] * len(vs)
     max_total = max(sum(v["breakdown"]["ms"].get(c, 0.0) for c in CATEGORIES) for v in vs) or 1.0
     for c in CATEGORIES:
@@ -122,7 +123,9 @@ def breakdown_png(variants: list[dict[str, Any]], path: Path) -> bool:
                 ha="center",
                 fontsize=7,
             )
-    ax.set_ylabel("ms per step (traced)")
+    comp = [bool(v["breakdown"].get("compensation")) for v in vs]
+    ax.set_ylabel("ms per step (" + ("clean step, tracer cost removed" if all(comp) else
+                                     "traced steps" if not any(comp) else "clean or traced: see each report") + ")")
     ax.set_title("where the step time goes (categories sum to step time)", fontsize=9)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     plt.setp(ax.get_xticklabels(), rotation=15, ha="right", fontsize=8)
@@ -147,8 +150,8 @@ def write_run_plots(record: dict[str, Any], run_dir: Path) -> dict[str, Any]:
             out["breakdown"] = "breakdown.png"
     except Exception as e:
         out["breakdown_error"] = f"{type(e).__name__}: {e}"
-    for v in variants:
-        name = f"roofline-{_slug(str(v.get('framework')))}-{_slug(str(v.get('variant')))}.png"
+    for v, label in zip(variants, distinct_labels(variants), strict=True):
+        name = f"roofline-{_slug(label.replace('/', '-'))}.png"
         try:
             if roofline_png(v, run_dir / name):
                 out.setdefault("roofline", []).append(name)

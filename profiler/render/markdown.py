@@ -50,7 +50,7 @@ def _headline(report: Report) -> list[str]:
         val = (st.mean if stat == "mean" else st.median) if st else None
         ci = f"{fmt_ms(st.ci95[0])}–{fmt_ms(st.ci95[1])}" if st and st.ci95 else "–"
         status = e.status if e.ok else f"{e.status}: {e.error or 'no detail'}"
-        rows.append(f"| {_esc(e.label)} | {fmt_ms(val)} | {stat} of {st.n_steps if st else 0} | {ci} | "
+        rows.append(f"| {_esc(p.label)} | {fmt_ms(val)} | {stat} of {st.n_steps if st else 0} | {ci} | "
                     f"{_esc(status)} |")
     return rows
 
@@ -79,7 +79,7 @@ class MarkdownRenderer(Renderer):
         for p in report.variants:
             if p.entry.status == "unavailable":
                 continue
-            out += [f"## {p.entry.label}", ""]
+            out += [f"## {p.label}", ""]
             for sec, blocks in report.variant_blocks(p, detail=True):
                 out += [f"### {sec.title}", ""]
                 for b in blocks:

@@ -40,7 +40,8 @@ class VariantReport:
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         e = self.entry
-        title = f"[bold]{e.framework} · {e.variant}[/] · {e.mode} · preset {e.preset}"
+        name = self.part.label.replace("/", " · ", 1) if self.part and self.part.label else f"{e.framework} · {e.variant}"
+        title = f"[bold]{name}[/] · {e.mode} · preset {e.preset}"
         parts: list[Any] = []
         if not e.ok:
             msg = Text(f"{e.status}: {e.error or 'no detail'}", style="bold red")

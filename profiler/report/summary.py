@@ -24,6 +24,7 @@ from profiler.core.categories import TERMINAL_COLORS as COLORS
 from profiler.core.record import RunRecord, StepStats, VariantEntry
 from profiler.report.bars import breakdown_bar, fmt_ms
 from profiler.sections.first import find
+from profiler.sections.labels import distinct_labels
 
 NAME_WIDTH = 24
 SUMMARY_BAR = 20
@@ -88,8 +89,8 @@ def bar_width(variants: list[VariantEntry], width: int) -> int:
     return max(MIN_BAR, min(SUMMARY_BAR, width - fixed - status))
 
 
-def variant_line(v: VariantEntry, bar: int = SUMMARY_BAR) -> Text:
-    name = short_name(f"{v.framework}/{v.variant}")
+def variant_line(v: VariantEntry, bar: int = SUMMARY_BAR, label: str | None = None) -> Text:
+    name = short_name(label or f"{v.framework}/{v.variant}")
     t = Text(f"{name:<{NAME_WIDTH}} ")
     if not v.ok:
         t.append(f"{v.status}", style="bold red")
@@ -97,7 +98,7 @@ def variant_line(v: VariantEntry, bar: int = SUMMARY_BAR) -> Text:
             t.append(f": {str(v.error).splitlines()[0][:60]}", style="red")
         return t
     st = v.step_ms or StepStats()
-    t.append(f"{fmt_ms(st.median):>8} ms", style="bold cyan")
+    t.append(f"{fmt_ms(st.mean if st.statistic == 'mean' else st.median):>8} ms", style="bold cyan")
     t.append(f" {uncertainty(st):<18} ", style="dim")
     bd = v.breakdown or {}
     if bd.get("pct"):
@@ -191,8 +192,10 @@ class SummaryReport:
             label = f"breakdown ({basis})" if basis and bar >= 18 else "breakdown"
             head.append(f"{label:<{bar}} {'largest':<16} status", style="bold")
             yield head
+            labels = dict(zip(map(id, rec.variants), distinct_labels([v.to_dict() for v in rec.variants]),
+                              strict=True))
             for v in ran:
-                yield variant_line(v, bar)
+                yield variant_line(v, bar, labels[id(v)])
             legend = Text("bar: ", style="dim")
             for c in CATEGORIES:
                 legend.append("█", style=COLORS[c])

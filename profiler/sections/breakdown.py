@@ -58,7 +58,7 @@ class Breakdown:
 
 def what(b: Breakdown) -> str:
     """The words for what the figures are: the clean step (tracer cost removed) or traced steps."""
-    return "clean, tracer cost removed" if b.compensated else "traced"
+    return "clean, compensated" if b.compensated else "traced"
 
 
 def show(b: Breakdown, view: View) -> tuple[Block, ...]:
@@ -69,7 +69,8 @@ def show(b: Breakdown, view: View) -> tuple[Block, ...]:
         rows.append((LABELS[c], "not measured" if nm else fmt_ms(b.ms.get(c, 0.0)), "" if nm else f"{pct:.1f}",
                      Bar.of({c: pct})))
     rows.append((f"step ({what(b)})", fmt_ms(b.step_ms), "100.0", Bar.of(b.pct)))
-    out: list[Block] = [Table(f"breakdown ({what(b)} ms per step)", cols("category", "ms/step>", "%>", "bar"),
+    out: list[Block] = [Table("breakdown, ms per step (" + ("the clean step: traced steps with the tracer cost removed)" if b.compensated
+                                    else "traced steps as recorded)"), cols("category", "ms/step>", "%>", "bar"),
                               tuple(rows), key="categories")]
     closure = f"closure {b.residual_ms:+.4f} ms ({b.residual_pct:+.3f}% of step)"
     if b.compensation and b.compensation.residual_pct is not None:

@@ -8,6 +8,7 @@ from typing import Any
 
 from profiler.core.record import RunRecord, VariantEntry
 from profiler.sections.blocks import Block
+from profiler.sections.labels import distinct_labels
 from profiler.sections.registry import Section, View, run_sections, variant_sections
 
 
@@ -15,6 +16,7 @@ from profiler.sections.registry import Section, View, run_sections, variant_sect
 class VariantPart:
     entry: VariantEntry
     results: dict[str, Any] = field(default_factory=dict)  # section key → typed result
+    label: str = ""  # framework/variant, and the setting that tells it from a namesake
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,7 @@ def build(record: RunRecord, run_dir: str | None = None, top: int = 10) -> Repor
     naming the field when one is damaged)."""
     rd = record.to_dict()
     parts = []
+    labels = distinct_labels(rd.get("variants") or [])
     for i, e in enumerate(record.variants):
         d = e.to_dict()
         res: dict[str, Any] = {}
@@ -64,7 +67,7 @@ def build(record: RunRecord, run_dir: str | None = None, top: int = 10) -> Repor
             raw = s.raw_value(d)
             if raw is not None:
                 res[s.key] = s.load(raw, f"variants[{i}]")
-        parts.append(VariantPart(e, res))
+        parts.append(VariantPart(e, res, labels[i]))
     results: dict[str, Any] = {}
     for s in run_sections():
         raw = s.raw_value(rd)

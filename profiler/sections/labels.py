@@ -1,0 +1,38 @@
+"""Names of variant entries that tell them apart: ``framework/variant``, and where two entries share
+that, the setting that differs (world size, threads, mode, device, preset) — in every output and
+file name, so a ``--nproc 1,2`` run never shows two "torch/default"."""
+
+from __future__ import annotations
+
+from typing import Any
+
+#: settings that may tell two entries of one framework/variant apart, in the order they are named
+DIMENSIONS = (
+    ("world_size", lambda v: ((v.get("distributed") or {}).get("world_size") or 1), "{} rank{}"),
+    ("threads", lambda v: v.get("threads"), "{} thread{}"),
+    ("mode", lambda v: v.get("mode"), "{}"),
+    ("device", lambda v: v.get("device"), "{}"),
+    ("preset", lambda v: v.get("preset"), "preset {}"),
+)
+
+
+def _word(fmt: str, x: Any) -> str:
+    if fmt.count("{}") == 2:
+        return fmt.format(x, "" if x == 1 else "s")
+    return fmt.format(x)
+
+
+def distinct_labels(variants: list[dict[str, Any]]) -> list[str]:
+    """One label per entry dictionary, unique where the entries differ in any named setting."""
+    base = [f"{v.get('framework')}/{v.get('variant')}" for v in variants]
+    out = list(base)
+    for label in set(base):
+        group = [i for i, b in enumerate(base) if b == label]
+        if len(group) < 2:
+            continue
+        for _, get, fmt in DIMENSIONS:
+            values = [get(variants[i]) for i in group]
+            if len(set(map(str, values))) > 1:
+                for i, x in zip(group, values, strict=True):
+                    out[i] += f" · {_word(fmt, x)}"
+    return out
