@@ -154,3 +154,14 @@ def test_context_of_our_runs_and_imported_traces():
     assert context_warnings(a, dict(a, world_size=None, device_model=None), ("a", "b")) == []
     cpu = context({"kind": "trace", "host": {"cpu": "Xeon"}}, {"framework": "torch", "device": "cpu"})
     assert [x.split(":")[0] for x in context_warnings(a, cpu, ("a", "b"))] == ["different device"]
+
+
+def test_warnings_name_the_fast_side_first():
+    from profiler.analysis.explain import explain_runs
+
+    slow_rec = {"kind": "trace", "versions": {"torch": "2.1.0"}, "variants": [_v("old", 20.0)]}
+    fast_rec = {"kind": "trace", "versions": {"torch": "2.3.1"}, "variants": [_v("new", 10.0)]}
+    e = explain_runs(slow_rec, fast_rec)  # A is the slow one
+    assert e["fast"] == "torch/new"
+    assert e["warnings"] == ["different framework version: 2.3.1 (torch/new) vs 2.1.0 (torch/old); "
+                             "the gap is not the code's alone"]

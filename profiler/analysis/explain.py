@@ -181,8 +181,10 @@ def explain_runs(
     e = explain(a, b)
     if e is None:
         raise InputError(f"{names[0]} vs {names[1]}: a variant lacks step times or a breakdown")
-    e["warnings"] = e["warnings"] + context_warnings(context(record_a, a), context(record_b, b),
-                                                     (label(a), label(b)))
+    sides = [(context(record_a, a), label(a)), (context(record_b, b), label(b))]
+    if e["fast"] != label(a):  # fast first, like every other pair
+        sides.reverse()
+    e["warnings"] = e["warnings"] + context_warnings(sides[0][0], sides[1][0], (sides[0][1], sides[1][1]))
     return with_verdict(e, a, b)
 
 
