@@ -79,19 +79,31 @@ def top_shares(pct: dict[str, float], n: int = 2) -> str:
 
 
 def status_text(v: VariantEntry) -> str:
-    return " ok" if not v.warnings else f" ok, {len(v.warnings)} warning{'s' if len(v.warnings) > 1 else ''}"
+    """``ok``, with the number of warnings (``ok ⚠2``): they are listed under the table."""
+    return " ok" if not v.warnings else f" ok ⚠{len(v.warnings)}"
+
+
+#: (name, uncertainty) column widths: the wide layout, and the compact one under 100 columns
+WIDE, COMPACT = (NAME_WIDTH, 18), (18, 15)
+
+
+def columns_for(width: int) -> tuple[int, int]:
+    return WIDE if width >= 100 else COMPACT
 
 
 def bar_width(variants: list[VariantEntry], width: int) -> int:
     """The summary bar's width so that every variant's line fits ``width`` columns."""
-    fixed = NAME_WIDTH + 1 + 11 + 1 + 18 + 1 + 1 + 16
+    name_w, unc_w = columns_for(width)
+    fixed = name_w + 1 + 11 + 1 + unc_w + 1 + 1 + 16
     status = max((len(status_text(v)) for v in variants if v.ok), default=3)
     return max(MIN_BAR, min(SUMMARY_BAR, width - fixed - status))
 
 
-def variant_line(v: VariantEntry, bar: int = SUMMARY_BAR, label: str | None = None) -> Text:
-    name = short_name(label or f"{v.framework}/{v.variant}")
-    t = Text(f"{name:<{NAME_WIDTH}} ")
+def variant_line(v: VariantEntry, bar: int = SUMMARY_BAR, label: str | None = None,
+                 widths: tuple[int, int] = WIDE) -> Text:
+    name_w, unc_w = widths
+    name = short_name(label or f"{v.framework}/{v.variant}", name_w)
+    t = Text(f"{name:<{name_w}} ")
     if not v.ok:
         t.append(f"{v.status}", style="bold red")
         if v.error:
@@ -99,13 +111,13 @@ def variant_line(v: VariantEntry, bar: int = SUMMARY_BAR, label: str | None = No
         return t
     st = v.step_ms or StepStats()
     t.append(f"{fmt_ms(st.mean if st.statistic == 'mean' else st.median):>8} ms", style="bold cyan")
-    t.append(f" {uncertainty(st):<18} ", style="dim")
+    t.append(f" {uncertainty(st):<{unc_w}} ", style="dim")
     bd = v.breakdown or {}
     if bd.get("pct"):
         t.append_text(breakdown_bar(bd["pct"], bar))
-        t.append(f" {top_shares(bd['pct']):<16}")
+        t.append(f" {top_shares(bd['pct']):<15}")
     else:
-        t.append(" " * (bar + 17))
+        t.append(" " * (bar + 16))
     t.append(status_text(v), style="green")
     return t
 
@@ -170,14 +182,13 @@ class SummaryReport:
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         rec = self.record
         sc, s = rec.scenario, rec.settings
+        steps = (f"{s.get('trace_steps')} traced steps as recorded" if rec.kind == "import"
+                 else f"{_clean_steps(s)} + {s.get('trace_steps')} traced steps")
+        preset = "" if rec.kind == "import" else f" · preset {s.get('preset')}"
         yield Text.assemble(
-            ("profiler trace ", "bold"),
+            (f"profiler {rec.kind} ", "bold"),
             (str(sc.get("name", "?")), "bold cyan"),
-            (
-                f" · {s.get('device')} · preset {s.get('preset')} · {s.get('mode')} · "
-                f"{_clean_steps(s)} + {s.get('trace_steps')} traced steps",
-                "dim",
-            ),
+            (f" · {s.get('device')}{preset} · {s.get('mode')} · {steps}", "dim"),
         )
         first = find(rec.to_dict())
         if first:
@@ -186,16 +197,17 @@ class SummaryReport:
         skipped = [v for v in rec.variants if v.status == "unavailable"]
         if ran:
             bar = bar_width(ran, options.max_width)
-            head = Text(f"{'variant':<{NAME_WIDTH}} {'step ms':>11} {'uncertainty':<18} ", style="bold")
+            name_w, unc_w = widths = columns_for(options.max_width)
+            head = Text(f"{'variant':<{name_w}} {'step ms':>11} {'uncertainty':<{unc_w}} ", style="bold")
             comp = [bool((v.breakdown or {}).get("compensation")) for v in ran if v.breakdown]
             basis = "clean" if comp and all(comp) else "traced" if comp and not any(comp) else ""
             label = f"breakdown ({basis})" if basis and bar >= 18 else "breakdown"
-            head.append(f"{label:<{bar}} {'largest':<16} status", style="bold")
+            head.append(f"{label:<{bar}} {'largest':<15} status", style="bold")
             yield head
             labels = dict(zip(map(id, rec.variants), distinct_labels([v.to_dict() for v in rec.variants]),
                               strict=True))
             for v in ran:
-                yield variant_line(v, bar, labels[id(v)])
+                yield variant_line(v, bar, labels[id(v)], widths)
             legend = Text("bar: ", style="dim")
             for c in CATEGORIES:
                 legend.append("█", style=COLORS[c])
