@@ -19,17 +19,23 @@ from profiler.core.record import SCHEMA
 @JSON_OPTION
 def calibrate_cmd(force: bool, quick: bool, as_json: bool) -> None:
     """Measure this machine's ceilings (STREAM bandwidth, SGEMM and FMA FLOP/s) for the roofline."""
-    from profiler.core.calibration import cache_file, load_cached, save
-    from profiler.run.calibrate import calibrate
+    from profiler.core.calibration import cache_file, load_cached
+    from profiler.run.calibrate import measure_and_cache
 
-    rec = None if force else load_cached()
+    previous = load_cached()
+    # a provisional calibration (measured while disturbed) is measured again
+    rec = None if force or (previous and (previous.get("noise") or {}).get("disturbed")) else previous
     cached = rec is not None
     if rec is None:
-        rec = calibrate(quick=quick)
-        save(rec)
+        rec = measure_and_cache(quick, previous)  # checks its own noise; caches only if undisturbed
     if as_json:
         click.echo(json.dumps({"schema": SCHEMA, "kind": "calibrate", **rec, "cache_file": str(cache_file()), "from_cache": cached}, indent=2))
         return
     from profiler.report.breakdown import calibration_table
 
-    stdout_console().print(calibration_table(rec, str(cache_file()), cached))
+    console = stdout_console()
+    console.print(calibration_table(rec, str(cache_file()), cached))
+    noise = rec.get("noise") or {}
+    for w in [*noise.get("warnings", []), *([] if cached else [rec.get("cache", {}).get("note")])]:
+        if w and w != "cached":
+            console.print(f"warning: {w}", style="yellow", highlight=False)

@@ -21,6 +21,16 @@ Every figure is the best of several repetitions (the ceiling is what the machine
 other processes only lowers a repetition). The record is cached per machine under
 ``~/.cache/profiler/`` (``$PROFILER_CACHE_DIR`` overrides), read by ``trace`` into each run.json and
 shown by ``doctor``.
+
+**Its own noise** (:func:`corroborated`, :func:`noise_report`, :func:`measure_and_cache`): the CPU
+ceilings are measured in rounds, each a best of repetitions; a ceiling is trusted when a second round
+comes within :data:`NOISE_PCT` of the best one (up to :data:`MAX_ROUNDS` rounds). One that no other
+round corroborates, a tracer cost whose median stayed at zero (:func:`profiler.run.tracer_cost.paired_reps`),
+or a ceiling :data:`DRIFT_PCT` below the cached calibration's while the machine was loaded marks
+the measurement *disturbed*: it is reported with why, and it never replaces a cached calibration
+(with none cached it is saved as provisional, so that traces have ceilings, and the next
+``calibrate`` measures again). A ceiling that moved by more than :data:`DRIFT_PCT` against the cached
+calibration is always a warning, with both figures.
 """
 
 from __future__ import annotations
@@ -293,13 +303,59 @@ def tracer_costs(quick: bool, timeout_s: float = 180.0) -> dict[str, Any]:
     return rec
 
 
-def calibrate(quick: bool = False) -> dict[str, Any]:
-    """Measure the ceilings now (seconds; ``quick`` for tests) and return the record (not cached)."""
-    from profiler.core.hardware import host_info
+#: Two rounds within this many percent of each other corroborate a ceiling.
+NOISE_PCT = 10.0
+#: At most this many rounds of the CPU ceilings (two, and a third when they disagree).
+MAX_ROUNDS = 3
+#: A figure that moved by more than this against the cached calibration is reported.
+DRIFT_PCT = 20.0
+#: The figures a round returns that are checked against each other (higher is better).
+CHECKED = ("sgemm_gflops", "peak_gbs", "cache_gbs", "fma_gflops")
+LABELS = {
+    "sgemm_gflops": ("SGEMM", "GFLOP/s"),
+    "peak_gbs": ("STREAM", "GB/s"),
+    "cache_gbs": ("in-cache STREAM", "GB/s"),
+    "fma_gflops": ("FMA", "GFLOP/s"),
+    "peak_gflops": ("peak", "GFLOP/s"),
+}
 
+
+def _gap_pct(values: list[float]) -> float:
+    """How far the second-best value is below the best, in percent of the best (0 for one value)."""
+    v = sorted(values, reverse=True)
+    if len(v) < 2 or v[0] <= 0:
+        return 0.0
+    return 100.0 * (v[0] - v[1]) / v[0]
+
+
+def corroborated(measure: Any, tol_pct: float = NOISE_PCT, max_rounds: int = MAX_ROUNDS,
+                 keys: tuple[str, ...] = CHECKED) -> dict[str, Any]:
+    """Rounds of ``measure()`` (a dict of figures, higher is better) until every figure in ``keys``
+    is corroborated — its second-best round within ``tol_pct`` of its best — or ``max_rounds`` ran.
+
+    Returns ``{"rounds": [...], "gap_pct": {figure: %}, "uncorroborated": [figure, ...]}``; a figure
+    that is ``None`` in a round (not measurable here) is not checked.
+    """
+    rounds: list[dict[str, Any]] = []
+    gaps: dict[str, float] = {}
+    while True:
+        rounds.append(measure())
+        if len(rounds) < 2:
+            continue
+        gaps = {}
+        for k in keys:
+            vals = [float(r[k]) for r in rounds if r.get(k) is not None]
+            if len(vals) >= 2:
+                gaps[k] = _gap_pct(vals)
+        if all(g <= tol_pct for g in gaps.values()) or len(rounds) >= max_rounds:
+            break
+    return {"rounds": rounds, "gap_pct": gaps, "uncorroborated": [k for k, g in gaps.items() if g > tol_pct]}
+
+
+def _cpu_round(quick: bool) -> dict[str, Any]:
+    """One round of the CPU ceilings, each the best of its repetitions."""
     n = (1 << 22) if quick else (1 << 24)  # 32 MiB / 128 MiB per array: beyond any L3 here
     reps = 3 if quick else 7
-    t0 = time.perf_counter()
     stream, stream_how = stream_cpu_best(n, reps)
     # the bandwidth of a working set that stays in the per-core cache (three 512 KiB arrays: the
     # small ops of an RNN step): the roofline time of ops that small (analysis.roofline.roof_time_ns)
@@ -307,6 +363,137 @@ def calibrate(quick: bool = False) -> dict[str, Any]:
     gemm_n = 512 if quick else 2048
     sgemm = sgemm_cpu(gemm_n, 3 if quick else 5)
     fma, fma_how = fma_cpu(2 if quick else 5)
+    return {
+        "stream_gbs": stream, "stream_kernel": stream_how, "stream_elements": n,
+        "peak_gbs": max(stream.values()), "cache_gbs": max(cache.values()),
+        "sgemm_gflops": sgemm, "sgemm_n": gemm_n, "fma_gflops": fma, "fma_kernel": fma_how,
+    }
+
+
+def _tracer_unresolved(tc: dict[str, Any]) -> list[str]:
+    """The tracer-cost entries whose median stayed at zero (the zero-median rule), as phrases."""
+    out = []
+    for fw in ("torch", "tensorflow", "mxnet"):
+        for name, cfg in ((tc.get(fw) or {}).get("configs") or {}).items():
+            if isinstance(cfg, dict) and cfg.get("unresolved"):
+                out.append(f"{fw} tracer cost ({name}): {cfg['unresolved']}")
+    own = tc.get("own_spans") or {}
+    if own.get("unresolved"):
+        out.append(f"own span cost: {own['unresolved']}")
+    return out
+
+
+def _tracer_medians(tc: dict[str, Any]) -> dict[str, float]:
+    out = {}
+    for fw in ("torch", "tensorflow", "mxnet"):
+        for name, cfg in ((tc.get(fw) or {}).get("configs") or {}).items():
+            if isinstance(cfg, dict) and isinstance(cfg.get("total_us"), dict):
+                out[f"{fw} tracer ({name})"] = float(cfg["total_us"]["median"])
+    own = (tc.get("own_spans") or {}).get("total_us")
+    if isinstance(own, dict):
+        out["own spans"] = float(own["median"])
+    return out
+
+
+def noise_report(rec: dict[str, Any], previous: dict[str, Any] | None = None,
+                 drift_pct: float = DRIFT_PCT, tol_pct: float = NOISE_PCT) -> dict[str, Any]:
+    """Whether a calibration record was disturbed, and what moved against ``previous`` (the cached one).
+
+    ``{"disturbed": bool, "reasons": [...], "warnings": [...], "drift": {figure: [old, new, %]}}``:
+    disturbed when a CPU ceiling was not corroborated by a second round (``rec["cpu"]["rounds"]``),
+    when a tracer cost's median stayed at zero, or when a ceiling fell by more than ``drift_pct``
+    against ``previous`` while the machine was loaded (more runnable processes than cores). Every
+    move beyond ``drift_pct`` is a warning, with both figures; a tracer cost that doubled or halved too.
+    """
+    cpu = rec.get("cpu") or {}
+    rounds = cpu.get("rounds") or {}
+    reasons: list[str] = []
+    warnings: list[str] = []
+    for k in rounds.get("uncorroborated") or []:
+        name, unit = LABELS.get(k, (k, ""))
+        vals = ", ".join(f"{float(r[k]):.1f}" for r in rounds.get("values", []) if r.get(k) is not None)
+        reasons.append(f"{name} did not repeat: rounds gave {vals} {unit} (the best two more than "
+                       f"{tol_pct:g}% apart)")
+    reasons += _tracer_unresolved(rec.get("tracer_costs") or {})
+    loaded = bool((cpu.get("load") or {}).get("busy"))
+    drift: dict[str, list[float]] = {}
+    pc = (previous or {}).get("cpu") or {}
+    for k in ("sgemm_gflops", "peak_gbs", "cache_gbs", "fma_gflops"):
+        old, new = pc.get(k), cpu.get(k)
+        if not old or new is None:
+            continue
+        d = 100.0 * (float(new) - float(old)) / float(old)
+        if abs(d) > drift_pct:
+            name, unit = LABELS[k]
+            drift[k] = [float(old), float(new), d]
+            warnings.append(f"{name} {float(old):.1f} → {float(new):.1f} {unit} ({d:+.0f}%) against the cached "
+                            f"calibration of {previous.get('created')}")
+            if d < 0 and loaded:
+                reasons.append(f"{name} fell {-d:.0f}% against the cached calibration while the machine was loaded "
+                               f"(1-min load {cpu['load'].get('loadavg_1min', 0):.1f} on {cpu['load'].get('cores')} cores)")
+    po = _tracer_medians((previous or {}).get("tracer_costs") or {})
+    for k, new in _tracer_medians(rec.get("tracer_costs") or {}).items():
+        old = po.get(k)
+        if old and new > 0 and (new / old >= 2.0 or new / old <= 0.5):
+            warnings.append(f"{k} {old:.2f} → {new:.2f} µs per record against the cached calibration")
+    if loaded and not reasons:
+        warnings.append("the machine was loaded while the CPU ceilings were measured (more runnable processes "
+                        "than cores); the rounds agreed, so they are kept")
+    return {"disturbed": bool(reasons), "reasons": reasons, "warnings": warnings, "drift": drift}
+
+
+def measure_and_cache(quick: bool, previous: dict[str, Any] | None, measure: Any = None,
+                      save: Any = None) -> dict[str, Any]:
+    """Measure (``measure(quick)``, :func:`calibrate` by default), check the noise against
+    ``previous`` (the cached record, or ``None``) and cache unless disturbed.
+
+    Returns the record with ``noise`` (:func:`noise_report`) and ``cache``: ``{"saved": bool,
+    "note": str}``. A disturbed measurement never replaces a cached one that was not itself
+    disturbed; with nothing (or only a provisional one) cached it is saved as provisional.
+    """
+    if save is None:
+        from profiler.core.calibration import save
+    rec = (measure or calibrate)(quick)
+    noise = noise_report(rec, previous)
+    rec["noise"] = noise
+    prev_ok = previous is not None and not (previous.get("noise") or {}).get("disturbed")
+    if not noise["disturbed"]:
+        save(rec)
+        rec["cache"] = {"saved": True, "note": "cached"}
+    elif prev_ok:
+        rec["cache"] = {"saved": False, "note": "not cached: the measurement was disturbed ("
+                        + "; ".join(noise["reasons"]) + f"); the cached calibration of {previous.get('created')} "
+                        "stays in use — run `profiler calibrate --force` again on a quieter machine"}
+    else:
+        save(rec)
+        rec["cache"] = {"saved": True, "note": "cached as provisional: the measurement was disturbed ("
+                        + "; ".join(noise["reasons"]) + "); the next `profiler calibrate` measures again"}
+    return rec
+
+
+def calibrate(quick: bool = False, cpu_round: Any = None) -> dict[str, Any]:
+    """Measure the ceilings now (seconds; ``quick`` for tests) and return the record (not cached).
+
+    The CPU ceilings are :func:`corroborated` rounds of ``cpu_round(quick)`` (:func:`_cpu_round`);
+    each figure is its best over the rounds, and ``cpu.rounds`` keeps every round's figures and how
+    far apart the best two were.
+    """
+    from profiler.core.hardware import host_info
+    from profiler.run.tracer_cost import load_now
+
+    t0 = time.perf_counter()
+    load0 = load_now()  # before the rounds: they load every core themselves
+    checked = corroborated(lambda: (cpu_round or _cpu_round)(quick))
+    rs = checked["rounds"]
+    stream = {k: max(float(r["stream_gbs"][k]) for r in rs) for k in rs[0]["stream_gbs"]}
+    stream_how = rs[0]["stream_kernel"]
+    n = rs[0]["stream_elements"]
+    cache_gbs = max(float(r["cache_gbs"]) for r in rs)
+    gemm_n = rs[0]["sgemm_n"]
+    sgemm = max(float(r["sgemm_gflops"]) for r in rs)
+    fmas = [float(r["fma_gflops"]) for r in rs if r.get("fma_gflops") is not None]
+    fma = max(fmas) if fmas else None
+    fma_how = rs[0]["fma_kernel"]
     faults = page_faults(quick)
     best_bw = max(stream, key=lambda k: stream[k])
     flops_from = "fma kernel" if (fma or 0) > sgemm else f"numpy sgemm n={gemm_n}"
@@ -327,13 +514,21 @@ def calibrate(quick: bool = False) -> dict[str, Any]:
             "fma_kernel": fma_how,
             "peak_gflops": max(sgemm, fma or 0.0),
             "peak_gbs": stream[best_bw],
-            "cache_gbs": max(cache.values()),
+            "cache_gbs": cache_gbs,
             "cache_bytes": 3 * 8 * CACHE_STREAM_ELEMENTS,
             "cache_from": "numpy stream on three 512 KiB float64 arrays, one thread (best kernel)",
             "flops_from": flops_from,
             "bw_from": f"stream {best_bw}",
             "threads": "BLAS/numba default (all usable cores)",
             "page_fault_us": faults,
+            "rounds": {
+                "values": [{k: r.get(k) for k in CHECKED} for r in rs],
+                "gap_pct": checked["gap_pct"],
+                "uncorroborated": checked["uncorroborated"],
+                "rule": f"best of {len(rs)} round(s); a ceiling is corroborated when a second round comes "
+                        f"within {NOISE_PCT:g}% of the best (at most {MAX_ROUNDS} rounds)",
+            },
+            "load": load0,
         },
         "gpu": gpu_ceilings(quick),
         "tracer_costs": tracer_costs(quick),

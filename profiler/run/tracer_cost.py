@@ -21,10 +21,15 @@ Method (the trace-based HPC tools' one: N events with and without the tracer, di
   ``tf.add`` calls (runtime spans only, so ``inside_us`` is ``None``). The XSpace is read with
   :mod:`profiler.importers.xspace`. See :func:`tensorflow_costs`.
 * **mx.profiler** (as ``probes/mxnet_tracer.py`` configures it) — ``N`` ``mx.nd.add`` calls drained
-  with ``waitall``; the dumped Chrome JSON is read with :mod:`profiler.importers.mxnet_json`. When
-  the median cost comes out zero (the bare runs were the slower ones: the machine disturbed them),
-  more repetitions run, up to three times as many.
+  with ``waitall``; the dumped Chrome JSON is read with :mod:`profiler.importers.mxnet_json`.
 * A framework that is not installed or does not import: its entry says ``unavailable: <reason>``.
+
+**The zero-median rule**, the same for every measurement here (:func:`paired_reps`): a repetition's
+cost (traced − bare) below zero is recorded as zero, so a median of zero means the bare runs were the
+slower ones in most repetitions — the machine disturbed them, not the tracer. Such a measurement is
+repeated, up to :data:`MAX_REPEAT_FACTOR` times as many repetitions; if the median is still zero the
+entry says so (``unresolved``) instead of passing a zero cost off as measured. Every entry records
+``repetitions`` and ``remeasured``.
 
 Each figure is the median of ``reps`` repetitions with its spread (min–max, in µs); the cost is per
 recorded event, so it does not depend on what the op computes.
@@ -36,6 +41,7 @@ import json
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 
@@ -63,6 +69,32 @@ def _empty_calls(x: Any, n: int, after: Any = None) -> Any:
             after()
 
     return empty
+
+
+#: A measurement whose median cost is zero runs again, up to this many times its repetitions.
+MAX_REPEAT_FACTOR = 3
+
+
+def paired_reps(one: Callable[[], dict[str, Any]], reps: int, key: str = "cost") -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """``reps`` paired repetitions (``one()`` times bare and traced runs and returns a dict with the
+    differenced ``key``), more while the median of ``key`` is zero or less, up to
+    :data:`MAX_REPEAT_FACTOR` × ``reps``. Returns the repetitions and ``{"repetitions", "remeasured",
+    "unresolved"}`` (``unresolved`` is a reason when the median stayed at zero, else ``None``)."""
+    if reps < 1:
+        raise ValueError("reps must be at least 1")
+    out: list[dict[str, Any]] = []
+    while len(out) < reps or (
+        statistics.median(float(r[key]) for r in out) <= 0 and len(out) < MAX_REPEAT_FACTOR * reps
+    ):
+        out.append(one())
+    med = statistics.median(float(r[key]) for r in out)
+    info: dict[str, Any] = {"repetitions": len(out), "remeasured": len(out) - reps, "unresolved": None}
+    if med <= 0:
+        info["unresolved"] = (
+            f"the median cost stayed at zero over {len(out)} paired repetitions: the bare runs were the "
+            "slower ones (the machine disturbed them), so this is not a measurement of the tracer"
+        )
+    return out, info
 
 
 def _timed(fn: Any, reps: int) -> list[float]:
@@ -106,13 +138,11 @@ def torch_costs(n: int, reps: int) -> dict[str, Any]:
     bare_runs: list[float] = []
     empty_runs: list[float] = []
     for name, kw in configs.items():
-        total, inside, recs = [], [], []
-        for _ in range(reps):
+
+        def one(kw: dict[str, Any] = kw) -> dict[str, Any]:
             # bare and traced alternate so that load drift hits both alike
             b = _timed(ops, 1)[0]
             e = _timed(empty, 1)[0]
-            bare_runs.append(b)
-            empty_runs.append(e)
             with profile(activities=[ProfilerActivity.CPU], **kw) as prof:
                 t = _timed(ops, 1)[0]
             recorded = [ev.cpu_time_total for ev in prof.key_averages() if ev.key == "aten::add"]
@@ -121,17 +151,21 @@ def torch_costs(n: int, reps: int) -> dict[str, Any]:
             cost = max(0.0, (t - b) / n / 1e3)
             dispatch = max(0.0, per_bare - e / n / 1e3)
             rec_mean = recorded[0] / counts[0] if recorded and counts and counts[0] else None
-            total.append(cost)
-            inside.append(min(cost, max(0.0, rec_mean - dispatch)) if rec_mean is not None else cost)
-            if rec_mean is not None:
-                recs.append(rec_mean)
-        tot = _stats(total)
-        ins = _stats(inside)
+            inside = min(cost, max(0.0, rec_mean - dispatch)) if rec_mean is not None else cost
+            return {"bare": b, "empty": e, "cost": cost, "inside": inside, "rec": rec_mean}
+
+        runs, info = paired_reps(one, reps)
+        bare_runs += [r["bare"] for r in runs]
+        empty_runs += [r["empty"] for r in runs]
+        recs = [r["rec"] for r in runs if r["rec"] is not None]
+        tot = _stats([r["cost"] for r in runs])
+        ins = _stats([r["inside"] for r in runs])
         out["configs"][name] = {
             "options": kw,
             "total_us": tot,
             "inside_us": ins,
             "outside_us": max(0.0, tot["median"] - ins["median"]),
+            **info,
         }
         if recs:
             # a one-element op's recorded duration under the tracer: the dispatch floor of a record
@@ -166,15 +200,17 @@ def own_span_cost(n: int, reps: int) -> dict[str, Any]:
         for _ in range(n):
             pass
 
-    costs = []
-    for _ in range(reps):
+    def one() -> dict[str, Any]:
         s = _timed(spans, 1)[0]
         e = _timed(empty, 1)[0]
-        costs.append(max(0.0, (s - e) / n / 1e3))
-    st = _stats(costs)
+        return {"cost": max(0.0, (s - e) / n / 1e3)}
+
+    runs, info = paired_reps(one, reps)
+    st = _stats([r["cost"] for r in runs])
     # the stamps bracket the region, so about half the cost (the second stamp and the append)
     # lands after it; the first stamp's read lands inside
-    return {"spans_per_rep": n, "total_us": st, "inside_us": st["median"] / 2, "outside_us": st["median"] / 2}
+    return {"spans_per_rep": n, "total_us": st, "inside_us": st["median"] / 2, "outside_us": st["median"] / 2,
+            **info}
 
 
 def _clamped_inside(cost: float, rec_mean: float | None, dispatch: float) -> float | None:
@@ -278,16 +314,14 @@ def tensorflow_costs(n: int, reps: int) -> dict[str, Any]:
     out: dict[str, Any] = {"framework": "tensorflow", "version": tf.__version__, "ops_per_rep": n, "configs": {}}
     with tempfile.TemporaryDirectory(prefix="profiler-tf-cost-") as tmp:
         for name, (run, run_empty, k) in configs.items():
-            total: list[float] = []
-            inside: list[float | None] = []
-            records: list[float] = []
-            recs: list[float] = []
-            bares: list[float] = []
-            empties: list[float] = []
-            for r in range(reps):
+            done = [0]
+
+            def one(name: str = name, run: Any = run, run_empty: Any = run_empty, k: int = k,
+                    done: list[int] = done) -> dict[str, Any]:
                 b = _timed(run, 1)[0]
                 e = _timed(run_empty, 1)[0]
-                logdir = f"{tmp}/{name}-{r}"
+                logdir = f"{tmp}/{name}-{done[0]}"
+                done[0] += 1
                 tf.profiler.experimental.start(logdir, options=opts)
                 try:
                     t = _timed(run, 1)[0]
@@ -297,17 +331,19 @@ def tensorflow_costs(n: int, reps: int) -> dict[str, Any]:
                 rows = table.cat_mask(OP)
                 n_rec = int(rows.sum())
                 per_bare, per_empty = b / k / 1e3, e / k / 1e3
-                bares.append(per_bare)
-                empties.append(per_empty)
                 cost = max(0.0, (t - b) / k / 1e3)
                 rec_mean = float(table.spans["dur_ns"][rows].mean()) / 1e3 if n_rec else None
-                if rec_mean is not None:
-                    recs.append(rec_mean)
-                total.append(cost)
-                inside.append(_clamped_inside(cost, rec_mean, max(0.0, per_bare - per_empty)))
-                records.append((n_rec if n_rec else table.n_spans) / k)
+                return {"bare": per_bare, "empty": per_empty, "cost": cost, "rec": rec_mean,
+                        "inside": _clamped_inside(cost, rec_mean, max(0.0, per_bare - per_empty)),
+                        "records": (n_rec if n_rec else table.n_spans) / k}
+
+            runs, info = paired_reps(one, reps)
+            bares = [r["bare"] for r in runs]
+            empties = [r["empty"] for r in runs]
             entry = _config_entry({"mode": name, "host_tracer_level": 2, "python_tracer_level": 0,
-                                   "device_tracer_level": 1}, total, inside, records, recs)
+                                   "device_tracer_level": 1}, [r["cost"] for r in runs], [r["inside"] for r in runs],
+                                  [r["records"] for r in runs], [r["rec"] for r in runs if r["rec"] is not None])
+            entry.update(info)
             entry["ops_per_rep"] = k
             entry["records_counted"] = "op spans" if entry["inside_us"] is not None else "all spans (no op span)"
             entry["bare_op_us"] = _stats(bares)
@@ -358,20 +394,13 @@ def mxnet_costs(n: int, reps: int) -> dict[str, Any]:
 
     ops()  # warm the engine and the storage pool
     out: dict[str, Any] = {"framework": "mxnet", "version": mx.__version__, "ops_per_rep": n, "configs": {}}
-    total: list[float] = []
-    inside: list[float | None] = []
-    records: list[float] = []
-    recs: list[float] = []
-    bares: list[float] = []
-    empties: list[float] = []
     with tempfile.TemporaryDirectory(prefix="profiler-mxnet-cost-") as tmp:
         path = f"{tmp}/mxnet_profile.json"
         # accepted once per process: every repetition dumps into the same file and only the records
         # of its own window are read (as the probe does)
         mx.profiler.set_config(filename=path, **MXNET_PROBE_OPTIONS)
-        # a median of zero means the bare runs were the slower ones in most repetitions (the machine
-        # disturbed them, not the tracer): measured again, up to three times as many repetitions
-        while len(total) < reps or (statistics.median(total) <= 0 and len(total) < 3 * reps):
+
+        def one() -> dict[str, Any]:
             b = _timed(ops, 1)[0]
             e = _timed(empty, 1)[0]
             mx.nd.waitall()
@@ -390,18 +419,18 @@ def mxnet_costs(n: int, reps: int) -> dict[str, Any]:
             rows = table.cat_mask(OP)
             n_rec = int(rows.sum())
             per_bare, per_empty = b / n / 1e3, e / n / 1e3
-            bares.append(per_bare)
-            empties.append(per_empty)
             cost = max(0.0, (t - b) / n / 1e3)
             rec_mean = float(table.spans["dur_ns"][rows].mean()) / 1e3 if n_rec else None
-            if rec_mean is not None:
-                recs.append(rec_mean)
-            total.append(cost)
-            inside.append(_clamped_inside(cost, rec_mean, max(0.0, per_bare - per_empty)))
-            records.append(n_rec / n)
-    out["configs"]["api_memory"] = _config_entry(dict(MXNET_PROBE_OPTIONS), total, inside, records, recs)
-    out["bare_op_us"] = _stats(bares)
-    out["empty_call_us"] = _stats(empties)
+            return {"bare": per_bare, "empty": per_empty, "cost": cost, "rec": rec_mean, "records": n_rec / n,
+                    "inside": _clamped_inside(cost, rec_mean, max(0.0, per_bare - per_empty))}
+
+        runs, info = paired_reps(one, reps)
+    entry = _config_entry(dict(MXNET_PROBE_OPTIONS), [r["cost"] for r in runs], [r["inside"] for r in runs],
+                          [r["records"] for r in runs], [r["rec"] for r in runs if r["rec"] is not None])
+    entry.update(info)
+    out["configs"]["api_memory"] = entry
+    out["bare_op_us"] = _stats([r["bare"] for r in runs])
+    out["empty_call_us"] = _stats([r["empty"] for r in runs])
     return out
 
 
