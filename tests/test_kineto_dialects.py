@@ -372,3 +372,29 @@ def test_real_queue_trace_graph_launches():
             and e.get("args", {}).get("correlation") in ids]
     assert facts["graph_launches"] == {"calls": len(calls), "device_activities": len(acts)}
     assert len(acts) > 2 * len(calls) > 0
+
+
+# ---- read in two halves at once: the same as one pass ----------------------------------------------
+
+
+def _view(t, facts) -> tuple:
+    return (
+        {k: v.tolist() for k, v in t.spans.items() if k not in ("name", "shapes", "flops", "bytes")},
+        [t.strings.strings[i] for i in t.spans["name"].tolist()],
+        {k: v.tolist() for k, v in t.flows.items() if k != "name"},
+        sorted(t.threads.items()),
+        {k: v for k, v in facts.items() if k != "reordered_events"},
+    )
+
+
+@pytest.mark.parametrize("path", [OLD, DIALECTS / "torch18_no_steps.json", DIALECTS / "mixed_dialect.json",
+                                  DIALECTS / "unknown_category.json",
+                                  REAL / "hta-ns_resolution-rank-0.pt.trace.json.gz"], ids=lambda p: p.name)
+def test_halves_read_every_dialect_as_one_pass(path):
+    from profiler.importers.chrome_json import read_chrome
+    from profiler.importers.kineto_json import parse_kineto
+
+    if not path.exists():
+        pytest.skip(f"unavailable: {path}")
+    doc = read_chrome(path)
+    assert _view(*parse_kineto(doc, str(path), halves=True)) == _view(*parse_kineto(doc, str(path), halves=False))
