@@ -53,6 +53,23 @@ def install_signal_handlers() -> None:
             signal.signal(sig, _terminate)
 
 
+_CONTROL = {c: f"\\x{c:02x}" for c in [*range(0x20), *range(0x7F, 0xA0)]}
+_CONTROL.update({0x2028: "\\u2028", 0x2029: "\\u2029"})
+_CONTROL.update({ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"})
+
+
+def one_line(message: str) -> str:
+    """The message on one line: control characters in it (a path with a newline) are escaped,
+    and characters the terminal cannot encode (undecodable file names) are shown as escapes."""
+    text = message.translate(_CONTROL)
+    enc = getattr(sys.stderr, "encoding", None) or "utf-8"
+    try:
+        text.encode(enc)
+    except (UnicodeEncodeError, LookupError):
+        text = text.encode("ascii", "backslashreplace").decode("ascii")
+    return text
+
+
 def _interrupted(e: BaseException) -> int:
     signum = getattr(e, "signum", None)
     name = f" by {signal.Signals(signum).name}" if signum else ""
@@ -79,14 +96,14 @@ class ProfilerGroup(click.Group):
                 sys.exit(128 + _signalled[-1])
             raise
         except ProfilerError as e:
-            click.echo(f"profiler: error: {e}", err=True)
+            click.echo(f"profiler: error: {one_line(str(e))}", err=True)
             sys.exit(e.exit_code)
         except _NO_ARGS_IS_HELP as e:
             click.echo(e.ctx.get_help() if e.ctx else str(e))
             sys.exit(0)
         except click.UsageError as e:
             hint = f" (see 'profiler {e.ctx.command.name} --help')" if e.ctx and e.ctx.command.name else ""
-            click.echo(f"profiler: error: {e.format_message()}{hint}", err=True)
+            click.echo(f"profiler: error: {one_line(e.format_message())}{hint}", err=True)
             sys.exit(2)
         except click.exceptions.Abort:
             click.echo("profiler: interrupted", err=True)
@@ -104,9 +121,9 @@ class ProfilerGroup(click.Group):
                 from profiler.run.execute import fail_run
 
                 err = fail_run(*running, e)
-                click.echo(f"profiler: error: {err}", err=True)
+                click.echo(f"profiler: error: {one_line(str(err))}", err=True)
                 sys.exit(err.exit_code)
-            click.echo(f"profiler: error: {os_error_line(e)}", err=True)
+            click.echo(f"profiler: error: {one_line(os_error_line(e))}", err=True)
             sys.exit(2 if e.errno in USAGE_ERRNOS else 1)
         if isinstance(rv, int):
             sys.exit(rv)

@@ -40,7 +40,9 @@ def recover_stale(record: RunRecord, run: RunDir) -> bool:
     try:
         sc = Scenario.from_dict(sc_dict)
     except Exception:  # a damaged declaration: the analysis needs only the unit
-        sc = Scenario(name=str(sc_dict.get("name", "?")), summary="", implementations=())
+        unit = sc_dict.get("unit")
+        sc = Scenario(name=str(sc_dict.get("name", "?")), summary="", implementations=(), presets={},
+                      unit=unit if isinstance(unit, str) else "step")
     have = {v.key for v in record.variants if v.key}
     tables: list[EventTable] = []
     workers = run.path / WORKERS_DIR
