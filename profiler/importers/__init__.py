@@ -107,10 +107,13 @@ def trace_folder_files(path: Path) -> list[Path]:
     the folder itself and one level below (one folder per host), skipping sub-folders that are run
     directories of ours (they hold ``run.json``)."""
     out: list[Path] = []
-    for d in [path, *sorted(q for q in path.iterdir() if q.is_dir())]:
-        if d is not path and (d / "run.json").exists():
-            continue
-        out += sorted(f for g in ("*.json", "*.json.gz") for f in d.glob(g) if f.is_file())
+    try:
+        for d in [path, *sorted(q for q in path.iterdir() if q.is_dir())]:
+            if d is not path and (d / "run.json").exists():
+                continue
+            out += sorted(f for g in ("*.json", "*.json.gz") for f in d.glob(g) if f.is_file())
+    except OSError as e:  # a folder we may not list: a one-line error, not a traceback
+        raise InputError(f"{path}: cannot list the folder ({e.strerror or e})") from None
     return out
 
 
