@@ -31,6 +31,7 @@ from profiler.export.svg import Frame, esc, fmt, log_ticks, nice_ticks
 from profiler.sections.blocks import Bar, Block, Line
 from profiler.sections.document import build
 from profiler.sections.first import find
+from profiler.sections.labels import steps_phrase
 
 FILE = "report.html"
 
@@ -639,8 +640,7 @@ def render_html(record: dict[str, Any], top: int = 15, run_dir: Path | str | Non
         if run_html:
             body.append(f"<h2>Across the run</h2>{run_html}")
     body.append(f"<h2>Trace</h2>{_trace_help(record)}")
-    steps = (f" · {_e(s.get('steps'))} clean + {_e(s.get('trace_steps'))} traced steps"
-             if s.get("steps") is not None else "")
+    steps = f" · {_e(steps_phrase(s, kind))}" if s.get("steps") is not None or s.get("trace_steps") else ""
     return (
         "<!doctype html><html lang=en><head><meta charset=utf-8>"
         f"<title>profiler · {_e(name)}</title><style>{CSS}</style></head><body>"

@@ -9,6 +9,7 @@ from profiler.core.categories import CATEGORIES, SHORT
 from profiler.render.base import Renderer, RenderOptions
 from profiler.sections.blocks import Bar, Block, Line, fmt_ms
 from profiler.sections.document import Report
+from profiler.sections.labels import steps_phrase
 
 BAR = 20
 
@@ -63,7 +64,8 @@ class MarkdownRenderer(Renderer):
         rec = report.record
         s = rec.settings
         out = [f"# profiler {rec.kind} · {rec.scenario_name}", "",
-               f"<sub>device {s.get('device')} · preset {s.get('preset')} · mode {s.get('mode')} · status "
+               f"<sub>device {s.get('device')} · preset {s.get('preset')} · mode {s.get('mode')} · "
+               f"{steps_phrase(s, rec.kind)} · status "
                f"**{rec.status}** · created {rec.created}"
                + (f" · run directory `{report.run_dir}`" if report.run_dir else "") + "</sub>", ""]
         for sec, blocks in report.run_blocks():

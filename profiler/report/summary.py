@@ -24,7 +24,7 @@ from profiler.core.categories import TERMINAL_COLORS as COLORS
 from profiler.core.record import RunRecord, StepStats, VariantEntry
 from profiler.report.bars import breakdown_bar, fmt_ms
 from profiler.sections.first import find
-from profiler.sections.labels import distinct_labels
+from profiler.sections.labels import distinct_labels, steps_phrase
 
 NAME_WIDTH = 24
 SUMMARY_BAR = 20
@@ -182,8 +182,7 @@ class SummaryReport:
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         rec = self.record
         sc, s = rec.scenario, rec.settings
-        steps = (f"{s.get('trace_steps')} traced steps as recorded" if rec.kind == "import"
-                 else f"{_clean_steps(s)} + {s.get('trace_steps')} traced steps")
+        steps = steps_phrase(s, rec.kind)
         preset = "" if rec.kind == "import" else f" · preset {s.get('preset')}"
         yield Text.assemble(
             (f"profiler {rec.kind} ", "bold"),
@@ -241,13 +240,3 @@ class SummaryReport:
                 yield Text(f"open {rec.trace} at https://ui.perfetto.dev · report.html in any browser", style="dim")
             for line in files_lines(run_files(self.run_dir)):
                 yield Text(line, style="dim")
-
-
-def _clean_steps(s: dict) -> str:
-    """The clean steps as the run chose them: calibrated to ``min_time_s`` (the count differs per
-    variant and is in the table's CI column and each panel) or a fixed ``steps``."""
-    if s.get("min_time_s"):
-        rep = int(s.get("repeat") or 1)
-        per = f" × {rep} processes" if rep > 1 else ""
-        return f"≥ {s['min_time_s']:g} s of clean steps{per}"
-    return f"{s.get('steps')} clean"

@@ -36,3 +36,19 @@ def distinct_labels(variants: list[dict[str, Any]]) -> list[str]:
                 for i, x in zip(group, values, strict=True):
                     out[i] += f" · {_word(fmt, x)}"
     return out
+
+
+def steps_phrase(settings: dict[str, Any], kind: str | None = None) -> str:
+    """The steps a run measured, as it chose them: a trace's steps as recorded; clean steps calibrated
+    to ``min_time_s`` (the count differs per variant: each panel has it) or a fixed ``steps``; then
+    the traced steps."""
+    traced = settings.get("trace_steps")
+    if kind == "import":
+        return f"{traced} traced steps as recorded"
+    if settings.get("min_time_s"):
+        rep = int(settings.get("repeat") or 1)
+        per = f" × {rep} processes" if rep > 1 else ""
+        clean = f"≥ {settings['min_time_s']:g} s of clean steps{per}"
+    else:
+        clean = f"{settings.get('steps')} clean"
+    return f"{clean} + {traced} traced steps"
