@@ -59,7 +59,7 @@ def rich_table() -> EventTable:
            args={"Sequence number": 3, "nested": {"a": [1, 2.5, None]}})
     b.span("kernel", "gemm_kernel", 2_000, 1_000, 10, device_tid(0, 7), corr=77)
     b.span("op", "aten::add", 20_000, 500, 10, 11)  # after the step: no step
-    b.span("data_loading", "next(batch)", 100, 50, 20, 21, nbytes=12.0)
+    b.span("data_loading", "next(batch)", 100, 50, 20, 21, nbytes=12.0, args={"batch": np.int64(3)})  # numpy value
     b.counter("gpu0 power W", 1_200, 250.5, pid=10)
     b.counter("rss MiB", 1_300, 1024.0, pid=20)
     b.instant("oom", 3_000, 10, 11, args={"bytes": 123})
@@ -124,7 +124,9 @@ def test_store_read_by_pyarrow_and_duckdb_directly(tmp_path):
     assert (mm["device"], mm["stream"]) == (None, None)
     assert (kern["device"], kern["stream"], kern["tid"]) == (0, 7, DEVICE_TID_BASE + 7)
     assert kern["step"] == 4 and late["step"] is None
-    assert (load["rank"], load["flops"], load["corr"], load["shapes"], load["args"]) == (None, None, None, None, None)
+    assert (load["rank"], load["flops"], load["corr"], load["shapes"]) == (None, None, None, None)
+    assert json.loads(load["args"]) == {"batch": 3} and rows[0]["args"] == '{"index": 4, "traced": true}'
+    assert (mm["args"] is not None) and all(r["args"] is None for r in (kern, late))
     con = duckdb.connect()
     q = lambda sql: con.execute(sql.replace("T(", f"read_parquet('{tmp_path}/events.")).fetchall()  # noqa: E731
     assert q("SELECT rank, step, start_ns, end_ns, traced FROM T(steps.parquet')") == [(1, 4, 1_000, 11_000, True)]
