@@ -143,8 +143,8 @@ def test_calibrate_takes_the_best_round_and_records_the_rounds(no_workers, monke
     assert not cal.noise_report(rec)["disturbed"]
 
 
-def _previous(sgemm: float = 65.0, disturbed: bool = False) -> dict[str, Any]:
-    return {"created": "2026-12-07T21:00:00Z", "noise": {"disturbed": disturbed},
+def _previous(sgemm: float = 65.0, disturbed: bool = False, quick: bool = True) -> dict[str, Any]:
+    return {"created": "2026-12-07T21:00:00Z", "noise": {"disturbed": disturbed}, "quick": quick,
             "cpu": {"sgemm_gflops": sgemm, "peak_gbs": 19.0, "cache_gbs": 60.0, "fma_gflops": None},
             "tracer_costs": {"torch": {"configs": {"plain": {"total_us": {"median": 0.4}}}}}}  # fmt: skip
 
@@ -178,6 +178,11 @@ def test_corroborated_drop_while_loaded_is_disturbed_and_while_quiet_a_warning(n
                                 save=saved.append)  # fmt: skip
     assert not rec["noise"]["disturbed"] and saved == [rec] and rec["cache"]["note"] == "cached"
     assert any(w.startswith("SGEMM 65.0 → 40.0 GFLOP/s (-38%)") for w in rec["noise"]["warnings"])
+    # a quick calibration (small arrays) is not held against a full one
+    _quiet(monkeypatch, busy=True)
+    rec = cal.measure_and_cache(True, _previous(quick=False),
+                                measure=lambda q: cal.calibrate(q, _fake_round([39.0, 40.0])), save=saved.append)
+    assert not rec["noise"]["disturbed"] and rec["noise"]["drift"] == {}
 
 
 def test_disturbed_with_nothing_cached_is_saved_as_provisional(no_workers, monkeypatch) -> None:

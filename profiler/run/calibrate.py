@@ -417,7 +417,9 @@ def noise_report(rec: dict[str, Any], previous: dict[str, Any] | None = None,
     reasons += _tracer_unresolved(rec.get("tracer_costs") or {})
     loaded = bool((cpu.get("load") or {}).get("busy"))
     drift: dict[str, list[float]] = {}
-    pc = (previous or {}).get("cpu") or {}
+    # a quick calibration (small arrays) is not compared with a full one, nor the other way round
+    same_kind = previous is not None and bool(previous.get("quick")) == bool(rec.get("quick"))
+    pc = ((previous or {}).get("cpu") or {}) if same_kind else {}
     for k in ("sgemm_gflops", "peak_gbs", "cache_gbs", "fma_gflops"):
         old, new = pc.get(k), cpu.get(k)
         if not old or new is None:
@@ -431,7 +433,7 @@ def noise_report(rec: dict[str, Any], previous: dict[str, Any] | None = None,
             if d < 0 and loaded:
                 reasons.append(f"{name} fell {-d:.0f}% against the cached calibration while the machine was loaded "
                                f"(1-min load {cpu['load'].get('loadavg_1min', 0):.1f} on {cpu['load'].get('cores')} cores)")
-    po = _tracer_medians((previous or {}).get("tracer_costs") or {})
+    po = _tracer_medians((previous or {}).get("tracer_costs") or {}) if same_kind else {}
     for k, new in _tracer_medians(rec.get("tracer_costs") or {}).items():
         old = po.get(k)
         if old and new > 0 and (new / old >= 2.0 or new / old <= 0.5):
