@@ -120,3 +120,31 @@ def test_per_step_unit_and_missing_items() -> None:
     assert headline_seconds(None, "step", None) is None
     assert unit_items("1000 images") == 1000.0 and unit_items("step") is None
     assert unit_items("images") is None
+
+
+def test_repeat_harness_pools_the_per_unit_headline() -> None:
+    """``trace --repeat 3``: the merged entry's ``per_unit_ms`` (the trace report's "1000 images: s")
+    is the pooled median's, not the analysed process's own."""
+    from types import SimpleNamespace
+
+    from profiler.core.record import StepStats, VariantEntry
+    from profiler.run.repeats import Group
+
+    def outcome(n: int, steps: list[float]) -> SimpleNamespace:
+        return SimpleNamespace(
+            job=SimpleNamespace(key=f"keras-default-p{n}", trace_steps=1 if n == 0 else 0),
+            result={"pid": 100 + n, "step_ns": [x * 1e6 for x in steps], "measured_s": 1.0},
+            status="ok", error=None, wall_s=1.0, window=None,
+        )  # fmt: skip
+
+    def analyse(o: Any, run: Any, sc: Any) -> VariantEntry:
+        own = statistics.median(PROCS[0])
+        return VariantEntry(key="keras-default", scenario="resnet50_infer", framework="keras", variant="default", status="ok",
+                            step_ms=StepStats(**step_stats([PROCS[0]])), items_per_step=BATCH,
+                            per_unit_ms=own * 1000 / BATCH)  # fmt: skip
+
+    g = Group("keras-default", [outcome(i, p) for i, p in enumerate(PROCS)])
+    e = g.entry(None, None, analyse)
+    pooled = _pooled_median()
+    assert e.step_ms.median == pytest.approx(pooled) and e.step_ms.n_processes == 3
+    assert e.per_unit_ms == pytest.approx(pooled * 1000 / BATCH)

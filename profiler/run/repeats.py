@@ -86,6 +86,10 @@ class Group:
             st = step_stats(per)
             e.status = "ok"
             e.step_ms = StepStats(**st)
+            own = base.step_ms.median if base.step_ms else None
+            if e.per_unit_ms is not None and own and st["median"]:
+                # the per-unit headline (s / 1000 images) is the pooled median's, as the ms/step beside it
+                e.per_unit_ms = e.per_unit_ms * st["median"] / own
             # the breakdown was fitted to the traced process's own clean median: now the pooled one
             e.breakdown, e.breakdown_ms = rescale_to_median(e.breakdown, e.breakdown_ms, st["median"])
             if i != 0 and self.outcomes[0].status != "ok":
