@@ -27,6 +27,7 @@ from profiler.core.events import (
     MEMCPY,
     MEMSET,
     OP,
+    REGION,
     RUNTIME,
     STEP,
     SYNC,
@@ -107,10 +108,14 @@ def test_old_dialect_reads_its_steps_device_work_and_data_loading():
     assert count(t, RUNTIME) + count(t, SYNC) == sum(lc(e) in RUNTIME_CATS for e in ev)
     syncs = [r["name"] for r in t.iter_spans(t.cat_mask(SYNC))]
     assert syncs == ["cudaStreamSynchronize"] * 3
-    # the DataLoader (an Operator before torch 1.11) is data loading, its children stay ops
+    # the DataLoader (an Operator before torch 1.11) is data loading, its children stay ops; the
+    # optimizer's record_function range (an Operator too) is a region, as it is from torch 1.11 on
     dl = [e for e in ev if str(e["name"]).startswith("enumerate(DataLoader)")]
     assert count(t, DATA_LOADING) == len(dl) == 3
-    assert count(t, OP) == sum(lc(e) == "operator" for e in ev) - len(dl) - len(steps)
+    labels = [e for e in ev if e["name"] == "Optimizer.step#SGD.step"]
+    assert len(labels) == 3
+    assert [r["name"] for r in t.iter_spans(t.cat_mask(REGION))] == ["Optimizer.step#SGD.step"] * 3
+    assert count(t, OP) == sum(lc(e) == "operator" for e in ev) - len(dl) - len(steps) - len(labels)
     # host tids were quoted strings: read as the numbers they are
     assert set(np.unique(t.spans["tid"][t.cat_mask(OP)]).tolist()) == {24572, 24610}
 

@@ -15,6 +15,9 @@ Kineto ``cat`` (torch >= 1.11 / <= 1.10)    here
                                             read so too); ``collective`` for a communication op's own
                                             annotation (``gloo:all_reduce``, ``nccl:all_reduce``); ``region``
                                             otherwise
+``Operator`` named ``label#detail``,         ``region`` (``collective`` for ``nccl:``/``gloo:``): up to 1.10 a
+``nccl:...``, ``gloo:...`` (no ``::``)      ``record_function`` range was an Operator; from 1.11 it is a
+                                            ``user_annotation``, read the same
 ``ProfilerStep#N`` under any host category  ``step`` (a ``user_annotation`` since 1.11, an ``Operator`` before);
                                             under ``gpu_user_annotation`` it is the device's copy: a region
 ``kernel`` / ``Kernel``                     ``kernel`` on the device stream ``args.device``/``args.stream``
@@ -131,6 +134,14 @@ _NEW_NAMES = frozenset({"cpu_op", "kernel", "cuda_runtime", "cuda_driver", "gpu_
 _LAUNCH_FLOW_CATS = frozenset({"async_cpu_to_gpu", "async_gpu", "ac2g"})
 #: the stream of a device record that belongs to no stream (CUPTI's context-wide sync: stream -1)
 NO_STREAM = 999
+
+
+@lru_cache(maxsize=1 << 14)
+def _labelled_range(name: str) -> bool:
+    """A ``record_function`` range rather than an operator, by its name: ``label#detail``
+    (``Optimizer.step#SGD.step``) or a collective's own ``nccl:``/``gloo:`` range, never an
+    ``ns::op`` (operators are ``aten::mm``, ``autograd::engine::...``, ``AddmmBackward``)."""
+    return "::" not in name and ("#" in name or name.startswith(("nccl:", "gloo:")))
 
 
 def _role_of(cat: str) -> str | None:
@@ -472,6 +483,13 @@ def _read(events: list[msgspec.Raw], lo: int, hi: int, source: str, exact: bool 
                     host_pids[p] = host_pids.get(p, 0) + 1
             elif role == "op" and nm.startswith(DATALOADER_ANNOTATION):  # torch <= 1.10: an Operator
                 code = c_dl
+                p = pid_of(p)
+                host_pids[p] = host_pids.get(p, 0) + 1
+            elif role == "op" and _labelled_range(nm):
+                # torch <= 1.10 wrote record_function ranges as Operators too: read as 1.11 on reads them
+                code = ann_codes.get(nm, -1)
+                if code < 0:
+                    code = ann_codes[nm] = c_coll if op_kind(nm)[1] == "communication" else c_region
                 p = pid_of(p)
                 host_pids[p] = host_pids.get(p, 0) + 1
             elif role == "op":
