@@ -148,3 +148,15 @@ def test_repeat_harness_pools_the_per_unit_headline() -> None:
     pooled = _pooled_median()
     assert e.step_ms.median == pytest.approx(pooled) and e.step_ms.n_processes == 3
     assert e.per_unit_ms == pytest.approx(pooled * 1000 / BATCH)
+
+
+def test_headline_follows_the_statistic_the_record_quotes() -> None:
+    # a multi-modal record whose headline is the pooled mean (throughput): s / 1000 images, items / s
+    # and the ms / step column all quote the mean
+    rec = _record()
+    rec["variants"][0]["step_ms"]["statistic"] = "mean"
+    row = compare_result(rec)["rows"][0]
+    mean = statistics.fmean([x for p in PROCS for x in p])
+    assert row["step_ms"] == pytest.approx(mean)
+    assert row["headline_s"] == pytest.approx(mean * 1000 / BATCH / 1000)
+    assert row["items_per_s"] == pytest.approx(BATCH * 1000 / mean)

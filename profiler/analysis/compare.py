@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from profiler.analysis.explain import explain
-from profiler.analysis.stats import NOT_SIGNIFICANT, ratio_verdict, step_samples
+from profiler.analysis.stats import NOT_SIGNIFICANT, headline_ms, ratio_verdict, step_samples
 from profiler.core.categories import CATEGORIES, LABELS
 from profiler.core.frameworks import FRAMEWORKS
 
@@ -119,7 +119,7 @@ def compare_rows(record: dict[str, Any], extra: list[Unavailable] = ()) -> list[
             "headline_unit": unit,
         }
         st = v.get("step_ms") or {}
-        med = st.get("median")
+        med = headline_ms(st)  # the pooled statistic the headline quotes (the median of clean steps)
         row["step_ms"] = med
         row["step_spread_pct"] = st.get("spread_pct")
         ci = st.get("ci95") or [None, None]

@@ -17,7 +17,7 @@ from typing import Any
 
 from profiler.analysis.compensation import rescale_to_median
 from profiler.analysis.noise import overhead_warning, sample_warnings, windows_warnings
-from profiler.analysis.stats import step_stats
+from profiler.analysis.stats import headline_ms, step_stats
 from profiler.core.hardware import usable_cores
 from profiler.core.record import StepStats, VariantEntry
 from profiler.core.rundir import RunDir
@@ -86,10 +86,10 @@ class Group:
             st = step_stats(per)
             e.status = "ok"
             e.step_ms = StepStats(**st)
-            own = base.step_ms.median if base.step_ms else None
-            if e.per_unit_ms is not None and own and st["median"]:
-                # the per-unit headline (s / 1000 images) is the pooled median's, as the ms/step beside it
-                e.per_unit_ms = e.per_unit_ms * st["median"] / own
+            own, pooled = headline_ms(base.step_ms), headline_ms(st)
+            if e.per_unit_ms is not None and own and pooled:
+                # the per-unit headline (s / 1000 images) is the pooled statistic's, as the ms/step beside it
+                e.per_unit_ms = e.per_unit_ms * pooled / own
             # the breakdown was fitted to the traced process's own clean median: now the pooled one
             e.breakdown, e.breakdown_ms = rescale_to_median(e.breakdown, e.breakdown_ms, st["median"])
             if i != 0 and self.outcomes[0].status != "ok":
