@@ -74,7 +74,8 @@ def show(d: Distributed, view: View) -> tuple[Block, ...]:
              + (f" at {d.endpoint}" if d.endpoint else ""))
     rows = []
     for r in d.ranks:
-        slow = bool(r.straggler) or (st.slowest_rank == r.rank and len(d.ranks) > 1)
+        # the rank the straggler analysis marks; a record without that mark names its slowest rank
+        slow = bool(r.straggler) if r.straggler is not None else (st.slowest_rank == r.rank and len(d.ranks) > 1)
         bd = r.breakdown_ms or {}
         ov = (r.overlap or {}).get("overlap_pct")
         busy = r.busy_pct if r.busy_pct is not None else None

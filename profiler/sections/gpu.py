@@ -44,33 +44,47 @@ class Gpu:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def _whole(w: dict[str, Any]) -> tuple[Block, ...]:
-    """The whole-trace figures: flat (one device) or one row per device."""
-    per = w.get("devices") if isinstance(w.get("devices"), dict) else {"": w}
-    keys = [(k, label) for k, label in WHOLE_TRACE if any(isinstance(d.get(k), (int, float)) for d in per.values())]
+def _num(d: dict[str, Any] | None, k: str) -> float | None:
+    v = (d or {}).get(k)
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+
+def _timeline(w: dict[str, Any] | None, per: dict[str, Any] | None) -> tuple[Block, ...]:
+    """The device timeline as HTA and TraceLens define it: the whole trace and the mean step."""
+    keys = [(k, label) for k, label in WHOLE_TRACE if _num(w, k) is not None or _num(per, k) is not None]
     if not keys:
         return ()
+    win = _num(w, "window_ms")
     rows = []
-    for dev, d in per.items():
-        if not isinstance(d, dict):
-            continue
-        win = d.get("window_ms")
-        for k, label in keys:
-            v = d.get(k)
-            share = f"{100 * v / win:.1f}" if isinstance(v, (int, float)) and isinstance(win, (int, float)) and win else ""
-            rows.append((str(dev), label, "–" if not isinstance(v, (int, float)) else f"{v:,.3f}", share))
-    out: list[Block] = [Table("device timeline over the whole trace (first to last device activity)",
-                              cols("device", "figure", "ms>", "% of window>"), tuple(rows), key="whole_trace")]
-    ov = w.get("comm_overlap_pct")
-    if isinstance(ov, (int, float)):
-        out.append(Line(f"communication overlapped by computation: {ov:.1f}%", "dim"))
+    for k, label in keys:
+        v, p = _num(w, k), _num(per, k)
+        rows.append((label, "–" if v is None else f"{v:,.3f}", f"{100 * v / win:.1f}" if v is not None and win else "",
+                     "–" if p is None else f"{p:,.3f}"))
+    dev = (w or per or {}).get("device")
+    out: list[Block] = [Table(f"device {dev} timeline: whole trace (first to last device activity) and the mean step",
+                              cols("figure", "whole trace ms>", "% of window>", "per step ms>"), tuple(rows),
+                              key="timeline")]
+    ov = _num(w, "comm_overlap_pct")
+    if ov is not None:
+        out.append(Line(f"communication overlapped by computation (HTA's definition): {ov:.1f}% over the whole trace",
+                        "dim"))
     return tuple(out)
+
+
+def _idle_split(d: dict[str, Any]) -> Line | None:
+    h, k, o = _num(d, "host_wait_ms"), _num(d, "kernel_wait_ms"), _num(d, "other_ms")
+    if h is None or k is None or o is None:
+        return None
+    return Line(f"idle split (HTA's, summed over streams): host wait {h:,.3f} ms, kernel wait {k:,.3f} ms "
+                f"(gaps < {_num(d, 'kernel_wait_threshold_us') or 30:g} µs), other {o:,.3f} ms", "dim")
 
 
 def show(g: Gpu, view: View) -> tuple[Block, ...]:
     out: list[Block] = []
+    hta_idle = isinstance(g.extra.get("idle_split"), dict)
     for d, dv in g.devices.items():
-        gaps = dv.idle_gaps_ms_per_step
+        # where HTA's idle split is given, it is the one split shown (two rules for one word mislead)
+        gaps = None if hta_idle else dv.idle_gaps_ms_per_step
         line = f"GPU {d}: busy {dv.busy_pct or 0:.1f}% of step ({dv.kernels_per_step or 0:,.0f} kernels/step)"
         if gaps is not None:
             line += (f"; idle gaps per step: host-launch-bound {gaps.host_launch_bound:.3f} ms, kernel wait "
@@ -80,11 +94,17 @@ def show(g: Gpu, view: View) -> tuple[Block, ...]:
         out.append(Line(line, "dim"))
     if g.launch_calls_per_step is not None:
         ld = g.launch_delay_us or {}
-        delay = (f", launch→start delay median {ld['median']:.1f} µs (p90 {ld.get('p90', 0):.1f})"
+        delay = (f", launch delay median {ld['median']:,.1f} µs (p90 {ld.get('p90') or 0:,.1f})"
                  if isinstance(ld.get("median"), (int, float)) else "")
-        out.append(Line(f"launches: {g.launch_calls_per_step:,.0f} per step{delay}", "dim"))
-    if g.whole_trace:
-        out.extend(_whole(g.whole_trace))
+        out.append(Line(f"launches: {g.launch_calls_per_step:,.0f} launch calls per step{delay}", "dim"))
+        if isinstance(ld.get("definition"), str):
+            out.append(Line(f"launch delay: {ld['definition']}", "dim"))
+    per = g.extra.get("per_step") if isinstance(g.extra.get("per_step"), dict) else None
+    out.extend(_timeline(g.whole_trace, per))
+    idle = g.extra.get("idle_split")
+    line = _idle_split(idle) if isinstance(idle, dict) else None
+    if line is not None:
+        out.append(line)
     return tuple(out)
 
 
