@@ -210,10 +210,6 @@ class VariantEntry:
         e.sections = {k: v for k, v in d.items() if k not in names}
         return e
 
-    def as_dict_view(self) -> dict[str, Any]:
-        """The dictionary form (for renderers and analyses that take plain data)."""
-        return self.to_dict()
-
 
 @dataclass
 class RunRecord:

@@ -72,11 +72,6 @@ class RankState:
 _STATE: RankState | None = None
 
 
-def rank_state() -> RankState | None:
-    """This process's rank under the launcher, ``None`` in a plain worker."""
-    return _STATE
-
-
 def ddp_wrap(model: Any, ctx: Any, **ddp_kwargs: Any) -> Any:
     """``model`` in DistributedDataParallel with timed bucket allreduces, when run by the launcher.
 
