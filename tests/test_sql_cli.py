@@ -137,3 +137,16 @@ def test_profiler_open_gives_relations_and_arrow_tables(run_dir):
         with pytest.raises(profiler.core.errors.InputError, match="Parser Error"):
             run.sql("SELEC")
     assert "open" not in profiler.__all__
+
+
+def test_registered_in_the_cli(run_dir):
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "profiler", "sql", str(run_dir), "SELECT count(*) AS n FROM steps", "--json"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout) == [{"n": 3}]
+    r = subprocess.run([sys.executable, "-m", "profiler", "sql", str(run_dir), "SELECT FROM WHERE"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "Parser Error" in r.stderr, r.stderr

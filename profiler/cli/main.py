@@ -21,7 +21,7 @@ from typing import Any
 import click
 
 from profiler import __version__
-from profiler.cli import calibrate, compare, doctor, explain, listing, report, scale, trace
+from profiler.cli import calibrate, compare, doctor, explain, listing, report, scale, sql, trace
 from profiler.core.errors import USAGE_ERRNOS, ProfilerError, os_error_line
 from profiler.run import owner
 
@@ -145,6 +145,7 @@ for _cmd in (
     scale.scale_cmd,
     calibrate.calibrate_cmd,
     explain.explain_cmd,
+    sql.sql_cmd,
 ):
     cli.add_command(_cmd)
 
