@@ -380,9 +380,10 @@ def test_collective_recorder_tracks_buckets_and_labels_nccl_host_windows():
 
 
 def test_launcher_that_starts_no_rank_is_the_reported_failure(tmp_path):
+    from profiler.core.protocol import LAUNCHER_LOG
     from profiler.core.scenario import WorkloadSpec
     from profiler.run.process import WorkerJob
-    from profiler.run.torchrun import LAUNCHER_LOG, Launch, collect_ranks
+    from profiler.run.torchrun import Launch, collect_ranks
 
     (tmp_path / LAUNCHER_LOG).write_text("torch.distributed.DistNetworkError: The client socket has timed out\n")
     job = WorkerJob("k", WorkloadSpec("s", "torch", "v", "train", "cpu", "cpu"), None,

@@ -89,6 +89,22 @@ COMMAND_SPEC_ENV = "PROFILER_COMMAND_SPEC"
 #: JSON with the step options of a profiled command (``skip_steps``, ``step_marker``), merged into
 #: its spec by the start-up shim (read once, then removed, like the spec variable).
 COMMAND_STEPS_ENV = "PROFILER_COMMAND_STEPS"
+# ---------------------------------------------------------------- both sides of every worker
+#: The thread id of the harness's own spans (steps, phases, data-loading marks) in a worker's events:
+#: the same "steps" track for the harness, the profiled command's recorder and the Python API.
+HARNESS_TID = 0
+
+# ---------------------------------------------------------------- the launcher and its ranks
+#: The launcher's own output, in the worker folder of a ``--nproc`` run.
+LAUNCHER_LOG = "launcher.log"
+#: Ping-pong rounds per rank of the clock exchange at the start and at the end of a run.
+CLOCK_ROUNDS = 16
+CLOCK_END_ROUNDS = 8
+#: Seconds a collective may wait for a peer before the backend gives up.
+PG_TIMEOUT_S = 180.0
+#: Seconds the launcher waits for the other ranks to save after it stopped them.
+SHUTDOWN_TIMEOUT_S = 20
+
 #: The folder whose ``sitecustomize.py`` installs the recorder in a profiled command.
 INJECT_DIR = Path(__file__).resolve().parent.parent / "inject"
 

@@ -53,10 +53,8 @@ from typing import Any
 from profiler.core import defaults
 from profiler.core.clock import now_ns
 from profiler.core.events import DATA_LOADING, REGION, STEP, WARMUP, EventBuilder, EventTable
-from profiler.core.protocol import COMMAND_SPEC_ENV, COMMAND_STEPS_ENV, EVENTS_FILE, RESULT_FILE
+from profiler.core.protocol import COMMAND_SPEC_ENV, COMMAND_STEPS_ENV, EVENTS_FILE, HARNESS_TID, RESULT_FILE
 from profiler.core.usage import usage_delta, usage_now
-
-HARNESS_TID = 0  # the same "steps" track as profiler.run.worker
 
 #: Step sources, lowest to highest preference. ``marker`` (``--step-marker``) and ``profile.step``
 #: (``prof.step()`` of the Python API) are chosen by the user: once seen, nothing else delimits steps.

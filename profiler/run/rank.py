@@ -24,17 +24,15 @@ from pathlib import Path
 from typing import Any
 
 from profiler.core.clock import now_ns
-from profiler.core.protocol import EVENTS_FILE, RESULT_FILE, WorkerSpec
+from profiler.core.protocol import (
+    CLOCK_END_ROUNDS,
+    CLOCK_ROUNDS,
+    EVENTS_FILE,
+    PG_TIMEOUT_S,
+    RESULT_FILE,
+    WorkerSpec,
+)
 from profiler.run.worker import Harness
-
-LAUNCHER_LOG = "launcher.log"
-#: ping-pong rounds per rank of the clock exchange at start and at the end of a run
-CLOCK_ROUNDS = 16
-CLOCK_END_ROUNDS = 8
-#: seconds a collective may wait for a peer before the backend gives up
-PG_TIMEOUT_S = 180.0
-#: seconds the launcher waits for the other ranks to save after it stopped them
-SHUTDOWN_TIMEOUT_S = 20
 
 
 class RankStopped(Exception):

@@ -49,18 +49,9 @@ from profiler.core.clock import epoch_offset_ns
 from profiler.core.errors import InputError
 from profiler.core.events import EventTable
 from profiler.core.lifeline import spawn
-from profiler.core.protocol import EVENTS_FILE, PROGRESS_FD_ENV, RESULT_FILE
+from profiler.core.protocol import EVENTS_FILE, LAUNCHER_LOG, PROGRESS_FD_ENV, RESULT_FILE, SHUTDOWN_TIMEOUT_S
 from profiler.core.record import VariantEntry
 from profiler.run.process import JobOutcome, WorkerJob, end_group, kill_tree, thread_env, write_spec
-
-LAUNCHER_LOG = "launcher.log"
-#: ping-pong rounds per rank of the clock exchange at start and at the end of a run
-CLOCK_ROUNDS = 16
-CLOCK_END_ROUNDS = 8
-#: seconds a collective may wait for a peer before the backend gives up
-PG_TIMEOUT_S = 180.0
-#: seconds the launcher waits for the other ranks to save after it stopped them
-SHUTDOWN_TIMEOUT_S = 20
 
 
 # =============================================================================== parent side

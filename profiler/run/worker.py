@@ -36,12 +36,18 @@ from typing import Any
 
 from profiler.core.clock import epoch_offset_ns, now_ns
 from profiler.core.events import PHASE, STEP, WARMUP, EventBuilder, EventTable
-from profiler.core.protocol import EVENTS_FILE, PIN_CPUS_ENV, RESULT_FILE, ProgressChannel, WorkerSpec
+from profiler.core.protocol import (
+    EVENTS_FILE,
+    HARNESS_TID,
+    PIN_CPUS_ENV,
+    RESULT_FILE,
+    ProgressChannel,
+    WorkerSpec,
+)
 from profiler.core.scenario import Scenario, WorkloadSpec
 from profiler.core.usage import usage_delta, usage_now
 
 #: The harness's own track: phases, steps and regions the workload marks.
-HARNESS_TID = 0
 
 #: Partial results are saved at every phase change and at least this often while steps run, so a
 #: worker that dies abruptly (segfault, OOM kill, SIGKILL after a timeout) still leaves its data.
