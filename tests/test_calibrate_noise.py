@@ -192,7 +192,7 @@ def test_disturbed_with_nothing_cached_is_saved_as_provisional(no_workers, monke
         rec = cal.measure_and_cache(True, prev, measure=lambda q: cal.calibrate(q, _fake_round([39.0, 65.0, 50.0])),
                                     save=saved.append)  # fmt: skip
         assert saved == [rec] and rec["noise"]["disturbed"]
-        assert rec["cache"]["note"].startswith("cached as provisional") and "measures again" in rec["cache"]["note"]
+        assert rec["cache"]["note"].startswith("cached as provisional") and "--force` measures again" in rec["cache"]["note"]
 
 
 def test_unresolved_tracer_cost_marks_the_record_disturbed() -> None:

@@ -23,8 +23,7 @@ def calibrate_cmd(force: bool, quick: bool, as_json: bool) -> None:
     from profiler.run.calibrate import measure_and_cache
 
     previous = load_cached()
-    # a provisional calibration (measured while disturbed) is measured again
-    rec = None if force or (previous and (previous.get("noise") or {}).get("disturbed")) else previous
+    rec = None if force else previous
     cached = rec is not None
     if rec is None:
         rec = measure_and_cache(quick, previous)  # checks its own noise; caches only if undisturbed
@@ -36,6 +35,10 @@ def calibrate_cmd(force: bool, quick: bool, as_json: bool) -> None:
     console = stdout_console()
     console.print(calibration_table(rec, str(cache_file()), cached))
     noise = rec.get("noise") or {}
-    for w in [*noise.get("warnings", []), *([] if cached else [rec.get("cache", {}).get("note")])]:
+    notes = [] if cached else [rec.get("cache", {}).get("note")]
+    if cached and noise.get("disturbed"):
+        notes = ["this cached calibration is provisional (measured while the machine was disturbed: "
+                 + "; ".join(noise.get("reasons") or []) + "); `profiler calibrate --force` measures again"]
+    for w in [*([] if cached else noise.get("warnings", [])), *notes]:
         if w and w != "cached":
             console.print(f"warning: {w}", style="yellow", highlight=False)

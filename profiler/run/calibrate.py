@@ -28,8 +28,8 @@ comes within :data:`NOISE_PCT` of the best one (up to :data:`MAX_ROUNDS` rounds)
 round corroborates, a tracer cost whose median stayed at zero (:func:`profiler.run.tracer_cost.paired_reps`),
 or a ceiling :data:`DRIFT_PCT` below the cached calibration's while the machine was loaded marks
 the measurement *disturbed*: it is reported with why, and it never replaces a cached calibration
-(with none cached it is saved as provisional, so that traces have ceilings, and the next
-``calibrate`` measures again). A ceiling that moved by more than :data:`DRIFT_PCT` against the cached
+(with none cached it is saved as provisional, so that traces have ceilings, until
+``calibrate --force`` measures again). A ceiling that moved by more than :data:`DRIFT_PCT` against the cached
 calibration is always a warning, with both figures.
 """
 
@@ -469,7 +469,7 @@ def measure_and_cache(quick: bool, previous: dict[str, Any] | None, measure: Any
     else:
         save(rec)
         rec["cache"] = {"saved": True, "note": "cached as provisional: the measurement was disturbed ("
-                        + "; ".join(noise["reasons"]) + "); the next `profiler calibrate` measures again"}
+                        + "; ".join(noise["reasons"]) + "); `profiler calibrate --force` measures again"}
     return rec
 
 
