@@ -293,13 +293,14 @@ class IdleSplit:
 def idle_gaps(act: DeviceActivities) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """``(stream, gap ns, category, start of the activity that ends the gap)`` for every gap,
     HTA's rule (category 0 host wait, 1 kernel wait, 2 other). A gap is measured from the end of the
-    previous activity of the stream in start order; it is negative where the two overlap, and
-    counted as HTA counts it."""
+    previous activity of the stream in start order (equal starts: the shorter first, where HTA's
+    order is arbitrary); it is negative where the two overlap, and counted as HTA counts it."""
     gs, gg, gc, ge = [], [], [], []
     for s in np.unique(act.stream).tolist():
-        sel = np.flatnonzero(act.stream == s)  # already in start order
+        sel = np.flatnonzero(act.stream == s)
         if len(sel) < 2:
             continue
+        sel = sel[np.lexsort((act.end[sel], act.start[sel]))]  # start order; equal starts: shorter first
         st, en, ls = act.start[sel], act.end[sel], act.launch_start[sel]
         prev_end = en[:-1]
         gap = st[1:] - prev_end
