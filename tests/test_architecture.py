@@ -16,13 +16,15 @@ ALLOWED: dict[str, set[str]] = {
     "importers": {"core"},
     "probes": {"core", "importers"},
     "analysis": {"core", "probes"},
-    "export": {"core", "analysis"},
-    "report": {"core", "probes", "analysis", "export"},
+    "sections": {"core", "probes", "analysis"},
+    "export": {"core", "analysis", "sections"},
+    "report": {"core", "probes", "analysis", "export", "sections"},
+    "render": {"core", "probes", "analysis", "export", "sections", "report"},
     "inject": {"core", "probes"},
     "store": {"core"},
-    "run": {"core", "importers", "probes", "analysis", "export"},
-    "api": {"core", "store", "importers", "probes", "analysis", "export", "report", "inject", "run"},
-    "cli": {"core", "store", "importers", "probes", "analysis", "export", "report", "inject", "run"},
+    "run": {"core", "importers", "probes", "analysis", "export", "sections", "report", "render"},
+    "api": {"core", "store", "importers", "probes", "analysis", "export", "sections", "report", "render", "inject", "run"},
+    "cli": {"core", "store", "importers", "probes", "analysis", "export", "sections", "report", "render", "inject", "run"},
 }
 
 
@@ -105,3 +107,29 @@ def test_one_category_vocabulary():
     rx = re.compile(r'(?:"memory_io"|MEMORY_IO)\s*:\s*"')
     where = [str(f.relative_to(ROOT)) for f in PKG.rglob("*.py") if rx.search(f.read_text())]
     assert where == ["profiler/core/categories.py"], where
+
+
+#: The two packages beside ``profiler/`` and what of ``profiler`` they may import (docs/architecture.md):
+#: scenario declarations and implementations use the core's scenario types, clock and errors; the
+#: kernels raise the core's errors and nothing else.
+BESIDE: dict[str, tuple[str, ...]] = {
+    "scenarios": ("profiler.core",),
+    "kernels": ("profiler.core.errors",),
+}
+
+
+def test_scenarios_and_kernels_import_only_the_core():
+    bad = []
+    for pkg, allowed in BESIDE.items():
+        for f in (ROOT / pkg).rglob("*.py"):
+            for node in ast.walk(ast.parse(f.read_text())):
+                names: list[str] = []
+                if isinstance(node, ast.Import):
+                    names = [a.name for a in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                    names = [node.module]
+                for n in names:
+                    if (n == "profiler" or n.startswith("profiler.")) and not any(
+                            n == a or n.startswith(a + ".") for a in allowed):
+                        bad.append(f"{f.relative_to(ROOT)} imports {n} ({pkg} may import {', '.join(allowed)})")
+    assert not bad, "\n".join(bad)

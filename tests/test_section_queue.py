@@ -4,7 +4,8 @@ every output (the registry lists it, tests/test_sections.py renders it everywher
 from __future__ import annotations
 
 from profiler.core.record import RunRecord, VariantEntry
-from profiler.render.base import RenderOptions, renderers
+from profiler.render.base import RenderOptions
+from profiler.render.registry import renderers
 from profiler.sections.blocks import Line, Table
 from profiler.sections.document import build
 from profiler.sections.registry import section

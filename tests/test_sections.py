@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from profiler.core.record import RunRecord, load_schema
-from profiler.render.base import FORMATS, RenderOptions, choose, renderers
+from profiler.render.base import RenderOptions
+from profiler.render.registry import FORMATS, choose, renderers
 from profiler.sections.blocks import Line, Table
 from profiler.sections.document import build
 from profiler.sections.registry import RUN, VARIANT, sections

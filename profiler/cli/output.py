@@ -32,7 +32,8 @@ def emit(record: Any, run_dir: str | None, fmt: str | None, output: Path | None,
     if fmt is None and output is None:
         return False
     from profiler.core.files import atomic_write_text
-    from profiler.render.base import RenderOptions, choose
+    from profiler.render.base import RenderOptions
+    from profiler.render.registry import choose
     from profiler.sections.document import build
 
     renderer = choose(fmt, output)

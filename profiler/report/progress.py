@@ -1,7 +1,10 @@
-"""The live progress display on stderr: which worker runs, its phase, its steps, elapsed time."""
+"""The live progress display on stderr: which worker runs, its phase, its steps, elapsed time, and
+for a run of several workers how long the rest will take (the mean of the finished workers' times)."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
 from rich.console import Console
@@ -11,8 +14,12 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 class ProgressView:
     """A rich progress display on stderr: which worker runs, its phase and elapsed time."""
 
-    def __init__(self, jobs: list[Any], enabled: bool) -> None:
+    def __init__(self, jobs: list[Any], enabled: bool, clock: Callable[[], float] = time.monotonic) -> None:
         self.enabled = enabled
+        self.clock = clock
+        self.n_jobs = len(jobs)
+        self.started: dict[str, float] = {}
+        self.took: list[float] = []
         self.progress = Progress(
             SpinnerColumn(),
             TextColumn("{task.description}"),
@@ -26,6 +33,17 @@ class ProgressView:
         self.tasks = {
             j.key: self.progress.add_task(j.key, total=None, phase="queued", start=False) for j in jobs
         }
+        self.overall = (self.progress.add_task("all workers", total=len(jobs), phase=self.remaining())
+                        if len(jobs) > 1 else None)
+
+    def remaining(self) -> str:
+        """``k of n done``, and once one worker finished, an estimate of the time the rest take."""
+        done = len(self.took)
+        text = f"{done} of {self.n_jobs} done"
+        if self.took and done < self.n_jobs:
+            left = (self.n_jobs - done) * sum(self.took) / done
+            text += f" · about {_duration(left)} left (mean {_duration(sum(self.took) / done)} a worker)"
+        return text
 
     def __enter__(self) -> ProgressView:
         self.progress.__enter__()
@@ -39,6 +57,7 @@ class ProgressView:
         if tid is None:
             return
         if "phase" in msg:
+            self.started.setdefault(job.key, self.clock())
             self.progress.start_task(tid)
             ph = msg["phase"]
             if ph == "done":
@@ -49,6 +68,18 @@ class ProgressView:
             self.progress.update(tid, completed=msg["step"], total=msg.get("total"))
 
     def finish(self, entry: Any) -> None:
-        tid = self.tasks.get(entry.key or "")
+        key = entry.key or ""
+        tid = self.tasks.get(key)
         if tid is not None:
             self.progress.update(tid, phase=entry.status, total=1, completed=1)
+            t0 = self.started.pop(key, None)
+            if t0 is not None:
+                self.took.append(self.clock() - t0)
+            elif tid is not None and key:
+                self.took.append(0.0)  # never started (skipped): takes no time
+        if self.overall is not None:
+            self.progress.update(self.overall, completed=len(self.took), phase=self.remaining())
+
+
+def _duration(s: float) -> str:
+    return f"{s:.0f} s" if s < 90 else f"{s / 60:.1f} min"

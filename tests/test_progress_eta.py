@@ -1,0 +1,37 @@
+"""The progress display's estimate of the time left, on a fake clock (no sleeping)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from profiler.report.progress import ProgressView
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def test_the_estimate_is_the_mean_worker_time_times_the_workers_left() -> None:
+    clock = FakeClock()
+    jobs = [SimpleNamespace(key=f"w{i}") for i in range(4)]
+    view = ProgressView(jobs, enabled=False, clock=clock)
+    assert view.remaining() == "0 of 4 done"
+    for i, took in enumerate((10.0, 30.0)):
+        view.update(jobs[i], {"phase": "import"})
+        clock.t += took
+        view.finish(SimpleNamespace(key=f"w{i}", status="ok"))
+    assert view.remaining() == "2 of 4 done · about 40 s left (mean 20 s a worker)"
+    view.update(jobs[2], {"phase": "import"})
+    clock.t += 200
+    view.finish(SimpleNamespace(key="w2", status="ok"))
+    assert view.remaining() == "3 of 4 done · about 80 s left (mean 80 s a worker)"
+    view.finish(SimpleNamespace(key="w3", status="unavailable"))  # never started: no time
+    assert view.remaining() == "4 of 4 done"
+
+
+def test_one_worker_has_no_overall_line() -> None:
+    assert ProgressView([SimpleNamespace(key="w")], enabled=False).overall is None
