@@ -13,7 +13,7 @@ per variant its breakdown table, roofline (numbered points, legend), sortable to
 probes' figures with small time series of what they sampled (RSS, CPU, NVML power/clocks/util);
 a ``compare`` run its table and chart with 95% CI error bars; a ``scale`` run its speedup chart
 (error bars: slowest–fastest repeat) and table. Figures come from the run record (``run.json``);
-only the probe time series are read from the workers' saved events (``events.npz``), since the
+only the probe time series are read from the workers' saved events (the event store), since the
 record keeps their summaries, not the samples.
 """
 
@@ -39,7 +39,7 @@ FILE = "report.html"
 SERIES_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
                  "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
 
-#: Probe counters drawn as time series: (counter name in events.npz, label, unit). The names are
+#: Probe counters drawn as time series: (counter name in the saved events, label, unit). The names are
 #: the process probe's (``profiler/probes/process.py``) and the NVML probe's (``probes/nvml.py``);
 #: tests/test_html_report.py checks them against those modules' constants.
 PROCESS_SERIES = (("rss MiB", "RSS", "MiB"), ("cpu % process tree", "CPU, process tree", "% of a core"))

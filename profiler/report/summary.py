@@ -164,6 +164,10 @@ def files_lines(files: list[str]) -> list[str]:
         if f.startswith("workers/"):
             rest = f.split("/", 2)[2] if f.count("/") >= 2 else f
             rest = re.sub(r"\d{4}_\d\d_\d\d_\d\d_\d\d_\d\d", "*", rest)  # TF profile time stamps
+            if re.fullmatch(r"events\.\w+\.parquet", rest):
+                continue  # the event store's side tables: named with events.parquet
+            if rest == "events.parquet":
+                rest = "events.parquet (+ its tables)"
             per_name[rest] = per_name.get(rest, 0) + 1
     out = ["files: " + ", ".join(top)] if top else []
     if per_name:
