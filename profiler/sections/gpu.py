@@ -92,7 +92,9 @@ def show(g: Gpu, view: View) -> tuple[Block, ...]:
         line += (f"; occupancy ≈ {100 * dv.occupancy_estimate:.0f}%" if dv.occupancy_estimate is not None
                  else f"; occupancy {dv.occupancy_note}" if dv.occupancy_note else "")
         out.append(Line(line, "dim"))
-    if g.launch_calls_per_step is not None:
+    # the launch statistics have a section of their own (one count, one delay): said there only
+    has_launches = view.entry is not None and bool(view.entry.sections.get("launches"))
+    if g.launch_calls_per_step is not None and not has_launches:
         ld = g.launch_delay_us or {}
         delay = (f", launch delay median {ld['median']:,.1f} µs (p90 {ld.get('p90') or 0:,.1f})"
                  if isinstance(ld.get("median"), (int, float)) else "")

@@ -61,6 +61,8 @@ def show(la: Launches, view: View) -> tuple[Block, ...]:
     out: list[Block] = [Line("launches: " + la.sentence, "strong"),
                         Table("launch delay", cols("launch delay", *(f"{k}>" for k in d.histogram)),
                               ((head, *(f"{v:,}" for v in d.histogram.values())),), key="delay")]
+    if isinstance(d.extra.get("definition"), str):
+        out.append(Line(f"launch delay: {d.extra['definition']}", "dim"))
     s = la.short_kernels
     if s is not None and s.count:
         out.append(Line(f"short kernels ({s.definition}): {s.count:,} ({s.share_pct:.0f}% of kernels, "
