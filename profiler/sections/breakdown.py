@@ -35,6 +35,20 @@ class Loader:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+#: the device-idle reasons in the order the device rule takes them, as a reader names them
+IDLE_REASONS = (("input_wait", "waiting for input"), ("host_collective", "host collectives"),
+                ("sync_wait", "host syncs"), ("work_queued", "work queued behind a dependency"),
+                ("host_busy", "host busy with nothing queued"), ("nothing", "nothing running"))
+
+
+@dataclass(frozen=True)
+class DeviceSplit:
+    busy_ms: float
+    idle_ms: float
+    idle_split_ms: dict[str, float] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
 @dataclass(frozen=True)
 class Breakdown:
     ms: dict[str, float]
@@ -49,6 +63,7 @@ class Breakdown:
     input_bound: InputBound | None = None
     loader: Loader | None = None
     compensation: Compensation | None = None
+    device: DeviceSplit | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -92,6 +107,12 @@ def show(b: Breakdown, view: View) -> tuple[Block, ...]:
                  if ld.spans is not None and ld.work_ms_total is not None else "")
         out.append(Line(f"loader workers: {ld.processes} process(es) worked {ld.work_ms_per_step:.2f} ms inside each "
                         f"step (some worker busy {ld.busy_ms_per_step:.2f} ms of it){total}", "dim"))
+    dv = b.device
+    if dv is not None:
+        why = ", ".join(f"{label} {dv.idle_split_ms[k]:,.3f}" for k, label in IDLE_REASONS
+                        if dv.idle_split_ms.get(k))
+        out.append(Line(f"device per step: busy {dv.busy_ms:,.3f} ms, idle {dv.idle_ms:,.3f} ms"
+                        + (f" — while idle: {why} ms" if why else ""), "dim"))
     for c, why in b.not_measured.items():
         out.append(Line(f"{LABELS.get(c, c)}: not measured — {why}", "warn"))
     out.extend(Line(n, "dim") for n in b.notes)
