@@ -144,6 +144,27 @@ def test_sigkill_of_the_profiler_leaves_no_process_behind(tmp_path, phase):
         assert v["step_ms"]["n_steps"] == 3
 
 
+def test_sigkill_leaves_no_py_spy_behind(tmp_path):
+    """py-spy samples the worker from the parent side: it too dies with the profiler."""
+    from profiler.probes import availability_of
+
+    if not availability_of("pyspy").available:
+        pytest.skip(f"py-spy unavailable: {availability_of('pyspy').reason}")
+    tag = uuid.uuid4().hex
+    proc, mark = start(tmp_path, "measure", tag, "--probes", "process,pyspy")
+    try:
+        wait_for(mark, proc)
+        spies = [p for p in tagged(tag) if b"py-spy" in Path(f"/proc/{p}/cmdline").read_bytes()]
+        assert spies, describe(tagged(tag))
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+        left = survivors(tag, within_s=15)
+        assert not left, describe(left)
+    finally:
+        for p in tagged(tag):
+            os.kill(p, signal.SIGKILL)
+
+
 @pytest.mark.parametrize("how", ["sigterm", "timeout-wrapper", "sighup"])
 def test_termination_saves_the_run_and_leaves_nothing(tmp_path, how):
     """SIGTERM (``kill``, a batch system), ``timeout`` (SIGTERM from a wrapper), SIGHUP (the terminal
