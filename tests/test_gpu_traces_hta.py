@@ -27,7 +27,14 @@ from pathlib import Path
 
 import pytest
 
-from profiler.analysis.gpu_timeline import device_activities, hta_selection, idle_split, select, timeline
+from profiler.analysis.gpu_timeline import (
+    device_activities,
+    hta_selection,
+    idle_split,
+    mean_over_steps,
+    select,
+    timeline,
+)
 from profiler.analysis.launches import HTA_LAUNCH_NAMES, launch_calls
 from profiler.importers import load_trace
 
@@ -291,6 +298,7 @@ def test_per_step_matches_raw_json(rel):
     dev = [(ns(e["ts"]), ns(e["ts"]) + ns(e["dur"]), e["name"], e["cat"]) for e in doc["traceEvents"]
            if e.get("ph") == "X" and e.get("cat") in DEVICE_CATS]
     off = int(a.start.min()) - min(s for s, _, _, _ in dev)
+    busy_steps = []
     for lo, hi in r["steps"]:
         cut = [(max(s, lo), min(e, hi), n, c) for s, e, n, c in dev if min(e, hi) > max(s, lo)]
         busy = length(union([(s, e) for s, e, _, _ in cut]))
@@ -299,5 +307,9 @@ def test_per_step_matches_raw_json(rel):
         t = timeline(a, lo + off, hi + off)
         assert t.window_ms * 1e6 == hi - lo
         assert t.busy_ms * 1e6 == pytest.approx(busy, abs=1)
+        busy_steps.append(busy)
         assert t.comm_ms * 1e6 == pytest.approx(length(comm), abs=1)
         assert t.memcpy_ms * 1e6 == pytest.approx(length(mem), abs=1)
+    mean = mean_over_steps(a, [(lo + off, hi + off) for lo, hi in r["steps"]])
+    assert mean["n_steps"] == len(busy_steps)
+    assert mean["busy_ms"] * 1e6 == pytest.approx(sum(busy_steps) / len(busy_steps), abs=1)

@@ -173,6 +173,12 @@ def select(act: DeviceActivities, keep: np.ndarray) -> DeviceActivities:
                             launch_start=act.launch_start[keep], launch_row=act.launch_row[keep])
 
 
+def _slice(act: DeviceActivities, i0: int, i1: int) -> DeviceActivities:
+    return DeviceActivities(pid=act.pid, device=act.device, rows=act.rows[i0:i1], start=act.start[i0:i1],
+                            end=act.end[i0:i1], kind=act.kind[i0:i1], stream=act.stream[i0:i1],
+                            launch_start=act.launch_start[i0:i1], launch_row=act.launch_row[i0:i1])
+
+
 def hta_selection(table: EventTable, act: DeviceActivities) -> np.ndarray:
     """The mask of activities HTA keeps for its whole-trace figures: with two or more steps marked
     (``ProfilerStep``), those launched by a host call in the trace that started by the end of the last
@@ -264,7 +270,13 @@ def mean_over_steps(act: DeviceActivities, windows: Sequence[tuple[int, int]]) -
     communication); ``None`` without steps."""
     if not windows:
         return None
-    per = [timeline(act, lo, hi) for lo, hi in windows]
+    # activities are in start order: those touching [lo, hi) lie between the first whose running
+    # maximum end passes lo and the last that starts before hi
+    reach = np.maximum.accumulate(act.end) if len(act.end) else act.end
+    per = []
+    for lo, hi in windows:
+        i0, i1 = int(np.searchsorted(reach, lo, side="right")), int(np.searchsorted(act.start, hi))
+        per.append(timeline(_slice(act, i0, max(i0, i1)), lo, hi))
     out: dict[str, Any] = {}
     for k in Timeline.__dataclass_fields__:
         vals = [getattr(t, k) for t in per if getattr(t, k) is not None]
