@@ -66,7 +66,9 @@ def test_short_name_breaks_only_at_separators():
 
 
 def test_uncertainty_prefers_ci_then_mad_then_spread():
-    assert uncertainty(StepStats(median=1.0, ci95=[0.9, 1.1])).startswith("CI95 0.900–1.100")
+    assert uncertainty(StepStats(median=1.0, ci95=[0.9, 1.1], n_processes=3)).startswith("CI95 0.900–1.100")
+    # one process's interval of its own steps is no CI of a rerun: the MAD is shown instead
+    assert uncertainty(StepStats(median=1.0, ci95=[0.9, 1.1], mad=0.05, n_processes=1)) == "MAD 0.050"
     assert uncertainty(StepStats(median=1.0, mad=0.05)) == "MAD 0.050"
     assert uncertainty(StepStats(median=1.0, spread_pct=12.0)) == "spread 12%"
 

@@ -121,7 +121,9 @@ def stacked_svg(pct: dict[str, float], ms: dict[str, float], width: int = 420, h
 def _uncertainty(st: dict[str, Any]) -> str:
     ci = st.get("ci95")
     if isinstance(ci, list) and len(ci) == 2 and None not in ci:
-        return f"CI95 {_ms(ci[0])}–{_ms(ci[1])} ms"
+        if (st.get("n_processes") or 0) > 1:
+            return f"CI95 over {st['n_processes']} processes {_ms(ci[0])}–{_ms(ci[1])} ms"
+        return f"95% interval within one process {_ms(ci[0])}–{_ms(ci[1])} ms (a rerun can fall outside it)"
     if st.get("mad") is not None:
         return f"MAD {_ms(st['mad'])} ms"
     if st.get("spread_pct") is not None:

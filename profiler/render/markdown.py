@@ -43,13 +43,15 @@ def md_block(b: Block) -> str:
 
 
 def _headline(report: Report) -> list[str]:
-    rows = ["| variant | step ms | statistic | 95% CI | status |", "|---|---:|---|---|---|"]
+    rows = ["| variant | step ms | statistic | 95% interval | status |", "|---|---:|---|---|---|"]
     for p in report.variants:
         e = p.entry
         st = e.step_ms
         stat = (st.statistic or "median") if st else "median"
         val = (st.mean if stat == "mean" else st.median) if st else None
-        ci = f"{fmt_ms(st.ci95[0])}–{fmt_ms(st.ci95[1])}" if st and st.ci95 else "–"
+        ci = (f"{fmt_ms(st.ci95[0])}–{fmt_ms(st.ci95[1])}"
+              + (f" over {st.n_processes} processes" if st.n_processes > 1 else " within one process")
+              if st and st.ci95 else "–")
         status = e.status if e.ok else f"{e.status}: {e.error or 'no detail'}"
         rows.append(f"| {_esc(p.label)} | {fmt_ms(val)} | {stat} of {st.n_steps if st else 0} | {ci} | "
                     f"{_esc(status)} |")

@@ -75,8 +75,12 @@ def headline_text(e: VariantEntry, unit: str) -> Text:
     head = Text()
     head.append("step time ", style="bold")
     head.append(f"{fmt_ms(value)} ms", style="bold cyan")
-    if st.ci95:
-        head.append(f" (95% CI {fmt_ms(st.ci95[0])}–{fmt_ms(st.ci95[1])})", style="cyan")
+    if st.ci95 and st.n_processes > 1:
+        head.append(f" (95% CI over {st.n_processes} processes {fmt_ms(st.ci95[0])}–{fmt_ms(st.ci95[1])})",
+                    style="cyan")
+    elif st.ci95:
+        head.append(f" (95% interval within this one process {fmt_ms(st.ci95[0])}–{fmt_ms(st.ci95[1])}: a rerun "
+                    "can fall outside it; --repeat N gives a CI over processes)", style="dim")
     procs = f" in {st.n_processes} processes" if st.n_processes > 1 else ""
     which = "traced" if (e.sections or {}).get("imported") else "clean"
     head.append(

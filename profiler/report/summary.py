@@ -60,9 +60,11 @@ def short_name(name: str, width: int = NAME_WIDTH) -> str:
 
 
 def uncertainty(st: StepStats) -> str:
-    """The spread of a step time as the record gives it: CI95, else MAD, else min–max spread."""
+    """The spread of a step time as the record gives it: the CI95 when it covers processes (several
+    fresh processes), else MAD, else min–max spread. One process's interval of its own consecutive
+    steps says nothing of a rerun, so it is not printed as a CI here (the panel names it)."""
     ci = st.ci95
-    if isinstance(ci, list | tuple) and len(ci) == 2 and None not in ci:
+    if isinstance(ci, list | tuple) and len(ci) == 2 and None not in ci and (st.n_processes or 0) > 1:
         return f"CI95 {fmt_ms(ci[0])}–{fmt_ms(ci[1])}"
     if isinstance(ci, int | float):
         return f"± {fmt_ms(float(ci))} (CI95)"
