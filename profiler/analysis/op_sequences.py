@@ -6,11 +6,18 @@ kernel (cuDNN's RNN, a compiled graph) runs it as one. Such chains are found as 
 **sibling** ops (consecutive children of one parent op, or top-level ops, on one thread) of
 :data:`MIN_LEN`–:data:`MAX_LEN` ops, each op shorter than :data:`SMALL_OP_US`, inside the steps:
 
-* an occurrence's time is its wall time (first op's start to last op's end): what fusing the chain
-  into one kernel could shrink;
+* an occurrence's time is its ops' time (each op's duration, its children included): what fusing
+  the chain into one kernel could shrink. Not the wall time from the first op's start to the last
+  op's end: the gaps between siblings are their parent's own time (an ``addmm``'s between its
+  ``expand`` and ``copy_``), which made 25 µs of ops read as 0.45 ms. ``span_ms_per_step`` keeps
+  that wall time, ``chain_ms_per_step`` the ops' time;
 * a chain is reported when it repeats at least :data:`MIN_PER_STEP` times per step; one that only
   occurs inside a longer reported chain (as often) is left out, so the longest form is shown;
-* ranked by time per step; its share of the step is given.
+* each instant is counted for one chain only (``ms_per_step``): the deepest chains first, then an
+  outer chain keeps what is left of its ops (a chain inside another's op, or sharing an op with it,
+  is not counted twice), so the shares add up to at most 100% of the step — or, where threads ran
+  ops at the same time, of their op time (``share_of``, ``share_basis_ms``, ``total_pct``);
+* ranked by that time per step; its share is given.
 
 Nesting is computed once per thread with numpy (depth from the open/close order, parent by search);
 n-grams are hashed into int64 keys and counted with ``np.unique``. Linear in ops (times ``MAX_LEN``).
