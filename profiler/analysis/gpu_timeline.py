@@ -94,10 +94,6 @@ class DeviceActivities:
     launch_start: np.ndarray  # ns of the launch call's start; -1: no launch call known
     launch_row: np.ndarray  # span row of the launch call; -1: none known
 
-    @property
-    def key(self) -> str:
-        return str(self.device)
-
 
 def kinds(names: Sequence[str], cats: np.ndarray) -> np.ndarray:
     """HTA's kernel type of each device row (memcpy/memset rows are memory, collectives
