@@ -340,6 +340,204 @@ def straggler_report(ranks: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     return out
 
 
+# --------------------------------------------------------------------- the straggler's cost
+
+#: How the what-if is computed and what it assumes (quoted in ``straggler_cost["assumptions"]``).
+STRAGGLER_COST_ASSUMPTIONS = (
+    "a rank arrives at a collective when its communication kernel starts (on a host-only run: when "
+    "its collective call starts), on the aligned clock (see alignment/clock)",
+    "the k-th collective of a step is the same collective on every rank (NCCL and Gloo require one "
+    "order per group); a step whose ranks issue different numbers is matched on the first ones",
+    "between collectives each rank computes on its own; a collective begins when the last rank "
+    "arrives and then lasts as long as its shortest kernel on any rank (the rank that waited least)",
+    "what-if: the rank's compute between collectives takes the median of the other ranks' in the "
+    "same segment, the others unchanged; the step then waits in each segment for the slowest rank "
+    "left; what_if_step_ms = measured job step x modelled what-if / modelled step (the model's "
+    "share saved, applied to the measured step; model_error_pct says how far the model is off)",
+    "a wait longer than the waiting rank's own collective kernel cannot have been spent in that "
+    "collective: counted in waits_beyond_kernel (the ranks were not in one group there, or the "
+    "clocks are further apart than the alignment says)",
+    "an estimate: overlap of compute with communication inside a rank, other process groups and "
+    "data-dependent work are not modelled",
+)
+
+
+def collective_timeline(table: EventTable, pid: int, steps: Sequence[StepWindow],
+                        device: bool | None = None) -> dict[int, dict[str, Any]]:
+    """One rank's steps and the collectives each holds, in time order: ``{step index: {"start_ns",
+    "end_ns", "collectives": [(name, start_ns, end_ns), ...]}}``, the input of
+    :func:`straggler_cost`.
+
+    ``device`` (default: whether the rank ran any communication kernel): the collectives are its
+    communication kernels (``op_kind`` "communication"), else its collective spans (outermost per
+    thread). A collective belongs to the step whose window holds its start (the store's rule)."""
+    sp = table.spans
+    names = table.strings.strings
+    pm = sp["pid"] == pid
+    kern = np.flatnonzero(pm & table.cat_mask(KERNEL))
+    comm_k = kern[np.array([op_kind(names[int(sp["name"][r])])[1] == "communication" for r in kern.tolist()], bool)] \
+        if len(kern) else kern
+    if device is None:
+        device = bool(len(comm_k))
+    if device:
+        rows = comm_k
+    else:
+        rows = np.flatnonzero(pm & table.cat_mask(COLLECTIVE))
+        keep = []
+        last_end: dict[int, int] = {}
+        for r in rows[np.lexsort((-sp["dur_ns"][rows], sp["start_ns"][rows]))].tolist():
+            tid, s = int(sp["tid"][r]), int(sp["start_ns"][r])
+            if tid in last_end and s < last_end[tid]:
+                continue  # inside a collective span of the same thread: the outer one counts
+            last_end[tid] = s + int(sp["dur_ns"][r])
+            keep.append(r)
+        rows = np.array(keep, np.int64)
+    rows = rows[np.argsort(sp["start_ns"][rows], kind="stable")] if len(rows) else rows
+    starts = sp["start_ns"][rows]
+    out: dict[int, dict[str, Any]] = {}
+    for w in steps:
+        lo, hi = np.searchsorted(starts, [w.start_ns, w.end_ns], side="left")
+        out[int(w.index)] = {
+            "start_ns": int(w.start_ns),
+            "end_ns": int(w.end_ns),
+            "collectives": [(names[int(sp["name"][r])], int(sp["start_ns"][r]), int(sp["start_ns"][r] + sp["dur_ns"][r]))
+                            for r in rows[lo:hi].tolist()],
+        }
+    return out
+
+
+def straggler_cost(ranks: Mapping[int, Mapping[int, Mapping[str, Any]]]) -> dict[str, Any]:
+    """Per step: which rank arrived last at each collective, how long each rank waited, and the
+    step the job would have had had the step's straggler run at the others' median pace.
+
+    ``ranks``: rank -> step index -> ``{"start_ns", "end_ns", "collectives": [(name, start_ns,
+    end_ns), ...]}`` on one clock (:func:`collective_timeline`). Only steps every rank has are used.
+
+    Per step, with ``a[r,k]``/``e[r,k]`` rank ``r``'s arrival at (start of) and end of its k-th
+    collective: the last to arrive is ``argmax_r a[r,k]``; rank ``r`` waits ``max a[.,k] - a[r,k]``.
+    The step's ``last_rank`` is the rank that kept the others waiting longest (the sum of their
+    waits at the collectives it arrived last at). The what-if (:data:`STRAGGLER_COST_ASSUMPTIONS`):
+    each rank's step is cut into segments of its own compute, ``D[r,0] = a[r,0] - start``,
+    ``D[r,k] = a[r,k] - e[r,k-1]``, ``D[r,K] = end - e[r,K-1]`` (clipped at 0; differences on one
+    rank's clock, so clock skew does not enter), and the collective's own time ``x[k]`` is its
+    shortest kernel on any rank (the rank that waited least); the modelled step is ``sum_k max_r D[r,k] + sum_k x[k]``. With rank ``S``'s
+    segments replaced by the median of the other ranks', each segment's maximum becomes that of the
+    other ranks (a median never exceeds a maximum), so the saving is ``sum_k (max_r D[r,k] -
+    max_{r != S} D[r,k])``: never negative, zero where ``S`` was not the slowest in any segment.
+    The model's share saved is applied to the measured job step (the slowest rank's step):
+    ``what_if_step_ms = step_ms * (modelled - saving) / modelled``. ``per_rank[r]["saved_ms"]`` is
+    that saving for every rank (measured scale), summed over the steps.
+    """
+    order = sorted(int(r) for r in ranks)
+    out: dict[str, Any] = {"ranks": order, "assumptions": list(STRAGGLER_COST_ASSUMPTIONS), "steps": []}
+    if len(order) < 2:
+        out["sentence"] = "fewer than two ranks: nobody waits for anybody"
+        return out
+    common = sorted(set.intersection(*(set(int(k) for k in ranks[r]) for r in order)))
+    R = len(order)
+    tot_wait = np.zeros(R)
+    tot_saved = np.zeros(R)
+    n_last = np.zeros(R, np.int64)
+    n_coll = 0
+    beyond = 0
+    for idx in common:
+        st = [ranks[r][idx] for r in order]
+        counts = [len(s["collectives"]) for s in st]
+        K = min(counts)
+        job_ns = max(int(s["end_ns"]) - int(s["start_ns"]) for s in st)
+        rec: dict[str, Any] = {"step": idx, "step_ms": job_ns / 1e6, "collectives": K}
+        if counts.count(K) != R:
+            rec["collectives_per_rank"] = {str(r): c for r, c in zip(order, counts, strict=True)}
+        if K == 0:
+            rec.update(last_rank=None, wait_ms={str(r): 0.0 for r in order}, modelled_step_ms=None,
+                       what_if_step_ms=None, saved_ms=None, note="no collective in the step: nothing to wait for")
+            out["steps"].append(rec)
+            continue
+        a = np.array([[c[1] for c in s["collectives"][:K]] for s in st], np.int64)
+        e = np.array([[c[2] for c in s["collectives"][:K]] for s in st], np.int64)
+        s0 = np.array([int(s["start_ns"]) for s in st], np.int64)
+        s1 = np.array([int(s["end_ns"]) for s in st], np.int64)
+        last = np.argmax(a, axis=0)  # ties: the lowest rank
+        wait = a.max(axis=0)[None, :] - a  # (R, K)
+        caused = np.zeros(R)
+        np.add.at(caused, last, wait.sum(axis=0))
+        np.add.at(n_last, last, 1)
+        n_coll += K
+        D = np.maximum(0, np.concatenate([(a[:, :1] - s0[:, None]), a[:, 1:] - e[:, :-1], (s1 - e[:, -1])[:, None]], axis=1))
+        x = (e - a).min(axis=0)
+        top = D.max(axis=0)
+        srt = np.sort(D, axis=0)
+        second = srt[-2]
+        is_max = D == top[None, :]
+        unique_max = is_max & (is_max.sum(axis=0) == 1)[None, :]
+        saved = np.where(unique_max, top[None, :] - second[None, :], 0).sum(axis=1)  # per rank
+        modelled = int(top.sum() + x.sum())
+        scale = job_ns / modelled if modelled > 0 else 0.0
+        saved = saved * scale  # the model's share, on the measured step
+        slow = int(np.argmax(caused))
+        tot_wait += wait.sum(axis=1)
+        tot_saved += saved
+        beyond += int((wait > (e - a)).sum())
+        rec.update(
+            last_rank=order[slow],
+            wait_ms={str(r): float(w) / 1e6 for r, w in zip(order, wait.sum(axis=1), strict=True)},
+            modelled_step_ms=modelled / 1e6,
+            model_error_pct=100.0 * (modelled - job_ns) / job_ns if job_ns else None,
+            what_if_step_ms=(job_ns - float(saved[slow])) / 1e6,
+            saved_ms=float(saved[slow]) / 1e6,
+            per_collective=[{"name": st[slow]["collectives"][k][0], "last_rank": order[int(last[k])],
+                             "max_wait_ms": float(wait[:, k].max()) / 1e6} for k in range(K)],
+        )
+        out["steps"].append(rec)
+    done = [s for s in out["steps"] if s.get("what_if_step_ms") is not None]
+    step_ms = sum(s["step_ms"] for s in done)
+    what_if = sum(s["what_if_step_ms"] for s in done)
+    out["per_rank"] = {
+        str(r): {"wait_ms": float(tot_wait[i]) / 1e6, "last_at": int(n_last[i]),
+                 "last_steps": sum(1 for s in done if s["last_rank"] == r), "saved_ms": float(tot_saved[i]) / 1e6}
+        for i, r in enumerate(order)
+    }
+    out["totals"] = {
+        "steps": len(done), "collectives": n_coll, "step_ms": step_ms, "what_if_step_ms": what_if,
+        "saved_ms": step_ms - what_if, "saved_pct": 100.0 * (step_ms - what_if) / step_ms if step_ms else None,
+        "wait_ms": float(tot_wait.sum()) / 1e6,
+        "waits_beyond_kernel": beyond,
+    }
+    if not done:
+        out["sentence"] = "no step with a collective on every rank: no straggler cost to estimate"
+        return out
+    worst = max(order, key=lambda r: (out["per_rank"][str(r)]["saved_ms"], -r))
+    pr = out["per_rank"][str(worst)]
+    out["costliest_rank"] = worst
+    out["sentence"] = (
+        f"rank {worst} arrived last at {pr['last_at']} of {n_coll} collectives; at the other ranks' median "
+        f"pace the {len(done)} step(s) would take an estimated {what_if:,.1f} ms instead of {step_ms:,.1f} ms "
+        f"({-out['totals']['saved_pct']:+.1f}%); the ranks waited {out['totals']['wait_ms']:,.1f} ms in all"
+        + (f"; {beyond} of {n_coll * (R - 1)} waits exceed the waiting rank's kernel: those ranks may not share "
+           "those collectives, or the clocks are further apart than aligned (an estimate at best)" if beyond else "")
+    )
+    return out
+
+
+def straggler_cost_of(table: EventTable, pids: Mapping[int, int]) -> dict[str, Any]:
+    """:func:`straggler_cost` of merged ranks (one process per rank, one clock): each rank's traced
+    steps (all its steps when none is marked traced) and collectives; device kernels when every rank
+    ran communication kernels, else collective spans on the host."""
+    from profiler.analysis.breakdown import step_windows
+
+    steps = {r: (step_windows(table, pid, traced=True) or step_windows(table, pid)) for r, pid in pids.items()}
+    sp = table.spans
+    names = table.strings.strings
+    kern = table.cat_mask(KERNEL)
+    device = all(
+        any(op_kind(names[int(n)])[1] == "communication" for n in np.unique(sp["name"][kern & (sp["pid"] == pid)]).tolist())
+        for pid in pids.values()
+    ) if pids else False
+    out = straggler_cost({r: collective_timeline(table, pids[r], steps[r], device) for r in pids})
+    out["basis"] = "communication kernels (device)" if device else "collective calls (host)"
+    return out
+
+
 # ---------------------------------------------------------------------------------- failures
 
 #: Errors a rank raises *because* another rank went away: never the root cause.
@@ -576,6 +774,7 @@ def merge_rank_traces(ranks: Mapping[int, tuple[EventTable, Mapping[str, Any]]])
         "alignment": clock,
         "clock": None,
         "straggler": straggler_report(per_rank),
+        "straggler_cost": straggler_cost_of(merged, out_pids),
         "failure": None,
         "merged_view": f"rank {min(tables)}: the variant's headline, breakdown and GPU figures are its own; "
                        "the Chrome trace holds every rank",

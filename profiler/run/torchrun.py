@@ -42,7 +42,14 @@ from pathlib import Path
 from typing import Any
 
 from profiler.analysis.breakdown import step_windows
-from profiler.analysis.ranks import align_clocks, comm_overlap, merge_ranks, root_cause, straggler_report
+from profiler.analysis.ranks import (
+    align_clocks,
+    comm_overlap,
+    merge_ranks,
+    root_cause,
+    straggler_cost_of,
+    straggler_report,
+)
 from profiler.analysis.variant import analyse_variant
 from profiler.core.calibration import load_cached
 from profiler.core.clock import epoch_offset_ns
@@ -402,6 +409,7 @@ def collect_ranks(
         "ranks_here": sorted(found),
         "clock": alignment.to_dict() if alignment else None,
         "straggler": straggler_report(per_rank),
+        "straggler_cost": straggler_cost_of(merged, pids),
         "failure": cause,
     }
     if la.nnodes > 1 and la.node_rank != 0:
