@@ -557,6 +557,8 @@ def _fit_text(s: dict[str, Any]) -> str:
         return f"<li><b>{_e(s['series'])}</b>: no measured point</li>"
     fit = f.get("fit")
     out = (f"Amdahl serial fraction {fit['serial_fraction']:.3f}" if fit else _e(f.get("fit_note") or "no fit"))
+    if fit and fit.get("exactly_determined"):
+        out += " (exactly determined: fitted through every point, no residual, no extrapolation)"
     if fit and fit.get("max_speedup"):
         out += f"; at most {fit['max_speedup']:.1f}× with any thread count"
     out += f"; fastest at {f.get('best_threads')} thread(s) ({f.get('best_speedup', 0):.2f}×)"

@@ -26,6 +26,8 @@ class OpSequences:
     basis: str = ""
     sentence: str = ""
     sequences: tuple[Chain, ...] = ()
+    share_of: str = "the step"
+    total_pct: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -38,8 +40,11 @@ def show(sq: OpSequences, view: View) -> tuple[Block, ...]:
         chain = " → ".join(ops if len(ops) <= 6 else [*ops[:5], f"… ({len(ops)} ops)"])
         rows.append((chain, short(f.inside or "top level", 24), f"{f.per_step:.0f}", fmt_ms(f.ms_per_step),
                      f"{f.step_pct:.0f}" if f.step_pct is not None else ""))
-    return (Table(f"repeated op chains per step ({sq.basis})", cols("chain", "inside", "×/step>", "ms/step>", "% step>"),
-                  tuple(rows), key="chains"), Line(sq.sentence, "dim"))
+    pct = "% step" if sq.share_of == "the step" else "% op time"
+    total = (f"; the chains together: {sq.total_pct:.0f}% of {sq.share_of}, each instant counted once"
+             if sq.total_pct is not None else "")
+    return (Table(f"repeated op chains per step ({sq.basis})", cols("chain", "inside", "×/step>", "ms/step>", f"{pct}>"),
+                  tuple(rows), key="chains"), Line(sq.sentence + total, "dim"))
 
 
 SECTION = Section(
