@@ -82,7 +82,12 @@ def summary_line(rec: dict[str, Any] | None) -> str:
         s += f"; GPU {g['peak_gflops']:,.0f} GFLOP/s, {g['peak_gbs']:,.0f} GB/s"
     elif g.get("unavailable"):
         s += f"; GPU {g['unavailable']}"
-    return s + f"; tracers {tracer_cost_line(rec)} · measured {rec.get('created')}"
+    s += f"; tracers {tracer_cost_line(rec)} · measured {rec.get('created')}"
+    noise = rec.get("noise") if isinstance(rec.get("noise"), dict) else {}
+    if noise.get("disturbed"):  # kept only because nothing better was cached: say why it is doubtful
+        s += " · DISTURBED while measured (" + "; ".join(map(str, noise.get("reasons") or ["see calibrate"])) + \
+             "): run `profiler calibrate --force` on a quiet machine"
+    return s
 
 
 def tracer_cost_line(rec: dict[str, Any] | None) -> str:
