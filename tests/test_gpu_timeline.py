@@ -45,7 +45,9 @@ def test_timeline_known_answers():
     assert w.computation_ms == pytest.approx(0.371)
     assert w.comm_ms == pytest.approx(0.300) and w.memcpy_ms == pytest.approx(0.100)
     assert w.exposed_comm_ms == pytest.approx(0.200)  # [300, 500)
-    assert w.exposed_memcpy_ms == pytest.approx(0.100)
+    assert w.exposed_memcpy_ms == pytest.approx(0.050)  # [500, 550): neither computation nor communication
+    # TraceLens's identity: computation + exposed comm + exposed memcpy + idle = the window
+    assert w.computation_ms + w.exposed_comm_ms + w.exposed_memcpy_ms + w.idle_ms == pytest.approx(w.window_ms)
     assert w.comm_overlap_pct == pytest.approx(100 * 100 / 300)
     assert w.non_compute_ms == pytest.approx(w.busy_ms - w.computation_ms)
     s = timeline(a, 0, 1000 * US)  # the step's own window

@@ -235,7 +235,7 @@ def raw(rel: str) -> dict:
         "window": hi - lo, "busy": length(u["all"]), "idle": hi - lo - length(u["all"]),
         "computation": length(u["comp"]), "comm": length(u["comm"]), "memcpy": length(u["mem"]),
         "exposed_comm": length(u["comm"]) - comm_comp,
-        "exposed_memcpy": length(u["mem"]) - intersect(u["mem"], u["comp"]),
+        "exposed_memcpy": length(u["mem"]) - intersect(u["mem"], union(u["comp"] + u["comm"])),
         "overlap": 100 * comm_comp / length(u["comm"]) if u["comm"] else None,
         "n": len(dev), "steps": sorted(steps), "split": split,
         "launch_ns": launches,
@@ -258,6 +258,9 @@ def test_whole_trace_matches_raw_json(rel):
         assert t.comm_overlap_pct is None
     else:
         assert t.comm_overlap_pct == pytest.approx(r["overlap"], rel=1e-9)
+    if t.other_ms == 0:  # TraceLens's identity
+        total = t.computation_ms + t.exposed_comm_ms + t.exposed_memcpy_ms + t.idle_ms
+        assert total * 1e6 == pytest.approx(t.window_ms * 1e6, abs=1)
 
 
 @pytest.mark.parametrize("rel", FILES)

@@ -19,8 +19,9 @@ Figures (milliseconds unless named otherwise):
 * ``memcpy_ms``: the union of memcpy and memset activities (and kernels named ``Memcpy…``,
   ``Memset…``, ``dma…``: HTA's memory kernels);
 * ``other_ms``: the union of device rows in none of those (``Stream Sync`` records and the like);
-* ``exposed_comm_ms`` / ``exposed_memcpy_ms``: communication / memory time not overlapped by
-  computation (TraceLens's exposed communication and memcpy);
+* ``exposed_comm_ms``: communication time not overlapped by computation; ``exposed_memcpy_ms``:
+  memory time overlapped by neither computation nor communication (TraceLens's definitions: with no
+  ``other`` rows, computation + exposed communication + exposed memcpy + idle = the window);
 * ``comm_overlap_pct``: HTA's communication–computation overlap, the time communication and
   computation run together over the communication time, in percent (``None`` without communication).
 
@@ -242,7 +243,8 @@ def timeline(act: DeviceActivities, lo: int | None = None, hi: int | None = None
     comp, comm, mem = part[COMPUTATION], part[COMMUNICATION], part[MEMORY]
     comm_ns, comp_ns, mem_ns = _length(comm), _length(comp), _length(mem)
     comm_comp = _overlap(comm, comp) if comm_ns and comp_ns else 0
-    mem_comp = _overlap(mem, comp) if mem_ns and comp_ns else 0
+    comp_comm = merge(np.concatenate([comp[0], comm[0]]), np.concatenate([comp[1], comm[1]]))
+    mem_hidden = _overlap(mem, comp_comm) if mem_ns and len(comp_comm[0]) else 0
     busy_ns = _length(busy)
     n = int(((act.end > lo) & (act.start < hi)).sum()) if hi > lo else 0
     return Timeline(
@@ -255,7 +257,7 @@ def timeline(act: DeviceActivities, lo: int | None = None, hi: int | None = None
         memcpy_ms=mem_ns / 1e6,
         other_ms=_length(part[OTHER]) / 1e6,
         exposed_comm_ms=(comm_ns - comm_comp) / 1e6,
-        exposed_memcpy_ms=(mem_ns - mem_comp) / 1e6,
+        exposed_memcpy_ms=(mem_ns - mem_hidden) / 1e6,
         comm_overlap_pct=(100.0 * comm_comp / comm_ns) if comm_ns else None,
         activities=n,
     )
