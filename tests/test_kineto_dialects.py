@@ -34,7 +34,7 @@ from profiler.core.events import (
     device_tid,
 )
 from profiler.core.opkinds import runtime_call_kind
-from profiler.importers.kineto_json import exact_ns, read_kineto_json
+from profiler.importers.kineto_json import exact_ns, read_kineto_json, us_to_ns
 from tests.conftest import DATA
 
 DIALECTS = DATA / "kineto" / "dialects"
@@ -267,6 +267,17 @@ def test_exact_ns_is_the_decimal_value(text):
     assert exact_ns(text.encode()) == int((Decimal(text) * 1000).to_integral_value("ROUND_HALF_UP"))
 
 
+def test_microseconds_below_2_43_are_the_nanosecond_written():
+    """Below 2**43 µs a double is within half a nanosecond of the three-decimal number written, and
+    :func:`us_to_ns` returns that number; ``round(x * 1000)`` does not always (checked here on a
+    spread of values against exact decimals)."""
+    rng = np.random.default_rng(7)
+    ns = [*rng.integers(0, 2**43 * 1000, 20_000, dtype=np.int64).tolist(), 2**43 * 1000 - 1, 1, 999, 1000]
+    texts = [f"{v // 1000}.{v % 1000:03d}" for v in ns]
+    assert [us_to_ns(float(x)) for x in texts] == ns
+    assert sum(round(float(x) * 1000) != v for x, v in zip(texts, ns, strict=True)) > 0
+
+
 # ---- HIP and CUDA graphs ----------------------------------------------------------------------------
 
 
@@ -330,17 +341,32 @@ def test_real_trace_steps_kernels_and_runtime(path):
 
 
 @needs_real
-def test_real_ns_resolution_trace_is_read_to_the_nanosecond():
+@pytest.mark.parametrize("path", REAL_FILES, ids=lambda p: p.name)
+def test_real_trace_times_are_read_to_the_nanosecond(path):
+    """Every start and duration is the decimal written (plus ``baseTimeNanoseconds``), to the ns:
+    ``round(ts * 1000)`` missed by 1 ns on 6,467 of 26,933 of the NCCL trace's starts (ts 52 days
+    past its base time), and by up to 253 ns on the nanosecond-resolution trace (no base time)."""
+    doc = raw_doc(path)
+    t, facts = read_kineto_json(path)
+    base = doc.get("baseTimeNanoseconds", 0)
+    assert facts.get("base_time_ns", 0) == base
+    ev = raw_complete(path)
+    starts = {base + int(e["ts"] * 1000) for e in ev}
+    durs = {int(e.get("dur", 0) * 1000) for e in ev}
+    whole = t.cat_mask(STEP) & (t.spans["start_ns"] == t.spans["start_ns"].min()) if not raw_steps(ev) else None
+    keep = np.ones(len(t), bool) if whole is None else ~whole
+    assert set(t.spans["start_ns"][keep].tolist()) == starts
+    assert set(t.spans["dur_ns"][keep].tolist()) == durs
+
+
+@needs_real
+def test_real_ns_resolution_trace_keeps_its_nanoseconds():
     path = REAL / "hta-ns_resolution-rank-0.pt.trace.json.gz"
     if not path.exists():
         pytest.skip(f"unavailable: {path}")
-    doc = raw_doc(path)
     t, facts = read_kineto_json(path)
     assert facts["display_time_unit"] == "ns" and "base_time_ns" not in facts
-    want = {int(e["ts"] * 1000) for e in doc["traceEvents"] if e.get("ph") == "X"}
-    got = set(t.spans["start_ns"].tolist())
-    assert got == want
-    assert any(v % 1000 for v in got)  # sub-microsecond digits survive
+    assert sum(v % 1000 != 0 for v in t.spans["start_ns"].tolist()) > 0.9 * len(t)
 
 
 @needs_real

@@ -324,15 +324,29 @@ class _Ts(msgspec.Struct, gc=False):
 
 
 _TS = msgspec.json.Decoder(_Ts)
-#: beyond this many microseconds a double no longer holds a timestamp to the nanosecond (2**53 ns)
-EXACT_FROM_US = 2**53 / 1000
+#: from here on (2**43 µs, 102 days) a double's spacing is over 1 ns: a timestamp written with three
+#: decimals of microseconds (nanoseconds) is no longer the double nearest to it within half a
+#: nanosecond, and is read from its text instead
+EXACT_FROM_US = float(2**43)
 
 
 def needs_exact_ts(doc: ChromeDoc) -> bool:
-    """Whether ``ts`` must be read from its text: fractional microseconds (nanoseconds) on an
-    absolute clock, which a double holds only to ~0.25 µs (Kineto writes them so when the trace has
-    no ``baseTimeNanoseconds``: the nanosecond-resolution traces)."""
+    """Whether ``ts`` must be read from its text: fractional microseconds (nanoseconds) since 1970,
+    which a double holds only to ~0.25 µs (Kineto writes them so when the trace has no
+    ``baseTimeNanoseconds``: the nanosecond-resolution traces)."""
     return any(isinstance(e.ts, float) and abs(e.ts) >= EXACT_FROM_US for e in doc.first_events(200))
+
+
+def us_to_ns(x: int | float) -> int:
+    """Microseconds (as JSON gave them) in integer nanoseconds. Below :data:`EXACT_FROM_US` a
+    double's spacing is under 1 ns, so the nanosecond written is the one nearest the double: the
+    whole microseconds and the fraction are scaled apart (``round(x * 1000)`` alone rounds the
+    product and misses by 1 ns on about a third of the timestamps of a trace 50 days past its
+    ``baseTimeNanoseconds``)."""
+    if x.__class__ is int:
+        return x * 1000
+    i = int(x)
+    return i * 1000 + round((x - i) * 1000)
 
 
 def exact_ns(text: bytes) -> int:
@@ -411,7 +425,7 @@ def _read(events: list[msgspec.Raw], lo: int, hi: int, source: str, exact: bool 
                     elif e.name == "thread_name":
                         threads[(pid_of(e.pid), _int(e.tid, 0))] = a.name
                 elif ph in ("s", "f", "t") and e.id is not None and isinstance(e.ts, (int, float)):
-                    fts = exact_ns(bytes(_TS.decode(raw).ts)) if exact and isinstance(e.ts, float) else round(e.ts * 1000)
+                    fts = exact_ns(bytes(_TS.decode(raw).ts)) if exact and isinstance(e.ts, float) else us_to_ns(e.ts)
                     if abs(fts) > _MAX_NS:
                         raise OverflowError(f"flow timestamp {e.ts!r} out of range")
                     fc = str(e.cat or "flow")
@@ -426,8 +440,8 @@ def _read(events: list[msgspec.Raw], lo: int, hi: int, source: str, exact: bool 
                 skipped["without a numeric ts"] += 1
                 continue
             d = e.dur
-            d = round(d * 1000) if isinstance(d, (int, float)) else 0
-            ts = exact_ns(bytes(_TS.decode(raw).ts)) if exact and isinstance(ts, float) else round(ts * 1000)
+            d = us_to_ns(d) if isinstance(d, (int, float)) and not isinstance(d, bool) else 0
+            ts = exact_ns(bytes(_TS.decode(raw).ts)) if exact and ts.__class__ is float else us_to_ns(ts)
             ecat = e.cat if isinstance(e.cat, str) else ""
             cat_n[ecat] = cat_n.get(ecat, 0) + 1
             role = roles.get(ecat, "?")
