@@ -44,7 +44,8 @@ Kineto writes ``ts``/``dur`` in microseconds (integers up to torch 1.10, three d
 become integer nanoseconds. ``displayTimeUnit`` is a viewer's hint and changes nothing. Where the
 trace has ``baseTimeNanoseconds`` its ``ts`` are relative to it and are put back on the Unix clock;
 where it has none and its ``ts`` are fractional microseconds since 1970 (more digits than a double
-holds), they are read from their text, to the nanosecond (:func:`exact_ns`). Device events carry the
+holds), they are read from their text, to the nanosecond (:func:`exact_ns`); below that every
+timestamp is still the nanosecond written (:func:`us_to_ns`). Device events carry the
 GPU index as ``pid``; they are filed under the host process (the owner of the ``cpu_op`` events, or
 the busiest host process when there are none) so a breakdown of that process sees its kernels.
 
