@@ -147,8 +147,9 @@ def test_environment_variable_switch(tmp_path, monkeypatch):
         atomic_write_bytes(tmp_path / "x.bin", b"1")
     assert ei.value.errno == errno.ENOSPC
     monkeypatch.setenv(faults.FAULT_ENV, "bogus")
-    r = invoke("report", str(SMALL_TRACE), "--out", str(tmp_path))
+    r = invoke("report", str(SMALL_TRACE), "--out", str(tmp_path / "runs"))
     assert r.exit_code == 2 and r.stderr.startswith(f"profiler: error: {faults.FAULT_ENV}=")
+    assert not (tmp_path / "runs").exists()  # refused before any work
 
 
 @pytest.mark.parametrize("name", ERRNOS)

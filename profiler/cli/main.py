@@ -22,6 +22,7 @@ import click
 
 from profiler import __version__
 from profiler.cli import calibrate, compare, doctor, explain, listing, report, scale, sql, trace
+from profiler.core import faults
 from profiler.core.errors import USAGE_ERRNOS, ProfilerError, os_error_line
 from profiler.run import owner
 
@@ -90,6 +91,7 @@ class ProfilerGroup(click.Group):
         owner.clear()
         _signalled.clear()
         try:
+            faults.validate_env()  # a malformed PROFILER_FAULT is a usage error before any work
             rv = super().main(*args, **kwargs)
         except SystemExit as e:
             if e.code == 130 and _signalled:  # the run stopped on SIGTERM/SIGHUP, not on Ctrl-C

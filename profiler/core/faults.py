@@ -93,6 +93,13 @@ def _active() -> list[Rule]:
     return _rules
 
 
+def validate_env() -> None:
+    """A malformed ``PROFILER_FAULT`` is a one-line :class:`InputError` now, before any work."""
+    spec = os.environ.get(FAULT_ENV)
+    if spec:
+        parse(spec)
+
+
 def check(op: str, path: Path | str) -> None:
     """Raise the injected :class:`OSError` if a rule picks this call; otherwise nothing."""
     if _injected is None and not os.environ.get(FAULT_ENV):

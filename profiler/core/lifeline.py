@@ -125,6 +125,11 @@ for g in left:
 """
 
 
+def _deaf() -> None:
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_IGN)
+
+
 class Guardian:
     """The one guardian of this process (started on first use; see the module's docstring)."""
 
@@ -146,6 +151,7 @@ class Guardian:
                 stderr=subprocess.DEVNULL,
                 start_new_session=True,
                 close_fds=True,
+                preexec_fn=_deaf,  # ignored from the first instruction, not once the code runs
             )
         except OSError:
             cls._proc = None
