@@ -10,7 +10,7 @@ from typing import Any
 
 from profiler.core.categories import LABELS
 from profiler.core.categories import REMEDIES as REMEDY
-from profiler.sections.blocks import Block, Line
+from profiler.sections.blocks import Block, Line, fmt_ms
 from profiler.sections.registry import RUN, Section, View
 
 
@@ -43,7 +43,7 @@ def find(record: dict[str, Any]) -> dict[str, Any] | None:
                 pct = 100 * ms / bd["step_ms"] if bd["step_ms"] else 0.0
                 what = "clean" if bd.get("compensation") else "traced"
                 best = (ms, {"variant": label, "category": c, "ms": ms, "pct": pct,
-                             "text": f"{label}: {LABELS[c]} {ms:,.3g} ms of its {bd['step_ms']:,.3g} ms step "
+                             "text": f"{label}: {LABELS[c]} {fmt_ms(ms)} ms of its {fmt_ms(bd['step_ms'])} ms step "
                                      f"({pct:.0f}%, {what}) — {REMEDY[c]}"})
     return best[1] if best and best[0] > 0 else None
 
