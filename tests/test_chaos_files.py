@@ -249,3 +249,35 @@ def test_path_component_over_255_is_one_line(tmp_path, args):
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("profiler: error: "), lines
     assert "Traceback" not in r.output
+
+
+@pytest.mark.parametrize("name", ["ENOSPC", "EIO"])
+@pytest.mark.parametrize("which", ["compare.csv", "compare.json", "run.json"])
+def test_compare_marks_the_run_failed_when_its_tables_cannot_be_written(tmp_path, stand_in_worker, name, which):
+    with faults.inject(f"write:1:{name}:{which}"):
+        r = invoke("compare", "-s", "cudnn_lstm", "-f", "torch", "-v", "fused", "--repeat", "1",
+                   "--out", str(tmp_path))
+    assert r.exit_code == 1, r.output
+    (err,) = [ln for ln in r.stderr.splitlines() if ln.startswith("profiler: error:")]
+    assert which in err and os.strerror(getattr(errno, name)) in err, err
+    (run,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    rec = json.loads((run / "run.json").read_text())
+    assert rec["status"] == "failed" and rec["failure"]["path"].endswith(which)
+    assert _no_temp_files(tmp_path) == []
+
+
+@pytest.mark.parametrize("which", ["scaling.csv", "scaling.json", "run.json"])
+def test_scale_marks_the_run_failed_when_its_files_cannot_be_written(tmp_path, monkeypatch, stand_in_worker, which):
+    import profiler.run.thread_sweep as sweep
+
+    monkeypatch.setattr(sweep, "run_job", stand_in_worker)
+    with faults.inject(f"write:1:ENOSPC:{which}"):
+        r = invoke("scale", "-s", "cudnn_lstm", "-f", "torch", "-v", "fused", "--threads", "1", "--repeat", "1",
+                   "--out", str(tmp_path))
+    assert r.exit_code == 1, r.output
+    (err,) = [ln for ln in r.stderr.splitlines() if ln.startswith("profiler: error:")]
+    assert which in err and "No space left on device" in err, err
+    (run,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    rec = json.loads((run / "run.json").read_text())
+    assert rec["status"] == "failed" and rec["failure"]["path"].endswith(which)
+    assert _no_temp_files(tmp_path) == []
