@@ -40,6 +40,9 @@ from profiler.core.errors import InputError
 @click.option("--open", "open_html", is_flag=True, help="Open the HTML report in a browser.")
 @click.option("--force", is_flag=True,
               help="For a folder of traces: merge them as ranks even when they are not of one job.")
+@click.option("--scheduler", metavar="ADDRESS", default=None,
+              help="For a folder of traces: import the ranks on this Dask scheduler (tcp://HOST:8786; "
+                   "default $PROFILER_SCHEDULER, else this machine).")
 @output_options
 def report_cmd(
     run_dir: Path,
@@ -53,6 +56,7 @@ def report_cmd(
     html_file: str | None = None,
     open_html: bool = False,
     force: bool = False,
+    scheduler: str | None = None,
     fmt: str | None = None,
     output: Path | None = None,
 ) -> None:
@@ -79,7 +83,7 @@ def report_cmd(
 
         if trace_budget is not None and trace_budget <= 0:
             raise InputError(f"--trace-budget must be a positive number of MB, got {trace_budget:g}")
-        record, run = import_as_run(run_dir, out, trace_budget, force=force)
+        record, run = import_as_run(run_dir, out, trace_budget, force=force, scheduler=scheduler)
         if emit(record, str(run.path), "json" if as_json else fmt, output, top=top, detail=True, quiet=quiet):
             return
         if as_json:

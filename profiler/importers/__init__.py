@@ -194,7 +194,8 @@ def job_mismatches(files: list[dict[str, Any]]) -> list[str]:
     return out
 
 
-def load_rank_traces(paths: list[Path], force: bool = False, where: Path | None = None) -> ImportedTrace:
+def load_rank_traces(paths: list[Path], force: bool = False, where: Path | None = None,
+                     parse: Any = None) -> ImportedTrace:
     """One trace, or several (one per rank: ``distributedInfo.rank``, else a rank in the file's name,
     else the files' order) read each; the ranks are kept apart in ``ranks`` for the multi-rank merge
     (clock alignment).
@@ -203,6 +204,9 @@ def load_rank_traces(paths: list[Path], force: bool = False, where: Path | None 
     long as one is left. Traces that are not the ranks of one job (:func:`job_mismatches`) are
     refused with one line naming the files, or with ``force`` merged anyway with a warning
     (``facts["warnings"]``; a rank given twice is then renumbered above the others).
+
+    ``parse``: ``f -> (table, facts)`` in place of reading each file here (the many-rank task graph
+    of :mod:`profiler.run.fleet` passes each rank's event store); :class:`InputError` skips the file.
     """
     from profiler.importers.chrome_json import read_chrome
     from profiler.importers.kineto_json import gc_paused, is_kineto, parse_kineto
@@ -219,11 +223,14 @@ def load_rank_traces(paths: list[Path], force: bool = False, where: Path | None 
     skipped: dict[str, str] = {}
     for f in paths:
         try:
-            with gc_paused():
-                doc = read_chrome(f)
-                if not is_kineto(doc):
-                    raise InputError(f"{f}: not a torch.profiler (Kineto) trace")
-                table, fx = parse_kineto(doc, str(f))
+            if parse is not None:
+                table, fx = parse(f)
+            else:
+                with gc_paused():
+                    doc = read_chrome(f)
+                    if not is_kineto(doc):
+                        raise InputError(f"{f}: not a torch.profiler (Kineto) trace")
+                    table, fx = parse_kineto(doc, str(f))
         except InputError as e:
             if len(paths) == 1:
                 raise

@@ -47,8 +47,9 @@ def rank_of(path: str | Path, position: int) -> int:
 def ingest(trace: str, rank: int, out: str) -> dict[str, Any]:
     """Task: import one rank's trace and write its event store under ``out/rank<N>/``.
 
-    Returns ``{"rank", "trace", "store"}`` (``store`` relative to ``out``), or with ``error`` instead
-    of ``store`` when the trace cannot be read or the store cannot be written.
+    Returns ``{"rank", "trace", "store", "facts"}`` (``store`` relative to ``out``; ``facts``: what
+    the importer says of the trace, JSON values), or with ``error`` instead of ``store`` when the
+    trace cannot be read or the store cannot be written.
     """
     from profiler.importers import load_trace
 
@@ -63,7 +64,7 @@ def ingest(trace: str, rank: int, out: str) -> dict[str, Any]:
         return {"rank": rank, "trace": trace, "error": str(e)}
     except (OSError, ValueError, KeyError, TypeError) as e:  # a reader's failure on a damaged file
         return {"rank": rank, "trace": trace, "error": f"{trace}: {type(e).__name__}: {e}"}
-    return {"rank": rank, "trace": trace, "store": rel}
+    return {"rank": rank, "trace": trace, "store": rel, "facts": imp.facts}
 
 
 def summarise(ingested: dict[str, Any], out: str) -> dict[str, Any]:
@@ -224,11 +225,51 @@ def stores_for_traces(path: str | Path, scheduler: str | None = None, workers: i
     manifest = where / "fleet.json"
     try:
         old = json.loads(manifest.read_text())
-        if old.get("traces") == stamp and all((where / r["store"]).is_file() for r in old["result"]["ranks"]):
+        if (old.get("version") == FLEET_MANIFEST_VERSION and old.get("traces") == stamp
+                and all((where / r["store"]).is_file() for r in old["result"]["ranks"])):
             return where, old["result"]
     except (OSError, ValueError, KeyError, TypeError):
         pass
     result = run_fleet([str(f) for f in files], where, scheduler=scheduler, workers=workers)
     if result["ranks"]:
-        atomic_write_json(manifest, {"traces": stamp, "result": result})
+        atomic_write_json(manifest, {"version": FLEET_MANIFEST_VERSION, "traces": stamp, "result": result})
     return where, result
+
+
+#: fleet.json's layout: 2 adds each rank's importer facts (a cache without them is imported again)
+FLEET_MANIFEST_VERSION = 2
+#: a folder of at most this many ranks, with no scheduler named, runs the graph in this process:
+#: a local cluster's start (about 2 s of worker processes) outweighs its parallel parse there
+#: (benchmarks/fleet_ranks.py measures both)
+IN_PROCESS_MAX_RANKS = 2
+
+
+def load_rank_folder(path: str | Path, force: bool = False, scheduler: str | None = None,
+                     workers: int | None = None) -> Any:
+    """A folder of per-rank traces read through the task graph (:func:`stores_for_traces`: each
+    rank imported into its event store on a worker, once), then assembled in this process as
+    :func:`profiler.importers.load_rank_traces` assembles the ranks it reads itself: the same
+    ranks, checks (one job, ``force``), skipped files and facts, each rank's table read from its
+    store. ``scheduler``: a Dask address, ``"in-process"``, or ``None``: ``PROFILER_SCHEDULER``,
+    else in this process for at most :data:`IN_PROCESS_MAX_RANKS` ranks and a local cluster above."""
+    from profiler.core.events import EventTable
+    from profiler.importers import load_rank_traces, trace_folder_files
+
+    p = Path(path)
+    files = trace_folder_files(p)
+    if not files:
+        raise InputError(f"{p}: a directory with neither run.json, *.xplane.pb nor trace JSON files")
+    if scheduler is None:
+        scheduler = os.environ.get(SCHEDULER_ENV) or (IN_PROCESS if len(files) <= IN_PROCESS_MAX_RANKS else None)
+    where, result = stores_for_traces(p, scheduler=scheduler, workers=workers)
+    by_trace = {s["trace"]: s for s in [*result["ranks"], *result["failed"]]}
+
+    def parse(f: Path) -> tuple[Any, dict[str, Any]]:
+        s = by_trace.get(str(Path(f).resolve()))
+        if s is None:
+            raise InputError(f"{f}: not imported")
+        if "error" in s:
+            raise InputError(f"{f}: {s['error'].removeprefix(s['trace'] + ': ')}")
+        return EventTable.load(where / s["store"]), dict(s["facts"])
+
+    return load_rank_traces(files, force, where=p, parse=parse)

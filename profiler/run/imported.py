@@ -23,12 +23,12 @@ from profiler.core.protocol import EVENTS_FILE
 from profiler.core.record import RunRecord, VariantEntry
 from profiler.core.rundir import RunDir, ensure_writable_root
 from profiler.export.chrome import ChromeTraceExporter
-from profiler.importers import load_trace
+from profiler.importers import ImportedTrace, _find_xplane, load_trace, trace_folder_files
 from profiler.run.execute import export_files
 
 
 def import_as_run(path: str | Path, out: Path, budget_mb: float | None = None,
-                  force: bool = False) -> tuple[RunRecord, RunDir]:
+                  force: bool = False, scheduler: str | None = None) -> tuple[RunRecord, RunDir]:
     """Analyse a foreign trace and save it as a run directory (run.json, events, Chrome trace, PNGs).
 
     The breakdown, report and Chrome export are the ones a run of ours gets; the steps are the
@@ -37,9 +37,12 @@ def import_as_run(path: str | Path, out: Path, budget_mb: float | None = None,
 
     A folder of traces is read as the ranks of one job (:func:`profiler.importers.load_rank_traces`:
     traces that are not are refused, or with ``force`` merged with a warning); each rank's step,
-    breakdown and GPU figures are in the ``distributed`` section's ``ranks``.
+    breakdown and GPU figures are in the ``distributed`` section's ``ranks``. The ranks are imported
+    by the task graph of :mod:`profiler.run.fleet` (each into its event store, once, on a Dask
+    worker: ``scheduler`` is a Dask address, ``"in-process"``, or ``None`` for
+    ``PROFILER_SCHEDULER`` / the local machine) and merged here.
     """
-    imp = load_trace(path, force)
+    imp = _load(path, force, scheduler)
     table = imp.table
     distributed = None
     if imp.ranks and len(imp.ranks) > 1:  # one trace per rank: aligned, merged, compared
@@ -132,6 +135,17 @@ def import_as_run(path: str | Path, out: Path, budget_mb: float | None = None,
         record.sections["trace_budget"] = dropped
     run.write_record(record)
     return record, run
+
+
+def _load(path: str | Path, force: bool, scheduler: str | None) -> ImportedTrace:
+    """A folder of per-rank traces through the task graph; anything else (one trace file, a
+    TensorFlow log directory) read here."""
+    p = Path(path)
+    if p.is_dir() and _find_xplane(p) is None and trace_folder_files(p):
+        from profiler.run.fleet import load_rank_folder
+
+        return load_rank_folder(p, force, scheduler)
+    return load_trace(p, force)
 
 
 def _distributed_info(facts: dict, distributed: dict | None) -> dict | None:
