@@ -31,6 +31,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -73,56 +74,51 @@ def die_with_parent(sig: int = signal.SIGTERM) -> Callable[[], None] | None:
     return preexec
 
 
-_GUARDIAN_CODE = r"""
-import os, signal, sys, time
-for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-    signal.signal(s, signal.SIG_IGN)
-grace = float(sys.argv[1])
-groups = set()
-buf = b""
-while True:
-    try:
-        chunk = os.read(0, 4096)
-    except InterruptedError:
-        continue
-    except OSError:
-        chunk = b""
-    if not chunk:
-        break
-    buf += chunk
-    *lines, buf = buf.split(b"\n")
-    for line in lines:
+def _guard(grace_s: float) -> None:
+    """The guardian's loop (``python -I -S lifeline.py --guardian GRACE``): read ``+PGID``/``-PGID``
+    lines until the pipe closes, then SIGTERM the groups left, wait ``grace_s``, SIGKILL the rest."""
+    _deaf()
+    groups: set[int] = set()
+    buf = b""
+    while True:
         try:
-            op, pgid = line[:1], int(line[1:])
-        except ValueError:
+            chunk = os.read(0, 4096)
+        except InterruptedError:
             continue
-        (groups.add if op == b"+" else groups.discard)(pgid)
+        except OSError:
+            chunk = b""
+        if not chunk:
+            break
+        buf += chunk
+        *lines, buf = buf.split(b"\n")
+        for line in lines:
+            try:
+                op, pgid = line[:1], int(line[1:])
+            except ValueError:
+                continue
+            if op == b"+":
+                groups.add(pgid)
+            else:
+                groups.discard(pgid)
+    left = [g for g in groups if _group_exists(g)]
+    for g in left:
+        with contextlib.suppress(OSError):
+            os.killpg(g, signal.SIGTERM)
+    end = time.monotonic() + grace_s
+    while left and time.monotonic() < end:
+        time.sleep(0.05)
+        left = [g for g in left if _group_exists(g)]
+    for g in left:
+        with contextlib.suppress(OSError):
+            os.killpg(g, signal.SIGKILL)
 
-def alive(g):
-    try:
-        os.killpg(g, 0)
-        return True
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return False
 
-left = [g for g in groups if alive(g)]
-for g in left:
+def _group_exists(pgid: int) -> bool:
     try:
-        os.killpg(g, signal.SIGTERM)
-    except OSError:
-        pass
-end = time.monotonic() + grace
-while left and time.monotonic() < end:
-    time.sleep(0.05)
-    left = [g for g in left if alive(g)]
-for g in left:
-    try:
-        os.killpg(g, signal.SIGKILL)
-    except OSError:
-        pass
-"""
+        os.killpg(pgid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
 
 
 def _deaf() -> None:
@@ -145,7 +141,7 @@ class Guardian:
             return cls._proc
         try:
             cls._proc = subprocess.Popen(
-                [sys.executable, "-I", "-S", "-c", _GUARDIAN_CODE, str(GRACE_S)],
+                [sys.executable, "-I", "-S", os.path.abspath(__file__), "--guardian", str(GRACE_S)],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
@@ -212,3 +208,7 @@ def group_alive(pgid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["--guardian"]:
+    _guard(float(sys.argv[2]))
