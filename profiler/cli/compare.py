@@ -20,6 +20,7 @@ from profiler.cli.options import (
 )
 from profiler.core import defaults
 from profiler.report.progress import ProgressView
+from profiler.run import owner
 
 
 @click.command("compare")
@@ -113,6 +114,7 @@ def compare_cmd(
     p = plan(req)  # validates every option before anything runs
     with ProgressView(p.jobs, enabled=bool(p.jobs)) as view:
         record, run, result, files = run_compare(p, skipped, progress=view.update, on_job_done=view.finish)
+    owner.clear()  # the run is saved: an error after this point does not fail it
     if as_json:
         click.echo(json.dumps(compare_document(record, run.path, result, files), indent=2, default=str))
     else:

@@ -18,6 +18,7 @@ from profiler.cli.options import (
     csv_list,
     stdout_console,
 )
+from profiler.run import owner
 
 
 def thread_list_option(ctx: Any, param: Any, value: str | None) -> str | None:
@@ -110,6 +111,7 @@ def scale_cmd(
     sp = plan_scale(req)
     with ScaleProgressView(len(sp.jobs), enabled=bool(sp.jobs)) as view:
         record, run = execute_scale(sp, progress=view.update, on_job_done=view.finish)
+    owner.clear()  # the run is saved: an error after this point does not fail it
     doc = json_summary(record, run)
     if as_json:
         click.echo(json.dumps(doc, indent=2))

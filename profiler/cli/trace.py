@@ -22,6 +22,7 @@ from profiler.cli.options import (
 from profiler.core import defaults
 from profiler.core.errors import InputError
 from profiler.report.progress import ProgressView
+from profiler.run import owner
 
 #: Worker processes per variant for `trace` (docs/compare.md: why this keeps the main job's time)
 DEFAULT_TRACE_REPEAT = defaults.REPEAT["trace"]
@@ -159,6 +160,7 @@ def trace_cmd(
         raise InputError("nothing to run")
     with ProgressView(p.jobs, enabled=bool(p.jobs)) as view:
         record, run = execute(p, progress=view.update, on_job_done=view.finish)
+    owner.clear()  # the run is saved: an error after this point does not fail it
     if as_json:
         click.echo(json.dumps(json_summary(record, run), indent=2))
     else:
