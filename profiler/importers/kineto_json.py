@@ -137,14 +137,6 @@ _LAUNCH_FLOW_CATS = frozenset({"async_cpu_to_gpu", "async_gpu", "ac2g"})
 NO_STREAM = 999
 
 
-@lru_cache(maxsize=1 << 14)
-def _labelled_range(name: str) -> bool:
-    """A ``record_function`` range rather than an operator, by its name: ``label#detail``
-    (``Optimizer.step#SGD.step``) or a collective's own ``nccl:``/``gloo:`` range, never an
-    ``ns::op`` (operators are ``aten::mm``, ``autograd::engine::...``, ``AddmmBackward``)."""
-    return "::" not in name and ("#" in name or name.startswith(("nccl:", "gloo:")))
-
-
 def _role_of(cat: str) -> str | None:
     """The role of a ``cat`` (``None``: a category no Kineto version writes)."""
     r = _ROLES.get(cat)
@@ -338,6 +330,15 @@ def needs_exact_ts(doc: ChromeDoc) -> bool:
     return any(isinstance(e.ts, float) and abs(e.ts) >= EXACT_FROM_US for e in doc.first_events(200))
 
 
+def _ns_of(us: np.ndarray, source: str) -> np.ndarray:
+    """Microseconds in integer nanoseconds, each the nanosecond written (as :func:`us_to_ns`)."""
+    if len(us) and not (np.isfinite(us).all() and np.abs(us).max() <= _MAX_NS / 1000):
+        bad = us[~(np.isfinite(us) & (np.abs(us) <= _MAX_NS / 1000))][0]
+        raise InputError(f"{source}: malformed trace event (OverflowError: time {bad!r} us out of range)")
+    whole = np.trunc(us)
+    return whole.astype(np.int64) * 1000 + np.rint((us - whole) * 1000).astype(np.int64)
+
+
 def us_to_ns(x: int | float) -> int:
     """Microseconds (as JSON gave them) in integer nanoseconds. Below :data:`EXACT_FROM_US` a
     double's spacing is under 1 ns, so the nanosecond written is the one nearest the double: the
@@ -373,7 +374,10 @@ def _read(events: list[msgspec.Raw], lo: int, hi: int, source: str, exact: bool 
     """``events[lo:hi]`` read one at a time: what is unusual is skipped and counted, not fatal."""
     strings = StringTable()
     intern = strings.intern
-    start, dur, pid, tid, corr = array("q"), array("q"), array("q"), array("q"), array("q")
+    # ts and dur as written (microseconds), scaled to nanoseconds at once at the end (_ns_of);
+    # where ts must be read from its text (exact), ts is kept in nanoseconds as read
+    start, dur = array("q" if exact else "d"), array("d")
+    pid, tid, corr = array("q"), array("q"), array("q")
     cat, name, shapes = array("h"), array("i"), array("i")
     flops = array("d")
     shape_ids: dict[bytes, int] = {}
@@ -441,8 +445,10 @@ def _read(events: list[msgspec.Raw], lo: int, hi: int, source: str, exact: bool 
                 skipped["without a numeric ts"] += 1
                 continue
             d = e.dur
-            d = us_to_ns(d) if isinstance(d, (int, float)) and not isinstance(d, bool) else 0
-            ts = exact_ns(bytes(_TS.decode(raw).ts)) if exact and ts.__class__ is float else us_to_ns(ts)
+            if not isinstance(d, (int, float)) or isinstance(d, bool):
+                d = 0
+            if exact:
+                ts = exact_ns(bytes(_TS.decode(raw).ts)) if ts.__class__ is float else ts * 1000
             ecat = e.cat if isinstance(e.cat, str) else ""
             cat_n[ecat] = cat_n.get(ecat, 0) + 1
             role = roles.get(ecat, "?")
@@ -488,6 +494,10 @@ def _read(events: list[msgspec.Raw], lo: int, hi: int, source: str, exact: bool 
                               a.shared_memory, a.occupancy), strict=True) if v is not None}
                         if ka:
                             span_args[row] = ka
+            elif role == "runtime":
+                code = c_sync if nm in SYNC_CALLS else c_rt
+                if a is not None:
+                    c_corr = _int(a.correlation)
             elif nm.startswith("ProfilerStep#") and role != "trace" and _STEP_RX.match(nm):
                 # the step marker: a user_annotation since torch 1.11, an Operator before
                 code = c_step
@@ -500,8 +510,9 @@ def _read(events: list[msgspec.Raw], lo: int, hi: int, source: str, exact: bool 
                 code = c_dl
                 p = pid_of(p)
                 host_pids[p] = host_pids.get(p, 0) + 1
-            elif role == "op" and _labelled_range(nm):
-                # torch <= 1.10 wrote record_function ranges as Operators too: read as 1.11 on reads them
+            elif role == "op" and "::" not in nm and ("#" in nm or nm.startswith(("nccl:", "gloo:"))):
+                # torch <= 1.10 wrote record_function ranges as Operators too (a label#detail or a
+                # collective's nccl:/gloo: range, never an ns::op): read as 1.11 on reads them
                 code = ann_codes.get(nm, -1)
                 if code < 0:
                     code = ann_codes[nm] = c_coll if op_kind(nm)[1] == "communication" else c_region
@@ -533,10 +544,6 @@ def _read(events: list[msgspec.Raw], lo: int, hi: int, source: str, exact: bool 
                     code = ann_codes.get(nm, -1)
                     if code < 0:
                         code = ann_codes[nm] = c_coll if op_kind(nm)[1] == "communication" else c_region
-            elif role == "runtime":
-                code = c_sync if nm in SYNC_CALLS else c_rt
-                if a is not None:
-                    c_corr = _int(a.correlation)
             elif role == "python":
                 code = c_py
             elif role == "trace":
@@ -566,10 +573,13 @@ def _read(events: list[msgspec.Raw], lo: int, hi: int, source: str, exact: bool 
     except (TypeError, ValueError, AttributeError, KeyError, OverflowError, msgspec.DecodeError) as ex:
         # a field of the wrong type or out of range: one line, no traceback
         raise InputError(f"{source}: malformed trace event ({type(ex).__name__}: {ex})") from None
-    cols = {"start_ns": start, "dur_ns": dur, "cat": cat, "name": name, "pid": pid, "tid": tid, "flops": flops,
+    start_ns = np.frombuffer(start, np.int64).copy() if exact else _ns_of(np.frombuffer(start, np.float64), source)
+    cols = {"start_ns": start_ns, "dur_ns": _ns_of(np.frombuffer(dur, np.float64), source), "cat": cat, "name": name,
+            "pid": pid, "tid": tid, "flops": flops,
             "corr": corr, "shapes": shapes}
     return _Part(
-        strings=strings.strings, cols={k: np.frombuffer(v, _COL_TYPES[k]).copy() for k, v in cols.items()},
+        strings=strings.strings, cols={k: v if isinstance(v, np.ndarray) else np.frombuffer(v, _COL_TYPES[k]).copy()
+                                       for k, v in cols.items()},
         span_args=span_args, processes=processes, threads=threads, pid_names=pid_names, host_pids=host_pids,
         device_rows=np.frombuffer(device_rows, np.int64).copy(),
         flows=np.frombuffer(flows, np.int64).reshape(-1, 6).copy(), tracks=tracks, skipped=skipped,
