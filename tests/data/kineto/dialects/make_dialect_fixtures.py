@@ -178,8 +178,8 @@ def main() -> None:
     for i in (3, 4, 5):
         t = tr.step(t, True, i) + 15
     doc = tr.document(t0, t + 50, props=True)
-    with gzip.open(HERE / "torch110_gpu_steps.json.gz", "wt") as f:
-        json.dump(doc, f, indent=1)
+    with open(HERE / "torch110_gpu_steps.json.gz", "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as f:
+        f.write(json.dumps(doc, indent=1).encode())  # mtime 0: the same bytes on every rebuild
 
     # torch 1.8: array form, "Input dims", no ProfilerStep
     tr = OldTrace(dims_key="Input dims")
