@@ -22,6 +22,7 @@ from profiler.report.breakdown import run_tail
 from profiler.report.summary import SummaryReport
 from profiler.sections.blocks import Line
 from profiler.sections.document import Report, VariantPart, build
+from profiler.sections.labels import steps_phrase
 from profiler.sections.registry import View
 
 
@@ -41,7 +42,8 @@ class VariantReport:
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         e = self.entry
         name = self.part.label.replace("/", " · ", 1) if self.part and self.part.label else f"{e.framework} · {e.variant}"
-        title = f"[bold]{name}[/] · {e.mode} · preset {e.preset}"
+        title = (f"[bold]{name}[/] · imported {e.preset}" if e.sections.get("imported")
+                 else f"[bold]{name}[/] · {e.mode} · preset {e.preset}")
         parts: list[Any] = []
         if not e.ok:
             msg = Text(f"{e.status}: {e.error or 'no detail'}", style="bold red")
@@ -125,22 +127,32 @@ class RunReport:
         sc = rec.scenario
         s = rec.settings
         host = rec.host
-        yield Text.assemble(
-            ("profiler trace ", "bold"),
-            (sc.get("name", "?"), "bold cyan"),
-            f" — {sc.get('summary', '')}\n",
-            (
-                f"{host.get('cpu', '?')} · {host.get('cores', '?')} cores · "
-                f"{'GPU: ' + ', '.join(g['name'] for g in host.get('gpus', [])) if host.get('gpus') else 'no GPU'}"
-                f" · device {s.get('device')} · preset {s.get('preset')} · mode {s.get('mode')} · "
-                + (f"clean steps for ≥{s['min_time_s']:g} s (≤{s.get('steps')}) per process"
-                   if s.get("min_time_s") else f"{s.get('steps')} clean")
-                + f" in {s.get('repeat') or 1} process(es) + {s.get('trace_steps')} traced steps after "
-                f"{s.get('warmup')} warm-up"
-                f" · threads {s.get('threads') or 'framework default'} · data {s.get('data')}",
-                "dim",
-            ),
-        )
+        if rec.kind == "import":  # recorded elsewhere: this machine's host and settings are not its
+            gpus = sorted({str(g.get("name")) for v in rec.variants
+                           for g in ((v.sections.get("imported") or {}).get("device_properties") or [])
+                           if isinstance(g, dict) and g.get("name")})
+            yield Text.assemble(
+                ("profiler import ", "bold"), (sc.get("name", "?"), "bold cyan"), f" — {sc.get('summary', '')}\n",
+                (f"recorded elsewhere · device {s.get('device')}" + (f" ({', '.join(gpus)})" if gpus else "")
+                 + f" · {steps_phrase(s, rec.kind)}; what was read: each panel's first lines", "dim"),
+            )
+        else:
+            yield Text.assemble(
+                (f"profiler {rec.kind} ", "bold"),
+                (sc.get("name", "?"), "bold cyan"),
+                f" — {sc.get('summary', '')}\n",
+                (
+                    f"{host.get('cpu', '?')} · {host.get('cores', '?')} cores · "
+                    f"{'GPU: ' + ', '.join(g['name'] for g in host.get('gpus', [])) if host.get('gpus') else 'no GPU'}"
+                    f" · device {s.get('device')} · preset {s.get('preset')} · mode {s.get('mode')} · "
+                    + (f"clean steps for ≥{s['min_time_s']:g} s (≤{s.get('steps')}) per process"
+                       if s.get("min_time_s") else f"{s.get('steps')} clean")
+                    + f" in {s.get('repeat') or 1} process(es) + {s.get('trace_steps')} traced steps after "
+                    f"{s.get('warmup')} warm-up"
+                    f" · threads {s.get('threads') or 'framework default'} · data {s.get('data')}",
+                    "dim",
+                ),
+            )
         params = s.get("params") or {}
         if params:
             yield Text("sizes: " + ", ".join(f"{k}={v}" for k, v in params.items()), style="dim")
