@@ -5,13 +5,31 @@ many records the tracer made per traced step in each category (:func:`records_pe
 measured per-record cost (``calibration["tracer_costs"]``, :mod:`profiler.run.tracer_cost`) and the
 clean step median the entry headlines.
 
-1. Remove the measured cost where it lands: ``inside_us`` × records of a category from that category
-   (inside each recorded op's self time), ``outside_us`` × all records from framework overhead (the
-   gaps between records); and the wall time of the page faults the traced steps took beyond the
-   clean step's (their extra kernel CPU over the framework's threads) from memory I/O (``fault_ms``,
-   :mod:`profiler.analysis.step_usage`; negative when the clean step faults more: its faults are the
-   clean step's memory I/O). A category never goes below zero.
-2. The *residual* is the compensated traced step minus the clean median, in % of the clean median.
+1. How much a tracer added is measured in the run itself (:func:`tracer_in_run`): the worker runs
+   clean steps, then traced ones, so each traced step minus the clean step is what tracing cost that
+   step (mean, spread and standard error). Of it, the wall time of the page faults the traced steps
+   took beyond the clean step's (``fault_ms``, :mod:`profiler.analysis.step_usage`, per thread;
+   negative when the clean step faults more) comes out of memory I/O (a fault is the kernel
+   supplying memory on first touch); the rest is the tracer's cost per record *in this step*,
+   spread over the records: ``profiler calibrate``'s figures (``inside_us`` / ``outside_us``) only
+   decide where it lands, inside each category's records or in the gaps between them (framework
+   overhead), in their ratio. The calibrated total per record becomes a cross-check: beyond
+   :data:`CROSS_CHECK_FACTOR` from the in-run figure either way, ``cross_check`` says so. A
+   calibrated cost marked ``unresolved`` (its median stayed at zero) is never used.
+   Where the records are the toolkit's own spans (:data:`OWN_SPAN_FRAMEWORKS`), the clean steps
+   record them too, so no tracer ran in the traced steps alone: nothing is removed per record and a
+   difference between traced and clean steps is reported as not a tracer cost.
+   Without the page-fault counters on both sides (older runs), the in-run total cannot be split
+   between faults and records: the calibrated cost per record is removed instead (``method:
+   "calibrated"``), as is done without a clean median.
+   No category goes below zero, nor below what an independent figure of the same run says it holds
+   (``floors_ms``: the roofline's bytes at the calibrated bandwidth for memory I/O, its FLOPs at the
+   calibrated peak for compute, :func:`roofline_floors`); where the removal would have, the
+   category is kept there, a warning says so, and what could not be removed stays in the residual.
+2. The *residual* is the compensated traced step minus the clean median, in % of the clean median:
+   in the in-run method, what could not be placed (categories held at zero or at their floor,
+   faster traced steps, a difference that is not a tracer's); in the calibrated one, also how far
+   the calibrated cost per record is from this step's.
 3. Categories measured on the clean steps themselves (``fixed_ms``: the input wait, marked by the
    harness's own ``data_loading`` spans in every step) take their clean values; the other
    compensated categories are scaled by one factor so that everything sums to the clean median. The
@@ -30,9 +48,12 @@ Categories that were not measured stay ``None`` and are not scaled.
 
 from __future__ import annotations
 
+import math
+import statistics
+from collections.abc import Sequence
 from typing import Any
 
-from profiler.core.categories import CATEGORIES, FRAMEWORK_OVERHEAD, LABELS, MEMORY_IO
+from profiler.core.categories import CATEGORIES, COMPUTE, FRAMEWORK_OVERHEAD, LABELS, MEMORY_IO
 
 RESIDUAL_TOLERANCE_PCT = 10.0
 
@@ -98,6 +119,8 @@ def record_cost(
             return None, f"no measured tracer cost for {framework}" + (
                 f" ({tracer} configuration {name!r} not measured)" if t.get("configs") else ""
             )
+        if cfg.get("unresolved"):
+            return None, f"{tracer} ({name}) cost unresolved: {cfg['unresolved']}"
         if not isinstance(cfg.get("inside_us"), dict) or cfg.get("outside_us") is None:
             return None, f"{tracer} ({name}): " + (cfg.get("inside_note") or "where the cost lands is not measured")
         tot = cfg["total_us"]
@@ -109,12 +132,80 @@ def record_cost(
         o = tc.get("own_spans") or {}
         if not o.get("total_us"):
             return None, o.get("unavailable") or "own span cost not measured"
+        if o.get("unresolved"):
+            return None, f"own span cost unresolved: {o['unresolved']}"
         return (
             {"inside_us": float(o["inside_us"]), "outside_us": float(o["outside_us"])},
             f"own spans {o['total_us']['median']:.2f} µs per span",
         )
     entry = tc.get(framework) or {}
     return None, entry.get("unavailable") or f"no measured tracer cost for {framework}"
+
+
+#: the in-run cost per record and ``profiler calibrate``'s may differ by this factor either way before
+#: ``cross_check`` says so (the calibration's one-element op is cheaper to record than a real step's
+#: ops with their shapes, and it moved 1.3 → 2.5 µs between two calibrations of one machine)
+CROSS_CHECK_FACTOR = 2.0
+
+#: removals a category could not take (held at zero or at its independent floor) below this share of
+#: the clean step are not worth a warning
+CLAMP_WORTH_WARNING = 0.01
+
+
+def tracer_in_run(traced_steps_ms: Sequence[float], clean_steps_ms: Sequence[float], clean_ms: float | None) -> dict[str, Any] | None:
+    """What each traced step took beyond the clean step (``clean_ms``, the headline the breakdown is
+    fitted to), from the steps of the same process: ``per_step_ms`` (mean), ``median_ms``,
+    ``min_ms``/``max_ms``, ``sem_ms`` (the standard error of the traced steps' mean minus the clean
+    steps', from both sides' spread), with the counts. ``None`` without both."""
+    t = [float(v) for v in traced_steps_ms]
+    c = [float(v) for v in clean_steps_ms]
+    if not t or not c or not clean_ms:
+        return None
+    ex = [v - clean_ms for v in t]
+
+    def var_of_mean(vs: list[float]) -> float:
+        return statistics.variance(vs) / len(vs) if len(vs) > 1 else 0.0
+
+    return {
+        "per_step_ms": statistics.fmean(ex),
+        "median_ms": statistics.median(ex),
+        "min_ms": min(ex),
+        "max_ms": max(ex),
+        "sem_ms": math.sqrt(var_of_mean(t) + var_of_mean(c)),
+        "n_traced": len(t),
+        "n_clean": len(c),
+        "clean_ms": float(clean_ms),
+    }
+
+
+def roofline_floors(roofline: dict[str, Any] | None, calibration: dict[str, Any] | None,
+                    device: str = "cpu") -> dict[str, Any]:
+    """What the roofline of the same traced steps says memory I/O and compute hold at least, per
+    step: the bytes of its memory-bound ops at the calibrated bandwidth (an op whose bytes fit the
+    cache-resident working set at the cache's), the FLOPs of its compute-bound ops at the
+    calibrated peak. ``{"ms": {category: ms}, "ops": {category: n}}``; empty without ceilings or
+    costed ops. A lower bound: the table lists the costliest ops only."""
+    from profiler.analysis.roofline import ceilings_from_calibration
+
+    ceil = ceilings_from_calibration(calibration, "cuda" if device == "cuda" else "cpu")
+    ops = (roofline or {}).get("ops") or []
+    if ceil is None or not ops:
+        return {"ms": {}, "ops": {}}
+    cached = bool(ceil.cache_bw and ceil.cache_bytes and ceil.cache_bw > ceil.peak_bw)
+    ms = {MEMORY_IO: 0.0, COMPUTE: 0.0}
+    n = {MEMORY_IO: 0, COMPUTE: 0}
+    for o in ops:
+        b = o.get("bound")
+        if b == "memory":
+            by = float(o.get("mb_per_step") or 0.0) * 1e6
+            per_call = by / max(float(o.get("calls_per_step") or 1.0), 1e-9)
+            bw = ceil.cache_bw if cached and per_call <= (ceil.cache_bytes or 0.0) else ceil.peak_bw
+            ms[MEMORY_IO] += 1e3 * by / bw
+            n[MEMORY_IO] += 1
+        elif b == "compute":
+            ms[COMPUTE] += 1e3 * float(o.get("gflop_per_step") or 0.0) * 1e9 / ceil.peak_flops
+            n[COMPUTE] += 1
+    return {"ms": {c: v for c, v in ms.items() if n[c]}, "ops": {c: k for c, k in n.items() if k}}
 
 
 def compensate(
@@ -125,36 +216,134 @@ def compensate(
     not_measured: dict[str, str] | None = None,
     fixed_ms: dict[str, float] | None = None,
     fault_ms: float | None = None,
+    in_run: dict[str, Any] | None = None,
+    floors_ms: dict[str, float] | None = None,
+    records_in_clean: bool = False,
+    calibrated_total_us: float | None = None,
 ) -> dict[str, Any]:
-    """The compensated breakdown summing to ``clean_median_ms``, with its residual and warnings."""
+    """The compensated breakdown summing to ``clean_median_ms``, with its residual and warnings.
+
+    ``in_run`` (:func:`tracer_in_run`, with ``fault_ms`` measured on both sides) selects the in-run
+    method: the traced − clean difference is removed, ``fault_ms`` of it from memory I/O and the
+    rest over the records in ``cost``'s inside/outside ratio; otherwise ``cost`` per record is
+    removed as calibrated. ``records_in_clean``: the records are made in the clean steps too (the
+    toolkit's own spans), so none of the difference is theirs. ``floors_ms``: what independent
+    figures say a category holds at least (:func:`roofline_floors`). ``calibrated_total_us``: the
+    calibration's cost per record for the cross-check (default: ``cost``'s inside + outside)."""
     nm = set(not_measured or {})
     fixed = {c: float(v) for c, v in (fixed_ms or {}).items() if c not in nm and v is not None}
-    comp: dict[str, float | None] = {}
     total_records = sum(records_per_step.values())
+    cal_total = calibrated_total_us if calibrated_total_us is not None else cost["inside_us"] + cost["outside_us"]
+    warnings: list[str] = []
+    notes: list[str] = []
+    method = "in run" if in_run is not None and clean_median_ms else "calibrated"
+    inside_us, outside_us = cost["inside_us"], cost["outside_us"]
+    placed: dict[str, Any] | None = None
+    cross: dict[str, Any] | None = None
+    if records_in_clean:
+        inside_us = outside_us = 0.0  # the clean step pays for the same records
+    if method == "in run":
+        assert in_run is not None and clean_median_ms
+        free_traced = sum(float(traced_ms.get(c) or 0.0) for c in CATEGORIES if c not in nm and c not in fixed)
+        target = clean_median_ms - sum(fixed.values())
+        fault = float(fault_ms or 0.0)
+        measured = free_traced - target  # what tracing added to the categories the clean step does not fix
+        tracer_ms = 0.0 if records_in_clean else measured - fault
+        placed = {"measured_ms": measured, "fault_ms": fault, "tracer_ms": tracer_ms, "records_per_step": total_records,
+                  "per_record_us": None, "inside_us": None, "outside_us": None, "placed_by": None}
+        per_record = None
+        if records_in_clean:
+            placed["placed_by"] = "nothing: the clean steps record the same spans"
+            if abs(measured - fault) >= 0.01 * clean_median_ms:
+                warnings.append(
+                    f"the traced steps took {measured - fault:+.2f} ms per step (± {in_run['sem_ms']:.2f}) beyond the clean "
+                    "step and their page faults, though no tracer ran in them alone (the toolkit's own spans are "
+                    "recorded in the clean steps too): not a tracer cost, so it is not removed"
+                )
+        elif tracer_ms <= 0:
+            placed["placed_by"] = "nothing: the traced steps were not slower beyond their page faults"
+            if -tracer_ms >= 0.01 * clean_median_ms:
+                warnings.append(
+                    f"the traced steps were {-tracer_ms:.2f} ms per step faster than the clean step beyond their page "
+                    f"faults (± {in_run['sem_ms']:.2f}): the clean steps were slowed by something other than the tracer, "
+                    "so no tracer cost is removed"
+                )
+        elif cal_total <= 0:
+            placed["placed_by"] = "nothing: the calibration measured no cost per record to say where it lands"
+        elif total_records <= 0:
+            placed["placed_by"] = "nothing: no records in the traced steps to carry it"
+        else:
+            per_record = 1e3 * tracer_ms / total_records
+            share_in = cost["inside_us"] / cal_total
+            inside_us, outside_us = per_record * share_in, per_record * (1.0 - share_in)
+            # the per-record figure over the traced steps' spread (the rest of the difference is the same in each)
+            off = in_run["per_step_ms"] - tracer_ms
+            placed.update(
+                per_record_us=per_record, inside_us=inside_us, outside_us=outside_us,
+                per_record_range_us=[1e3 * (in_run["min_ms"] - off) / total_records,
+                                     1e3 * (in_run["max_ms"] - off) / total_records],
+                placed_by=f"the calibrated ratio: {100 * share_in:.0f}% inside the records, {100 * (1 - share_in):.0f}% between them",
+            )
+            ratio = per_record / cal_total
+            cross = {"in_run_us": per_record, "calibrated_us": cal_total, "ratio": ratio, "factor": CROSS_CHECK_FACTOR,
+                     "agrees": 1.0 / CROSS_CHECK_FACTOR <= ratio <= CROSS_CHECK_FACTOR, "note": None}
+            if not cross["agrees"]:
+                cross["note"] = (
+                    f"`profiler calibrate`'s {cal_total:.2f} µs per record is {ratio:.1f}× off the {per_record:.2f} µs "
+                    f"a record cost in these steps (beyond the {CROSS_CHECK_FACTOR:g}× the cross-check allows): the "
+                    "in-run figure is the one removed"
+                )
+                notes.append(cross["note"])
+        if per_record is None:
+            inside_us = outside_us = 0.0
+    comp: dict[str, float | None] = {}
+    clamped: dict[str, dict[str, float]] = {}
+    floors = {c: float(v) for c, v in (floors_ms or {}).items() if v is not None and v > 0}
     for c in CATEGORIES:
         v = traced_ms.get(c)
         if c in nm or v is None:
             comp[c] = None
             continue
-        v = float(v) - records_per_step.get(c, 0.0) * cost["inside_us"] / 1e3
+        v0 = float(v)
+        v = v0 - records_per_step.get(c, 0.0) * inside_us / 1e3
         if c == FRAMEWORK_OVERHEAD:
-            v -= total_records * cost["outside_us"] / 1e3
+            v -= total_records * outside_us / 1e3
         if c == MEMORY_IO and fault_ms:
             v -= fault_ms
-        comp[c] = max(0.0, v)
+        floor = min(v0, floors.get(c, 0.0))  # never raised above what the traced steps measured
+        if v < max(0.0, floor):
+            clamped[c] = {"would_be_ms": v, "kept_ms": max(0.0, floor), "floor_ms": floors.get(c, 0.0)}
+            v = max(0.0, floor)
+        comp[c] = v
     comp_step = sum(v for v in comp.values() if v is not None)
     removed = sum(float(traced_ms.get(c) or 0.0) for c in CATEGORIES if c not in nm) - comp_step
-    warnings: list[str] = []
+    for c, k in clamped.items():
+        if clean_median_ms and k["kept_ms"] - k["would_be_ms"] < CLAMP_WORTH_WARNING * clean_median_ms:
+            continue
+        if k["floor_ms"] > 0:
+            warnings.append(
+                f"{LABELS[c]}: removing the tracer's cost would leave {k['would_be_ms']:.2f} ms, below the "
+                f"{k['floor_ms']:.2f} ms the same steps' roofline says it holds; kept at {k['kept_ms']:.2f} ms "
+                "(what could not be removed stays in the residual)"
+            )
+        else:
+            warnings.append(
+                f"{LABELS[c]}: removing the tracer's cost would leave {k['would_be_ms']:.2f} ms; kept at 0 "
+                "(what could not be removed stays in the residual)"
+            )
+    base = {"method": method, "in_run": in_run, "placed": placed, "cross_check": cross, "clamped": clamped,
+            "floors_ms": floors or None, "notes": notes}
     uncertain: list[str] = []
     if not clean_median_ms:
         return {
+            **base,
             "ms": comp,
             "compensated_traced_step_ms": comp_step,
             "removed_ms": removed,
             "residual_pct": None,
             "fixed": [],
             "uncertain": [],
-            "warnings": [],
+            "warnings": warnings,
         }
     free = [c for c in CATEGORIES if comp.get(c) is not None and c not in fixed]
     scaled = _scaled({**comp, **fixed}, set(fixed), clean_median_ms) if fixed else None
@@ -180,6 +369,7 @@ def compensate(
             + " uncertain"
         )
     return {
+        **base,
         "ms": out_ms,
         "compensated_traced_step_ms": comp_step,
         "removed_ms": removed,
@@ -188,6 +378,22 @@ def compensate(
         "uncertain": uncertain,
         "warnings": warnings,
     }
+
+
+def cost_phrase(res: dict[str, Any], calibrated: str) -> str:
+    """How the tracer's cost was measured and placed, in words, for ``breakdown["describes"]``:
+    ``res`` is :func:`compensate`'s result, ``calibrated`` :func:`record_cost`'s description."""
+    run, placed = res.get("in_run"), res.get("placed")
+    if res.get("method") != "in run" or not run or not placed:
+        return f"{calibrated} as calibrated (not measured in this run: no page-fault counters or no clean steps)"
+    head = (f"measured in this run: {run['per_step_ms']:.2f} ms per traced step over the clean step "
+            f"(± {run['sem_ms']:.2f}, {run['min_ms']:.2f} to {run['max_ms']:.2f} over {run['n_traced']} steps)")
+    if placed.get("per_record_us") is None:
+        return f"{head}; removed per record: {placed['placed_by']}; calibration {calibrated}"
+    lo, hi = placed["per_record_range_us"]
+    return (f"{head}, {placed['tracer_ms']:.2f} ms of it over {placed['records_per_step']:,.0f} records = "
+            f"{placed['per_record_us']:.2f} µs each ({lo:.2f} to {hi:.2f}); where it lands: {placed['placed_by']} "
+            f"(calibration {calibrated})")
 
 
 def _scaled(ms: dict[str, float | None], keep: set[str], total: float) -> dict[str, float | None] | None:

@@ -9,12 +9,20 @@ the measured per-record cost leaves them in the traced breakdown.
 
 :func:`kernel_excess` measures what they cost where they happened: the kernel CPU time a traced step
 took beyond the clean step's (the tracer itself makes no system calls per record; the faults are the
-kernel work it causes), in wall time over the threads that fault in parallel (a framework's large
-ops, which touch fresh buffers, run on its intra-op threads). The price per fault it implies is set
-beside this machine's calibrated price on memory it had handed out before
-(``calibration["cpu"]["page_fault_us"]``): far above it, the machine was slow to supply memory (a
-virtual machine's memory touched for the first time since boot, reclaim). The compensation removes
-that time from memory I/O (a fault is the kernel supplying memory on first touch).
+kernel work it causes), in wall time. Where the steps carry the stepping thread's own counters
+(:mod:`profiler.core.usage`, ``thread_*``), the wall time is counted per thread: the stepping
+thread's extra kernel time as it is (what it faulted, it faulted serially), the other threads' over
+the framework's op threads (they fault in parallel, inside the large ops that touch fresh buffers),
+and the larger of the two is the wall time (a parallel op whose threads, the stepping thread among
+them, fault alike: the stepping thread's share; a pool the stepping thread waits on: the pool's
+over its threads; a buffer touched on the stepping thread alone: that thread's). It is a lower
+bound when the other threads fault one after another rather than together. Without them (steps recorded before, or read on different threads) the process's extra
+kernel time is divided evenly over the op threads, as before, and ``split`` says which was used.
+The price per fault it implies is set beside this machine's calibrated price on memory it had
+handed out before (``calibration["cpu"]["page_fault_us"]``): far above it, the machine was slow to
+supply memory (a virtual machine's memory touched for the first time since boot, reclaim). The
+compensation removes that time from memory I/O (a fault is the kernel supplying memory on first
+touch).
 """
 
 from __future__ import annotations
@@ -32,15 +40,21 @@ FAULTS_WORTH_NOTING = 100
 
 def usage_summary(clean: Sequence[StepWindow], traced: Sequence[StepWindow]) -> dict[str, Any] | None:
     """Counters per step: the median over the clean steps (the headline is their median) and the
-    mean over the traced steps (the breakdown is their mean). ``None`` when no step carries them."""
+    mean over the traced steps (the breakdown is their mean). ``None`` when no step carries them.
+    A counter is summarised only where every step of that side carries it (the stepping thread's
+    own counters, :data:`profiler.core.usage.THREAD_FIELDS`, may be missing)."""
     c = [w.usage for w in clean if w.usage]
     t = [w.usage for w in traced if w.usage]
     if not c and not t:
         return None
+
+    def fields(us: list[dict[str, int]]) -> list[str]:
+        return [k for k in USAGE_FIELDS if all(k in u for u in us)]
+
     return {
-        "clean": {k: statistics.median(u[k] for u in c) for k in USAGE_FIELDS} if c else None,
-        "traced": {k: statistics.fmean(u[k] for u in t) for k in USAGE_FIELDS} if t else None,
-        "clean_max": {k: max(u[k] for u in c) for k in USAGE_FIELDS} if c else None,
+        "clean": {k: statistics.median(u[k] for u in c) for k in fields(c)} if c else None,
+        "traced": {k: statistics.fmean(u[k] for u in t) for k in fields(t)} if t else None,
+        "clean_max": {k: max(u[k] for u in c) for k in fields(c)} if c else None,
         "n_clean": len(c),
         "n_traced": len(t),
     }
@@ -59,26 +73,45 @@ def kernel_excess(
     summary: dict[str, Any] | None, threads: int, calibrated_us: float | None = None
 ) -> dict[str, Any] | None:
     """What a traced step spent in the kernel beyond the clean step: minor faults, kernel CPU ms, and
-    the wall ms that is over ``threads`` (negative when the clean step spends more); ``remove_ms``:
-    what the compensation takes from memory I/O, only when the traced steps faulted by at least
-    :data:`FAULTS_WORTH_NOTING` more (or fewer) than the clean step, so that the faults explain the
-    kernel time, else ``None``. ``None`` without counters on both sides."""
+    the wall ms that is (negative when the clean step spends more; per thread where the steps carry
+    the stepping thread's counters, ``split: "per thread"``, else the kernel CPU over ``threads``,
+    ``split: "even"``); ``remove_ms``: what the compensation takes from memory I/O, only when the
+    traced steps faulted by at least :data:`FAULTS_WORTH_NOTING` more (or fewer) than the clean
+    step, so that the faults explain the kernel time, else ``None``. ``None`` without counters on
+    both sides."""
     if not summary or not summary.get("clean") or not summary.get("traced"):
         return None
     c, t = summary["clean"], summary["traced"]
     faults = t["minflt"] - c["minflt"]
     sys_ms = (t["stime_us"] - c["stime_us"]) / 1e3
     threads = max(1, int(threads))
-    ms = sys_ms / threads
+    per_thread = None
+    if all(k in c and k in t for k in ("thread_minflt", "thread_stime_us")):
+        own_ms = (t["thread_stime_us"] - c["thread_stime_us"]) / 1e3
+        own_faults = t["thread_minflt"] - c["thread_minflt"]
+        others_ms = sys_ms - own_ms
+        per_thread = {
+            "stepping_thread_kernel_ms": own_ms,
+            "stepping_thread_faults": own_faults,
+            "other_threads_kernel_ms": others_ms,
+            "other_threads_faults": faults - own_faults,
+            "other_threads_over": threads,
+        }
+        # the larger in size, with its sign (the clean step may be the one that faults more)
+        ms = max(own_ms, others_ms / threads, key=abs)
+    else:
+        ms = sys_ms / threads
     explained = abs(faults) >= FAULTS_WORTH_NOTING and ms * faults > 0
     return {
         "faults_per_step": faults,
         "clean_faults_per_step": c["minflt"],
         "kernel_cpu_ms": sys_ms,
         "threads": threads,
+        "split": "per thread" if per_thread else "even",
+        "per_thread": per_thread,
         "ms": ms,
         "remove_ms": ms if explained else None,
         # the wall cost of one extra fault, as measured in these steps
-        "per_fault_us": (1e3 * sys_ms / threads / faults) if faults >= FAULTS_WORTH_NOTING else None,
+        "per_fault_us": (1e3 * ms / faults) if faults >= FAULTS_WORTH_NOTING else None,
         "calibrated_us": calibrated_us,
     }

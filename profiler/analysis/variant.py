@@ -13,11 +13,15 @@ import numpy as np
 from profiler.analysis.attribution import attributed_breakdown
 from profiler.analysis.breakdown import clipped_length, step_windows
 from profiler.analysis.compensation import (
+    OWN_SPAN_FRAMEWORKS,
     compensate,
+    cost_phrase,
     record_cost,
     recorded_elsewhere,
     records_per_category,
+    roofline_floors,
     show_step,
+    tracer_in_run,
 )
 from profiler.analysis.explain import explain, with_verdict
 from profiler.analysis.intervals import merge
@@ -145,19 +149,29 @@ def _describe(
         kernel_excess(out.get("step_usage"), _op_threads(entry, calibration), page_fault_cost_us(calibration))
         if median else None
     )
+    # the tracer's total measured in this run (traced − clean steps) where the page-fault counters
+    # let the faults be told apart from the records' cost; the calibration then says where it lands
+    in_run = (
+        tracer_in_run([w.dur_ns / 1e6 for w in traced], [w.dur_ns / 1e6 for w in clean], median)
+        if faults is not None else None
+    )
+    floors = roofline_floors(out.get("roofline"), calibration, entry.get("device") or "cpu")
     res = compensate(
         raw, records_per_category(bd.records, bd.n_steps), cost, median, bd.not_measured,
         fixed_ms=clean_measured(events, entry.get("pid"), clean) if median else None,
-        fault_ms=(faults or {}).get("remove_ms"),
+        fault_ms=(faults or {}).get("remove_ms"), in_run=in_run, floors_ms=floors["ms"],
+        records_in_clean=entry.get("framework") in OWN_SPAN_FRAMEWORKS,
     )
-    how += _fault_phrase(faults)
+    how = cost_phrase(res, how) + _fault_phrase(faults)
     out["breakdown_ms"] = res["ms"]
     b["traced_step_ms"] = b["step_ms"]
     b["compensation"] = {
-        k: res[k] for k in ("compensated_traced_step_ms", "removed_ms", "residual_pct", "uncertain", "fixed")
+        k: res[k] for k in ("compensated_traced_step_ms", "removed_ms", "residual_pct", "uncertain", "fixed",
+                            "method", "in_run", "placed", "cross_check", "clamped", "floors_ms")
     }
     b["compensation"]["cost"] = how
     b["compensation"]["page_faults"] = faults
+    b["notes"] = [*(b.get("notes") or []), *res["notes"]]
     # the table, the explanations and the report read breakdown["ms"]: they now speak of the step
     # the headline describes
     if not median:
@@ -218,7 +232,13 @@ def _fault_phrase(f: dict[str, Any] | None) -> str:
     price = f", {f['per_fault_us']:.1f} µs each" if f.get("per_fault_us") else ""
     if f.get("per_fault_us") and f.get("calibrated_us"):
         price += f" against {f['calibrated_us']:.1f} µs calibrated"
-    return head + (f": {f['kernel_cpu_ms']:.1f} ms of kernel time over {f['threads']} thread(s) = "
+    pt = f.get("per_thread")
+    if pt:  # the stepping thread's own kernel time, the others' over the op threads: the larger is the wall time
+        split = (f" (the stepping thread {pt['stepping_thread_kernel_ms']:.1f} ms, the other threads "
+                 f"{pt['other_threads_kernel_ms']:.1f} ms over {pt['other_threads_over']})")
+    else:
+        split = f" over {f['threads']} thread(s)"
+    return head + (f": {f['kernel_cpu_ms']:.1f} ms of kernel time{split} = "
                    f"{abs(ms):.2f} ms{price}, {verb} memory I/O")
 
 
