@@ -124,7 +124,9 @@ def test_header_and_panel_agree_on_the_step_count(cli, tmp_path):
     r = _trace(cli, tmp_path)
     assert r.returncode == 0, r.stderr[-2000:]
     # optimizer steps: 12 (9 batches + 3 extra); 1 warm-up, the other 11 clean (no tracer)
-    assert "11 clean" in r.stdout and "median of 11 clean steps" in r.stdout
+    # (the headline is the mean where the steps follow a pattern: here every third optimizer step is
+    # the extra one, microseconds long; the median otherwise)
+    assert "11 clean" in r.stdout and re.search(r"(median|mean) of 11 clean steps", r.stdout)
 
 
 def test_step_options_need_a_command(cli, tmp_path):

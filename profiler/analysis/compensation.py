@@ -423,11 +423,22 @@ def records_per_category(seg_categories: dict[str, int], n_steps: int) -> dict[s
 
 
 def rescale_to_median(breakdown: dict[str, Any] | None, breakdown_ms: dict[str, float | None] | None,
-                      median_ms: float) -> tuple[dict[str, Any] | None, dict[str, float | None] | None]:
-    """A compensated breakdown moved to another clean median: the pooled median of several worker
-    processes, when the traced process's own clean median was the one it was fitted to. Categories
-    measured on the clean steps (``compensation.fixed``) keep their values; the others are scaled so
-    that everything sums to ``median_ms``. Uncompensated breakdowns are returned unchanged."""
+                      median_ms: Any) -> tuple[dict[str, Any] | None, dict[str, float | None] | None]:
+    """A compensated breakdown moved to another clean headline: the pooled statistic of several
+    worker processes, when the traced process's own clean steps were the ones it was fitted to.
+    ``median_ms`` is that figure, or the pooled step statistics themselves (a dict or a
+    ``StepStats``), whose headline statistic is used (the median, or the mean of a multi-modal
+    distribution: :func:`profiler.analysis.stats.headline_ms`). Categories measured on the clean
+    steps (``compensation.fixed``) keep their values; the others are scaled so that everything sums
+    to the headline, and the input-bound verdict is taken again from the breakdown as shown.
+    Uncompensated breakdowns are returned unchanged."""
+    from profiler.analysis.stats import MEAN, headline_ms
+
+    statistic = "median"
+    if not isinstance(median_ms, int | float):
+        get = median_ms.get if isinstance(median_ms, dict) else (lambda k: getattr(median_ms, k, None))
+        statistic = MEAN if get("statistic") == MEAN else "median"
+        median_ms = headline_ms(median_ms)
     if not breakdown or not breakdown_ms or not breakdown.get("compensation") or not median_ms:
         return breakdown, breakdown_ms
     ms = _scaled(breakdown_ms, set(breakdown["compensation"].get("fixed") or []), median_ms)
@@ -435,6 +446,28 @@ def rescale_to_median(breakdown: dict[str, Any] | None, breakdown_ms: dict[str, 
         return breakdown, breakdown_ms
     bd = dict(breakdown)
     show_step(bd, ms, median_ms)
+    shown_input_bound(bd)
     if bd.get("describes"):
-        bd["describes"] += f"; moved to the median of every process's clean steps ({median_ms:.2f} ms)"
+        bd["describes"] += f"; moved to the {statistic} of every process's clean steps ({median_ms:.2f} ms)"
     return bd, ms
+
+
+def shown_input_bound(breakdown: dict[str, Any]) -> None:
+    """The input-bound verdict of a compensated breakdown taken from the breakdown as shown (its data
+    loading over its step), so that verdict and table describe the same steps with the same
+    statistic; the traced steps' own share stays as ``traced_pct``. Nothing changes where the input
+    was not measured or the breakdown is the traced one."""
+    from profiler.analysis.breakdown import input_bound_verdict
+
+    ib = breakdown.get("input_bound")
+    if not breakdown.get("compensation") or not isinstance(ib, dict) or ib.get("verdict") == "not measured":
+        return
+    if "data_loading" in (breakdown.get("not_measured") or {}):
+        return
+    dl, step = (breakdown.get("ms") or {}).get("data_loading"), breakdown.get("step_ms")
+    if dl is None or not step:
+        return
+    new = {**ib, **input_bound_verdict(float(dl), float(step))}
+    new.setdefault("traced_pct", ib.get("pct"))
+    new["of"] = "the breakdown's step: its data loading over the step it describes"
+    breakdown["input_bound"] = new

@@ -6,10 +6,19 @@ bootstrap confidence interval (resampling processes, then steps within each resa
 that a process that ran at another speed for its whole life widens the interval), the MAD and IQR,
 and each process's median. :func:`ratio_verdict` compares two such variants: the ratio of their
 medians with its bootstrap CI and a verdict. :func:`bimodality` flags a sample with two speeds.
+
+A program whose steps follow a pattern of its own (a DataLoader whose workers deliver two batches at
+once: one step waits, the next does not; an evaluation every N steps) has a multi-modal step time
+whose median is whichever mode the count happens to favour. :func:`step_pattern` finds it (modes that
+recur through the sequence, not one block of slow steps), its headline is the **mean** (throughput)
+with the modes named (:func:`headline_stats`), :func:`trace_window` sizes the traced window to whole
+cycles of it, and :func:`disturbed` never takes a step of the pattern for a disturbance.
 """
 
 from __future__ import annotations
 
+import itertools
+import math
 import statistics
 from collections.abc import Sequence
 from typing import Any
@@ -63,26 +72,32 @@ def _groups(per_process: Sequence[Sequence[float]]) -> list[np.ndarray]:
     return [np.asarray(g, dtype=float) for g in per_process if len(g)]
 
 
-def bootstrap_medians(per_process: Sequence[Sequence[float]], n_boot: int = N_BOOT, seed: int = SEED) -> np.ndarray | None:
-    """``n_boot`` medians of hierarchical resamples: processes with replacement, then the steps of
-    each chosen process with replacement, pooled. ``None`` with fewer than two steps in all."""
+def bootstrap_medians(per_process: Sequence[Sequence[float]], n_boot: int = N_BOOT, seed: int = SEED,
+                      statistic: str = MEDIAN) -> np.ndarray | None:
+    """``n_boot`` medians (or means: ``statistic``) of hierarchical resamples: processes with
+    replacement, then the steps of each chosen process with replacement, pooled. ``None`` with fewer
+    than two steps in all."""
     groups = _groups(per_process)
     if sum(len(g) for g in groups) < 2:
         return None
+    f = np.mean if statistic == MEAN else np.median
     rng = np.random.default_rng(seed)
     if len(groups) == 1:
         g = groups[0]
-        return np.median(g[rng.integers(0, len(g), size=(n_boot, len(g)))], axis=1)
+        return f(g[rng.integers(0, len(g), size=(n_boot, len(g)))], axis=1)
     out = np.empty(n_boot)
     p = len(groups)
     for b in range(n_boot):
         pick = rng.integers(0, p, size=p)
-        out[b] = np.median(np.concatenate([groups[i][rng.integers(0, len(groups[i]), len(groups[i]))] for i in pick]))
+        out[b] = f(np.concatenate([groups[i][rng.integers(0, len(groups[i]), len(groups[i]))] for i in pick]))
     return out
 
 
 def step_stats(per_process: Sequence[Sequence[float]]) -> dict[str, Any]:
-    """The :class:`~profiler.core.record.StepStats` fields of step times in ms, one list per process."""
+    """The :class:`~profiler.core.record.StepStats` fields of step times in ms, one list per process
+    (each in the order its steps ran). Where the processes' steps follow a multi-modal pattern of the
+    program's own (:func:`pooled_pattern`) the headline is the mean, with the modes and a CI of the
+    mean; otherwise the median with a CI of the median."""
     groups = _groups(per_process)
     pooled = np.concatenate(groups) if groups else np.empty(0)
     out: dict[str, Any] = {
@@ -90,9 +105,13 @@ def step_stats(per_process: Sequence[Sequence[float]]) -> dict[str, Any]:
         "n_steps": len(pooled), "n_processes": len(groups), "ci95": None, "mad": None, "iqr": None,
         "per_process": [float(np.median(g)) for g in groups] or None,
         "statistic": MEDIAN,
+        "modes": None,
     }
     if not len(pooled):
         return out
+    pat = pooled_pattern([list(map(float, g)) for g in groups])
+    if pat:
+        out["statistic"], out["modes"] = MEAN, pat["modes"]
     med = float(np.median(pooled))
     q1, q3 = np.percentile(pooled, [25, 75])
     out.update(
@@ -104,7 +123,7 @@ def step_stats(per_process: Sequence[Sequence[float]]) -> dict[str, Any]:
         mad=float(np.median(np.abs(pooled - med))),
         iqr=float(q3 - q1),
     )
-    boot = bootstrap_medians(groups)
+    boot = bootstrap_medians(groups, statistic=out["statistic"])
     if boot is not None:
         lo, hi = np.percentile(boot, [2.5, 97.5])
         out["ci95"] = [float(lo), float(hi)]
@@ -169,10 +188,21 @@ DISTURBED_SHARE = 0.25
 DISTURBED_MADS = 3.0
 
 
-def disturbed(values: Sequence[float]) -> list[bool]:
+def disturbed(values: Sequence[float], modes: Sequence[dict[str, Any]] | None = None) -> list[bool]:
     """Which of a handful of step times are disturbed (see :data:`DISTURBED_SHARE`); none below
     three values (with two, which one is typical cannot be told). Only long steps are: nothing makes
-    a step run faster than its work."""
+    a step run faster than its work.
+
+    ``modes`` (ms, as :func:`step_pattern` names them; the same unit as ``values``): the steps follow
+    a multi-modal pattern, and a long step of it is the pattern, not a disturbance. A step is then
+    disturbed only when it is longer than the longest mode, slowed as much as the fastest step was
+    (the tracer's share is largest on the shortest step), by over :data:`DISTURBED_SHARE`."""
+    if modes and len(modes) >= 2 and values:
+        top = max(float(m["center_ms"]) for m in modes)
+        low = min(float(m["center_ms"]) for m in modes)
+        slowed = max(1.0, min(values) / low) if low > 0 else 1.0
+        limit = top * slowed * (1.0 + DISTURBED_SHARE)
+        return [bool(x > limit) for x in values]
     if len(values) < 3:
         return [False] * len(values)
     a = np.asarray(values, dtype=float)
@@ -180,3 +210,186 @@ def disturbed(values: Sequence[float]) -> list[bool]:
     mad = 1.4826 * float(np.median(np.abs(a - med)))
     limit = med + max(DISTURBED_MADS * mad, DISTURBED_SHARE * med)
     return [bool(x > limit) for x in a.tolist()]
+
+
+# ------------------------------------------------------------------ multi-modal steps: the pattern
+#: Sorted step times split into modes where one is more than this factor above the one before it
+#: **and** further from it than :data:`MODE_SPAN` of the whole range. A mode is one kind of step (a
+#: step that waits for its batch, one that does not); the noise within one kind is tens of percent at
+#: most, the loader's and an evaluation's steps are several times apart. The span rule keeps the
+#: jitter of a short mode (12 against 20 ms beside 100 ms steps) inside it.
+MODE_GAP = 1.5
+MODE_SPAN = 0.25
+#: Fewest steps in which a pattern is looked for (two cycles of the shortest, alternating one).
+MIN_PATTERN_STEPS = 4
+
+
+def _gap_groups(values: Sequence[float]) -> list[list[int]]:
+    """Indices of ``values`` grouped by :data:`MODE_GAP` and :data:`MODE_SPAN` over the sorted
+    values, shortest first."""
+    order = sorted(range(len(values)), key=lambda i: values[i])
+    groups: list[list[int]] = [[order[0]]] if order else []
+    span = (values[order[-1]] - values[order[0]]) if order else 0.0
+    for a, b in itertools.pairwise(order):
+        if values[a] > 0 and values[b] > MODE_GAP * values[a] and values[b] - values[a] > MODE_SPAN * span:
+            groups.append([b])
+        else:
+            groups[-1].append(b)
+    return [sorted(g) for g in groups]
+
+
+def _run_starts(indices: Sequence[int]) -> list[int]:
+    """Where each maximal run of consecutive indices starts."""
+    return [i for k, i in enumerate(indices) if k == 0 or indices[k - 1] != i - 1]
+
+
+def step_pattern(values: Sequence[float]) -> dict[str, Any] | None:
+    """The multi-modal pattern of one process's steps (``values`` in the order they ran), or ``None``.
+
+    The steps are split into modes (:data:`MODE_GAP`); a mode *recurs* when its steps come back
+    after other steps (two runs at least in the sequence), the most common mode counting as
+    recurring. Two recurring modes make a pattern of the program's own. One block of slow steps (the
+    machine ran slower for a while) or a lone long step (a preemption) is not one: those are for the
+    noise warnings and :func:`disturbed`. Returns ``{"modes": [{"center_ms", "share", "n"}],
+    "period": P or None, "other": n}``: each recurring mode's median, share of all steps and count
+    (shortest first); ``period``, the steps between the returns of the rarest mode where they are
+    regular (within one step); ``other``, the steps in no recurring mode."""
+    n = len(values)
+    if n < MIN_PATTERN_STEPS:
+        return None
+    groups = _gap_groups(values)
+    if len(groups) < 2:
+        return None
+    largest = max(groups, key=len)
+    recurring = [g for g in groups if g is largest or len(_run_starts(g)) >= 2]
+    if len(recurring) < 2:
+        return None
+    rare = min(recurring, key=lambda g: (len(_run_starts(g)), len(g)))
+    starts = _run_starts(rare)
+    gaps = [b - a for a, b in itertools.pairwise(starts)]
+    period = None
+    if gaps and max(gaps) - min(gaps) <= 1:
+        period = round(statistics.median(gaps))
+    modes = [
+        {"center_ms": float(statistics.median(values[i] for i in g)), "share": len(g) / n, "n": len(g)}
+        for g in recurring
+    ]
+    return {"modes": modes, "period": period, "other": n - sum(len(g) for g in recurring)}
+
+
+def pooled_pattern(per_process: Sequence[Sequence[float]]) -> dict[str, Any] | None:
+    """:func:`step_pattern` over several processes: a pattern when at least half of the processes
+    with :data:`MIN_PATTERN_STEPS` steps show one (processes that ran at two speeds are not one). The
+    modes are those of the pooled steps (each mode at least two steps); ``period`` the most common
+    period of the processes."""
+    seq = [list(g) for g in per_process if len(g) >= MIN_PATTERN_STEPS]
+    pats = [step_pattern(g) for g in seq]
+    found = [p for p in pats if p]
+    if not found or 2 * len(found) < len(seq):
+        return None
+    if len(seq) == 1:
+        return found[0]
+    pooled = [float(x) for g in per_process for x in g]
+    groups = [g for g in _gap_groups(pooled) if len(g) >= 2]
+    if len(groups) < 2:
+        return None
+    periods = [p["period"] for p in found if p["period"]]
+    return {
+        "modes": [{"center_ms": float(statistics.median(pooled[i] for i in g)), "share": len(g) / len(pooled),
+                   "n": len(g)} for g in groups],
+        "period": max(set(periods), key=periods.count) if periods else None,
+        "other": len(pooled) - sum(len(g) for g in groups),
+    }
+
+
+def headline_stats(values_ms: Sequence[float]) -> dict[str, Any]:
+    """:func:`summarize_ms` of one process's steps (ms, in the order they ran) with the headline's
+    statistic chosen: the mean, with ``modes``, where they follow a pattern (:func:`step_pattern`);
+    the median otherwise (``modes`` ``None``)."""
+    pat = step_pattern(list(values_ms))
+    out = summarize_ms([v * 1e6 for v in values_ms], MEAN if pat else MEDIAN)
+    out["modes"] = pat["modes"] if pat else None
+    return out
+
+
+#: Whole cycles a traced window holds at least, where the steps' pattern has a period.
+MIN_CYCLES = 3
+#: The traced window grows to cover the pattern, but never beyond this many traced steps …
+MAX_TRACE_STEPS = 40
+#: … nor beyond this long, estimated as the clean steps' mean times the count (tracing makes steps
+#: slower: the real window is longer).
+MAX_TRACE_S = 15.0
+
+
+def trace_window(clean_ms: Sequence[float], requested: int) -> dict[str, Any]:
+    """How many steps to trace after these clean steps (ms, in the order they ran).
+
+    Without a pattern in the clean steps: ``requested``. With one (:func:`step_pattern`), enough
+    steps that the traced mean is the cycle's: whole cycles, :data:`MIN_CYCLES` at least, where the
+    pattern has a period; otherwise enough that the rarest mode turns up about three times. Bounded by
+    :data:`MAX_TRACE_STEPS` and :data:`MAX_TRACE_S` (never below ``requested``); ``bound`` says
+    when the bound cut the window. ``settle``: steps to run under the tracer before the window, as
+    warm-up (a whole cycle: while the tracer starts, the program's input workers run ahead, and the
+    steps right after find their batches ready). The figures go into the worker's ``info["trace_window"]``."""
+    out: dict[str, Any] = {"requested": requested, "steps": requested, "period": None, "modes": None,
+                           "bound": None, "why": "as requested", "settle": 0}
+    pat = step_pattern(list(clean_ms)) if requested > 0 else None
+    if not pat:
+        return out
+    period = pat["period"]
+    if period:
+        need = period * max(MIN_CYCLES, math.ceil(requested / period))
+        why = f"the clean steps repeat every {period} steps: {need // period} whole cycles traced"
+    else:
+        rarest = min(m["share"] for m in pat["modes"])
+        need = max(requested, math.ceil(3 / rarest))
+        why = f"the clean steps have {len(pat['modes'])} modes without a fixed period: each about three times"
+    mean_ms = statistics.fmean(clean_ms)
+    cap = min(MAX_TRACE_STEPS, int(MAX_TRACE_S * 1e3 / mean_ms) if mean_ms > 0 else MAX_TRACE_STEPS)
+    cap = max(requested, cap)
+    if need > cap:
+        bounded = (cap // period) * period if period and cap >= period else cap
+        out["bound"] = (f"{need} steps needed, {max(requested, bounded)} traced (at most {MAX_TRACE_STEPS} steps "
+                        f"and about {MAX_TRACE_S:g} s)")
+        need = max(requested, bounded)
+    # the tracer's start pauses the program; its input workers fill their buffers meanwhile and the
+    # next steps find batches ready: one cycle (or as many steps as the rarest mode is apart) runs
+    # under the tracer as warm-up, out of every figure, before the window
+    settle = period or min(cap, math.ceil(1 / min(m["share"] for m in pat["modes"])))
+    out.update(steps=need, period=period, modes=pat["modes"], why=why, planned=need, cap=cap, settle=settle)
+    return out
+
+
+def grown_limit(window: dict[str, Any], traced_ms: Sequence[float], limit: int) -> int:
+    """Where the traced window ends, asked once ``limit`` steps were traced (``traced_ms``): the same
+    when they cover the pattern (:func:`covers`) or there is none; one more cycle (one step without
+    a period) otherwise, up to twice the planned window and within its bound. Records in
+    ``window``: ``steps`` (traced so far) and ``covered``."""
+    if not window.get("modes"):
+        return limit
+    window["steps"] = len(traced_ms)
+    if covers(traced_ms, window):
+        window["covered"] = True
+        return limit
+    grow = window.get("period") or 1
+    if limit + grow > min(window.get("cap") or limit, 2 * (window.get("planned") or limit)):
+        window["covered"] = False
+        return limit
+    return limit + grow
+
+
+def covers(traced_ms: Sequence[float], window: dict[str, Any]) -> bool:
+    """Whether traced steps (ms) show every mode of the clean pattern ``window`` names (each traced
+    step counted in its nearest mode, on a log scale: tracing stretches the short steps most), in
+    whole cycles where it has a period."""
+    modes = window.get("modes")
+    if not modes:
+        return True
+    centers = [float(m["center_ms"]) for m in modes]
+    seen = set()
+    for x in traced_ms:
+        if x > 0:
+            seen.add(min(range(len(centers)), key=lambda k: abs(math.log(x / centers[k])) if centers[k] > 0 else 1e9))
+    period = window.get("period")
+    whole = not period or len(traced_ms) % period == 0
+    return whole and len(seen) == len(centers)

@@ -21,6 +21,7 @@ from profiler.analysis.compensation import (
     records_per_category,
     roofline_floors,
     show_step,
+    shown_input_bound,
     tracer_in_run,
 )
 from profiler.analysis.explain import explain, with_verdict
@@ -34,6 +35,8 @@ from profiler.analysis.stats import (
     MEAN,
     disturbed,
     headline_ms,
+    headline_stats,
+    step_pattern,
     summarize_ms,
 )
 from profiler.analysis.step_usage import FAULTS_WORTH_NOTING, kernel_excess, page_fault_cost_us, usage_summary
@@ -54,11 +57,16 @@ def analyse_variant(
     clean = step_windows(events, pid, traced=False)
     traced_all = step_windows(events, pid, traced=True)
     out: dict[str, Any] = {}
-    out["step_ms"] = summarize_ms([w.dur_ns for w in clean])
+    # the headline: the clean steps' median, or their mean (throughput) with the modes named where
+    # they follow a multi-modal pattern of the program's own (a loader cycle, a periodic evaluation)
+    out["step_ms"] = headline_stats([w.dur_ns / 1e6 for w in clean])
     out["traced_step_ms"] = summarize_ms([w.dur_ns for w in traced_all])
     # the breakdown is of the typical traced steps: one the machine stretched is left out (its extra
-    # time would show as gaps between ops), and the run says so
-    flags = disturbed([w.dur_ns for w in traced_all])
+    # time would show as gaps between ops), and the run says so; a long step of the pattern (the
+    # clean steps', or the traced steps' own) is the pattern, never a disturbance
+    traced_ms = [w.dur_ns / 1e6 for w in traced_all]
+    modes = out["step_ms"].get("modes") or (step_pattern(traced_ms) or {}).get("modes")
+    flags = disturbed(traced_ms, modes)
     traced = [w for w, f in zip(traced_all, flags, strict=True) if not f]
     left_out = [w for w, f in zip(traced_all, flags, strict=True) if f]
     if left_out:
@@ -66,11 +74,15 @@ def analyse_variant(
             "left_out_ms": [w.dur_ns / 1e6 for w in left_out],
             "indices": [w.index for w in left_out],
             "traced_median_ms": out["traced_step_ms"]["median"],
-            "rule": f"longer than the traced median by over {DISTURBED_SHARE:.0%} and {DISTURBED_MADS:g} scaled MADs",
+            "rule": (f"longer than the longest mode ({max(m['center_ms'] for m in modes):.1f} ms), slowed as much as "
+                     f"the fastest traced step, by over {DISTURBED_SHARE:.0%}") if modes else
+                    f"longer than the traced median by over {DISTURBED_SHARE:.0%} and {DISTURBED_MADS:g} scaled MADs",
         }
     out["step_usage"] = usage_summary(clean, traced)
-    if out["step_ms"]["median"] and out["traced_step_ms"]["median"]:
-        out["tracing_overhead_pct"] = 100.0 * (out["traced_step_ms"]["median"] / out["step_ms"]["median"] - 1)
+    # traced against clean in the headline's statistic (means, where the steps follow a pattern)
+    head_clean, head_traced = headline_ms(out["step_ms"]), out["traced_step_ms"][out["step_ms"]["statistic"]]
+    if head_clean and head_traced:
+        out["tracing_overhead_pct"] = 100.0 * (head_traced / head_clean - 1)
     steps = traced or clean
     if steps:
         # cost model, roofline classifier (this machine's calibrated ceilings), GPU summary
@@ -81,6 +93,7 @@ def analyse_variant(
         out.update(extra)
         out["breakdown"] = bd.to_dict()
         _describe(out, bd, traced, clean, entry, calibration, events)
+        shown_input_bound(out["breakdown"])  # the verdict of the steps and statistic the table shows
         out["top_ops"] = op_table(events, pid, steps)
         out["dispatch"] = dispatch_counts(events, pid, steps)
         out["launches"] = launch_stats(events, pid, steps)  # CUDA launch statistics (None on CPU)
@@ -90,6 +103,11 @@ def analyse_variant(
         out["breakdown_ms"] = None
     if not clean and traced and not (out.get("breakdown") or {}).get("compensation"):
         _traced_headline(out, traced, entry)
+    if out.get("breakdown"):
+        out["breakdown"]["reliability"] = breakdown_reliability(
+            [*(entry.get("warnings") or []), *(out.get("warnings") or [])], out["step_ms"], entry.get("info"),
+            out.get("disturbed_traced_steps"), len(traced_all),
+        )
     head = headline_ms(out["step_ms"])
     if unit != "step" and items_per_step and head:
         n_items = float(unit.split()[0])
@@ -106,6 +124,7 @@ def _traced_headline(out: dict[str, Any], traced: list[Any], entry: dict[str, An
     is the traced steps' as recorded: the headline is the mean of the very steps the breakdown
     describes (disturbed ones left out of both), so the two sum to one another."""
     out["step_ms"] = summarize_ms([w.dur_ns for w in traced], MEAN)
+    out["step_ms"]["modes"] = (step_pattern([w.dur_ns / 1e6 for w in traced]) or {}).get("modes")
     if entry.get("imported") is not None:
         out["traced_step_ms"] = None  # the same steps: no untraced step to set them against
     if out.get("breakdown"):
@@ -129,7 +148,10 @@ def _describe(
     b = out["breakdown"]
     raw: dict[str, float | None] = {c: (None if c in bd.not_measured else v) for c, v in bd.ms.items()}
     b["traced_ms"] = raw
-    median = (out.get("step_ms") or {}).get("median")
+    # the clean step's headline (the median, or the mean of a multi-modal pattern): what the
+    # compensated breakdown is scaled to, so that both describe the same statistic
+    median = headline_ms(out.get("step_ms"))
+    stat = (out.get("step_ms") or {}).get("statistic") or "median"
     if not traced:
         out["breakdown_ms"] = raw
         b["describes"] = f"the clean steps themselves (mean of {bd.n_steps}; nothing was traced)"
@@ -185,7 +207,9 @@ def _describe(
     show_step(b, res["ms"], median)
     fixed = ", ".join(LABELS[c] for c in res["fixed"])
     b["describes"] = (
-        f"the clean step (median of {len(clean)} untraced steps, {median:.2f} ms): traced steps "
+        f"the clean step ({stat} of {len(clean)} untraced steps, {median:.2f} ms"
+        + (f"; {_modes_phrase(out['step_ms'].get('modes'))}" if out["step_ms"].get("modes") else "")
+        + "): traced steps "
         f"({mean_of}) with the measured tracer cost removed ({how})"
         + (f"; {fixed} as measured on the clean steps" if fixed else "")
         + f"; residual {res['residual_pct']:+.1f}%"
@@ -195,6 +219,57 @@ def _describe(
         # a re-analysis replaces the compensation's warning instead of adding a second one
         kept = [w for w in entry.get("warnings") or [] if "tracer compensation left a residual" not in w]
         out["warnings"] = kept + [f"{who}: {w}" for w in res["warnings"]]
+
+
+#: Warnings (profiler/analysis/noise.py's lines) that say the machine disturbed a measurement, by a
+#: phrase each contains; ``True``: the warning may also be the program's own multi-modal pattern (two
+#: speeds, a wide IQR, process medians apart or drifting: a loader cycle's steps do all of these)
+DISTURBANCE_PHRASES: tuple[tuple[str, bool], ...] = (
+    ("its times are unreliable", False),  # other processes' CPU, the hypervisor's steal
+    ("throttled or power-saving", False),
+    ("the clean steps were disturbed", False),  # traced steps faster than clean ones
+    ("ran at two speeds", True),
+    ("the benchmark may be unstable", True),  # wide IQR
+    ("the processes ran at different speeds", True),
+    ("across the run", True),  # process medians drift
+)
+
+
+def breakdown_reliability(
+    warnings: list[str],
+    step_ms: Any,
+    info: dict[str, Any] | None = None,
+    left_out: dict[str, Any] | None = None,
+    n_traced: int = 0,
+) -> dict[str, Any]:
+    """Whether a variant's breakdown can be trusted, and why not: ``{"reliable", "why": [...]}``.
+
+    Unreliable when the machine disturbed the measurement and nothing measured it again: a noise
+    warning (:data:`DISTURBANCE_PHRASES`; those a multi-modal pattern also raises do not count when
+    the headline names its modes: the program's pattern is not a disturbance), the traced window
+    cut by its bound before it covered the steps' pattern (``info["trace_window"]``), or half of the
+    traced steps or more left out as disturbed."""
+    get = step_ms.get if isinstance(step_ms, dict) else (lambda k: getattr(step_ms, k, None))
+    pattern = bool(step_ms is not None and get("modes"))
+    why: list[str] = []
+    for w in warnings:
+        for phrase, may_be_pattern in DISTURBANCE_PHRASES:
+            if phrase in w and not (may_be_pattern and pattern):
+                why.append(w)
+                break
+    tw = (info or {}).get("trace_window")
+    if isinstance(tw, dict) and tw.get("covered") is False:
+        why.append(f"the traced window ({tw.get('steps')} steps) did not cover the steps' pattern"
+                   + (f": {tw['bound']}" if tw.get("bound") else ""))
+    if left_out and n_traced and 2 * len(left_out.get("left_out_ms") or []) >= n_traced:
+        why.append(f"{len(left_out['left_out_ms'])} of {n_traced} traced steps were disturbed and left out")
+    why = list(dict.fromkeys(why))
+    return {"reliable": not why, "why": why, "remeasured": False}
+
+
+def _modes_phrase(modes: list[dict[str, Any]] | None) -> str:
+    """``modes 15.0 ms (50%), 150.0 ms (50%)``: a multi-modal step's modes in words."""
+    return "modes " + ", ".join(f"{m['center_ms']:.1f} ms ({100 * m['share']:.0f}%)" for m in modes or [])
 
 
 def _left_out_phrase(d: dict[str, Any] | None) -> str:
@@ -273,7 +348,7 @@ def comparisons(variants: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return []
 
     def speed(v: dict[str, Any]) -> float:
-        return v["step_ms"]["median"]
+        return headline_ms(v["step_ms"]) or v["step_ms"]["median"]
 
     by_fw: dict[str, list[dict[str, Any]]] = {}
     for v in ok:

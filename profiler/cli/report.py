@@ -131,7 +131,7 @@ def report_cmd(
                                          load_cached()))
                 if pooled is not None:  # the headline stays the processes' pooled figure
                     v.step_ms = pooled
-                    v.breakdown, v.breakdown_ms = rescale_to_median(v.breakdown, v.breakdown_ms, pooled.median)
+                    v.breakdown, v.breakdown_ms = rescale_to_median(v.breakdown, v.breakdown_ms, pooled)
         record.comparisons = comparisons([v.to_dict() for v in record.variants])
     if emit(record, str(run.path), "json" if as_json and output else fmt, output, top=top, detail=True, quiet=quiet):
         return

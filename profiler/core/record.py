@@ -66,6 +66,8 @@ class StepStats:
     #: which statistic the headline (``median`` field's reader) should quote: ``median`` of clean
     #: steps (our runs), ``mean`` (a trace's steps, or a multi-modal distribution: throughput)
     statistic: str | None = None
+    #: a multi-modal distribution's modes (``statistic`` is then ``mean``): ``[{"center_ms", "share", "n"}]``
+    modes: list[dict[str, Any]] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -23,7 +23,10 @@ Worker side (:class:`CommandRecorder`, installed by :func:`activate`), in the us
   or each ``record_function(NAME)`` region (``ProfilerStep#N`` too) is one step, start to end;
 * the first ``skip_steps`` steps are ignored (recorded as skipped), the next ``warmup`` are warm-up,
   the next ``steps`` are clean (the headline), then the in-worker probes (torch.profiler; CUPTI) run
-  for one warm-up step plus ``trace_steps`` traced steps, and any later steps are clean again;
+  for one warm-up step plus ``trace_steps`` traced steps — more where the clean steps follow a
+  multi-modal pattern (a DataLoader's cycle: whole cycles of it, bounded;
+  :func:`profiler.analysis.stats.trace_window`, ``info["trace_window"]``) — and any later steps are
+  clean again;
   ``info["steps"]`` counts each kind;
 * every ``PROFILER_CHECKPOINT_S`` seconds (2) a thread saves what was collected so far, so a program
   killed with SIGKILL keeps its completed steps;
@@ -115,6 +118,11 @@ class StepRecorder:
         self.sources_seen: dict[str, int] = {}
         self.trace_start: int | None = None
         self.trace_stop: int | None = None
+        #: the traced window as planned from the clean steps (analysis.stats.trace_window): its
+        #: ``steps`` grows to cover a multi-modal pattern of the program's (a loader cycle), bounded
+        self.trace_plan: dict[str, Any] | None = None
+        self.trace_limit = self.trace_steps
+        self.trace_settle = 1  # traced warm-up steps: the tracer's set-up; a whole cycle of a pattern
         self.active: list[Any] = []
         self.probe_tables: list[EventTable] = []
         self.lock = threading.RLock()
@@ -193,6 +201,10 @@ class StepRecorder:
         if self.active:
             self._stop_probes()
         self.trace_start = self.trace_stop = None
+        self.trace_plan, self.trace_limit, self.trace_settle = None, self.trace_steps, 1
+
+    def _step_ms(self, k: int) -> float:
+        return (self.bounds[k + 1] - self.resume.get(k, self.bounds[k])) / 1e6
 
     def _window(self) -> None:
         done = len(self.bounds) - 1
@@ -202,13 +214,27 @@ class StepRecorder:
             and self.trace_steps > 0
             and done >= self.skip + self.warmup + self.steps
         ):
+            from profiler.analysis.stats import trace_window
+
+            # as many traced steps as the clean steps' pattern needs (whole loader cycles), bounded
+            first = self.skip + self.warmup
+            self.trace_plan = trace_window([self._step_ms(k) for k in range(first, done)], self.trace_steps)
+            self.trace_limit = self.trace_plan["steps"]
+            self.trace_settle = max(1, self.trace_plan["settle"])
             self.trace_start = done
             self._start_probes()
         elif (
             self.trace_start is not None
             and self.trace_stop is None
-            and done >= self.trace_start + 1 + self.trace_steps
+            and done >= self.trace_start + self.trace_settle + self.trace_limit
         ):
+            if self.trace_plan is not None:
+                from profiler.analysis.stats import grown_limit
+
+                traced = [self._step_ms(k) for k in range(self.trace_start + self.trace_settle, done)]
+                self.trace_limit = grown_limit(self.trace_plan, traced, self.trace_limit)
+                if done < self.trace_start + self.trace_settle + self.trace_limit:
+                    return  # the window grows: the pattern is not covered yet
             self.trace_stop = done
             self._stop_probes()
         else:
@@ -227,7 +253,8 @@ class StepRecorder:
         ts0, ts1 = self.trace_start, self.trace_stop
         if ts0 is not None and k >= ts0 and (ts1 is None or k < ts1):
             # the first traced step pays the tracer's set-up: a warm-up step, as in profiler.run.worker
-            return "traced_warmup" if k == ts0 else "traced"
+            # (a whole cycle of a multi-modal pattern: the input workers ran ahead meanwhile)
+            return "traced_warmup" if k < ts0 + self.trace_settle else "traced"
         if ts1 is not None and k == ts1 and self.source == "dataloader":
             # a DataLoader step begins with its input wait, but the tracer stopped after that wait
             # and the step starts once the tracer is done: not a whole step (kept with the
@@ -409,6 +436,8 @@ class StepRecorder:
             }
             if self.marker_hook:
                 res["info"]["step_marker_hook"] = self.marker_hook
+            if self.trace_plan is not None:
+                res["info"]["trace_window"] = dict(self.trace_plan)
             if n == 0:
                 # said, and the whole run (start to now) is reported as one step
                 res["info"]["note"] = self.no_steps_note + "; the whole run is reported as one step"

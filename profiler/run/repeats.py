@@ -18,6 +18,7 @@ from typing import Any
 from profiler.analysis.compensation import rescale_to_median
 from profiler.analysis.noise import overhead_warning, sample_warnings, windows_warnings
 from profiler.analysis.stats import headline_ms, step_stats
+from profiler.analysis.variant import breakdown_reliability
 from profiler.core.hardware import usable_cores
 from profiler.core.record import StepStats, VariantEntry
 from profiler.core.rundir import RunDir
@@ -90,15 +91,16 @@ class Group:
             if e.per_unit_ms is not None and own and pooled:
                 # the per-unit headline (s / 1000 images) is the pooled statistic's, as the ms/step beside it
                 e.per_unit_ms = e.per_unit_ms * pooled / own
-            # the breakdown was fitted to the traced process's own clean median: now the pooled one
-            e.breakdown, e.breakdown_ms = rescale_to_median(e.breakdown, e.breakdown_ms, st["median"])
+            # the breakdown was fitted to the traced process's own clean steps: now the pooled headline
+            e.breakdown, e.breakdown_ms = rescale_to_median(e.breakdown, e.breakdown_ms, st)
             if i != 0 and self.outcomes[0].status != "ok":
                 e.error = None
                 warnings.append(f"{label}: the traced process failed; the breakdown is from process {i + 1}'s "
                                 "clean steps")
-            tr = e.traced_step_ms.median if e.traced_step_ms else None
-            if tr and st["median"]:
-                e.tracing_overhead_pct = 100.0 * (tr / st["median"] - 1)
+            # traced against clean in the headline's statistic (means, where the steps follow a pattern)
+            tr = getattr(e.traced_step_ms, st["statistic"]) if e.traced_step_ms else None
+            if tr and pooled:
+                e.tracing_overhead_pct = 100.0 * (tr / pooled - 1)
             warnings += sample_warnings(label, per, st)
             warnings += overhead_warning(label, e.tracing_overhead_pct)
             if e.probe_summary and isinstance(e.probe_summary.get("process"), dict):
@@ -112,5 +114,9 @@ class Group:
             e.error = (f"interrupted in process {stopped[0]} of {len(self.outcomes)}; figures from the "
                        f"{len(ok)} that finished")
         e.warnings = list(dict.fromkeys([*e.warnings, *warnings]))
+        if e.breakdown:  # the machine's disturbances, now that every process's warnings are known
+            e.breakdown["reliability"] = breakdown_reliability(
+                e.warnings, e.step_ms, e.info, e.sections.get("disturbed_traced_steps"),
+                e.traced_step_ms.n_steps if e.traced_step_ms else 0)
         e.sections["repeats"] = {"processes": procs, "n_processes": len(self.outcomes), "n_ok": len(ok)}
         return e

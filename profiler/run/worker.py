@@ -13,7 +13,9 @@ Harness, in order (each phase is recorded as a ``phase`` span and reported on th
    graph, cuDNN picks algorithms, caches warm up);
 4. **measure** clean steps with no tracer attached — the headline step time;
 5. **trace** a short window of steps with the in-worker probes on — the breakdown and the Chrome
-   trace. Tracing costs time per op, so these steps are never the headline.
+   trace. Tracing costs time per op, so these steps are never the headline. Where the clean steps
+   follow a multi-modal pattern (an input pipeline's cycle, a periodic evaluation) the window grows
+   to cover it, bounded (:func:`profiler.analysis.stats.trace_window`; ``info["trace_window"]``).
 
 Every step is followed by the workload's ``sync()`` so that queued device work lands in its step.
 Whatever happens, the worker saves what it collected (events and result) before exiting.
@@ -34,6 +36,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from profiler.analysis.stats import grown_limit, trace_window
 from profiler.core.clock import epoch_offset_ns, now_ns
 from profiler.core.events import PHASE, STEP, WARMUP, EventBuilder, EventTable
 from profiler.core.protocol import (
@@ -210,19 +213,30 @@ class Harness:
             self.phase("measure", total=spec.steps)
             n_clean = self._measure(workload.step, sync)
 
-            self.phase("trace", total=spec.trace_steps)
+            # the traced window covers the clean steps' pattern (a loader cycle: whole cycles of it),
+            # bounded; info["trace_window"] says how many and why
+            window = trace_window([v / 1e6 for v in self.result["step_ns"]], spec.trace_steps)
+            self.phase("trace", total=window["steps"])
             probes = self._start_probes()
             try:
                 # The first step under a tracer pays its set-up (Kineto allocates buffers, CUPTI
-                # subscribes): run it as a warm-up step, excluded like the others.
-                if probes and spec.trace_steps:
-                    self._timed_step(workload.step, sync, WARMUP, n_clean, traced=True, key="warmup_ns")
-                for i in range(spec.trace_steps):
+                # subscribes): run it as a warm-up step, excluded like the others; a whole cycle of a
+                # pattern (the pause let the input workers run ahead: trace_window's "settle").
+                settle = max(1 if probes else 0, window["settle"]) if spec.trace_steps else 0
+                for i in range(settle):
+                    self._timed_step(workload.step, sync, WARMUP, n_clean + i, traced=True, key="warmup_ns")
+                n_traced, limit = 0, window["steps"]
+                while n_traced < limit:
                     self._timed_step(
-                        workload.step, sync, STEP, n_clean + i, traced=True, key="traced_step_ns"
+                        workload.step, sync, STEP, n_clean + settle + n_traced, traced=True, key="traced_step_ns"
                     )
+                    n_traced += 1
+                    if n_traced == limit:
+                        limit = grown_limit(window, [v / 1e6 for v in self.result["traced_step_ns"]], limit)
             finally:
                 self._stop_probes(probes)
+                if spec.trace_steps:
+                    self.result["info"]["trace_window"] = window
             close = getattr(workload, "close", None)
             if close:
                 close()

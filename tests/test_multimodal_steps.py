@@ -1,0 +1,257 @@
+"""Steps that follow a pattern of the program's own (a DataLoader's cycle, a periodic evaluation): the
+headline is the mean with the modes named, the breakdown and the input-bound verdict describe the
+same statistic and steps, the traced window covers whole cycles, the pattern is never "disturbed";
+and a breakdown the machine disturbed says so (``breakdown["reliability"]``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+
+import pytest
+
+from profiler.analysis.breakdown import input_bound_verdict
+from profiler.analysis.compensation import rescale_to_median
+from profiler.analysis.noise import overhead_warning, sample_warnings, window_warnings
+from profiler.analysis.stats import (
+    MAX_TRACE_STEPS,
+    MIN_CYCLES,
+    covers,
+    disturbed,
+    grown_limit,
+    headline_ms,
+    pooled_pattern,
+    step_pattern,
+    step_stats,
+    trace_window,
+)
+from profiler.analysis.variant import analyse_variant, breakdown_reliability
+from profiler.core.events import DATA_LOADING, OP, STEP, EventBuilder
+from profiler.core.record import StepStats
+from profiler.inject.recorder import StepRecorder
+from tests.conftest import DATA, run_cli
+from tests.test_compensation import _calibration
+
+LOADER = str(DATA / "scenarios" / "loader_cycle.py")
+
+WAIT_MS, COMPUTE_MS = 135.0, 15.0  # the issue's program: steps of ~150 ms (waiting) and ~15 ms
+
+
+# ------------------------------------------------------------------------------------ the pattern
+def test_alternating_steps_are_a_pattern_with_a_period_and_their_headline_is_the_mean():
+    steps = [150.0, 15.0] * 5
+    pat = step_pattern(steps)
+    assert pat["period"] == 2 and [m["n"] for m in pat["modes"]] == [5, 5]
+    assert [m["center_ms"] for m in pat["modes"]] == [15.0, 150.0]
+    st = step_stats([steps])
+    assert st["statistic"] == "mean" and headline_ms(st) == pytest.approx(82.5)
+    assert st["modes"] == pat["modes"]
+    lo, hi = st["ci95"]
+    assert lo < 82.5 < hi  # a CI of the mean, not of the median
+    # the median of such steps is whichever mode the count favours: 9 steps give the long one
+    assert statistics.median([150.0, 15.0] * 4 + [150.0]) == 150.0
+    assert headline_ms(step_stats([[150.0, 15.0] * 4 + [150.0]])) == pytest.approx(statistics.fmean([150.0, 15.0] * 4 + [150.0]))
+
+
+def test_a_periodic_evaluation_step_is_a_pattern():
+    steps = ([30.0] * 4 + [300.0]) * 3
+    pat = step_pattern(steps)
+    assert pat["period"] == 5 and pat["modes"][1]["n"] == 3
+    assert step_stats([steps])["statistic"] == "mean"
+
+
+def test_noise_two_speeds_in_blocks_and_a_lone_long_step_are_not_a_pattern():
+    assert step_pattern([10.0] * 6 + [16.0] * 6) is None  # the machine ran slower for a while
+    assert step_pattern([10.0, 10.2, 9.9, 40.0, 10.1, 10.0, 9.8, 10.3]) is None  # one preemption
+    assert step_pattern([10.0, 11.0, 10.5, 12.0, 10.2, 11.5, 10.8, 11.1]) is None  # plain jitter
+    assert step_stats([[10.0, 10.2, 9.9, 40.0, 10.1, 10.0, 9.8, 10.3]])["statistic"] == "median"
+    # the jitter of the short mode stays inside it (12 against 20 ms, beside 100 ms steps)
+    pat = step_pattern([50.8, 21.3, 107.6, 11.8, 99.9, 23.8, 99.9, 19.9, 98.2, 19.8, 100.1, 21.5])
+    assert pat and len(pat["modes"]) == 2 and pat["period"] == 2
+
+
+def test_processes_at_two_speeds_are_not_a_pattern_but_processes_with_the_cycle_are():
+    assert pooled_pattern([[10.0] * 8, [16.0] * 8, [10.1] * 8]) is None
+    pat = pooled_pattern([[150.0, 15.0] * 4, [16.0, 148.0] * 4, [151.0, 14.0] * 4])
+    assert pat and pat["period"] == 2 and [m["n"] for m in pat["modes"]] == [12, 12]
+
+
+def test_a_long_step_of_the_pattern_is_never_disturbed():
+    modes = step_pattern([150.0, 15.0] * 5)["modes"]
+    # the issue's traced window: three steps, the waiting one in the middle
+    assert disturbed([20.0, 150.0, 20.0]) == [False, True, False]  # without the pattern: dropped
+    assert disturbed([20.0, 150.0, 20.0], modes) == [False, False, False]
+    # a step stretched beyond the longest mode still is
+    assert disturbed([20.0, 150.0, 20.0, 400.0], modes) == [False, False, False, True]
+
+
+# --------------------------------------------------------------------------------- the traced window
+def test_the_traced_window_covers_whole_cycles_bounded():
+    w = trace_window([150.0, 15.0] * 5, 3)
+    assert w["steps"] == 2 * MIN_CYCLES and w["period"] == 2 and w["bound"] is None
+    assert trace_window([10.0] * 10, 3)["steps"] == 3  # no pattern: as requested
+    ev = trace_window(([30.0] * 9 + [300.0]) * 2, 3)
+    assert ev["steps"] == 10 * MIN_CYCLES
+    # a long cycle hits the bound (steps and time), in whole cycles, and says so
+    slow = trace_window(([300.0] * 9 + [3000.0]) * 2, 3)
+    assert slow["steps"] <= MAX_TRACE_STEPS and slow["steps"] % 10 == 0 and slow["bound"]
+    # covered: each mode seen, whole cycles; otherwise the window grows by a cycle, up to twice its plan
+    assert covers([22.0, 160.0, 21.0, 158.0, 23.0, 150.0], w)
+    assert not covers([22.0, 21.0, 23.0, 20.0, 22.0, 21.0], w)
+    limit = grown_limit(w, [22.0, 21.0, 23.0, 20.0, 22.0, 21.0], 6)
+    assert limit == 8 and "covered" not in w
+    assert grown_limit(w, [22.0] * 12, 12) == 12 and w["covered"] is False
+
+
+def test_the_recorder_of_a_command_traces_whole_loader_cycles(tmp_path, monkeypatch):
+    monkeypatch.setattr(StepRecorder, "_start_probes", lambda self: None)
+    monkeypatch.setattr(StepRecorder, "_stop_probes", lambda self: None)
+    r = StepRecorder({"warmup": 1, "steps": 8, "trace_steps": 3, "probes": ["torch"]}, tmp_path)
+    t = 0
+    for k in range(30):
+        r.boundary("dataloader", t)
+        t += int((150.0 if k % 2 else 15.0) * 1e6)
+    r.finish()
+    res = json.loads((tmp_path / "result.json").read_text())
+    tw = res["info"]["trace_window"]
+    assert tw["period"] == 2 and tw["steps"] == 2 * MIN_CYCLES and tw["covered"] is True
+    assert res["info"]["steps"]["traced"] == 2 * MIN_CYCLES
+    traced = [v / 1e6 for v in res["traced_step_ns"]]
+    assert sorted(traced) == [15.0] * MIN_CYCLES + [150.0] * MIN_CYCLES
+
+
+# ------------------------------------------------------------------------ breakdown and verdict
+def _loader_events(n_clean: int = 10, traced: tuple[float, ...] = (15.0, 150.0, 15.0)) -> EventBuilder:
+    """Clean steps alternating 150 ms (135 ms waiting for the batch, then 15 ms of compute) and 15 ms
+    (its batch ready: a 10 µs wait); then traced steps of the given lengths, the same composition."""
+    b = EventBuilder()
+    t = 0
+
+    def step(i: int, total_ms: float, is_traced: bool) -> None:
+        nonlocal t
+        wait = int((total_ms - COMPUTE_MS) * 1e6) or 10_000
+        b.span(DATA_LOADING, "next batch", t, wait, 1, 0)
+        b.span(OP, "aten::mm", t + wait, int(COMPUTE_MS * 1e6) - 10_000, 1, 0)
+        dur = wait + int(COMPUTE_MS * 1e6)
+        b.span(STEP, f"step {i}", t, dur, 1, 0, args={"index": i, "traced": is_traced})
+        t += dur
+
+    for i in range(n_clean):
+        step(i, WAIT_MS + COMPUTE_MS if i % 2 == 0 else COMPUTE_MS, False)
+    for j, ms in enumerate(traced):
+        step(n_clean + j, ms, True)
+    return b.build()
+
+
+def test_headline_breakdown_and_input_bound_describe_the_same_mean():
+    out = analyse_variant(_loader_events(), {"pid": 1, "framework": "torch"}, calibration=_calibration())
+    sm = out["step_ms"]
+    clean = [WAIT_MS + COMPUTE_MS, COMPUTE_MS + 0.01] * 5
+    assert sm["statistic"] == "mean" and headline_ms(sm) == pytest.approx(statistics.fmean(clean), rel=1e-3)
+    assert [m["n"] for m in sm["modes"]] == [5, 5]
+    assert "disturbed_traced_steps" not in out  # the 150 ms traced step is the pattern
+    bd = out["breakdown"]
+    assert sum(v or 0.0 for v in out["breakdown_ms"].values()) == pytest.approx(headline_ms(sm), rel=1e-6)
+    assert bd["step_ms"] == pytest.approx(headline_ms(sm))
+    # the input wait the program's own steps had: 135 ms every other step, 10 µs the others
+    own_wait = statistics.fmean([WAIT_MS, 0.01] * 5)
+    assert out["breakdown_ms"]["data_loading"] == pytest.approx(own_wait, rel=1e-3)
+    ib = bd["input_bound"]
+    assert ib["pct"] == pytest.approx(100.0 * own_wait / statistics.fmean(clean), rel=1e-3)
+    assert ib["pct"] == pytest.approx(bd["pct"]["data_loading"])  # the verdict is the table's row
+    assert ib["verdict"] == input_bound_verdict(own_wait, statistics.fmean(clean))["verdict"] == "highly input-bound"
+    assert "mean of 10 untraced steps" in bd["describes"]
+
+
+def test_a_steady_program_keeps_the_median():
+    b = EventBuilder()
+    t = 0
+    for i, ms in enumerate([10.0, 10.2, 9.9, 10.1, 10.0, 30.0, 10.1, 10.0, 10.2]):
+        b.span(STEP, f"step {i}", t, int(ms * 1e6), 1, 0, args={"index": i, "traced": i >= 6})
+        t += int(ms * 1e6)
+    out = analyse_variant(b.build(), {"pid": 1, "framework": "torch"})
+    assert out["step_ms"]["statistic"] == "median" and out["step_ms"]["modes"] is None
+
+
+def test_rescaling_to_a_pooled_headline_uses_its_statistic_and_retakes_the_verdict():
+    out = analyse_variant(_loader_events(), {"pid": 1, "framework": "torch"}, calibration=_calibration())
+    pooled = StepStats(**step_stats([[150.0, 15.0] * 5, [15.0, 152.0] * 5]))
+    bd, ms = rescale_to_median(out["breakdown"], out["breakdown_ms"], pooled)
+    assert bd["step_ms"] == pytest.approx(pooled.mean) and pooled.statistic == "mean"
+    assert sum(v or 0.0 for v in ms.values()) == pytest.approx(pooled.mean)
+    assert bd["input_bound"]["pct"] == pytest.approx(bd["pct"]["data_loading"])
+    assert "moved to the mean" in bd["describes"]
+
+
+# ---------------------------------------------------------------------------------- reliability
+def test_a_breakdown_the_machine_disturbed_is_marked_unreliable_with_why():
+    busy = window_warnings("a/b", {"other_cores": 0.9}, 2, None)
+    r = breakdown_reliability(busy, step_stats([[10.0] * 8]))
+    assert r["reliable"] is False and r["why"] == busy
+    per = [[10.0] * 6 + [16.0] * 6]
+    two = sample_warnings("a/b", per, step_stats(per))
+    assert two and breakdown_reliability(two, step_stats(per))["reliable"] is False
+    assert breakdown_reliability(overhead_warning("a/b", -40.0), None)["reliable"] is False
+    assert breakdown_reliability([], step_stats([[10.0] * 8])) == {"reliable": True, "why": [], "remeasured": False}
+
+
+def test_the_programs_own_pattern_is_not_a_disturbance_but_an_uncovered_window_is():
+    per = [[150.0, 15.0] * 6]
+    st = step_stats(per)
+    w = sample_warnings("a/b", per, st)
+    assert any("two speeds" in x for x in w) and any("IQR" in x for x in w)
+    assert breakdown_reliability(w, st)["reliable"] is True
+    info = {"trace_window": {"steps": 12, "covered": False, "bound": "40 steps needed, 12 traced"}}
+    r = breakdown_reliability(w, st, info)
+    assert r["reliable"] is False and "did not cover" in r["why"][0]
+
+
+# ------------------------------------------------------------------ known answer: the loader program
+def _own(path) -> dict:
+    return json.loads(open(path).read())
+
+
+def test_loader_cycle_headline_and_input_bound_agree_with_its_own_timing_five_times_of_five(tmp_path):
+    """The scenario's loop times its own steps with ``perf_counter`` and its own input wait; five fresh
+    runs: the headline is the mean of its steps and the input-bound share its own wait over its own
+    step, every time (before: the median moved between the modes from run to run)."""
+    results = []
+    for k in range(5):
+        log = tmp_path / f"own{k}.json"
+        r = run_cli("trace", "--scenario", LOADER, "--out", str(tmp_path / "runs"), "--json",
+                    env={"LOADER_CYCLE_LOG": str(log)}, timeout=120)
+        assert r.returncode == 0, r.stderr[-2000:]
+        doc = json.loads(r.stdout)
+        run = json.loads(open(os.path.join(doc["run_dir"], "run.json")).read())
+        (v,) = run["variants"]
+        own = _own(log)
+        warm = run["settings"]["warmup"]
+        n_clean = v["step_ms"]["n_steps"]
+        tw = v["info"]["trace_window"]
+        dur = [(e - b) * 1e3 for b, e in zip(own["begins_s"], own["ends_s"], strict=True)]
+        waits = [w * 1e3 for w in own["waits_s"]]
+        clean, clean_wait = dur[warm:warm + n_clean], waits[warm:warm + n_clean]
+        first = warm + n_clean + tw["settle"]  # after the traced warm-up cycle
+        traced, traced_wait = dur[first:first + tw["steps"]], waits[first:first + tw["steps"]]
+        assert len(traced) == tw["steps"] == v["traced_step_ms"]["n_steps"]
+        assert v["traced_step_ms"]["mean"] == pytest.approx(statistics.fmean(traced), rel=0.02)
+        own_mean = statistics.fmean(clean)
+        bd = v["breakdown"]
+        # the steps the breakdown describes: the clean ones where the tracer's cost was removed
+        # (calibrated machine; the input wait then measured on the clean steps), else the traced ones
+        described, described_wait = (clean, clean_wait) if bd.get("compensation") else (traced, traced_wait)
+        own_share = 100.0 * statistics.fmean(described_wait) / statistics.fmean(described)
+        ib = bd["input_bound"]
+        results.append((k, round(headline_ms(v["step_ms"]), 2), round(own_mean, 2), round(ib["pct"], 1),
+                        round(own_share, 1), bool(bd.get("compensation")), tw["steps"]))
+        assert v["step_ms"]["statistic"] == "mean" and len(v["step_ms"]["modes"]) == 2, results
+        assert headline_ms(v["step_ms"]) == pytest.approx(own_mean, rel=0.02), results
+        assert abs(ib["pct"] - own_share) < 3.0, results
+        assert ib["verdict"] == input_bound_verdict(own_share, 100.0)["verdict"], results
+        assert ib["pct"] == pytest.approx(bd["pct"]["data_loading"]), results
+        # the traced window held whole cycles of the pattern, and no traced step of it was left out
+        assert tw["period"] == 2 and tw["steps"] % 2 == 0 and tw["steps"] >= 2 * MIN_CYCLES, results
+        assert not v.get("disturbed_traced_steps"), results
+        assert isinstance(bd["reliability"]["reliable"], bool)
+    print("run, headline ms, own mean ms, input-bound %, own wait %, compensated, traced steps:", *results, sep="\n")
