@@ -240,7 +240,11 @@ def test_loader_cycle_headline_and_input_bound_agree_with_its_own_timing_five_ti
         bd = v["breakdown"]
         # the steps the breakdown describes: the clean ones where the tracer's cost was removed
         # (calibrated machine; the input wait then measured on the clean steps), else the traced ones
-        described, described_wait = (clean, clean_wait) if bd.get("compensation") else (traced, traced_wait)
+        # (less a traced step left out as disturbed: the harness numbers it after the clean and settling steps)
+        out_idx = {i - n_clean - tw["settle"] for i in (v.get("disturbed_traced_steps") or {}).get("indices", [])}
+        kept = [i for i in range(len(traced)) if i not in out_idx]
+        described, described_wait = ((clean, clean_wait) if bd.get("compensation")
+                                     else ([traced[i] for i in kept], [traced_wait[i] for i in kept]))
         own_share = 100.0 * statistics.fmean(described_wait) / statistics.fmean(described)
         ib = bd["input_bound"]
         results.append((k, round(headline_ms(v["step_ms"]), 2), round(own_mean, 2), round(ib["pct"], 1),
@@ -252,6 +256,8 @@ def test_loader_cycle_headline_and_input_bound_agree_with_its_own_timing_five_ti
         assert ib["pct"] == pytest.approx(bd["pct"]["data_loading"]), results
         # the traced window held whole cycles of the pattern, and no traced step of it was left out
         assert tw["period"] == 2 and tw["steps"] % 2 == 0 and tw["steps"] >= 2 * MIN_CYCLES, results
-        assert not v.get("disturbed_traced_steps"), results
+        # (a step the machine stretched beyond the longest mode may still be left out, never one of it)
+        top = max(m["center_ms"] for m in v["step_ms"]["modes"])
+        assert all(ms > 1.25 * top for ms in (v.get("disturbed_traced_steps") or {}).get("left_out_ms", [])), results
         assert isinstance(bd["reliability"]["reliable"], bool)
     print("run, headline ms, own mean ms, input-bound %, own wait %, compensated, traced steps:", *results, sep="\n")
