@@ -62,25 +62,29 @@ def _events(
     extra_traced_ms: float = 0.0,
     clean_ms: float = CLEAN_MS,
     n_traced: int = 4,
+    lengths_ms: list[float] | None = None,
 ) -> EventTable:
     """Clean steps of ``clean_ms`` (1000 × 3 µs adds, the rest interpreter gaps); traced steps of the
     10 ms step where the tracer adds ``inside_us`` inside each add and ``outside_us`` after it, a ``fill_`` of
     ``fault_ms`` (page faults on a buffer the allocator gave back) and ``extra_traced_ms`` of
-    something else between the ops (spread over the gaps)."""
+    something else between the ops (spread over the gaps). ``lengths_ms``: clean steps of these
+    lengths instead, and as many traced steps, each its clean twin plus the tracer's cost."""
     b = EventBuilder()
     t = 0
-    gap = int((clean_ms * 1e6 - N_OPS * TRUE_OP_US * 1e3) // N_OPS)
-    traced_gap = int((CLEAN_MS * 1e6 - N_OPS * TRUE_OP_US * 1e3) // N_OPS)
-    for i in range(4):
+    lengths = lengths_ms or [clean_ms] * 4
+    for i, length in enumerate(lengths):
         t0 = t
+        g = int((length * 1e6 - N_OPS * TRUE_OP_US * 1e3) // N_OPS)
         for _ in range(N_OPS):
             b.span(OP, "aten::add", t, int(TRUE_OP_US * 1e3), 1, 0)
-            t += int(TRUE_OP_US * 1e3) + gap
+            t += int(TRUE_OP_US * 1e3) + g
         b.span(STEP, f"step {i}", t0, t - t0, 1, 0,
                args={"index": i, "traced": False, "usage": clean_usage or _usage(0, 0, 0, 0)})
     extra_gap = int(extra_traced_ms * 1e6 / N_OPS)
-    for i in range(4, 4 + n_traced):
+    twins = lengths_ms or [CLEAN_MS] * n_traced
+    for i, length in enumerate(twins, start=len(lengths)):
         t0 = t
+        traced_gap = int((length * 1e6 - N_OPS * TRUE_OP_US * 1e3) // N_OPS)
         if fault_ms:
             b.span(OP, "aten::fill_", t, int(fault_ms * 1e6), 1, 0)
             t += int(fault_ms * 1e6)
@@ -322,3 +326,19 @@ def test_a_reading_costs_microseconds() -> None:
         per.append((time.perf_counter_ns() - t0) / 1000 / 1e3)
     # measured 1.55 µs here; reading /proc/self/task/*/stat instead cost 33–68 µs
     assert statistics.median(per) < 15.0, per
+
+
+def test_mean_against_mean_on_skewed_steps() -> None:
+    # clean steps 10, 10, 10, 12 ms (the 12 is within 25% of the median: not disturbed), each traced
+    # twin 3 ms longer: the tracer added 3 ms a step. The traced side is a mean (13.5 ms); set
+    # against the clean median (10) it would read 3.5 ms, against the clean mean (10.5) the 3 ms
+    out = analyse_variant(_events(lengths_ms=[10.0, 10.0, 10.0, 12.0]), _entry(), calibration=_calibration(3.0, 2.0))
+    comp, bd = out["breakdown"]["compensation"], out["breakdown_ms"]
+    assert comp["in_run"]["clean_ms"] == pytest.approx(10.5, rel=1e-3)
+    assert comp["in_run"]["per_step_ms"] == pytest.approx(3.0, rel=0.01)
+    assert comp["placed"]["per_record_us"] == pytest.approx(3.0, rel=0.01)
+    assert abs(comp["residual_pct"]) < 1.0
+    # then scaled to the headline (the clean median): memory I/O is the adds' 3 ms × 10 / 10.5
+    assert out["step_ms"]["median"] == pytest.approx(10.0, rel=1e-3)
+    assert sum(v for v in bd.values() if v is not None) == pytest.approx(10.0, rel=1e-3)
+    assert bd["memory_io"] == pytest.approx(TRUE_MEM_MS * 10.0 / 10.5, rel=0.02)

@@ -153,8 +153,8 @@ CLAMP_WORTH_WARNING = 0.01
 
 
 def tracer_in_run(traced_steps_ms: Sequence[float], clean_steps_ms: Sequence[float], clean_ms: float | None) -> dict[str, Any] | None:
-    """What each traced step took beyond the clean step (``clean_ms``, the headline the breakdown is
-    fitted to), from the steps of the same process: ``per_step_ms`` (mean), ``median_ms``,
+    """What each traced step took beyond the clean step (``clean_ms``: the clean steps' mean, as the
+    traced side is the breakdown's mean), from the steps of the same process: ``per_step_ms`` (mean), ``median_ms``,
     ``min_ms``/``max_ms``, ``sem_ms`` (the standard error of the traced steps' mean minus the clean
     steps', from both sides' spread), with the counts. ``None`` without both."""
     t = [float(v) for v in traced_steps_ms]
@@ -220,6 +220,7 @@ def compensate(
     floors_ms: dict[str, float] | None = None,
     records_in_clean: bool = False,
     calibrated_total_us: float | None = None,
+    reference_ms: float | None = None,
 ) -> dict[str, Any]:
     """The compensated breakdown summing to ``clean_median_ms``, with its residual and warnings.
 
@@ -229,7 +230,11 @@ def compensate(
     removed as calibrated. ``records_in_clean``: the records are made in the clean steps too (the
     toolkit's own spans), so none of the difference is theirs. ``floors_ms``: what independent
     figures say a category holds at least (:func:`roofline_floors`). ``calibrated_total_us``: the
-    calibration's cost per record for the cross-check (default: ``cost``'s inside + outside)."""
+    calibration's cost per record for the cross-check (default: ``cost``'s inside + outside).
+    ``reference_ms``: the clean statistic the in-run total was measured against (``in_run``'s
+    ``clean_ms``, the clean steps' mean: the traced side is a mean too), which the compensated
+    categories are fitted to and the residual is of; the result is then scaled to
+    ``clean_median_ms``, the headline (default: the headline itself)."""
     nm = set(not_measured or {})
     fixed = {c: float(v) for c, v in (fixed_ms or {}).items() if c not in nm and v is not None}
     total_records = sum(records_per_step.values())
@@ -237,15 +242,16 @@ def compensate(
     warnings: list[str] = []
     notes: list[str] = []
     method = "in run" if in_run is not None and clean_median_ms else "calibrated"
+    ref = float(reference_ms) if reference_ms and clean_median_ms else clean_median_ms
     inside_us, outside_us = cost["inside_us"], cost["outside_us"]
     placed: dict[str, Any] | None = None
     cross: dict[str, Any] | None = None
     if records_in_clean:
         inside_us = outside_us = 0.0  # the clean step pays for the same records
     if method == "in run":
-        assert in_run is not None and clean_median_ms
+        assert in_run is not None and ref
         free_traced = sum(float(traced_ms.get(c) or 0.0) for c in CATEGORIES if c not in nm and c not in fixed)
-        target = clean_median_ms - sum(fixed.values())
+        target = ref - sum(fixed.values())
         fault = float(fault_ms or 0.0)
         measured = free_traced - target  # what tracing added to the categories the clean step does not fix
         tracer_ms = 0.0 if records_in_clean else measured - fault
@@ -254,7 +260,7 @@ def compensate(
         per_record = None
         if records_in_clean:
             placed["placed_by"] = "nothing: the clean steps record the same spans"
-            if abs(measured - fault) >= 0.01 * clean_median_ms:
+            if abs(measured - fault) >= 0.01 * ref:
                 warnings.append(
                     f"the traced steps took {measured - fault:+.2f} ms per step (± {in_run['sem_ms']:.2f}) beyond the clean "
                     "step and their page faults, though no tracer ran in them alone (the toolkit's own spans are "
@@ -262,7 +268,7 @@ def compensate(
                 )
         elif tracer_ms <= 0:
             placed["placed_by"] = "nothing: the traced steps were not slower beyond their page faults"
-            if -tracer_ms >= 0.01 * clean_median_ms:
+            if -tracer_ms >= 0.01 * ref:
                 warnings.append(
                     f"the traced steps were {-tracer_ms:.2f} ms per step faster than the clean step beyond their page "
                     f"faults (± {in_run['sem_ms']:.2f}): the clean steps were slowed by something other than the tracer, "
@@ -318,7 +324,7 @@ def compensate(
     comp_step = sum(v for v in comp.values() if v is not None)
     removed = sum(float(traced_ms.get(c) or 0.0) for c in CATEGORIES if c not in nm) - comp_step
     for c, k in clamped.items():
-        if clean_median_ms and k["kept_ms"] - k["would_be_ms"] < CLAMP_WORTH_WARNING * clean_median_ms:
+        if ref and k["kept_ms"] - k["would_be_ms"] < CLAMP_WORTH_WARNING * ref:
             continue
         if k["floor_ms"] > 0:
             warnings.append(
@@ -352,7 +358,8 @@ def compensate(
         fixed, free = {}, [c for c in CATEGORIES if comp.get(c) is not None]
         scaled = _scaled(comp, set(), clean_median_ms) or dict(comp)
     rest_comp = sum(comp[c] or 0.0 for c in free)
-    residual_pct = 100.0 * (rest_comp - (clean_median_ms - sum(fixed.values()))) / clean_median_ms
+    assert ref
+    residual_pct = 100.0 * (rest_comp - (ref - sum(fixed.values()))) / ref
     out_ms: dict[str, float | None] = scaled
     if abs(residual_pct) > RESIDUAL_TOLERANCE_PCT:
         raw_total = sum(float(v) for v in traced_ms.values() if v is not None) or 1.0
@@ -363,8 +370,9 @@ def compensate(
         # categories under 1% of the step are not named: their share cannot move much
         uncertain = [c for c in moved if (out_ms.get(c) or 0.0) >= 0.01 * clean_median_ms][:2]
         warnings.append(
-            f"tracer compensation left a residual of {residual_pct:+.1f}% against the clean median "
-            f"(tolerance ±{RESIDUAL_TOLERANCE_PCT:g}%): "
+            f"tracer compensation left a residual of {residual_pct:+.1f}% against the clean "
+            + ("median " if ref == clean_median_ms else f"steps' mean ({ref:.2f} ms) ")
+            + f"(tolerance ±{RESIDUAL_TOLERANCE_PCT:g}%): "
             + (", ".join(LABELS[c] for c in uncertain) or "every category")
             + " uncertain"
         )

@@ -168,14 +168,20 @@ def _describe(
         b["describes"] = f"the traced steps ({mean_of}), uncompensated: {how}"
         return
     faults = (
-        kernel_excess(out.get("step_usage"), _op_threads(entry, calibration), page_fault_cost_us(calibration))
+        kernel_excess(out.get("step_usage"), _op_threads(entry, calibration), page_fault_cost_us(calibration),
+                      clean_statistic="mean")
         if median else None
     )
     # the tracer's total measured in this run (traced − clean steps) where the page-fault counters
-    # let the faults be told apart from the records' cost; the calibration then says where it lands
+    # let the faults be told apart from the records' cost; the calibration then says where it lands.
+    # The traced side is the breakdown's mean over its steps (disturbed ones left out), so the clean
+    # side is the mean of the clean steps by the same rule; the result is then scaled to the headline
+    clean_ms = [w.dur_ns / 1e6 for w in clean]
+    kept = [v for v, f in zip(clean_ms, disturbed(clean_ms, (out.get("step_ms") or {}).get("modes")), strict=True)
+            if not f]
     in_run = (
-        tracer_in_run([w.dur_ns / 1e6 for w in traced], [w.dur_ns / 1e6 for w in clean], median)
-        if faults is not None else None
+        tracer_in_run([w.dur_ns / 1e6 for w in traced], kept, sum(kept) / len(kept))
+        if faults is not None and kept else None
     )
     floors = roofline_floors(out.get("roofline"), calibration, entry.get("device") or "cpu")
     res = compensate(
@@ -183,6 +189,7 @@ def _describe(
         fixed_ms=clean_measured(events, entry.get("pid"), clean) if median else None,
         fault_ms=(faults or {}).get("remove_ms"), in_run=in_run, floors_ms=floors["ms"],
         records_in_clean=entry.get("framework") in OWN_SPAN_FRAMEWORKS,
+        reference_ms=in_run["clean_ms"] if in_run else None,
     )
     how = cost_phrase(res, how) + _fault_phrase(faults)
     out["breakdown_ms"] = res["ms"]
