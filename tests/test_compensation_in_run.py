@@ -342,3 +342,11 @@ def test_mean_against_mean_on_skewed_steps() -> None:
     assert out["step_ms"]["median"] == pytest.approx(10.0, rel=1e-3)
     assert sum(v for v in bd.values() if v is not None) == pytest.approx(10.0, rel=1e-3)
     assert bd["memory_io"] == pytest.approx(TRUE_MEM_MS * 10.0 / 10.5, rel=0.02)
+
+
+def test_a_reanalysis_replaces_the_compensation_warnings() -> None:
+    events = _events(0.0, 0.0, extra_traced_ms=1.5)
+    first = analyse_variant(events, _entry("numba"), calibration=_calibration(3.0, 2.0))
+    again = analyse_variant(events, {**_entry("numba"), "warnings": ["earlier", *first["warnings"]]},
+                            calibration=_calibration(3.0, 2.0))
+    assert again["warnings"] == ["earlier", *first["warnings"]]

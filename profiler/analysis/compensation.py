@@ -147,6 +147,14 @@ def record_cost(
 #: ops with their shapes, and it moved 1.3 → 2.5 µs between two calibrations of one machine)
 CROSS_CHECK_FACTOR = 2.0
 
+#: a phrase each of :func:`compensate`'s warnings contains (a re-analysis replaces them)
+COMPENSATION_WARNINGS = (
+    "tracer compensation left a residual",
+    "not a tracer cost, so it is not removed",
+    "so no tracer cost is removed",
+    "removing the tracer's cost would leave",
+)
+
 #: removals a category could not take (held at zero or at its independent floor) below this share of
 #: the clean step are not worth a warning
 CLAMP_WORTH_WARNING = 0.01

@@ -13,6 +13,7 @@ import numpy as np
 from profiler.analysis.attribution import attributed_breakdown
 from profiler.analysis.breakdown import clipped_length, step_windows
 from profiler.analysis.compensation import (
+    COMPENSATION_WARNINGS,
     OWN_SPAN_FRAMEWORKS,
     compensate,
     cost_phrase,
@@ -223,8 +224,8 @@ def _describe(
     )
     if res["warnings"]:
         who = f"{entry.get('framework')}/{entry.get('variant')}"
-        # a re-analysis replaces the compensation's warning instead of adding a second one
-        kept = [w for w in entry.get("warnings") or [] if "tracer compensation left a residual" not in w]
+        # a re-analysis replaces the compensation's warnings instead of adding a second copy
+        kept = [w for w in entry.get("warnings") or [] if not any(k in w for k in COMPENSATION_WARNINGS)]
         out["warnings"] = kept + [f"{who}: {w}" for w in res["warnings"]]
 
 
