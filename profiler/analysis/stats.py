@@ -213,29 +213,37 @@ def disturbed(values: Sequence[float], modes: Sequence[dict[str, Any]] | None = 
 
 
 # ------------------------------------------------------------------ multi-modal steps: the pattern
-#: Sorted step times split into modes where one is more than this factor above the one before it
-#: **and** further from it than :data:`MODE_SPAN` of the whole range. A mode is one kind of step (a
-#: step that waits for its batch, one that does not); the noise within one kind is tens of percent at
-#: most, the loader's and an evaluation's steps are several times apart. The span rule keeps the
-#: jitter of a short mode (12 against 20 ms beside 100 ms steps) inside it.
+#: Step times form two modes when the best split of the sorted values into a short and a long group
+#: (Otsu's criterion, as :func:`bimodality`) carries more than this share of their variance (one normal
+#: sample gives about 0.64, a uniform one 0.75; a loader's alternating steps 0.87–0.95 here) …
+MODE_SEPARATION = 0.8
+#: … and the long group's median is more than this factor above the short one's. A mode is one kind
+#: of step (a step that waits for its batch, one that does not); the noise within one kind is tens of
+#: percent at most, the loader's and an evaluation's steps are several times apart.
 MODE_GAP = 1.5
-MODE_SPAN = 0.25
 #: Fewest steps in which a pattern is looked for (two cycles of the shortest, alternating one).
 MIN_PATTERN_STEPS = 4
 
 
-def _gap_groups(values: Sequence[float]) -> list[list[int]]:
-    """Indices of ``values`` grouped by :data:`MODE_GAP` and :data:`MODE_SPAN` over the sorted
-    values, shortest first."""
-    order = sorted(range(len(values)), key=lambda i: values[i])
-    groups: list[list[int]] = [[order[0]]] if order else []
-    span = (values[order[-1]] - values[order[0]]) if order else 0.0
-    for a, b in itertools.pairwise(order):
-        if values[a] > 0 and values[b] > MODE_GAP * values[a] and values[b] - values[a] > MODE_SPAN * span:
-            groups.append([b])
-        else:
-            groups[-1].append(b)
-    return [sorted(g) for g in groups]
+def _mode_groups(values: Sequence[float]) -> list[list[int]]:
+    """Indices of ``values`` as one group, or two (short, long) where they form two modes
+    (:data:`MODE_SEPARATION`, :data:`MODE_GAP`); each group's indices in order."""
+    n = len(values)
+    order = sorted(range(n), key=lambda i: values[i])
+    x = np.asarray([values[i] for i in order], dtype=float)
+    if n < 2 or x[-1] <= x[0]:
+        return [sorted(order)] if order else []
+    mean, total = float(x.mean()), float(np.var(x)) * n
+    best, k = 0.0, 0
+    for j in range(1, n):
+        lo, hi = x[:j], x[j:]
+        between = j * (float(lo.mean()) - mean) ** 2 + (n - j) * (float(hi.mean()) - mean) ** 2
+        if between / total > best:
+            best, k = between / total, j
+    low, high = float(np.median(x[:k])), float(np.median(x[k:]))
+    if best <= MODE_SEPARATION or low <= 0 or high <= MODE_GAP * low:
+        return [sorted(order)]
+    return [sorted(order[:k]), sorted(order[k:])]
 
 
 def _run_starts(indices: Sequence[int]) -> list[int]:
@@ -246,18 +254,18 @@ def _run_starts(indices: Sequence[int]) -> list[int]:
 def step_pattern(values: Sequence[float]) -> dict[str, Any] | None:
     """The multi-modal pattern of one process's steps (``values`` in the order they ran), or ``None``.
 
-    The steps are split into modes (:data:`MODE_GAP`); a mode *recurs* when its steps come back
+    The steps are split into modes (:func:`_mode_groups`); a mode *recurs* when its steps come back
     after other steps (two runs at least in the sequence), the most common mode counting as
     recurring. Two recurring modes make a pattern of the program's own. One block of slow steps (the
     machine ran slower for a while) or a lone long step (a preemption) is not one: those are for the
     noise warnings and :func:`disturbed`. Returns ``{"modes": [{"center_ms", "share", "n"}],
     "period": P or None, "other": n}``: each recurring mode's median, share of all steps and count
-    (shortest first); ``period``, the steps between the returns of the rarest mode where they are
-    regular (within one step); ``other``, the steps in no recurring mode."""
+    (shortest first); ``period``, the steps between the returns of the rarest mode where at least
+    half of its returns keep that spacing; ``other``, the steps in no recurring mode."""
     n = len(values)
     if n < MIN_PATTERN_STEPS:
         return None
-    groups = _gap_groups(values)
+    groups = _mode_groups(values)
     if len(groups) < 2:
         return None
     largest = max(groups, key=len)
@@ -267,9 +275,9 @@ def step_pattern(values: Sequence[float]) -> dict[str, Any] | None:
     rare = min(recurring, key=lambda g: (len(_run_starts(g)), len(g)))
     starts = _run_starts(rare)
     gaps = [b - a for a, b in itertools.pairwise(starts)]
-    period = None
-    if gaps and max(gaps) - min(gaps) <= 1:
-        period = round(statistics.median(gaps))
+    # the period: the spacing most of the returns keep (a loader's phase may slip now and then)
+    common = max(set(gaps), key=gaps.count) if gaps else None
+    period = common if common and 2 * gaps.count(common) >= len(gaps) else None
     modes = [
         {"center_ms": float(statistics.median(values[i] for i in g)), "share": len(g) / n, "n": len(g)}
         for g in recurring
@@ -290,7 +298,7 @@ def pooled_pattern(per_process: Sequence[Sequence[float]]) -> dict[str, Any] | N
     if len(seq) == 1:
         return found[0]
     pooled = [float(x) for g in per_process for x in g]
-    groups = [g for g in _gap_groups(pooled) if len(g) >= 2]
+    groups = [g for g in _mode_groups(pooled) if len(g) >= 2]
     if len(groups) < 2:
         return None
     periods = [p["period"] for p in found if p["period"]]
