@@ -213,3 +213,19 @@ def test_entries_of_one_variant_are_named_apart_by_what_differs() -> None:
     other = {"framework": "torch", "variant": "fused", "threads": 4}
     assert distinct_labels([one, two, other]) == ["torch/default · 1 rank", "torch/default · 2 ranks", "torch/fused"]
     assert distinct_labels([one, dict(one, threads=4)]) == ["torch/default · 2 threads", "torch/default · 4 threads"]
+
+
+def test_a_multimodal_headline_names_its_modes_and_an_unreliable_breakdown_says_why(raw) -> None:
+    d = copy.deepcopy(raw)
+    v = d["variants"][1]
+    v["step_ms"].update(statistic="mean", mean=82.0,
+                        modes=[{"center_ms": 15.0, "share": 0.5, "n": 4}, {"center_ms": 150.0, "share": 0.5, "n": 4}])
+    v["breakdown"]["reliability"] = {"reliable": False, "why": ["another process took 40% of a core"]}
+    report = build(RunRecord.from_dict(d), "/runs/fixture")
+    for fmt in ("terminal", "html", "markdown"):
+        text = " ".join(renderers()[fmt].render(report, RenderOptions(width=200)).split())
+        assert "another process took 40% of a core" in text, fmt
+        if fmt != "markdown":
+            assert "pattern of 2 modes: 15 ms (50% of steps), 150 ms (50% of steps)" in text, fmt
+    md = renderers()["markdown"].render(report, RenderOptions())
+    assert "| torch/cpu_small | 82.0 | mean of 3 (2 modes) |" in md

@@ -31,7 +31,7 @@ from profiler.export.svg import Frame, esc, fmt, log_ticks, nice_ticks
 from profiler.sections.blocks import Bar, Block, Line
 from profiler.sections.document import build
 from profiler.sections.first import find
-from profiler.sections.labels import steps_phrase
+from profiler.sections.labels import modes_phrase, steps_phrase
 
 FILE = "report.html"
 
@@ -403,6 +403,8 @@ def _variant(v: dict[str, Any], top: int, run_dir: Path | str | None, sections_h
             f"{st.get('n_steps', 0)} {which} steps in {st.get('n_processes') or 1} process(es)")
     if tr.get("median") is not None and v.get("tracing_overhead_pct") is not None:
         head += (f"; traced steps {_ms(tr['median'])} ms (tracing adds {v.get('tracing_overhead_pct') or 0:+.0f}%)")
+    if st.get("modes"):
+        head += f"<br>{_e(modes_phrase(st['modes']))}"
     head += "</p>"
     bd = v.get("breakdown") or {}
     bar = stacked_svg(bd["pct"], bd["ms"]) if isinstance(bd.get("pct"), dict) and isinstance(bd.get("ms"), dict) else ""

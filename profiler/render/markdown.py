@@ -53,7 +53,8 @@ def _headline(report: Report) -> list[str]:
               + (f" over {st.n_processes} processes" if st.n_processes > 1 else " within one process")
               if st and st.ci95 else "–")
         status = e.status if e.ok else f"{e.status}: {e.error or 'no detail'}"
-        rows.append(f"| {_esc(p.label)} | {fmt_ms(val)} | {stat} of {st.n_steps if st else 0} | {ci} | "
+        modes = f" ({len(st.modes)} modes)" if st and st.modes else ""
+        rows.append(f"| {_esc(p.label)} | {fmt_ms(val)} | {stat} of {st.n_steps if st else 0}{modes} | {ci} | "
                     f"{_esc(status)} |")
     return rows
 

@@ -22,7 +22,7 @@ from profiler.report.breakdown import run_tail
 from profiler.report.summary import SummaryReport
 from profiler.sections.blocks import Line
 from profiler.sections.document import Report, VariantPart, build
-from profiler.sections.labels import steps_phrase
+from profiler.sections.labels import modes_phrase, steps_phrase
 from profiler.sections.registry import View
 
 
@@ -90,6 +90,8 @@ def headline_text(e: VariantEntry, unit: str) -> Text:
         f"max {fmt_ms(st.max)}, spread {st.spread_pct or 0:.1f}%"
         + (f", MAD {fmt_ms(st.mad)}" if st.mad is not None else "") + ")"
     )
+    if st.modes:
+        head.append("\n" + modes_phrase(st.modes), style="cyan")
     if e.per_unit_ms is not None:
         head.append(f"\n{unit}: ", style="bold")
         head.append(f"{e.per_unit_ms / 1000:,.2f} s", style="bold cyan")

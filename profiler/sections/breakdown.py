@@ -50,6 +50,13 @@ class DeviceSplit:
 
 
 @dataclass(frozen=True)
+class Reliability:
+    reliable: bool
+    why: tuple[str, ...] = ()
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Breakdown:
     ms: dict[str, float]
     pct: dict[str, float]
@@ -64,6 +71,7 @@ class Breakdown:
     loader: Loader | None = None
     compensation: Compensation | None = None
     device: DeviceSplit | None = None
+    reliability: Reliability | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -93,6 +101,9 @@ def show(b: Breakdown, view: View) -> tuple[Block, ...]:
     out.append(Line(closure + (f"; basis: {b.basis}" if b.basis else ""), "dim"))
     if b.describes:
         out.append(Line(f"the breakdown describes {b.describes}", "strong"))
+    if b.reliability is not None and not b.reliability.reliable:
+        out.append(Line("unreliable: the machine disturbed this measurement and nothing measured it again — "
+                        + "; ".join(b.reliability.why or ("no reason recorded",)), "bad"))
     ib = b.input_bound
     if ib is not None:
         if ib.verdict == "not measured" or ib.pct is None:

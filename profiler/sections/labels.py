@@ -52,3 +52,12 @@ def steps_phrase(settings: dict[str, Any], kind: str | None = None) -> str:
     else:
         clean = f"{settings.get('steps')} clean"
     return f"{clean} + {traced} traced steps"
+
+
+def modes_phrase(modes: list[dict[str, Any]] | None) -> str:
+    """A multi-modal step distribution in words: why the headline is the mean, and its modes."""
+    if not modes:
+        return ""
+    parts = [f"{m.get('center_ms', 0):,.3g} ms ({100 * (m.get('share') or 0):.0f}% of steps)" for m in modes]
+    return ("the steps follow a pattern of " + str(len(modes)) + " modes: " + ", ".join(parts)
+            + " — the headline is their mean (the program's throughput), not the median")
