@@ -174,12 +174,23 @@ def commands(saved: dict) -> st.SearchStrategy[list[str]]:
     explain = st.tuples(run_args(saved), run_args(saved), options(saved, {
         "--variant-a": NAMES, "--variant-b": NAMES, "--out": P}, ["--json", "--force"])).map(
         lambda t: ["explain", t[0], t[1], *t[2]])
+    # a query with no statement in it ('', ';', a comment) is left to the pinned test below
+    sql = st.tuples(run_args(saved), st.one_of(st.sampled_from([
+        "select 1", "select count(*) from events", "select * from nope", "garbage", "drop table events",
+        "select name, sum(dur) from events group by 1 order by 2 desc"]),
+        _text.filter(lambda q: any(c.isalnum() for c in q) and "/*" not in q and "--" not in q)), options(saved, {
+        # --threads above a few is left out: sql has no upper bound of its own and DuckDB takes
+        # seconds to start 10,000 threads (reported; the run commands refuse above MAX_THREADS)
+        "--limit": INTS, "--memory-limit": st.sampled_from(["2GB", "1", "abc", "", "-1GB"]),
+        "--threads": st.sampled_from(["-1", "0", "1", "2", "abc", "", "1.5"]),
+    }, ["--csv", "--json"])).map(lambda t: ["sql", t[0], t[1], *t[2]])
     other = st.one_of(
         st.just(["list"]), st.just(["list", "--json"]), st.just(["doctor"]), st.just([]), st.just(["--help"]),
         st.just(["--version"]), st.lists(NAMES, min_size=1, max_size=3),
-        st.sampled_from(["trace", "compare", "scale", "report", "explain", "calibrate"]).map(lambda c: [c, "--bogus"]),
+        st.sampled_from(["trace", "compare", "scale", "report", "explain", "calibrate", "sql"]).map(
+            lambda c: [c, "--bogus"]),
     )
-    return st.one_of(trace, trace, compare, scale, report, report, explain, other)
+    return st.one_of(trace, trace, compare, scale, report, report, explain, sql, other)
 
 
 def check_invocation(args: list[str]) -> str:
@@ -259,3 +270,13 @@ def test_threads_above_the_cores_warn(nothing_starts, tmp_path):
     r = CliRunner().invoke(cli, ["trace", "-s", "cudnn_lstm", "-f", "torch", "--threads", str(n), "--out", str(tmp_path)])
     assert isinstance(r.exception, WouldStart), r.output
     assert f"profiler: warning: --threads {n} is more than the {usable_cores()} core(s)" in r.stderr
+
+
+@pytest.mark.xfail(reason="profiler sql: a query with no statement ('', ';', a comment) raises AttributeError "
+                          "in profiler/cli/sql.py (found by the generator above; that module is the store's)",
+                   strict=False)
+@pytest.mark.parametrize("query", ["", ";", "/* */"])
+def test_sql_without_a_statement_is_one_line(saved, query):
+    r = CliRunner().invoke(cli, ["sql", str(saved["ok"]), query])
+    assert r.exception is None or isinstance(r.exception, SystemExit), repr(r.exception)
+    assert r.exit_code == 2
