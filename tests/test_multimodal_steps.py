@@ -5,6 +5,7 @@ and a breakdown the machine disturbed says so (``breakdown["reliability"]``)."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import statistics
@@ -261,3 +262,96 @@ def test_loader_cycle_headline_and_input_bound_agree_with_its_own_timing_five_ti
         assert all(ms > 1.25 * top for ms in (v.get("disturbed_traced_steps") or {}).get("left_out_ms", [])), results
         assert isinstance(bd["reliability"]["reliable"], bool)
     print("run, headline ms, own mean ms, input-bound %, own wait %, compensated, traced steps:", *results, sep="\n")
+
+
+#: The issue's program in miniature, for ``trace -- python``: a torch DataLoader with two worker
+#: processes, each taking about 240 ms per batch (a sleep per sample: reading, decoding), and a
+#: training step of about 10 ms. The program times itself: when its first ``next()`` on the loader
+#: starts and each optimizer step begins (the recorder's steps end where each optimizer step does:
+#: its preferred step source, the first step from the first batch) and how long each ``next()``
+#: waited, written to the file its first argument names. The tracer starts and stops inside an
+#: optimizer step (its post-hook), after the recorder's boundary: in the program's own clock that
+#: time falls into the next step, the first settling step and the first clean step after the window.
+TORCH_LOADER = """
+import json, sys, time
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+class Slow(Dataset):
+    def __len__(self):
+        return 10_000
+    def __getitem__(self, i):
+        time.sleep(0.03)
+        return torch.randn(16), torch.randint(0, 3, ())
+
+model = torch.nn.Linear(16, 3)
+opt = torch.optim.SGD(model.parameters(), lr=0.1)
+marks, waits, first = [], [], None
+it = iter(DataLoader(Slow(), batch_size=8, num_workers=2))
+for _ in range(40):
+    t0 = time.perf_counter()
+    first = t0 if first is None else first
+    x, y = next(it)
+    waits.append(time.perf_counter() - t0)
+    end = t0 + waits[-1] + 0.010
+    with torch.no_grad():
+        while time.perf_counter() < end:
+            model(x)
+    loss = torch.nn.functional.cross_entropy(model(x), y)
+    opt.zero_grad(); loss.backward()
+    marks.append(time.perf_counter())  # the optimizer step's own time (tens of µs) falls in the next
+    opt.step()
+json.dump({"first_s": first, "marks_s": marks, "waits_s": waits}, open(sys.argv[1], "w"))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not __import__("importlib").util.find_spec("torch"), reason="torch is not installed")
+def test_a_torch_dataloader_program_profiled_as_a_command_five_times_of_five(tmp_path):
+    """``trace -- python train.py`` on a 2-worker DataLoader program, five times: the headline is the
+    mean of the recorder's clean steps, which are the program's own steps (the one after the traced
+    window aside: the recorder's starts once the tracer has stopped, the program's clock runs on),
+    and the input-bound share is the program's own wait over the steps the breakdown describes."""
+    script = tmp_path / "train.py"
+    script.write_text(TORCH_LOADER)
+    results = []
+    for k in range(5):
+        log = tmp_path / f"own{k}.json"
+        r = run_cli("trace", "--out", str(tmp_path / "runs"), "--json", "--", "python", str(script), str(log),
+                    timeout=300)
+        assert r.returncode == 0, r.stderr[-2000:]
+        doc = json.loads(r.stdout)
+        run = json.loads(open(os.path.join(doc["run_dir"], "run.json")).read())
+        (v,) = run["variants"]
+        own = _own(log)
+        # step k: from the end of optimizer step k - 1 (the first batch's request, for step 0) to the
+        # end of optimizer step k, its batch's wait included
+        marks = [own["first_s"], *own["marks_s"]]
+        steps = [(b - a) * 1e3 for a, b in itertools.pairwise(marks)]
+        waits = [w * 1e3 for w in own["waits_s"]]
+        kinds, tw = v["info"]["steps"], v["info"]["trace_window"]
+        w0 = kinds["skipped"] + kinds["warmup"]
+        c1 = run["settings"]["requested"]["steps"]  # clean steps before the traced window
+        t0 = w0 + c1 + tw["settle"]
+        after = t0 + tw["steps"]  # the first clean step after the window
+        rec_clean = v["repeats"]["processes"][0]["step_ms"]
+        own_clean = steps[w0:w0 + c1] + steps[after:]
+        assert len(rec_clean) == len(own_clean) == v["step_ms"]["n_steps"]
+        same = [i for i in range(len(own_clean)) if i != c1]
+        bd, ib = v["breakdown"], v["breakdown"]["input_bound"]
+        traced, traced_wait = steps[t0:after], waits[t0:after]
+        clean_wait = waits[w0:w0 + c1] + waits[after:]
+        described, described_wait = ((own_clean, clean_wait) if bd.get("compensation") else (traced, traced_wait))
+        own_share = 100.0 * statistics.fmean(described_wait) / statistics.fmean(described)
+        results.append((k, v["step_ms"]["statistic"], round(headline_ms(v["step_ms"]), 1),
+                        round(statistics.fmean(own_clean[i] for i in same), 1), round(ib["pct"], 1),
+                        round(own_share, 1), tw["steps"]))
+        assert v["info"]["step_source"] == "optimizer.step", results
+        assert v["step_ms"]["statistic"] == "mean" and len(v["step_ms"]["modes"]) == 2, results
+        assert headline_ms(v["step_ms"]) == pytest.approx(statistics.fmean(rec_clean), rel=1e-6), results
+        assert statistics.fmean(rec_clean[i] for i in same) == pytest.approx(
+            statistics.fmean(own_clean[i] for i in same), rel=0.02), results
+        assert abs(ib["pct"] - own_share) < 5.0, results
+        assert ib["verdict"] == input_bound_verdict(own_share, 100.0)["verdict"], results
+        assert tw["period"] and tw["steps"] >= MIN_CYCLES * tw["period"], results
+    print("run, statistic, headline ms, own mean ms, input-bound %, own wait %, traced steps:", *results, sep="\n")
