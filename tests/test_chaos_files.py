@@ -209,15 +209,26 @@ def test_trace_marks_the_run_failed_when_run_json_cannot_be_written(tmp_path, st
         assert rec["variants"] and (run / "workers").is_dir()
 
 
-def test_trace_when_every_later_write_fails_keeps_the_last_complete_record(tmp_path, stand_in_worker):
+def test_trace_when_every_later_write_fails_marks_the_last_complete_record_failed(tmp_path, stand_in_worker):
+    """No room for a new run.json: the last complete one is marked failed in place (same bytes
+    count), so the run is not left "running" forever; everything else in it is as written."""
     with faults.inject("write:2+:ENOSPC:run.json"):
         r = invoke("trace", "-s", "cudnn_lstm", "-f", "torch", "-v", "fused", "--repeat", "1", "--out", str(tmp_path), "-q")
     assert r.exit_code == 1
-    assert "keeps its last complete run.json" in r.stderr
+    assert "marked failed in its last complete run.json" in r.stderr
     (run,) = [p for p in tmp_path.iterdir() if p.is_dir()]
-    rec = json.loads((run / "run.json").read_text())  # the first write, whole
-    assert rec["status"] == "running" and rec["owner"]["pid"] == os.getpid()
+    rec = json.loads((run / "run.json").read_text())  # the first write, whole, its status changed
+    assert rec["status"] == "failed" and rec["owner"]["pid"] == os.getpid() and rec["variants"] == []
     assert _no_temp_files(tmp_path) == []
+
+
+def test_trace_whose_first_write_fails_leaves_no_empty_run_directory(tmp_path, stand_in_worker):
+    with faults.inject("write:1+:ENOSPC:run.json"):
+        r = invoke("trace", "-s", "cudnn_lstm", "-f", "torch", "-v", "fused", "--repeat", "1", "--out", str(tmp_path), "-q")
+    assert r.exit_code == 1
+    (err,) = [ln for ln in r.stderr.splitlines() if ln.startswith("profiler: error:")]
+    assert "run.json: No space left on device (nothing was saved; empty run directory" in err, err
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_run_failed_is_exit_code_1():

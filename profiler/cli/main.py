@@ -98,6 +98,11 @@ class ProfilerGroup(click.Group):
                 sys.exit(128 + _signalled[-1])
             raise
         except ProfilerError as e:
+            running = owner.active()
+            if running is not None:  # a run had started: it failed, and says why (exit 1)
+                from profiler.run.execute import fail_run
+
+                e = fail_run(*running, e)
             click.echo(f"profiler: error: {one_line(str(e))}", err=True)
             sys.exit(e.exit_code)
         except _NO_ARGS_IS_HELP as e:

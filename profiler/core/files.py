@@ -77,9 +77,11 @@ def atomic_temp(path: Path) -> Iterator[IO[bytes]]:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(e, OSError) and e.filename is None:  # write/fsync say nothing of the file
+            raise OSError(e.errno, e.strerror, str(path)) from e
         raise
 
 

@@ -7,6 +7,7 @@ recorded in its variant entry; the others still run.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import subprocess
@@ -19,7 +20,7 @@ from profiler import __version__
 from profiler.analysis.ranks import scaling_table
 from profiler.analysis.variant import analyse_variant, comparisons
 from profiler.core.calibration import load_cached, summary_line
-from profiler.core.errors import RunFailed, os_error_line
+from profiler.core.errors import ProfilerError, RunFailed, os_error_line
 from profiler.core.events import EventTable
 from profiler.core.frameworks import framework_availability
 from profiler.core.hardware import host_info
@@ -128,23 +129,32 @@ def execute(p: Plan, progress: ProgressFn | None = None, on_job_done: EntryFn | 
         record.status = "interrupted"
         run.write_record(record)
         raise
-    except OSError as e:  # a full disk, an I/O error: the run failed, what was saved stays
+    except (OSError, ProfilerError) as e:  # a full disk, an I/O error: the run failed, what was saved stays
         raise fail_run(record, run, e) from None
     try:
         finish_record(record, run, tables, sc.name, req.trace_budget_mb, distributed=bool(req.launches))
-    except OSError as e:
+    except (OSError, ProfilerError) as e:
         raise fail_run(record, run, e) from None
     return record, run
 
 
-def fail_run(record: RunRecord, run: RunDir, e: OSError) -> RunFailed:
-    """Saving the run failed with ``e``: mark it ``failed`` with the reason (in ``run.json`` when the
-    disk still takes it; otherwise the last complete ``run.json`` stays) and return the one-line error
-    for the command to raise (exit code 1)."""
-    line = os_error_line(e)
+def fail_run(record: RunRecord, run: RunDir, e: OSError | ProfilerError) -> RunFailed:
+    """The run could not go on or be saved (``e``: an :class:`OSError` such as a full disk, or the
+    toolkit's own one-line error, e.g. the event store's): mark it ``failed`` with the reason (in
+    ``run.json`` when the disk still takes it; otherwise the last complete ``run.json`` stays) and
+    return the one-line error for the command to raise (exit code 1)."""
+    if isinstance(e, RunFailed):
+        return e
+    if isinstance(e, OSError):
+        if e.filename is None:  # a write that did not say which file: the run directory, at least
+            e.filename = str(run.path)
+        line = os_error_line(e)
+        code = errno.errorcode.get(e.errno or 0)
+        path = os.fsdecode(e.filename) if isinstance(e.filename, (str, bytes)) else None
+    else:
+        line, code, path = str(e), None, None
     record.status = "failed"
-    record.sections["failure"] = {"reason": line, "errno": errno.errorcode.get(e.errno or 0),
-                                  "path": os.fsdecode(e.filename) if isinstance(e.filename, (str, bytes)) else None}
+    record.sections["failure"] = {"reason": line, "errno": code, "path": path}
     why = f"the run could not be saved: {line}"
     if why not in record.warnings:
         record.warnings.append(why)
@@ -154,8 +164,47 @@ def fail_run(record: RunRecord, run: RunDir, e: OSError) -> RunFailed:
     except OSError:
         saved = False
     owner.clear()
-    where = f"{run.path} saved as failed" if saved else f"{run.path} keeps its last complete run.json"
-    return RunFailed(f"{line} (run {where})")
+    if saved:
+        where = f"run {run.path} saved as failed"
+    elif _mark_failed_in_place(run.run_file):
+        where = f"run {run.path} marked failed in its last complete run.json"
+    elif run.run_file.exists():
+        where = f"run {run.path} keeps its last complete run.json"
+    else:
+        where = f"nothing was saved; {_remove_empty_dirs(run.path)}"
+    return RunFailed(f"{line} ({where})")
+
+
+# run.json is written with indent=2: the record's own keys, and only they, start two spaces in
+_RUNNING = b'\n  "status": "running",'
+_FAILED = b'\n  "status": "failed" ,'  # the same length: rewritten in place, no new block needed
+
+
+def _mark_failed_in_place(path: Any) -> bool:
+    """With the disk too full for a new ``run.json``: change the last complete one's top-level
+    ``"status": "running"`` to ``failed`` byte for byte, so the run is not left running forever."""
+    try:
+        with open(path, "r+b") as f:
+            data = f.read()
+            at = data.find(_RUNNING)
+            if at < 0:
+                return False
+            f.seek(at)
+            f.write(_FAILED)
+            f.flush()
+            os.fsync(f.fileno())
+        return True
+    except OSError:
+        return False
+
+
+def _remove_empty_dirs(root: Any) -> str:
+    """Remove ``root`` and the folders under it when no file is in them (a run directory whose
+    first write failed); a folder holding anything stays."""
+    for d, _subdirs, _files in sorted(os.walk(root), key=lambda t: -len(t[0])):
+        with contextlib.suppress(OSError):
+            os.rmdir(d)
+    return f"{root} left with what was written" if os.path.exists(root) else f"empty run directory {root} removed"
 
 
 def finish_record(
