@@ -178,10 +178,10 @@ def stand_in_worker(monkeypatch):
     """``trace`` without a worker process: run_job returns what a worker that ran and saved nothing
     returns; everything the parent writes (run.json, the page, the plots) is written for real."""
     import profiler.run.execute as ex
-    from profiler.run.process import JobOutcome
+    from profiler.run.process import JobOutcome, write_spec
 
     def run_job(job, worker_dir, on_progress=None):
-        worker_dir.mkdir(parents=True, exist_ok=True)
+        write_spec(job, worker_dir, 0)  # as the real one does first
         atomic_write_json(worker_dir / "result.json", {"status": "ok"})
         return JobOutcome(job, "ok", {"status": "ok"}, EventTable(), worker_dir, 0)
 
@@ -292,3 +292,31 @@ def test_scale_marks_the_run_failed_when_its_files_cannot_be_written(tmp_path, m
     rec = json.loads((run / "run.json").read_text())
     assert rec["status"] == "failed" and rec["failure"]["path"].endswith(which)
     assert _no_temp_files(tmp_path) == []
+
+
+def test_report_later_adds_the_workers_a_disk_full_run_could_not_record(tmp_path, stand_in_worker):
+    """The worker ran and saved, but no run.json after it could be written: the record (marked
+    failed in place) lacks its entry. Once its profiler is gone, ``report`` adds it from what the
+    worker saved and keeps the run failed, saying why."""
+    with faults.inject("write:2+:ENOSPC:run.json"):
+        r = invoke("trace", "-s", "cudnn_lstm", "-f", "torch", "-v", "fused", "--repeat", "1", "--out", str(tmp_path), "-q")
+    assert r.exit_code == 1
+    (run,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    rec = json.loads((run / "run.json").read_text())
+    assert rec["status"] == "failed" and rec["variants"] == []
+    import subprocess
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    rec["owner"]["pid"] = dead.pid  # the profiler that wrote it has exited
+    (run / "run.json").write_text(json.dumps(rec, indent=2))
+    r = invoke("report", str(run), "--json")
+    assert r.exit_code in (0, 1), r.output
+    doc = json.loads(r.stdout)
+    assert doc["status"] == "failed"
+    assert [v["status"] for v in doc["variants"]] == ["ok"]
+    saved = json.loads((run / "run.json").read_text())
+    assert saved["failure"]["reason"].startswith("the run could not be saved (the disk was full)")
+    # a second report changes nothing more
+    r2 = invoke("report", str(run), "--json")
+    assert [v["status"] for v in json.loads(r2.stdout)["variants"]] == ["ok"]

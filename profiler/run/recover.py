@@ -23,19 +23,29 @@ KILLED = "killed"
 
 def recover_stale(record: RunRecord, run: RunDir) -> bool:
     """A ``running`` record whose writer is gone: report it ``killed`` with what its workers saved.
+    A ``failed`` record without its ``failure`` section (marked in place when the disk had no room
+    for a new ``run.json``: profiler.run.execute.fail_run) gets the workers it missed the same way,
+    and stays ``failed``.
 
     Returns True when the record was recovered (and rewritten)."""
-    if record.status != "running":
-        return False
     owner = record.sections.get("owner")
     if not isinstance(owner, dict) or owner_alive(owner) is not False:
         return False
+    if record.status == "failed" and "failure" not in record.sections:
+        return _recover(record, run, "failed",
+                        "the run could not be saved (the disk was full); reported: what its workers saved")
+    if record.status != "running":
+        return False
+    return _recover(record, run, KILLED, f"profiler (pid {owner.get('pid')}) was killed before the run "
+                                         "finished; reported: what was saved by then")
+
+
+def _recover(record: RunRecord, run: RunDir, final: str, why: str) -> bool:
+    """Entries for the workers the record misses, from what they saved; then finish and save it."""
     from profiler.run.command import settle_counts
     from profiler.run.execute import finish_record, variant_entry
     from profiler.run.process import JobOutcome, WorkerJob
 
-    why = (f"profiler (pid {owner.get('pid')}) was killed before the run finished; "
-           "reported: what was saved by then")
     sc_dict = record.scenario if isinstance(record.scenario, dict) else {}
     try:
         sc = Scenario.from_dict(sc_dict)
@@ -62,8 +72,12 @@ def recover_stale(record: RunRecord, run: RunDir) -> bool:
         tables.append(events)
     if "command" in record.settings or record.settings.get("api"):
         settle_counts(record)
+    if final != KILLED and not tables:
+        return False  # nothing more to report than the record says
     finish_record(record, run, tables, record.scenario_name)
-    record.status = KILLED
+    record.status = final
     record.warnings.append(why)
+    if final != KILLED:
+        record.sections["failure"] = {"reason": why, "errno": None, "path": None}
     run.write_record(record)
     return True
