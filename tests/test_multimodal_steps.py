@@ -16,6 +16,7 @@ from profiler.analysis.breakdown import input_bound_verdict
 from profiler.analysis.compensation import rescale_to_median
 from profiler.analysis.noise import overhead_warning, sample_warnings, window_warnings
 from profiler.analysis.stats import (
+    MAX_RESETTLE_CYCLES,
     MAX_TRACE_STEPS,
     MIN_CYCLES,
     covers,
@@ -23,6 +24,7 @@ from profiler.analysis.stats import (
     grown_limit,
     headline_ms,
     pooled_pattern,
+    resettled,
     step_pattern,
     step_stats,
     trace_window,
@@ -105,21 +107,40 @@ def test_the_traced_window_covers_whole_cycles_bounded():
     assert grown_limit(w, [22.0] * 12, 12) == 12 and w["covered"] is False
 
 
+def test_steps_after_the_window_are_clean_again_once_the_long_step_is_back():
+    w = trace_window([150.0, 15.0] * 5, 3)
+    # while the tracer stopped the loader ran ahead: three short steps on ready batches, then a wait
+    assert resettled([20.0, 25.0, 22.0, 150.0, 20.0], w) == 3
+    assert resettled([150.0, 20.0], w) == 0
+    assert resettled([20.0] * 3, w) is None  # not known yet
+    assert resettled([20.0] * 9, w) == MAX_RESETTLE_CYCLES * 2  # bounded
+    assert resettled([20.0] * 9, trace_window([10.0] * 10, 3)) == 0  # no pattern: nothing left out
+
+
 def test_the_recorder_of_a_command_traces_whole_loader_cycles(tmp_path, monkeypatch):
     monkeypatch.setattr(StepRecorder, "_start_probes", lambda self: None)
     monkeypatch.setattr(StepRecorder, "_stop_probes", lambda self: None)
     r = StepRecorder({"warmup": 1, "steps": 8, "trace_steps": 3, "probes": ["torch"]}, tmp_path)
+    # 1 warm-up, 8 clean, 2 settling and 6 traced steps alternating 15 and 150 ms; then, the loader
+    # having run ahead while the tracer stopped, 3 steps on ready batches before the cycle resumes
+    durations = [150.0 if k % 2 else 15.0 for k in range(17)] + [15.0, 16.0, 15.0] + [150.0, 15.0] * 3
     t = 0
-    for k in range(30):
+    for ms in durations:
         r.boundary("dataloader", t)
-        t += int((150.0 if k % 2 else 15.0) * 1e6)
+        t += int(ms * 1e6)
+    r.boundary("dataloader", t)
     r.finish()
     res = json.loads((tmp_path / "result.json").read_text())
     tw = res["info"]["trace_window"]
     assert tw["period"] == 2 and tw["steps"] == 2 * MIN_CYCLES and tw["covered"] is True
-    assert res["info"]["steps"]["traced"] == 2 * MIN_CYCLES
+    steps = res["info"]["steps"]
+    assert steps["traced"] == 2 * MIN_CYCLES and steps["traced_warmup"] == tw["settle"] == 2
     traced = [v / 1e6 for v in res["traced_step_ns"]]
     assert sorted(traced) == [15.0] * MIN_CYCLES + [150.0] * MIN_CYCLES
+    # the 3 steps on ready batches (the first one the DataLoader's cut step) are out of the clean steps
+    assert steps["after_trace"] == 3
+    clean = [v / 1e6 for v in res["step_ns"]]
+    assert clean == durations[1:9] + [150.0, 15.0] * 3
 
 
 # ------------------------------------------------------------------------ breakdown and verdict
@@ -333,14 +354,15 @@ def test_a_torch_dataloader_program_profiled_as_a_command_five_times_of_five(tmp
         w0 = kinds["skipped"] + kinds["warmup"]
         c1 = run["settings"]["requested"]["steps"]  # clean steps before the traced window
         t0 = w0 + c1 + tw["settle"]
-        after = t0 + tw["steps"]  # the first clean step after the window
+        after = t0 + tw["steps"]  # the first step after the window (the tracer's stop in the own clock)
+        resume = after + kinds["after_trace"]  # clean again once the loader's long step is back
         rec_clean = v["repeats"]["processes"][0]["step_ms"]
-        own_clean = steps[w0:w0 + c1] + steps[after:]
+        own_clean = steps[w0:w0 + c1] + steps[resume:]
         assert len(rec_clean) == len(own_clean) == v["step_ms"]["n_steps"]
-        same = [i for i in range(len(own_clean)) if i != c1]
+        same = [i for i in range(len(own_clean)) if not (i == c1 and resume == after)]
         bd, ib = v["breakdown"], v["breakdown"]["input_bound"]
         traced, traced_wait = steps[t0:after], waits[t0:after]
-        clean_wait = waits[w0:w0 + c1] + waits[after:]
+        clean_wait = waits[w0:w0 + c1] + waits[resume:]
         described, described_wait = ((own_clean, clean_wait) if bd.get("compensation") else (traced, traced_wait))
         own_share = 100.0 * statistics.fmean(described_wait) / statistics.fmean(described)
         results.append((k, v["step_ms"]["statistic"], round(headline_ms(v["step_ms"]), 1),

@@ -386,6 +386,30 @@ def grown_limit(window: dict[str, Any], traced_ms: Sequence[float], limit: int) 
     return limit + grow
 
 
+#: After the traced window, steps stay out of the figures until the pattern's long step is back, for
+#: at most this many of its cycles (or settling steps, without a period).
+MAX_RESETTLE_CYCLES = 4
+
+
+def resettled(after_ms: Sequence[float], window: dict[str, Any]) -> int | None:
+    """How many steps after the traced window (``after_ms``, ms, in order) still ride on the pause the
+    tracer's stop made: while it stopped, the program's input workers ran ahead and filled their
+    buffers, and the steps find their batches ready until the buffers are drained, i.e. until a step
+    of the long mode comes back (longer than the geometric mean of the shortest and longest mode).
+    Those steps are not the program's pace and stay out of the clean steps. ``0`` without a pattern;
+    ``None`` while it cannot be told yet (no long step so far, fewer than the bound)."""
+    modes = window.get("modes")
+    if not modes or len(modes) < 2:
+        return 0
+    centers = [float(m["center_ms"]) for m in modes]
+    split = math.sqrt(min(centers) * max(centers))
+    bound = MAX_RESETTLE_CYCLES * (window.get("period") or window.get("settle") or 1)
+    for i, x in enumerate(after_ms[:bound]):
+        if x >= split:
+            return i
+    return bound if len(after_ms) >= bound else None
+
+
 def covers(traced_ms: Sequence[float], window: dict[str, Any]) -> bool:
     """Whether traced steps (ms) show every mode of the clean pattern ``window`` names (each traced
     step counted in its nearest mode, on a log scale: tracing stretches the short steps most), in

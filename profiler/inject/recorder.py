@@ -26,7 +26,8 @@ Worker side (:class:`CommandRecorder`, installed by :func:`activate`), in the us
   for one warm-up step plus ``trace_steps`` traced steps — more where the clean steps follow a
   multi-modal pattern (a DataLoader's cycle: whole cycles of it, bounded;
   :func:`profiler.analysis.stats.trace_window`, ``info["trace_window"]``) — and any later steps are
-  clean again;
+  clean again (with a pattern, once its long step is back: while the tracer stopped, the program's
+  input workers ran ahead; :func:`profiler.analysis.stats.resettled`);
   ``info["steps"]`` counts each kind;
 * every ``PROFILER_CHECKPOINT_S`` seconds (2) a thread saves what was collected so far, so a program
   killed with SIGKILL keeps its completed steps;
@@ -123,6 +124,7 @@ class StepRecorder:
         self.trace_plan: dict[str, Any] | None = None
         self.trace_limit = self.trace_steps
         self.trace_settle = 1  # traced warm-up steps: the tracer's set-up; a whole cycle of a pattern
+        self._resettle: int | None = None  # steps after the window that ride on the tracer's stop
         self.active: list[Any] = []
         self.probe_tables: list[EventTable] = []
         self.lock = threading.RLock()
@@ -201,7 +203,7 @@ class StepRecorder:
         if self.active:
             self._stop_probes()
         self.trace_start = self.trace_stop = None
-        self.trace_plan, self.trace_limit, self.trace_settle = None, self.trace_steps, 1
+        self.trace_plan, self.trace_limit, self.trace_settle, self._resettle = None, self.trace_steps, 1, None
 
     def _step_ms(self, k: int) -> float:
         return (self.bounds[k + 1] - self.resume.get(k, self.bounds[k])) / 1e6
@@ -244,6 +246,17 @@ class StepRecorder:
         t = self.resume[done] = now_ns()
         self.usage_at[t] = usage_now()
 
+    def _resettled(self, ts1: int) -> int | None:
+        """Steps after the traced window still riding on the tracer's stop (stats.resettled), once known."""
+        from profiler.analysis.stats import MAX_RESETTLE_CYCLES, resettled
+
+        if self._resettle is None and self.trace_plan is not None:
+            plan = self.trace_plan
+            bound = MAX_RESETTLE_CYCLES * (plan.get("period") or plan.get("settle") or 1)
+            end = min(len(self.bounds) - 1, ts1 + bound)
+            self._resettle = resettled([self._step_ms(j) for j in range(ts1, end)], plan)
+        return self._resettle
+
     def kind(self, k: int) -> str:
         """What step ``k`` was used for (one of :data:`STEP_KINDS`)."""
         if k < self.skip:
@@ -260,6 +273,13 @@ class StepRecorder:
             # and the step starts once the tracer is done: not a whole step (kept with the
             # warm-ups, out of every figure)
             return "after_trace"
+        if ts1 is not None and k >= ts1 and self.trace_plan is not None and self.trace_plan.get("modes"):
+            # a multi-modal pattern (a loader's cycle): its input workers ran ahead while the tracer
+            # stopped, and the steps find their batches ready until the long step is back
+            # (stats.resettled): not the program's pace, out of every figure like the warm-ups
+            n = self._resettled(ts1)
+            if n is None or k < ts1 + n:
+                return "after_trace"
         return "clean"  # before the traced window, and again after it
 
     # spans -------------------------------------------------------------------------------------
