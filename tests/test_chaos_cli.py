@@ -272,9 +272,6 @@ def test_threads_above_the_cores_warn(nothing_starts, tmp_path):
     assert f"profiler: warning: --threads {n} is more than the {usable_cores()} core(s)" in r.stderr
 
 
-@pytest.mark.xfail(reason="profiler sql: a query with no statement ('', ';', a comment) raises AttributeError "
-                          "in profiler/cli/sql.py (found by the generator above; that module is the store's)",
-                   strict=False)
 @pytest.mark.parametrize("query", ["", ";", "/* */"])
 def test_sql_without_a_statement_is_one_line(saved, query):
     r = CliRunner().invoke(cli, ["sql", str(saved["ok"]), query])

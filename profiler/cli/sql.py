@@ -5,13 +5,14 @@ from __future__ import annotations
 import csv
 import json
 import math
+import re
 import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
-from profiler.cli.options import stdout_console
+from profiler.cli.options import MAX_THREADS, stdout_console
 
 #: rows fetched from DuckDB at a time (the result is streamed, never held whole for --csv/--json)
 _BATCH = 10_000
@@ -25,7 +26,8 @@ _BATCH = 10_000
 @click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True,
               help="Rows shown in the terminal table (--csv and --json print every row).")
 @click.option("--memory-limit", metavar="SIZE", help="DuckDB's memory limit, e.g. 2GB (default: DuckDB's).")
-@click.option("--threads", type=click.IntRange(min=1), help="DuckDB's threads (default: one per core).")
+@click.option("--threads", type=click.IntRange(min=1, max=MAX_THREADS),
+              help=f"DuckDB's threads (default: one per core; at most {MAX_THREADS}).")
 @click.option("--scheduler", metavar="ADDRESS",
               help="Dask scheduler (tcp://HOST:8786) for importing a trace folder; default $PROFILER_SCHEDULER, "
                    "else local worker processes.")
@@ -45,6 +47,8 @@ def sql_cmd(source: Path, query: str, as_csv: bool, as_json: bool, limit: int, m
 
     if as_csv and as_json:
         raise click.UsageError("--csv and --json exclude each other")
+    if not re.sub(r"--[^\n]*|/\*.*?\*/|;|\s", "", query, flags=re.S):
+        raise click.UsageError("the query holds no SQL statement (only spaces, ';' or comments)")
     sources = find_sources(source)
     if not sources:  # traces, not stores: import them once (a Dask task graph), then query
         from profiler.run.fleet import stores_for_traces

@@ -54,6 +54,8 @@ def main() -> None:
         {"framework": "torch", "variant": "ddp2", "mode": "train", "world_size": 2, "step_ms": 75.25, "items_per_s": 1701.0,
          "speedup": 1.06, "efficiency": 0.53, "time_ratio": 0.94},
     ]
+    rec["failure"] = {"reason": "cannot write /runs/x/run.json: No space left on device", "errno": "ENOSPC",
+                      "path": "/runs/x/run.json"}
     for k in ("id", "created"):
         rec[k] = "fixture"
     (HERE / "every_section.json").write_text(json.dumps(rec, indent=1, sort_keys=True) + "\n")
