@@ -14,10 +14,12 @@ from profiler.cli.options import (
     TIMEOUT_OPTION,
     count_option,
     csv_list,
+    framework_option,
     repeat_options,
     stdout_console,
-    threads_option,
+    threads_count_option,
 )
+from profiler.cli.output import check_output, emit, output_options
 from profiler.core import defaults
 from profiler.report.progress import ProgressView
 from profiler.run import owner
@@ -25,14 +27,7 @@ from profiler.run import owner
 
 @click.command("compare")
 @click.option("--scenario", "-s", required=True, help="Scenario name, or a path to your own scenario file.")
-@click.option(
-    "--frameworks",
-    "-f",
-    "frameworks",
-    default="all",
-    show_default=True,
-    help="Frameworks, comma-separated, or 'all' (every framework the scenario has).",
-)
+@framework_option()
 @click.option("--variant", "-v", "variant", help="Variant(s), comma-separated (default: all).")
 @click.option("--mode", type=str, help="train or infer (default: the scenario's).")
 @click.option(
@@ -43,21 +38,17 @@ from profiler.run import owner
 @click.option("--warmup", type=int, callback=count_option(0),
               help="Warm-up steps (0 or more), excluded from every figure.")
 @click.option("--trace-steps", type=int, callback=count_option(1), help="Traced steps (breakdown).")
-@click.option(
-    "--threads",
-    type=int,
-    callback=threads_option,
-    help="Thread count, the same for every framework (default: the CPUs this process may use).",
-)
+@threads_count_option("Thread count, the same for every framework (default: the CPUs this process may use)")
 @click.option("--data", type=str, default="ram", show_default=True, help="ram or disk input pipeline.")
 @click.option("--probes", type=str, help="Probes to run, comma-separated (default: every available one).")
 @repeat_options(defaults.REPEAT["compare"])
 @TIMEOUT_OPTION
 @OUT_OPTION
 @JSON_OPTION
+@output_options
 def compare_cmd(
     scenario: str,
-    frameworks: str,
+    framework: str | None,
     variant: str | None,
     mode: str | None,
     preset: str | None,
@@ -74,6 +65,8 @@ def compare_cmd(
     timeout: float | None,
     out: Path,
     as_json: bool,
+    fmt: str | None = None,
+    output: Path | None = None,
 ) -> None:
     """One scenario in several frameworks, side by side (table, CSV, JSON and a bar chart)."""
     from profiler.core.errors import UnavailableError
@@ -84,9 +77,10 @@ def compare_cmd(
     from profiler.run.compare import compare_document, run_compare, select_frameworks
     from profiler.run.plan import TraceRequest, plan
 
+    check_output(fmt, output)  # before anything runs
     ensure_writable_root(out)
     sc = resolve(scenario)
-    run_fws, skipped = select_frameworks(sc, frameworks)
+    run_fws, skipped = select_frameworks(sc, framework)
     if not run_fws:
         raise UnavailableError("; ".join(f"{u.framework}: unavailable: {u.reason}" for u in skipped))
     req = TraceRequest(
@@ -115,7 +109,9 @@ def compare_cmd(
     with ProgressView(p.jobs, enabled=bool(p.jobs)) as view:
         record, run, result, files = run_compare(p, skipped, progress=view.update, on_job_done=view.finish)
     owner.clear()  # the run is saved: an error after this point does not fail it
-    if as_json:
+    if emit(record, str(run.path), fmt, output):
+        pass
+    elif as_json:
         click.echo(json.dumps(compare_document(record, run.path, result, files), indent=2, default=str))
     else:
         stdout_console().print(CompareTable(result, str(run.path)))

@@ -96,11 +96,43 @@ def check_thread_count(n: int, flag: str = "--threads") -> None:
                    "the threads will share cores", err=True)
 
 
-def threads_option(ctx: Any, param: Any, value: int | None) -> int | None:
-    """A click callback for one ``--threads`` count (:func:`check_thread_count`)."""
-    if value is not None:
-        check_thread_count(value, _flag(param))
+def threads_option(ctx: Any, param: Any, value: int | str | None) -> int | None:
+    """A click callback for one ``--threads`` count (:func:`check_thread_count`). The option takes the
+    same text as ``scale``'s (``4``, or ``1,2,4``); a command that runs one count refuses a list."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        parts = [p.strip() for p in value.split(",") if p.strip()]
+        if len(parts) != 1:
+            raise click.BadParameter("one thread count here; a list of counts is a sweep: "
+                                     "profiler scale -t " + ",".join(parts or ["1,2,4"]), ctx, param)
+        try:
+            value = int(parts[0])
+        except ValueError:
+            raise click.BadParameter(f"{parts[0]!r} is not a whole number of threads", ctx, param) from None
+    check_thread_count(value, _flag(param))
     return value
+
+
+def framework_option(default_help: str = "all of the scenario's") -> Any:
+    """``-f/--framework`` (``--frameworks`` is the same option): a name, a comma-separated list, or
+    ``all``, in every command; the command receives ``framework`` (``None`` for all)."""
+
+    def all_is_none(ctx: Any, param: Any, value: str | None) -> str | None:
+        if value is None or value.strip() in ("", "all"):
+            return None
+        if "all" in [n.strip() for n in value.split(",")]:
+            raise click.BadParameter("'all' cannot be combined with other names", ctx, param)
+        return value
+
+    return click.option("--framework", "--frameworks", "-f", "framework", callback=all_is_none,
+                        help=f"Framework: a name, a comma-separated list, or 'all' (default: {default_help}).")
+
+
+def threads_count_option(help_text: str) -> Any:
+    """``-t/--threads`` taking one count (``trace``, ``compare``; ``scale`` takes a list)."""
+    return click.option("--threads", "-t", "threads", type=str, callback=threads_option,
+                        help=f"{help_text} (at most {MAX_THREADS}).")
 
 
 def probe_options_option(ctx: Any, param: Any, value: tuple[str, ...]) -> tuple[str, ...]:
@@ -159,12 +191,7 @@ def trace_options(f: Any) -> Any:
             "-s",
             help="Scenario name, or a path to your own scenario file (or give a command after --).",
         ),
-        click.option(
-            "--framework",
-            "-f",
-            "framework",
-            help="Framework(s), comma-separated (default: all of the scenario's).",
-        ),
+        framework_option(),
         click.option("--variant", "-v", "variant", help="Variant(s), comma-separated (default: all)."),
         click.option("--mode", type=str, help="train or infer (default: the scenario's)."),
         click.option(
@@ -176,8 +203,7 @@ def trace_options(f: Any) -> Any:
                      help="Warm-up steps (0 or more), excluded from every figure."),
         click.option("--trace-steps", type=int, callback=count_option(1),
                      help="Traced steps (breakdown and Chrome trace)."),
-        click.option("--threads", type=int, callback=threads_option,
-                     help=f"Thread count for the framework (set before it loads; at most {MAX_THREADS})."),
+        threads_count_option("Thread count for the framework, set before it loads"),
         click.option(
             "--data", type=str, default="ram", show_default=True, help="ram or disk input pipeline."
         ),
@@ -224,7 +250,7 @@ def repeat_options(default_repeat: int, alias: str | None = None) -> Any:
     (calibration of the clean steps per process). ``alias``: an older spelling of --repeat."""
 
     def deco(f: Any) -> Any:
-        names = ["--repeat", *([alias] if alias else [])]
+        names = ["--repeat", "-r", *([alias] if alias else [])]
         opts = [
             click.option(
                 *names,

@@ -25,6 +25,17 @@ def output_options(f: Any) -> Any:
     return f
 
 
+def check_output(fmt: str | None, output: Path | None) -> None:
+    """Refuse a bad ``--output`` before anything runs: an unknown extension, a missing directory."""
+    if output is None:
+        return
+    from profiler.render.registry import choose
+
+    choose(fmt, output)
+    if not output.parent.is_dir():
+        raise InputError(f"cannot write the report: no directory {output.parent}")
+
+
 def emit(record: Any, run_dir: str | None, fmt: str | None, output: Path | None, *, top: int = 10,
          detail: bool = True, quiet: bool = False) -> bool:
     """Render ``record`` with the chosen renderer to ``output`` or stdout; ``False`` when neither

@@ -16,8 +16,10 @@ from profiler.cli.options import (
     check_thread_count,
     count_option,
     csv_list,
+    framework_option,
     stdout_console,
 )
+from profiler.cli.output import check_output, emit, output_options
 from profiler.run import owner
 
 
@@ -36,13 +38,7 @@ def thread_list_option(ctx: Any, param: Any, value: str | None) -> str | None:
 
 @click.command("scale")
 @click.option("--scenario", "-s", required=True, help="Scenario name, or a path to your own scenario file.")
-@click.option(
-    "--frameworks",
-    "--framework",
-    "-f",
-    "frameworks",
-    help="Framework(s), comma-separated (default: all of the scenario's).",
-)
+@framework_option()
 @click.option(
     "--variant", "-v", "variant", help="Variant(s), comma-separated (default: each framework's first)."
 )
@@ -68,9 +64,10 @@ def thread_list_option(ctx: Any, param: Any, value: str | None) -> str | None:
 @TIMEOUT_OPTION
 @OUT_OPTION
 @JSON_OPTION
+@output_options
 def scale_cmd(
     scenario: str,
-    frameworks: str | None,
+    framework: str | None,
     variant: str | None,
     threads: str | None,
     repeats: int,
@@ -83,6 +80,8 @@ def scale_cmd(
     timeout: float | None,
     out: Path,
     as_json: bool,
+    fmt: str | None = None,
+    output: Path | None = None,
 ) -> None:
     """Thread-scaling sweep: every framework at every thread count, fresh workers, fits, why."""
     from profiler.core.registry import resolve
@@ -90,11 +89,12 @@ def scale_cmd(
     from profiler.report.scale import ScaleProgressView, ScaleReport
     from profiler.run.thread_sweep import ScaleRequest, execute_scale, json_summary, parse_threads, plan_scale
 
+    check_output(fmt, output)  # before anything runs
     counts = parse_threads(threads)  # bad lists fail before anything is resolved or run
     ensure_writable_root(out)
     req = ScaleRequest(
         scenario=resolve(scenario),
-        frameworks=csv_list(frameworks),
+        frameworks=csv_list(framework),
         variants=csv_list(variant),
         threads=counts,
         repeats=repeats,
@@ -113,7 +113,9 @@ def scale_cmd(
         record, run = execute_scale(sp, progress=view.update, on_job_done=view.finish)
     owner.clear()  # the run is saved: an error after this point does not fail it
     doc = json_summary(record, run)
-    if as_json:
+    if emit(record, str(run.path), fmt, output):
+        pass
+    elif as_json:
         click.echo(json.dumps(doc, indent=2))
     else:
         stdout_console().print(ScaleReport(doc))

@@ -19,6 +19,7 @@ from profiler.cli.options import (
     trace_options,
     view_options,
 )
+from profiler.cli.output import check_output, emit, output_options
 from profiler.core import defaults
 from profiler.core.errors import InputError
 from profiler.report.progress import ProgressView
@@ -57,6 +58,7 @@ DEFAULT_TRACE_REPEAT = defaults.REPEAT["trace"]
     help="With a command after --: each call of this function, or each torch.profiler "
     "record_function region with this label (ProfilerStep too), is one step.",
 )
+@output_options
 @click.argument("program", nargs=-1, type=click.UNPROCESSED)
 def trace_cmd(
     scenario: str,
@@ -91,6 +93,8 @@ def trace_cmd(
     quiet: bool = False,
     top: int | None = None,
     detail: bool = False,
+    fmt: str | None = None,
+    output: Path | None = None,
 ) -> None:
     """Run a scenario's variants, each in a fresh worker, and report where the time goes.
 
@@ -102,6 +106,7 @@ def trace_cmd(
     from profiler.run.execute import execute, json_summary
     from profiler.run.plan import TraceRequest, plan
 
+    check_output(fmt, output)  # before anything runs
     if repeat < 1:
         raise InputError(f"--repeat must be a positive integer, got {repeat}")
     if trace_budget is not None and trace_budget <= 0:
@@ -161,7 +166,10 @@ def trace_cmd(
     with ProgressView(p.jobs, enabled=bool(p.jobs)) as view:
         record, run = execute(p, progress=view.update, on_job_done=view.finish)
     owner.clear()  # the run is saved: an error after this point does not fail it
-    if as_json:
+    if emit(record, str(run.path), "json" if as_json and output else fmt, output, top=top or DEFAULT_TOP,
+            detail=True, quiet=quiet):
+        pass
+    elif as_json:
         click.echo(json.dumps(json_summary(record, run), indent=2))
     else:
         stdout_console().print(RunReport(record, str(run.path), quiet=quiet, top=top or DEFAULT_TOP,

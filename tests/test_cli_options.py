@@ -1,0 +1,75 @@
+"""One option set: the options every command shares have the same names, short forms and types in
+each command's --help (read from click's own parameter objects, as --help prints them)."""
+
+from __future__ import annotations
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from profiler.cli.main import cli
+
+RUNS = ("trace", "compare", "scale")  # the commands that run workloads
+SHOWS = ("trace", "compare", "scale", "report")  # the commands that show a run
+
+#: option (its long name) → the spellings every command that has it must accept
+SAME = {
+    "--framework": {"-f", "--framework", "--frameworks"},
+    "--threads": {"-t", "--threads"},
+    "--repeat": {"-r", "--repeat"},
+    "--steps": {"--steps"},
+    "--warmup": {"--warmup"},
+    "--trace-steps": {"--trace-steps"},
+    "--out": {"-o", "--out"},
+    "--json": {"--json"},
+    "--format": {"--format"},
+    "--output": {"--output"},
+    "--timeout": {"--timeout"},
+}
+
+
+def _options(name: str) -> dict[str, click.Option]:
+    """A command's options by their shared long name (else their longest spelling)."""
+    out = {}
+    for p in cli.commands[name].params:
+        if isinstance(p, click.Option):
+            out[next((k for k in SAME if k in p.opts), max(p.opts, key=len))] = p
+    return out
+
+
+@pytest.mark.parametrize("name", RUNS)
+def test_every_run_command_has_the_shared_options_spelled_alike(name) -> None:
+    opts = _options(name)
+    for long, spellings in SAME.items():
+        assert long in opts, f"{name} lacks {long}"
+        assert spellings <= set(opts[long].opts), f"{name} {long}: {opts[long].opts}"
+
+
+@pytest.mark.parametrize("name", SHOWS)
+def test_every_command_that_shows_a_run_takes_format_and_output(name) -> None:
+    opts = _options(name)
+    assert list(opts["--format"].type.choices) == ["terminal", "html", "markdown", "json", "csv"]
+    assert "--output" in opts
+
+
+def test_framework_takes_a_name_a_list_or_all_everywhere(tmp_path) -> None:
+    for name in RUNS:
+        opt = _options(name)["--framework"]
+        ctx = click.Context(cli.commands[name])
+        assert opt.process_value(ctx, "all") is None
+        assert opt.process_value(ctx, "torch,tensorflow") == "torch,tensorflow"
+        with pytest.raises(click.BadParameter, match="'all' cannot be combined"):
+            opt.process_value(ctx, "all,torch")
+
+
+@pytest.mark.parametrize("name", ("trace", "compare"))
+def test_threads_is_one_count_where_one_runs_and_says_where_lists_go(name) -> None:
+    r = CliRunner().invoke(cli, [name, "-s", "synthetic", "-t", "1,2"])
+    assert r.exit_code == 2 and "profiler scale -t 1,2" in r.output, r.output
+
+
+def test_output_with_an_unknown_extension_fails_before_anything_runs(tmp_path) -> None:
+    r = CliRunner().invoke(cli, ["trace", "-s", "synthetic", "--output", str(tmp_path / "r.xyz"),
+                                 "--out", str(tmp_path)])
+    assert r.exit_code == 2 and "no format for '.xyz'" in r.output, r.output
+    assert not any(tmp_path.iterdir())
