@@ -41,6 +41,9 @@ def main() -> None:
                         "traced": {"minflt": 9718.0, "majflt": 0.0, "nvcsw": 5.0, "nivcsw": 30.0, "utime_us": 70000.0,
                                    "stime_us": 22600.0}, "n_clean": 5, "n_traced": 3}
     v0["warnings"] = ["torch/ddp2: a warning the analysis wrote"]
+    v0.setdefault("info", {})["trace_window"] = {
+        "requested": 3, "steps": 6, "period": 2, "modes": None, "settle": 2, "covered": True, "bound": None,
+        "why": "the clean steps repeat every 2 steps: 3 whole cycles traced", "planned": 6, "cap": 40}
     v1 = cpu["variants"][0]
     v1["variant"] = "cpu_small"
     rec["variants"] = [v0, v1]
