@@ -239,9 +239,10 @@ def stores_for_traces(path: str | Path, scheduler: str | None = None, workers: i
 #: fleet.json's layout: 2 adds each rank's importer facts (a cache without them is imported again)
 FLEET_MANIFEST_VERSION = 2
 #: a folder of at most this many ranks, with no scheduler named, runs the graph in this process:
-#: a local cluster's start (about 2 s of worker processes) outweighs its parallel parse there
-#: (benchmarks/fleet_ranks.py measures both)
-IN_PROCESS_MAX_RANKS = 2
+#: a local cluster's start outweighs its parallel import there. Measured (benchmarks/fleet_ranks.py,
+#: 2 cores, 40k events per rank, median of 3): 8 ranks 3.3 s in-process vs 4.8 s on a local
+#: cluster; 32 ranks 16.8 s vs 15.1 s (within the spread); 64 ranks 26.2 s vs 24.1 s (one run)
+IN_PROCESS_MAX_RANKS = 8
 
 
 def load_rank_folder(path: str | Path, force: bool = False, scheduler: str | None = None,
