@@ -86,6 +86,24 @@ def test_unequal_collective_counts_and_steps_without_any():
     assert straggler_cost({0: {0: _step(0, 1, (0, 1))}})["sentence"].startswith("fewer than two ranks")
 
 
+def test_collectives_in_flight_together_count_their_wait_once():
+    """Asynchronous calls (DDP's buckets): rank 1 arrives 5 ms late at both of two overlapping
+    collectives; rank 0 waited from 1 to 7 ms, 6 ms, not 5 + 5."""
+    ranks = {0: {0: _step(0, 10, (1, 8), (2, 9))}, 1: {0: _step(0, 10, (6, 8), (7, 9))}}
+    st = straggler_cost(ranks)["steps"][0]
+    assert st["wait_ms"] == pytest.approx({"0": 6.0, "1": 0.0})
+    assert [c["max_wait_ms"] for c in st["per_collective"]] == pytest.approx([5.0, 5.0])
+
+
+def _union_length(iv: list[tuple[float, float]]) -> float:
+    total, end = 0.0, float("-inf")
+    for s, e in sorted(iv):
+        if e > max(s, end):
+            total += e - max(s, end)
+        end = max(end, e)
+    return total
+
+
 # ----------------------------------------------------------------- the real two-rank traces
 
 
@@ -126,7 +144,7 @@ def test_real_two_rank_traces_against_their_raw_json(tmp_path):
         i = st["step"]
         K = min(len(kern[0][i]), len(kern[1][i]))
         assert st["collectives"] == K == 5
-        wait = {0: 0.0, 1: 0.0}
+        intervals: dict[int, list[tuple[float, float]]] = {0: [], 1: []}
         caused = {0: 0.0, 1: 0.0}
         lasts = []
         for k in range(K):
@@ -134,8 +152,9 @@ def test_real_two_rank_traces_against_their_raw_json(tmp_path):
             last = max((0, 1), key=lambda r: (arr[r], -r))
             lasts.append(last)
             for r in (0, 1):
-                wait[r] += arr[last] - arr[r]
+                intervals[r].append((arr[r], arr[last]))
                 caused[last] += arr[last] - arr[r]
+        wait = {r: _union_length(intervals[r]) for r in (0, 1)}
         assert [c["last_rank"] for c in st["per_collective"]] == lasts
         assert st["wait_ms"] == pytest.approx({str(r): w / 1e3 for r, w in wait.items()}, abs=1e-6)
         slow = max((0, 1), key=lambda r: (caused[r], -r))

@@ -345,7 +345,8 @@ def straggler_report(ranks: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 #: How the what-if is computed and what it assumes (quoted in ``straggler_cost["assumptions"]``).
 STRAGGLER_COST_ASSUMPTIONS = (
     "a rank arrives at a collective when its communication kernel starts (on a host-only run: when "
-    "its collective call starts), on the aligned clock (see alignment/clock)",
+    "its collective call starts), on the aligned clock (see alignment/clock); its wait in a step is "
+    "the union of [its arrival, the last arrival] over the step's collectives",
     "the k-th collective of a step is the same collective on every rank (NCCL and Gloo require one "
     "order per group); a step whose ranks issue different numbers is matched on the first ones",
     "between collectives each rank computes on its own; a collective begins when the last rank "
@@ -414,7 +415,9 @@ def straggler_cost(ranks: Mapping[int, Mapping[int, Mapping[str, Any]]]) -> dict
     end_ns), ...]}`` on one clock (:func:`collective_timeline`). Only steps every rank has are used.
 
     Per step, with ``a[r,k]``/``e[r,k]`` rank ``r``'s arrival at (start of) and end of its k-th
-    collective: the last to arrive is ``argmax_r a[r,k]``; rank ``r`` waits ``max a[.,k] - a[r,k]``.
+    collective: the last to arrive is ``argmax_r a[r,k]``; rank ``r`` waits ``max a[.,k] - a[r,k]``
+    there, and its ``wait_ms`` in the step is the union of those intervals ``[a[r,k], max a[.,k]]``
+    (collectives in flight together count their common wait once).
     The step's ``last_rank`` is the rank that kept the others waiting longest (the sum of their
     waits at the collectives it arrived last at). The what-if (:data:`STRAGGLER_COST_ASSUMPTIONS`):
     each rank's step is cut into segments of its own compute, ``D[r,0] = a[r,0] - start``,
@@ -459,6 +462,11 @@ def straggler_cost(ranks: Mapping[int, Mapping[int, Mapping[str, Any]]]) -> dict
         s1 = np.array([int(s["end_ns"]) for s in st], np.int64)
         last = np.argmax(a, axis=0)  # ties: the lowest rank
         wait = a.max(axis=0)[None, :] - a  # (R, K)
+        # a rank's wait in the step: the union of its waits [its arrival, the last arrival], so that
+        # collectives in flight together (asynchronous calls, several buckets) count their wait once
+        last_at = a.max(axis=0)
+        before = np.concatenate([[np.iinfo(np.int64).min], np.maximum.accumulate(last_at)[:-1]])
+        step_wait = np.maximum(0, last_at[None, :] - np.maximum(a, before[None, :])).sum(axis=1)
         caused = np.zeros(R)
         np.add.at(caused, last, wait.sum(axis=0))
         np.add.at(n_last, last, 1)
@@ -475,12 +483,12 @@ def straggler_cost(ranks: Mapping[int, Mapping[int, Mapping[str, Any]]]) -> dict
         scale = job_ns / modelled if modelled > 0 else 0.0
         saved = saved * scale  # the model's share, on the measured step
         slow = int(np.argmax(caused))
-        tot_wait += wait.sum(axis=1)
+        tot_wait += step_wait
         tot_saved += saved
         beyond += int((wait > (e - a)).sum())
         rec.update(
             last_rank=order[slow],
-            wait_ms={str(r): float(w) / 1e6 for r, w in zip(order, wait.sum(axis=1), strict=True)},
+            wait_ms={str(r): float(w) / 1e6 for r, w in zip(order, step_wait, strict=True)},
             modelled_step_ms=modelled / 1e6,
             model_error_pct=100.0 * (modelled - job_ns) / job_ns if job_ns else None,
             what_if_step_ms=(job_ns - float(saved[slow])) / 1e6,
