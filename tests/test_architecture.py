@@ -20,7 +20,7 @@ ALLOWED: dict[str, set[str]] = {
     "export": {"core", "analysis", "sections"},
     "report": {"core", "probes", "analysis", "export", "sections"},
     "render": {"core", "probes", "analysis", "export", "sections", "report"},
-    "inject": {"core", "probes"},
+    "inject": {"core", "probes", "analysis"},
     "store": {"core"},
     "run": {"core", "importers", "probes", "analysis", "export", "sections", "report", "render"},
     "api": {"core", "store", "importers", "probes", "analysis", "export", "sections", "report", "render", "inject", "run"},
