@@ -204,10 +204,13 @@ def test_a_category_is_not_taken_below_its_roofline_floor() -> None:
     assert any("memory I/O" in w and "roofline" in w and "4.00 ms" in w for w in r["warnings"])
     # what the floor kept is what stays unremoved: 4.12 ms of the 36 ms clean step
     assert r["residual_pct"] == pytest.approx(100 * (4.0 - (9.81 - 9.93)) / 36.0, abs=0.05)
-    # a floor above what the traced steps measured never raises the category
+    # a floor above what the traced steps measured is contradicted by them: set aside, never used
+    # (here the fault time takes memory I/O to zero, said, with no floor)
     r = compensate(traced, {}, {"inside_us": 0.0, "outside_us": 0.0}, 36.0, fault_ms=20.0,
-                   floors_ms={"memory_io": 50.0})
-    assert r["clamped"]["memory_io"]["kept_ms"] == pytest.approx(9.81)
+                   floors_ms={"memory_io": 50.0, "compute": 1.0})
+    assert r["floors_contradicted"] == {"memory_io": 50.0} and r["floors_ms"] == {"compute": 1.0}
+    assert r["clamped"]["memory_io"]["kept_ms"] == 0.0 and r["clamped"]["memory_io"]["floor_ms"] == 0.0
+    assert any("memory I/O" in w and "kept at 0" in w for w in r["warnings"])
 
 
 def test_roofline_floors_from_bytes_and_flops() -> None:

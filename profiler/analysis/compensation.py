@@ -26,6 +26,8 @@ clean step median the entry headlines.
    (``floors_ms``: the roofline's bytes at the calibrated bandwidth for memory I/O, its FLOPs at the
    calibrated peak for compute, :func:`roofline_floors`); where the removal would have, the
    category is kept there, a warning says so, and what could not be removed stays in the residual.
+   A floor above what the traced steps measured for that category is contradicted by them and set
+   aside (``floors_contradicted``).
 2. The *residual* is the compensated traced step minus the clean median, in % of the clean median:
    in the in-run method, what could not be placed (categories held at zero or at their floor,
    faster traced steps, a difference that is not a tracer's); in the calibrated one, also how far
@@ -313,6 +315,11 @@ def compensate(
     comp: dict[str, float | None] = {}
     clamped: dict[str, dict[str, float]] = {}
     floors = {c: float(v) for c, v in (floors_ms or {}).items() if v is not None and v > 0}
+    # a floor above what the traced steps themselves measured is contradicted by them (the ops ran
+    # faster than the calibrated roof: data that stayed in a cache, a cost model's bytes counted
+    # twice): it bounds nothing and is set aside, said in ``floors_contradicted``
+    contradicted = {c: f for c, f in floors.items() if traced_ms.get(c) is not None and f > float(traced_ms[c] or 0.0)}
+    floors = {c: f for c, f in floors.items() if c not in contradicted}
     for c in CATEGORIES:
         v = traced_ms.get(c)
         if c in nm or v is None:
@@ -324,7 +331,7 @@ def compensate(
             v -= total_records * outside_us / 1e3
         if c == MEMORY_IO and fault_ms:
             v -= fault_ms
-        floor = min(v0, floors.get(c, 0.0))  # never raised above what the traced steps measured
+        floor = floors.get(c, 0.0)
         if v < max(0.0, floor):
             clamped[c] = {"would_be_ms": v, "kept_ms": max(0.0, floor), "floor_ms": floors.get(c, 0.0)}
             v = max(0.0, floor)
@@ -346,7 +353,7 @@ def compensate(
                 "(what could not be removed stays in the residual)"
             )
     base = {"method": method, "in_run": in_run, "placed": placed, "cross_check": cross, "clamped": clamped,
-            "floors_ms": floors or None, "notes": notes}
+            "floors_ms": floors or None, "floors_contradicted": contradicted or None, "notes": notes}
     uncertain: list[str] = []
     if not clean_median_ms:
         return {
@@ -379,7 +386,7 @@ def compensate(
         uncertain = [c for c in moved if (out_ms.get(c) or 0.0) >= 0.01 * clean_median_ms][:2]
         warnings.append(
             f"tracer compensation left a residual of {residual_pct:+.1f}% against the clean "
-            + ("median " if ref == clean_median_ms else f"steps' mean ({ref:.2f} ms) ")
+            + ("median " if not reference_ms else f"steps' mean ({ref:.2f} ms) ")
             + f"(tolerance ±{RESIDUAL_TOLERANCE_PCT:g}%): "
             + (", ".join(LABELS[c] for c in uncertain) or "every category")
             + " uncertain"

@@ -197,7 +197,8 @@ def _describe(
     b["traced_step_ms"] = b["step_ms"]
     b["compensation"] = {
         k: res[k] for k in ("compensated_traced_step_ms", "removed_ms", "residual_pct", "uncertain", "fixed",
-                            "method", "in_run", "placed", "cross_check", "clamped", "floors_ms")
+                            "method", "in_run", "placed", "cross_check", "clamped", "floors_ms",
+                            "floors_contradicted")
     }
     b["compensation"]["cost"] = how
     b["compensation"]["page_faults"] = faults
