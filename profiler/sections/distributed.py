@@ -36,6 +36,26 @@ class Straggler:
 
 
 @dataclass(frozen=True)
+class CostStep:
+    step: int
+    step_ms: float
+    last_rank: int | None = None
+    wait_ms: dict[str, float] = field(default_factory=dict)
+    what_if_step_ms: float | None = None
+    model_error_pct: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StragglerCost:
+    steps: tuple[CostStep, ...] = ()
+    totals: dict[str, Any] = field(default_factory=dict)
+    sentence: str | None = None
+    assumptions: tuple[str, ...] = ()
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Distributed:
     world_size: int | None = None
     nnodes: int | None = None
@@ -49,7 +69,33 @@ class Distributed:
     alignment: dict[str, Any] | None = None
     failure: dict[str, Any] | None = None
     note: str | None = None
+    straggler_cost: StragglerCost | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _cost(c: StragglerCost) -> list[Block]:
+    """The straggler's cost per step: who arrived last, each rank's wait, the measured step against
+    the what-if (the slowest rank at the median rank's pace): an estimate, with its model's error."""
+    ranks = sorted({r for st in c.steps for r in st.wait_ms}, key=lambda r: int(r) if r.isdigit() else r)
+    rows = tuple(
+        (str(st.step), "–" if st.last_rank is None else str(st.last_rank),
+         *(fmt_ms(st.wait_ms.get(r)) for r in ranks), fmt_ms(st.step_ms), fmt_ms(st.what_if_step_ms),
+         "–" if st.model_error_pct is None else f"{st.model_error_pct:+.0f}")
+        for st in c.steps)
+    out: list[Block] = []
+    if rows:
+        out.append(Table("the straggler's cost per step (an estimate: the slowest rank at the median rank's pace)",
+                         cols("step", "last rank", *(f"rank {r} waits ms>" for r in ranks), "step ms>",
+                              "what-if ms>", "model error %>"), rows, key="straggler_cost"))
+    t = c.totals
+    if isinstance(t.get("saved_ms"), (int, float)) and isinstance(t.get("step_ms"), (int, float)):
+        out.append(Line(f"over the run: {fmt_ms(t['saved_ms'])} ms of {fmt_ms(t['step_ms'])} ms "
+                        f"({t.get('saved_pct') or 0:.1f}%) would be saved"
+                        + (f"; {t['waits_beyond_kernel']} wait(s) longer than the waiting rank's own collective: "
+                           "the estimate is doubtful" if t.get("waits_beyond_kernel") else ""), "dim"))
+    if c.sentence:
+        out.append(Line(c.sentence))
+    return out
 
 
 def _clock_line(c: dict[str, Any]) -> str | None:
@@ -88,6 +134,8 @@ def show(d: Distributed, view: View) -> tuple[Block, ...]:
                                           "overlap %>", "launch delay µs>"), tuple(rows), key="ranks")]
     if st.sentence:
         out.append(Line(f"straggler: {st.sentence} (step spread {st.step_spread_pct or 0:.1f}%)"))
+    if d.straggler_cost is not None:
+        out.extend(_cost(d.straggler_cost))
     line = _clock_line(d.clock) if d.clock else None
     if line:
         out.append(Line(line, "dim"))
