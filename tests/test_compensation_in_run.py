@@ -353,3 +353,16 @@ def test_a_reanalysis_replaces_the_compensation_warnings() -> None:
     again = analyse_variant(events, {**_entry("numba"), "warnings": ["earlier", *first["warnings"]]},
                             calibration=_calibration(3.0, 2.0))
     assert again["warnings"] == ["earlier", *first["warnings"]]
+
+
+def test_a_difference_within_the_steps_noise_is_not_a_warning() -> None:
+    # own spans, traced steps 0.07 ms slower than clean ones that scatter by ±0.5 ms: within two
+    # standard errors of the difference, so nothing is said; 1.5 ms slower on the same scatter is
+    lengths = [9.5, 10.5, 9.5, 10.5]
+    quiet = analyse_variant(_events(0.0, 0.0, extra_traced_ms=0.07, lengths_ms=lengths), _entry("numba"),
+                            calibration=_calibration(3.0, 2.0))
+    assert quiet["breakdown"]["compensation"]["in_run"]["sem_ms"] > 0.07 / 2
+    assert not quiet.get("warnings")
+    loud = analyse_variant(_events(0.0, 0.0, extra_traced_ms=1.5, lengths_ms=lengths), _entry("numba"),
+                           calibration=_calibration(3.0, 2.0))
+    assert any("not a tracer cost" in w for w in loud["warnings"])

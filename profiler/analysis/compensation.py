@@ -157,6 +157,11 @@ COMPENSATION_WARNINGS = (
     "removing the tracer's cost would leave",
 )
 
+#: a difference between traced and clean steps that is no tracer's is said from this share of the
+#: step, and only beyond this many standard errors of it
+DIFFERENCE_WORTH_WARNING = 0.01
+DIFFERENCE_SEMS = 2.0
+
 #: removals a category could not take (held at zero or at its independent floor) below this share of
 #: the clean step are not worth a warning
 CLAMP_WORTH_WARNING = 0.01
@@ -186,6 +191,12 @@ def tracer_in_run(traced_steps_ms: Sequence[float], clean_steps_ms: Sequence[flo
         "n_clean": len(c),
         "clean_ms": float(clean_ms),
     }
+
+
+def _worth_saying(diff_ms: float, sem_ms: float, step_ms: float) -> bool:
+    """A traced/clean difference worth a warning: at least :data:`DIFFERENCE_WORTH_WARNING` of the
+    step and beyond :data:`DIFFERENCE_SEMS` standard errors (the steps' own noise)."""
+    return abs(diff_ms) >= max(DIFFERENCE_WORTH_WARNING * step_ms, DIFFERENCE_SEMS * sem_ms)
 
 
 def roofline_floors(roofline: dict[str, Any] | None, calibration: dict[str, Any] | None,
@@ -270,7 +281,7 @@ def compensate(
         per_record = None
         if records_in_clean:
             placed["placed_by"] = "nothing: the clean steps record the same spans"
-            if abs(measured - fault) >= 0.01 * ref:
+            if _worth_saying(measured - fault, in_run["sem_ms"], ref):
                 warnings.append(
                     f"the traced steps took {measured - fault:+.2f} ms per step (± {in_run['sem_ms']:.2f}) beyond the clean "
                     "step and their page faults, though no tracer ran in them alone (the toolkit's own spans are "
@@ -278,7 +289,7 @@ def compensate(
                 )
         elif tracer_ms <= 0:
             placed["placed_by"] = "nothing: the traced steps were not slower beyond their page faults"
-            if -tracer_ms >= 0.01 * ref:
+            if _worth_saying(tracer_ms, in_run["sem_ms"], ref):
                 warnings.append(
                     f"the traced steps were {-tracer_ms:.2f} ms per step faster than the clean step beyond their page "
                     f"faults (± {in_run['sem_ms']:.2f}): the clean steps were slowed by something other than the tracer, "
