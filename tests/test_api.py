@@ -23,6 +23,7 @@ def _doc_example() -> str:
     return re.search(r"```python\n(.*?)```", text, re.S).group(1)
 
 
+@pytest.mark.slow
 @needs_torch
 def test_the_documented_example_runs_and_report_rerenders_it(cli, tmp_path):
     (tmp_path / "example.py").write_text(_doc_example())
@@ -63,6 +64,7 @@ def test_the_documented_example_runs_and_report_rerenders_it(cli, tmp_path):
     assert json.loads(events.stdout)["variants"][0]["step_ms"]["n_steps"] == 14  # from the saved events
 
 
+@pytest.mark.slow
 def test_nested_profile_and_calls_outside_are_errors(tmp_path):
     with pytest.raises(ProfilerError, match="outside an active"):
         profiler.step()
@@ -90,6 +92,7 @@ def test_nested_profile_and_calls_outside_are_errors(tmp_path):
     assert names.count("work") == 3
 
 
+@pytest.mark.slow
 def test_bad_arguments_are_input_errors_before_anything_starts(tmp_path):
     with pytest.raises(InputError, match="--steps must be a positive integer"):
         profiler.profile(out=tmp_path, steps=0)
@@ -99,6 +102,7 @@ def test_bad_arguments_are_input_errors_before_anything_starts(tmp_path):
     assert profiler.api.active() is None  # a failed start leaves nothing active
 
 
+@pytest.mark.slow
 def test_an_exception_in_the_block_keeps_its_steps_and_goes_on(tmp_path):
     with pytest.raises(ValueError, match="boom"), profiler.profile(out=tmp_path, probes=[], warmup=0) as prof:
         for _ in range(4):
@@ -112,6 +116,7 @@ def test_an_exception_in_the_block_keeps_its_steps_and_goes_on(tmp_path):
     assert json.loads((prof.run_dir / "run.json").read_text())["variants"][0]["status"] == "failed"
 
 
+@pytest.mark.slow
 def test_decorator_profiles_each_call_as_a_run(tmp_path):
     @profiler.profile(out=tmp_path, probes=[], warmup=1)
     def work(k: int) -> int:
@@ -141,6 +146,7 @@ def test_decorator_profiles_each_call_as_a_run(tmp_path):
     assert "no steps detected" in v.info["note"] and v.step_ms.n_steps == 1 and v.step_ms.median >= 10
 
 
+@pytest.mark.slow
 def test_import_profiler_stays_cheap():
     code = "import sys, profiler; assert 'profiler.api' not in sys.modules; " \
            "profiler.profile; assert 'torch' not in sys.modules and 'profiler.api' in sys.modules"

@@ -17,6 +17,7 @@ def cache(tmp_path, monkeypatch):
     return tmp_path
 
 
+@pytest.mark.slow
 def test_quick_calibration_measures_positive_ceilings(cache):
     rec = cal.calibrate(quick=True)
     c = rec["cpu"]
@@ -48,6 +49,7 @@ def test_stream_counts_bytes_as_stream_does():
     assert set(r) == {"copy", "scale", "add", "triad"} and all(v > 0 for v in r.values())
 
 
+@pytest.mark.slow
 def test_cli_calibrate_caches_and_doctor_shows_it(tmp_path, cli):
     env = {"PROFILER_CACHE_DIR": str(tmp_path)}
     r = cli("calibrate", "--quick", "--json", env=env)
@@ -62,6 +64,7 @@ def test_cli_calibrate_caches_and_doctor_shows_it(tmp_path, cli):
     assert "ceilings" in t.stdout and "GFLOP/s" in t.stdout
 
 
+@pytest.mark.slow
 def test_trace_calibrates_the_machine_once_before_its_workers(tmp_path, cli):
     env = {"PROFILER_CACHE_DIR": str(tmp_path / "cache"), "PROFILER_AUTO_CALIBRATE": "1"}
     faulty = str(Path(__file__).parent / "data" / "scenarios" / "faulty.py")

@@ -13,6 +13,8 @@ from profiler.core.events import OP, EventBuilder
 from profiler.probes.chainer_tracer import SpanRecorder, shapes_of
 from tests.conftest import have, run_cli
 
+pytestmark = pytest.mark.slow  # the framework runs in this process or in workers
+
 needs_chainer = pytest.mark.skipif(not have("chainer"), reason="chainer is not installed")
 
 
@@ -58,6 +60,7 @@ def _ctx(scenario: str, params: dict[str, Any], mode: str, data: str = "ram") ->
     return Context(spec, EventBuilder(), os.getpid())
 
 
+@pytest.mark.slow
 @needs_chainer
 def test_densenet121_from_chainer_layers_matches_the_reference_architecture():
     import chainer.links as L
@@ -76,6 +79,7 @@ def test_densenet121_from_chainer_layers_matches_the_reference_architecture():
     assert y.shape == (2, 1000)
 
 
+@pytest.mark.slow
 @needs_chainer
 def test_chainer_probe_records_forward_and_nested_backward():
     import chainer
@@ -118,6 +122,7 @@ def test_chainer_probe_records_forward_and_nested_backward():
     assert "profiler_spans" not in chainer.get_function_hooks()  # unregistered on stop
 
 
+@pytest.mark.slow
 @needs_chainer
 def test_workloads_build_and_step():
     import chainer
@@ -150,6 +155,7 @@ def test_workloads_build_and_step():
     assert spans == ["next_batch (ram)", "optimizer.update (MomentumSGD)"]
 
 
+@pytest.mark.slow
 @needs_chainer
 def test_disk_mode_decodes_in_iterator_worker_processes(tmp_path, monkeypatch):
     monkeypatch.setenv("PROFILER_DATA_DIR", str(tmp_path))
@@ -169,6 +175,7 @@ def test_disk_mode_decodes_in_iterator_worker_processes(tmp_path, monkeypatch):
     assert all(s["cat"] == "data_loading" for s in spans)
 
 
+@pytest.mark.slow
 @needs_chainer
 def test_trace_fcn5_in_chainer_end_to_end(tmp_path):
     r = run_cli(

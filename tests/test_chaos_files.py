@@ -277,6 +277,7 @@ def test_compare_marks_the_run_failed_when_its_tables_cannot_be_written(tmp_path
     assert _no_temp_files(tmp_path) == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("which", ["scaling.csv", "scaling.json", "run.json"])
 def test_scale_marks_the_run_failed_when_its_files_cannot_be_written(tmp_path, monkeypatch, stand_in_worker, which):
     import profiler.run.thread_sweep as sweep
@@ -294,6 +295,7 @@ def test_scale_marks_the_run_failed_when_its_files_cannot_be_written(tmp_path, m
     assert _no_temp_files(tmp_path) == []
 
 
+@pytest.mark.slow
 def test_report_later_adds_the_workers_a_disk_full_run_could_not_record(tmp_path, stand_in_worker):
     """The worker ran and saved, but no run.json after it could be written: the record (marked
     failed in place) lacks its entry. Once its profiler is gone, ``report`` adds it from what the

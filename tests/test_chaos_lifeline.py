@@ -76,6 +76,7 @@ def cleanup(*pids: int) -> None:
             os.kill(pid, signal.SIGKILL)
 
 
+@pytest.mark.slow
 @linux
 def test_child_gets_the_parent_death_signal():
     p, child, grandchild, _ = start_parent(guardian=False)
@@ -92,6 +93,7 @@ def test_child_gets_the_parent_death_signal():
     cleanup(grandchild)
 
 
+@pytest.mark.slow
 @linux
 @pytest.mark.parametrize("stubborn", [False, True], ids=["plain", "ignores-sigterm"])
 def test_guardian_kills_the_whole_group_when_the_parent_is_killed(stubborn):
@@ -108,6 +110,7 @@ def test_guardian_kills_the_whole_group_when_the_parent_is_killed(stubborn):
         cleanup(child, grandchild, guard)
 
 
+@pytest.mark.slow
 def test_guardian_ignores_terminal_signals_and_released_groups_are_left_alone():
     """A group released (its leader reaped) is not killed by the guardian when the parent exits
     (the child is started without a parent-death signal here, to see the guardian alone)."""

@@ -95,6 +95,7 @@ def test_budget_larger_than_trace_drops_nothing(tmp_path):
     assert not [e for e in tr["traceEvents"] if e.get("name") == "trace budget"]
 
 
+@pytest.mark.slow
 def test_trace_budget_option_is_validated(cli, tmp_path):
     r = cli("trace", "--scenario", "synthetic", "--trace-budget", "0", "--out", str(tmp_path))
     assert r.returncode == 2 and "--trace-budget" in r.stderr
@@ -186,6 +187,7 @@ def _perfetto():
     return check
 
 
+@pytest.mark.slow
 def test_perfetto_accepts_the_export_and_counts_its_flows(tmp_path):
     from profiler.importers.kineto_json import read_kineto_json
     from tests.conftest import DATA
@@ -218,6 +220,7 @@ print(json.dumps({"events": len(df), "cats": cats}))
 KINETO_NAMES = {*KINETO_CAT.values(), "gpu_user_annotation", "ac2g", "fwdbwd", "Trace", "trace budget"}
 
 
+@pytest.mark.slow
 def test_hta_parses_the_export(tmp_path):
     """HolisticTraceAnalysis, run in an interpreter of its own, reads our export of a Kineto trace
     whole: every span, under Kineto's category names."""

@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from conftest import ROOT, needs_torch
 
 from profiler.run.owner import owner_alive, owner_process
@@ -58,6 +59,7 @@ def _program_pid(run: Path) -> int:
     return json.loads((run / "workers" / "command" / "result.json").read_text())["pid"]
 
 
+@pytest.mark.slow
 @needs_torch
 def test_sigkill_of_the_program_keeps_its_checkpointed_steps(tmp_path):
     proc, n, run = _start(tmp_path)
@@ -70,6 +72,7 @@ def test_sigkill_of_the_program_keeps_its_checkpointed_steps(tmp_path):
     assert v["step_ms"]["n_steps"] == n - 1 and v["breakdown"]  # 1 warm-up, the rest clean
 
 
+@pytest.mark.slow
 @needs_torch
 def test_sigkill_of_profiler_is_reported_killed_by_the_next_report(cli, tmp_path):
     proc, n, run = _start(tmp_path)
@@ -90,6 +93,7 @@ def test_sigkill_of_profiler_is_reported_killed_by_the_next_report(cli, tmp_path
     assert again.returncode == 0 and "status: killed" in again.stdout
 
 
+@pytest.mark.slow
 def test_owner_alive_tells_a_live_process_from_a_dead_or_reused_pid():
     me = owner_process()
     assert owner_alive(me) is True

@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from conftest import needs_torch
 
 from profiler.run.process import command_status
@@ -44,6 +45,7 @@ def test_command_status_says_how_the_program_ended():
     assert command_status(-15, {"status": "interrupted"}) == "interrupted"
 
 
+@pytest.mark.slow
 def test_program_output_passes_through_and_its_exit_code_is_ours(cli, tmp_path):
     r = cli("trace", "--probes", "process", "--out", str(tmp_path / "runs"), "--",
             "python", "-c", "print('hi'); import sys; sys.exit(3)", timeout=300)
@@ -59,6 +61,7 @@ def test_program_output_passes_through_and_its_exit_code_is_ours(cli, tmp_path):
     assert rec["variants"][0]["step_ms"]["n_steps"] == 1
 
 
+@pytest.mark.slow
 def test_with_json_the_program_stdout_goes_to_stderr(cli, tmp_path):
     r = cli("trace", "--probes", "process", "--out", str(tmp_path / "runs"), "--json", "--",
             "python", "-c", "print('hi')", timeout=300)
@@ -67,6 +70,7 @@ def test_with_json_the_program_stdout_goes_to_stderr(cli, tmp_path):
     assert doc["status"] == "ok" and "hi" in r.stderr
 
 
+@pytest.mark.slow
 @needs_torch
 def test_training_then_exit_3_keeps_the_steps(cli, tmp_path):
     script = tmp_path / "train.py"
@@ -96,6 +100,7 @@ def _start_and_wait_for(tmp_path: Path, script: Path, word: str) -> subprocess.P
     return proc
 
 
+@pytest.mark.slow
 @needs_torch
 def test_ctrl_c_keeps_the_completed_steps(tmp_path):
     script = tmp_path / "train.py"
@@ -111,6 +116,7 @@ def test_ctrl_c_keeps_the_completed_steps(tmp_path):
     assert "data_loading" in v["breakdown"]["ms"] or v["breakdown"]
 
 
+@pytest.mark.slow
 @needs_torch
 def test_program_killed_keeps_the_completed_steps(tmp_path):
     script = tmp_path / "train.py"

@@ -7,6 +7,7 @@ import json
 import re
 import sys
 
+import pytest
 from conftest import needs_torch
 
 from profiler.inject.recorder import FunctionMarker, StepRecorder
@@ -104,6 +105,7 @@ def _trace(cli, tmp_path, *opts):
                *opts, "--", "python", str(script), timeout=300)
 
 
+@pytest.mark.slow
 @needs_torch
 def test_step_marker_function_and_label_and_skip_steps(cli, tmp_path):
     for marker in ("train_step", "my_step"):
@@ -119,6 +121,7 @@ def test_step_marker_function_and_label_and_skip_steps(cli, tmp_path):
         assert doc["settings"]["requested"]["steps"] == 3
 
 
+@pytest.mark.slow
 @needs_torch
 def test_header_and_panel_agree_on_the_step_count(cli, tmp_path):
     r = _trace(cli, tmp_path)
@@ -129,6 +132,7 @@ def test_header_and_panel_agree_on_the_step_count(cli, tmp_path):
     assert "11 clean" in r.stdout and re.search(r"(median|mean) of 11 clean steps", r.stdout)
 
 
+@pytest.mark.slow
 def test_step_options_need_a_command(cli, tmp_path):
     r = cli("trace", "--scenario", "mlp", "--skip-steps", "2", "--out", str(tmp_path), timeout=60)
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "apply to a command" in r.stderr

@@ -171,6 +171,7 @@ def test_outputs_csv_json_png_and_table(tmp_path: Path) -> None:
 
 
 # -------------------------------------------------------------------------------------------- CLI
+@pytest.mark.slow
 def test_cli_unknown_framework_exits_2_listing_known(cli, tmp_path: Path) -> None:
     r = cli("compare", "--scenario", "resnet50_infer", "--frameworks", "torch,caffe2", "--out", str(tmp_path))
     assert r.returncode == 2
@@ -211,6 +212,7 @@ def build(ctx):
 """
 
 
+@pytest.mark.slow
 def test_cli_failed_worker_row_others_still_run(cli, tmp_path: Path) -> None:
     f = tmp_path / "cmp_tiny.py"
     f.write_text(textwrap.dedent(SCENARIO_FILE))

@@ -214,6 +214,7 @@ HTA_SAME_WINDOW = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", HTA_SAME_WINDOW)
 def test_device_busy_and_nccl_time_are_htas(name: str) -> None:
     """HTA 0.5 run on the same file (its own interpreter, ``benchmarks/hta_reference.py``): the

@@ -67,6 +67,7 @@ def test_launch_options_parse():
     assert cmd[-3:] == ["-m", "profiler.run.rank", "/x/spec.json"]
 
 
+@pytest.mark.slow
 def test_port_in_use_is_named_before_anything_starts(tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

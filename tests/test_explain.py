@@ -90,6 +90,7 @@ def test_bad_input(runs, tmp_path):
         explain_runs(a, a, variant_b="torch/nope")
 
 
+@pytest.mark.slow
 def test_cli(runs, cli):
     a, b = runs
     r = cli("explain", str(a), str(b), "--variant-b", "unfused")
@@ -101,6 +102,7 @@ def test_cli(runs, cli):
     assert bad.returncode == 2 and bad.stderr.startswith("profiler: error:")
 
 
+@pytest.mark.slow
 def test_explain_carries_the_ratio_ci_and_verdict(tmp_path, cli):
     """explain's comparison has the same ratio_ci95 and verdict as trace's and compare's."""
     import random

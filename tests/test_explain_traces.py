@@ -81,6 +81,7 @@ def test_the_a100_v100_pair_is_warned_about(pair):
     assert "world size: 8 (torch/control.json.gz) vs 2 (torch/test.json.gz)" in w
 
 
+@pytest.mark.slow
 @needs_traces
 def test_text_says_what_it_compares_and_warns(cli, tmp_path):
     r = cli("explain", str(CONTROL), str(TEST), "--out", str(tmp_path))
@@ -92,6 +93,7 @@ def test_text_says_what_it_compares_and_warns(cli, tmp_path):
     assert "imported as" in out
 
 
+@pytest.mark.slow
 @needs_traces
 def test_a_run_directory_against_a_trace_file(cli, tmp_path):
     r = cli("report", str(CONTROL), "--json", "--out", str(tmp_path / "a"))
@@ -107,6 +109,7 @@ def test_a_run_directory_against_a_trace_file(cli, tmp_path):
     assert r.returncode == 0, r.stderr
 
 
+@pytest.mark.slow
 @needs_traces
 def test_a_folder_that_is_not_one_job_is_one_line(cli, tmp_path):
     r = cli("explain", str(DIFF), str(TEST), "--out", str(tmp_path))

@@ -36,6 +36,7 @@ def expected(path: Path) -> dict:
     return {"steps": len(steps), "mean_step_ms": statistics.fmean(steps) / 1e6, "spans": len(x)}
 
 
+@pytest.mark.slow
 def test_local_cluster_of_two_processes_equals_the_in_process_run(tmp_path):
     traces = rank_set(tmp_path)
     local = run_fleet(traces, tmp_path / "local", workers=2)
@@ -61,6 +62,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_unreachable_scheduler_is_one_line_within_seconds(tmp_path, monkeypatch):
     traces = rank_set(tmp_path)[:2]
     addr = f"tcp://127.0.0.1:{_free_port()}"

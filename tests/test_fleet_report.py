@@ -43,6 +43,7 @@ def cluster():
         c.close()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("folder", [
     pytest.param(TWO_RANKS, id="real-nccl-2ranks",
                  marks=pytest.mark.skipif(not TWO_RANKS.is_dir(), reason=f"the real GPU traces are not here ({TRACES})")),
@@ -93,6 +94,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_unreachable_scheduler_is_one_line(cli, tmp_path):
     traces = tmp_path / "traces"
     shutil.copytree(DDP2, traces)

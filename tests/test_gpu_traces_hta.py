@@ -80,6 +80,7 @@ def close(ours_v: float, ref: float, what: str, scale: float | None = None) -> N
 # ------------------------------------------------------------------------------------- HTA
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("rel", FILES)
 def test_whole_trace_matches_hta(rel):
     _, _, a = ours(rel)
@@ -100,6 +101,7 @@ def test_whole_trace_matches_hta(rel):
         close(t.comm_overlap_pct, ov, "comm-compute overlap % (HTA comp_comm_overlap_pctg, 2 decimals)", scale=100)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("rel", FILES)
 def test_idle_split_matches_hta(rel):
     _, _, a = ours(rel)
@@ -111,6 +113,7 @@ def test_idle_split_matches_hta(rel):
         close(ours_v, h.get(key, 0.0) / 1e3, f"idle split {key}", scale=total)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("rel", FILES)
 def test_launch_delay_and_queue_match_hta(rel):
     imp, _, a = ours(rel)

@@ -59,6 +59,7 @@ def _svg(page: str, label: str) -> str:
     return m.group(1)
 
 
+@pytest.mark.slow
 def test_html_report_is_self_contained(tmp_path, cli):
     d = _run_dir(tmp_path)
     r = cli("report", str(d), "--html")
@@ -70,6 +71,7 @@ def test_html_report_is_self_contained(tmp_path, cli):
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(CHROMIUM is None, reason="unavailable: chromium not installed (apt-get install -y chromium)")
 def test_html_report_in_headless_chromium(tmp_path, cli):
     d = _run_dir(tmp_path)
@@ -104,6 +106,7 @@ def test_html_report_in_headless_chromium(tmp_path, cli):
     assert shot.stat().st_size > 10_000
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(CHROMIUM is None, reason="unavailable: chromium not installed (apt-get install -y chromium)")
 def test_compare_run_html_in_headless_chromium(tmp_path, cli):
     d = _run_dir(tmp_path, _compare_record())

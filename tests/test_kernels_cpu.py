@@ -49,6 +49,7 @@ def _torch_step(w: CellWeights, x: np.ndarray, h: np.ndarray, c: np.ndarray) -> 
         return (mod(t(x), t(h)).numpy(),)
 
 
+@pytest.mark.slow
 @needs_torch
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 def test_numpy_reference_is_torch_cell_math(cell: str) -> None:
@@ -61,6 +62,7 @@ def test_numpy_reference_is_torch_cell_math(cell: str) -> None:
         np.testing.assert_allclose(g, t, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.slow
 @needs_torch
 @pytest.mark.parametrize(("cell", "fused"), CASES)
 def test_step_matches_torch_float64(cell: str, fused: bool) -> None:

@@ -170,6 +170,7 @@ _SIM_SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_kernels_are_correct_in_the_cuda_simulator() -> None:
     env = {**os.environ, "NUMBA_ENABLE_CUDASIM": "1", "PYTHONPATH": str(ROOT)}
     p = subprocess.run([sys.executable, "-c", _SIM_SCRIPT], capture_output=True, text=True, cwd=ROOT,
@@ -197,6 +198,7 @@ def test_without_gpu_everything_says_unavailable_with_reason() -> None:
 
 
 # --- on a GPU ---------------------------------------------------------------------------------------
+@pytest.mark.slow
 @pytest.mark.gpu
 @pytest.mark.skipif(NO_GPU is not None, reason=f"unavailable: {NO_GPU}")
 @pytest.mark.parametrize("cell", ["lstm", "gru"])

@@ -67,6 +67,7 @@ def test_scenarios_declare_the_kernel_variants() -> None:
         assert [v.needs_gpu for v in impl.variants] == [False, False, True, True]
 
 
+@pytest.mark.slow
 def test_trace_runs_our_kernels_beside_the_frameworks(tmp_path) -> None:
     p = run_cli("trace", "-s", "cudnn_gru", "-f", "numba", "--mode", "infer", "--steps", "1", "--warmup", "1",
                 "--trace-steps", "1", "--threads", "1", "-o", str(tmp_path), "--json", timeout=600)

@@ -227,6 +227,7 @@ def test_kernels_without_runtime_events_are_reported():
     assert any("no runtime events" in n for n in facts["notes"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cut", ["json", "gzip"])
 def test_truncated_trace_is_one_line_error(tmp_path, cut):
     data = gzip.decompress(OLD.read_bytes())

@@ -80,6 +80,7 @@ def test_missing_file():
         load_kineto_json("/nonexistent/trace.json")
 
 
+@pytest.mark.slow
 def test_report_trace_cli_gives_run_dir_report_and_chrome_export(tmp_path, cli):
     env = {"PROFILER_CACHE_DIR": str(tmp_path / "cache")}
     r = cli("report", str(GPU), "--out", str(tmp_path), env=env)
@@ -102,6 +103,7 @@ def test_report_trace_cli_gives_run_dir_report_and_chrome_export(tmp_path, cli):
     assert json.loads(r2.stdout)["variants"][0]["breakdown_ms"]["idle"] == pytest.approx(0.485)
 
 
+@pytest.mark.slow
 def test_report_of_a_foreign_file_it_cannot_read(tmp_path, cli):
     p = tmp_path / "x.json"
     p.write_text("[1, 2")

@@ -152,6 +152,7 @@ def _check(v: dict, truth: dict[str, float]) -> None:
     assert raw["framework_overhead"] > 1.3 * bd["framework_overhead"], note
 
 
+@pytest.mark.slow
 def test_dispatch_heavy_scenario_matches_the_bare_replay(calibrated, tmp_path, cli) -> None:
     def run():
         return cli("trace", "-s", "synthetic", "-f", "torch", "-p", "cpu", "--repeat", "1",
@@ -168,6 +169,7 @@ def test_dispatch_heavy_scenario_matches_the_bare_replay(calibrated, tmp_path, c
     _known_answer(_against_bare(run), check)
 
 
+@pytest.mark.slow
 def test_dispatch_heavy_user_program_matches_the_bare_replay(calibrated, tmp_path, cli) -> None:
     prog = tmp_path / "train.py"
     prog.write_text(PROGRAM)
@@ -186,6 +188,7 @@ def test_dispatch_heavy_user_program_matches_the_bare_replay(calibrated, tmp_pat
     _known_answer(_against_bare(run), check)
 
 
+@pytest.mark.slow
 def test_unfused_lstm_shapes_on_and_off_give_the_same_compensated_breakdown(calibrated, tmp_path, cli) -> None:
     """record_shapes changes the tracer's cost per record (and so the traced step) a lot; with each
     configuration's own measured cost removed (per record, and the kernel time of the page faults the

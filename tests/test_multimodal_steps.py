@@ -235,6 +235,7 @@ def _own(path) -> dict:
     return json.loads(open(path).read())
 
 
+@pytest.mark.slow
 def test_loader_cycle_headline_and_input_bound_agree_with_its_own_timing_five_times_of_five(tmp_path):
     """The scenario's loop times its own steps with ``perf_counter`` and its own input wait; five fresh
     runs: the headline is the mean of its steps and the input-bound share its own wait over its own

@@ -18,7 +18,7 @@ import pytest
 
 from tests.conftest import ROOT, have, run_cli
 
-pytestmark = pytest.mark.skipif(not have("mxnet"), reason="mxnet is not installed")
+pytestmark = [pytest.mark.skipif(not have("mxnet"), reason="mxnet is not installed"), pytest.mark.slow]  # the framework runs in this process
 
 
 # ---------------------------------------------------------------------------------------- child side
@@ -207,6 +207,7 @@ def test_disk_mode_loads_through_gluon_dataloader_workers(checks):
     assert d["decode_pids"] and d["own_pid"] not in d["decode_pids"]  # decoded in worker processes
 
 
+@pytest.mark.slow
 def test_trace_cudnn_lstm_in_mxnet_end_to_end(tmp_path):
     r = run_cli(
         "trace",

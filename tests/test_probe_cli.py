@@ -12,6 +12,7 @@ from conftest import needs_torch
 from profiler.probes import availability_of
 
 
+@pytest.mark.slow
 def test_doctor_lists_every_low_level_probe(cli):
     r = cli("doctor", "--json", timeout=120)
     assert r.returncode == 0, r.stderr
@@ -21,6 +22,7 @@ def test_doctor_lists_every_low_level_probe(cli):
         assert probes[n]["available"] or probes[n]["reason"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("probe", ["nvml", "cupti"])
 def test_require_unavailable_probe_is_one_line_exit_2(cli, tmp_path, probe):
     av = availability_of(probe)
@@ -34,6 +36,7 @@ def test_require_unavailable_probe_is_one_line_exit_2(cli, tmp_path, probe):
     assert len(lines) == 1 and f"--require {probe}: unavailable" in lines[0]
 
 
+@pytest.mark.slow
 @needs_torch
 @pytest.mark.skipif(not availability_of("pyspy").available, reason="py-spy cannot attach here")
 def test_trace_with_process_and_pyspy_probes(cli, tmp_path):
@@ -90,6 +93,7 @@ def test_probe_options_parse_and_validate():
         parse_probe_options(["nvml.rate_hz=0"])
 
 
+@pytest.mark.slow
 def test_bad_probe_option_is_one_line_exit_2(cli, tmp_path):
     r = cli(
         "trace", "-s", "cudnn_lstm", "--probe-option", "pyspy.rate_hz=-5", "--out", str(tmp_path), timeout=120

@@ -116,6 +116,7 @@ print("trained")
 """
 
 
+@pytest.mark.slow
 @needs_torch
 def test_trace_a_training_script(cli, tmp_path):
     script = tmp_path / "train.py"
@@ -152,6 +153,7 @@ def test_trace_a_training_script(cli, tmp_path):
     assert "trained" in out_log.read_text()
 
 
+@pytest.mark.slow
 def test_missing_command_is_one_line_exit_127(cli, tmp_path):
     r = cli("trace", "--out", str(tmp_path), "--", "no-such-program-xyz", "--flag", timeout=60)
     assert r.returncode == 127  # as a shell says "command not found" (docs/cli.md: exit codes)

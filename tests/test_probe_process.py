@@ -7,6 +7,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from profiler.probes.base import ProbeTarget
 from profiler.probes.process import (
     BUSY_THREADS,
@@ -45,6 +47,7 @@ def test_thread_cpu_seconds_of_this_process():
     assert thread_cpu_seconds(2**22 + 12345) == {}
 
 
+@pytest.mark.slow
 def test_samples_a_real_child_and_counts_its_busy_thread():
     child = subprocess.Popen([sys.executable, "-c", SPIN])
     # a low threshold: on a loaded machine the spinning thread may get a fraction of a core

@@ -98,6 +98,7 @@ spin(time.monotonic() + 1.0)
 """
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(
     not probe_class("pyspy").availability().available,
     reason=f"py-spy unavailable: {probe_class('pyspy').availability().reason}",

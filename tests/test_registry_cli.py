@@ -15,6 +15,7 @@ from profiler.core.registry import builtin_scenarios, resolve
 FRAMEWORK_MODULES = ("torch", "tensorflow", "mxnet", "chainer", "keras", "jax")
 
 
+@pytest.mark.slow
 def test_listing_and_reporting_import_no_framework():
     code = textwrap.dedent(f"""
         import sys
@@ -69,6 +70,7 @@ def test_user_scenario_file_is_described_in_a_worker(tmp_path):
     assert not (tmp_path / f"executed-by-{os.getpid()}").exists()
 
 
+@pytest.mark.slow
 def test_cli_bad_inputs_one_line_exit_2(cli, tmp_path):
     cases = [
         (["trace", "--scenario", "nope"], "unknown scenario 'nope'"),
@@ -92,6 +94,7 @@ def test_cli_bad_inputs_one_line_exit_2(cli, tmp_path):
         assert "Traceback" not in r.stderr
 
 
+@pytest.mark.slow
 def test_report_rejects_other_schema_versions(cli, tmp_path):
     d = tmp_path / "run"
     d.mkdir()
@@ -103,6 +106,7 @@ def test_report_rejects_other_schema_versions(cli, tmp_path):
     assert r.returncode == 2 and "corrupted run record" in r.stderr
 
 
+@pytest.mark.slow
 def test_list_json_shows_availability_and_seed_rows(cli):
     r = cli("list", "--json")
     assert r.returncode == 0, r.stderr
@@ -113,6 +117,7 @@ def test_list_json_shows_availability_and_seed_rows(cli):
     assert all(o["reason"] for o in doc["frameworks_without_builds"])
 
 
+@pytest.mark.slow
 def test_probe_availability_and_doctor_import_no_framework():
     code = (
         "import sys\n"

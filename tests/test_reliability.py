@@ -43,6 +43,7 @@ def _assert_saved_partial(doc: dict, status: str) -> dict:
     return entry
 
 
+@pytest.mark.slow
 def test_python_exception_is_saved_with_traceback_tail(tmp_path):
     r, doc = _trace("raise", tmp_path)
     assert r.returncode == 1
@@ -52,6 +53,7 @@ def test_python_exception_is_saved_with_traceback_tail(tmp_path):
     assert "Traceback" in stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("variant,signame", [("abort", "SIGABRT"), ("segfault", "SIGSEGV")])
 def test_worker_killed_by_signal_keeps_checkpointed_steps(tmp_path, variant, signame):
     r, doc = _trace(variant, tmp_path)
@@ -60,12 +62,14 @@ def test_worker_killed_by_signal_keeps_checkpointed_steps(tmp_path, variant, sig
     assert signame in e["error"] and e["exit_code"] < 0
 
 
+@pytest.mark.slow
 def test_out_of_memory_under_a_limit_is_a_failed_run(tmp_path):
     _r, doc = _trace("oom", tmp_path)
     e = _assert_saved_partial(doc, "failed")
     assert "MemoryError" in e["error"]
 
 
+@pytest.mark.slow
 def test_timeout_kills_the_whole_tree_and_saves(tmp_path):
     pid_file = tmp_path / "child.pid"
     t0 = time.monotonic()
@@ -81,6 +85,7 @@ def test_timeout_kills_the_whole_tree_and_saves(tmp_path):
         os.kill(child, 0)
 
 
+@pytest.mark.slow
 def test_ctrl_c_saves_an_interrupted_run(tmp_path):
     p = subprocess.Popen(
         [
@@ -119,6 +124,7 @@ def test_ctrl_c_saves_an_interrupted_run(tmp_path):
     assert hang["step_ms"]["n_steps"] >= 1
 
 
+@pytest.mark.slow
 def test_two_processes_at_once_never_share_a_run_directory(tmp_path):
     procs = [
         subprocess.Popen(

@@ -103,6 +103,7 @@ def test_repeats_are_interleaved_and_only_the_first_traces():
     assert len({j.key for j in jobs}) == 6
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args,msg", [
     (("--repeat", "0"), "--repeat must be a positive integer"),
     (("--min-time", "-1"), "--min-time must be zero or a positive"),
@@ -116,6 +117,7 @@ def test_bad_repeat_and_time_options_are_one_line_exit_2(tmp_path, cmd, args, ms
 
 
 # ------------------------------------------------------------------------------- end to end
+@pytest.mark.slow
 def test_repeats_ci_verdict_and_a_failed_process(tmp_path):
     r = run_cli("trace", "-s", SLEEPERS, "--repeat", "3", "--min-time", "0.15", "--out", str(tmp_path), "--json",
                 env={"SLEEPERS_MARKER": str(tmp_path / "marker")}, timeout=300)
@@ -138,6 +140,7 @@ def test_repeats_ci_verdict_and_a_failed_process(tmp_path):
     assert comp["ratio_ci95"][0] > 1.0 and "95% CI" in comp["sentence"]
 
 
+@pytest.mark.slow
 def test_a_variant_whose_processes_all_fail_keeps_its_failure(tmp_path):
     faulty = str(DATA / "scenarios" / "faulty.py")
     r = run_cli("trace", "-s", faulty, "-v", "raise", "--repeat", "2", "--out", str(tmp_path), "--json",
@@ -148,6 +151,7 @@ def test_a_variant_whose_processes_all_fail_keeps_its_failure(tmp_path):
     assert [p["status"] for p in v["repeats"]["processes"]] == ["failed", "failed"]
 
 
+@pytest.mark.slow
 def test_a_cpu_hog_beside_the_worker_gives_a_contention_warning(tmp_path):
     hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     try:

@@ -8,6 +8,7 @@ import gzip
 import json
 import shutil
 
+import pytest
 from conftest import DATA
 
 CPU = DATA / "kineto" / "torch_cpu_small.json"
@@ -17,6 +18,7 @@ def _report(cli, path, tmp_path):
     return cli("report", str(path), "--out", str(tmp_path / "runs"), "--json", timeout=300)
 
 
+@pytest.mark.slow
 def test_our_own_trace_reports_its_run(cli, tmp_path):
     r = _report(cli, CPU, tmp_path)
     assert r.returncode == 0, r.stderr[-2000:]
@@ -36,6 +38,7 @@ def test_our_own_trace_reports_its_run(cli, tmp_path):
     assert r.returncode == 2 and "written by this profiler" in r.stderr and len(r.stderr.splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_gzipped_kineto_and_a_trace_handler_folder(cli, tmp_path):
     plain = json.loads(_report(cli, CPU, tmp_path).stdout)
     logdir = tmp_path / "tb"
@@ -49,6 +52,7 @@ def test_gzipped_kineto_and_a_trace_handler_folder(cli, tmp_path):
     assert json.loads(folder.stdout)["variants"][0]["breakdown_ms"] == plain["variants"][0]["breakdown_ms"]
 
 
+@pytest.mark.slow
 def test_eventless_trace_is_one_line_exit_2(cli, tmp_path):
     p = tmp_path / "empty.json"
     p.write_text('{"traceEvents": []}')
@@ -56,6 +60,7 @@ def test_eventless_trace_is_one_line_exit_2(cli, tmp_path):
     assert r.returncode == 2 and r.stderr.strip().splitlines() == [f"profiler: error: {p}: a Chrome trace with no events"]
 
 
+@pytest.mark.slow
 def test_directories_are_not_crawled(cli, tmp_path):
     deep = tmp_path / "tool" / "cache" / "x" / "y"
     deep.mkdir(parents=True)
@@ -65,6 +70,7 @@ def test_directories_are_not_crawled(cli, tmp_path):
     assert len(r.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_several_profiles_ask_for_one(cli, tmp_path):
     for run in ("a", "b"):
         d = tmp_path / "logs" / "plugins" / "profile" / run

@@ -76,6 +76,7 @@ def test_plan_lays_out_fresh_workers_per_point_and_repeat() -> None:
 
 
 # ------------------------------------------------------------------------------------- bad input
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "args",
     [
@@ -98,6 +99,7 @@ def test_bad_thread_lists_exit_2_with_one_line(cli, tmp_path: Path, args: list[s
 
 
 # ------------------------------------------------------------------------- busy-thread verification
+@pytest.mark.slow
 def test_busy_threads_are_verified_and_a_workload_ignoring_the_setting_is_flagged(
     cli, tmp_path: Path
 ) -> None:

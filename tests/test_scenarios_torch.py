@@ -16,11 +16,14 @@ import pytest
 from profiler.core.scenario import WorkloadSpec
 from tests.conftest import ROOT, have, needs_torch
 
+pytestmark = pytest.mark.slow  # the framework runs in this process or in workers
+
 SEED_SCENARIOS = ("densenet121_train", "resnet50_infer", "fcn5_infer")
 FRAMEWORKS = ("torch", "tensorflow", "keras", "mxnet", "chainer")
 
 
 # ------------------------------------------------------------------------------------ declarations
+@pytest.mark.slow
 def test_declarations_import_no_framework_and_name_agreed_modules() -> None:
     code = (
         "import sys, json\n"
@@ -182,6 +185,7 @@ def _ctx(scenario: str, mode: str, data: str, **params: Any) -> FakeContext:
     return FakeContext(spec)
 
 
+@pytest.mark.slow
 @needs_torch
 def test_resnet50_torch_ram_is_cut_after_avgpool() -> None:
     import torch
@@ -240,6 +244,7 @@ def test_densenet121_torch_trains() -> None:
     assert not wl.model.classifier.weight.detach().equal(w0)  # the optimizer stepped
 
 
+@pytest.mark.slow
 @needs_torch
 def test_fcn5_torch_sizes_and_softmax(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import torch

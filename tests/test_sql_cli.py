@@ -139,6 +139,7 @@ def test_profiler_open_gives_relations_and_arrow_tables(run_dir):
     assert "open" not in profiler.__all__
 
 
+@pytest.mark.slow
 def test_registered_in_the_cli(run_dir):
     import subprocess
     import sys

@@ -103,6 +103,7 @@ def test_round_trip_imported_trace_and_empty_table(tmp_path):
     assert_tables_equal(EventTable(), EventTable.load(tmp_path / "e" / "events.parquet"))
 
 
+@pytest.mark.slow
 def test_store_read_by_pyarrow_and_duckdb_directly(tmp_path):
     """The files are plain Parquet: columns as docs/store.md names them, NULL for unset values."""
     import duckdb

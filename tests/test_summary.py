@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 
+import pytest
 from rich.console import Console
 
 from profiler.core.categories import CATEGORIES
@@ -120,6 +121,7 @@ def test_summary_lines_fit_the_width_with_warnings_and_long_lists_are_counted():
         assert f"… and {len(rec.warnings) - 6} more warnings: in report.html and run.json" in lines
 
 
+@pytest.mark.slow
 def test_report_detail_and_top_on_the_command_line(tmp_path, cli):
     from profiler.core.rundir import RunDir
 

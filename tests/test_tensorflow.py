@@ -17,7 +17,7 @@ import pytest
 from profiler.core.scenario import WorkloadSpec
 from tests.conftest import have
 
-pytestmark = pytest.mark.skipif(not have("tensorflow"), reason="TensorFlow is not installed")
+pytestmark = [pytest.mark.skipif(not have("tensorflow"), reason="TensorFlow is not installed"), pytest.mark.slow]  # the framework runs in this process
 
 
 class FakeContext:
@@ -47,6 +47,7 @@ def _ctx(scenario: str, framework: str, variant: str, mode: str, params: dict, d
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 def test_tf_fused_rnn_kernels_compute_what_the_unfused_ops_compute(cell):
     """BlockLSTMV2 / GRUBlockCell and the op-by-op cells agree, forward and backward.
@@ -133,6 +134,7 @@ def test_tf_data_disk_pipeline_decodes_the_dataset_files(tmp_path, monkeypatch):
         assert {tuple(row.round(6)) for row in x.numpy()} <= files
 
 
+@pytest.mark.slow
 def test_trace_runs_the_tensorflow_probe_and_its_ops_land_in_the_traced_steps(cli, tmp_path):
     from profiler.core.events import EventTable
 

@@ -176,6 +176,7 @@ def test_ranks_on_different_hosts_are_aligned_on_their_first_common_step():
     assert sec["straggler"]["slowest_rank"] == 1
 
 
+@pytest.mark.slow
 def test_report_of_a_rank_directory(cli, tmp_path):
     r = cli("report", str(DDP), "--json", "--out", str(tmp_path))
     assert r.returncode == 0, r.stderr
@@ -186,6 +187,7 @@ def test_report_of_a_rank_directory(cli, tmp_path):
     assert r.returncode == 0 and "rank 1 is the slowest" in r.stdout and "repeated op chains" in r.stdout
 
 
+@pytest.mark.slow
 def test_the_same_rank_twice_is_one_line(cli, tmp_path):
     d = tmp_path / "dup"
     d.mkdir()

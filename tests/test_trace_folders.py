@@ -142,6 +142,7 @@ def test_without_distributed_info_the_rank_comes_from_the_file_name(tmp_path):
     assert {f["rank_from"] for _, f in imp.ranks.values()} == {"file name"}
 
 
+@pytest.mark.slow
 @needs_traces
 def test_a_bad_file_among_good_ones_is_named_and_the_good_ones_reported(cli, tmp_path):
     d = tmp_path / "job"
@@ -160,6 +161,7 @@ def test_a_bad_file_among_good_ones_is_named_and_the_good_ones_reported(cli, tmp
                and x["breakdown_ms"] and "straggler" in x for x in v["distributed"]["ranks"])
 
 
+@pytest.mark.slow
 @needs_traces
 def test_a_folder_of_nothing_readable_is_one_line(cli, tmp_path):
     (tmp_path / "a.json").write_text("{not json")
@@ -173,6 +175,7 @@ def test_a_folder_of_nothing_readable_is_one_line(cli, tmp_path):
 
 # ------------------------------------------------------------------------- one job or not
 
+@pytest.mark.slow
 @needs_traces
 def test_the_a100_and_v100_pair_is_refused_as_ranks_of_one_job(cli, tmp_path):
     r = cli("report", str(DIFF), "--out", str(tmp_path))
@@ -185,6 +188,7 @@ def test_the_a100_and_v100_pair_is_refused_as_ranks_of_one_job(cli, tmp_path):
     assert not list(tmp_path.iterdir())  # nothing saved
 
 
+@pytest.mark.slow
 @needs_traces
 def test_force_merges_them_with_a_warning(cli, tmp_path):
     r = cli("report", str(DIFF), "--force", "--json", "--out", str(tmp_path))
@@ -245,6 +249,7 @@ print(json.dumps({int(r): {"overlap_pct": float(ov[ov["rank"] == r]["comp_comm_o
 """
 
 
+@pytest.mark.slow
 @needs_traces
 @pytest.mark.skipif(not HTA_PY.is_file(), reason=f"HolisticTraceAnalysis is not installed ({HTA_PY})")
 def test_each_ranks_overlap_and_launch_delay_are_htas(tmp_path):

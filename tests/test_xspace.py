@@ -98,6 +98,7 @@ def test_steps_false_keeps_markers_as_regions(fixture_path):
     assert {r["name"] for r in _rows(t, "region")} >= {"train"}
 
 
+@pytest.mark.slow
 def test_loading_never_imports_tensorflow(fixture_path):
     code = (
         "import sys; from profiler.importers.xspace import load_xspace; "
