@@ -63,12 +63,14 @@ def _events(
     clean_ms: float = CLEAN_MS,
     n_traced: int = 4,
     lengths_ms: list[float] | None = None,
+    traced_lengths_ms: list[float] | None = None,
 ) -> EventTable:
     """Clean steps of ``clean_ms`` (1000 × 3 µs adds, the rest interpreter gaps); traced steps of the
     10 ms step where the tracer adds ``inside_us`` inside each add and ``outside_us`` after it, a ``fill_`` of
     ``fault_ms`` (page faults on a buffer the allocator gave back) and ``extra_traced_ms`` of
     something else between the ops (spread over the gaps). ``lengths_ms``: clean steps of these
-    lengths instead, and as many traced steps, each its clean twin plus the tracer's cost."""
+    lengths instead, and as many traced steps, each its clean twin plus the tracer's cost
+    (``traced_lengths_ms``: the traced steps' clean lengths, when they differ)."""
     b = EventBuilder()
     t = 0
     lengths = lengths_ms or [clean_ms] * 4
@@ -81,7 +83,7 @@ def _events(
         b.span(STEP, f"step {i}", t0, t - t0, 1, 0,
                args={"index": i, "traced": False, "usage": clean_usage or _usage(0, 0, 0, 0)})
     extra_gap = int(extra_traced_ms * 1e6 / N_OPS)
-    twins = lengths_ms or [CLEAN_MS] * n_traced
+    twins = traced_lengths_ms or lengths_ms or [CLEAN_MS] * n_traced
     for i, length in enumerate(twins, start=len(lengths)):
         t0 = t
         traced_gap = int((length * 1e6 - N_OPS * TRUE_OP_US * 1e3) // N_OPS)
@@ -366,3 +368,37 @@ def test_a_difference_within_the_steps_noise_is_not_a_warning() -> None:
     loud = analyse_variant(_events(0.0, 0.0, extra_traced_ms=1.5, lengths_ms=lengths), _entry("numba"),
                            calibration=_calibration(3.0, 2.0))
     assert any("not a tracer cost" in w for w in loud["warnings"])
+
+
+# a machine whose speed changed during the run (measured here on the numba kernels: clean steps at
+# 6.2 ms, then from the 121st on at 7.8 ms with CPU time per step up alike, and the three traced steps
+# at 7.8-8.1 ms; traced/clean +24% with no tracer in the traced steps)
+DRIFT = [6.2] * 30 + [7.8] * 12
+
+
+def test_a_speed_change_during_the_run_is_not_tracer_cost() -> None:
+    out = analyse_variant(_events(0.0, 0.0, lengths_ms=DRIFT, traced_lengths_ms=[7.8] * 3), _entry("numba"),
+                          calibration=_calibration(3.0, 2.0))
+    comp = out["breakdown"]["compensation"]
+    assert comp["in_run"]["clean_ms"] == pytest.approx(7.8, rel=1e-3)  # the last clean steps, not all
+    assert abs(comp["in_run"]["per_step_ms"]) < 0.01 and abs(comp["residual_pct"]) < 0.5
+    # the earlier clean steps: the 30 at 6.2 ms (the first two at 7.8 among them are left out by the
+    # disturbed rule, as they would be from a breakdown)
+    assert comp["in_run"]["drift"]["earlier_ms"] == pytest.approx(6.2, rel=1e-3)
+    assert any("speed changed during the run" in n for n in out["breakdown"]["notes"])
+    assert not any("not a tracer cost" in w for w in out.get("warnings") or [])
+    # the headline stays the clean median (6.2), and the breakdown is scaled to it
+    assert sum(v for v in out["breakdown_ms"].values() if v is not None) == pytest.approx(6.2, rel=1e-3)
+    # with a tracer in the traced steps, its 3 µs per record are measured against the same last steps
+    out = analyse_variant(_events(lengths_ms=DRIFT, traced_lengths_ms=[7.8] * 3), _entry(),
+                          calibration=_calibration(3.0, 2.0))
+    assert out["breakdown"]["compensation"]["placed"]["per_record_us"] == pytest.approx(3.0, rel=0.02)
+
+
+def test_steady_clean_steps_have_no_drift() -> None:
+    lengths = [9.5, 10.5] * 20
+    out = analyse_variant(_events(lengths_ms=lengths, traced_lengths_ms=[10.0] * 4), _entry(),
+                          calibration=_calibration(3.0, 2.0))
+    comp = out["breakdown"]["compensation"]
+    assert comp["in_run"]["n_clean"] == 10 and "drift" not in comp["in_run"]
+    assert comp["placed"]["per_record_us"] == pytest.approx(3.0, rel=0.02)

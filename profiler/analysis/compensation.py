@@ -193,6 +193,42 @@ def tracer_in_run(traced_steps_ms: Sequence[float], clean_steps_ms: Sequence[flo
     }
 
 
+#: the clean steps the in-run tracer cost is measured against: the last this many (or twice the
+#: traced steps, if more) before the traced window, so that a machine whose speed changed during the
+#: run does not read as tracer cost
+NEAR_CLEAN_STEPS = 10
+
+
+def clean_reference(clean_ms: Sequence[float], n_traced: int,
+                    modes: Sequence[dict[str, Any]] | None = None) -> dict[str, Any] | None:
+    """The clean steps a traced window is set against (``clean_ms`` in time order, in ms): the last
+    ``max(NEAR_CLEAN_STEPS, 2 × n_traced)`` (all of them where the steps follow a multi-modal
+    pattern: its cycles need them all), less those the disturbed rule finds among them, and their
+    mean (``ms``); ``drift`` when that mean is off the earlier clean steps' (the same rule) by over
+    2% and two standard errors: the machine's speed changed during the run, and the traced steps,
+    last, inherit the later speed. ``None`` without clean steps."""
+    from profiler.analysis.stats import disturbed
+
+    def kept(vs: list[float]) -> list[float]:
+        return [v for v, f in zip(vs, disturbed(vs, modes), strict=True) if not f]
+
+    vals = [float(v) for v in clean_ms]
+    k = len(vals) if modes else max(NEAR_CLEAN_STEPS, 2 * n_traced)
+    near, earlier = kept(vals[-k:]), kept(vals[:-k])
+    if not near:
+        return None
+    ref = statistics.fmean(near)
+    drift = None
+    if len(near) > 1 and len(earlier) > 1:
+        before = statistics.fmean(earlier)
+        se = math.sqrt(statistics.variance(near) / len(near) + statistics.variance(earlier) / len(earlier))
+        if abs(ref - before) > max(0.02 * before, 2.0 * se):
+            drift = {"near_ms": ref, "earlier_ms": before, "n_near": len(near), "n_earlier": len(earlier),
+                     "note": (f"the clean steps ran at {before:.2f} ms on average, then at {ref:.2f} ms over the last "
+                              f"{len(near)} before the traced ones (the machine's speed changed during the run): the "
+                              "tracer's cost is measured against those last ones")}
+    return {"values": near, "ms": ref, "drift": drift}
+
 def _worth_saying(diff_ms: float, sem_ms: float, step_ms: float) -> bool:
     """A traced/clean difference worth a warning: at least :data:`DIFFERENCE_WORTH_WARNING` of the
     step and beyond :data:`DIFFERENCE_SEMS` standard errors (the steps' own noise)."""

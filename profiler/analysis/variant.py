@@ -15,6 +15,7 @@ from profiler.analysis.breakdown import clipped_length, step_windows
 from profiler.analysis.compensation import (
     COMPENSATION_WARNINGS,
     OWN_SPAN_FRAMEWORKS,
+    clean_reference,
     compensate,
     cost_phrase,
     record_cost,
@@ -176,14 +177,16 @@ def _describe(
     # the tracer's total measured in this run (traced − clean steps) where the page-fault counters
     # let the faults be told apart from the records' cost; the calibration then says where it lands.
     # The traced side is the breakdown's mean over its steps (disturbed ones left out), so the clean
-    # side is the mean of the clean steps by the same rule; the result is then scaled to the headline
-    clean_ms = [w.dur_ns / 1e6 for w in clean]
-    kept = [v for v, f in zip(clean_ms, disturbed(clean_ms, (out.get("step_ms") or {}).get("modes")), strict=True)
-            if not f]
+    # side is a mean by the same rule, of the clean steps just before the traced ones (a machine whose
+    # speed changed during the run is not tracer cost); the result is then scaled to the headline
+    near = clean_reference([w.dur_ns / 1e6 for w in clean], len(traced), (out.get("step_ms") or {}).get("modes"))
     in_run = (
-        tracer_in_run([w.dur_ns / 1e6 for w in traced], kept, sum(kept) / len(kept))
-        if faults is not None and kept else None
+        tracer_in_run([w.dur_ns / 1e6 for w in traced], near["values"], near["ms"])
+        if faults is not None and near else None
     )
+    if in_run is not None and near and near["drift"]:
+        in_run["drift"] = near["drift"]
+        b["notes"] = [*(b.get("notes") or []), near["drift"]["note"]]
     floors = roofline_floors(out.get("roofline"), calibration, entry.get("device") or "cpu")
     res = compensate(
         raw, records_per_category(bd.records, bd.n_steps), cost, median, bd.not_measured,
