@@ -7,7 +7,10 @@ clean step median the entry headlines.
 
 1. How much a tracer added is measured in the run itself (:func:`tracer_in_run`): the worker runs
    clean steps, then traced ones, so each traced step minus the clean step is what tracing cost that
-   step (mean, spread and standard error). Of it, the wall time of the page faults the traced steps
+   step (mean, spread and standard error). The traced side is the breakdown's mean, so the clean side
+   is a mean too, of the clean steps just before the traced ones (:func:`clean_reference`: a machine
+   whose speed changed during the run is not tracer cost); the compensated categories are fitted to
+   it and then scaled to the headline. Of it, the wall time of the page faults the traced steps
    took beyond the clean step's (``fault_ms``, :mod:`profiler.analysis.step_usage`, per thread;
    negative when the clean step faults more) comes out of memory I/O (a fault is the kernel
    supplying memory on first touch); the rest is the tracer's cost per record *in this step*,
@@ -28,7 +31,8 @@ clean step median the entry headlines.
    category is kept there, a warning says so, and what could not be removed stays in the residual.
    A floor above what the traced steps measured for that category is contradicted by them and set
    aside (``floors_contradicted``).
-2. The *residual* is the compensated traced step minus the clean median, in % of the clean median:
+2. The *residual* is the compensated traced step minus the clean step (that mean; the median in the
+   calibrated method), in % of it:
    in the in-run method, what could not be placed (categories held at zero or at their floor,
    faster traced steps, a difference that is not a tracer's); in the calibrated one, also how far
    the calibrated cost per record is from this step's.
