@@ -229,3 +229,16 @@ def test_a_multimodal_headline_names_its_modes_and_an_unreliable_breakdown_says_
             assert "pattern of 2 modes: 15 ms (50% of steps), 150 ms (50% of steps)" in text, fmt
     md = renderers()["markdown"].render(report, RenderOptions())
     assert "| torch/cpu_small | 82.0 | mean of 3 (2 modes) |" in md
+
+
+def test_the_breakdown_says_how_the_tracer_cost_was_measured_and_what_was_held() -> None:
+    from profiler.sections.breakdown import Compensation, compensation_lines
+
+    c = Compensation(residual_pct=8.1, method="in run",
+                     in_run={"per_step_ms": 3.2, "sem_ms": 0.4, "n_traced": 3, "n_clean": 10},
+                     placed={"per_record_us": 1.2}, cross_check={"calibrated_us": 3.0, "agrees": False},
+                     clamped={"memory_io": {"would_be_ms": 0.0, "kept_ms": 3.13, "floor_ms": 3.13}})
+    first, held = (x.text for x in compensation_lines(c))
+    assert first.startswith("tracer cost measured in this run: 3.200 ms per traced step (± 0.400")
+    assert "1.20 µs per tracer record; calibrate says 3.00 µs (they disagree" in first
+    assert held.startswith("memory I/O held at 3.130 ms (its floor from the roofline")

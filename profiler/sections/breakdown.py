@@ -22,7 +22,47 @@ class Compensation:
     residual_pct: float | None = None
     removed_ms: Any = None
     cost: str | None = None
+    method: str | None = None  # "in run": traced − clean measured in the same process; "calibrated"
+    in_run: dict[str, Any] | None = None
+    placed: dict[str, Any] | None = None
+    cross_check: dict[str, Any] | None = None
+    clamped: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _num(d: dict[str, Any] | None, k: str) -> float | None:
+    v = (d or {}).get(k)
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+
+def compensation_lines(c: Compensation) -> list[Line]:
+    """How the tracer's cost was measured and placed, and how far calibrate's figure agrees."""
+    out: list[Line] = []
+    per = _num(c.in_run, "per_step_ms")
+    if c.method == "in run" and per is not None:
+        sem = _num(c.in_run, "sem_ms")
+        text = (f"tracer cost measured in this run: {per:,.3f} ms per traced step"
+                + (f" (± {sem:,.3f} standard error)" if sem is not None else "")
+                + f", traced − clean over {c.in_run.get('n_traced')} traced and {c.in_run.get('n_clean')} clean steps")
+        us = _num(c.placed, "per_record_us")
+        if us is not None:
+            text += f"; {us:,.2f} µs per tracer record"
+        cc = c.cross_check or {}
+        if _num(cc, "calibrated_us") is not None:
+            text += (f"; calibrate says {cc['calibrated_us']:,.2f} µs"
+                     + ("" if cc.get("agrees", True) else " (they disagree: the in-run figure is used)"))
+        out.append(Line(text, "dim"))
+    elif c.method == "calibrated":
+        out.append(Line("tracer cost from calibrate's per-record figure (no clean and traced counters in this run)",
+                        "dim"))
+    for cat, v in (c.clamped or {}).items():
+        if isinstance(v, dict):
+            out.append(Line(f"{LABELS.get(cat, cat)} held at {_num(v, 'kept_ms') or 0:,.3f} ms "
+                            + (f"(its floor from the roofline, {_num(v, 'floor_ms'):,.3f} ms)" if _num(v, "floor_ms")
+                               else "(zero)")
+                            + f" where removing the tracer's cost would leave {_num(v, 'would_be_ms') or 0:,.3f} ms",
+                            "warn"))
+    return out
 
 
 @dataclass(frozen=True)
@@ -101,6 +141,8 @@ def show(b: Breakdown, view: View) -> tuple[Block, ...]:
     out.append(Line(closure + (f"; basis: {b.basis}" if b.basis else ""), "dim"))
     if b.describes:
         out.append(Line(f"the breakdown describes {b.describes}", "strong"))
+    if b.compensation is not None:
+        out.extend(compensation_lines(b.compensation))
     if b.reliability is not None and not b.reliability.reliable:
         out.append(Line("unreliable: the machine disturbed this measurement and nothing measured it again — "
                         + "; ".join(b.reliability.why or ("no reason recorded",)), "bad"))
