@@ -98,6 +98,7 @@ def test_own_span_cost_is_measured() -> None:
     assert r["total_us"]["n"] == 3 and r["total_us"]["median"] > 0
 
 
+@pytest.mark.slow
 def test_torch_profiler_cost_measured_in_a_fresh_worker() -> None:
     pytest.importorskip("torch")
     import json
@@ -140,6 +141,7 @@ def test_explanation_shares_are_of_the_clean_gap_when_compensated() -> None:
     assert sum(e["category_delta_ms"].values()) == pytest.approx(gap, rel=0.01)
 
 
+@pytest.mark.slow
 def test_synthetic_trace_breakdown_sums_to_the_clean_median(tmp_path, monkeypatch, cli) -> None:
     import json
 
@@ -211,6 +213,7 @@ def _spread_ok(u: dict, n: int = 3) -> None:
     assert u["n"] == n and 0 <= u["min"] <= u["median"] <= u["max"]
 
 
+@pytest.mark.slow
 def test_tensorflow_tracer_cost_measured_in_a_fresh_worker() -> None:
     tf = _measure_in_worker("tensorflow")
     fn, eager = tf["configs"]["function"], tf["configs"]["eager"]
@@ -228,6 +231,7 @@ def test_tensorflow_tracer_cost_measured_in_a_fresh_worker() -> None:
     assert tf["bare_op_us"]["median"] > 0 and tf["empty_call_us"]["median"] > 0
 
 
+@pytest.mark.slow
 def test_mxnet_tracer_cost_measured_in_a_fresh_worker() -> None:
     mx = _measure_in_worker("mxnet")
     cfg = mx["configs"]["api_memory"]
@@ -327,6 +331,7 @@ def test_a_broken_tracer_cost_worker_is_a_reason() -> None:
     assert r == {"unavailable": "unavailable: the tensorflow tracer-cost worker timed out after 0.05 s"}
 
 
+@pytest.mark.slow
 def test_cache_of_the_previous_version_is_re_measured(tmp_path, monkeypatch, cli) -> None:
     import json
 

@@ -129,6 +129,7 @@ def test_usage_readings() -> None:
     assert usage_arg(d) == d and usage_arg({"minflt": 1}) is None and usage_arg("x") is None
 
 
+@pytest.mark.slow
 def test_harness_steps_carry_their_counters(tmp_path, cli) -> None:
     r = cli("trace", "-s", "synthetic", "-f", "python", "-p", "cpu", "--steps", "4", "--trace-steps", "3",
             "--out", str(tmp_path), "--json", timeout=300)
