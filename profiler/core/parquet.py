@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from profiler.core.errors import InputError
+from profiler.core.files import json_default, output_mode
 
 STORE_FORMAT = "profiler-store"
 STORE_VERSION = 1
@@ -109,7 +110,7 @@ def to_arrow(table: Any, categories: tuple[str, ...], device_tid_base: int, rank
             try:
                 col[k] = json.dumps(v)  # the shared encoder: several times faster than one made per call
             except TypeError:  # numpy scalars, paths
-                col[k] = json.dumps(v, default=_json_default)
+                col[k] = json.dumps(v, default=json_default)
         return pa.array(col, pa.string())
 
     cat = sp["cat"].astype(np.int32)
@@ -251,25 +252,6 @@ def _step_of(table: Any, ranks: np.ndarray, step_code: int) -> tuple[np.ndarray,
     return out, step_rows
 
 
-def _umask() -> int:
-    try:
-        with open("/proc/self/status", "rb") as f:
-            for line in f:
-                if line.startswith(b"Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
-    return 0o022
-
-
-def _json_default(o: Any) -> Any:
-    if hasattr(o, "item"):
-        return o.item()
-    if isinstance(o, Path):
-        return str(o)
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
-
-
 def write(table: Any, path: str | Path, categories: tuple[str, ...], device_tid_base: int, compress: bool = True,
           rank: int | None = None) -> None:
     """Write ``table`` as a store whose events file is ``path`` (``….parquet``).
@@ -292,7 +274,7 @@ def write(table: Any, path: str | Path, categories: tuple[str, ...], device_tid_
     ev = tables["events"]
     tables["events"] = ev.replace_schema_metadata({**(ev.schema.metadata or {}), MANIFEST_KEY: json.dumps(manifest)})
     compression = "zstd" if compress else "none"
-    mode = 0o666 & ~_umask()
+    mode = output_mode()
     temps: list[str] = []
     done: list[Path] = []
     try:
