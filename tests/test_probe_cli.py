@@ -55,7 +55,7 @@ def test_trace_with_process_and_pyspy_probes(cli, tmp_path):
         "--warmup",
         "1",
         "--trace-steps",
-        "0",
+        "1",  # the least there is (0 is refused: no step to break down)
         "--out",
         str(tmp_path),
         "--json",

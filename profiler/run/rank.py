@@ -262,9 +262,14 @@ class RankHarness(Harness):
         assert st is not None
         blob = b""
         if st.node_rank != 0:
+            from profiler.core.parquet import SIBLINGS, table_path
+
+            # the event store's side tables first and its events file (the manifest) last, as rank 0
+            # writes them in this order: a store whose events file is there is whole
+            store = [table_path(EVENTS_FILE, t).name for t in SIBLINGS] + [EVENTS_FILE]
             files = {
                 n: (self.out_dir / n).read_bytes()
-                for n in (EVENTS_FILE, RESULT_FILE, "stderr.log")
+                for n in (*store, RESULT_FILE, "stderr.log")
                 if (self.out_dir / n).exists()
             }
             header = json.dumps({"rank": st.rank, "sizes": {n: len(b) for n, b in files.items()}})
