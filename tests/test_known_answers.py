@@ -93,10 +93,20 @@ def calibrated(tmp_path_factory) -> dict[str, str]:
 MACHINE_NOISE = ("its times are unreliable", "the benchmark may be unstable", "ran at two speeds",
                  "drift by", "throttled", "the clean steps were disturbed", "ran at different speeds")
 ATTEMPTS = 3
+#: two processes of one workload whose clean steps differ by more than this ran on a changed machine
+SAME_WORKLOAD_PCT = 15.0
 
 
 def _noise(variants: list[dict]) -> list[str]:
-    return [w for v in variants for w in v.get("warnings") or [] if any(k in w for k in MACHINE_NOISE)]
+    """What the toolkit (or, for a pair of runs of one workload, the pair itself) says disturbed them."""
+    said = [w for v in variants for w in v.get("warnings") or [] if any(k in w for k in MACHINE_NOISE)]
+    said += [w for v in variants if (v.get("breakdown") or {}).get("reliability", {}).get("reliable") is False
+             for w in v["breakdown"]["reliability"].get("why") or ["breakdown marked unreliable"]]
+    clean = [(v.get("step_ms") or {}).get("median") for v in variants if v.get("same_workload")]
+    if len(clean) == 2 and all(clean) and max(clean) / min(clean) > 1 + SAME_WORKLOAD_PCT / 100:
+        said.append(f"the same workload's clean step was {clean[0]:.2f} and {clean[1]:.2f} ms in two processes: "
+                    "the machine ran at another speed between them")
+    return said
 
 
 def _known_answer(measure, check) -> None:
@@ -209,6 +219,8 @@ def test_unfused_lstm_shapes_on_and_off_give_the_same_compensated_breakdown(cali
     def measure():
         on = run()
         off = run("--probe-option", "torch.record_shapes=false", "--probe-option", "torch.with_flops=false")
+        for v in (on, off):  # only the tracer's configuration differs: their clean steps must agree
+            v["same_workload"] = True
         return ([on, off],)
 
     def share(v: dict, *cats: str) -> float:
@@ -255,3 +267,14 @@ def test_a_wrong_answer_without_a_noise_warning_fails_at_once() -> None:
     assert len(calls) == 2  # measured again after the machine was said to disturb it, then passed
     with pytest.raises(pytest.skip.Exception, match="unavailable: the machine disturbed all 3"):
         _known_answer(lambda: (noisy,), check)
+
+
+def test_noise_is_what_the_toolkit_flags_or_a_pair_of_one_workload_shows() -> None:
+    quiet = {"warnings": [], "breakdown": {"reliability": {"reliable": True, "why": []}}, "step_ms": {"median": 20.0}}
+    assert _noise([quiet]) == []
+    unreliable = dict(quiet, breakdown={"reliability": {"reliable": False, "why": ["other processes used 0.9 cores"]}})
+    assert _noise([unreliable]) == ["other processes used 0.9 cores"]
+    pair = [dict(quiet, same_workload=True), dict(quiet, same_workload=True, step_ms={"median": 25.0})]
+    assert "another speed" in _noise(pair)[0]
+    pair[1]["step_ms"] = {"median": 21.0}  # within 15%: the same machine
+    assert _noise(pair) == []
