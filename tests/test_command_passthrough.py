@@ -132,3 +132,20 @@ def test_program_killed_keeps_the_completed_steps(tmp_path):
     (run,) = (tmp_path / "runs").iterdir()
     (v,) = json.loads((run / "run.json").read_text())["variants"]
     assert v["status"] == "killed" and "SIGKILL" in v["error"]
+
+
+@pytest.mark.slow
+@needs_torch
+def test_the_programs_stderr_holds_its_own_lines_only(cli, tmp_path):
+    """torch.profiler traces the program inside its own process; neither our diagnostics nor the
+    framework's (a CUDA build probing for a GPU that is not there) may land in the program's stderr
+    (kept in the worker's stderr.log): only what the program itself wrote."""
+    script = tmp_path / "train.py"
+    script.write_text(TRAIN + "\nprint('to stderr', file=sys.stderr, flush=True)\n")
+    r = cli("trace", "--out", str(tmp_path / "runs"), "--", sys.executable, str(script), "ok", timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    (run,) = (tmp_path / "runs").iterdir()
+    rec = json.loads((run / "run.json").read_text())
+    assert rec["variants"][0]["step_ms"]["n_steps"] >= 2  # steps were found, so the tracer ran
+    log = (run / rec["variants"][0]["worker_dir"] / "stderr.log").read_text()
+    assert log.splitlines() == ["to stderr"], log[-2000:]
