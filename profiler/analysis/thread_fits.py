@@ -73,9 +73,6 @@ class AmdahlFit:
     exactly_determined: bool = False
     note: str | None = None  # what the reader should know about this fit (said when exactly determined)
 
-    def predict_ms(self, p: float) -> float:
-        return self.serial_ms + self.parallel_ms / p
-
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 

@@ -193,9 +193,6 @@ class EventTable:
         s = self.strings.strings
         return [s[i] for i in ids.tolist()]
 
-    def span_category(self, row: int) -> str:
-        return SPAN_CATEGORIES[int(self.spans["cat"][row])]
-
     def counter_names(self) -> list[str]:
         ids = np.unique(self.counters["name"])
         return [self.strings[i] for i in ids.tolist()]
@@ -224,24 +221,6 @@ class EventTable:
             row["args"] = self.span_args.get(i, {})
             row["index"] = i
             yield row
-
-    def select_spans(self, mask: np.ndarray) -> EventTable:
-        """A table holding only the spans in ``mask`` (other kinds are kept whole)."""
-        idx = np.flatnonzero(mask)
-        remap = {int(old): new for new, old in enumerate(idx.tolist()) if int(old) in self.span_args}
-        return EventTable(
-            strings=self.strings,
-            spans={k: v[idx] for k, v in self.spans.items()},
-            counters=self.counters,
-            instants=self.instants,
-            samples=self.samples,
-            stacks=self.stacks,
-            span_args={new: self.span_args[old] for old, new in remap.items()},
-            instant_args=self.instant_args,
-            processes=self.processes,
-            threads=self.threads,
-            flows=self.flows,
-        )
 
     def time_range(self) -> tuple[int, int] | None:
         """Earliest start and latest end over every record, ``None`` when empty."""

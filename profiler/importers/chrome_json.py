@@ -249,8 +249,3 @@ def appended_objects(text: str) -> list[dict[str, Any]]:
             out.append(obj)
         pos = text.find("{", stop)
     return out
-
-
-def decode_value(raw: msgspec.Raw) -> Any:
-    """A raw slice decoded to plain Python values (``None`` for an absent field)."""
-    return msgspec.json.decode(raw) if len(raw) else None
