@@ -117,7 +117,7 @@ def trace_cmd(
     dist_launches = launches(nproc, nnodes, node_rank, rdzv_endpoint)  # port checked before any work
     from profiler.probes.options import parse_probe_options
 
-    if program:  # profile any command (profiler/command_worker.py)
+    if program:  # profile any command (run/command.py)
         if scenario:
             raise InputError("give either --scenario or a command after --, not both")
         from profiler.run.command import command_scenario

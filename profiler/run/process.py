@@ -80,7 +80,7 @@ class WorkerJob:
     env: dict[str, str] = field(default_factory=dict)
     #: a profiler.run.torchrun.Launch: run the ranks under torch.distributed.run (None: one worker)
     launch: Any = None
-    #: run this program as the worker instead of profiler.run.worker (profiler/command_worker.py)
+    #: run this program as the worker instead of profiler.run.worker (run/command.py)
     command: list[str] | None = None
     inject: bool = True  # with a command: install the start-up shim (steps, torch/CUPTI probes)
     #: clean-step calibration (WorkerSpec.min_time_s / max_time_s / min_steps)
