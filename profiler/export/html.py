@@ -628,6 +628,10 @@ def render_html(record: dict[str, Any], top: int = 15, run_dir: Path | str | Non
         n_ok = sum(1 for v in variants if v.get("status") == "ok")
         body.append(f"<h2>Thread scaling</h2><p class=dim>{n_ok} of {len(variants)} worker(s) ok; "
                     f"{_e((record.get('scaling') or {}).get('cores'))} usable cores</p>{_scale(record)}")
+        report = build(RunRecord.from_dict(record), str(run_dir) if run_dir else None, top)
+        run_html = html_sections([p for p in report.run_blocks() if p[0].key != "first"])
+        if run_html:
+            body.append(f"<h2>Across the run</h2>{run_html}")
         body.append(f"<h2>Warnings</h2>{_warnings(record)}")
     else:
         if kind == "compare":
