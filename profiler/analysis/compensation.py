@@ -387,11 +387,28 @@ def compensate(
             clamped[c] = {"would_be_ms": v, "kept_ms": max(0.0, floor), "floor_ms": floors.get(c, 0.0)}
             v = max(0.0, floor)
         comp[c] = v
+    # page faults are paid inside whatever op first touches fresh memory, not only in memory-bound
+    # ops: the fault time memory I/O cannot hold (below its floor) comes out of the other op
+    # categories in proportion to what they hold, each down to its own floor
+    mk = clamped.get(MEMORY_IO)
+    if mk is not None and fault_ms and fault_ms > 0:
+        spill = min(mk["kept_ms"] - mk["would_be_ms"], float(fault_ms))
+        takers = {c: max(0.0, (comp.get(c) or 0.0) - floors.get(c, 0.0)) for c in (COMPUTE, FRAMEWORK_OVERHEAD)
+                  if comp.get(c) is not None and c not in clamped}
+        room = sum(takers.values())
+        if spill > 0 and room > 0:
+            taken = min(spill, room)
+            for c, r in takers.items():
+                comp[c] = (comp[c] or 0.0) - taken * r / room
+            mk["faults_elsewhere_ms"] = taken
+            notes.append(f"{taken:.2f} ms of page-fault time that memory I/O could not hold (its floor "
+                         f"{mk['floor_ms']:.2f} ms) taken from compute and framework overhead in proportion: "
+                         "faults are paid in whichever op first touches fresh memory")
     comp_step = sum(v for v in comp.values() if v is not None)
     removed = sum(float(traced_ms.get(c) or 0.0) for c in CATEGORIES if c not in nm) - comp_step
     for c, k in clamped.items():
-        if ref and k["kept_ms"] - k["would_be_ms"] < CLAMP_WORTH_WARNING * ref:
-            continue
+        if ref and k["kept_ms"] - k["would_be_ms"] - k.get("faults_elsewhere_ms", 0.0) < CLAMP_WORTH_WARNING * ref:
+            continue  # what it could not take was placed elsewhere (fault time), or is too small to say
         if k["floor_ms"] > 0:
             warnings.append(
                 f"{LABELS[c]}: removing the tracer's cost would leave {k['would_be_ms']:.2f} ms, below the "
