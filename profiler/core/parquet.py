@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from profiler.core import faults
 from profiler.core.errors import InputError
 from profiler.core.files import json_default, output_mode
 
@@ -283,6 +284,7 @@ def write(table: Any, path: str | Path, categories: tuple[str, ...], device_tid_
             fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
             os.close(fd)
             temps.append(tmp)
+            faults.check("write", dest)  # the injected fault (PROFILER_FAULT), as for every other file
             os.chmod(tmp, mode)  # what a new file gets, not a temporary file's 0600: runs are shared
             pq.write_table(tables[name], tmp, compression=compression, row_group_size=1 << 20,
                            use_dictionary=True, write_statistics=True)
