@@ -19,6 +19,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from reference_intervals import length, union
 
 from profiler.analysis.breakdown import breakdown, step_windows
 from profiler.analysis.stats import MEAN, headline_ms, summarize_ms
@@ -74,22 +75,6 @@ def _torch_calibration(per_record_us: float = 1.61) -> dict:
 
 
 # ----------------------------------------------------------------- the reference, plain Python
-def _union(iv: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    out: list[list[int]] = []
-    for s, e in sorted(iv):
-        if e <= s:
-            continue
-        if out and s <= out[-1][1]:
-            out[-1][1] = max(out[-1][1], e)
-        else:
-            out.append([s, e])
-    return [(s, e) for s, e in out]
-
-
-def _length(iv: list[tuple[int, int]], lo: int, hi: int) -> int:
-    return sum(max(0, min(e, hi) - max(s, lo)) for s, e in iv)
-
-
 def _minus(a: list[tuple[int, int]], b: list[tuple[int, int]]) -> list[tuple[int, int]]:
     """``a`` less ``b`` (both unions)."""
     out = []
@@ -125,13 +110,13 @@ def _reference(path: Path) -> dict:
     iv = lambda e: (_ns(e["ts"]), _ns(e["ts"]) + _ns(e.get("dur", 0)))  # noqa: E731
     steps = sorted(iv(e) for e in events if e["pid"] == host and str(e.get("name", "")).startswith("ProfilerStep#"))
     dev = [e for e in events if e.get("cat") in DEVICE_CATS]
-    busy = _union([iv(e) for e in dev])
-    comm = _union([iv(e) for e in dev if e.get("cat") == "kernel" and "nccl" in e["name"].lower()])
-    dl = _union([iv(e) for e in events if e["pid"] == host and e.get("cat") == "user_annotation"
+    busy = union([iv(e) for e in dev])
+    comm = union([iv(e) for e in dev if e.get("cat") == "kernel" and "nccl" in e["name"].lower()])
+    dl = union([iv(e) for e in events if e["pid"] == host and e.get("cat") == "user_annotation"
                  and e["name"].startswith("enumerate(DataLoader)")])
-    syncs = _union([iv(e) for e in events if e["pid"] == host and e.get("cat") in ("cuda_runtime", "cuda_driver")
+    syncs = union([iv(e) for e in events if e["pid"] == host and e.get("cat") in ("cuda_runtime", "cuda_driver")
                     and e["name"] in SYNCS])
-    host_busy = _union([iv(e) for e in events if e["pid"] == host and e.get("cat") in HOST_BUSY_CATS])
+    host_busy = union([iv(e) for e in events if e["pid"] == host and e.get("cat") in HOST_BUSY_CATS])
     # gaps whose ending work was launched before they began
     launch_at = {}
     for e in events:
@@ -147,19 +132,19 @@ def _reference(path: Path) -> dict:
             opens[s] = min(opens.get(s, launch_at[c]), launch_at[c])
     queued = [(busy[k - 1][1], busy[k][0]) for k in range(1, len(busy))
               if busy[k][0] in opens and opens[busy[k][0]] < busy[k - 1][1]]
-    idle_dev = _minus(_union([(min(s for s, _ in steps), max(e for _, e in steps))]), busy)
+    idle_dev = _minus(union([(min(s for s, _ in steps), max(e for _, e in steps))]), busy)
     exposed_dl = _minus(dl, busy)
     # the device idle, less the exposed input, the syncs and the queued gaps: what the host does there
-    rest = _minus(_minus(_minus(idle_dev, dl), syncs), _union(queued))
-    fw = _union([(max(a, c), min(b, d)) for a, b in rest for c, d in host_busy if c < b and d > a])
+    rest = _minus(_minus(_minus(idle_dev, dl), syncs), union(queued))
+    fw = union([(max(a, c), min(b, d)) for a, b in rest for c, d in host_busy if c < b and d > a])
     out = []
     for lo, hi in steps:
         out.append({
             "step": (hi - lo) / 1e6,
-            "busy": _length(busy, lo, hi) / 1e6,
-            "communication": _length(comm, lo, hi) / 1e6,
-            "data_loading": _length(exposed_dl, lo, hi) / 1e6,
-            "framework_overhead": _length(fw, lo, hi) / 1e6,
+            "busy": length(busy, lo, hi) / 1e6,
+            "communication": length(comm, lo, hi) / 1e6,
+            "data_loading": length(exposed_dl, lo, hi) / 1e6,
+            "framework_overhead": length(fw, lo, hi) / 1e6,
         })
     return {"steps": out, "host": host}
 

@@ -26,6 +26,7 @@ from itertools import pairwise
 from pathlib import Path
 
 import pytest
+from reference_intervals import length, union
 
 from profiler.analysis.gpu_timeline import (
     device_activities,
@@ -147,22 +148,6 @@ RUNTIME_CATS = {"cuda_runtime", "Runtime", "cuda_driver"}
 
 def ns(v) -> int:
     return int((Decimal(v) * 1000).to_integral_value())
-
-
-def union(iv: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    out: list[list[int]] = []
-    for s, e in sorted(iv):
-        if e <= s:
-            continue
-        if out and s <= out[-1][1]:
-            out[-1][1] = max(out[-1][1], e)
-        else:
-            out.append([s, e])
-    return [(s, e) for s, e in out]
-
-
-def length(iv: list[tuple[int, int]]) -> int:
-    return sum(e - s for s, e in iv)
 
 
 def intersect(a: list[tuple[int, int]], b: list[tuple[int, int]]) -> int:

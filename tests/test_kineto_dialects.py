@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from reference_intervals import length, union
 
 from profiler.analysis.breakdown import breakdown, step_windows
 from profiler.core.errors import InputError
@@ -137,21 +138,9 @@ def test_old_dialect_breakdown_follows_the_trace():
     loader_ms = sum(e - s for s, e in dl) / len(dl) / 1e3
     assert bd.ms["data_loading"] == pytest.approx(loader_ms, rel=1e-6)
     # the device's work is the kernels and copies: their union per step, from the raw events
-    busy = _union(dev) / 3 / 1e3
+    busy = length(union(dev)) / 3 / 1e3
     assert bd.ms["compute"] + bd.ms["memory_io"] + bd.ms["communication"] == pytest.approx(busy, rel=0.01)
     assert bd.ms["framework_overhead"] < 0.1 * sum(bd.ms.values())
-
-
-def _union(iv: list[tuple]) -> float:
-    total, end = 0, None
-    for s, e in sorted(iv):
-        if end is None or s > end:
-            total += e - s
-            end = e
-        elif e > end:
-            total += e - end
-            end = e
-    return float(total)
 
 
 def test_old_dialect_launch_arrows_and_export_in_todays_dialect(tmp_path):

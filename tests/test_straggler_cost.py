@@ -12,6 +12,7 @@ import statistics
 from pathlib import Path
 
 import pytest
+from reference_intervals import length, union
 
 from profiler.analysis.ranks import straggler_cost
 
@@ -95,15 +96,6 @@ def test_collectives_in_flight_together_count_their_wait_once():
     assert [c["max_wait_ms"] for c in st["per_collective"]] == pytest.approx([5.0, 5.0])
 
 
-def _union_length(iv: list[tuple[float, float]]) -> float:
-    total, end = 0.0, float("-inf")
-    for s, e in sorted(iv):
-        if e > max(s, end):
-            total += e - max(s, end)
-        end = max(end, e)
-    return total
-
-
 # ----------------------------------------------------------------- the real two-rank traces
 
 
@@ -154,7 +146,7 @@ def test_real_two_rank_traces_against_their_raw_json(tmp_path):
             for r in (0, 1):
                 intervals[r].append((arr[r], arr[last]))
                 caused[last] += arr[last] - arr[r]
-        wait = {r: _union_length(intervals[r]) for r in (0, 1)}
+        wait = {r: length(union(intervals[r])) for r in (0, 1)}
         assert [c["last_rank"] for c in st["per_collective"]] == lasts
         assert st["wait_ms"] == pytest.approx({str(r): w / 1e3 for r, w in wait.items()}, abs=1e-6)
         slow = max((0, 1), key=lambda r: (caused[r], -r))

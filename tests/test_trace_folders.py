@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from reference_intervals import length, union
 
 from profiler.core.errors import InputError
 from profiler.importers import is_trace_path, job_mismatches, load_trace, trace_folder_files
@@ -26,22 +27,8 @@ needs_traces = pytest.mark.skipif(not TWO_RANKS.is_dir() or not DIFF.is_dir(),
 
 # ------------------------------------------------------------------ independent figures
 
-def _union(iv: list[tuple[float, float]]) -> list[tuple[float, float]]:
-    out: list[list[float]] = []
-    for s, e in sorted(iv):
-        if out and s <= out[-1][1]:
-            out[-1][1] = max(out[-1][1], e)
-        else:
-            out.append([s, e])
-    return [(s, e) for s, e in out]
-
-
 def _clip(iv: list[tuple[float, float]], windows: list[tuple[float, float]]) -> list[tuple[float, float]]:
-    return _union([(max(s, a), min(e, b)) for s, e in iv for a, b in windows if min(e, b) > max(s, a)])
-
-
-def _length(iv: list[tuple[float, float]]) -> float:
-    return sum(e - s for s, e in iv)
+    return union([(max(s, a), min(e, b)) for s, e in iv for a, b in windows if min(e, b) > max(s, a)])
 
 
 def _overlap(a: list[tuple[float, float]], b: list[tuple[float, float]]) -> float:
@@ -73,9 +60,9 @@ def raw_rank_figures(path: Path) -> dict:
         "rank": doc["distributedInfo"]["rank"],
         "steps": n,
         "step_ms": statistics.fmean(b - a for a, b in steps) / 1e3,
-        "busy_pct": 100.0 * _length(busy) / step_time,
-        "comm_ms": _length(comm) / n / 1e3,
-        "exposed_comm_ms": (_length(comm) - _overlap(comm, comp)) / n / 1e3,
+        "busy_pct": 100.0 * length(busy) / step_time,
+        "comm_ms": length(comm) / n / 1e3,
+        "exposed_comm_ms": (length(comm) - _overlap(comm, comp)) / n / 1e3,
         "launch_delay_us": float(np.median(delays)),
     }
 
