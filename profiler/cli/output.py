@@ -47,14 +47,13 @@ def emit(record: Any, run_dir: str | None, fmt: str | None, output: Path | None,
     from profiler.render.registry import choose
     from profiler.sections.document import build
 
+    check_output(fmt, output)  # a command that ran first checked it already; report checks it here
     renderer = choose(fmt, output)
     report = build(record, run_dir, top)
     text = renderer.render(report, RenderOptions(detail=detail, quiet=quiet, width=100))
     if output is None:
         click.echo(text, nl=False)
         return True
-    if not output.parent.is_dir():
-        raise InputError(f"cannot write the report: no directory {output.parent}")
     try:
         atomic_write_text(output, text)
     except OSError as e:

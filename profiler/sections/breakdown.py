@@ -8,6 +8,7 @@ from typing import Any
 from profiler.core.categories import CATEGORIES, LABELS
 from profiler.sections.blocks import Bar, Block, Line, Table, cols, fmt_ms
 from profiler.sections.registry import VARIANT, Section, View
+from profiler.sections.typed import number
 
 
 @dataclass(frozen=True)
@@ -30,25 +31,20 @@ class Compensation:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def _num(d: dict[str, Any] | None, k: str) -> float | None:
-    v = (d or {}).get(k)
-    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
-
-
 def compensation_lines(c: Compensation) -> list[Line]:
     """How the tracer's cost was measured and placed, and how far calibrate's figure agrees."""
     out: list[Line] = []
-    per = _num(c.in_run, "per_step_ms")
+    per = number(c.in_run, "per_step_ms")
     if c.method == "in run" and per is not None:
-        sem = _num(c.in_run, "sem_ms")
+        sem = number(c.in_run, "sem_ms")
         text = (f"tracer cost measured in this run: {per:,.3f} ms per traced step"
                 + (f" (± {sem:,.3f} standard error)" if sem is not None else "")
                 + f", traced − clean over {c.in_run.get('n_traced')} traced and {c.in_run.get('n_clean')} clean steps")
-        us = _num(c.placed, "per_record_us")
+        us = number(c.placed, "per_record_us")
         if us is not None:
             text += f"; {us:,.2f} µs per tracer record"
         cc = c.cross_check or {}
-        if _num(cc, "calibrated_us") is not None:
+        if number(cc, "calibrated_us") is not None:
             text += (f"; calibrate says {cc['calibrated_us']:,.2f} µs"
                      + ("" if cc.get("agrees", True) else " (they disagree: the in-run figure is used)"))
         out.append(Line(text, "dim"))
@@ -57,10 +53,10 @@ def compensation_lines(c: Compensation) -> list[Line]:
                         "dim"))
     for cat, v in (c.clamped or {}).items():
         if isinstance(v, dict):
-            out.append(Line(f"{LABELS.get(cat, cat)} held at {_num(v, 'kept_ms') or 0:,.3f} ms "
-                            + (f"(its floor from the roofline, {_num(v, 'floor_ms'):,.3f} ms)" if _num(v, "floor_ms")
+            out.append(Line(f"{LABELS.get(cat, cat)} held at {number(v, 'kept_ms') or 0:,.3f} ms "
+                            + (f"(its floor from the roofline, {number(v, 'floor_ms'):,.3f} ms)" if number(v, "floor_ms")
                                else "(zero)")
-                            + f" where removing the tracer's cost would leave {_num(v, 'would_be_ms') or 0:,.3f} ms",
+                            + f" where removing the tracer's cost would leave {number(v, 'would_be_ms') or 0:,.3f} ms",
                             "warn"))
     return out
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from profiler.sections.blocks import Block, Line, Table, cols
 from profiler.sections.registry import VARIANT, Section, View
+from profiler.sections.typed import number
 
 #: whole-trace figures in the order a reader compares them with HTA's and TraceLens's
 WHOLE_TRACE = (
@@ -44,27 +45,22 @@ class Gpu:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def _num(d: dict[str, Any] | None, k: str) -> float | None:
-    v = (d or {}).get(k)
-    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
-
-
 def _timeline(w: dict[str, Any] | None, per: dict[str, Any] | None) -> tuple[Block, ...]:
     """The device timeline as HTA and TraceLens define it: the whole trace and the mean step."""
-    keys = [(k, label) for k, label in WHOLE_TRACE if _num(w, k) is not None or _num(per, k) is not None]
+    keys = [(k, label) for k, label in WHOLE_TRACE if number(w, k) is not None or number(per, k) is not None]
     if not keys:
         return ()
-    win = _num(w, "window_ms")
+    win = number(w, "window_ms")
     rows = []
     for k, label in keys:
-        v, p = _num(w, k), _num(per, k)
+        v, p = number(w, k), number(per, k)
         rows.append((label, "–" if v is None else f"{v:,.3f}", f"{100 * v / win:.1f}" if v is not None and win else "",
                      "–" if p is None else f"{p:,.3f}"))
     dev = (w or per or {}).get("device")
     out: list[Block] = [Table(f"device {dev} timeline: whole trace (first to last device activity) and the mean step",
                               cols("figure", "whole trace ms>", "% of window>", "per step ms>"), tuple(rows),
                               key="timeline")]
-    ov = _num(w, "comm_overlap_pct")
+    ov = number(w, "comm_overlap_pct")
     if ov is not None:
         out.append(Line(f"communication overlapped by computation (HTA's definition): {ov:.1f}% over the whole trace",
                         "dim"))
@@ -72,11 +68,11 @@ def _timeline(w: dict[str, Any] | None, per: dict[str, Any] | None) -> tuple[Blo
 
 
 def _idle_split(d: dict[str, Any]) -> Line | None:
-    h, k, o = _num(d, "host_wait_ms"), _num(d, "kernel_wait_ms"), _num(d, "other_ms")
+    h, k, o = number(d, "host_wait_ms"), number(d, "kernel_wait_ms"), number(d, "other_ms")
     if h is None or k is None or o is None:
         return None
     return Line(f"idle split (HTA's, summed over streams): host wait {h:,.3f} ms, kernel wait {k:,.3f} ms "
-                f"(gaps < {_num(d, 'kernel_wait_threshold_us') or 30:g} µs), other {o:,.3f} ms", "dim")
+                f"(gaps < {number(d, 'kernel_wait_threshold_us') or 30:g} µs), other {o:,.3f} ms", "dim")
 
 
 def show(g: Gpu, view: View) -> tuple[Block, ...]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import types
-import typing
 from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
 
 from profiler.core.errors import InputError
@@ -75,6 +74,13 @@ def convert(tp: Any, v: Any, where: str) -> Any:
     if dataclasses.is_dataclass(tp):
         return load(tp, v, where)
     return v
+
+
+def number(d: dict[str, Any] | None, key: str) -> float | None:
+    """``d[key]`` as a float when it is a number (not a bool), else ``None``: a figure read from a
+    section's free-form part (``extra``), where no annotation checked it."""
+    v = (d or {}).get(key)
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
 
 
 def load(cls: type[T], d: Any, where: str) -> T:
@@ -156,4 +162,4 @@ def schema_of(tp: Any) -> dict[str, Any]:
     return {}
 
 
-__all__ = ["SectionError", "convert", "dump", "load", "schema_of", "typing"]
+__all__ = ["SectionError", "convert", "dump", "load", "number", "schema_of"]
