@@ -146,7 +146,7 @@ def verdict_line(c: dict[str, Any]) -> str:
     d = c.get("dispatch") or {}
     fo, so = (d.get("fast") or {}).get("ops"), (d.get("slow") or {}).get("ops")
     if fo and so:
-        line += f"; {so:,.0f} vs {fo:,.0f} dispatches/step"
+        line += f"; {fo:,.0f} vs {so:,.0f} dispatches/step"  # fast first, as the sentence
     return line
 
 
