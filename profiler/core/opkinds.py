@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+from profiler.core.frameworks import FRAMEWORKS
+
 COMPUTE, MEMORY, OVERHEAD = "compute", "memory_io", "framework_overhead"
 
 #: CUDA runtime/driver calls in which the host waits for the device (the ``sync`` span category).
@@ -98,23 +100,12 @@ def _call_kind_by_stem(name: str) -> str:
 #: The annotation torch.profiler puts around each ``next()`` on a DataLoader iterator.
 DATALOADER_ANNOTATION = "enumerate(DataLoader)"
 
-# Order matters: the first pattern that matches a lower-cased name wins.
+# Order matters: the first pattern that matches a lower-cased name wins. Each framework's own rules
+# (``Framework.op_kind_rules``: op names the generic patterns below would misread, anchored so they
+# match only that framework's names) come first.
 _RULES: tuple[tuple[str, str, str], ...] = (
+    *(rule for fw in FRAMEWORKS.values() for rule in fw.op_kind_rules),
     # kind, category, regex
-    # MXNet and Chainer op names the generic patterns below would misread (anchored, so they match
-    # only these frameworks' names): MXNet's broadcast_add/_mul ... are elementwise, not the
-    # broadcast collective; Activation, SetValueOp (a fill) and pick (a gather) move data; Chainer
-    # labels its arithmetic "_ + _", "_ * _", "-_" ...; Reshape/GetItem/ExpandDims/Squeeze are views.
-    (
-        "elementwise",
-        MEMORY,
-        r"^(_backward_)?broadcast_(add|sub|mul|div|plus|minus|maximum|minimum|power|mod|hypot|equal|"
-        r"not_equal|greater|greater_equal|lesser|lesser_equal|logical_and|logical_or|logical_xor|to|like|axis|"
-        r"axes)$|"
-        r"^(_backward_)?activation$|^setvalueop$|^_ [-+*/] |^-_$|^_ \*\* |^_ [-+*/] const$",
-    ),
-    ("embedding", MEMORY, r"^(_backward_)?pick$"),
-    ("view", OVERHEAD, r"^reshape$|^getitem$|^expanddims$|^squeeze$"),
     (
         "collective",
         "communication",
