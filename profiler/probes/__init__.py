@@ -7,15 +7,13 @@ from typing import Any
 
 from profiler.core.errors import InputError, unknown_choice
 from profiler.core.events import EventTable
-from profiler.core.frameworks import Availability
+from profiler.core.frameworks import Availability, tracers
 from profiler.probes.base import Probe, ProbeTarget
 
-#: name -> "module:Class". Order is the order doctor lists them.
+#: name -> "module:Class". Order is the order doctor lists them: the frameworks' tracers (their
+#: descriptors in core/frameworks.py), then the probes of any worker.
 PROBES: dict[str, str] = {
-    "torch": "profiler.probes.torch_tracer:TorchProbe",
-    "tensorflow": "profiler.probes.tf_tracer:TensorFlowProbe",
-    "mxnet": "profiler.probes.mxnet_tracer:MxnetProbe",
-    "chainer": "profiler.probes.chainer_tracer:ChainerProbe",
+    **{t.probe: t.probe_class for t in tracers()},
     "cupti": "profiler.probes.cupti:CuptiProbe",
     "nvml": "profiler.probes.nvml:NvmlProbe",
     "process": "profiler.probes.process:ProcessProbe",

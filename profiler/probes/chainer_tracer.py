@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 
 from profiler.core.clock import now_ns
 from profiler.core.events import OP, EventBuilder, EventTable
-from profiler.core.frameworks import Availability, framework_availability
+from profiler.core.frameworks import Availability, framework_availability, traced_by
 from profiler.probes.base import Probe, ProbeTarget
 
 
@@ -94,7 +94,7 @@ def _make_hook(recorder: SpanRecorder) -> Any:
 class ChainerProbe(Probe):
     name: ClassVar[str] = "chainer"
     where: ClassVar[str] = "worker"
-    frameworks: ClassVar[tuple[str, ...]] = ("chainer",)
+    frameworks: ClassVar[tuple[str, ...]] = traced_by("chainer")  # core/frameworks.py
     summary: ClassVar[str] = "chainer FunctionHook: every function's forward/backward with input shapes"
     overhead_note: ClassVar[str] = (
         "~+7 µs per function call (Python hook; median, loaded 2-core CPU; "

@@ -29,7 +29,7 @@ from typing import Any, ClassVar
 
 from profiler.core.clock import epoch_offset_ns, now_ns
 from profiler.core.events import EventTable
-from profiler.core.frameworks import Availability, framework_availability
+from profiler.core.frameworks import Availability, framework_availability, traced_by
 from profiler.probes.base import Probe, ProbeTarget
 
 #: The file the profile is dumped to, in the worker's directory (kept: it opens in chrome://tracing).
@@ -50,7 +50,7 @@ _configured_file: Path | None = None
 class MxnetProbe(Probe):
     name: ClassVar[str] = "mxnet"
     where: ClassVar[str] = "worker"
-    frameworks: ClassVar[tuple[str, ...]] = ("mxnet",)
+    frameworks: ClassVar[tuple[str, ...]] = traced_by("mxnet")  # core/frameworks.py
     summary: ClassVar[str] = "mx.profiler: engine operators per worker thread, C API calls, memory"
     overhead_note: ClassVar[str] = (
         "~+30 µs per small operator call with C API and memory recording (median, loaded 2-core CPU; "

@@ -47,10 +47,9 @@ CHROME_FILE = "pyspy.chrome.json"
 SPEEDSCOPE_FILE = "pyspy.speedscope.json"
 LOG_FILE = "pyspy.log"
 
-#: Top-level packages whose frames count as "framework", not the workload's own Python.
-FRAMEWORK_PACKAGES = frozenset(
-    {fw.module for fw in FRAMEWORKS.values() if fw.distribution} | {"keras", "numpy", "cupy", "numba", "jax", "scipy"}
-)
+#: Top-level packages whose frames count as "framework", not the workload's own Python: every
+#: framework's (core/frameworks.py) and the array libraries'.
+FRAMEWORK_PACKAGES = frozenset({fw.module for fw in FRAMEWORKS.values() if fw.distribution} | {"numpy", "cupy", "jax", "scipy"})
 
 PTRACE_FIX = (
     "run as root, or allow tracing: 'sudo sysctl kernel.yama.ptrace_scope=0', or give py-spy the "

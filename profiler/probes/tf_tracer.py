@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 
 from profiler.core.clock import epoch_offset_ns
 from profiler.core.events import EventTable
-from profiler.core.frameworks import Availability, framework_availability
+from profiler.core.frameworks import Availability, framework_availability, traced_by
 from profiler.probes.base import Probe, ProbeTarget
 
 #: Sub-directory of the worker's directory that TF's profiler writes into.
@@ -30,7 +30,7 @@ LOGDIR = "tf_profile"
 class TensorFlowProbe(Probe):
     name: ClassVar[str] = "tensorflow"
     where: ClassVar[str] = "worker"
-    frameworks: ClassVar[tuple[str, ...]] = ("tensorflow", "keras")
+    frameworks: ClassVar[tuple[str, ...]] = traced_by("tensorflow")  # core/frameworks.py
     summary: ClassVar[str] = "tf.profiler (XSpace): TF op kernels and runtime; CUDA kernels via CUPTI on a GPU"
     overhead_note: ClassVar[str] = (
         "a TraceMe per op and executor step (~1 µs each); applies to the traced window only"

@@ -26,7 +26,7 @@ from profiler.core.events import (
     EventTable,
     device_tid,
 )
-from profiler.core.frameworks import Availability, framework_availability
+from profiler.core.frameworks import Availability, framework_availability, traced_by
 from profiler.core.opkinds import CUDA_SYNC_CALLS, DATALOADER_ANNOTATION
 from profiler.probes.base import Probe, ProbeTarget
 
@@ -55,7 +55,7 @@ def classify_kineto(name: str, on_device: bool, user_annotation: bool) -> str:
 class TorchProbe(Probe):
     name: ClassVar[str] = "torch"
     where: ClassVar[str] = "worker"
-    frameworks: ClassVar[tuple[str, ...]] = ("torch",)
+    frameworks: ClassVar[tuple[str, ...]] = traced_by("torch")  # core/frameworks.py
     summary: ClassVar[str] = "torch.profiler (Kineto): ops, shapes, FLOPs; CUDA kernels via CUPTI on a GPU"
     overhead_note: ClassVar[str] = (
         "~2 µs per op (~7 µs with record_shapes); applies to the traced window only"
