@@ -60,25 +60,25 @@ from collections.abc import Sequence
 from typing import Any
 
 from profiler.core.categories import CATEGORIES, COMPUTE, FRAMEWORK_OVERHEAD, LABELS, MEMORY_IO
+from profiler.core.frameworks import FRAMEWORKS
 
 RESIDUAL_TOLERANCE_PCT = 10.0
 
-#: the torch probe records shapes and FLOPs by default (probes/torch_tracer.py); its ``info()`` says
-#: which configuration it ran (``plain`` with ``--probe-option torch.record_shapes=false`` and
-#: ``torch.with_flops=false``)
-TORCH_PROBE_CONFIG = "shapes_flops"
+#: frameworks whose op records are the toolkit's own spans (the numpy known answer, our numba kernels:
+#: ``own_spans`` in their descriptors, core/frameworks.py), and the names "numpy" and "user" that
+#: hand-made entries give such workloads
+OWN_SPAN_FRAMEWORKS = (*(n for n, fw in FRAMEWORKS.items() if fw.own_spans), "numpy", "user")
 
 #: framework → (its entry in ``tracer_costs``, the measured configuration its probe runs, the tracer's
-#: name): Keras runs on TensorFlow's runtime and profiler, in ``tf.function`` (the ``function``
-#: configuration); the MXNet probe records API calls and memory (``api_memory``)
-#: frameworks whose op records are the toolkit's own spans (the numpy known answer, our numba kernels)
-OWN_SPAN_FRAMEWORKS = ("python", "numpy", "numba", "user")
-
+#: name), from the descriptors' tracers (core/frameworks.py): the torch probe records shapes and FLOPs
+#: by default (``shapes_flops``; its ``info()`` says ``plain`` with ``--probe-option
+#: torch.record_shapes=false`` and ``torch.with_flops=false``); Keras runs on TensorFlow's runtime and
+#: profiler, in ``tf.function`` (the ``function`` configuration); the MXNet probe records API calls and
+#: memory (``api_memory``)
 TRACER_ENTRIES: dict[str, tuple[str, str, str]] = {
-    "torch": ("torch", TORCH_PROBE_CONFIG, "torch.profiler"),
-    "tensorflow": ("tensorflow", "function", "tf.profiler"),
-    "keras": ("tensorflow", "function", "tf.profiler"),
-    "mxnet": ("mxnet", "api_memory", "mx.profiler"),
+    n: (fw.tracer.probe, fw.tracer.cost_config, fw.tracer.label)
+    for n, fw in FRAMEWORKS.items()
+    if fw.tracer is not None and fw.tracer.cost_config is not None
 }
 
 

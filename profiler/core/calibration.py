@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from profiler.core.errors import InputError
+from profiler.core.frameworks import measured_tracers
 
 #: 2: tracer costs per record (profiler.run.tracer_cost) added; 3: TensorFlow and MXNet tracer costs
 #: measured (each in its own worker)
@@ -98,15 +99,15 @@ def tracer_cost_line(rec: dict[str, Any] | None) -> str:
     if tc.get("unavailable"):
         return tc["unavailable"]
     parts = []
-    for fw, tracer in (("torch", "torch.profiler"), ("tensorflow", "tf.profiler"), ("mxnet", "mx.profiler")):
-        t = tc.get(fw) or {}
+    for i, tracer in enumerate(measured_tracers()):  # the frameworks' descriptors, in calibrate's order
+        t = tc.get(tracer.probe) or {}
         for name, cfg in (t.get("configs") or {}).items():
             u = cfg["total_us"]
             unit = "call" if name == "eager" else "op"
-            parts.append(f"{tracer} {name} {u['median']:.2f} µs/{unit} ({u['min']:.2f}–{u['max']:.2f})")
+            parts.append(f"{tracer.label} {name} {u['median']:.2f} µs/{unit} ({u['min']:.2f}–{u['max']:.2f})")
         if t.get("unavailable"):
-            parts.append(f"{fw} {t['unavailable']}")
-        if fw == "torch":
+            parts.append(f"{tracer.probe} {t['unavailable']}")
+        if i == 0:  # the first tracer's worker also measured the toolkit's own spans
             own = tc.get("own_spans") or {}
             o = own.get("total_us")
             if o:

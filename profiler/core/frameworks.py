@@ -16,9 +16,11 @@ framework: listing, reporting and analysing must stay fast and must not load tor
 
 from __future__ import annotations
 
+import importlib
 import importlib.metadata
 import importlib.util
 from dataclasses import dataclass
+from typing import Any
 
 from profiler.core.categories import FRAMEWORK_OVERHEAD, MEMORY_IO
 
@@ -186,6 +188,12 @@ def framework_of_format(trace_format: str) -> str:
         if fw.tracer is not None and fw.tracer.trace_format == trace_format:
             return n
     raise KeyError(trace_format)
+
+
+def resolve(path: str) -> Any:
+    """What a descriptor's ``"module:attribute"`` names, imported now (only where it is used)."""
+    mod, _, attr = path.partition(":")
+    return getattr(importlib.import_module(mod), attr)
 
 
 def thread_env_of(threads: int) -> dict[str, str]:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 from profiler.core.errors import InputError, unknown_choice
 from profiler.core.events import EventTable
-from profiler.core.frameworks import Availability, tracers
+from profiler.core.frameworks import Availability, resolve, tracers
 from profiler.probes.base import Probe, ProbeTarget
 
 #: name -> "module:Class". Order is the order doctor lists them: the frameworks' tracers (their
@@ -26,8 +25,7 @@ __all__ = ["PROBES", "Probe", "ProbeTarget", "availability_of", "collect_probes"
 def probe_class(name: str) -> type[Probe]:
     if name not in PROBES:
         raise unknown_choice("probe", name, PROBES)
-    mod, cls = PROBES[name].split(":")
-    return getattr(importlib.import_module(mod), cls)
+    return resolve(PROBES[name])
 
 
 def availability_of(name: str) -> Availability:

@@ -44,6 +44,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from profiler.core.frameworks import measured_tracers, resolve
+
 
 def _stats(vals: list[float]) -> dict[str, Any]:
     return {
@@ -434,9 +436,10 @@ def mxnet_costs(n: int, reps: int) -> dict[str, Any]:
     return out
 
 
-#: The frameworks measured here, each in its own fresh interpreter (``--framework NAME``).
-FRAMEWORKS = ("torch", "tensorflow", "mxnet")
-
+#: The frameworks measured here, each in its own fresh interpreter (``--framework NAME``): the tracers
+#: whose descriptor (core/frameworks.py) names a cost measurement, in order; the first one's worker
+#: also measures the toolkit's own spans.
+FRAMEWORKS = tuple(t.probe for t in measured_tracers())
 
 def load_now() -> dict[str, Any]:
     import os
@@ -446,9 +449,10 @@ def load_now() -> dict[str, Any]:
     return {"loadavg_1min": load, "cores": cores, "busy": load > cores}
 
 
-def measure(quick: bool = False, framework: str = "torch") -> dict[str, Any]:
-    """The record of one worker: torch.profiler and the toolkit's own spans (``torch``), or one of
-    TF / MXNet alone under its name (``calibrate`` merges them; they never share a process)."""
+def measure(quick: bool = False, framework: str = FRAMEWORKS[0]) -> dict[str, Any]:
+    """The record of one worker: one framework's tracer cost under its name, with the toolkit's own
+    spans in the first framework's (torch's) worker (``calibrate`` merges them; they never share a
+    process)."""
     # each repetition starts and stops a profiler session (the slow part on a busy machine)
     n = 1000 if quick else 5000
     reps = 3 if quick else 5
@@ -456,15 +460,12 @@ def measure(quick: bool = False, framework: str = "torch") -> dict[str, Any]:
     rec: dict[str, Any] = {
         "method": "N events with and without the tracer in a fresh worker, differenced; median of reps",
     }
-    if framework == "torch":
-        rec["torch"] = torch_costs(n, reps)
-        rec["own_spans"] = own_span_cost(n, reps)
-    elif framework == "tensorflow":
-        rec["tensorflow"] = tensorflow_costs(n, reps)
-    elif framework == "mxnet":
-        rec["mxnet"] = mxnet_costs(n, reps)
-    else:
+    tracer = next((t for t in measured_tracers() if t.probe == framework), None)
+    if tracer is None or tracer.cost_measure is None:
         raise SystemExit(f"--framework must be one of {', '.join(FRAMEWORKS)}, not {framework!r}")
+    rec[framework] = resolve(tracer.cost_measure)(n, reps)
+    if framework == FRAMEWORKS[0]:
+        rec["own_spans"] = own_span_cost(n, reps)
     rec["seconds"] = round(time.perf_counter() - t0, 2)
     rec["load"] = load_now()
     return rec
@@ -474,7 +475,7 @@ def _framework_arg(argv: list[str]) -> str:
     if "--framework" in argv:
         i = argv.index("--framework")
         return argv[i + 1] if i + 1 < len(argv) else ""
-    return "torch"
+    return FRAMEWORKS[0]
 
 
 if __name__ == "__main__":
