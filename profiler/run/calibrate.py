@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 
 from profiler.core.calibration import CALIBRATION_VERSION, machine_key
+from profiler.core.frameworks import measured_tracers
 
 
 def _best(fn: Any, reps: int) -> float:
@@ -280,15 +281,16 @@ def _tracer_cost_worker(framework: str, quick: bool, timeout_s: float) -> dict[s
 
 def tracer_costs(quick: bool, timeout_s: float = 180.0) -> dict[str, Any]:
     """The tracers' per-record cost (:mod:`profiler.run.tracer_cost`), one fresh worker per framework
-    (torch with the toolkit's own spans, then TensorFlow, then MXNet: they never share a process and
-    never run at the same time), merged into one record."""
-    rec = _tracer_cost_worker("torch", quick, timeout_s)
-    if "unavailable" in rec:  # the torch worker also measures the own spans: both say why not
+    whose descriptor names a cost measurement (torch with the toolkit's own spans, then TensorFlow,
+    then MXNet: they never share a process and never run at the same time), merged into one record."""
+    first, *others = (t.probe for t in measured_tracers())
+    rec = _tracer_cost_worker(first, quick, timeout_s)
+    if "unavailable" in rec:  # the first worker also measures the own spans: both say why not
         why = rec["unavailable"]
-        rec = {"torch": {"unavailable": why}, "own_spans": {"unavailable": why}}
+        rec = {first: {"unavailable": why}, "own_spans": {"unavailable": why}}
     loads = [rec.get("load") or {}]
     seconds = float(rec.get("seconds") or 0.0)
-    for fw in ("tensorflow", "mxnet"):
+    for fw in others:
         sub = _tracer_cost_worker(fw, quick, timeout_s)
         rec[fw] = sub.get(fw) if isinstance(sub.get(fw), dict) else {"unavailable": sub.get("unavailable")
                                                                      or f"unavailable: no {fw} record"}
@@ -373,7 +375,7 @@ def _cpu_round(quick: bool) -> dict[str, Any]:
 def _tracer_unresolved(tc: dict[str, Any]) -> list[str]:
     """The tracer-cost entries whose median stayed at zero (the zero-median rule), as phrases."""
     out = []
-    for fw in ("torch", "tensorflow", "mxnet"):
+    for fw in (t.probe for t in measured_tracers()):
         for name, cfg in ((tc.get(fw) or {}).get("configs") or {}).items():
             if isinstance(cfg, dict) and cfg.get("unresolved"):
                 out.append(f"{fw} tracer cost ({name}): {cfg['unresolved']}")
@@ -385,7 +387,7 @@ def _tracer_unresolved(tc: dict[str, Any]) -> list[str]:
 
 def _tracer_medians(tc: dict[str, Any]) -> dict[str, float]:
     out = {}
-    for fw in ("torch", "tensorflow", "mxnet"):
+    for fw in (t.probe for t in measured_tracers()):
         for name, cfg in ((tc.get(fw) or {}).get("configs") or {}).items():
             if isinstance(cfg, dict) and isinstance(cfg.get("total_us"), dict):
                 out[f"{fw} tracer ({name})"] = float(cfg["total_us"]["median"])
