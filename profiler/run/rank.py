@@ -279,22 +279,25 @@ class RankHarness(Harness):
         if st.rank != 0:
             if blob:
                 dist.send(torch.frombuffer(bytearray(blob), dtype=torch.uint8), dst=0, group=st.group)
-            return
-        from profiler.core.files import atomic_write_bytes
+        else:
+            from profiler.core.files import atomic_write_bytes
 
-        for src, n in enumerate(int(t.item()) for t in sizes):
-            if src == 0 or n == 0:
-                continue
-            buf = torch.empty(n, dtype=torch.uint8)
-            dist.recv(buf, src=src, group=st.group)
-            data = buf.numpy().tobytes()
-            head, _, body = data.partition(b"\n")
-            meta = json.loads(head)
-            d = self.out_dir.parent / f"rank{int(meta['rank'])}"
-            offset = 0
-            for name, size in meta["sizes"].items():
-                atomic_write_bytes(d / Path(name).name, body[offset : offset + size])
-                offset += size
+            for src, n in enumerate(int(t.item()) for t in sizes):
+                if src == 0 or n == 0:
+                    continue
+                buf = torch.empty(n, dtype=torch.uint8)
+                dist.recv(buf, src=src, group=st.group)
+                data = buf.numpy().tobytes()
+                head, _, body = data.partition(b"\n")
+                meta = json.loads(head)
+                d = self.out_dir.parent / f"rank{int(meta['rank'])}"
+                offset = 0
+                for name, size in meta["sizes"].items():
+                    atomic_write_bytes(d / Path(name).name, body[offset : offset + size])
+                    offset += size
+        # a sender leaves only once rank 0 holds every file: one that tore its process group down
+        # sooner could take bytes still in flight with it, and leave rank 0 waiting on them
+        dist.barrier(group=st.group)
 
     def save(self) -> None:
         self.saving = True
