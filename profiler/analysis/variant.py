@@ -44,6 +44,7 @@ from profiler.analysis.stats import (
 from profiler.analysis.step_usage import FAULTS_WORTH_NOTING, kernel_excess, page_fault_cost_us, usage_summary
 from profiler.core.categories import LABELS
 from profiler.core.events import DATA_LOADING, EventTable
+from profiler.core.frameworks import FRAMEWORKS
 from profiler.probes.summary import probe_summary
 
 
@@ -297,8 +298,8 @@ def _op_threads(entry: dict[str, Any], calibration: dict[str, Any] | None) -> in
     """The threads a framework's large ops run on: its own count when the workload reported it, the
     requested count, else the machine's usable cores."""
     info = entry.get("info") or {}
-    for v in (info.get("torch_threads"), info.get("numba_threads"), info.get("intra_op_threads"), entry.get("threads"),
-              ((calibration or {}).get("host") or {}).get("cores")):
+    reported = (info.get(fw.threads_info) for fw in FRAMEWORKS.values() if fw.threads_info)  # core/frameworks.py
+    for v in (*reported, entry.get("threads"), ((calibration or {}).get("host") or {}).get("cores")):
         if isinstance(v, int) and v > 0:
             return v
     return 1

@@ -28,6 +28,7 @@ from typing import Any
 from profiler.core import defaults
 from profiler.core.clock import epoch_offset_ns
 from profiler.core.events import EventTable
+from profiler.core.frameworks import thread_env_of
 from profiler.core.hardware import usable_cores
 from profiler.core.lifeline import group_alive, reaped, spawn
 from profiler.core.protocol import (
@@ -44,24 +45,16 @@ from profiler.core.scenario import WorkloadSpec
 from profiler.probes import ProbeTarget, collect_probes, start_probes, stop_probes
 from profiler.run.window import MeasureWindow
 
-#: Environment variables that set a worker's thread count, applied before the framework loads.
-THREAD_ENV_VARS = (
-    "OMP_NUM_THREADS",
-    "MKL_NUM_THREADS",
-    "OPENBLAS_NUM_THREADS",
-    "NUMBA_NUM_THREADS",
-    "MXNET_CPU_WORKER_NTHREADS",
-    "TF_NUM_INTRAOP_THREADS",
-    "VECLIB_MAXIMUM_THREADS",
-)
+#: Environment variables that set the math libraries' thread count (OpenMP, MKL, OpenBLAS, Accelerate).
+THREAD_ENV_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
 
 
 def thread_env(threads: int | None) -> dict[str, str]:
+    """A worker's thread variables, set before any framework loads: the math libraries' and every
+    framework's own (``thread_env`` in its descriptor, core/frameworks.py)."""
     if not threads:
         return {}
-    env = {k: str(threads) for k in THREAD_ENV_VARS}
-    env["TF_NUM_INTEROP_THREADS"] = "1"
-    return env
+    return {**{k: str(threads) for k in THREAD_ENV_VARS}, **thread_env_of(threads)}
 
 
 @dataclass
