@@ -21,19 +21,29 @@ from typing import Any
 
 from profiler.core.errors import InputError, UnavailableError
 from profiler.core.events import EventTable
+from profiler.core.frameworks import framework_of_format
 
 
 @dataclass
 class ImportedTrace:
     table: EventTable
-    format: str  # "kineto-json" | "xspace" | "mxnet-json"
-    framework: str  # "torch" | "tensorflow" | "mxnet"
+    format: str  # one of FORMATS
+    framework: str  # the framework whose tracer writes the format (core/frameworks.py)
     path: Path
     facts: dict[str, Any] = field(default_factory=dict)
     #: several traces, one per rank: rank -> (its table, its facts); ``table`` is then their plain
     #: concatenation, and :func:`profiler.analysis.ranks.merge_rank_traces` aligns and merges them
     ranks: dict[int, tuple[EventTable, dict[str, Any]]] | None = None
 
+
+#: The formats :func:`load_trace` reads; each is the ``trace_format`` of a framework's tracer.
+FORMATS = ("kineto-json", "xspace", "mxnet-json")
+
+
+def _trace(table: EventTable, fmt: str, path: Path, facts: dict[str, Any] | None = None,
+           ranks: dict[int, tuple[EventTable, dict[str, Any]]] | None = None) -> ImportedTrace:
+    """A trace read in format ``fmt``, of the framework whose tracer writes that format."""
+    return ImportedTrace(table, fmt, framework_of_format(fmt), path, facts or {}, ranks)
 
 def _reader(module: str, func: str, what: str) -> Any:
     try:
@@ -280,10 +290,10 @@ def load_rank_traces(paths: list[Path], force: bool = False, where: Path | None 
     if warnings:
         extra["warnings"] = warnings
     if len(ranks) == 1:
-        return ImportedTrace(first[0], "kineto-json", "torch", Path(first[1]["file"]), {**first[1], **extra})
+        return _trace(first[0], "kineto-json", Path(first[1]["file"]), {**first[1], **extra})
     facts = {**first[1], "files": [ranks[r][1]["file"] for r in sorted(ranks)], **extra}
     table = EventTable.concat([ranks[r][0] for r in sorted(ranks)])
-    return ImportedTrace(table, "kineto-json", "torch", where or paths[0], facts, ranks)
+    return _trace(table, "kineto-json", where or paths[0], facts, ranks)
 
 
 def is_trace_path(path: str | Path) -> bool:
@@ -307,7 +317,7 @@ def load_trace(path: str | Path, force: bool = False) -> ImportedTrace:
     xp = _find_xplane(p)
     if xp is not None:
         load_xspace = _reader("xspace", "load_xspace", "TensorFlow XSpace (.xplane.pb)")
-        return ImportedTrace(load_xspace(xp), "xspace", "tensorflow", xp)
+        return _trace(load_xspace(xp), "xspace", xp)
     if p.is_dir():
         pt = trace_folder_files(p)
         if not pt:
@@ -320,10 +330,10 @@ def load_trace(path: str | Path, force: bool = False) -> ImportedTrace:
         doc = read_chrome(p)
         if is_kineto(doc):
             table, facts = parse_kineto(doc, str(p))
-            return ImportedTrace(table, "kineto-json", "torch", p, facts)
+            return _trace(table, "kineto-json", p, facts)
     if doc.events is not None and not any(e.ph not in ("M", None) for e in doc.first_events()):
         raise InputError(f"{p}: a Chrome trace with no events")
     if doc.events is not None:  # MXNet's profile: the document already split, read once
         parse_mxnet = _reader("mxnet_json", "parse_mxnet_doc", "MXNet profile (Chrome JSON)")
-        return ImportedTrace(parse_mxnet(doc, source=str(p)), "mxnet-json", "mxnet", p)
+        return _trace(parse_mxnet(doc, source=str(p)), "mxnet-json", p)
     raise InputError(f"{p}: not a trace this profiler reads (torch.profiler JSON, TF .xplane.pb, MXNet JSON)")
