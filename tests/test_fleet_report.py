@@ -5,6 +5,7 @@ machine; the stores are written once and reused; an unreachable scheduler is one
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
 import time
@@ -106,3 +107,42 @@ def test_unreachable_scheduler_is_one_line(cli, tmp_path):
     assert r.returncode != 0 and "Traceback" not in r.stderr
     lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and addr in lines[0] and "cannot connect" in lines[0]
+
+
+@pytest.mark.slow
+def test_a_second_report_of_unchanged_traces_is_the_first_one_kept(cli, tmp_path):
+    """The finished report is kept beside the stores: a second report of the same traces gets its own
+    run directory with the same figures and files (the large ones linked, not written again), and a
+    changed trace makes the report again."""
+    traces = tmp_path / "traces"
+    shutil.copytree(DDP2, traces)
+    env = {"PROFILER_CACHE_DIR": str(tmp_path / "cache"), "PROFILER_SCHEDULER": ""}
+
+    def report(out: str) -> tuple[dict, Path]:
+        r = cli("report", str(traces), "-o", str(tmp_path / out), "--json", env=env)
+        assert r.returncode == 0, r.stderr
+        doc = json.loads(r.stdout)
+        return doc, Path(doc["run_dir"])
+
+    first, a = report("a")
+    second, b = report("b")
+    assert a != b and json.loads((b / "run.json").read_text())["id"] == b.name
+    assert _figures(second) == _figures(first)
+    files = sorted(str(p.relative_to(a)) for p in a.rglob("*") if p.is_file())
+    assert files == sorted(str(p.relative_to(b)) for p in b.rglob("*") if p.is_file())
+    events = next(a.glob("workers/*/events.parquet"))
+    same = b / events.relative_to(a)
+    assert same.read_bytes() == events.read_bytes() and (b / "trace.json.gz").read_bytes() == (a / "trace.json.gz").read_bytes()
+    assert events.stat().st_ino == same.stat().st_ino  # linked: nothing was analysed or written again
+    created = json.loads((b / "run.json").read_text())["created"]
+    assert f"created {created}" in (b / "report.html").read_text()
+    # the first run directory removed: the kept report still serves
+    shutil.rmtree(a)
+    third, c = report("c")
+    assert _figures(third) == _figures(first) and (c / "trace.json.gz").is_file()
+    # a trace changed (its modification time): imported and reported again
+    f = next(traces.glob("*.json.gz"))
+    os.utime(f, ns=(f.stat().st_atime_ns, f.stat().st_mtime_ns + 10**9))
+    fourth, d = report("d")
+    assert _figures(fourth) == _figures(first)
+    assert next(d.glob("workers/*/events.parquet")).stat().st_ino != same.stat().st_ino

@@ -207,10 +207,8 @@ def stores_for_traces(path: str | Path, scheduler: str | None = None, workers: i
     time: under ``out`` (default: the cache, ``$PROFILER_CACHE_DIR/stores/…``), reused while the
     traces' names, sizes and modification times are unchanged. Returns the folder and the fleet
     result (``failed`` names the ranks that did not import)."""
-    import hashlib
     import json
 
-    from profiler.core.calibration import cache_dir
     from profiler.core.files import atomic_write_json
     from profiler.importers import trace_folder_files
 
@@ -220,8 +218,8 @@ def stores_for_traces(path: str | Path, scheduler: str | None = None, workers: i
     files = trace_folder_files(p) if p.is_dir() else [p]
     if not files:
         raise InputError(f"{p}: no event store, run or trace files here")
-    stamp = [[str(f), f.stat().st_size, f.stat().st_mtime_ns] for f in files]
-    where = Path(out) if out else cache_dir() / "stores" / hashlib.sha1(str(p).encode()).hexdigest()[:16]
+    stamp = _stamp(files)
+    where = Path(out) if out else store_dir(p)
     manifest = where / "fleet.json"
     try:
         old = json.loads(manifest.read_text())
@@ -234,6 +232,24 @@ def stores_for_traces(path: str | Path, scheduler: str | None = None, workers: i
     if result["ranks"]:
         atomic_write_json(manifest, {"version": FLEET_MANIFEST_VERSION, "traces": stamp, "result": result})
     return where, result
+
+
+def store_dir(folder: Path) -> Path:
+    """Where the stores (and the cached report) of a trace folder or file (resolved) are kept."""
+    import hashlib
+
+    from profiler.core.calibration import cache_dir
+
+    return cache_dir() / "stores" / hashlib.sha1(str(folder).encode()).hexdigest()[:16]
+
+
+def _stamp(files: list[Path]) -> list[list[Any]]:
+    """What says a trace file is unchanged: its name, size and modification time."""
+    out = []
+    for f in files:
+        st = f.stat()
+        out.append([str(f), st.st_size, st.st_mtime_ns])
+    return out
 
 
 #: fleet.json's layout: 2 adds each rank's importer facts (a cache without them is imported again)
@@ -274,3 +290,183 @@ def load_rank_folder(path: str | Path, force: bool = False, scheduler: str | Non
         return EventTable.load(where / s["store"]), dict(s["facts"])
 
     return load_rank_traces(files, force, where=p, parse=parse)
+
+
+# ------------------------------------------------------------------ a finished report, kept once
+
+#: report.json's layout in a cached report (a cache of another layout is not read)
+REPORT_CACHE_VERSION = 1
+#: files of a run directory that name the run itself, written anew on every reuse
+_OWN_FILES = ("run.json", "report.html")
+#: environment variables that change where the work runs or the cache lives, never the figures
+_ENV_NOT_IN_KEY = ("PROFILER_SCHEDULER", "PROFILER_CACHE_DIR")
+
+
+class ReportCache:
+    """The finished report of a folder of per-rank traces, kept beside its stores so that a second
+    ``profiler report DIR`` of unchanged traces reduces nothing again: it gets a new run directory
+    whose files are those of the first report (the large ones, the merged event store and the
+    Chrome trace, hard-linked where the file system allows, else copied), its record the first one's
+    with its own id, time and command, and ``report.html`` the first one's with its own time.
+
+    The key (:meth:`key`) holds everything the figures depend on: the traces (names, sizes,
+    modification times), the store and cache layouts, this package's code (its files' sizes and
+    modification times) and version, the libraries that draw the outputs, the machine's calibration,
+    the report's options and the ``PROFILER_*`` settings. Any change is a miss, and the report is
+    made as the first time (and kept in place of the old one). One report is kept per folder.
+    """
+
+    def __init__(self, folder: Path, given: str, files: list[Path], budget_mb: float | None, force: bool) -> None:
+        self.folder, self.given, self.files = folder, given, files
+        self.budget_mb, self.force = budget_mb, force
+        self._key: str | None = None
+
+    @classmethod
+    def for_folder(cls, path: str | Path, budget_mb: float | None, force: bool) -> ReportCache | None:
+        """The cache of ``path`` when it is a folder of per-rank traces (the task graph's input),
+        else ``None`` (a single trace, a TensorFlow log directory: nothing kept)."""
+        from profiler.core import faults
+        from profiler.importers import _find_xplane, trace_folder_files
+
+        if os.environ.get(faults.FAULT_ENV) or getattr(faults, "_injected", None) is not None:
+            return None  # writes are made to fail: the report is made, and not kept
+        p = Path(path)
+        try:
+            if not p.is_dir() or _find_xplane(p) is not None:
+                return None
+            files = trace_folder_files(p)
+        except (OSError, ProfilerError):
+            return None
+        if not files:
+            return None
+        return cls(p.resolve(), str(path), files, budget_mb, force)
+
+    def key(self) -> str:
+        if self._key is None:
+            import hashlib
+            import json
+            import sys
+            from importlib import metadata
+
+            import profiler
+            from profiler.core.calibration import load_cached
+            from profiler.core.parquet import STORE_VERSION
+
+            pkg = Path(profiler.__file__).parent
+            code = sorted([str(f.relative_to(pkg)), f.stat().st_size, f.stat().st_mtime_ns]
+                          for f in pkg.rglob("*") if f.suffix in (".py", ".json") and f.is_file())
+            libs = {}
+            for lib in ("numpy", "pyarrow", "matplotlib"):
+                try:
+                    libs[lib] = metadata.version(lib)
+                except metadata.PackageNotFoundError:
+                    libs[lib] = None
+            env = sorted((k, v) for k, v in os.environ.items() if k.startswith("PROFILER_") and k not in _ENV_NOT_IN_KEY)
+            doc = {"cache": REPORT_CACHE_VERSION, "store": STORE_VERSION, "fleet": FLEET_MANIFEST_VERSION,
+                   "version": profiler.__version__, "python": sys.version, "code": code, "libs": libs,
+                   "folder": str(self.folder), "given": self.given, "cwd": os.getcwd(), "traces": _stamp(self.files),
+                   "calibration": load_cached(), "budget_mb": self.budget_mb, "force": self.force, "env": env}
+            self._key = hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
+        return self._key
+
+    @property
+    def _dir(self) -> Path:
+        return store_dir(self.folder) / f"report-{self.key()[:20]}"
+
+    def load(self, out: Path) -> tuple[Any, Any] | None:
+        """A new run directory under ``out`` made from the kept report, with its record; ``None``
+        when none is kept for this key or a kept file is missing or changed (the caller then
+        makes the report)."""
+        import json
+        import shutil
+        import time
+
+        from profiler.core.files import atomic_write_text, read_json
+        from profiler.core.record import RunRecord
+        from profiler.core.rundir import RunDir
+
+        d = self._dir
+        try:
+            meta = json.loads((d / "report.json").read_text())
+        except (OSError, ValueError):
+            return None
+        if not isinstance(meta, dict) or meta.get("version") != REPORT_CACHE_VERSION or meta.get("key") != self.key():
+            return None
+        run = RunDir.create(out, meta["label"])
+        try:
+            for rel, size in meta["files"]:
+                src, dst = d / rel, run.path / rel
+                if src.stat().st_size != size:
+                    raise OSError(f"{src}: changed since it was kept")
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                _link_or_copy(src, dst)
+            record = RunRecord.from_dict(read_json(d / "run.json", "run record"))
+            old_created = record.created
+            record.id = run.path.name
+            record.created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            record.command = ["profiler", "report", self.given]
+            page = d / "report.html"
+            if meta.get("page") and page.is_file():
+                atomic_write_text(run.path / "report.html", page.read_text().replace(old_created, record.created, 1))
+            else:  # the page names the run in a way not replaced here: drawn again
+                from profiler.run.execute import export_pages
+
+                export_pages(record, run)
+            run.write_record(record)
+        except (OSError, ValueError, KeyError, TypeError, ProfilerError):
+            shutil.rmtree(run.path, ignore_errors=True)
+            return None
+        return record, run
+
+    def keep(self, record: Any, run: Any, label: str) -> None:
+        """Keep the finished report ``run`` (its files and record) for the next report of these
+        traces, in place of any kept before. Never fails the report: a file system that refuses is
+        left without a kept report."""
+        import shutil
+        import tempfile
+
+        from profiler.core.files import atomic_write_json
+
+        final = self._dir
+        tmp: Path | None = None
+        try:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(prefix=".report-", dir=final.parent))
+            files = []
+            for f in sorted(run.path.rglob("*")):
+                if not f.is_file():
+                    continue
+                rel = f.relative_to(run.path)
+                dst = tmp / rel
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                if str(rel) in _OWN_FILES:
+                    shutil.copyfile(f, dst)
+                else:
+                    _link_or_copy(f, dst)
+                    files.append([str(rel), dst.stat().st_size])
+            page = tmp / "report.html"
+            # the page is reused when the run's time is the one thing in it that names the run
+            reuse_page = (page.is_file() and record.created
+                          and page.read_text().count(record.created) == 1 and record.id not in page.read_text())
+            atomic_write_json(tmp / "report.json", {"version": REPORT_CACHE_VERSION, "key": self.key(),
+                                                    "label": label, "files": files, "page": bool(reuse_page)})
+            for old in final.parent.glob("report-*"):
+                shutil.rmtree(old, ignore_errors=True)
+            os.rename(tmp, final)
+            tmp = None
+        except OSError:
+            pass
+        finally:
+            if tmp is not None:
+                shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    """``dst`` as a hard link of ``src`` (both are written once, atomically, never in place), or a
+    copy where the file system has no links or ``src`` is on another one."""
+    import shutil
+
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copyfile(src, dst)

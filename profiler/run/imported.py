@@ -42,6 +42,11 @@ def import_as_run(path: str | Path, out: Path, budget_mb: float | None = None,
     worker: ``scheduler`` is a Dask address, ``"in-process"``, or ``None`` for
     ``PROFILER_SCHEDULER`` / the local machine) and merged here.
     """
+    from profiler.run.fleet import ReportCache
+
+    kept = ReportCache.for_folder(path, budget_mb, force)  # a folder of ranks reported before: reused
+    if kept is not None and (again := kept.load(out)) is not None:
+        return again
     imp = _load(path, force, scheduler)
     table = imp.table
     distributed = None
@@ -52,7 +57,8 @@ def import_as_run(path: str | Path, out: Path, budget_mb: float | None = None,
         imp.facts["host_pid"] = distributed["ranks"][0]["pid"]
     ensure_writable_root(out)
     stem = imp.path.name.split(".")[0] or "trace"
-    run = RunDir.create(out, f"import-{stem}")
+    label = f"import-{stem}"
+    run = RunDir.create(out, label)
     key = f"{imp.framework}-{stem}"
     wdir = run.worker_dir(key)
     steps = step_windows(table)
@@ -134,6 +140,8 @@ def import_as_run(path: str | Path, out: Path, budget_mb: float | None = None,
     if dropped:
         record.sections["trace_budget"] = dropped
     run.write_record(record)
+    if kept is not None:
+        kept.keep(record, run, label)
     return record, run
 
 
