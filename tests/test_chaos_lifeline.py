@@ -146,3 +146,67 @@ def test_parent_death_signal_only_from_the_main_thread():
     assert got == [None]
     if lifeline.pdeathsig_supported():
         assert callable(lifeline.die_with_parent())
+
+
+# A helper that starts a grandchild in its group (as a scenario file's import might), writes both
+# pids to argv[1], then exits with argv[2] (a number) or hangs ("hang").
+HELPER = textwrap.dedent("""
+    import os, subprocess, sys, time
+    g = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    with open(sys.argv[1] + ".part", "w") as f:
+        f.write(f"{os.getpid()} {g.pid}")
+    os.replace(sys.argv[1] + ".part", sys.argv[1])
+    print("out", flush=True)
+    print("err", file=sys.stderr, flush=True)
+    if sys.argv[2] == "hang":
+        time.sleep(600)
+    sys.exit(int(sys.argv[2]))
+""")
+
+
+@pytest.mark.slow
+@linux
+def test_run_answers_like_subprocess_run_and_stops_what_the_helper_left(tmp_path):
+    pids = tmp_path / "pids"
+    r = lifeline.run([sys.executable, "-c", HELPER, str(pids), "3"], capture_output=True, text=True, timeout=120)
+    helper, grandchild = map(int, pids.read_text().split())
+    try:
+        assert (r.returncode, r.stdout, r.stderr) == (3, "out\n", "err\n")
+        assert r.args[-1] == "3"
+        assert not alive(helper)
+        assert wait_dead([grandchild], 1) == []  # already stopped when run() returned
+    finally:
+        cleanup(grandchild)
+
+
+@pytest.mark.slow
+@linux
+def test_run_on_timeout_stops_the_whole_group(tmp_path):
+    pids = tmp_path / "pids"
+    with pytest.raises(subprocess.TimeoutExpired):
+        lifeline.run([sys.executable, "-c", HELPER, str(pids), "hang"], capture_output=True, timeout=5)
+    helper, grandchild = map(int, pids.read_text().split())  # it got as far as its hang
+    try:
+        assert wait_dead([helper, grandchild], 1) == []
+    finally:
+        cleanup(helper, grandchild)
+
+
+@pytest.mark.slow
+@linux
+def test_a_scenario_file_that_hangs_when_read_is_one_line_and_leaves_nothing(tmp_path):
+    """The worker that reads a user's scenario declaration runs through lifeline.run: a file that
+    never finishes importing is a one-line error after the timeout, and its process group is gone."""
+    from profiler.core.errors import InputError
+    from profiler.core.registry import describe_file
+
+    pids = tmp_path / "pids"
+    f = tmp_path / "slow_import.py"
+    f.write_text(f"import subprocess, sys\nsubprocess.run([sys.executable, '-c', {HELPER!r}, {str(pids)!r}, 'hang'])\n")
+    with pytest.raises(InputError, match=r"slow_import\.py: reading its declaration took more than 5 s"):
+        describe_file(f, timeout=5)
+    helper, grandchild = map(int, pids.read_text().split())
+    try:
+        assert wait_dead([helper, grandchild], 1) == []
+    finally:
+        cleanup(helper, grandchild)

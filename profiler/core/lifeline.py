@@ -1,7 +1,8 @@
 """Children that die with the profiler, whatever kills it.
 
 Every process the profiler starts (workers, the user's program, the distributed launcher and its
-ranks, py-spy) is started through :func:`spawn`, which adds two guarantees to ``subprocess.Popen``:
+ranks, py-spy, and short-lived helpers through :func:`run`: the worker that reads a user's scenario
+declaration, ``profiler calibrate``'s tracer-cost workers) is started through :func:`spawn`, which adds two guarantees to ``subprocess.Popen``:
 
 * **its own process group** (a new session), so one signal reaches it and everything it started —
   DataLoader workers, ranks — and a Ctrl-C in the terminal reaches the profiler alone, which then
@@ -197,6 +198,72 @@ def reaped(proc: subprocess.Popen) -> None:
     """The process was waited for: its group no longer needs the guardian (a child of it that is
     still running is the caller's to kill first, e.g. :func:`profiler.run.process.kill_tree`)."""
     Guardian.release(proc.pid)
+
+
+def stop_group(proc: subprocess.Popen, grace_s: float = GRACE_S) -> None:
+    """SIGTERM ``proc``'s process group (it leads one: :func:`spawn`), wait up to ``grace_s``
+    seconds for the whole group to end, SIGKILL what is left, reap the leader and release the group.
+    Used when the leader has exited too: what it left running in its group is stopped the same way."""
+    pgid = proc.pid
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGTERM)
+    end = time.monotonic() + grace_s
+    while time.monotonic() < end:
+        proc.poll()  # reap the leader once it exits, so the group can empty
+        if proc.returncode is not None and not group_alive(pgid):
+            break
+        time.sleep(0.02)
+    else:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=5.0)
+    reaped(proc)
+
+
+def run(argv: list[str], *, timeout: float | None = None, capture_output: bool = False,
+        grace_s: float = GRACE_S, death_signal: int = signal.SIGTERM, **kwargs: Any) -> subprocess.CompletedProcess:
+    """``subprocess.run`` for a short-lived helper, started by :func:`spawn` (its own group, the
+    parent-death signal, the guardian): it dies with the profiler, whatever kills it.
+
+    On ``timeout`` its whole group is stopped (:func:`stop_group`) and
+    :class:`subprocess.TimeoutExpired` raised, as ``subprocess.run`` does; on any other exception
+    (Ctrl-C, SIGTERM turned into an interrupt) the group is stopped and the exception goes on. When
+    the helper exits, whatever it left running in its group is stopped too. Standard input is
+    ``/dev/null`` unless given."""
+    if capture_output:
+        kwargs["stdout"] = kwargs["stderr"] = subprocess.PIPE
+    kwargs.setdefault("stdin", subprocess.DEVNULL)
+    proc = spawn(argv, death_signal=death_signal, **kwargs)
+    # the pipes are read by threads and the leader waited for alone: a child it left running with
+    # the pipes open (stopped below) must not keep this waiting, as it would ``communicate``
+    got: dict[str, Any] = {}
+    readers = []
+    for name, stream in (("out", proc.stdout), ("err", proc.stderr)):
+        if stream is not None:
+            t = threading.Thread(target=_drain, args=(stream, name, got), name=f"lifeline-{name}", daemon=True)
+            t.start()
+            readers.append(t)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        stop_group(proc, grace_s)
+        raise subprocess.TimeoutExpired(argv, timeout or 0.0) from None
+    except BaseException:
+        stop_group(proc, grace_s)
+        raise
+    if group_alive(proc.pid):
+        stop_group(proc, grace_s)
+    else:
+        reaped(proc)
+    for t in readers:
+        t.join(timeout=grace_s + 5.0)  # a process that left the group may hold a pipe: not forever
+    return subprocess.CompletedProcess(argv, proc.returncode, got.get("out"), got.get("err"))
+
+
+def _drain(stream: Any, name: str, got: dict[str, Any]) -> None:
+    with contextlib.suppress(OSError, ValueError), stream:
+        got[name] = stream.read()
 
 
 def group_alive(pgid: int) -> bool:

@@ -6,7 +6,9 @@ framework (a test checks ``sys.modules``).
 
 A user's scenario file may import anything at top level, so it is *never* executed in this process:
 :func:`describe_file` runs a short-lived worker (``python -m profiler.run.worker --describe FILE``) that
-imports it and prints its declaration as JSON.
+imports it and prints its declaration as JSON. The worker is started by :func:`profiler.core.lifeline.run`:
+in its own process group, it dies with the profiler whatever kills it, and what the file started at
+import is stopped with it.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import sys
 from functools import lru_cache
 from pathlib import Path
 
+from profiler.core import lifeline
 from profiler.core.errors import InputError, unknown_choice
 from profiler.core.frameworks import FRAMEWORKS
 from profiler.core.scenario import Scenario
@@ -44,13 +47,16 @@ def describe_file(path: Path, timeout: float = 120.0) -> Scenario:
     path = Path(path).resolve()
     if not path.is_file():
         raise InputError(f"--scenario {path}: no such file")
-    proc = subprocess.run(
-        [sys.executable, "-m", "profiler.run.worker", "--describe", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    try:  # its own group, dies with us (core/lifeline.py), stopped with what it started on a timeout
+        proc = lifeline.run(
+            [sys.executable, "-m", "profiler.run.worker", "--describe", str(path)],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+    except subprocess.TimeoutExpired:
+        raise InputError(f"--scenario {path}: reading its declaration took more than {timeout:g} s "
+                         "(does the file do work when it is imported?)") from None
     if proc.returncode != 0:
         lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
         raise InputError(f"--scenario {path}: {lines[-1] if lines else 'could not be loaded'}")

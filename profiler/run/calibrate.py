@@ -261,9 +261,11 @@ def _tracer_cost_worker(framework: str, quick: bool, timeout_s: float) -> dict[s
     import subprocess
     import sys
 
+    from profiler.core import lifeline
+
     cmd = [sys.executable, "-m", "profiler.run.tracer_cost", "--framework", framework] + (["--quick"] if quick else [])
-    try:
-        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
+    try:  # its own group, dies with us whatever kills us, stopped with its group on a timeout
+        p = lifeline.run(cmd, capture_output=True, text=True, timeout=timeout_s)
     except subprocess.TimeoutExpired:
         return {"unavailable": f"unavailable: the {framework} tracer-cost worker timed out after {timeout_s:g} s"}
     except OSError as e:
