@@ -202,8 +202,9 @@ def test_matplotlib_charts_draw_the_error_bars(tmp_path, monkeypatch):
     result = saved_result(_compare_record().to_dict())
     write_chart(result, tmp_path / "compare.png")
     with_ci = [r for r in result["rows"] if r.get("step_ci95_low") is not None]
-    assert len(calls) == len(with_ci) == 2
-    assert calls[0][2][1][0] == pytest.approx(with_ci[0]["headline_s"] * 0.1)  # the upper CI, in seconds
+    (call,) = calls  # one error-bar series: a bar per row with a CI
+    assert len(call[0]) == len(with_ci) == 2
+    assert call[2][1][0] == pytest.approx(with_ci[0]["headline_s"] * 0.1)  # the upper CI, in seconds
     calls.clear()
     write_scaling_png(_scale_record().to_dict()["scaling"], tmp_path / "scaling.png")
     (call,) = calls

@@ -27,17 +27,22 @@ from typing import Any
 from profiler.core.categories import CATEGORIES, COLORS, LABELS
 from profiler.core.files import atomic_write_text
 from profiler.core.record import RunRecord
-from profiler.export.svg import Frame, esc, fmt, log_ticks, nice_ticks
+from profiler.export.charts import (
+    ROOFLINE_LABELS,
+    breakdown_chart,
+    compare_chart,
+    probe_chart,
+    roofline_chart,
+    roofline_ops,
+    scaling_chart,
+)
+from profiler.export.svg import draw_svg, esc
 from profiler.sections.blocks import Bar, Block, Line
 from profiler.sections.document import build
 from profiler.sections.first import find
 from profiler.sections.labels import modes_phrase, steps_phrase
 
 FILE = "report.html"
-
-#: Series colours of the scaling chart (matplotlib's default cycle, as in scaling.png).
-SERIES_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
-                 "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
 
 #: Probe counters drawn as time series: (counter name in the saved events, label, unit). The names are
 #: the process probe's (``profiler/probes/process.py``) and the NVML probe's (``probes/nvml.py``);
@@ -150,8 +155,14 @@ def _summary(record: dict[str, Any]) -> str:
     return (
         '<table class="sortable" id="summary"><thead><tr><th>variant</th><th class="n">step ms (median)</th>'
         "<th>uncertainty</th><th>breakdown of the traced step</th><th>status</th></tr></thead><tbody>"
-        + "".join(rows) + "</tbody></table>" + _legend()
+        + "".join(rows) + "</tbody></table>" + _legend() + _breakdown_chart(record)
     )
+
+
+def _breakdown_chart(record: dict[str, Any]) -> str:
+    """The breakdown chart of the run's variants (the object ``breakdown.png`` is drawn from)."""
+    chart = breakdown_chart([v for v in record.get("variants") or [] if v.get("status") == "ok"])
+    return f"<figure>{draw_svg(chart)}</figure>" if chart is not None else ""
 
 
 def _verdicts(record: dict[str, Any]) -> str:
@@ -176,74 +187,31 @@ def _warnings(record: dict[str, Any]) -> str:
 # ── per variant ─────────────────────────────────────────────────────────────────────────────────
 
 
-def roofline_svg(v: dict[str, Any], n_labels: int = 10) -> str:
-    """The variant's roofline: costed ops at (FLOP/byte, GFLOP/s), area ∝ time per step, under the
-    calibrated roofs; the ``n_labels`` longest ops numbered, their names in a legend table."""
+def roofline_svg(v: dict[str, Any], label: str | None = None) -> str:
+    """The variant's roofline chart (:func:`profiler.export.charts.roofline_chart`, the object
+    ``roofline-*.png`` is drawn from) and, beside it, its numbered ops as a sortable table."""
     rl = v.get("roofline") or {}
     if rl.get("not_measured"):
         return f'<p class="warn">roofline: not measured — {_e(rl["not_measured"])}</p>'
-    ops = [o for o in rl.get("ops") or [] if (o.get("intensity") or 0) > 0 and (o.get("achieved_gflops") or 0) > 0]
-    if not ops:
+    chart = roofline_chart(v, label)
+    if chart is None:
         return ""
-    ceil = rl.get("ceilings")
-    xs = [o["intensity"] for o in ops]
-    ys = [o["achieved_gflops"] for o in ops]
-    lo_x, hi_x = min(*xs, 0.01) / 2, max(*xs, 100.0) * 2
-    top_y = max(ys) if not ceil else max(max(ys), ceil["peak_gflops"])
-    lo_y, hi_y = min(ys) / 3, top_y * 2.5
-    f = Frame(560, 340, (lo_x, hi_x), (lo_y, hi_y), xlog=True, ylog=True, margin=(62, 14, 14, 40))
-    if ceil:
-        peak, bw, bal = ceil["peak_gflops"], ceil["peak_gbs"], ceil["balance_flops_per_byte"]
-        x0 = max(lo_x, lo_y / bw)
-        f.polyline([(x0, x0 * bw), (bal, peak), (hi_x, peak)], "#000", 1.6,
-                   title=f"roofs: {peak:,.1f} GFLOP/s, {bw:,.1f} GB/s, balance {bal:.1f} FLOP/B")
-        f.add(f'<line x1="{f.x(bal):.1f}" y1="{f.y(peak):.1f}" x2="{f.x(bal):.1f}" y2="{f.h - f.b}" stroke="#999" '
-              'stroke-dasharray="2 3"/>')
-        f.add(f'<text x="{f.x(bal) + 4:.1f}" y="{f.y(peak) + 13:.1f}" font-size="10">{peak:,.0f} GFLOP/s</text>')
-        f.add(f'<text x="{f.x(bal) + 4:.1f}" y="{f.h - f.b - 5}" font-size="10" fill="#666">'
-              f"balance {bal:.1f} FLOP/B</text>")
-        xl = math.sqrt(x0 * bal)  # half-way along the memory roof (log axis), the label under it
-        f.add(f'<text x="{f.x(xl) + 4:.1f}" y="{f.y(xl * bw) + 14:.1f}" font-size="10">{bw:,.1f} GB/s</text>')
-    tmax = max(o["time_ms_per_step"] for o in ops) or 1.0
-    ranked = sorted(ops, key=lambda o: -o["time_ms_per_step"])
-    numbered = {id(o): i for i, o in enumerate(ranked[:n_labels], 1)}
-    for o in sorted(ops, key=lambda o: -o["time_ms_per_step"]):  # big first, small on top
-        r = 3 + 11 * math.sqrt(o["time_ms_per_step"] / tmax)
-        col = COLORS["compute"] if o.get("bound") == "compute" else COLORS["memory_io"]
-        px, py = f.x(o["intensity"]), f.y(o["achieved_gflops"])
-        f.add(f'<circle cx="{px:.1f}" cy="{py:.1f}" r="{r:.1f}" fill="{col}" fill-opacity=".65" stroke="#333" '
-              f'stroke-width=".6"><title>{_e(o["name"])}: {o["time_ms_per_step"]:.3g} ms/step, '
-              f'{o["intensity"]:.3g} FLOP/B, {o["achieved_gflops"]:.3g} GFLOP/s ({_e(_bound(o))})'
-              "</title></circle>")
-        if id(o) in numbered:
-            f.add(f'<text x="{px + r * 0.7 + 1:.1f}" y="{py - r * 0.7:.1f}" font-size="10" font-weight="bold">'
-                  f"{numbered[id(o)]}</text>")
-    f.axes(log_ticks(lo_x, hi_x), log_ticks(lo_y, hi_y), "arithmetic intensity (FLOP/byte, cost model)",
-           "achieved GFLOP/s")
     key = _name(v)
+    ranked = roofline_ops(v)[:ROOFLINE_LABELS]
     legend = "".join(
         f"<tr><td class=n>{i}</td><td>{_e(o['name'])}</td>"
         f'<td class=n data-key="roofline-ms:{_e(key)}:{i}" data-v="{o["time_ms_per_step"]}">{o["time_ms_per_step"]:.3g}</td>'
         f"<td class=n>{o['intensity']:.3g}</td><td class=n>{o['achieved_gflops']:.3g}</td>"
         f"<td class=n>{'–' if o.get('frac_peak_flops') is None else format(100 * o['frac_peak_flops'], '.1f')}</td>"
         f"<td>{_e(o.get('bound') or '–')}</td></tr>"
-        for i, o in enumerate(ranked[:n_labels], 1)
+        for i, o in enumerate(ranked, 1)
     )
-    n_flat = len(rl.get("ops") or []) - len(ops)
-    cap = ("area ∝ time per step; green compute-bound, yellow memory-bound"
-           + ("" if ceil else "; no calibrated ceilings (run <code>profiler calibrate</code>)")
-           + (f"; {n_flat} data-movement op(s) without FLOPs not drawn" if n_flat else ""))
     return (
-        '<div class="row"><figure>' + f.svg(f"roofline of {key}") + f"<figcaption>{cap}</figcaption></figure>"
+        '<div class="row"><figure>' + draw_svg(chart) + f"<figcaption>{_e('; '.join(chart.notes))}</figcaption></figure>"
         '<table class="sortable"><thead><tr><th class=n>#</th><th>op</th><th class=n>ms/step</th>'
         "<th class=n>FLOP/B</th><th class=n>GFLOP/s</th><th class=n>% peak</th><th>bound</th></tr></thead>"
         f"<tbody>{legend}</tbody></table></div>"
     )
-
-
-def _bound(o: dict[str, Any]) -> str:
-    """What bounds an op, or that it was not classified (no calibrated ceilings)."""
-    return f"{o['bound']}-bound" if o.get("bound") else "not classified"
 
 
 #: html classes of the line tones
@@ -359,25 +327,9 @@ def probe_series(run_dir: Path | str | None, v: dict[str, Any]) -> tuple[list[di
 
 
 def series_svg(s: dict[str, Any]) -> str:
-    t, y = s["t_s"], s["values"]
-    lo, hi = min(y), max(y)
-    if hi - lo < 1e-9:
-        lo, hi = lo - 1.0, hi + 1.0
-    pad = (hi - lo) * 0.08
-    f = Frame(300, 120, (min(t), max(t) if max(t) > min(t) else min(t) + 1), (lo - pad, hi + pad),
-              margin=(46, 8, 8, 30))
-    for kind, col in (("clean", "#e3efff"), ("traced", "#fff0d8")):
-        w = s["windows"].get(kind)
-        if w:
-            a, b = max(f.x(w[0]), f.l), min(f.x(w[1]), f.w - f.r)
-            if b > a:
-                f.add(f'<rect x="{a:.1f}" y="{f.t}" width="{b - a:.1f}" height="{f.h - f.t - f.b}" fill="{col}">'
-                      f"<title>{kind} steps</title></rect>")
-    f.polyline(list(zip(t, y, strict=True)), "#1f77b4", 1.2, title=s["label"])
-    f.axes(nice_ticks(min(t), max(t), 4), nice_ticks(lo, hi, 3), "seconds", "")
-    every = f", 1 in {s['every']} drawn" if s["every"] > 1 else ""
-    return (f"<figure>{f.svg(s['label'], 'spark')}<figcaption>{_e(s['label'])} ({_e(s['unit'])}) · "
-            f"{s['n']} samples{every} · min {fmt(s['min'])}, max {fmt(s['max'])}</figcaption></figure>")
+    """One probe time series (:func:`profiler.export.charts.probe_chart`) with its caption."""
+    chart = probe_chart(s)
+    return f"<figure>{draw_svg(chart, legend=False, cls='spark')}<figcaption>{_e(chart.notes[0])}</figcaption></figure>"
 
 
 def _probes(v: dict[str, Any], run_dir: Path | str | None) -> str:
@@ -393,7 +345,8 @@ def _probes(v: dict[str, Any], run_dir: Path | str | None) -> str:
     return f"<h4>probes</h4>{table}<div class=row>{charts}</div>{shade}{note}"
 
 
-def _variant(v: dict[str, Any], top: int, run_dir: Path | str | None, sections_html: str = "") -> str:
+def _variant(v: dict[str, Any], top: int, run_dir: Path | str | None, sections_html: str = "",
+             label: str | None = None) -> str:
     nm = _name(v)
     st = v.get("step_ms") or {}
     tr = v.get("traced_step_ms") or {}
@@ -408,7 +361,7 @@ def _variant(v: dict[str, Any], top: int, run_dir: Path | str | None, sections_h
     head += "</p>"
     bd = v.get("breakdown") or {}
     bar = stacked_svg(bd["pct"], bd["ms"]) if isinstance(bd.get("pct"), dict) and isinstance(bd.get("ms"), dict) else ""
-    rl = roofline_svg(v)
+    rl = roofline_svg(v, label)
     return (
         f'<section class="variant"><h3>{_e(nm)}</h3>{head}'
         + (f'<div class="row">{bar}</div>' if bar else "")
@@ -421,49 +374,13 @@ def _variant(v: dict[str, Any], top: int, run_dir: Path | str | None, sections_h
 
 
 def compare_svg(result: dict[str, Any]) -> str:
-    """The compare chart: per row the headline time split by the breakdown's shares, with the 95%
-    CI of the step median as an error bar (as in compare.png)."""
-    from profiler.export.compare import headline_interval
-
-    rows = result.get("rows") or []
-    ok = [r for r in rows if r.get("headline_s") is not None]
-    if not ok:
+    """The compare chart (:func:`profiler.export.charts.compare_chart`, the object ``compare.png`` is
+    drawn from): per row the headline time split by the breakdown's shares, with the 95% CI of the
+    step median as an error bar."""
+    chart = compare_chart(result)
+    if chart is None:
         return ""
-    top = max(max(r["headline_s"], (headline_interval(r) or (0, 0))[1]) for r in ok) * 1.18
-    bw, gap = 46, 34
-    w = 70 + len(rows) * (bw + gap)
-    f = Frame(max(w, 320), 300, (0, len(rows)), (0, top), margin=(62, 10, 12, 52))
-    for i, r in enumerate(rows):
-        cx = f.x(i + 0.5)
-        label = [str(r.get("display")), str(r.get("variant"))]
-        for k, ln in enumerate(label):
-            f.add(f'<text x="{cx:.1f}" y="{f.h - f.b + 14 + 12 * k}" font-size="10" text-anchor="middle">{_e(ln)}</text>')
-        h = r.get("headline_s")
-        if h is None:
-            f.add(f'<text x="{cx:.1f}" y="{f.y(0) - 6:.1f}" font-size="10" text-anchor="middle" fill="#b00">'
-                  f"{_e(r.get('status'))}</text>")
-            continue
-        pcts = [r.get(f"{c}_pct") for c in CATEGORIES]
-        bottom = 0.0
-        if all(p is None for p in pcts):
-            pcts = [None] * len(CATEGORIES)
-            f.add(f'<rect x="{cx - bw / 2:.1f}" y="{f.y(h):.1f}" width="{bw}" height="{f.y(0) - f.y(h):.1f}" '
-                  f'fill="#607d8b"><title>no breakdown</title></rect>')
-        for c, p in zip(CATEGORIES, pcts, strict=True):
-            seg = h * (p or 0.0) / 100.0
-            if seg <= 0:
-                continue
-            y0, y1 = f.y(bottom), f.y(bottom + seg)
-            f.add(f'<rect x="{cx - bw / 2:.1f}" y="{y1:.1f}" width="{bw}" height="{y0 - y1:.1f}" fill="{COLORS[c]}">'
-                  f"<title>{_e(LABELS[c])}: {p:.1f}%</title></rect>")
-            bottom += seg
-        ci = headline_interval(r)
-        if ci:
-            f.errorbar(i + 0.5, ci[0], ci[1], "#000")
-        ytxt = f.y(ci[1] if ci else h) - 5
-        f.add(f'<text x="{cx:.1f}" y="{ytxt:.1f}" font-size="10" text-anchor="middle">{fmt(h)}</text>')
-    f.axes([], nice_ticks(0, top, 5), "", f"seconds per {result.get('unit', 'step')}")
-    return f.svg("compare chart") + "<p class=dim>error bars: 95% CI of the step median</p>"
+    return draw_svg(chart) + "<p class=dim>error bars: 95% CI of the step median</p>"
 
 
 def _compare(record: dict[str, Any]) -> str:
@@ -496,7 +413,7 @@ def _compare(record: dict[str, Any]) -> str:
         + "".join(rows) + "</tbody></table>"
     )
     findings = "".join(f'<p class="warn">parameters: {_e(x)}</p>' for x in result.get("param_findings") or [])
-    return (compare_svg(result) + _legend() + table + findings
+    return (compare_svg(result) + table + _legend() + findings
             + f'<p id="spread">{_e(result.get("spread", ""))}</p>')
 
 
@@ -504,53 +421,13 @@ def _compare(record: dict[str, Any]) -> str:
 
 
 def scaling_svg(res: dict[str, Any]) -> str:
-    """Speedup vs threads, log-log, one line per series with slowest–fastest-repeat error bars, the
-    ideal diagonal, each series' Amdahl fit dashed, oversubscribed counts shaded (as scaling.png)."""
-    from profiler.export.thread_plot import speedup_interval
-
-    series = [s for s in res.get("series") or [] if s.get("figures")]
-    ts = sorted({p["threads"] for s in series for p in s["points"] if p.get("speedup")})
-    if not ts:
+    """Speedup vs threads (:func:`profiler.export.charts.scaling_chart`, the object ``scaling.png`` is
+    drawn from): log-log, one line per series with its error bars, the ideal diagonal, each series'
+    Amdahl fit dashed, oversubscribed counts shaded."""
+    chart = scaling_chart(res)
+    if chart is None:
         return ""
-    lo_t, hi_t = ts[0], ts[-1] if ts[-1] > ts[0] else ts[0] * 2
-    vals = [p["speedup"] for s in series for p in s["points"] if p.get("speedup")]
-    vals += [b for s in series for p in s["points"] for b in (speedup_interval(p) or ())]
-    ylo, yhi = min(*vals, 1.0) / 1.3, max(*vals, hi_t / lo_t) * 1.3
-    f = Frame(560, 340, (lo_t / 1.15, hi_t * 1.15), (ylo, yhi), xlog=True, ylog=True, margin=(50, 14, 12, 40))
-    cores = int(res.get("cores") or 0)
-    if cores and hi_t > cores:
-        a = f.x(cores)
-        f.add(f'<rect x="{a:.1f}" y="{f.t}" width="{f.w - f.r - a:.1f}" height="{f.h - f.t - f.b}" fill="#eee">'
-              f"<title>oversubscribed (&gt; {cores} cores)</title></rect>")
-    grid = [lo_t * (hi_t / lo_t) ** (k / 40) for k in range(41)]
-    f.polyline([(x, x / lo_t) for x in grid], "#888", 1.2, "2 3", "ideal (linear)")
-    legend = ['<span><i class=sw style="background:#888"></i>ideal (linear)</span>']
-    for i, s in enumerate(series):
-        col = SERIES_COLORS[i % len(SERIES_COLORS)]
-        pts = [p for p in s["points"] if p.get("speedup")]
-        f.polyline([(p["threads"], p["speedup"]) for p in pts], col, 1.8, title=s["series"])
-        for p in pts:
-            iv = speedup_interval(p)
-            if iv:
-                f.errorbar(p["threads"], iv[0], iv[1], col, 3)
-            f.add(f'<circle cx="{f.x(p["threads"]):.1f}" cy="{f.y(p["speedup"]):.1f}" r="3.5" fill="{col}">'
-                  f'<title>{_e(s["series"])} at {p["threads"]} thread(s): {p["speedup"]:.2f}× '
-                  f"({_ms(p.get('median_ms'))} ms, {p.get('repeats_ok')} repeat(s)"
-                  + (f", {_ms(p.get('min_ms'))}–{_ms(p.get('max_ms'))}" if iv else "") + ")</title></circle>")
-        fit = (s.get("figures") or {}).get("fit")
-        base = (s.get("figures") or {}).get("base_threads", lo_t)
-        if fit and len(pts) >= 2:
-            g = [pts[0]["threads"] * (pts[-1]["threads"] / pts[0]["threads"]) ** (k / 40) for k in range(41)]
-            tb = fit["serial_ms"] + fit["parallel_ms"] / base
-            f.polyline([(x, tb / (fit["serial_ms"] + fit["parallel_ms"] / x)) for x in g], col, 1, "5 3",
-                       f"{s['series']} Amdahl f={fit['serial_fraction']:.2f}")
-        legend.append(f'<span><i class=sw style="background:{col}"></i>{_e(s["series"])}'
-                      + (f" (Amdahl f={fit['serial_fraction']:.2f}, dashed)" if fit else "") + "</span>")
-    f.axes([t for t in ts], log_ticks(ylo, yhi, 2), "threads", f"speedup vs {lo_t} thread(s)",
-           xfmt=lambda v: f"{v:g}", yfmt=lambda v: f"{v:g}")
-    return (f.svg("speedup vs threads") + '<div class="legend">' + "".join(legend) + "</div>"
-            "<p class=dim>error bars: the speedups of the slowest and the fastest repeat (points measured "
-            "once have none)</p>")
+    return draw_svg(chart) + "".join(f"<p class=dim>{_e(n)}</p>" for n in chart.notes)
 
 
 def _fit_text(s: dict[str, Any]) -> str:
@@ -642,7 +519,7 @@ def render_html(record: dict[str, Any], top: int = 15, run_dir: Path | str | Non
         body.append(f"<h2>Summary</h2>{_summary(record)}<h2>Verdicts</h2>{_verdicts(record)}")
         body.append(f"<h2>Warnings</h2>{_warnings(record)}")
         report = build(RunRecord.from_dict(record), str(run_dir) if run_dir else None, top)
-        details = [_variant(part.entry.to_dict(), top, run_dir, html_sections(report.variant_blocks(part)))
+        details = [_variant(part.entry.to_dict(), top, run_dir, html_sections(report.variant_blocks(part)), part.label)
                    for part in report.variants if part.entry.ok]
         if details:
             body.append("<h2>Per variant</h2>" + "".join(details))

@@ -1,137 +1,147 @@
-"""Pictures of a run record, written into the run directory: the roofline and the breakdown.
+"""PNG files of a run's figures: :func:`draw_png` draws a chart-data object
+(:class:`profiler.export.charts.Chart`) with matplotlib — the same object the SVG of ``report.html``
+and the Markdown report is drawn from, so the PNG and the page cannot show different numbers.
 
-* ``roofline-<variant>.png`` — each costed op of a variant as a point at (arithmetic intensity,
-  achieved GFLOP/s), its area proportional to its time per step, under the calibrated roofs
-  (memory slope ``AI × GB/s`` up to the peak FLOP/s, meeting at the machine balance). Ops without
-  FLOPs (pure data movement) have no place on the log axes and are listed in the title count only.
-* ``breakdown.png`` — one stacked bar per variant: milliseconds per step by category, in the
-  report's colours and priority order, with "not measured" categories hatched and labelled.
-
-Renders from run.json only (no events), with matplotlib's non-interactive Agg backend, imported
-here and nowhere else. Returns ``{name: file name}`` (or ``{"unavailable": reason}``).
+:func:`write_run_plots` writes a run's ``breakdown.png`` (one stacked bar per variant) and
+``roofline-<variant>.png`` (each costed op under the calibrated roofs) into its directory; compare's
+``compare.png`` and scale's ``scaling.png`` are drawn here too (:mod:`profiler.export.compare`,
+:mod:`profiler.export.thread_plot`). matplotlib (the non-interactive Agg backend) is imported in
+this module only, inside the functions that draw.
 """
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
-from profiler.core.categories import CATEGORIES, COLORS, LABELS
+from profiler.export.charts import Chart, breakdown_chart, roofline_chart
 from profiler.sections.labels import distinct_labels
 
-#: the report's category colours (rich names) as matplotlib colours
-
-
-def _slug(s: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", s).strip("_") or "variant"
+LINESTYLE = {"": "-", "dot": ":", "dash": "--"}
+DPI = 110
 
 
 def _plt() -> Any:
     import matplotlib
 
-    matplotlib.use("Agg")
+    matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
 
     return plt
 
 
-def roofline_png(variant: dict[str, Any], path: Path) -> bool:
-    """Draw one variant's roofline; ``False`` when it has no costed op with FLOPs."""
-    rl = variant.get("roofline") or {}
-    ops = [o for o in rl.get("ops", []) if o.get("intensity") and o.get("achieved_gflops")]
-    if not ops:
-        return False
+def png_figure(chart: Chart) -> Any:
+    """``chart`` as a matplotlib figure (the caller closes it); its marks in the series' order."""
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(10.5, 5), dpi=110)
-    ceil = rl.get("ceilings")
-    xs = [o["intensity"] for o in ops]
-    ys = [o["achieved_gflops"] for o in ops]
-    t = [o["time_ms_per_step"] for o in ops]
-    tmax = max(t) or 1.0
-    lo_x = min(*xs, 0.01) / 2
-    hi_x = max(*xs, 100.0) * 2
-    if ceil:
-        peak, bw, bal = ceil["peak_gflops"], ceil["peak_gbs"], ceil["balance_flops_per_byte"]
-        ax.plot([lo_x, bal], [lo_x * bw, peak], color="black", lw=1.5)
-        ax.plot([bal, hi_x], [peak, peak], color="black", lw=1.5)
-        ax.axvline(bal, color="grey", ls=":", lw=1)
-        ax.text(bal, peak * 1.15, f"balance {bal:.1f} FLOP/B", ha="center", fontsize=8, color="grey")
-        ax.text(hi_x / 1.5, peak * 1.05, f"{peak:,.0f} GFLOP/s", ha="right", fontsize=8)
-        ax.text(lo_x * 1.5, lo_x * 1.5 * bw * 1.3, f"{bw:,.1f} GB/s", fontsize=8, rotation=28)
-    colors = [COLORS["compute"] if o.get("bound") == "compute" else COLORS["memory_io"] for o in ops]
-    ax.scatter(xs, ys, s=[30 + 600 * v / tmax for v in t], c=colors, alpha=0.7, edgecolors="black", lw=0.5)
-    # numbered markers and a numbered legend: names never overlap each other or the points
-    top = sorted(ops, key=lambda o: -o["time_ms_per_step"])[:8]
-    for i, o in enumerate(top, 1):
-        ax.annotate(str(i), (o["intensity"], o["achieved_gflops"]), fontsize=7, weight="bold",
-                    xytext=(3, 3), textcoords="offset points")
-    if top:
-        key = "\n".join(f"{i}  {o['name'][:34]}  {o['time_ms_per_step']:.3g} ms" for i, o in enumerate(top, 1))
-        ax.text(1.02, 1.0, key, transform=ax.transAxes, fontsize=7, va="top", family="monospace")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlim(lo_x, hi_x)
-    ax.set_xlabel("arithmetic intensity (FLOP/byte, cost model)")
-    ax.set_ylabel("achieved GFLOP/s")
-    n_mem = len(rl.get("ops", [])) - len(ops)
-    title = f"roofline · {variant.get('framework')}/{variant.get('variant')} · area = time/step"
-    if not ceil:
-        title += "\n(no calibrated ceilings: run `profiler calibrate`)"
-    if n_mem:
-        title += f"\n{n_mem} data-movement ops without FLOPs not drawn"
-    ax.set_title(title, fontsize=9)
-    ax.grid(True, which="both", alpha=0.2)
+    import matplotlib.ticker
+    from matplotlib.patches import Patch
+
+    w, h = chart.size
+    side = 2.4 if chart.legend_entries() or chart.key_lines else 0.0
+    fig, ax = plt.subplots(figsize=(w / 80 + side, h / 80 + 0.6), dpi=DPI)
+    for sp in chart.spans:
+        ax.axvspan(sp.x0, sp.x1, color=sp.color, zorder=0, label=sp.label or "_nolegend_")
+    for s in chart.series:
+        label = s.name or "_nolegend_"
+        if s.kind == "line":
+            ax.plot(s.x, s.y, color=s.color, linestyle=LINESTYLE[s.dash], linewidth=s.width,
+                    marker="o" if s.marker else None, markersize=4, label=label)
+        elif s.kind == "bars":
+            bars = ax.bar(s.x, s.y, bottom=list(s.base) or None, width=0.6,
+                          color=[s.color_of(i) for i in range(len(s.x))], label=label, edgecolor="white")
+            for i, b in enumerate(bars):
+                if s.hatch and s.hatch[i]:
+                    b.set_hatch("//")
+                if i < len(s.labels) and s.labels[i]:
+                    ax.text(b.get_x() + b.get_width() / 2, b.get_y() + s.y[i] / 2, s.labels[i], ha="center",
+                            va="center", fontsize=7, color="white")
+        elif s.kind == "errors":
+            ax.errorbar(list(s.x), list(s.y), yerr=[[max(y - lo, 0.0) for y, lo in zip(s.y, s.low, strict=True)],
+                                                    [max(hi - y, 0.0) for y, hi in zip(s.y, s.high, strict=True)]],
+                        fmt="none", ecolor=s.color, elinewidth=1, capsize=3, zorder=3, label=label)
+        elif s.kind == "points":
+            ax.scatter(s.x, s.y, s=[30 + 600 * z for z in s.size] if s.size else 30,
+                       c=[s.color_of(i) for i in range(len(s.x))], alpha=0.7, edgecolors="black", linewidths=0.5,
+                       label=label, zorder=3)
+            for i, t in enumerate(s.labels):
+                if t:
+                    ax.annotate(t, (s.x[i], s.y[i]), fontsize=7, weight="bold", xytext=(3, 3),
+                                textcoords="offset points")
+        else:
+            raise ValueError(f"unknown series kind {s.kind!r}")
+    for t in chart.texts:
+        ax.annotate(t.text, (t.x, t.y), xytext=(t.dx, t.dy), textcoords="offset points", ha={
+            "start": "left", "middle": "center", "end": "right"}[t.anchor], va="baseline", fontsize=t.size - 1,
+            color=t.color)
+    if chart.xlog:
+        ax.set_xscale("log", base=chart.xlog)
+    if chart.ylog:
+        ax.set_yscale("log", base=chart.ylog)
+        if chart.ylog == 2:
+            ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    if chart.xlim:
+        ax.set_xlim(*chart.xlim)
+    if chart.ylim:
+        ax.set_ylim(*chart.ylim)
+    if chart.categories:
+        ax.set_xticks(range(len(chart.categories)), list(chart.categories), fontsize=8)
+        if max(len(c) for c in chart.categories) > 14:
+            import matplotlib.pyplot as pyplot
+
+            pyplot.setp(ax.get_xticklabels(), rotation=15, ha="right")
+    elif chart.xticks:
+        ax.set_xticks(list(chart.xticks), [f"{t:g}" for t in chart.xticks])
+        ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+    ax.set_xlabel(chart.xlabel, fontsize=8 if chart.categories else 10)
+    ax.set_ylabel(chart.ylabel)
+    ax.set_title("\n".join((chart.title, *chart.notes)), fontsize=9)
+    ax.grid(True, which="both" if chart.xlog or chart.ylog else "major", alpha=0.2)
+    entries = chart.legend_entries()
+    if entries:
+        from matplotlib.lines import Line2D
+
+        handles = [Patch(color=c, label=label) if mark == "box" else
+                   Line2D([], [], color=c, marker="|", linestyle="none", markersize=10, label=label) if mark == "errors"
+                   else Line2D([], [], color=c, linestyle=LINESTYLE["" if mark == "line" else mark], label=label)
+                   for label, c, mark in entries]
+        ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    if chart.key_lines:
+        ax.text(1.02, 0.0, "\n".join(chart.key_lines), transform=ax.transAxes, fontsize=7, va="bottom",
+                family="monospace")
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    return fig
+
+
+def draw_png(chart: Chart, path: Path | str) -> Path:
+    """Write ``chart`` as a PNG to ``path`` (atomically: a reader never sees half a file)."""
+    plt = _plt()
+    fig = png_figure(chart)
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        fig.savefig(tmp, format="png")
+        tmp.replace(path)
+    finally:
+        plt.close(fig)
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def roofline_png(variant: dict[str, Any], path: Path, label: str | None = None) -> bool:
+    """Draw one variant's roofline; ``False`` when it has no costed op with FLOPs."""
+    chart = roofline_chart(variant, label)
+    if chart is None:
+        return False
+    draw_png(chart, path)
     return True
 
 
 def breakdown_png(variants: list[dict[str, Any]], path: Path) -> bool:
     """Stacked bars of ms/step per category, one bar per variant with a breakdown."""
-    vs = [v for v in variants if v.get("breakdown")]
-    if not vs:
+    chart = breakdown_chart(variants)
+    if chart is None:
         return False
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(max(5.0, 1.6 * len(vs) + 3), 4.5), dpi=110)
-    names = distinct_labels(vs)
-    bottoms = [0.0] * len(vs)
-    max_total = max(sum(v["breakdown"]["ms"].get(c, 0.0) for c in CATEGORIES) for v in vs) or 1.0
-    for c in CATEGORIES:
-        vals = [v["breakdown"]["ms"].get(c, 0.0) for v in vs]
-        nm = [c in (v["breakdown"].get("not_measured") or {}) for v in vs]
-        bars = ax.bar(names, vals, bottom=bottoms, color=COLORS[c], label=LABELS[c], edgecolor="white")
-        for b, m in zip(bars, nm, strict=True):
-            if m:
-                b.set_hatch("//")
-        for b, val in zip(bars, vals, strict=True):  # the value on its segment when it has room
-            if val > 0 and b.get_height() >= 0.06 * max_total:
-                ax.text(b.get_x() + b.get_width() / 2, b.get_y() + val / 2, f"{val:.3g}",
-                        ha="center", va="center", fontsize=7, color="white")
-        bottoms = [b + v for b, v in zip(bottoms, vals, strict=True)]
-    for i, total in enumerate(bottoms):  # the step total above each bar
-        ax.text(i, total, f"{total:.3g} ms", ha="center", va="bottom", fontsize=8)
-    ax.set_ylim(0, max_total * 1.18)  # room for the totals and notes: nothing clipped
-    for i, v in enumerate(vs):
-        nm = v["breakdown"].get("not_measured") or {}
-        if nm:
-            ax.text(
-                i,
-                bottoms[i] + max_total * 0.07,
-                "not measured: " + ", ".join(LABELS[c] for c in nm),
-                ha="center",
-                fontsize=7,
-            )
-    comp = [bool(v["breakdown"].get("compensation")) for v in vs]
-    ax.set_ylabel("ms per step (" + ("clean step, tracer cost removed" if all(comp) else
-                                     "traced steps" if not any(comp) else "clean or traced: see each report") + ")")
-    ax.set_title("where the step time goes (categories sum to step time)", fontsize=9)
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    plt.setp(ax.get_xticklabels(), rotation=15, ha="right", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    draw_png(chart, path)
     return True
 
 
@@ -151,10 +161,13 @@ def write_run_plots(record: dict[str, Any], run_dir: Path) -> dict[str, Any]:
     except Exception as e:
         out["breakdown_error"] = f"{type(e).__name__}: {e}"
     for v, label in zip(variants, distinct_labels(variants), strict=True):
-        name = f"roofline-{_slug(label.replace('/', '-'))}.png"
+        chart = None
         try:
-            if roofline_png(v, run_dir / name):
-                out.setdefault("roofline", []).append(name)
+            chart = roofline_chart(v, label)
+            if chart is not None:
+                draw_png(chart, run_dir / f"{chart.key}.png")
+                out.setdefault("roofline", []).append(f"{chart.key}.png")
         except Exception as e:
+            name = f"{chart.key}.png" if chart is not None else label
             out.setdefault("roofline_errors", []).append(f"{name}: {type(e).__name__}: {e}")
     return out
