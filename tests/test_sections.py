@@ -203,7 +203,11 @@ def test_report_writes_the_format_its_output_file_names(run_dir, tmp_path, name,
     out = tmp_path / name
     _invoke("report", str(run_dir), "--output", str(out))
     text = out.read_text()
-    assert text == renderers()[fmt].render(build(report.record, str(run_dir)), RenderOptions(width=100))
+    options = RenderOptions(width=100, charts=f"{out.stem}-charts")  # a file's charts: in a folder beside it
+    rendered = build(report.record, str(run_dir))
+    assert text == renderers()[fmt].render(rendered, options)
+    for rel in renderers()[fmt].files(rendered, options):  # every chart it links is there
+        assert f"]({rel})" in text and (tmp_path / rel).read_text().startswith("<svg")
 
 
 def test_report_json_carries_everything_the_run_record_has(run_dir, raw) -> None:

@@ -50,11 +50,17 @@ def emit(record: Any, run_dir: str | None, fmt: str | None, output: Path | None,
     check_output(fmt, output)  # a command that ran first checked it already; report checks it here
     renderer = choose(fmt, output)
     report = build(record, run_dir, top)
-    text = renderer.render(report, RenderOptions(detail=detail, quiet=quiet, width=100))
+    # a file's charts go in a folder beside it (Markdown links them; stdout has none)
+    options = RenderOptions(detail=detail, quiet=quiet, width=100,
+                            charts=None if output is None else f"{output.stem}-charts")
+    text = renderer.render(report, options)
     if output is None:
         click.echo(text, nl=False)
         return True
     try:
+        for rel, content in renderer.files(report, options).items():
+            (output.parent / rel).parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(output.parent / rel, content)
         atomic_write_text(output, text)
     except OSError as e:
         raise InputError(f"cannot write the report to {output}: {e.strerror or e}") from None

@@ -15,6 +15,9 @@ class RenderOptions:
     quiet: bool = False  # the summary only
     width: int = 100  # terminal text: columns
     color: bool = False  # terminal text: ANSI colours
+    #: the folder, relative to the output file, whose chart files a renderer links (``Renderer.files``);
+    #: ``None`` (stdout): no chart files
+    charts: str | None = None
 
 
 class Renderer(ABC):
@@ -26,3 +29,8 @@ class Renderer(ABC):
     @abstractmethod
     def render(self, report: Report, options: RenderOptions) -> str:
         """The whole output as text."""
+
+    def files(self, report: Report, options: RenderOptions) -> dict[str, str]:
+        """Files the output links, by path relative to the output file's folder (Markdown: its charts
+        as SVG); written beside it. None by default."""
+        return {}

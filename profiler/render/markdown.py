@@ -1,11 +1,15 @@
 """A Markdown report (GitHub-flavoured): to paste into a pull request or an issue.
 
 Every section of the registry appears, in the registry's order; tables are pipe tables, breakdown bars
-are text bars, numbers are those of every other output."""
+are text bars, numbers are those of every other output. Written to a file, its figures (the charts of
+:mod:`profiler.export.charts`: breakdown, roofline per variant, compare, scaling) are SVG files in a
+folder beside it, linked as images — a code-hosting site shows them; on stdout there are none."""
 
 from __future__ import annotations
 
 from profiler.core.categories import CATEGORIES, SHORT
+from profiler.export.charts import Chart, breakdown_chart, compare_chart, roofline_chart, scaling_chart
+from profiler.export.svg import draw_svg
 from profiler.render.base import Renderer, RenderOptions
 from profiler.sections.blocks import Bar, Block, Line, fmt_ms
 from profiler.sections.document import Report
@@ -59,6 +63,46 @@ def _headline(report: Report) -> list[str]:
     return rows
 
 
+def figures(report: Report) -> dict[str, Chart]:
+    """The report's charts by where they go: ``breakdown`` (under the summary), ``roofline:<i>`` (the
+    i-th variant's roofline section), ``compare_table`` and ``scaling`` (those run sections)."""
+    rec = report.record.to_dict()
+    variants = [p.entry.to_dict() for p in report.variants]
+    out: dict[str, Chart | None] = {
+        "breakdown": breakdown_chart([v for v in variants if v.get("status") == "ok"])}
+    for i, (p, v) in enumerate(zip(report.variants, variants, strict=True)):
+        if v.get("status") == "ok" and not (v.get("roofline") or {}).get("not_measured"):
+            out[f"roofline:{i}"] = roofline_chart(v, p.label)
+    if rec.get("kind") == "compare":
+        from profiler.analysis.compare import saved_result
+
+        out["compare_table"] = compare_chart(saved_result(rec))
+    if isinstance(rec.get("scaling"), dict):
+        out["scaling"] = scaling_chart(rec["scaling"])
+    return {k: c for k, c in out.items() if c is not None}
+
+
+def chart_paths(report: Report, folder: str) -> dict[str, tuple[str, Chart]]:
+    """Each figure's file (``folder/<chart key>.svg``, a number added where two keys meet) and chart."""
+    out: dict[str, tuple[str, Chart]] = {}
+    used: set[str] = set()
+    for where, chart in figures(report).items():
+        name, n = chart.key, 1
+        while name in used:
+            n += 1
+            name = f"{chart.key}-{n}"
+        used.add(name)
+        out[where] = (f"{folder}/{name}.svg", chart)
+    return out
+
+
+def _image(paths: dict[str, tuple[str, Chart]], where: str) -> list[str]:
+    if where not in paths:
+        return []
+    path, chart = paths[where]
+    return [f"![{_esc(chart.alt or chart.title)}]({path.replace(' ', '%20')})", ""]
+
+
 class MarkdownRenderer(Renderer):
     name = "markdown"
     extensions = ("md", "markdown")
@@ -66,6 +110,7 @@ class MarkdownRenderer(Renderer):
     def render(self, report: Report, options: RenderOptions) -> str:
         rec = report.record
         s = rec.settings
+        paths: dict[str, tuple[str, Chart]] = chart_paths(report, options.charts) if options.charts else {}
         out = [f"# profiler {rec.kind} · {rec.scenario_name}", "",
                f"<sub>device {s.get('device')} · preset {s.get('preset')} · mode {s.get('mode')} · "
                f"{steps_phrase(s, rec.kind)} · status "
@@ -75,18 +120,21 @@ class MarkdownRenderer(Renderer):
             if sec.key == "first":
                 out += [md_block(b) for b in blocks] + [""]
         out += ["## Summary", "", *_headline(report), ""]
+        out += _image(paths, "breakdown")
         for w in rec.warnings:
             out.append(f"- ⚠ {_esc(w)}")
         if rec.warnings:
             out.append("")
         if options.quiet:
             return "\n".join(out).rstrip() + "\n"
-        for p in report.variants:
+        for i, p in enumerate(report.variants):
             if p.entry.status == "unavailable":
                 continue
             out += [f"## {p.label}", ""]
             for sec, blocks in report.variant_blocks(p, detail=True):
                 out += [f"### {sec.title}", ""]
+                if sec.key == "roofline":
+                    out += _image(paths, f"roofline:{i}")
                 for b in blocks:
                     out += [md_block(b), ""]
         skipped = [p.entry for p in report.variants if p.entry.status == "unavailable"]
@@ -96,6 +144,13 @@ class MarkdownRenderer(Renderer):
             if sec.key == "first":
                 continue
             out += [f"## {sec.title}", ""]
+            out += _image(paths, sec.key)
             for b in blocks:
                 out += [md_block(b), ""]
         return "\n".join(out).rstrip() + "\n"
+
+    def files(self, report: Report, options: RenderOptions) -> dict[str, str]:
+        """Each linked chart as a standalone SVG file (a white ground, its title, legend and notes)."""
+        if not options.charts:
+            return {}
+        return {path: draw_svg(chart, standalone=True) + "\n" for path, chart in chart_paths(report, options.charts).values()}
