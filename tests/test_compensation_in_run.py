@@ -411,3 +411,36 @@ def test_steady_clean_steps_have_no_drift() -> None:
     comp = out["breakdown"]["compensation"]
     assert comp["in_run"]["n_clean"] == 10 and "drift" not in comp["in_run"]
     assert comp["placed"]["per_record_us"] == pytest.approx(3.0, rel=0.02)
+
+
+def test_tracer_time_framework_overhead_cannot_hold_lands_inside_the_records() -> None:
+    # a TensorFlow-like step: the calibration puts the tracer's whole cost between records, but the
+    # 5.4 ms the run measured beyond the faults is more than the 2.18 ms of framework overhead the
+    # traced steps hold; the 3.22 ms left over was spent inside the records (1,200 in memory-bound
+    # ops, 600 in compute ops) and comes out of those categories 2:1, so the categories sum to the
+    # clean step and nothing stays as a residual
+    traced = {"data_loading": 0.0, "communication": 0.0, "memory_io": 7.36, "compute": 11.75,
+              "framework_overhead": 2.18, "idle": 0.0}
+    clean = 15.14
+    fault = 0.76
+    tracer = sum(traced.values()) - clean - fault
+    r = compensate(traced, {"memory_io": 1200, "compute": 600, "framework_overhead": 19},
+                   {"inside_us": 0.0, "outside_us": 1.5}, clean, fault_ms=fault, fixed_ms={"data_loading": 0.0},
+                   in_run=tracer_in_run([sum(traced.values())] * 3, [clean] * 9, clean))
+    spill = tracer - 2.18
+    assert r["clamped"]["framework_overhead"]["inside_records_ms"] == pytest.approx(spill)
+    assert r["ms"]["framework_overhead"] == 0.0
+    assert r["ms"]["memory_io"] == pytest.approx(7.36 - fault - spill * 2 / 3, rel=1e-6)
+    assert r["ms"]["compute"] == pytest.approx(11.75 - spill / 3, rel=1e-6)
+    assert r["residual_pct"] == pytest.approx(0.0, abs=0.05)
+    assert any("framework overhead could not hold" in n for n in r["notes"])
+    assert not any("kept at 0" in w for w in r["warnings"])
+    # a floor stops a category; the rest goes to the others; what none can take stays, said
+    r = compensate(traced, {"memory_io": 1200, "compute": 600, "framework_overhead": 19},
+                   {"inside_us": 0.0, "outside_us": 1.5}, clean, fault_ms=fault, fixed_ms={"data_loading": 0.0},
+                   in_run=tracer_in_run([sum(traced.values())] * 3, [clean] * 9, clean),
+                   floors_ms={"memory_io": 6.5, "compute": 11.7})
+    room = (7.36 - fault - 6.5) + (11.75 - 11.7)
+    assert r["clamped"]["framework_overhead"]["inside_records_ms"] == pytest.approx(room)
+    assert r["residual_pct"] == pytest.approx(100 * (spill - room) / clean, rel=1e-6)
+    assert any("kept at 0" in w for w in r["warnings"])

@@ -269,6 +269,32 @@ def roofline_floors(roofline: dict[str, Any] | None, calibration: dict[str, Any]
     return {"ms": {c: v for c, v in ms.items() if n[c]}, "ops": {c: k for c, k in n.items() if k}}
 
 
+def _take_in_proportion(
+    comp: dict[str, float | None], amount: float, weights: dict[str, float], floors: dict[str, float]
+) -> float:
+    """Take ``amount`` ms out of ``comp``'s categories in proportion to ``weights``, none below its
+    floor (a category that reaches it passes the rest to the others); returns what was taken."""
+    taken = 0.0
+    open_ = {c: w for c, w in weights.items() if w > 0}
+    while amount - taken > 1e-12 and open_:
+        total = sum(open_.values())
+        want = amount - taken
+        full = []
+        for c, w in open_.items():
+            room = (comp[c] or 0.0) - floors.get(c, 0.0)
+            share = want * w / total
+            if share >= room:
+                share = max(room, 0.0)
+                full.append(c)
+            comp[c] = (comp[c] or 0.0) - share
+            taken += share
+        if not full:
+            break
+        for c in full:
+            open_.pop(c)
+    return taken
+
+
 def compensate(
     traced_ms: dict[str, float | None],
     records_per_step: dict[str, float],
@@ -404,10 +430,32 @@ def compensate(
             notes.append(f"{taken:.2f} ms of page-fault time that memory I/O could not hold (its floor "
                          f"{mk['floor_ms']:.2f} ms) taken from compute and framework overhead in proportion: "
                          "faults are paid in whichever op first touches fresh memory")
+    # the tracer's time between records is taken from framework overhead as the calibration's ratio
+    # says; where framework overhead holds less than that (the run's measured total is larger than
+    # the calibrated split leaves room for), the rest was spent inside the records: it comes out of
+    # the categories that hold records, in proportion to their records, each down to its floor
+    fo = clamped.get(FRAMEWORK_OVERHEAD)
+    if fo is not None and method == "in run" and outside_us > 0 and total_records > 0:
+        spill = min(fo["kept_ms"] - fo["would_be_ms"], total_records * outside_us / 1e3)
+        taken = _take_in_proportion(
+            comp, spill,
+            {c: float(records_per_step.get(c) or 0.0) for c in CATEGORIES
+             if c not in (FRAMEWORK_OVERHEAD, *fixed) and c not in clamped and comp.get(c) is not None},
+            floors,
+        )
+        if taken > 0:
+            fo["inside_records_ms"] = taken
+            notes.append(
+                f"{taken:.2f} ms of the tracer's cost that framework overhead could not hold (the calibration puts "
+                f"{100 * (1 - inside_us / (inside_us + outside_us)):.0f}% of it between records) taken from the "
+                "categories holding the records, in proportion to their records: the run's total is measured, "
+                "where it lands is not"
+            )
     comp_step = sum(v for v in comp.values() if v is not None)
     removed = sum(float(traced_ms.get(c) or 0.0) for c in CATEGORIES if c not in nm) - comp_step
     for c, k in clamped.items():
-        if ref and k["kept_ms"] - k["would_be_ms"] - k.get("faults_elsewhere_ms", 0.0) < CLAMP_WORTH_WARNING * ref:
+        placed_elsewhere = k.get("faults_elsewhere_ms", 0.0) + k.get("inside_records_ms", 0.0)
+        if ref and k["kept_ms"] - k["would_be_ms"] - placed_elsewhere < CLAMP_WORTH_WARNING * ref:
             continue  # what it could not take was placed elsewhere (fault time), or is too small to say
         if k["floor_ms"] > 0:
             warnings.append(
