@@ -1,20 +1,11 @@
-"""``report.html``: one self-contained page of a run record, readable offline.
+"""``report.html``: one self-contained page of a run record, readable offline (docs/cli.md).
 
-No network and no external file: the CSS and the few lines of JavaScript (sorting the tables) are
-inlined, and the charts are inline SVG written by :mod:`profiler.export.svg` — stacked rectangles,
-log axes and error bars need no plotting library, and hand-written SVG keeps the page small and its
-numbers in the DOM as text, where the browser test reads them back. Key figures carry a ``data-key``
+No network and no external file: the CSS and the JavaScript that sorts the tables are inlined; the
+charts are inline SVG drawn by :func:`profiler.export.svg.draw_svg` from the chart objects of
+:mod:`profiler.export.charts`, the objects the PNGs are drawn from. Key figures carry a ``data-key``
 attribute (``step-median:<framework>/<variant>``, ``compare-step:…``, ``scale-median:<series>@<n>``,
-``roofline-ms:…``) that ``tests/test_html_report.py`` compares with ``run.json``.
-
-What a page holds depends on the run's kind: every run the summary (step time with its CI, the
-traced breakdown as a stacked bar), the verdicts, the warnings and how to open the Chrome trace;
-per variant its breakdown table, roofline (numbered points, legend), sortable top-ops table and the
-probes' figures with small time series of what they sampled (RSS, CPU, NVML power/clocks/util);
-a ``compare`` run its table and chart with 95% CI error bars; a ``scale`` run its speedup chart
-(error bars: slowest–fastest repeat) and table. Figures come from the run record (``run.json``);
-only the probe time series are read from the workers' saved events (the event store), since the
-record keeps their summaries, not the samples.
+``roofline-ms:…``) that ``tests/test_html_report.py`` compares with ``run.json``. Only the probe time
+series are read from the workers' saved events; everything else comes from the record.
 """
 
 from __future__ import annotations
