@@ -9,6 +9,7 @@ owner record and the workers' saved pids are checked too. ``report`` afterwards 
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import signal
@@ -81,17 +82,31 @@ def start(tmp_path: Path, variant: str, tag: str, *extra: str, env: dict | None 
     return proc, mark
 
 
-def wait_for(mark: Path, proc: subprocess.Popen, timeout: float = 60.0) -> tuple[int, int]:
-    """Until the worker hangs (it writes its pid and its child's): (worker pid, child pid)."""
+def wait_for_mark(mark: Path, proc: subprocess.Popen, timeout: float = 60.0) -> list[str]:
+    """Until a process of the run stops where the test wants it and says so in ``mark`` (written
+    whole: a temporary name, then a rename): the words it wrote."""
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if mark.exists():
-            worker, child = map(int, mark.read_text().split())
-            return worker, child
+            return mark.read_text().split()
         if proc.poll() is not None:
             raise AssertionError(f"profiler ended first ({proc.returncode}): {proc.stderr.read()[-2000:]}")
         time.sleep(0.05)
-    raise AssertionError("the worker never reached its hang")
+    raise AssertionError(f"nothing reached its hang within {timeout:g} s ({mark.name})")
+
+
+def wait_for(mark: Path, proc: subprocess.Popen, timeout: float = 60.0) -> tuple[int, int]:
+    """Until the worker hangs (it writes its pid and its child's): (worker pid, child pid)."""
+    worker, child = map(int, wait_for_mark(mark, proc, timeout))
+    return worker, child
+
+
+def kill_and_scan(proc: subprocess.Popen, tag: str) -> None:
+    """SIGKILL the profiler; nothing of the run may be left after the guardian's grace."""
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=10)
+    left = survivors(tag, within_s=15)
+    assert not left, describe(left)
 
 
 def alive(pid: int) -> bool:
@@ -245,3 +260,133 @@ def test_disk_full_while_exporting_the_trace(tmp_path):
     assert rec["status"] == "failed" and "trace.json.gz" in rec["failure"]["path"]
     assert not (run / "trace.json.gz").exists() and not list(tmp_path.rglob("*.tmp"))
     assert not survivors(tag, within_s=5)
+
+
+# A scenario file whose declaration never comes: when the profiler's reader imports it
+# (``--describe``), it starts a child and hangs, saying so in $READ_MARK.
+HANGS_WHEN_READ = """
+import os, subprocess, sys, time
+if "--describe" in sys.argv:
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    mark = os.environ["READ_MARK"]
+    with open(mark + ".part", "w") as f:
+        f.write(f"{os.getpid()} {child.pid}")
+    os.replace(mark + ".part", mark)
+    while True:
+        time.sleep(0.1)
+"""
+
+
+def test_sigkill_while_reading_a_scenario_file_leaves_no_process_behind(tmp_path):
+    """The worker that reads a user's scenario declaration (core/registry.py) dies with the
+    profiler, and so does what the file started when imported."""
+    tag = uuid.uuid4().hex
+    f = tmp_path / "reads_forever.py"
+    f.write_text(HANGS_WHEN_READ)
+    mark = tmp_path / "read.mark"
+    e = {**os.environ, "CHAOS_TAG": tag, "PROFILER_AUTO_CALIBRATE": "0", "READ_MARK": str(mark)}
+    proc = subprocess.Popen([sys.executable, "-m", "profiler", "trace", "-s", str(f), "--out", str(tmp_path / "runs")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT, env=e, text=True)
+    try:
+        reader, child = wait_for(mark, proc)
+        assert set(tagged(tag)) >= {proc.pid, reader, child}
+        assert os.getpgid(reader) == reader != os.getpgid(proc.pid)  # its own group
+        kill_and_scan(proc, tag)
+    finally:
+        for p in tagged(tag):
+            os.kill(p, signal.SIGKILL)
+
+
+# Stands in for a tracer-cost worker that never ends: a sitecustomize (on PYTHONPATH) that, in the
+# ``python -m profiler.run.tracer_cost`` child of ``profiler calibrate`` only, starts a child and hangs.
+TRACER_COST_HANGS = """
+import os, subprocess, sys, time
+if "profiler.run.tracer_cost" in getattr(sys, "orig_argv", sys.argv):
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    mark = os.environ["CAL_MARK"]
+    with open(mark + ".part", "w") as f:
+        f.write(f"{os.getpid()} {child.pid}")
+    os.replace(mark + ".part", mark)
+    while True:
+        time.sleep(0.1)
+"""
+
+
+def test_sigkill_of_calibrate_leaves_no_worker_behind(tmp_path):
+    """``profiler calibrate`` measures the tracers' cost in a child per framework: killed while one
+    runs, nothing of it survives, and nothing is cached."""
+    tag = uuid.uuid4().hex
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(TRACER_COST_HANGS)
+    mark, cache = tmp_path / "cal.mark", tmp_path / "cache"
+    path = os.pathsep.join(p for p in (str(site), os.environ.get("PYTHONPATH")) if p)
+    e = {**os.environ, "CHAOS_TAG": tag, "PROFILER_CACHE_DIR": str(cache), "CAL_MARK": str(mark), "PYTHONPATH": path}
+    proc = subprocess.Popen([sys.executable, "-m", "profiler", "calibrate", "--quick", "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT, env=e, text=True)
+    try:
+        worker, child = wait_for(mark, proc, timeout=300)  # after the CPU rounds (seconds)
+        assert b"profiler.run.tracer_cost" in Path(f"/proc/{worker}/cmdline").read_bytes()
+        assert set(tagged(tag)) >= {proc.pid, worker, child}
+        kill_and_scan(proc, tag)
+    finally:
+        for p in tagged(tag):
+            os.kill(p, signal.SIGKILL)
+    assert not list(cache.glob("calibration-*"))  # killed before saving
+
+
+# The parent's own save phase, after the worker ended: each file it writes there, and which write of it.
+SAVE_WRITES = {"trace-export": ("trace.json.gz", 1), "page": ("report.html", 1), "final-record": ("run.json", 3)}
+
+
+@pytest.mark.parametrize("at", list(SAVE_WRITES))
+def test_sigkill_while_saving_loses_nothing_collected(tmp_path, at):
+    """SIGKILL of the profiler in its final save, stopped mid-write by the fault injection (``HANG``:
+    the file's temporary file exists): no process survives; ``report`` later shows the run ``killed``
+    with every step the worker finished, every file whole, and no partial file left."""
+    name, nth = SAVE_WRITES[at]
+    tag = uuid.uuid4().hex
+    mark, out = tmp_path / "save.mark", tmp_path / "runs"
+    e = {**os.environ, "CHAOS_TAG": tag, "PROFILER_AUTO_CALIBRATE": "0",
+         "PROFILER_FAULT": f"write:{nth}:HANG:{name}", "PROFILER_FAULT_MARK": str(mark)}
+    proc = subprocess.Popen([sys.executable, "-m", "profiler", "trace", "-s", str(DATA / "scenarios" / "faulty.py"),
+                             "-v", "ok", "--out", str(out), "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT, env=e, text=True)
+    try:
+        pid, where = wait_for_mark(mark, proc, timeout=120)
+        assert int(pid) == proc.pid and Path(where).name == name  # the parent, saving that file
+        assert list(out.rglob(f".{name}.*.tmp"))  # mid-write: the partial file is there
+        kill_and_scan(proc, tag)
+    finally:
+        for p in tagged(tag):
+            os.kill(p, signal.SIGKILL)
+    run = the_run(tmp_path)
+    rec = json.loads((run / "run.json").read_text())
+    assert rec["status"] == "running" and rec["owner"]["pid"] == proc.pid  # as the kill left it
+    (measured,) = rec["variants"]
+    assert measured["status"] == "ok" and measured["step_ms"]["n_steps"] >= 1  # the worker had finished
+    r = subprocess.run([sys.executable, "-m", "profiler", "report", str(run), "--json"], capture_output=True,
+                       text=True, cwd=ROOT, timeout=120, env={**os.environ, "PROFILER_AUTO_CALIBRATE": "0"})
+    assert r.returncode in (0, 1), r.stderr
+    assert "Traceback" not in r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["status"] == "killed", doc["status"]
+    (v,) = doc["variants"]
+    assert v["status"] == "ok" and v["step_ms"]["n_steps"] == measured["step_ms"]["n_steps"]
+    assert not [p for p in run.rglob("*") if p.name.endswith(".tmp")]  # no partial file left
+    # every file whole: the record, the worker's events, the trace rebuilt from them, the page
+    rec = json.loads((run / "run.json").read_text())
+    assert rec["status"] == "killed" and rec["trace"] == "trace.json.gz"
+    from profiler.core.events import EventTable
+    from profiler.export.chrome import ChromeTraceExporter
+
+    events = EventTable.load(run / measured["events"])
+    assert len(events) == measured["n_events"] > 0
+    ChromeTraceExporter().write(events, tmp_path / "alone.json.gz")  # the worker's events, exported alone
+
+    def spans(path: Path) -> list[tuple[str, str]]:
+        with gzip.open(path, "rt") as f:
+            return sorted((e["ph"], e["name"]) for e in json.load(f)["traceEvents"] if e["ph"] != "M")
+
+    assert spans(run / "trace.json.gz") == spans(tmp_path / "alone.json.gz") != []
+    assert (run / "report.html").read_text().rstrip().endswith("</html>")

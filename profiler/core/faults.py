@@ -15,6 +15,12 @@ Fields: the operation (``write``), the count N (``N+``: the Nth and every later 
 shell pattern matched against the file's name; several rules are separated by ``;``. Each process
 counts its own writes: worker processes inherit the variable and count theirs (use the pattern to aim
 at one file). Tests use :func:`inject` instead of the environment.
+
+``HANG`` in place of the errno name stops the process at that write instead, for crash tests: the
+temporary file of the write exists (as it would mid-write), the process writes its pid and the
+file's path to ``$PROFILER_FAULT_MARK`` (when set) and waits there until a signal ends it::
+
+    PROFILER_FAULT=write:1:HANG:trace.json.gz   # stop while exporting the trace (then SIGKILL it)
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import errno
 import fnmatch
 import os
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +38,11 @@ from pathlib import Path
 from profiler.core.errors import InputError
 
 FAULT_ENV = "PROFILER_FAULT"
+#: where a process stopped by a ``HANG`` rule announces itself (``PID PATH``)
+MARK_ENV = "PROFILER_FAULT_MARK"
 OPERATIONS = ("write",)
+#: the code of a ``HANG`` rule (no errno is negative)
+HANG = -1
 
 
 @dataclass
@@ -69,9 +80,10 @@ def parse(spec: str) -> list[Rule]:
             nth = 0
         if nth < 1:
             raise InputError(f"{FAULT_ENV}: the count must be a positive integer (N or N+), got {n!r}")
-        code = getattr(errno, name.upper(), None)
-        if not isinstance(code, int) or not name.upper().startswith("E"):
-            raise InputError(f"{FAULT_ENV}: unknown errno name {name!r} (e.g. ENOSPC, EIO, EACCES, ENAMETOOLONG)")
+        code = HANG if name.upper() == "HANG" else getattr(errno, name.upper(), None)
+        if not isinstance(code, int) or not (code == HANG or name.upper().startswith("E")):
+            raise InputError(f"{FAULT_ENV}: unknown errno name {name!r} (e.g. ENOSPC, EIO, EACCES, ENAMETOOLONG, "
+                             "or HANG)")
         rules.append(Rule(op, nth, code, fields[3] if len(fields) > 3 and fields[3] else None, onwards))
     return rules
 
@@ -105,9 +117,24 @@ def check(op: str, path: Path | str) -> None:
     if _injected is None and not os.environ.get(FAULT_ENV):
         return
     with _lock:
-        for rule in _active():
-            if rule.hit(op, Path(path)):
-                raise OSError(rule.code, os.strerror(rule.code), str(path))
+        code = next((rule.code for rule in _active() if rule.hit(op, Path(path))), None)
+    if code == HANG:
+        hang(path)
+    elif code is not None:
+        raise OSError(code, os.strerror(code), str(path))
+
+
+def hang(path: Path | str) -> None:
+    """Stop here until a signal ends the process (a ``HANG`` rule): announce ``PID PATH`` in
+    ``$PROFILER_FAULT_MARK`` first (written whole: a temporary name, then a rename)."""
+    mark = os.environ.get(MARK_ENV)
+    if mark:
+        tmp = f"{mark}.{os.getpid()}.part"
+        with open(tmp, "w") as f:
+            f.write(f"{os.getpid()} {os.fspath(path)}\n")
+        os.replace(tmp, mark)
+    while True:
+        time.sleep(3600)
 
 
 @contextlib.contextmanager

@@ -4,10 +4,14 @@ Such a run's ``run.json`` still says ``running``. Every record names the process
 (``owner``: pid, host, start time, from :func:`profiler.run.owner.owner_process`), so the next ``profiler report`` can
 tell a run still in progress from one whose writer is gone: :func:`recover_stale` then builds the
 entries of its workers from what they saved (their checkpoints or final ``result.json`` and
-``events.npz``), marks the run ``killed`` and saves the record, so nothing collected is lost.
+``events.npz``), marks the run ``killed`` and saves the record, so nothing collected is lost. A run
+killed while saving (after its workers) also gets its trace rebuilt from what they saved, and the
+temporary files of the writes it never finished are removed.
 """
 
 from __future__ import annotations
+
+import contextlib
 
 from profiler.core.errors import InputError
 from profiler.core.events import EventTable
@@ -54,6 +58,9 @@ def _recover(record: RunRecord, run: RunDir, final: str, why: str) -> bool:
         sc = Scenario(name=str(sc_dict.get("name", "?")), summary="", implementations=(), presets={},
                       unit=unit if isinstance(unit, str) else "step")
     have = {v.key for v in record.variants if v.key}
+    _remove_partial_files(run)
+    # killed while saving (after its workers ended): the trace is rebuilt from what they saved too
+    kept = [] if record.trace else _saved_events(record, run)
     tables: list[EventTable] = []
     workers = run.path / WORKERS_DIR
     for d in sorted(workers.iterdir()) if workers.is_dir() else []:
@@ -74,10 +81,28 @@ def _recover(record: RunRecord, run: RunDir, final: str, why: str) -> bool:
         settle_counts(record)
     if final != KILLED and not tables:
         return False  # nothing more to report than the record says
-    finish_record(record, run, tables, record.scenario_name)
+    finish_record(record, run, kept + tables, record.scenario_name)
     record.status = final
     record.warnings.append(why)
     if final != KILLED:
         record.sections["failure"] = {"reason": why, "errno": None, "path": None}
     run.write_record(record)
     return True
+
+
+def _remove_partial_files(run: RunDir) -> None:
+    """The temporary files of writes its dead writer never finished (``.NAME.*.tmp``, from
+    :func:`profiler.core.files.temp_for`): the complete files stay, the partial ones go."""
+    for p in run.path.rglob(".*.tmp"):
+        with contextlib.suppress(OSError):
+            p.unlink()
+
+
+def _saved_events(record: RunRecord, run: RunDir) -> list[EventTable]:
+    """The events of the entries the record already has, as their workers saved them."""
+    out = []
+    for v in record.variants:
+        if v.events and (run.path / v.events).is_file():
+            with contextlib.suppress(InputError, OSError, ValueError, TypeError, KeyError):
+                out.append(EventTable.load(run.path / v.events))
+    return out
