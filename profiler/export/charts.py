@@ -292,7 +292,9 @@ def chart_bars(result: dict[str, Any]) -> list[dict[str, Any]]:
 def compare_chart(result: dict[str, Any]) -> Chart | None:
     """compare's figure: per row (framework × variant) a bar of its headline time, split by the
     breakdown's shares, with the 95% CI of the step median as an error bar; a row that did not run
-    shows its status. ``None`` when no row has a headline."""
+    shows its status. ``None`` when no row has a headline; :class:`KeyError` for a result that is not
+    a compare result (no ``unit``, ``settings`` or ``scenario``)."""
+    unit, settings, scenario = result["unit"] or "step", result["settings"] or {}, result["scenario"]
     bars = chart_bars(result)
     if not any(b["headline_s"] is not None for b in bars):
         return None
@@ -319,10 +321,8 @@ def compare_chart(result: dict[str, Any]) -> Chart | None:
              for i, b in enumerate(bars) if b["headline_s"] is not None]
     texts += [Text(float(i), 0.0, str(b["status"] or "–"), color="#b00", dy=6)
               for i, b in enumerate(bars) if b["headline_s"] is None]
-    unit = result.get("unit") or "step"
-    settings = result.get("settings") or {}
     return Chart(
-        "compare", f"{result.get('scenario')} · {result.get('mode')} · preset {settings.get('preset')}",
+        "compare", f"{scenario} · {result.get('mode')} · preset {settings.get('preset')}",
         "error bars: 95% CI of the step median" if ci else "", f"seconds per {unit}", tuple(series),
         unit="s", alt="compare chart", categories=tuple(b["label"] for b in bars),
         xlim=(-0.6, len(bars) - 0.4), ylim=(0.0, max(tops) * 1.18), texts=tuple(texts),
