@@ -68,4 +68,6 @@ def cli():
 # own (tests/test_calibrate.py covers the automatic one), so traces never calibrate on their own, and
 # none reads the calibration this machine's user may have cached (an empty cache of the session's).
 os.environ.setdefault("PROFILER_AUTO_CALIBRATE", "0")
+# a disturbed variant is measured once as the test asked; tests/test_remeasure.py turns this back on
+os.environ.setdefault("PROFILER_REMEASURE", "0")
 os.environ.setdefault("PROFILER_CACHE_DIR", tempfile.mkdtemp(prefix="profiler-tests-cache-"))

@@ -139,9 +139,17 @@ def show(b: Breakdown, view: View) -> tuple[Block, ...]:
         out.append(Line(f"the breakdown describes {b.describes}", "strong"))
     if b.compensation is not None:
         out.extend(compensation_lines(b.compensation))
+    again = b.reliability.extra.get("remeasured") if b.reliability is not None else None
+    again = again if isinstance(again, dict) else None
     if b.reliability is not None and not b.reliability.reliable:
-        out.append(Line("unreliable: the machine disturbed this measurement and nothing measured it again — "
+        how = ("it was measured again and disturbed again" if again
+               else "nothing measured it again")
+        out.append(Line(f"unreliable: the machine disturbed this measurement and {how} — "
                         + "; ".join(b.reliability.why or ("no reason recorded",)), "bad"))
+    elif again is not None:
+        first = "; ".join(str(w) for w in again.get("first_why") or ()) or "no reason recorded"
+        out.append(Line(f"measured again ({number(again, 'seconds') or 0:.1f} s): the first "
+                        f"measurement was disturbed — {first}", "dim"))
     ib = b.input_bound
     if ib is not None:
         if ib.verdict == "not measured" or ib.pct is None:
