@@ -1,10 +1,14 @@
-"""Kill the profiler for real, in each phase of a worker, and find no process of the run left.
+"""Kill the profiler for real, in each phase of a worker and in its own final save, and find no
+process of the run left; kill it while its short-lived helpers run (the reader of a user's scenario
+file, ``profiler calibrate``'s tracer-cost worker), and find none of them left either.
 
 Slow tier: each test starts a real profiler and a worker (a Python-only scenario, no framework).
 Every process of the run carries a tag in its environment (inherited by the worker, its children and
 the guardian), so survivors are found by scanning /proc, whatever their process group; the run's
 owner record and the workers' saved pids are checked too. ``report`` afterwards shows the run
-``killed`` with the steps its worker had finished.
+``killed`` with the steps its worker had finished. The save phase is reached without a sleep: the
+fault injection's ``HANG`` stops the profiler in the middle of the write chosen
+(``profiler/core/faults.py``) and says so in a file the test polls for.
 """
 
 from __future__ import annotations
