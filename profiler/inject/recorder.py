@@ -57,7 +57,14 @@ from typing import Any
 from profiler.core import defaults
 from profiler.core.clock import now_ns
 from profiler.core.events import DATA_LOADING, REGION, STEP, WARMUP, EventBuilder, EventTable
-from profiler.core.protocol import COMMAND_SPEC_ENV, COMMAND_STEPS_ENV, EVENTS_FILE, HARNESS_TID, RESULT_FILE
+from profiler.core.protocol import (
+    COMMAND_SPEC_ENV,
+    COMMAND_STEPS_ENV,
+    EVENTS_FILE,
+    HARNESS_TID,
+    RESULT_FILE,
+    ProgressChannel,
+)
 from profiler.core.usage import usage_delta, usage_now
 
 #: Step sources, lowest to highest preference. ``marker`` (``--step-marker``) and ``profile.step``
@@ -143,6 +150,9 @@ class StepRecorder:
         self._stop_ticking = threading.Event()
         self._undo: list[Callable[[], None]] = []
         self.result: dict[str, Any] = {"status": "running", "pid": self.pid, "phases": {}, "probes": {}}
+        #: the parent reads the machine around the clean steps (run/window.py) on these messages,
+        #: as it does for a scenario's worker
+        self.progress = ProgressChannel()
 
     # boundaries --------------------------------------------------------------------------------
     def boundary(self, source: str, t_ns: int | None = None, start_ns: int | None = None) -> None:
@@ -210,6 +220,11 @@ class StepRecorder:
 
     def _window(self) -> None:
         done = len(self.bounds) - 1
+        first_clean = self.skip + self.warmup
+        if done == first_clean:
+            self.progress.send(phase="measure", t_ns=now_ns())
+        elif done == first_clean + self.steps:
+            self.progress.send(measured=True, t_ns=now_ns())
         if (
             self.probe_names
             and self.trace_start is None
