@@ -35,3 +35,15 @@ def test_the_estimate_is_the_mean_worker_time_times_the_workers_left() -> None:
 
 def test_one_worker_has_no_overall_line() -> None:
     assert ProgressView([SimpleNamespace(key="w")], enabled=False).overall is None
+
+
+def test_a_worker_added_on_the_way_gets_its_own_line() -> None:
+    jobs = [SimpleNamespace(key="w0"), SimpleNamespace(key="w1")]
+    view = ProgressView(jobs, enabled=False, clock=FakeClock())
+    again = SimpleNamespace(key="w0-again")  # a disturbed variant measured again
+    view.update(again, {"step": 1, "total": 3})  # nothing to show before it announced a phase
+    assert "w0-again" not in view.tasks
+    view.update(again, {"phase": "measure"})
+    task = view.progress.tasks[view.tasks["w0-again"]]
+    assert task.description == "w0-again" and task.fields["phase"] == "measure"
+    assert view.remaining() == "0 of 2 done"  # the estimate counts the planned workers

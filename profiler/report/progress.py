@@ -55,7 +55,10 @@ class ProgressView:
     def update(self, job: Any, msg: dict[str, Any]) -> None:
         tid = self.tasks.get(job.key)
         if tid is None:
-            return
+            if "phase" not in msg:
+                return
+            # a worker the run added on its way (a disturbed variant measured again): its own line
+            tid = self.tasks[job.key] = self.progress.add_task(job.key, total=None, phase="queued", start=False)
         if "phase" in msg:
             self.started.setdefault(job.key, self.clock())
             self.progress.start_task(tid)
