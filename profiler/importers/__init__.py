@@ -1,14 +1,11 @@
-"""Readers of framework profiler output (torch.profiler/Kineto JSON, TensorFlow XSpace, MXNet Chrome
-JSON) into the event model, and ``profiler report TRACE``: a trace users already have, analysed and
-saved like a run of ours.
+"""Readers of other tools' profiles (torch.profiler/Kineto JSON, TensorFlow XSpace, MXNet Chrome JSON)
+into the event model, for ``profiler report TRACE``.
 
-:func:`load_trace` picks the reader from the file: ``*.xplane.pb`` (or a TensorBoard log directory
-holding one) → :func:`profiler.importers.xspace.load_xspace`; Chrome JSON (``.json``/``.json.gz``)
-→ the Kineto reader when the document is torch.profiler's (``schemaVersion``, ``deviceProperties``,
-Kineto categories), else :func:`profiler.importers.mxnet_json.load_mxnet_profile`. A folder of
-Chrome JSON traces (:func:`trace_folder_files`) is read as the ranks of one job
-(:func:`load_rank_traces`; traces that are not are refused, :func:`job_mismatches`). Readers are
-imported only when used. Importers never import a framework: recorded profiles are analysed anywhere.
+:func:`load_trace` picks the reader from the file; :func:`trace_folder_files` and
+:func:`load_rank_traces` read a folder of traces as the ranks of one job (:func:`job_mismatches`
+refuses those that are not). Readers are imported only when used, and no importer imports a
+framework: recorded profiles are analysed anywhere. Formats and rules: ``docs/traces.md``
+("Readers").
 """
 
 from __future__ import annotations

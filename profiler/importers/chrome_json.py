@@ -1,18 +1,10 @@
 """Chrome trace JSON (Kineto's, MXNet's, ours), plain or gzipped, read fast and lean.
 
-The file is read once into bytes (gunzipped when it starts with the gzip magic). msgspec then
-splits the document into its top-level facts and **one raw byte slice per event**
-(:class:`msgspec.Raw`, a view into those bytes: no per-event dict is built). Readers decode each
-slice into :class:`Event` — a struct with only the fields they use, every other key skipped by the
-decoder — one at a time, so at most one event object is alive at once.
-
-Measured on real torch.profiler traces (``benchmarks/kineto_import.py``): msgspec's typed decode is
-faster than ``json.loads`` and orjson (both build a dict per event) and far leaner; the figures are in
-``docs/breakdown.md``.
-
-Before reading, the memory the import would need (about :data:`BYTES_NEEDED_PER_BYTE` times the
-uncompressed size) is compared with what the machine has free; a trace that cannot fit is refused
-with the size it would need, never read into an out-of-memory kill.
+:func:`read_chrome` / :func:`parse_chrome` split the document with msgspec into its top-level facts
+and one raw byte slice per event; readers decode each slice into :class:`Event` (only the fields
+they use, no per-event dict). :func:`check_fits` refuses, before reading, a trace the machine cannot
+hold. Why msgspec, and the memory rule: ``docs/traces.md`` ("One fast path"); figures in
+``docs/breakdown.md`` ("Traces you already have").
 """
 
 from __future__ import annotations

@@ -1,64 +1,11 @@
 """torch.profiler (Kineto) Chrome JSON traces read into the shared event model.
 
-What ``prof.export_chrome_trace()`` (and ``tensorboard_trace_handler``) write, and how it maps. Kineto
-renamed its categories between torch 1.10 and 1.11; both are read (a table of the dialects, with the
-fixture that tests each, is in ``docs/traces.md``):
-
-==========================================  ===================================================================
-Kineto ``cat`` (torch >= 1.11 / <= 1.10)    here
-==========================================  ===================================================================
-``cpu_op`` / ``Operator``                   ``op`` — ``args["Input Dims"]`` (1.8: ``Input dims``) becomes the
-                                            shapes column, ``args.flops`` the FLOPs column; conv/pool
-                                            ``Concrete Inputs`` and a non-float ``Input type`` kept in args
-``user_annotation``                         ``data_loading`` for the DataLoader's
-                                            ``enumerate(DataLoader)#...__next__`` (an ``Operator`` up to 1.10,
-                                            read so too); ``collective`` for a communication op's own
-                                            annotation (``gloo:all_reduce``, ``nccl:all_reduce``); ``region``
-                                            otherwise
-``Operator`` named ``label#detail``,         ``region`` (``collective`` for ``nccl:``/``gloo:``): up to 1.10 a
-``nccl:...``, ``gloo:...`` (no ``::``)      ``record_function`` range was an Operator; from 1.11 it is a
-                                            ``user_annotation``, read the same
-``ProfilerStep#N`` under any host category  ``step`` (a ``user_annotation`` since 1.11, an ``Operator`` before);
-                                            under ``gpu_user_annotation`` it is the device's copy: a region
-``kernel`` / ``Kernel``                     ``kernel`` on the device stream ``args.device``/``args.stream``
-                                            (1.8-1.10 write the track as ``"tid": "stream 7"``); grid, block,
-                                            registers, shared memory, occupancy estimate kept in args
-``gpu_memcpy``/``gpu_memset`` / ``Memcpy``/``Memset``   ``memcpy``/``memset`` on their stream
-``cuda_runtime``/``cuda_driver`` / ``Runtime``  ``runtime`` (host-waits-for-device calls, CUDA and HIP:
-                                            ``sync``), correlation id kept; HIP (ROCm) traces name their calls
-                                            ``hipLaunchKernel`` ... under ``cuda_runtime``
-``python_function`` / ``Python``            ``python``
-``gpu_user_annotation``, ``cuda_sync``      ``region`` on the device stream (``cuda_sync``'s context-wide
-                                            records, stream -1, on a track of their own)
-``Trace``                                   ``phase`` (the profiler's own whole-window span)
-``DataLoader``                              ``data_loading``
-``overhead``, ``cuda_profiler_range``       ``region``
-anything else                               skipped, counted and named (``unknown_categories``)
-==========================================  ===================================================================
-
-Flows (``s``/``f``: Kineto's ``ac2g`` launch -> kernel and ``fwdbwd`` arrows) are kept in the table's
-``flows`` columns (device endpoints re-filed like their kernels) so an export draws them again; the
-launch arrows of older versions (``async`` named ``launch``, ``async_cpu_to_gpu``) are read as
-``ac2g``; instants are dropped.
-Kineto writes ``ts``/``dur`` in microseconds (integers up to torch 1.10, three decimals since); they
-become integer nanoseconds. ``displayTimeUnit`` is a viewer's hint and changes nothing. Where the
-trace has ``baseTimeNanoseconds`` its ``ts`` are relative to it and are put back on the Unix clock;
-where it has none and its ``ts`` are fractional microseconds since 1970 (more digits than a double
-holds), they are read from their text, to the nanosecond (:func:`exact_ns`); below that every
-timestamp is still the nanosecond written (:func:`us_to_ns`). Device events carry the
-GPU index as ``pid``; they are filed under the host process (the owner of the ``cpu_op`` events, or
-the busiest host process when there are none) so a breakdown of that process sees its kernels.
-
-What the trace says about itself is in the facts: ``dialect`` (``torch<=1.10``, ``torch>=1.11``,
-``mixed`` or ``unknown``), ``categories`` (events per ``cat`` as written), ``unknown_categories``,
-``display_time_unit``, ``base_time_ns``, ``device_activities_without_launch``, ``graph_launches``
-(calls and the device activities they launched) and ``notes`` (one sentence each, for the report).
-
-Speed and memory (:mod:`profiler.importers.chrome_json`): msgspec splits the file into one raw byte
-slice per event, then each slice is decoded into a small typed struct holding only the fields read
-here (no per-event dict, unknown keys skipped by the decoder) and appended to typed ``array`` columns;
-the struct is dropped at once. Time is linear in the number of events
-(``benchmarks/kineto_import.py``).
+:func:`read_kineto_json` (table and facts) / :func:`load_kineto_json` (table only) read what
+``prof.export_chrome_trace()`` and ``tensorboard_trace_handler`` write, every Kineto dialect
+(torch 1.8 on); :func:`parse_kineto` works on a :class:`~profiler.importers.chrome_json.ChromeDoc`.
+Timestamps become integer nanoseconds exactly (:func:`us_to_ns`, :func:`exact_ns`). No framework is
+imported. The category mapping per dialect, the clock, args kept, flows and the facts recorded:
+``docs/traces.md`` ("Kineto dialects").
 """
 
 from __future__ import annotations

@@ -1,35 +1,10 @@
-"""MXNet profiler output (Chrome trace JSON) read into the shared event model.
+"""MXNet profiler output (``mx.profiler.dump()``'s Chrome trace JSON) read into the shared event model.
 
-``mx.profiler.dump()`` writes a Chrome Trace Event document (``{"traceEvents": [...]}``); what MXNet
-1.x puts in it, and how each piece maps here:
-
-* ``M`` ``process_name`` records name MXNet's "processes": one per device (``cpu/0``, ``gpu/0`` ...,
-  whose engine worker threads run the operators) and one per profiling domain (``MXNET_C_API``,
-  ``operator``, ``Device Storage``, user domains). The names label our threads.
-* ``B``/``E`` pairs on a device process: one engine operator each (``Convolution``,
-  ``FullyConnected``, ``_backward_Convolution``, ``sgd_mom_update`` ... or ``ImperativeBulk`` when the
-  engine ran several ops as one bulk) → ``op`` spans. Engine bookkeeping (``DeleteVariable``,
-  ``DeleteOperator``, ``WaitForVar``) moves no data and is recorded as ``runtime``.
-* ``b``/``e`` async pairs: the ``MXNET_C_API`` domain has one per C API call made by the Python thread
-  → ``runtime`` spans, except the calls that block until the engine is done (``MXNDArrayWaitAll``,
-  ``MXNDArrayWaitToRead`` ...) → ``sync``. The ``operator`` domain repeats every device ``B``/``E``
-  operator as an async pair; those copies are dropped when the device-side ones are present.
-* ``X`` complete events (user ``Task``/``Frame``/``Event`` objects, custom operators) → ``op`` for
-  operators, ``region`` otherwise.
-* ``C`` counters: the ``Device Storage`` domain's memory counters (``Memory: cpu/0``) are kept, named
-  ``mxnet Memory: cpu/0``; the per-call C API counters are not (one counter per API call doubles the
-  event count and says nothing the spans do not).
-
-MXNet stamps ``ts`` in microseconds of Unix time, and its thread ids are 64-bit hashes. Times are
-re-based onto the run clock with ``epoch_offset_ns`` (Unix ns minus run-clock ns); every MXNet thread
-becomes a host tid ``MXNET_TID_BASE + n`` (well below the device-stream tids) so exporters and the
-breakdown treat them as host threads of the worker.
-
-Speed: the file goes through the same msgspec reader as Kineto traces
-(:mod:`profiler.importers.chrome_json`): one raw slice per event, each decoded into a small typed
-struct (no per-event dict); only the rare memory counters are decoded whole.
-
-Nothing here imports MXNet: recorded profiles are analysed anywhere.
+:func:`load_mxnet_profile` (a file) and :func:`parse_mxnet_doc` (an already read
+:class:`~profiler.importers.chrome_json.ChromeDoc`) map engine operators, C API calls, blocking
+waits, user tasks and memory counters to spans and counters, re-based onto the run clock with
+``epoch_offset_ns``. Reads through :mod:`profiler.importers.chrome_json`; nothing here imports
+MXNet. Mapping and details: ``docs/frameworks-mxnet-chainer.md`` ("Reading MXNet profiles").
 """
 
 from __future__ import annotations

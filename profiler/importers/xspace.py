@@ -1,46 +1,11 @@
 """TensorFlow profiler output (XSpace, ``*.xplane.pb``) read into the shared event model.
 
-``tf.profiler.experimental.start(logdir)`` / ``stop()`` writes one serialized ``XSpace`` protobuf per
-host under ``logdir/plugins/profile/<date>/<host>.xplane.pb``. The message classes are TensorFlow's
-own (``tsl/profiler/protobuf/xplane.proto``); they are loaded from TensorFlow's installed
-``xplane_pb2.py`` *by file path*, so reading a profile needs only ``protobuf``, never a TensorFlow
-import (``profiler report`` stays fast).
-
-What an XSpace holds and how each piece maps here (checked on recordings made with TF 2.21):
-
-* An ``XSpace`` has ``planes``; a plane has ``lines`` (one per thread or device stream), a map of
-  ``event_metadata`` (names) and ``stat_metadata`` (stat names); each event on a line points at its
-  metadata and carries ``offset_ps`` / ``duration_ps`` (picoseconds) relative to the line's
-  ``timestamp_ns``.
-* ``/host:CPU``: TraceMe events of every TF thread. TF *op kernels* are named
-  ``"<node name>:<op type>"`` (``"dense/MatMul:_MklMatMul"``, ``"conv/Relu:_MklNativeFusedConv2D"``)
-  with the op type as ``display_name`` → ``op`` spans named by op type (the node name kept in
-  ``args["tf_op"]``). Executor and eager-runtime scaffolding (``ExecutorState::Process``,
-  ``EagerExecute``, ``FunctionRun``, the ``tf.function`` call) → ``runtime`` (framework overhead
-  below the ops). ``tf.data`` work (``Iterator::...``) → ``region``, and so are the op kernels
-  that run on tf.data's own threads (``tf_data_private_threadpool``: ``ReadFile``, ``DecodeJpeg``
-  ...): they prepare later batches while the step computes; the step's *wait* for a batch is what
-  the scenarios mark as data loading.
-  User ``tf.profiler.experimental.Trace(name, step_num=i, _r=1)`` step markers → ``step`` spans when
-  ``steps=True`` (a standalone file has no harness steps), ``region`` otherwise. Zero-length
-  ``ThreadpoolListener`` markers (flow arrows in TensorBoard) are dropped.
-* ``/host:CUPTI`` (GPU runs): CUDA driver/runtime calls → ``runtime``, synchronisations → ``sync``.
-* ``/device:GPU:<n>``: one line per CUDA stream (``"Stream #7(...)"``) → kernels / memcpy / memset
-  on device tid ``(n, stream)``, with ``correlation_id`` and the ``tf_op`` that launched them. TF's
-  derived lines (``XLA Ops``, ``TensorFlow Ops``, ``TensorFlow Name Scope``, ``Steps`` ...) repeat
-  the stream events and are skipped.
-* ``Task Environment``: ``profile_start_time`` / ``profile_stop_time`` in Unix-epoch ns.
-
-Clock: TF normalises host and device timestamps to the profile start (the ``timestamp_ns`` of each
-line is a few µs), so an event's Unix time is ``profile_start_time + line.timestamp_ns +
-offset_ps / 1000`` (verified against ``time.time_ns()`` around a ``Trace`` block: within 60 µs, the
-cost of entering it). Older files whose line timestamps are already Unix time are read as such.
-Unix ns are re-based onto the run clock with ``epoch_offset_ns`` (Unix ns minus run-clock ns);
-without one the spans stay in Unix ns.
-
-Stats kept where XSpace has them: ``flops`` and ``bytes_accessed`` (XLA / cost-model stats on device
-ops), ``shape`` / ``tf_op`` / ``long_name`` as arguments. CPU op events from the host tracer carry no
-shapes or FLOPs in TF 2.21.
+:func:`load_xspace` reads one ``*.xplane.pb`` (or the newest under a TF log directory) with
+TensorFlow's own generated message classes, loaded by file path (:func:`xplane_pb2`): reading a
+profile needs ``protobuf`` only, never a TensorFlow import. Host TraceMe events, CUPTI calls and
+device streams become ops, runtime, regions, steps and kernels on the Unix clock, re-based onto the
+run clock with ``epoch_offset_ns``. Mapping, clock and stats kept: ``docs/frameworks-tensorflow.md``
+("The tensorflow probe and the XSpace importer").
 """
 
 from __future__ import annotations
