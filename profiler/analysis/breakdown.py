@@ -1,39 +1,12 @@
 """Step time broken down into categories that sum exactly to the step's wall time.
 
-Categories, highest priority first (each slice of a step's wall time goes to the highest-priority
-category active during it; see docs/breakdown.md):
-
-1. ``data_loading``       — the step's thread waiting for or producing its input batch
-2. ``communication``      — collectives (NCCL/gloo kernels and calls)
-3. ``memory_io``          — memcpy/memset and memory-bound ops or kernels (elementwise, copies, norms ...)
-4. ``compute``            — compute-bound ops or kernels (GEMM, convolution, fused RNN ...)
-5. ``framework_overhead`` — the host busy with dispatch, Python, autograd bookkeeping while no data
-                            work runs (on a GPU run: host ops/launches while the device is idle)
-6. ``idle``               — the host waiting on the device (synchronisation) while nothing runs
-
-Which spans supply each category on a host-only run:
-
-* host ops (framework op spans on any host thread of the worker) are cut into *self time*
-  (innermost op owns each slice); each op's self time goes to the category of its kind
-  (:mod:`profiler.core.opkinds`) or, when a classifier is given (roofline), to its verdict;
-* collectives to communication;
-* whatever is left of the step is framework overhead (the interpreter between ops).
-
-A run with device work (kernels, memcpy, memset) follows the device instead (:data:`DEVICE_LAYERS`):
-while the device is busy an instant goes to its work (communication > memory copy/set > kernels,
-split by roofline or kind); while it is idle, to the host's reason: the exposed input wait (data
-loading), a host-side collective of a CPU backend (communication), a sync or a gap whose work was
-already queued (idle: the device waits on a dependency, not on the host), the host busy with ops,
-runtime calls or Python (framework overhead: the device starves), and idle where nothing runs.
-
-The residual (step wall time minus the sum of categories) is computed, not assumed; it is non-zero
-only if spans fall outside the step or the arithmetic is wrong, and reports print it.
-
-Beside the categories: TF Profiler's input-bound verdict (share of step time in data loading or
-host-to-device copies, on a device run only where the device does nothing else: < 5 % no, 5–20 %
-moderately, ≥ 20 % highly) and the loader's own work in
-other processes (``data_loading`` spans under DataLoader worker pids). A category whose data is
-missing is listed in ``not_measured`` with the reason, never reported as a silent zero.
+:func:`breakdown` cuts each step into data loading, communication, memory I/O, compute, framework
+overhead and idle: each instant goes to the highest-priority category active then (host-only
+runs), or follows the device while it is busy and the host's reason while it idles
+(:data:`DEVICE_LAYERS`). The residual is computed, not assumed; a category without data is listed
+in ``not_measured``, never a silent zero. :func:`input_bound_verdict` is TF Profiler's input-bound
+rule. Pure: no framework, no files. Rules and rationale: ``docs/breakdown.md`` (categories,
+device runs, "Not measured is not zero", "Input-bound verdict").
 """
 
 from __future__ import annotations

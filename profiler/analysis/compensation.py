@@ -1,55 +1,13 @@
 """Tracer-cost compensation: the traced breakdown turned into the composition of the clean step.
 
-Pure functions. Inputs: the raw traced breakdown (mean ms per category over the traced steps), how
-many records the tracer made per traced step in each category (:func:`records_per_category`), the
-measured per-record cost (``calibration["tracer_costs"]``, :mod:`profiler.run.tracer_cost`) and the
-clean step median the entry headlines.
-
-1. How much a tracer added is measured in the run itself (:func:`tracer_in_run`): the worker runs
-   clean steps, then traced ones, so each traced step minus the clean step is what tracing cost that
-   step (mean, spread and standard error). The traced side is the breakdown's mean, so the clean side
-   is a mean too, of the clean steps just before the traced ones (:func:`clean_reference`: a machine
-   whose speed changed during the run is not tracer cost); the compensated categories are fitted to
-   it and then scaled to the headline. Of it, the wall time of the page faults the traced steps
-   took beyond the clean step's (``fault_ms``, :mod:`profiler.analysis.step_usage`, per thread;
-   negative when the clean step faults more) comes out of memory I/O (a fault is the kernel
-   supplying memory on first touch); the rest is the tracer's cost per record *in this step*,
-   spread over the records: ``profiler calibrate``'s figures (``inside_us`` / ``outside_us``) only
-   decide where it lands, inside each category's records or in the gaps between them (framework
-   overhead), in their ratio. The calibrated total per record becomes a cross-check: beyond
-   :data:`CROSS_CHECK_FACTOR` from the in-run figure either way, ``cross_check`` says so. A
-   calibrated cost marked ``unresolved`` (its median stayed at zero) is never used.
-   Where the records are the toolkit's own spans (:data:`OWN_SPAN_FRAMEWORKS`), the clean steps
-   record them too, so no tracer ran in the traced steps alone: nothing is removed per record and a
-   difference between traced and clean steps is reported as not a tracer cost.
-   Without the page-fault counters on both sides (older runs), the in-run total cannot be split
-   between faults and records: the calibrated cost per record is removed instead (``method:
-   "calibrated"``), as is done without a clean median.
-   No category goes below zero, nor below what an independent figure of the same run says it holds
-   (``floors_ms``: the roofline's bytes at the calibrated bandwidth for memory I/O, its FLOPs at the
-   calibrated peak for compute, :func:`roofline_floors`); where the removal would have, the
-   category is kept there, a warning says so, and what could not be removed stays in the residual.
-   A floor above what the traced steps measured for that category is contradicted by them and set
-   aside (``floors_contradicted``).
-2. The *residual* is the compensated traced step minus the clean step (that mean; the median in the
-   calibrated method), in % of it:
-   in the in-run method, what could not be placed (categories held at zero or at their floor,
-   faster traced steps, a difference that is not a tracer's); in the calibrated one, also how far
-   the calibrated cost per record is from this step's.
-3. Categories measured on the clean steps themselves (``fixed_ms``: the input wait, marked by the
-   harness's own ``data_loading`` spans in every step) take their clean values; the other
-   compensated categories are scaled by one factor so that everything sums to the clean median. The
-   residual says how much that factor had to do: (compensated traced − clean) for the scaled part,
-   in % of the clean median. Above :data:`RESIDUAL_TOLERANCE_PCT` a warning names the categories
-   whose compensated share moved most (the uncertain ones).
-4. Without a clean median (a profiled program runs only traced steps) the compensated traced
-   categories are the estimate, unscaled; there is no residual to report.
-
-Only the tracer cost of the machine that recorded the steps is removed: an imported trace
-(:func:`recorded_elsewhere`) is described as traced, never compensated with this machine's
-calibration.
-
-Categories that were not measured stay ``None`` and are not scaled.
+:func:`compensate` takes the raw traced breakdown, the records per category
+(:func:`records_per_category`), the calibrated cost per record (:mod:`profiler.run.tracer_cost`) and
+the clean headline. :func:`tracer_in_run` measures what tracing added in the run itself (traced
+steps against :func:`clean_reference`); the page-fault excess comes out of memory I/O, the rest is
+placed by the calibration's inside/outside ratio, floored by :func:`roofline_floors`, then scaled to
+the headline (:func:`rescale_to_median`). An imported trace (:func:`recorded_elsewhere`) is never
+compensated. Pure functions. The method, its keys and measured figures: ``docs/breakdown.md``
+("Which step the breakdown describes").
 """
 
 from __future__ import annotations

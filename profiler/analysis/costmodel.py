@@ -1,32 +1,10 @@
 """FLOPs and bytes moved per op, from the op's name and its recorded input shapes.
 
-The toolkit's own cost model, used where a tracer recorded shapes but not costs (torch's
-``record_shapes`` gives dims for every op; its ``with_flops`` covers only a few, and no tracer reports
-bytes). Families, keyed on the op name (framework prefixes such as ``aten::`` ignored):
-
-==============  ======================================  =============================================
-family          FLOPs                                   bytes (element size from the recorded dtype,
-                                                        4 when unknown)
-==============  ======================================  =============================================
-gemm            2·M·N·K (+ M·N for a bias)              A + B + C
-conv            2·N·O·∏out·(C/groups)·∏kernel            input + weight + output (output size from the
-                                                        recorded stride/padding/dilation, else "same")
-conv backward   2 × forward                             grad_out + input + weight + grads
-rnn             Σ over weight matrices 2·T·B·rows·cols  input + weights + output (T·B·H) + states
-                + 10·T·B·H for the gate elementwise
-elementwise     one per output element                  every input + output
-normalization   5 per element                           2 × activations + parameters
-pooling         one per window element of each output   input + output
-softmax         5 per element                           input + output
-reduction       one per input element                   input + output
-copy/concat     0                                       read + write of every element
-embedding       0                                       indices + 2 × gathered rows
-==============  ======================================  =============================================
-
-These are the counts a roofline needs (work and compulsory traffic), not what a given kernel really
-moves: caches make re-reads free and fusion removes intermediates, so achieved bandwidth can exceed
-what the counts imply only through such reuse. Ops outside these families (views, allocation,
-bookkeeping) get no cost: they move no data and the breakdown counts them as framework overhead.
+:func:`op_cost` gives one op's :class:`Cost` by family (GEMM, convolution and its backward, RNN,
+elementwise, normalization, pooling, softmax, reduction, copy, embedding; framework prefixes such as
+``aten::`` ignored); :func:`annotate` fills the costs of an event table. Compulsory work and traffic
+for a roofline, not what a kernel really moves; ops outside the families get no cost. Pure. The
+formulas per family: ``docs/breakdown.md`` ("Roofline attribution").
 """
 
 from __future__ import annotations

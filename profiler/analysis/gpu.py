@@ -1,27 +1,10 @@
 """GPU specifics from device spans (CUPTI through torch.profiler/Kineto, or an imported trace).
 
-* **busy** — the union of kernel intervals per device (HTA's definition: overlapping kernels on
-  several streams count once); memcpy/memset time is reported beside it;
-* **idle gaps** inside the steps, between consecutive device activities (kernels, memcpy, memset)
-  of a device, split by HTA's rule using the launch of the activity that ends the gap (found by
-  correlation id):
-    - *host-launch-bound* (host wait): the launch call started at or after the device went idle — the
-      device waited for the host to enqueue work;
-    - *kernel wait*: the work was already enqueued before the device went idle and the gap is shorter
-      than 30 µs (HTA's ``consecutive_kernel_delay``: the cost of starting back-to-back work);
-    - *other*: a longer gap with the work already enqueued (a dependency, an event wait), no launch
-      known for it (no correlation), or the gap runs to the step's end;
-  these gaps are the device's (all streams together) inside each step, so that gaps + busy + memcpy
-  make the step; HTA's own per-stream split of the whole trace is ``idle_split``;
-* **launches** — runtime launch calls per step and HTA's launch delay (start of the first device
-  activity − end of the launch call, clipped at 0, once per call: :mod:`profiler.analysis.launches`);
-* **the device timeline** (:mod:`profiler.analysis.gpu_timeline`): ``whole_trace`` (first to last
-  device activity, HTA's and TraceLens's window), ``per_step`` (mean over the steps), ``idle_split``
-  (HTA's), ``queue`` (HTA's queue length per stream) and ``top_kernels``, per device;
-* **occupancy** — theoretical occupancy per kernel from grid, block, registers per thread and shared
-  memory against the SM limits, times the fraction of the SMs a single wave fills (a grid smaller than
-  the GPU cannot occupy it); time-weighted over kernels. Kineto's own "est. achieved occupancy %" is
-  reported beside it when the trace carries one.
+:func:`gpu_summary` gives per device: busy time (the union of kernels; memcpy/memset beside it),
+the idle gaps inside each step split by HTA's rule, launches per step and the launch delay
+(:mod:`profiler.analysis.launches`), the device timeline (:mod:`profiler.analysis.gpu_timeline`)
+and the occupancy estimate (:func:`occupancy_estimate`, :func:`theoretical_occupancy`). Pure.
+Definitions: ``docs/breakdown.md`` ("GPU specifics") and ``docs/gpu-figures.md``.
 """
 
 from __future__ import annotations

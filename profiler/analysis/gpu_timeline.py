@@ -1,40 +1,11 @@
 """The device timeline as Holistic Trace Analysis (HTA) and TraceLens define it, per device.
 
-Every figure is interval arithmetic over one device's activities (kernels, memcpy, memset: the device
-rows of one worker, ``tid`` = :func:`profiler.core.events.device_tid`), in a window:
-
-* the **whole trace** — first to last device activity of that device (HTA's ``kernel_time``, the
-  window of its temporal breakdown, and TraceLens's);
-* each **step** — the step's own window; the per-step figures are the mean over the steps.
-
-Figures (milliseconds unless named otherwise):
-
-* ``busy_ms``: the union of all device activities (overlapping streams count once);
-  ``idle_ms`` = window − busy (HTA's ``idle_time``);
-* ``computation_ms``: the union of computation kernels, HTA's rule: a kernel whose name matches
-  neither ``^nccl.*Kernel``, ``Memcpy`` anywhere, ``^Memset`` nor ``Sync`` anywhere (HTA's
-  ``compute_time``); ``non_compute_ms`` = busy − computation (HTA's ``non_compute_time``);
-* ``comm_ms``: the union of communication kernels (``^nccl.*Kernel``: NCCL and RCCL), or device
-  rows filed as collectives;
-* ``memcpy_ms``: the union of memcpy and memset activities (and kernels named ``Memcpy…``,
-  ``Memset…``, ``dma…``: HTA's memory kernels);
-* ``other_ms``: the union of device rows in none of those (``Stream Sync`` records and the like);
-* ``exposed_comm_ms``: communication time not overlapped by computation; ``exposed_memcpy_ms``:
-  memory time overlapped by neither computation nor communication (TraceLens's definitions: with no
-  ``other`` rows, computation + exposed communication + exposed memcpy + idle = the window);
-* ``comm_overlap_pct``: HTA's communication–computation overlap, the time communication and
-  computation run together over the communication time, in percent (``None`` without communication).
-
-HTA's **idle split** (:func:`idle_split`) is per stream: the activities of a stream in start order,
-each gap the time from the previous activity's end to this one's start; a gap is *host wait* when
-this activity's launch call started after the previous activity ended, else *kernel wait* when it is
-shorter than 30 µs, else *other*. The per-stream idle times are summed over streams, as HTA sums
-them (more than the device's idle time when several streams idle at once).
-
-**Queue length** (:func:`queue_length`, HTA's): per stream, the number of launched but not yet
-started device operations: +1 at each launch call's start, −1 at its device activity's start.
-
-A pure function of the event table: no framework, no files.
+:func:`device_timeline` gives, over the whole trace and per step (:func:`timeline`,
+:func:`mean_over_steps`), busy, idle, computation, communication, memcpy, exposed communication and
+memcpy and the communication/computation overlap; :func:`idle_split` is HTA's per-stream idle
+split, :func:`queue_length` HTA's queue length, :func:`top_kernels` its kernel view. Interval
+arithmetic over one device's activities: a pure function of the event table, no framework, no
+files. Every definition, with its HTA/TraceLens name: ``docs/gpu-figures.md``.
 """
 
 from __future__ import annotations

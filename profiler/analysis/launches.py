@@ -1,21 +1,11 @@
 """CUDA launch statistics (Holistic Trace Analysis's "CUDA kernel launch statistics"), per worker.
 
-Every device activity (kernel, memcpy, memset) is joined to the host call that enqueued it by
-correlation id (CUPTI's, as Kineto and our CUPTI probe record it). Per pair:
-
-* **launch delay** (HTA's definition, the only one the toolkit quotes): start of the call's first
-  device activity − end of the launch call, clipped at 0 (how long the enqueued work waited for the
-  device: queueing behind earlier work, a dependency, the driver); one value per launch call (a
-  ``cudaGraphLaunch`` running hundreds of kernels is one call); its distribution (median, p90, p99,
-  max and a histogram) over the steps, per launch API, and over HTA's launch calls only
-  (:data:`HTA_LAUNCH_NAMES`) for comparison with HTA;
-* **short kernels**: kernels that run for less time than their own launch call took on the host
-  (HTA's definition): for them the host's launch cost, not the device, sets the pace; their count,
-  their share of kernels and of kernel time, and the most frequent names are reported;
-* **outliers**: launch calls longer than :data:`RUNTIME_CUTOFF_US` and launch delays longer than
-  :data:`LAUNCH_DELAY_CUTOFF_US` (HTA's default cut-offs), counted once per call, the worst few named.
-
-A pure function of the event table: no framework, no files.
+:func:`launch_stats` joins every device activity to the launch call that enqueued it by correlation
+id (:func:`launch_calls`) and gives HTA's launch delay once per call (its distribution, per API and
+over :data:`HTA_LAUNCH_NAMES`), the short kernels (shorter than their own launch call) and the
+outliers beyond :data:`RUNTIME_CUTOFF_US` and :data:`LAUNCH_DELAY_CUTOFF_US`. A pure function of the
+event table: no framework, no files. Definitions: ``docs/gpu-figures.md`` ("Launch statistics") and
+``docs/traces.md`` ("Analyses").
 """
 
 from __future__ import annotations

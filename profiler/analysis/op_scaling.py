@@ -1,26 +1,11 @@
 """Which ops scale with threads and which do not: the traced op table at the lowest vs highest count.
 
-Input is two variant records of one series (as stored in run.json by the trace analysis:
-``top_ops``, ``breakdown_ms``, ``traced_step_ms``, ``threads``), one measured at the lowest thread
-count and one at the highest. The traced step is split into groups that sum to it (up to the ops
-below the op table's cut, shown as "other ops"):
-
-* one group per op *kind* of the compute and memory-I/O ops (GEMM, elementwise such as sigmoid,
-  softmax, copies ...; :mod:`profiler.core.opkinds`): the traced breakdown's compute + memory I/O,
-  split over the kinds by the ops' self time per step;
-* framework overhead (dispatch, Python, views and allocations, the interpreter between ops), data
-  loading and idle time, from the breakdown.
-
-The groups partition the traced breakdown, so they sum to its step and their shares to 100%. An op's
-self time also holds its dispatch, which the breakdown books as framework overhead: adding the ops'
-self times to the overhead would count that twice (a torch step came out at 158% of itself), so
-when the op table's self times exceed the breakdown's compute + memory I/O they are scaled down to
-it (``op_self_ms`` keeps what the op table said).
-
-Each group gets its speedup between the two counts and a verdict: ``scales`` (at least 60% of the
-ideal speedup), ``partly`` (at least 1.15×) or ``flat`` (idle time gets ``idle``: waiting is not
-work). The groups that stay flat and grow as a share of the step are what makes a framework stop
-scaling; the sentence says so with figures. Pure: no framework, no files.
+:func:`op_scaling` takes two variant records of one series (``top_ops``, ``breakdown_ms``,
+``traced_step_ms``, ``threads``) and splits the traced breakdown into groups that sum to it (one per
+op kind of the compute and memory-I/O ops, the ops' self time scaled to the breakdown's share;
+framework overhead, data loading and idle from the breakdown); each group gets its speedup and a
+:func:`verdict` (scales, partly, flat, idle), and a sentence names the flat groups that grow. Pure:
+no framework, no files. Rules and why: ``docs/scaling.md`` ("Why a framework flattens").
 """
 
 from __future__ import annotations

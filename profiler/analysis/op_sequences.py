@@ -1,26 +1,10 @@
 """Frequent op sequences: the chains of small ops a step repeats, with their time (fusion candidates).
 
-An unfused ``nn.LSTMCell`` runs the same chain of small ops (``linear``, ``linear``, ``add``,
-``unsafe_chunk``, three ``sigmoid_``, ``tanh`` ...) once per time step, forward and backward; a fused
-kernel (cuDNN's RNN, a compiled graph) runs it as one. Such chains are found as repeated n-grams of
-**sibling** ops (consecutive children of one parent op, or top-level ops, on one thread) of
-:data:`MIN_LEN`–:data:`MAX_LEN` ops, each op shorter than :data:`SMALL_OP_US`, inside the steps:
-
-* an occurrence's time is its ops' time (each op's duration, its children included): what fusing
-  the chain into one kernel could shrink. Not the wall time from the first op's start to the last
-  op's end: the gaps between siblings are their parent's own time (an ``addmm``'s between its
-  ``expand`` and ``copy_``), which made 25 µs of ops read as 0.45 ms. ``span_ms_per_step`` keeps
-  that wall time, ``chain_ms_per_step`` the ops' time;
-* a chain is reported when it repeats at least :data:`MIN_PER_STEP` times per step; one that only
-  occurs inside a longer reported chain (as often) is left out, so the longest form is shown;
-* each instant is counted for one chain only (``ms_per_step``): the deepest chains first, then an
-  outer chain keeps what is left of its ops (a chain inside another's op, or sharing an op with it,
-  is not counted twice), so the shares add up to at most 100% of the step — or, where threads ran
-  ops at the same time, of their op time (``share_of``, ``share_basis_ms``, ``total_pct``);
-* ranked by that time per step; its share is given.
-
-Nesting is computed once per thread with numpy (depth from the open/close order, parent by search);
-n-grams are hashed into int64 keys and counted with ``np.unique``. Linear in ops (times ``MAX_LEN``).
+:func:`op_sequences` finds repeated chains of sibling ops (consecutive children of one op, or
+top-level ops, on one thread), each op shorter than :data:`SMALL_OP_US`, repeating at least
+:data:`MIN_PER_STEP` times per step; it ranks them by their ops' time per step, each instant
+counted for one chain only, the longest form shown. Pure, linear in ops. What is counted and why,
+and the known answer (an unfused ``nn.LSTMCell``): ``docs/traces.md`` ("Analyses").
 """
 
 from __future__ import annotations

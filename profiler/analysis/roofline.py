@@ -1,19 +1,11 @@
 """Roofline attribution: each op's arithmetic intensity against the machine's measured ceilings.
 
-An op whose FLOPs per byte moved (arithmetic intensity, AI) is at least the machine balance
-(peak FLOP/s ÷ peak bytes/s, both from ``profiler calibrate``) is *compute-bound*: no memory system
-could feed it faster than its arithmetic runs. Below the balance it is *memory-bound*. For each op the
-table gives the achieved FLOP/s and GB/s (from its own time), each as a fraction of the ceiling, and
-the fraction of the attainable roof ``min(peak, AI · bandwidth)`` it reached.
-
-Two entry points:
-
-* :func:`make_classifier` — the breakdown's ``classifier`` hook: an op/kernel with known FLOPs and
-  bytes is counted as compute or memory I/O by its intensity rather than by its name;
-* :func:`roofline_table` — per-op figures over the traced steps, for the report and the roofline PNG.
-
-Wrappers are left out of the table: ``aten::linear`` and the ``aten::addmm`` inside it carry the
-same work, and counting both would double it (see :func:`leaf_costed`).
+An op at or above the machine balance (peak FLOP/s over peak bytes/s, from ``profiler calibrate``:
+:func:`ceilings_from_calibration`) is compute-bound, below it memory-bound (:func:`bound_of`).
+:func:`make_classifier` is the breakdown's ``classifier`` hook (an op with known costs counted by
+its intensity, not its name); :func:`roofline_table` gives per-op figures over the traced steps for
+the report and the roofline picture, wrappers left out (:func:`leaf_costed`). Pure. Rules:
+``docs/breakdown.md`` ("Roofline attribution").
 """
 
 from __future__ import annotations

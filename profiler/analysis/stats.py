@@ -1,18 +1,12 @@
 """Summary statistics of repeated timings, and how sure they are.
 
-:func:`summarize_ms` is the plain summary of one sample (median/min/max/mean). :func:`step_stats`
-is the headline of a variant measured in several worker processes: the pooled median with a 95%
-bootstrap confidence interval (resampling processes, then steps within each resampled process, so
-that a process that ran at another speed for its whole life widens the interval), the MAD and IQR,
-and each process's median. :func:`ratio_verdict` compares two such variants: the ratio of their
-medians with its bootstrap CI and a verdict. :func:`bimodality` flags a sample with two speeds.
-
-A program whose steps follow a pattern of its own (a DataLoader whose workers deliver two batches at
-once: one step waits, the next does not; an evaluation every N steps) has a multi-modal step time
-whose median is whichever mode the count happens to favour. :func:`step_pattern` finds it (modes that
-recur through the sequence, not one block of slow steps), its headline is the **mean** (throughput)
-with the modes named (:func:`headline_stats`), :func:`trace_window` sizes the traced window to whole
-cycles of it, and :func:`disturbed` never takes a step of the pattern for a disturbance.
+:func:`summarize_ms` summarises one sample; :func:`step_stats` is a variant's headline over its
+processes (pooled median, hierarchical bootstrap CI, MAD, IQR, per-process medians);
+:func:`ratio_verdict` compares two variants; :func:`bimodality` flags two speeds. For steps with a
+pattern of the program's own: :func:`step_pattern`, :func:`headline_stats` (the mean, modes named),
+:func:`trace_window` (whole cycles traced) and :func:`disturbed` (never a step of the pattern).
+Pure. Methods: ``docs/compare.md`` (the statistics) and ``docs/breakdown.md`` ("Steps with a
+pattern").
 """
 
 from __future__ import annotations

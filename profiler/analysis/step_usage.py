@@ -1,28 +1,11 @@
 """Page faults and context switches per step, clean against traced (pure functions).
 
-The harness reads the process's counters at every step boundary (:mod:`profiler.core.usage`). A
-tracer changes how a program uses memory: its own buffers grow, and the allocator, with the tracer's
-allocations between the program's, may hand a large buffer back to the kernel and fault it in again
-on the next step. Those faults are paid inside the ops that first touch the memory (a ``fill_`` of
-a freshly allocated gradient, a copy into a new output) and are not a cost per record, so removing
-the measured per-record cost leaves them in the traced breakdown.
-
-:func:`kernel_excess` measures what they cost where they happened: the kernel CPU time a traced step
-took beyond the clean step's (the tracer itself makes no system calls per record; the faults are the
-kernel work it causes), in wall time. Where the steps carry the stepping thread's own counters
-(:mod:`profiler.core.usage`, ``thread_*``), the wall time is counted per thread: the stepping
-thread's extra kernel time as it is (what it faulted, it faulted serially), the other threads' over
-the framework's op threads (they fault in parallel, inside the large ops that touch fresh buffers),
-and the larger of the two is the wall time (a parallel op whose threads, the stepping thread among
-them, fault alike: the stepping thread's share; a pool the stepping thread waits on: the pool's
-over its threads; a buffer touched on the stepping thread alone: that thread's). It is a lower
-bound when the other threads fault one after another rather than together. Without them (steps recorded before, or read on different threads) the process's extra
-kernel time is divided evenly over the op threads, as before, and ``split`` says which was used.
-The price per fault it implies is set beside this machine's calibrated price on memory it had
-handed out before (``calibration["cpu"]["page_fault_us"]``): far above it, the machine was slow to
-supply memory (a virtual machine's memory touched for the first time since boot, reclaim). The
-compensation removes that time from memory I/O (a fault is the kernel supplying memory on first
-touch).
+:func:`usage_summary` summarises the counters the harness reads at every step boundary
+(:mod:`profiler.core.usage`); :func:`kernel_excess` is the wall time of the kernel CPU a traced step
+spent beyond the clean step's (per thread where the steps carry the stepping thread's counters,
+else spread evenly over the op threads), which the compensation takes from memory I/O;
+:func:`page_fault_cost_us` is the price per fault that implies. Why tracing faults, the per-thread
+rule and the measurements: ``docs/breakdown.md`` ("What tracing does to memory").
 """
 
 from __future__ import annotations

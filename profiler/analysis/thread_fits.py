@@ -1,25 +1,10 @@
 """Thread-scaling fits: pure functions from measured times per thread count to scaling figures.
 
-Given the median time per step at each thread count ``p`` of one series (one framework/variant):
-
-* **speedup** ``S(p) = T(base) / T(p)`` where ``base`` is the smallest measured count (normally 1);
-* **parallel efficiency** ``E(p) = S(p) / (p / base)``;
-* the **Amdahl serial fraction** ``f``: least-squares fit of ``T(p) = a + b / p`` (``a`` the serial
-  time, ``b`` the parallelisable time at one thread, both ≥ 0), ``f = a / (a + b)``. Points above the
-  core count are left out of the fit by the caller (oversubscribed threads share cores, which
-  Amdahl's law does not model);
-* the **Karp–Flatt metric** per point ``e(p) = (1/S(p) − 1/p) / (1 − 1/p)``: the serial fraction
-  that would explain that one point; defined only when the 1-thread time was measured and ``p > 1``.
-  A rising ``e`` with ``p`` means overhead grows with threads (synchronisation, memory bandwidth),
-  not a fixed serial part;
-* **where scaling stops paying**: the first count whose extra threads cut the time by less than
-  ``min_gain`` (default 5%) against the previous count, and the first count that is slower than the
-  previous one by more than the measured noise (``turns_negative_at``).
-
-Also here: :func:`busy_threads`, which turns two per-thread CPU-time snapshots of a worker into
-the number of threads that actually ran busy in between.
-
-Nothing here imports a framework or touches the file system.
+:func:`scaling_figures` gives a series' speedup, parallel efficiency, Karp-Flatt metric per point
+(:func:`karp_flatt`), the Amdahl serial fraction (:func:`fit_amdahl`; points above the core count
+left out by the caller) and where scaling stops paying or turns negative. :func:`busy_threads`
+turns two per-thread CPU-time snapshots of a worker into the threads that ran busy. Nothing here
+imports a framework or touches the file system. Definitions: ``docs/scaling.md`` ("Fits", "Method").
 """
 
 from __future__ import annotations
