@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -17,6 +18,13 @@ from profiler.cli.output import emit, output_options
 from profiler.core import defaults
 from profiler.core.calibration import load_cached
 from profiler.core.errors import InputError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from profiler.core.record import RunRecord
+    from profiler.core.rundir import RunDir
+    from profiler.run.reopen import SavedRun
 
 
 @click.command("report")
@@ -65,100 +73,90 @@ def report_cmd(
     RUN_DIR is a run directory, or a torch.profiler (Kineto) JSON, a TensorFlow .xplane.pb (or its
     log directory) or an MXNet profile JSON: it is analysed like a run of ours and saved as one.
     """
-    from profiler.analysis.compensation import rescale_to_median
-    from profiler.analysis.variant import analyse_variant, comparisons
-    from profiler.core.rundir import RunDir
-    from profiler.importers import is_trace_path, own_run_dir
-    from profiler.report.run import MALFORMED, render_record
-    from profiler.run.execute import json_summary
+    from profiler.run.reopen import compare_result, document, reopen, scaling_document
 
     detail = detail or top is not None
     top = top or DEFAULT_TOP
-
-    own = own_run_dir(run_dir)  # our own trace.json(.gz): its run directory holds the analysis
-    if own is not None:
-        run_dir = own
-    elif is_trace_path(run_dir):  # a trace file (or a TF log directory), not a run directory
-        from profiler.run.imported import import_as_run
-
-        if trace_budget is not None and trace_budget <= 0:
-            raise InputError(f"--trace-budget must be a positive number of MB, got {trace_budget:g}")
-        record, run = import_as_run(run_dir, out, trace_budget, force=force, scheduler=scheduler)
-        if emit(record, str(run.path), "json" if as_json else fmt, output, top=top, detail=True, quiet=quiet):
-            return
-        if as_json:
-            click.echo(json.dumps(json_summary(record, run), indent=2))
-        else:
-            render_record(record, str(run.path), stdout_console(), quiet, top, detail)
-        return
-    run = RunDir.open(run_dir)
-    record = run.read_record()
-    from profiler.run.recover import recover_stale
-
-    recover_stale(record, run)  # its profiler was killed: "killed", with what was saved
-    if html_file is not None or open_html:
-        from profiler.export.html import write_html
-
-        if html_file and not Path(html_file).parent.is_dir():
-            raise InputError(f"cannot write the HTML report: no directory {Path(html_file).parent}")
-        try:
-            page = write_html(record.to_dict(), run.path, html_file or None)
-        except OSError as e:
-            raise InputError(f"cannot write the HTML report: {e}") from None
-        click.echo(f"HTML report: {page}")
-        if open_html:
-            import webbrowser
-
-            webbrowser.open(page.resolve().as_uri())
+    saved = reopen(run_dir, out, trace_budget=trace_budget, force=force, scheduler=scheduler)
+    record = saved.record
+    if saved.imported:  # imported just now: --json is the renderer's document, with its "fix first"
+        fmt = "json" if as_json else fmt
+    else:
+        if html_file is not None or open_html:
+            _write_html(saved, html_file, open_html)
+            if fmt is None and output is None:
+                return
+        if as_json and output is not None:
+            fmt = "json"
+        if reanalyse:  # recomputed into the record, so that every renderer shows the new figures
+            if record.kind == "scale":
+                scaling_document(saved, reanalyse=True)
+            else:
+                _reanalyse(record, saved.run)
+    if emit(record, saved.path, fmt, output, top=top, detail=True, quiet=quiet):
         return
     console = stdout_console()
-    if record.kind == "scale":  # a thread-scaling sweep renders as its own table
+    if as_json and not saved.imported:
+        click.echo(json.dumps(document(saved), indent=2, default=str))
+    elif record.kind == "scale":  # a thread-scaling sweep renders as its own table
         from profiler.report.scale import ScaleReport
-        from profiler.run.thread_sweep import saved_summary
 
-        doc = saved_summary(record, run, reanalyse)
-        if as_json:
-            click.echo(json.dumps(doc, indent=2))
-        else:
-            console.print(ScaleReport(doc))
-        return
-    if reanalyse:
-        for v in record.variants:
-            if v.events:
-                # the headline of repeated processes (pooled, with its CI) is not in one events file
-                pooled = v.step_ms if (v.step_ms and v.step_ms.median and v.sections.get("repeats")) else None
-                v.update(analyse_variant(run.load_events(v), v.to_dict(), v.items_per_step, record.unit,
-                                         load_cached()))
-                if pooled is not None:  # the headline stays the processes' pooled figure
-                    v.step_ms = pooled
-                    v.breakdown, v.breakdown_ms = rescale_to_median(v.breakdown, v.breakdown_ms, pooled)
-        record.comparisons = comparisons([v.to_dict() for v in record.variants])
-    if emit(record, str(run.path), "json" if as_json and output else fmt, output, top=top, detail=True, quiet=quiet):
-        return
+        console.print(ScaleReport(scaling_document(saved)))
+    elif record.kind == "compare":  # the side-by-side table, from the (re)analysed entries
+        _print_compare(saved, console, compare_result(saved)[0], top, detail)
+    else:
+        from profiler.report.run import render_record
+
+        render_record(record, saved.path, console, quiet, top, detail)
+
+
+def _write_html(saved: SavedRun, html_file: str | None, open_html: bool) -> None:
+    """``--html [FILE]`` (default RUN_DIR/report.html) and ``--open``."""
+    from profiler.export.html import write_html
+
+    if html_file and not Path(html_file).parent.is_dir():
+        raise InputError(f"cannot write the HTML report: no directory {Path(html_file).parent}")
     try:
-        if record.kind == "compare":  # the side-by-side table, from the (re)analysed entries
-            from profiler.analysis.compare import saved_result
-            from profiler.report.compare import CompareTable
-            from profiler.run.compare import compare_document
+        page = write_html(saved.record.to_dict(), saved.run.path, html_file or None)
+    except OSError as e:
+        raise InputError(f"cannot write the HTML report: {e}") from None
+    click.echo(f"HTML report: {page}")
+    if open_html:
+        import webbrowser
 
-            result = saved_result(record.to_dict())
-            files = (record.sections.get("compare") or {}).get("files") or {}
-            if as_json:
-                click.echo(json.dumps(compare_document(record, run.path, result, files), indent=2, default=str))
-            else:
-                with console.capture() as cap:
-                    console.print(CompareTable(result, str(run.path)))
-                    if detail:  # each variant's panel under the table
-                        from profiler.report.run import VariantReport
+        webbrowser.open(page.resolve().as_uri())
 
-                        for v in record.variants:
-                            if v.status != "unavailable":
-                                console.print(VariantReport(v, record.unit, top, detail=True))
-                console.file.write(cap.get())
-            return
-        if as_json:
-            click.echo(json.dumps(json_summary(record, run), indent=2))
-            return
+
+def _print_compare(saved: SavedRun, console: Console, result: dict[str, Any], top: int, detail: bool) -> None:
+    """The compare table and, with ``--detail``, each variant's panel under it; a damaged record is
+    one line, and nothing is printed half-way."""
+    from profiler.report.compare import CompareTable
+    from profiler.report.run import MALFORMED, VariantReport
+
+    try:
+        with console.capture() as cap:
+            console.print(CompareTable(result, saved.path))
+            if detail:
+                for v in saved.record.variants:
+                    if v.status != "unavailable":
+                        console.print(VariantReport(v, saved.record.unit, top, detail=True))
     except MALFORMED as e:
-        raise InputError(f"{run.run_file}: malformed run record ({type(e).__name__}: {e})") from None
-    render_record(record, str(run.path), console, quiet, top, detail)
+        raise InputError(f"{saved.run.run_file}: malformed run record ({type(e).__name__}: {e})") from None
+    console.file.write(cap.get())
+
+
+def _reanalyse(record: RunRecord, run: RunDir) -> None:
+    """``--reanalyse`` of a trace or compare run: every entry analysed again from its saved events."""
+    from profiler.analysis.compensation import rescale_to_median
+    from profiler.analysis.variant import analyse_variant, comparisons
+
+    for v in record.variants:
+        if v.events:
+            # the headline of repeated processes (pooled, with its CI) is not in one events file
+            pooled = v.step_ms if (v.step_ms and v.step_ms.median and v.sections.get("repeats")) else None
+            v.update(analyse_variant(run.load_events(v), v.to_dict(), v.items_per_step, record.unit,
+                                     load_cached()))
+            if pooled is not None:  # the headline stays the processes' pooled figure
+                v.step_ms = pooled
+                v.breakdown, v.breakdown_ms = rescale_to_median(v.breakdown, v.breakdown_ms, pooled)
+    record.comparisons = comparisons([v.to_dict() for v in record.variants])

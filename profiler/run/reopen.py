@@ -1,0 +1,91 @@
+"""A saved run opened again for ``profiler report``: a run directory (or our own Chrome trace in one)
+is read and, when its profiler was killed, recovered; a trace another tool wrote is imported and
+saved as a run first. :func:`document` is the run's ``--json`` document in the view of the command
+that made it (trace, compare or scale)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from profiler.core.errors import InputError
+from profiler.core.record import RunRecord
+from profiler.core.rundir import RunDir
+
+
+@dataclass
+class SavedRun:
+    """A run to report: its record, its directory, and whether it was imported just now."""
+
+    record: RunRecord
+    run: RunDir
+    imported: bool = False
+
+    @property
+    def path(self) -> str:
+        return str(self.run.path)
+
+
+def reopen(path: Path, out: Path, *, trace_budget: float | None = None, force: bool = False,
+           scheduler: str | None = None) -> SavedRun:
+    """The run at ``path``: a run directory, our own ``trace.json(.gz)`` (its run directory), or a
+    trace another tool wrote (imported and saved under ``out``, its Chrome trace kept under
+    ``trace_budget`` MB; a folder of ranks merged even when not of one job with ``force``, on the
+    Dask ``scheduler`` when one is named)."""
+    from profiler.importers import is_trace_path, own_run_dir
+
+    own = own_run_dir(path)
+    if own is not None:
+        path = own
+    elif is_trace_path(path):  # a trace file (or a TF log directory), not a run directory
+        from profiler.run.imported import import_as_run
+
+        if trace_budget is not None and trace_budget <= 0:
+            raise InputError(f"--trace-budget must be a positive number of MB, got {trace_budget:g}")
+        record, run = import_as_run(path, out, trace_budget, force=force, scheduler=scheduler)
+        return SavedRun(record, run, imported=True)
+    from profiler.run.recover import recover_stale
+
+    run = RunDir.open(path)
+    record = run.read_record()
+    recover_stale(record, run)  # its profiler was killed: "killed", with what was saved
+    return SavedRun(record, run)
+
+
+def scaling_document(saved: SavedRun, reanalyse: bool = False) -> dict[str, Any]:
+    """A ``scale`` run's ``--json`` document; ``reanalyse`` recomputes its entries and fits from the
+    saved events first (into the record, so every renderer shows the recomputed figures)."""
+    from profiler.run.thread_sweep import saved_summary
+
+    return saved_summary(saved.record, saved.run, reanalyse)
+
+
+def compare_result(saved: SavedRun) -> tuple[dict[str, Any], dict[str, str]]:
+    """A ``compare`` run's result (its rows, findings and spread, from the entries as they are now)
+    and the files it wrote (``compare.json``, ``.csv``, ``.png``)."""
+    from profiler.analysis.compare import saved_result
+
+    files = (saved.record.sections.get("compare") or {}).get("files") or {}
+    return saved_result(saved.record.to_dict()), files
+
+
+def document(saved: SavedRun) -> dict[str, Any]:
+    """The ``--json`` document of a saved run as the command that made it prints it: ``compare``'s
+    with its rows and findings, ``scale``'s with its fits, otherwise ``trace``'s. A record whose
+    fields have the wrong shape is an :class:`InputError` naming its file."""
+    from profiler.report.run import MALFORMED
+    from profiler.run.execute import json_summary
+
+    record, run = saved.record, saved.run
+    if record.kind == "scale":
+        return scaling_document(saved)
+    try:
+        if record.kind == "compare":
+            from profiler.run.compare import compare_document
+
+            result, files = compare_result(saved)
+            return compare_document(record, run.path, result, files)
+        return json_summary(record, run)
+    except MALFORMED as e:
+        raise InputError(f"{run.run_file}: malformed run record ({type(e).__name__}: {e})") from None
