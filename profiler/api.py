@@ -1,41 +1,12 @@
 """The Python API: profile a block of one's own program, or a function, from Python (scripts, notebooks).
 
-    import profiler
-
-    with profiler.profile(out="runs", probes=["torch", "process"]) as prof:
-        for batch in loader:
-            train_step(batch)
-            prof.step()
-    prof.report()
-
-The run directory is the same kind as ``profiler trace -- COMMAND`` writes (``run.json``, the
-worker's event store ``events.parquet`` and ``result.json``, ``trace.json.gz``, ``report.html``), so
-``profiler report RUN_DIR`` re-renders it. The steps, the DataLoader waits and the traced window are
-recorded by the same :class:`profiler.inject.recorder.StepRecorder` as a profiled command; the entry,
-the analysis and the files are made by the same functions as every trace
-(:func:`profiler.run.execute.variant_entry`, :func:`profiler.run.execute.finish_record`).
-
-Steps: each ``prof.step()`` (or ``profiler.step()``) ends one step and starts the next, the first
-starting when the block is entered. Without any, optimizer steps or DataLoader batches are the steps,
-as for a command; without those either, the whole block is one step (and the record says so).
-The first ``warmup`` steps are warm-up, the next ``steps`` are clean (the headline), then the
-in-process tracers (torch.profiler) run for one warm-up step plus ``trace_steps`` traced steps;
-later steps are clean again. Each step's span says whether it was traced.
-
-The decorator form (``@profiler.profile(...)`` on a function) profiles **each call as one run** (its
-own run directory); ``profiler.step()`` inside the function marks steps. ``fn.profile`` is the last
-call's :class:`Profile`.
-
-``profiler.open(RUN)`` opens a run's event store (or a folder of runs, stores or per-rank traces)
-for queries: DuckDB relations and Arrow tables (``docs/store.md``), which pandas, Polars and notebooks
-read directly::
-
-    with profiler.open("runs/20260101-120000-trace") as run:
-        run.sql("SELECT name, sum(dur_ns) FROM events GROUP BY name").df()
-        steps = run.table("steps")          # a pyarrow.Table
-
-One profile at a time: entering a second one while one is active, or ``step()``/``mark()`` outside an
-active one, raises :class:`profiler.core.errors.ProfilerError` and leaves the active run untouched.
+:func:`profile` (a context manager, or a decorator that makes each call one run) returns a
+:class:`Profile`; :func:`step` and :func:`mark` act on the active one; ``profiler.open``
+(:func:`open_run`) opens a run's event store for queries. The run directory is the kind
+``profiler trace -- COMMAND`` writes: steps are recorded by the same
+:class:`profiler.inject.recorder.StepRecorder`, the entry and files made by the same functions
+(:mod:`profiler.run.execute`). One profile at a time; misuse raises
+:class:`profiler.core.errors.ProfilerError`. Usage, step rules and errors: ``docs/api.md``.
 """
 
 from __future__ import annotations

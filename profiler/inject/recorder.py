@@ -1,44 +1,13 @@
-"""Profile any command, child side: the recorder the start-up shim installs inside the user's program.
+"""Profile any command: the recorder the start-up shim installs inside the user's program.
 
-Parent side (:func:`resolve_command`, :func:`plan_command`): the program is started directly (so the
-parent probes — NVML, process, py-spy — watch its pid) with two additions to its environment:
-
-* ``PYTHONPATH`` starts with ``profiler/inject``, whose ``sitecustomize.py`` runs at interpreter
-  start and calls :func:`activate` when ``PROFILER_COMMAND_SPEC`` names a spec file;
-* ``PROFILER_COMMAND_SPEC`` — the worker spec (steps, warm-up, traced window, in-worker probes).
-
-``--no-inject`` leaves both out: the program then runs untouched and only the parent probes see it
-(no steps, no breakdown). A leading ``python``/``python3`` means the interpreter running profiler.
-
-Worker side (:class:`CommandRecorder`, installed by :func:`activate`), in the user's process:
-
-* **steps** are detected from, in order of preference, ``torch.profiler`` step markers the program
-  already calls (``prof.step()``), optimizer steps (a global ``torch.optim`` step post-hook), or
-  DataLoader batches (each ``next()`` on a DataLoader iterator starts a step). A step runs from one
-  boundary to the next, so the wait for the next batch falls into the step it feeds;
-* every ``next()`` on a DataLoader iterator is a ``data_loading`` span: time the program waits on its
-  DataLoader counts as data loading in the breakdown, whether the loading runs in worker processes or
-  not;
-* ``--step-marker NAME`` replaces them: each call of the function ``NAME`` (:class:`FunctionMarker`)
-  or each ``record_function(NAME)`` region (``ProfilerStep#N`` too) is one step, start to end;
-* the first ``skip_steps`` steps are ignored (recorded as skipped), the next ``warmup`` are warm-up,
-  the next ``steps`` are clean (the headline), then the in-worker probes (torch.profiler; CUPTI) run
-  for one warm-up step plus ``trace_steps`` traced steps — more where the clean steps follow a
-  multi-modal pattern (a DataLoader's cycle: whole cycles of it, bounded;
-  :func:`profiler.analysis.stats.trace_window`, ``info["trace_window"]``) — and any later steps are
-  clean again (with a pattern, once its long step is back: while the tracer stopped, the program's
-  input workers ran ahead; :func:`profiler.analysis.stats.resettled`);
-  ``info["steps"]`` counts each kind;
-* every ``PROFILER_CHECKPOINT_S`` seconds (2) a thread saves what was collected so far, so a program
-  killed with SIGKILL keeps its completed steps;
-* at exit (normal, exception or SIGTERM from the parent's timeout) the events and ``result.json`` are
-  written to the worker directory, exactly as ``profiler.run.worker`` leaves them.
-
-The Python API (``profiler/api.py``) uses the same :class:`StepRecorder` in the user's own process.
-
-The spec variable is removed from the environment once read, so the program's own subprocesses
-(DataLoader workers, tools it runs) are not instrumented. torch is hooked when the program imports it,
-never imported by the shim.
+Parent side (:func:`resolve_command`, :func:`plan_command`): the program is started directly, with
+``profiler/inject`` first on its ``PYTHONPATH`` and ``PROFILER_COMMAND_SPEC`` naming the worker spec
+(``--no-inject`` leaves both out). Child side (:func:`activate`, :class:`CommandRecorder`): steps
+from torch.profiler markers, optimizer steps or DataLoader batches (or :class:`FunctionMarker`),
+DataLoader waits as data loading, the clean/traced window, checkpoints, and the worker's files at
+exit. The Python API uses the same :class:`StepRecorder`. torch is hooked when the program imports
+it, never imported here; the program's own subprocesses are not instrumented. Rules:
+``docs/probes.md`` ("Profiling any command") and ``docs/cli.md``.
 """
 
 from __future__ import annotations

@@ -1,20 +1,10 @@
 """Chainer functions inside a Chainer worker, timed through Chainer's own function hooks.
 
-Chainer has no trace profiler; what it offers is :class:`chainer.FunctionHook`, called before and after
-the forward and the backward of every ``FunctionNode`` (``Convolution2DFunction``, ``LinearFunction``,
-``ReLU``, ``BatchNormalization`` ...). The probe registers one such hook for the traced window and
-records each call as an ``op`` span on the calling thread, on the run clock, with the input shapes:
-
-* forward: ``<label>`` (e.g. ``Convolution2DFunction``);
-* backward: ``<label> backward``. A backward is written in terms of other functions (the gradient of a
-  convolution calls ``Convolution2DGradW`` and ``Deconvolution2DFunction``), whose forward spans nest
-  inside it, so the breakdown's self time gives each slice to the innermost function.
-
-Chainer registers hooks per thread (its configuration is thread-local): the probe must be started on
-the thread that runs the steps, which is what the worker harness does. Arrays on a GPU (CuPy) run
-asynchronously, so there the spans time the host's launch, not the kernels.
-
-Only imported inside a Chainer worker.
+:class:`ChainerProbe` registers one :class:`chainer.FunctionHook` for the traced window and records
+each forward (``<label>``) and backward (``<label> backward``) of every ``FunctionNode`` as an
+``op`` span with its input shapes (:class:`SpanRecorder`). Hooks are per thread: the probe must
+start on the thread that runs the steps. Only imported inside a Chainer worker. Details:
+``docs/frameworks-mxnet-chainer.md`` ("The chainer probe").
 """
 
 from __future__ import annotations

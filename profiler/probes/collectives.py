@@ -1,25 +1,11 @@
 """Collective spans of a data-parallel rank: one span per DDP gradient bucket's allreduce.
 
-DistributedDataParallel groups gradients into buckets and starts an allreduce for each bucket as
-soon as backward has produced all its gradients. :func:`timed_allreduce_hook` is a DDP
-communication hook that does exactly what DDP's default hook does (allreduce, then divide by the
-world size) and also stamps the bucket's start (the moment DDP hands the bucket over) and end
-(the moment the allreduce's future completes) on the run clock. The span therefore covers the
-transfer *and* any wait for slower ranks: a straggler shows up as long collectives on the others.
-
-Why a comm hook rather than a tracer: the hook sees every bucket with its index and size on every
-step, costs one clock read and one list append per bucket, and needs no tracer to be running, so
-the clean (untraced) steps have communication spans too.
-
-On gloo (CPU) the future completes when the data has arrived, so the span is the real
-communication time and is recorded as a ``collective`` span (→ ``communication`` in the breakdown).
-On NCCL the future's callback runs when the work is *enqueued* on the CUDA stream, so the span is
-only the host-side window; it is recorded as a ``region`` span, and communication time comes from
-the ``nccl*`` kernels that the torch probe (Kineto/CUPTI) records on the device.
-
-This is not a registry probe: it is attached by :func:`profiler.run.rank.ddp_wrap` when the
-workload builds its model, and its spans join the rank's events when the harness saves. Only
-imported inside a torch rank.
+:func:`timed_allreduce_hook` is a DDP communication hook that does what DDP's default hook does and
+stamps each bucket's hand-over and completion on the run clock (:class:`CollectiveRecorder`), so
+the span includes any wait for slower ranks: a ``collective`` span on gloo, a host-side ``region``
+on NCCL. Not a registry probe: :func:`profiler.run.rank.ddp_wrap` attaches it, and its spans join
+the rank's events when the harness saves. Only imported inside a torch rank. Why a hook, and the
+backends: ``docs/distributed.md`` ("Collectives → communication").
 """
 
 from __future__ import annotations

@@ -1,25 +1,11 @@
 """CUPTI probe: CUDA kernels, copies, sets, API calls and synchronisation from NVIDIA's CUPTI activity
 API (``cupti-python``), for any CUDA code in the worker (torch, CuPy, numba ...).
 
-Activity kinds: ``CONCURRENT_KERNEL`` (never ``KERNEL``, which serialises every kernel), ``MEMCPY``,
-``MEMSET``, ``RUNTIME``, ``DRIVER``, ``SYNCHRONIZATION``. CUPTI hands records over in buffers; the
-completion callback copies each record's fields into a plain dict at once (the buffer is reused
-afterwards) — :func:`record_fields` — and :func:`records_to_events` turns them into the event model:
-
-* kernels → ``kernel`` spans on the device-stream track (``device_tid(device, stream)``) with grid,
-  block, registers per thread, static/dynamic shared memory, stream, device and context in ``args``;
-* memcpy → ``memcpy`` spans named ``Memcpy HtoD`` etc. with their bytes; memset → ``memset`` spans;
-* runtime and driver calls → ``runtime`` spans on the calling OS thread (thread ids are set to system
-  tids), named without the ``_vNNNN`` suffix; synchronisation → ``sync`` spans on a "CUDA sync" track;
-* every record's correlation id goes into the ``corr`` column, so the Chrome exporter draws the flow
-  from the launching API call to its kernel or copy.
-
-CUPTI stamps in its own nanosecond clock: pairs of ``(cupti.get_timestamp(), run clock)`` read at start
-and stop give a linear map onto CLOCK_MONOTONIC (:class:`ClockMap`), which also absorbs drift.
-
-When the torch probe collects CUDA activity in the same worker (Kineto already subscribes to CUPTI),
-this probe does not subscribe a second time: it records ``cuda_activity: torch.profiler`` and leaves
-the device events to torch. Only imported inside a worker.
+:class:`CuptiProbe` subscribes for the traced window; :func:`record_fields` copies each buffered
+record at once and :func:`records_to_events` turns them into spans, correlation ids kept;
+:class:`ClockMap` maps CUPTI's clock onto the run clock. Where the torch probe already collects CUDA
+activity, this probe does not subscribe a second time. Only imported inside a worker. Activity
+kinds, mapping and clock: ``docs/probes.md`` ("CUPTI").
 """
 
 from __future__ import annotations

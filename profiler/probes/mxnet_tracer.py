@@ -1,24 +1,11 @@
 """MXNet's own profiler inside an MXNet worker, converted into the shared event model.
 
-``mx.profiler.set_config(...)`` then ``set_state("run")`` over the traced window; on stop the engine
-is drained (``mx.nd.waitall()``, so every queued operator of the window lands in it), the profiler is
-stopped, ``mx.profiler.dump()`` writes its Chrome JSON into the worker's directory, and
-:mod:`profiler.importers.mxnet_json` reads it back, re-based from Unix time onto the run clock.
-
-What it records (MXNet 1.x, CPU): every engine operator on the engine worker threads (``Convolution``,
-``_backward_Convolution``, ``sgd_mom_update`` ..., or ``ImperativeBulk`` where the engine bulked several
-ops of a hybridized graph into one), the Python thread's C API calls (``MXImperativeInvokeEx``,
-``MXInvokeCachedOp``, ``MXNDArrayWaitAll`` ...) and the storage pool's memory counter. Options:
-``api`` (default true: record C API calls), ``memory`` (default true: the memory counter).
-
-Engine bulking: MXNet runs the operators of a hybridized graph in bulks of up to 15 (training) as
-one engine operation, which the profiler records as one ``ImperativeBulk`` span. That is what MXNet
-executes, so it is the default. To see every operator, set :data:`UNBULK_ENV` in the environment of
-``profiler trace`` (the worker inherits it; it must be set before MXNet builds its cached graphs, and
-it changes the measured steps too, so compare bulked and unbulked runs before trusting either's
-headline). ``info()`` records which mode the worker ran in.
-
-Only imported inside an MXNet worker; MXNet is imported through :func:`profiler.core.compat.import_mxnet`.
+:class:`MxnetProbe` runs ``mx.profiler`` over the traced window (the engine drained before and
+after), dumps its Chrome JSON into the worker directory and reads it back with
+:mod:`profiler.importers.mxnet_json`, re-based onto the run clock. Options ``api`` and ``memory``;
+engine bulking is kept unless :data:`UNBULK_ENV` is set, and ``info()`` says which. Only imported
+inside an MXNet worker, MXNet through :func:`profiler.core.compat.import_mxnet`. What it records,
+bulking and cost: ``docs/frameworks-mxnet-chainer.md`` ("The mxnet probe").
 """
 
 from __future__ import annotations

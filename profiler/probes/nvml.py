@@ -1,27 +1,11 @@
 """NVML probe: every GPU's utilisation, memory, power, clocks, temperature, PCIe traffic and throttle
 reasons, sampled from the parent through nvidia-ml-py (``pynvml``), as counters on the run clock.
 
-Counters (per GPU ``i``, on the worker's pid so they sit with its trace):
-
-* ``gpu{i} util %``        — NVML ``utilization.gpu``: the share of the last sample period (1/6 s to
-  1 s, by product) during which *any* kernel was running. It is not SM occupancy: one tiny kernel
-  running all the time reads 100 %.
-* ``gpu{i} mem util %``    — share of that period during which device memory was read or written
-* ``gpu{i} memory MiB``    — device memory used (all processes)
-* ``gpu{i} power W``       — board power draw; ``gpu{i} energy J`` — total energy since the probe
-  started (Volta and later), the basis of energy per step
-* ``gpu{i} sm clock MHz``, ``gpu{i} mem clock MHz``, ``gpu{i} temperature C``
-* ``gpu{i} pcie tx MB/s``, ``gpu{i} pcie rx MB/s`` — each read takes NVML ~20 ms, so they are read
-  every ``pcie_every`` ticks (default 10, i.e. 5 Hz at 50 Hz)
-* ``gpu{i} throttle reasons`` — the bitmask of ``nvmlDeviceGetCurrentClocksEventReasons``
-  (:data:`THROTTLE_REASONS` names the bits)
-* ``gpu{i} util % (driver)``, ``gpu{i} power W (driver)``, ``gpu{i} sm clock MHz (driver)`` — the
-  driver's own buffered samples (``nvmlDeviceGetSamples``), with the driver's timestamps, fetched
-  about once a second where the GPU supports it
-
-A metric the GPU does not support is dropped at its first ``NVML_ERROR_NOT_SUPPORTED`` and listed in
-``info()["unsupported"]``; any other NVML error (GPU lost, driver gone) stops the sampler, records the
-error and leaves the run running.
+:class:`NvmlProbe` samples from a thread of the parent (counters on the worker's pid);
+:func:`nvml_summary` and :func:`nvml_summary_lines` give the report's power, energy per step,
+kernel-active share and throttling (:func:`decode_reasons`, :data:`THROTTLE_REASONS`). An
+unsupported metric is dropped and listed; any other NVML error stops the sampler, never the run.
+The counters and what ``util %`` does not mean: ``docs/probes.md`` ("NVML").
 """
 
 from __future__ import annotations

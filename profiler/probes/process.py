@@ -1,19 +1,11 @@
 """Process probe: what the worker's process tree did to the CPUs, memory and disk, sampled from outside.
 
-Runs in the parent (psutil and ``/proc``) at ``rate_hz`` (default 10 Hz) and writes counters on the
-worker's pid:
-
-* ``cpu % core N``           — each logical core's utilisation (whole machine, as ``top`` shows it)
-* ``cpu % process tree``     — worker + children CPU time per wall time (100 = one core busy)
-* ``rss MiB``                — resident memory of the worker + children
-* ``threads``                — threads of the worker + children
-* ``busy threads``           — threads that used ≥ ``busy_threshold`` (default 0.5) of a core over the
-                               last interval; what a thread-count setting actually produced
-* ``ctx switches /s``        — voluntary + involuntary context switches of the tree, per second
-* ``read MiB/s``, ``write MiB/s`` — storage I/O of the tree (``/proc/PID/io``), per second
-
-:func:`busy_threads` reads the ``busy threads`` counter back over a time window (for thread-scaling
-sweeps); :func:`thread_cpu_seconds` and :func:`count_busy_threads` measure it directly.
+:class:`ProcessProbe` runs in the parent (psutil and ``/proc``, 10 Hz by default) and writes
+per-core and process-tree CPU, RSS, threads, busy threads, context switches and storage I/O as
+counters on the worker's pid; :func:`process_summary` gives the report's figures.
+:func:`busy_threads` reads the busy-threads counter back over a window; :func:`thread_cpu_seconds`
+and :func:`count_busy_threads` measure it directly. Counters and thresholds: ``docs/probes.md``
+("Process").
 """
 
 from __future__ import annotations

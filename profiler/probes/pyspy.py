@@ -1,25 +1,11 @@
 """py-spy probe: the worker's Python stacks, sampled from the parent, on the run clock.
 
-The parent starts ``py-spy record --pid WORKER --format chrometrace --threads --idle`` (by default
-``--nonblocking`` at 50 Hz: py-spy reads the worker's memory without stopping it, so the worker pays
-almost nothing; blocking mode pauses the process for every sample) when the worker starts, and
-reads the result when the worker exits. py-spy writes a slice each time a thread's stack changes, so
-every change point is one stack sample; ``--idle`` keeps samples of waiting threads, so identical
-consecutive stacks are the only thing merged and the timeline has no holes.
-
-What the worker gets:
-
-* stack samples (``EventBuilder.sample``) per OS thread, frames outermost first, labelled
-  ``function (package/file.py:line)``;
-* nested ``python`` spans per thread built from them by :func:`samples_to_spans` (consecutive
-  identical frames merged, open frames closed at the end), which the Chrome trace shows under the
-  worker's threads;
-* ``pyspy.speedscope.json`` in the worker directory (open it at https://www.speedscope.app).
-
-py-spy's timestamps count from the moment it started; the probe maps them to the run clock with the
-time it spawned py-spy, which is accurate to a few milliseconds (py-spy's own start-up), i.e. about
-one sample period at 50-200 Hz. :func:`workload_python_share` is the report's "share of step time
-in the workload's own Python frames".
+:class:`PySpyProbe` runs ``py-spy record`` against the worker (nonblocking, 50 Hz by default) and
+reads its Chrome trace when the worker exits (:func:`parse_chrometrace`): stack samples per
+thread, nested ``python`` spans (:func:`samples_to_spans`) and a speedscope file
+(:func:`speedscope_document`). :func:`workload_python_share` is the report's share of step time in
+the workload's own Python frames. Command line, clock mapping and permissions: ``docs/probes.md``
+("py-spy").
 """
 
 from __future__ import annotations

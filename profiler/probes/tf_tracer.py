@@ -1,16 +1,10 @@
 """TensorFlow's profiler inside the worker, converted into the shared event model.
 
-``tf.profiler.experimental.start(logdir)`` before the traced window and ``stop()`` after it; TF then
-writes an XSpace (``<run>/workers/<key>/tf_profile/plugins/profile/<date>/<host>.xplane.pb``), which
-is read back with :func:`profiler.importers.xspace.load_xspace` and re-based onto the run clock. The
-file is left in place: TensorBoard's profile plugin opens the same directory.
-
-What it records on CPU: every TF op kernel that ran (``_MklMatMul``, ``_MklNativeFusedConv2D``,
-``BlockLSTMV2`` ...) on the inter-op threads, plus the eager/executor runtime around them; with a
-GPU build, CUPTI kernels, memcpys and the driver calls too (``device_tracer_level=1``). The Python
-tracer stays off (it would trace every Python call of Keras and dwarf the ops).
-
-Only imported inside a TensorFlow or Keras worker.
+:class:`TensorFlowProbe` runs ``tf.profiler.experimental.start(logdir)`` over the traced window;
+the XSpace TF writes under the worker's ``tf_profile`` is read back with
+:func:`profiler.importers.xspace.load_xspace`, re-based onto the run clock, and left in place for
+TensorBoard. Python tracer off, device tracer on. Only imported inside a TensorFlow or Keras
+worker. Details: ``docs/frameworks-tensorflow.md`` ("The tensorflow probe and the XSpace importer").
 """
 
 from __future__ import annotations
