@@ -1,8 +1,8 @@
 """The breakdown with everything that explains it, for one worker's traced steps.
 
 Runs, in order: the cost model (FLOPs and bytes from recorded shapes), the breakdown with the roofline
-classifier when this machine's ceilings are known (``profiler calibrate``), the per-op roofline table,
-and the GPU summary when device spans exist. Pure: the calibration record is passed in.
+classifier when this machine's ceilings are known (``profiler calibrate``), and the per-op roofline
+table. Pure: the calibration record is passed in.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from typing import Any
 from profiler.analysis.breakdown import Breakdown, DispatchRule, StepWindow, breakdown
 from profiler.analysis.compensation import TRACER_ENTRIES
 from profiler.analysis.costmodel import annotate
-from profiler.analysis.gpu import gpu_summary
 from profiler.analysis.roofline import (
     ceilings_from_calibration,
     make_classifier,
@@ -32,7 +31,7 @@ def attributed_breakdown(
     tracer_config: str | None = None,
     train: bool = False,
 ) -> tuple[Breakdown, dict[str, Any]]:
-    """``(breakdown, extra)``: extra holds ``roofline``, ``gpu`` and ``cost_model`` for run.json."""
+    """``(breakdown, extra)``: extra holds ``roofline`` and ``cost_model`` for run.json."""
     annotated, cov = annotate(events)
     ceilings = ceilings_from_calibration(calibration, "cuda" if device == "cuda" else "cpu")
     classifier = make_classifier(ceilings) if ceilings else None
@@ -58,7 +57,6 @@ def attributed_breakdown(
     extra: dict[str, Any] = {
         "cost_model": cov,
         "roofline": rl,
-        "gpu": gpu_summary(annotated, pid, steps),
     }
     if ceilings is None and calibration is None:
         extra["roofline"]["ceilings_note"] = "not calibrated: run `profiler calibrate`"

@@ -1,17 +1,23 @@
-"""One worker's events → its figures: step statistics, breakdown, top ops, dispatches, probe figures;
-and the comparisons a reader wants between variants.
+"""One worker's events → its core figures: step statistics, the breakdown (with its cost model,
+roofline and tracer-cost compensation), the steps' kernel usage, warnings; the inputs every other
+per-variant section is computed from; and the comparisons a reader wants between variants.
 
 Pure functions of the event table and the entry's identity; the machine's calibration is passed in.
+The figures of the registered sections (top ops, dispatch, launches, op chains, GPU timeline, probe
+figures …) are computed from :class:`VariantInputs` by :func:`profiler.sections.compute.analyse`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 
 from profiler.analysis.attribution import attributed_breakdown
-from profiler.analysis.breakdown import clipped_length, step_windows
+from profiler.analysis.breakdown import StepWindow, clipped_length, step_windows
 from profiler.analysis.compensation import (
     COMPENSATION_WARNINGS,
     OWN_SPAN_FRAMEWORKS,
@@ -28,9 +34,6 @@ from profiler.analysis.compensation import (
 )
 from profiler.analysis.explain import explain, with_verdict
 from profiler.analysis.intervals import merge
-from profiler.analysis.launches import launch_stats
-from profiler.analysis.op_sequences import op_sequences
-from profiler.analysis.ops import dispatch_counts, op_table
 from profiler.analysis.stats import (
     DISTURBED_MADS,
     DISTURBED_SHARE,
@@ -45,7 +48,56 @@ from profiler.analysis.step_usage import FAULTS_WORTH_NOTING, kernel_excess, pag
 from profiler.core.categories import LABELS
 from profiler.core.events import DATA_LOADING, EventTable
 from profiler.core.frameworks import FRAMEWORKS
-from profiler.probes.summary import probe_summary
+
+
+@dataclass(frozen=True, eq=False)
+class VariantInputs:
+    """What every per-variant section is computed from (a section's ``compute`` takes it): one
+    worker's events and entry, the machine's calibration, its step windows, and the core figures
+    (:func:`analyse_variant`'s) already computed from them."""
+
+    events: EventTable
+    entry: Mapping[str, Any]
+    calibration: Mapping[str, Any] | None
+    #: the clean (untraced) steps
+    clean: tuple[StepWindow, ...]
+    #: the traced steps the breakdown describes (those the machine disturbed left out)
+    traced: tuple[StepWindow, ...]
+    #: the core figures under their ``run.json`` keys (step_ms, breakdown, roofline, step_usage …)
+    figures: Mapping[str, Any]
+    items_per_step: float | None = None
+    unit: str = "step"
+
+    @property
+    def pid(self) -> int | None:
+        return self.entry.get("pid")
+
+    @property
+    def steps(self) -> list[StepWindow]:
+        """The steps the per-step figures describe: the traced ones, else the clean ones."""
+        return list(self.traced or self.clean)
+
+    def has_steps(self) -> bool:
+        return bool(self.traced or self.clean)
+
+    def in_steps(self) -> tuple[EventTable, int | None, list[StepWindow]]:
+        """``(events, pid, steps)``: the arguments of an analysis over the steps."""
+        return self.events, self.pid, self.steps
+
+    def in_windows(self) -> tuple[EventTable, int | None, list[tuple[int, int]]]:
+        """``(events, pid, windows)`` over the clean steps when there are any (the low-level probes —
+        NVML, process, py-spy — run for the whole worker), else the traced ones."""
+        return self.events, self.pid, [(w.start_ns, w.end_ns) for w in (self.clean or self.traced)]
+
+
+@dataclass(frozen=True, eq=False)
+class RunInputs:
+    """What every per-run section is computed from: the run's entries (``run.json``'s dictionaries)."""
+
+    variants: tuple[Mapping[str, Any], ...]
+    #: the plan launched its variants at several world sizes (``--nproc 1,2``): entries of one variant
+    #: share a name, and the world-size table, not variant-vs-variant comparisons, compares them
+    by_world_size: bool = False
 
 
 def analyse_variant(
@@ -55,7 +107,20 @@ def analyse_variant(
     unit: str = "step",
     calibration: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Step statistics, breakdown, top ops and dispatch counts for one worker's events."""
+    """The core figures of one worker's events: step statistics, breakdown, step usage, warnings
+    (:func:`variant_inputs`); :func:`profiler.sections.compute.analyse` adds every section's."""
+    return dict(variant_inputs(events, entry, items_per_step, unit, calibration).figures)
+
+
+def variant_inputs(
+    events: EventTable,
+    entry: Mapping[str, Any],
+    items_per_step: float | None = None,
+    unit: str = "step",
+    calibration: Mapping[str, Any] | None = None,
+) -> VariantInputs:
+    """The core figures of one worker's events, and the inputs every per-variant section is
+    computed from."""
     pid = entry.get("pid")
     clean = step_windows(events, pid, traced=False)
     traced_all = step_windows(events, pid, traced=True)
@@ -88,7 +153,8 @@ def analyse_variant(
         out["tracing_overhead_pct"] = 100.0 * (head_traced / head_clean - 1)
     steps = traced or clean
     if steps:
-        # cost model, roofline classifier (this machine's calibrated ceilings), GPU summary
+        # cost model, roofline classifier (this machine's calibrated ceilings): the compensation
+        # below reads the roofline's floors
         bd, extra = attributed_breakdown(
             events, pid, steps, entry.get("device") or "cpu", calibration, entry.get("framework"), tracer_config(entry),
             train=entry.get("mode") == "train",
@@ -97,10 +163,6 @@ def analyse_variant(
         out["breakdown"] = bd.to_dict()
         _describe(out, bd, traced, clean, entry, calibration, events)
         shown_input_bound(out["breakdown"])  # the verdict of the steps and statistic the table shows
-        out["top_ops"] = op_table(events, pid, steps)
-        out["dispatch"] = dispatch_counts(events, pid, steps)
-        out["launches"] = launch_stats(events, pid, steps)  # CUDA launch statistics (None on CPU)
-        out["op_sequences"] = op_sequences(events, pid, steps)  # repeated chains: fusion candidates
     else:
         out["breakdown"] = None
         out["breakdown_ms"] = None
@@ -115,11 +177,12 @@ def analyse_variant(
     if unit != "step" and items_per_step and head:
         n_items = float(unit.split()[0])
         out["per_unit_ms"] = head * n_items / items_per_step
-    # low-level probes (NVML, process, py-spy) run for the whole worker: their figures are over the
-    # clean steps when there are any
-    win = [(w.start_ns, w.end_ns) for w in (clean or traced)]
-    out["probe_summary"] = probe_summary(events, pid, win)
-    return out
+    return VariantInputs(
+        events=events, entry=MappingProxyType(dict(entry)),
+        calibration=calibration,
+        clean=tuple(clean), traced=tuple(traced), figures=MappingProxyType(out),
+        items_per_step=items_per_step, unit=unit,
+    )
 
 
 def _traced_headline(out: dict[str, Any], traced: list[Any], entry: dict[str, Any]) -> None:
@@ -353,9 +416,13 @@ def clean_measured(events: EventTable, pid: int | None, clean: list[Any]) -> dic
     return {"data_loading": sum(per_step) / len(per_step)}
 
 
-def comparisons(variants: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def comparisons(variants: Sequence[Mapping[str, Any]], by_world_size: bool = False) -> list[dict[str, Any]]:
     """The comparisons a reader wants: within each framework, every variant against that framework's
-    fastest (fused vs unfused); across frameworks, each framework's best against the overall best."""
+    fastest (fused vs unfused); across frameworks, each framework's best against the overall best.
+    None where the variants ran at several world sizes (``by_world_size``): entries of one variant
+    share a name there, and the world-size table, not a variant-vs-variant explanation, compares them."""
+    if by_world_size:
+        return []
     ok = [v for v in variants if v.get("status") == "ok" and (v.get("step_ms") or {}).get("median")]
     if len(ok) < 2:
         return []

@@ -148,15 +148,14 @@ def _print_compare(saved: SavedRun, console: Console, result: dict[str, Any], to
 def _reanalyse(record: RunRecord, run: RunDir) -> None:
     """``--reanalyse`` of a trace or compare run: every entry analysed again from its saved events."""
     from profiler.analysis.compensation import rescale_to_median
-    from profiler.analysis.variant import analyse_variant, comparisons
+    from profiler.sections.compute import analyse, analyse_run
 
     for v in record.variants:
         if v.events:
             # the headline of repeated processes (pooled, with its CI) is not in one events file
             pooled = v.step_ms if (v.step_ms and v.step_ms.median and v.sections.get("repeats")) else None
-            v.update(analyse_variant(run.load_events(v), v.to_dict(), v.items_per_step, record.unit,
-                                     load_cached()))
+            v.update(analyse(run.load_events(v), v.to_dict(), v.items_per_step, record.unit, load_cached()))
             if pooled is not None:  # the headline stays the processes' pooled figure
                 v.step_ms = pooled
                 v.breakdown, v.breakdown_ms = rescale_to_median(v.breakdown, v.breakdown_ms, pooled)
-    record.comparisons = comparisons([v.to_dict() for v in record.variants])
+    analyse_run(record)

@@ -18,8 +18,6 @@ from collections.abc import Callable
 from typing import Any
 
 from profiler import __version__
-from profiler.analysis.ranks import scaling_table
-from profiler.analysis.variant import analyse_variant, comparisons
 from profiler.core.calibration import load_cached, summary_line
 from profiler.core.errors import ProfilerError, RunFailed, os_error_line
 from profiler.core.events import EventTable
@@ -39,6 +37,7 @@ from profiler.run.plan import Plan
 from profiler.run.process import JobOutcome, WorkerJob, kill_tree, run_job
 from profiler.run.repeats import Group, process_entry
 from profiler.run.torchrun import run_distributed_job
+from profiler.sections.compute import analyse, analyse_run
 
 
 def variant_entry(outcome: JobOutcome, run: RunDir, sc: Scenario) -> VariantEntry:
@@ -62,7 +61,7 @@ def variant_entry(outcome: JobOutcome, run: RunDir, sc: Scenario) -> VariantEntr
         n_events=len(outcome.events),
         items_per_step=wl.params.get(sc.items_key),
     )
-    entry.update(analyse_variant(outcome.events, entry.to_dict(), entry.items_per_step, sc.unit, load_cached()))
+    entry.update(analyse(outcome.events, entry.to_dict(), entry.items_per_step, sc.unit, load_cached()))
     if "distributed" in res:  # per-rank analysis, clocks, straggler, failure
         entry.sections["distributed"] = res["distributed"]
     return entry
@@ -216,14 +215,10 @@ def finish_record(
     trace_budget_mb: float | None = None,
     distributed: bool = False,
 ) -> None:
-    """Comparisons, the Chrome trace, the plots and the status; then the record is written."""
-    variants = [v.to_dict() for v in record.variants]
-    record.comparisons = comparisons(variants)
-    if distributed:
-        record.sections["world_sizes"] = scaling_table(variants)
-        # entries of one variant at several world sizes share a name: the world-size table, not a
-        # variant-vs-variant explanation, is what compares them
-        record.comparisons = []
+    """The run's sections (comparisons; the world-size table where ``distributed`` launched the
+    variants at several world sizes), the Chrome trace, the plots and the status; then the record is
+    written."""
+    analyse_run(record, by_world_size=distributed)
     if tables:
         merged = EventTable.concat(tables)
         distributed = any(v.sections.get("distributed") for v in record.variants)

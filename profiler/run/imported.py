@@ -15,7 +15,6 @@ import numpy as np
 from profiler import __version__
 from profiler.analysis.breakdown import step_windows
 from profiler.analysis.gpu import gpu_summary, limits_from_kineto
-from profiler.analysis.variant import analyse_variant, comparisons
 from profiler.core.calibration import load_cached
 from profiler.core.events import DEVICE_TID_BASE, STEP, EventBuilder, EventTable
 from profiler.core.forked import Forked
@@ -25,6 +24,7 @@ from profiler.core.rundir import RunDir, ensure_writable_root
 from profiler.export.chrome import ChromeTraceExporter
 from profiler.importers import ImportedTrace, _find_xplane, load_trace, trace_folder_files
 from profiler.run.execute import export_files
+from profiler.sections.compute import analyse, analyse_run
 
 
 def import_as_run(path: str | Path, out: Path, budget_mb: float | None = None,
@@ -98,7 +98,7 @@ def import_as_run(path: str | Path, out: Path, budget_mb: float | None = None,
     entry.sections["imported"] = {"path": str(imp.path), "format": imp.format, **imp.facts}
     if distributed:
         entry.sections["distributed"] = distributed
-    entry.update(analyse_variant(table, entry.to_dict(), None, "step", load_cached()))
+    entry.update(analyse(table, entry.to_dict(), None, "step", load_cached()))
     entry.warnings.extend(imp.facts.get("warnings") or [])  # files skipped, or merged by --force
     lim = limits_from_kineto(imp.facts["device_properties"]) if imp.facts.get("device_properties") else None
     if lim is not None and entry.gpu and steps:
@@ -132,7 +132,7 @@ def import_as_run(path: str | Path, out: Path, budget_mb: float | None = None,
         versions={"profiler": __version__},
         variants=[entry],
     )
-    record.comparisons = comparisons([entry.to_dict()])
+    analyse_run(record)
     record.status = "ok"
     record.trace = run.trace_file.name  # the page links it: the file is complete before the record is saved
     export_files(record, run)

@@ -39,7 +39,6 @@ from profiler.analysis.thread_fits import (
     thread_mismatch,
 )
 from profiler.analysis.thread_scaling import scaling_result
-from profiler.analysis.variant import analyse_variant
 from profiler.core import defaults
 from profiler.core.calibration import load_cached
 from profiler.core.errors import InputError
@@ -54,6 +53,7 @@ from profiler.probes.process import thread_cpu_times
 from profiler.run.execute import export_pages, record_header, run_status, variant_entry
 from profiler.run.plan import TraceRequest, plan
 from profiler.run.process import WorkerJob, run_job, thread_env
+from profiler.sections.compute import analyse
 
 DEFAULT_REPEATS = defaults.REPEAT["scale"]
 
@@ -413,8 +413,7 @@ def saved_summary(record: RunRecord, run: RunDir, reanalyse: bool = False) -> di
         if reanalyse:
             for v in record.variants:
                 if v.events:
-                    v.update(analyse_variant(run.load_events(v), v.to_dict(), v.items_per_step, record.unit,
-                                             load_cached()))
+                    v.update(analyse(run.load_events(v), v.to_dict(), v.items_per_step, record.unit, load_cached()))
             s = record.settings
             series = list(dict.fromkeys(v.sections["series"] for v in record.variants if v.sections.get("series")))
             files = (record.sections.get("scaling") or {}).get("files")

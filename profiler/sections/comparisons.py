@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from profiler.analysis.variant import comparisons
 from profiler.core.categories import CATEGORIES, LABELS
 from profiler.sections.blocks import Block, Line, Table, cols, short
-from profiler.sections.registry import RUN, Section, View
+from profiler.sections.registry import RUN, Section, View, calls
 
 
 @dataclass(frozen=True)
@@ -38,5 +39,5 @@ def show(cs: tuple[Comparison, ...], view: View) -> tuple[Block, ...]:
 
 SECTION = Section(
     key="comparisons", title="comparisons", scope=RUN, model=tuple[Comparison, ...], show=show,
-    computed_by="profiler.analysis.variant.comparisons", order=80,
+    compute=calls(comparisons, lambda run: (run.variants, run.by_world_size)), order=80,
 )

@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from profiler.analysis.ops import dispatch_counts
+from profiler.analysis.variant import VariantInputs
 from profiler.sections.blocks import Block, Line
-from profiler.sections.registry import VARIANT, Section, View
+from profiler.sections.registry import VARIANT, Section, View, calls
 
 
 @dataclass(frozen=True)
@@ -27,5 +29,5 @@ def show(d: Dispatch, view: View) -> tuple[Block, ...]:
 
 SECTION = Section(
     key="dispatch", title="dispatch", scope=VARIANT, model=Dispatch, show=show,
-    computed_by="profiler.analysis.ops.dispatch_counts", order=35, detail=True,
+    compute=calls(dispatch_counts, VariantInputs.in_steps), when=VariantInputs.has_steps, order=35, detail=True,
 )

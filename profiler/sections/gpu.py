@@ -6,8 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from profiler.analysis.gpu import gpu_summary
+from profiler.analysis.variant import VariantInputs
 from profiler.sections.blocks import Block, Line, Table, cols
-from profiler.sections.registry import VARIANT, Section, View
+from profiler.sections.registry import VARIANT, Section, View, calls
 from profiler.sections.typed import number
 
 #: whole-trace figures in the order a reader compares them with HTA's and TraceLens's
@@ -108,5 +110,5 @@ def show(g: Gpu, view: View) -> tuple[Block, ...]:
 
 SECTION = Section(
     key="gpu", title="device timeline", scope=VARIANT, model=Gpu, show=show,
-    computed_by="profiler.analysis.gpu.gpu_summary", order=20,
+    compute=calls(gpu_summary, VariantInputs.in_steps), when=VariantInputs.has_steps, order=20,
 )

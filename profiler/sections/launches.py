@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from profiler.analysis.launches import launch_stats
+from profiler.analysis.variant import VariantInputs
 from profiler.sections.blocks import Block, Line, Table, cols, short
-from profiler.sections.registry import VARIANT, Section, View
+from profiler.sections.registry import VARIANT, Section, View, calls
 
 
 @dataclass(frozen=True)
@@ -77,5 +79,5 @@ def show(la: Launches, view: View) -> tuple[Block, ...]:
 
 SECTION = Section(
     key="launches", title="launches", scope=VARIANT, model=Launches, show=show,
-    computed_by="profiler.analysis.launches.launch_stats", order=25,
+    compute=calls(launch_stats, VariantInputs.in_steps), when=VariantInputs.has_steps, order=25,
 )

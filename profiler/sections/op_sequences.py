@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from profiler.analysis.op_sequences import op_sequences
+from profiler.analysis.variant import VariantInputs
 from profiler.sections.blocks import Block, Line, Table, cols, fmt_ms, short
-from profiler.sections.registry import VARIANT, Section, View
+from profiler.sections.registry import VARIANT, Section, View, calls
 
 SHOWN = 5
 
@@ -49,5 +51,5 @@ def show(sq: OpSequences, view: View) -> tuple[Block, ...]:
 
 SECTION = Section(
     key="op_sequences", title="repeated op chains", scope=VARIANT, model=OpSequences, show=show,
-    computed_by="profiler.analysis.op_sequences.op_sequences", order=45,
+    compute=calls(op_sequences, VariantInputs.in_steps), when=VariantInputs.has_steps, order=45,
 )

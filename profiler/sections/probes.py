@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from profiler.probes.summary import summary_lines
+from profiler.analysis.variant import VariantInputs
+from profiler.probes.summary import probe_summary, summary_lines
 from profiler.sections.blocks import Block, Line
-from profiler.sections.registry import VARIANT, Section, View
+from profiler.sections.registry import VARIANT, Section, View, calls
 
 
 def show(s: dict[str, Any], view: View) -> tuple[Block, ...]:
@@ -15,5 +16,5 @@ def show(s: dict[str, Any], view: View) -> tuple[Block, ...]:
 
 SECTION = Section(
     key="probe_summary", title="probe figures", scope=VARIANT, model=dict[str, Any], show=show,
-    computed_by="profiler.probes.summary.probe_summary", order=60, detail=True,
+    compute=calls(probe_summary, VariantInputs.in_windows), order=60, detail=True,
 )

@@ -3,14 +3,18 @@
 A section is one module in this package that defines ``SECTION``: its key (the key in ``run.json``
 and in every ``--json`` document), its title, its scope (``variant``: one per measured worker;
 ``run``: one per record), the type of its result (frozen dataclasses, :mod:`profiler.sections.typed`),
-the pure analysis function that computes it, and ``show``: the blocks (:mod:`profiler.sections.blocks`)
-a reader sees. Modules are found by listing this package, so adding a section is its module plus its
-test; every renderer, the ``--json`` document and the schema loop over :func:`sections`.
+``compute``: the pure analysis function that computes it from one context (a variant section's from
+:class:`profiler.analysis.variant.VariantInputs`, a run section's from
+:class:`profiler.analysis.variant.RunInputs`; :mod:`profiler.sections.compute` loops over them), and
+``show``: the blocks (:mod:`profiler.sections.blocks`) a reader sees. Modules are found by listing this
+package, so adding a section is its module plus its test; the analysis of every entry, every renderer,
+the ``--json`` document and the schema loop over :func:`sections`.
 """
 
 from __future__ import annotations
 
 import importlib
+import inspect
 import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,6 +39,24 @@ class View:
     run_dir: str | None = None
 
 
+def calls(fn: Callable[..., Any], args: Callable[[Any], tuple[Any, ...]]) -> Callable[[Any], Any]:
+    """A section's ``compute`` that calls the pure analysis function ``fn`` with ``args(inputs)``
+    (``calls(op_table, VariantInputs.in_steps)``); the section is then computed by ``fn``."""
+
+    def compute(inputs: Any) -> Any:
+        return fn(*args(inputs))
+
+    compute.__wrapped__ = fn  # type: ignore[attr-defined]  # what computed_by names
+    compute.__qualname__ = f"calls({fn.__qualname__})"
+    return compute
+
+
+def qualified_name(fn: Callable[..., Any]) -> str:
+    """``module.qualname`` of the function behind a ``compute`` (through :func:`calls`)."""
+    fn = inspect.unwrap(fn)
+    return f"{fn.__module__}.{fn.__qualname__}"
+
+
 @dataclass(frozen=True)
 class Section:
     key: str
@@ -42,11 +64,33 @@ class Section:
     scope: str  # VARIANT | RUN
     model: Any  # the result's type (a dataclass, or tuple[Dataclass, ...])
     show: Callable[[Any, View], tuple[Block, ...]]
-    computed_by: str  # the pure function that makes it ("profiler.analysis.launches.launch_stats")
+    #: the pure function that makes it ("profiler.analysis.launches.launch_stats"): drawn from
+    #: ``compute`` where the section has one; named here only for a figure made elsewhere (the core
+    #: analysis of ``analysis.variant``, a worker's own facts, the run's files)
+    computed_by: str = ""
     order: int = 100  # position in every output
     detail: bool = False  # the terminal shows it with --detail only (files always)
     #: where the raw value lives when not under ``key`` in the entry/record dictionary
     raw: Callable[[dict[str, Any]], Any] | None = None
+    #: the raw value (stored under ``key``) from the scope's context: ``VariantInputs`` or ``RunInputs``
+    compute: Callable[[Any], Any] | None = None
+    #: whether there is anything to compute (``None``: always); where not, the key is left out
+    when: Callable[[Any], bool] | None = None
+
+    def __post_init__(self) -> None:
+        if self.compute is not None:
+            name = qualified_name(self.compute)
+            if self.computed_by and self.computed_by != name:
+                raise ValueError(f"section {self.key}: computed_by {self.computed_by!r} is not its compute {name!r}")
+            object.__setattr__(self, "computed_by", name)
+        elif not self.computed_by:
+            raise ValueError(f"section {self.key}: no compute and no computed_by")
+        if self.compute is not None and self.raw is not None:
+            raise ValueError(f"section {self.key}: a computed section is stored under its key, not read by raw=")
+
+    def computes(self, inputs: Any) -> bool:
+        """Whether :mod:`profiler.sections.compute` computes this section from ``inputs``."""
+        return self.compute is not None and (self.when is None or bool(self.when(inputs)))
 
     def raw_value(self, d: dict[str, Any]) -> Any:
         return self.raw(d) if self.raw is not None else d.get(self.key)
@@ -65,7 +109,7 @@ def sections() -> tuple[Section, ...]:
     found: list[Section] = []
     pkg = Path(__file__).parent
     for m in sorted(pkgutil.iter_modules([str(pkg)]), key=lambda m: m.name):
-        if m.name in ("registry", "typed", "blocks", "document") or m.name.startswith("_"):
+        if m.name in ("registry", "typed", "blocks", "document", "compute") or m.name.startswith("_"):
             continue
         mod = importlib.import_module(f"profiler.sections.{m.name}")
         s = getattr(mod, "SECTION", None)
@@ -93,4 +137,4 @@ def section(key: str) -> Section:
     raise KeyError(key)
 
 
-__all__ = ["RUN", "VARIANT", "Section", "View", "dump", "run_sections", "section", "sections", "variant_sections"]
+__all__ = ["RUN", "VARIANT", "Section", "View", "calls", "dump", "qualified_name", "run_sections", "section", "sections", "variant_sections"]

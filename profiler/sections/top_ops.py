@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from profiler.analysis.ops import op_table
+from profiler.analysis.variant import VariantInputs
 from profiler.core.categories import LABELS
 from profiler.sections.blocks import Block, Table, cols, fmt_ms, short
-from profiler.sections.registry import VARIANT, Section, View
+from profiler.sections.registry import VARIANT, Section, View, calls
 
 
 @dataclass(frozen=True)
@@ -31,5 +33,5 @@ def show(ops: tuple[Op, ...], view: View) -> tuple[Block, ...]:
 
 SECTION = Section(
     key="top_ops", title="top ops", scope=VARIANT, model=tuple[Op, ...], show=show,
-    computed_by="profiler.analysis.ops.op_table", order=30, detail=True,
+    compute=calls(op_table, VariantInputs.in_steps), when=VariantInputs.has_steps, order=30, detail=True,
 )

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from profiler.analysis.ranks import scaling_table
 from profiler.sections.blocks import Block, Table, cols, fmt_ms
-from profiler.sections.registry import RUN, Section, View
+from profiler.sections.registry import RUN, Section, View, calls
 
 
 @dataclass(frozen=True)
@@ -35,5 +36,6 @@ def show(rows: tuple[WorldSize, ...], view: View) -> tuple[Block, ...]:
 
 SECTION = Section(
     key="world_sizes", title="world sizes", scope=RUN, model=tuple[WorldSize, ...], show=show,
-    computed_by="profiler.analysis.ranks.scaling_table", order=90,
+    compute=calls(scaling_table, lambda run: (run.variants,)),
+    when=lambda run: run.by_world_size, order=90,
 )
