@@ -45,7 +45,9 @@ nearly free for spans that are already in order.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -457,7 +459,7 @@ class ChromeTraceExporter:
         return ext
 
     @staticmethod
-    def _args(table: EventTable, clipped: np.ndarray, end: np.ndarray) -> list[list[str]]:
+    def _args(table: EventTable, clipped: np.ndarray, end: np.ndarray) -> list[Any]:
         """Every span's ``,"args":{...}`` text as eight columns whose row-wise concatenation is it (""
         in all eight for a span without args): the rare keys (category, the sparse args, FLOPs,
         bytes), the input shapes, ``External id`` (key, number), ``correlation`` (key, number), device
@@ -466,7 +468,8 @@ class ChromeTraceExporter:
         Each key is written with what goes before it: the object's opening for a span's first key, a
         comma after that. Keys with few distinct values (shapes, device and stream) come from a table
         of both forms, and the numbers are formatted by the caller's f-string, so the dense columns cost
-        a lookup per span.
+        a lookup per span. Each column is an object array of texts, or for a number an :class:`_Numbers`
+        (made into texts block by block, :func:`_span_texts`).
         """
         sp = table.spans
         n = table.n_spans
@@ -530,14 +533,12 @@ class ChromeTraceExporter:
         for key, col in (("External id", ext), ("correlation", sp["corr"])):
             has = col >= 0
             if not has.any():
-                ids += [[""] * n] * 2
+                ids += [np.full(n, "", dtype=object)] * 2
                 continue
             forms = np.array(["", *(a + f'"{key}":' for a in both.tolist())], dtype=object)
             lead_txt = forms[has * (1 + opened)]
             opened |= has
-            num = col.astype(object)
-            num[~has] = ""
-            ids += [lead_txt.tolist(), num.tolist()]
+            ids += [lead_txt, _Numbers(col)]
 
         tail = np.full(n, "", dtype=object)
         rows = np.flatnonzero(sp["tid"] >= DEVICE_TID_BASE)
@@ -549,7 +550,7 @@ class ChromeTraceExporter:
         rows = np.flatnonzero(clipped != end)
         put(tail, rows, [f'"clipped_ns":{v}' for v in (end - clipped)[rows].tolist()])
         close = np.array(["", "}"], dtype=object)[opened.view(np.int8)]
-        return [rare.tolist(), shapes.tolist(), *ids, tail.tolist(), close.tolist()]
+        return [rare, shapes, *ids, tail, close]
 
     @staticmethod
     def _span_names(table: EventTable) -> np.ndarray:
@@ -654,7 +655,14 @@ class ChromeTraceExporter:
 
     # ---------------------------------------------------------------- events
     def events(self, table: EventTable) -> list[str]:
-        """Each trace event as a JSON text (what :meth:`write` joins)."""
+        """Each trace event as a JSON text (what :meth:`write` writes)."""
+        return [t for chunk in self.event_chunks(table) for t in chunk]
+
+    def event_chunks(self, table: EventTable) -> Iterator[list[str]]:
+        """The trace events' JSON texts, in order, a block of at most :data:`CHUNK_ROWS` spans at a
+        time: without a budget each block's texts are made as it is asked for, so the text of the
+        whole trace is never in memory at once (with a budget every span's length is needed first,
+        and the texts are made together). ``dropped`` and ``n_flows`` are set before the first block."""
         tr = table.time_range()
         origin = self.origin_ns if self.origin_ns is not None else (tr[0] if tr else 0)
         sp = table.spans
@@ -672,6 +680,7 @@ class ChromeTraceExporter:
         flow_ev = self._flow_events(flows, tid_map, origin)
         keep_flow = np.ones(len(flows[0]), bool)
         span_txt: list[str] = []
+        span_cols: list[Any] = []
         if n:
             start = sp["start_ns"]
             end = start + sp["dur_ns"]
@@ -694,31 +703,30 @@ class ChromeTraceExporter:
             cats[dev_region] = '"gpu_user_annotation"'
             track = np.array([f',"pid":{p},"tid":{t},"ts":' for p, t in
                               zip(up.tolist(), small_u.tolist(), strict=True)], dtype=object)[inv]
-            ts = (start - origin).tolist()
-            # one f-string per span over plain lists; times in _us's form
-            span_txt = [
-                f'{{"ph":"X","name":{nm},"cat":{ct}{tk}{a}e-3,"dur":{d}e-3'
-                f'{g1}{g2}{e1}{e2}{c1}{c2}{g3}{g4}}}{f}'
-                for nm, ct, tk, a, d, g1, g2, e1, e2, c1, c2, g3, g4, f in zip(
-                    names.tolist(), cats.tolist(), track.tolist(), ts, (clipped - start).tolist(),
-                    *self._args(table, clipped, end), self._trailers(n, flow_at, flow_ev, keep_flow),
-                    strict=True,
-                )
-            ]
+            span_cols = [names, cats, track, start - origin, clipped - start, *self._args(table, clipped, end),
+                         self._trailers(n, flow_at, flow_ev, keep_flow)]
+            if self.budget_mb is not None:
+                span_txt = _span_texts(span_cols, 0, n)
 
         c = table.counters
         cv = c["value"]
         c_ok_rows = ~np.isnan(cv)
-        c_ts = (c["ts_ns"] - origin).tolist()
-        c_names = esc[c["name"]].tolist() if len(cv) else []
-        ctr_txt = [
-            f'{{"ph":"C","name":{nm},"pid":{p},"tid":0,"ts":{t}e-3,"args":{{"value":{v!r}}}}}' if ok else ""
-            for nm, p, t, v, ok in zip(
-                c_names, c["pid"].tolist(), c_ts, cv.tolist(), c_ok_rows.tolist(), strict=True
-            )
-        ]
+        c_ts = c["ts_ns"] - origin
+        c_names = esc[c["name"]] if len(cv) else np.empty(0, object)
 
+        def counter_texts(lo: int, hi: int) -> list[str]:
+            return [
+                f'{{"ph":"C","name":{nm},"pid":{p},"tid":0,"ts":{t}e-3,"args":{{"value":{v!r}}}}}' if ok else ""
+                for nm, p, t, v, ok in zip(
+                    c_names[lo:hi].tolist(), c["pid"][lo:hi].tolist(), c_ts[lo:hi].tolist(), cv[lo:hi].tolist(),
+                    c_ok_rows[lo:hi].tolist(), strict=True
+                )
+            ]
+
+        n_ctr = len(cv)
+        ctr_txt: list[str] = []
         if self.budget_mb is not None:
+            ctr_txt = counter_texts(0, n_ctr)
             span_len = np.fromiter(map(len, span_txt), np.int64, len(span_txt)) + 2  # with its flows
             ctr_len = np.fromiter(map(len, ctr_txt), np.int64, len(ctr_txt)) + 2
             keep_s, keep_c = self._budget(table, span_len, ctr_len)
@@ -746,18 +754,22 @@ class ChromeTraceExporter:
                 d["step"] = (table.span_args.get(r) or {}).get("index")
                 out.append(
                     f'{{"ph":"i","s":"t","name":"dropped by the trace budget","pid":{sp["pid"][r]},'
-                    f'"tid":{small[r]},"ts":{ts[r]}e-3,"args":{json.dumps(d)}}}'
+                    f'"tid":{small[r]},"ts":{int(start[r] - origin)}e-3,"args":{json.dumps(d)}}}'
                 )
             self.dropped["per_step"] = self._per_step
         self.n_flows = int(keep_flow.sum())
+        yield out
         if self.budget_mb is None:
-            out.extend(span_txt)
-            out.extend(s for s in ctr_txt if s)
+            for lo in range(0, n, CHUNK_ROWS):
+                yield _span_texts(span_cols, lo, min(n, lo + CHUNK_ROWS))
+            for lo in range(0, n_ctr, CHUNK_ROWS):
+                yield [t for t in counter_texts(lo, min(n_ctr, lo + CHUNK_ROWS)) if t]
         else:
-            out.extend(span_txt[r] for r in np.flatnonzero(keep_s).tolist())
-            out.extend(ctr_txt[i] for i in np.flatnonzero(keep_c).tolist() if ctr_txt[i])
-        out.extend(flow_ev[i] for i in np.flatnonzero(np.repeat(keep_flow, 2) & (flow_at < 0)).tolist())
-        del span_txt, ctr_txt, flow_ev
+            yield [span_txt[r] for r in np.flatnonzero(keep_s).tolist()]
+            yield [ctr_txt[i] for i in np.flatnonzero(keep_c).tolist() if ctr_txt[i]]
+        del span_txt, ctr_txt, span_cols
+        out = [flow_ev[i] for i in np.flatnonzero(np.repeat(keep_flow, 2) & (flow_at < 0)).tolist()]
+        del flow_ev
 
         ins = table.instants
         i_ts = _us(ins["ts_ns"] - origin)
@@ -769,7 +781,7 @@ class ChromeTraceExporter:
                 f'{{"ph":"i","s":"t","name":{esc[ins["name"][i]]},"pid":{pid},"tid":{tid},'
                 f'"ts":{i_ts[i]},"args":{a}}}'
             )
-        return out
+        yield out
 
     def write(self, table: EventTable, path: Path) -> Path:
         """Write the trace to ``path`` (gzip when it ends in ``.gz``), atomically, streaming the text."""
@@ -777,7 +789,8 @@ class ChromeTraceExporter:
         import zlib
 
         path = Path(path)
-        evs = self.events(table)
+        chunks = self.event_chunks(table)
+        first = next(chunks)  # the metadata events; ``dropped`` is known from here on
         other = dict(self.metadata)
         if self.dropped is not None:
             other["trace_budget"] = self.dropped
@@ -800,9 +813,11 @@ class ChromeTraceExporter:
                     f.write(comp.compress(data) if comp else data)
 
                 put('{"traceEvents":[\n')
-                chunk = 65536
-                for i in range(0, len(evs), chunk):
-                    put((",\n" if i else "") + ",\n".join(evs[i : i + chunk]))
+                sep = ""
+                for evs in itertools.chain([first], chunks):  # block by block: never the whole text
+                    if evs:
+                        put(sep + ",\n".join(evs))
+                        sep = ",\n"
                 put("\n]," + meta + "}\n")
                 if comp:
                     f.write(comp.flush())
@@ -812,6 +827,35 @@ class ChromeTraceExporter:
                 os.unlink(tmp)
             raise
         return path
+
+
+#: spans (and counters) whose JSON texts are made and written together (:meth:`event_chunks`)
+CHUNK_ROWS = 65536
+
+
+class _Numbers:
+    """An id column (``-1``: none) whose texts are the number, or "" where none."""
+
+    def __init__(self, col: np.ndarray) -> None:
+        self.col = col
+
+    def __getitem__(self, s: slice) -> np.ndarray:
+        num = self.col[s].astype(object)
+        num[self.col[s] < 0] = ""
+        return num
+
+
+def _span_texts(cols: list[Any], lo: int, hi: int) -> list[str]:
+    """The JSON texts of spans ``lo:hi``: one f-string per span over plain lists (the columns made
+    by :meth:`ChromeTraceExporter.event_chunks`: name, category and track texts, start and clipped
+    duration in ns from the origin, the eight ``args`` columns, the bound flows); times in _us's form."""
+    return [
+        f'{{"ph":"X","name":{nm},"cat":{ct}{tk}{a}e-3,"dur":{d}e-3'
+        f'{g1}{g2}{e1}{e2}{c1}{c2}{g3}{g4}}}{f}'
+        for nm, ct, tk, a, d, g1, g2, e1, e2, c1, c2, g3, g4, f in zip(
+            *(c[lo:hi] if isinstance(c, list) else c[lo:hi].tolist() for c in cols), strict=True
+        )
+    ]
 
 
 def _dims_arg(shapes: str) -> str:
