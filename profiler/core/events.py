@@ -1,26 +1,11 @@
 """The one event model every probe writes into.
 
-Four kinds of record, each stored as a column table of numpy arrays so that a million events stay
-cheap to hold, filter and analyse:
-
-* **spans**     — something with a start and a duration: a framework op, a GPU kernel, a memcpy, a
-  data-loading wait, a collective, a measured step, a Python frame reconstructed from stack samples.
-* **counters**  — a sampled value at a time: GPU power, SM clock, process RSS, CPU utilisation.
-* **instants**  — a point in time with a name: "warm-up done", "NVML error", "OOM".
-* **samples**   — a stack sample: a thread's stack (an id into a stack table) at a time.
-
-Times are integer nanoseconds on one clock, :func:`profiler.core.clock.now_ns` (CLOCK_MONOTONIC, shared by
-every process on the machine). Probes whose source uses another clock (CUPTI, NVML, framework traces,
-other ranks) re-base their timestamps before handing events over.
-
-Where an event happened is ``(pid, tid)``: a real OS process and thread for host events; for device
-events ``pid`` is the owning worker's pid and ``tid`` encodes ``device * 1000 + stream`` with the
-``device`` flag in :data:`DEVICE_TID_BASE`, so exporters can show one track per GPU stream.
-
-Strings (names, counter names) are interned into one string table; frequently used attributes are
-columns (FLOPs, bytes, correlation id, input shapes); the rare rest is a sparse JSON ``args`` map.
-
-Nothing here imports a framework. Files are ``.npz`` with ``allow_pickle=False``: data only.
+:class:`EventTable` holds spans, counters, instants and stack samples as column tables of numpy
+arrays (names interned in a :class:`StringTable`, frequent attributes as columns, the rare rest a
+sparse JSON ``args`` map); :class:`EventBuilder` collects them. Times are integer nanoseconds on
+:func:`profiler.core.clock.now_ns`; device events sit on :func:`device_tid` tracks. Nothing here
+imports a framework; files are data only. The model: ``docs/architecture.md`` ("The event model");
+the stored tables: ``docs/store.md``.
 """
 
 from __future__ import annotations

@@ -1,26 +1,10 @@
 """Fault injection at the toolkit's own I/O boundary: make the Nth file write fail on purpose.
 
-Every file a run writes goes through :mod:`profiler.core.files` (the atomic writers and
-:func:`profiler.core.files.atomic_temp`), and each of those calls :func:`check` with the path first.
-With ``PROFILER_FAULT`` set, the chosen call raises the :class:`OSError` a full disk, a failing disk,
-a permission change or an over-long name would raise, so every failure path of every command can be
-run on purpose (``docs/reliability.md``)::
-
-    PROFILER_FAULT=write:3:ENOSPC            # the 3rd file write of this process fails: disk full
-    PROFILER_FAULT=write:1:EIO:run.json      # the 1st write of a file named run.json fails
-    PROFILER_FAULT=write:2+:EACCES:*.html    # the 2nd and every later write of an .html file fails
-
-Fields: the operation (``write``), the count N (``N+``: the Nth and every later one), an errno name
-(``ENOSPC``, ``EIO``, ``EACCES``, ``ENAMETOOLONG``, or any other :mod:`errno` name), and optionally a
-shell pattern matched against the file's name; several rules are separated by ``;``. Each process
-counts its own writes: worker processes inherit the variable and count theirs (use the pattern to aim
-at one file). Tests use :func:`inject` instead of the environment.
-
-``HANG`` in place of the errno name stops the process at that write instead, for crash tests: the
-temporary file of the write exists (as it would mid-write), the process writes its pid and the
-file's path to ``$PROFILER_FAULT_MARK`` (when set) and waits there until a signal ends it::
-
-    PROFILER_FAULT=write:1:HANG:trace.json.gz   # stop while exporting the trace (then SIGKILL it)
+Every atomic writer of :mod:`profiler.core.files` calls :func:`check` with the path first; with
+``PROFILER_FAULT`` set (e.g. ``write:3:ENOSPC``, ``write:1:EIO:run.json``), the chosen call raises
+the :class:`OSError` a full or failing disk would, or, with ``HANG``, stops there for a crash test.
+:func:`parse` reads the rules, :func:`validate_env` checks the variable, tests use :func:`inject`.
+The syntax and every fault tried: ``docs/reliability.md`` ("Fault injection").
 """
 
 from __future__ import annotations

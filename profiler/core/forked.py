@@ -1,16 +1,11 @@
-"""Work done by a forked child beside the parent's: the second half of a large Kineto trace is read
-while the parent reads the first, and an imported trace's files are written while the parent
-analyses it.
+"""Work done by a forked child beside the parent's (the second half of a large Kineto trace, an
+imported trace's files).
 
-:class:`Forked` forks at once (where the platform can and the process may use a second core); the child
-runs the function and sends back its result through a pipe as data only (:func:`pack`: JSON for
-the values, an ``.npz`` without pickles for the numpy arrays in them). :meth:`Forked.result` waits
-for it. If no child could run, or the child failed, the function runs in the parent instead, so its
-result, or its error, is exactly what a plain call would give: forking only ever saves time.
-
-The child starts from a copy of the parent's memory (pages shared until written), so it needs no
-data sent to it; it must not touch the terminal or anything the parent still writes: it only writes
-files and leaves with :func:`os._exit` (no atexit handlers, no flushing the parent's buffers).
+:class:`Forked` forks at once where it can; the child runs the function and sends its result back
+as data only (:func:`pack`, :func:`unpack`), and :meth:`Forked.result` waits for it. If no child
+could run or it failed, the function runs in the parent: forking only ever saves time. The child
+must not touch the terminal or anything the parent still writes, and leaves with :func:`os._exit`.
+Rules: ``docs/architecture.md`` ("Contracts worth knowing"); figures in ``docs/breakdown.md``.
 """
 
 from __future__ import annotations

@@ -1,17 +1,12 @@
-"""The frameworks the toolkit knows — one descriptor each — and whether each is installed, found
+"""The frameworks the toolkit knows (one descriptor each) and whether each is installed, found
 without importing them.
 
-Everything the toolkit knows about a framework is its :class:`Framework` entry in :data:`FRAMEWORKS`:
-its import and distribution names, how to install it, its in-worker tracer (:class:`Tracer`: the probe,
-the trace format it writes, how its per-record cost is measured and which measured configuration
-compensates its runs), the op names only it writes (:data:`Framework.op_kind_rules`) and its thread
-settings. Adding a framework is its entry here plus its scenario implementations
-(``docs/architecture.md``, "Add a framework"; ``tests/test_framework_descriptor.py`` checks every entry).
-Things in higher layers (the probe class, the cost measurement) are named by ``"module:attribute"``
-strings and imported only where used.
-
-Availability is decided with ``importlib.util.find_spec`` and package metadata, never by importing a
-framework: listing, reporting and analysing must stay fast and must not load torch or TensorFlow.
+Everything the toolkit knows about a framework is its :class:`Framework` entry in :data:`FRAMEWORKS`
+(its in-worker tracer a :class:`Tracer`); :func:`framework_availability` decides availability with
+``importlib.util.find_spec`` and package metadata, never an import. Higher-layer things (probe
+class, cost measurement) are ``"module:attribute"`` strings imported only where used. Adding a
+framework, and every field: ``docs/architecture.md`` ("Add a framework";
+``tests/test_framework_descriptor.py`` checks the entries and that list).
 """
 
 from __future__ import annotations

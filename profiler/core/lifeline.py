@@ -1,26 +1,11 @@
 """Children that die with the profiler, whatever kills it.
 
-Every process the profiler starts (workers, the user's program, the distributed launcher and its
-ranks, py-spy, and short-lived helpers through :func:`run`: the worker that reads a user's scenario
-declaration, ``profiler calibrate``'s tracer-cost workers) is started through :func:`spawn`, which adds two guarantees to ``subprocess.Popen``:
-
-* **its own process group** (a new session), so one signal reaches it and everything it started —
-  DataLoader workers, ranks — and a Ctrl-C in the terminal reaches the profiler alone, which then
-  stops them in order;
-* **a parent-death signal** (Linux ``prctl(PR_SET_PDEATHSIG)``, set in the child before it runs the
-  program): if the profiler dies, even by SIGKILL, the child gets SIGTERM at once (it unwinds and
-  saves what it has). Elsewhere this part is a no-op.
-
-A parent-death signal reaches the direct child only. So the process groups are also registered with
-one **guardian** per profiler process (:class:`Guardian`): a small interpreter in its own session,
-blind to SIGINT/SIGTERM/SIGHUP, that holds the read end of a pipe. When the profiler exits — normally,
-or killed by anything — the pipe closes; the guardian then sends SIGTERM to every group still
-registered, waits up to :data:`GRACE_S` seconds, SIGKILLs what is left and exits. Groups are
-unregistered once their leader has been reaped, so a normal exit kills nothing.
-
-The parent-death signal fires when the *thread* that started the child ends; it is therefore set only
-for children started from the main thread (the profiler starts its workers there); the guardian
-covers the others.
+:func:`spawn` starts every process the profiler starts (workers, the user's program, the launcher
+and its ranks, py-spy; short-lived helpers through :func:`run`) in its own process group, with a
+parent-death signal where Linux has one, and registers its group with one :class:`Guardian` per
+profiler process, which SIGTERMs, then after :data:`GRACE_S` SIGKILLs, every registered group when
+the profiler dies. :func:`stop_group` and :func:`reaped` stop and unregister groups. The guarantees,
+their limits and tests: ``docs/reliability.md`` (the lifeline row and "The lifeline in detail").
 """
 
 from __future__ import annotations

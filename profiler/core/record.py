@@ -1,16 +1,12 @@
 """The one typed run record behind every output: ``run.json``, every ``--json`` document, every renderer.
 
-:class:`RunRecord` holds what ran (header), one :class:`VariantEntry` per measured worker (or per
-variant that could not run), the comparisons between them, and the command's own section (compare's
-rows, scale's series, the ranks' world-size table). It owns its dictionary form (:meth:`to_dict`,
-:meth:`from_dict`) and the schema version :data:`SCHEMA`, checked when a record is loaded.
-
-Entries are built only through :meth:`VariantEntry.from_job`, :meth:`VariantEntry.skipped` and
-:meth:`VariantEntry.not_started`; figures are added by the analysis (:meth:`VariantEntry.update`
-with the analysis' dictionary). A value that was not measured is ``None`` (``null`` in JSON), never 0.
-
-The ``--json`` documents of every command come from :func:`json_document` and validate against
-``schema.json`` beside this module (docs/cli.md).
+:class:`RunRecord` holds the header, one :class:`VariantEntry` per worker (or per variant that could
+not run), the comparisons and the command's own section; it owns its dictionary form
+(:meth:`RunRecord.to_dict`, :meth:`RunRecord.from_dict`) and :data:`SCHEMA`, checked on load. Entries
+are built only by :meth:`VariantEntry.from_job`, :meth:`VariantEntry.skipped` and
+:meth:`VariantEntry.not_started`; the analysis adds figures with :meth:`VariantEntry.update`.
+Not measured is ``None``, never 0. :func:`json_document` is every command's ``--json`` document
+(``schema.json`` beside this module). See ``docs/architecture.md`` ("The run record").
 """
 
 from __future__ import annotations

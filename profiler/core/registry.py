@@ -1,14 +1,10 @@
 """Finding scenarios: the built-in ones under ``scenarios/`` and a user's own file.
 
-Built-in scenarios are packages ``scenarios/<name>/`` whose ``__init__.py`` defines ``SCENARIO``. Those
-``__init__`` modules import nothing but :mod:`profiler.core.scenario`, so discovering them never loads a
-framework (a test checks ``sys.modules``).
-
-A user's scenario file may import anything at top level, so it is *never* executed in this process:
-:func:`describe_file` runs a short-lived worker (``python -m profiler.run.worker --describe FILE``) that
-imports it and prints its declaration as JSON. The worker is started by :func:`profiler.core.lifeline.run`:
-in its own process group, it dies with the profiler whatever kills it, and what the file started at
-import is stopped with it.
+:func:`builtin_scenarios` finds the packages ``scenarios/<name>/`` whose ``__init__.py`` defines
+``SCENARIO`` (they import nothing but :mod:`profiler.core.scenario`, so no framework loads).
+:func:`describe_file` never executes a user's file here: a short-lived worker started through
+:func:`profiler.core.lifeline.run` prints its declaration as JSON. :func:`resolve` picks either.
+See ``docs/scenarios.md``.
 """
 
 from __future__ import annotations

@@ -1,20 +1,9 @@
 """The run directory: everything one ``profiler`` invocation measured, loadable later.
 
-Layout::
-
-    RUN_DIR/
-      run.json                    # versioned record: what ran, where, with what, and the results
-      workers/<key>/spec.json     # what the worker was asked to do
-      workers/<key>/events.parquet   # what its probes collected: the event store (docs/store.md),
-      workers/<key>/events.*.parquet # its other tables; runs before the store have events.npz
-      workers/<key>/result.json   # what the worker reported (status, step times, phases, errors)
-      workers/<key>/stderr.log    # the worker's stderr
-      trace.json.gz               # Chrome trace of every worker, one process per worker
-      ...                         # tables and plots written by later stages
-
-Every file is written atomically (temporary file in the same directory, then rename), so a crash or a
-second ``profiler`` process never leaves a half-written file behind. Run directories are created with
-``mkdir`` (atomic, fails if present), so two invocations never share one.
+:class:`RunDir` creates a run directory (``mkdir``: two invocations never share one), writes its
+files atomically and loads them back (``run.json``, each worker's ``spec.json``, event store,
+``result.json`` and ``stderr.log``, ``trace.json.gz``). The layout: ``docs/architecture.md``
+("The run directory"); the event store: ``docs/store.md``.
 """
 
 from __future__ import annotations

@@ -1,19 +1,11 @@
 """The scenario interface: what a workload declares, and what a worker hands it.
 
-A scenario is one workload (``cudnn_lstm``, ``resnet50_infer`` ...) with implementations in one or more
-frameworks. Its *declaration* (:class:`Scenario`) is plain data, importable without any framework, so
-listing and validating never load torch or TensorFlow. Each implementation names a module that the
-worker imports; that module defines::
-
-    def build(ctx: WorkloadContext) -> Workload
-
-and the returned object has ``step()`` (one training or inference step) and optionally ``sync()``
-(wait for queued device work; called after every timed step), ``info`` (a dict recorded in run.json:
-parameter count, FLOPs per step ...) and ``close()``.
-
-A user's own scenario is a Python file that defines ``SCENARIO`` (a :class:`Scenario` whose
-implementations use ``module=None``, meaning "this file") and ``build(ctx)``. It is executed only inside
-workers, never when listing or reporting.
+A :class:`Scenario` declaration (with its :class:`Implementation` and :class:`Variant` entries) is
+plain data, importable without any framework. Each implementation names a module that the worker
+imports and that defines ``build(ctx: WorkloadContext) -> Workload``; the :class:`Workload` has
+``step()`` and optionally ``sync()``, ``info`` and ``close()``. A user's own scenario is a file
+defining ``SCENARIO`` (``module=None``: this file) and ``build``, executed only inside workers.
+See ``docs/scenarios.md`` ("Writing your own scenario").
 """
 
 from __future__ import annotations

@@ -1,34 +1,11 @@
 """What the kernel counted for this process around each step: page faults and context switches.
 
-``getrusage(RUSAGE_SELF)`` sums every thread of the process (the framework's intra-op threads too)
-and ``getrusage(RUSAGE_THREAD)`` counts the calling thread alone (the one that runs the steps);
-both together cost about 1.5 µs (measured: 1.55 µs a reading on this repository's 2-core machine,
-0.7 µs for ``RUSAGE_SELF`` alone), so the harness reads them at every step boundary. The deltas
-travel in each step span's ``args["usage"]``:
-
-* ``minflt`` — minor page faults: first touch of memory the process was given (a fresh allocation
-  the allocator got from the kernel) or of pages the kernel reclaimed; each costs about a
-  microsecond of kernel time inside whatever op touched the page;
-* ``majflt`` — major page faults (the page was read from disk);
-* ``nvcsw`` / ``nivcsw`` — voluntary (waiting: I/O, locks, sleeps) and involuntary (preempted: the
-  scheduler gave the core to someone else) context switches;
-* ``utime_us`` / ``stime_us`` — CPU time in user code and in the kernel (all threads, so up to the
-  thread count × the step's wall time). The kernel's share is where page faults are paid: a fault
-  that is slow (memory the machine had never handed out, reclaim) shows here, however few there
-  were. The kernel splits the two by sampling at its clock tick, so one step's split is coarse;
-  a mean over several steps is not.
-* ``thread_minflt`` / ``thread_utime_us`` / ``thread_stime_us`` — the same counters for the thread
-  that ran the step alone (the rest of the process is the difference): where the faults were paid,
-  so that their wall time is not the process's kernel time divided evenly over the threads
-  (:func:`profiler.analysis.step_usage.kernel_excess`). Present only when both readings were taken
-  on the same thread and the platform counts per thread (Linux).
-
-Reading ``/proc/self/task/*/stat`` for every thread instead would name each thread's faults, but it
-costs 13–17 µs a thread (measured: 33 µs for 2 threads and 68 µs for 5, with the files kept open
-and re-read with ``pread``; 95–200 µs opening them each time): tens of microseconds at every step
-boundary, against 1.5 µs here.
-
-Where ``resource`` does not exist (not POSIX) the reading is ``None`` and steps carry no usage.
+:func:`usage_now` reads ``getrusage`` for the process (every thread) and for the calling thread
+(about 1.5 µs for both, cheap enough for every step boundary); :func:`usage_delta` and
+:func:`usage_arg` give the deltas a step span carries in ``args["usage"]`` (:data:`USAGE_FIELDS`;
+the ``thread_*`` fields only where both readings were on one thread). ``None`` where ``resource``
+does not exist. The fields, the costs measured and why not per-thread ``/proc``:
+``docs/breakdown.md`` ("What tracing does to memory").
 """
 
 from __future__ import annotations
