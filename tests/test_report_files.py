@@ -64,3 +64,44 @@ def test_report_output_of_a_trace_imported_just_now(tmp_path) -> None:
     assert out.read_text().startswith("# profiler import · ")
     (run_dir,) = (tmp_path / "runs").iterdir()
     assert json.loads((run_dir / "run.json").read_text())["kind"] == "import"
+
+
+# ------------------------------------------------------------------ entries named apart, files included
+def test_entries_alike_but_for_one_setting_are_named_apart() -> None:
+    from profiler.sections.labels import distinct_file_stems, distinct_labels
+
+    one = {"framework": "python", "variant": "numpy", "threads": 2, "repeat": 0}
+    assert distinct_labels([one, dict(one, repeat=1)]) == ["python/numpy · repeat 1", "python/numpy · repeat 2"]
+    assert distinct_labels([one, dict(one, repeat=1), dict(one, threads=4)]) == [
+        "python/numpy · 2 threads · repeat 1", "python/numpy · 2 threads · repeat 2",
+        "python/numpy · 4 threads · repeat 1"]
+    # alike in every setting that is named: numbered
+    assert distinct_labels([one, dict(one)]) == ["python/numpy · #1", "python/numpy · #2"]
+    # labels that make one file name (they differ only where a file name cannot) get two files
+    assert distinct_file_stems(["a/b · x", "a/b · x?", "A/B · X"]) == ["a-b_x", "a-b_x-2", "A-B_X-3"]
+
+
+@pytest.mark.parametrize("setting", [{"threads": 4}, {"repeat": 1}, {"distributed": {"world_size": 2}}])
+def test_two_entries_differing_by_one_setting_write_two_roofline_files(tmp_path, setting) -> None:
+    from profiler.export.plots import write_run_plots
+
+    raw = json.loads((RECORDS / "trace.json").read_text())
+    (v,) = raw["variants"]
+    a = dict(v, threads=2, repeat=0)
+    b = {**a, **setting}
+    raw["variants"] = [a, b]
+    files = write_run_plots(raw, tmp_path)
+    assert "roofline_errors" not in files, files
+    names = files["roofline"]
+    assert len(names) == 2 and len(set(names)) == 2, names
+    assert sorted(p.name for p in tmp_path.glob("roofline-*.png")) == sorted(names)
+
+
+def test_a_scale_run_writes_one_roofline_file_per_entry(tmp_path) -> None:
+    from profiler.export.charts import roofline_chart
+    from profiler.export.plots import write_run_plots
+
+    raw = json.loads((RECORDS / "scale.json").read_text())
+    charted = [v for v in raw["variants"] if v["status"] == "ok" and roofline_chart(v) is not None]
+    files = write_run_plots(raw, tmp_path)
+    assert len(set(files["roofline"])) == len(charted) == len(list(tmp_path.glob("roofline-*.png")))

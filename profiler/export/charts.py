@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from profiler.core.categories import CATEGORIES, COLORS, LABELS
-from profiler.sections.labels import distinct_labels
+from profiler.sections.labels import distinct_labels, file_stem
 
 #: Series colours of the scaling chart (matplotlib's default cycle).
 SERIES_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
@@ -201,10 +201,10 @@ def bound_text(o: dict[str, Any]) -> str:
     return f"{o['bound']}-bound" if o.get("bound") else "not classified"
 
 
-def roofline_chart(v: dict[str, Any], label: str | None = None) -> Chart | None:
+def roofline_chart(v: dict[str, Any], label: str | None = None, key: str | None = None) -> Chart | None:
     """A variant's roofline: each costed op at (FLOP/byte, achieved GFLOP/s), area ∝ its time per step,
-    under the calibrated roofs; the :data:`ROOFLINE_LABELS` longest numbered (``key_lines``). ``None``
-    when no op has FLOPs."""
+    under the calibrated roofs; the :data:`ROOFLINE_LABELS` longest numbered (``key_lines``). ``key``
+    names its files (default ``roofline-<label's file stem>``). ``None`` when no op has FLOPs."""
     rl = v.get("roofline") or {}
     ops = roofline_ops(v)
     if not ops:
@@ -244,7 +244,7 @@ def roofline_chart(v: dict[str, Any], label: str | None = None) -> Chart | None:
     if n_flat:
         notes.append(f"{n_flat} data-movement op(s) without FLOPs not drawn")
     return Chart(
-        f"roofline-{slug(label.replace('/', '-'))}", f"roofline · {label}",
+        key or f"roofline-{file_stem(label)}", f"roofline · {label}",
         "arithmetic intensity (FLOP/byte, cost model)", "achieved GFLOP/s", tuple(series), unit="GFLOP/s",
         alt=f"roofline of {label}", xlim=(lo_x, hi_x), ylim=(lo_y, hi_y), xlog=10, ylog=10, texts=tuple(texts),
         legend=(("compute-bound", COLORS["compute"]), ("memory-bound", COLORS["memory_io"])),

@@ -3,7 +3,8 @@
 and the Markdown report is drawn from, so the PNG and the page cannot show different numbers.
 
 :func:`write_run_plots` writes a run's ``breakdown.png`` (one stacked bar per variant) and
-``roofline-<variant>.png`` (each costed op under the calibrated roofs) into its directory; compare's
+``roofline-<entry>.png`` (each costed op under the calibrated roofs; one file per entry, entries that
+differ only by a setting named apart by it: :mod:`profiler.sections.labels`) into its directory; compare's
 ``compare.png`` and scale's ``scaling.png`` are drawn here too (:mod:`profiler.export.compare`,
 :mod:`profiler.export.thread_plot`). matplotlib (the non-interactive Agg backend) is imported in
 this module only, inside the functions that draw.
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from profiler.export.charts import Chart, breakdown_chart, roofline_chart
-from profiler.sections.labels import distinct_labels
+from profiler.sections.labels import distinct_file_stems, distinct_labels
 
 LINESTYLE = {"": "-", "dot": ":", "dash": "--"}
 DPI = 110
@@ -160,10 +161,12 @@ def write_run_plots(record: dict[str, Any], run_dir: Path) -> dict[str, Any]:
             out["breakdown"] = "breakdown.png"
     except Exception as e:
         out["breakdown_error"] = f"{type(e).__name__}: {e}"
-    for v, label in zip(variants, distinct_labels(variants), strict=True):
+    labels = distinct_labels(variants)
+    # one file per entry: entries that differ only by a setting (threads, repeat, world size) apart
+    for v, label, stem in zip(variants, labels, distinct_file_stems(labels), strict=True):
         chart = None
         try:
-            chart = roofline_chart(v, label)
+            chart = roofline_chart(v, label, key=f"roofline-{stem}")
             if chart is not None:
                 draw_png(chart, run_dir / f"{chart.key}.png")
                 out.setdefault("roofline", []).append(f"{chart.key}.png")

@@ -1,9 +1,11 @@
 """Names of variant entries that tell them apart: ``framework/variant``, and where two entries share
-that, the setting that differs (world size, threads, mode, device, preset) — in every output and
-file name, so a ``--nproc 1,2`` run never shows two "torch/default"."""
+that, the setting that differs (world size, threads, mode, device, preset, repeat) — in every output
+and file name, so a ``--nproc 1,2`` run never shows two "torch/default" and a ``scale`` run's repeats
+never write one ``roofline-*.png`` over another."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 #: settings that may tell two entries of one framework/variant apart, in the order they are named
@@ -13,6 +15,8 @@ DIMENSIONS = (
     ("mode", lambda v: v.get("mode"), "{}"),
     ("device", lambda v: v.get("device"), "{}"),
     ("preset", lambda v: v.get("preset"), "preset {}"),
+    # the fresh worker of a scale point (0-based in the record and its worker directory ``…-rN``)
+    ("repeat", lambda v: None if v.get("repeat") is None else int(v["repeat"]) + 1, "repeat {}"),
 )
 
 
@@ -34,7 +38,32 @@ def distinct_labels(variants: list[dict[str, Any]]) -> list[str]:
             values = [get(variants[i]) for i in group]
             if len(set(map(str, values))) > 1:
                 for i, x in zip(group, values, strict=True):
-                    out[i] += f" · {_word(fmt, x)}"
+                    out[i] += f" · {_word(fmt, x)}" if x is not None else ""
+    # entries alike in every named setting: numbered in their order
+    for label in {x for x in out if out.count(x) > 1}:
+        for n, i in enumerate((i for i, x in enumerate(out) if x == label), 1):
+            out[i] += f" · #{n}"
+    return out
+
+
+def file_stem(label: str) -> str:
+    """A file-name-safe form of a label (``torch/default · 2 ranks`` → ``torch-default_2_ranks``)."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", label.replace("/", "-")).strip("_") or "variant"
+
+
+def distinct_file_stems(labels: list[str]) -> list[str]:
+    """:func:`file_stem` of each label, unique: where two labels make one stem (they differ only in
+    characters a file name cannot hold), the later ones get ``-2``, ``-3``…"""
+    out: list[str] = []
+    used: set[str] = set()
+    for label in labels:
+        stem = base = file_stem(label)
+        n = 1
+        while stem.lower() in used:  # one file on a case-insensitive file system too
+            n += 1
+            stem = f"{base}-{n}"
+        used.add(stem.lower())
+        out.append(stem)
     return out
 
 
