@@ -1,36 +1,12 @@
 """``profiler calibrate``: this machine's ceilings for the roofline, measured and cached.
 
-CPU:
-
-* memory bandwidth — the four STREAM kernels (copy ``c = a``, scale ``b = q·c``, add ``c = a + b``,
-  triad ``a = b + q·c``) over float64 arrays far larger than the last-level cache, bytes counted as
-  STREAM counts them (2, 2, 3, 3 arrays per element). numpy runs triad as two passes, so its triad
-  figure understates the hardware; the ceiling is the best of the four;
-* peak FLOP/s — a large single-precision GEMM through numpy's BLAS (2·n³ FLOPs), and an FMA kernel
-  (independent multiply-add chains, no memory traffic). The ceiling is the higher of the two.
-
-The STREAM and FMA kernels are the toolkit's own (``kernels.stream``: numba, one fused pass per
-STREAM kernel on all cores) when they import; otherwise numpy STREAM (whose triad runs in two passes
-and so understates the hardware) and a small numba FMA loop here.
-
-GPU: STREAM copy/triad and SGEMM through CuPy, timed with CUDA events; without CuPy, STREAM and FMA
-through ``kernels.stream``'s numba.cuda kernels; without a GPU the GPU part says
-"unavailable: <reason>".
-
-Every figure is the best of several repetitions (the ceiling is what the machine *can* do; noise from
-other processes only lowers a repetition). The record is cached per machine under
-``~/.cache/profiler/`` (``$PROFILER_CACHE_DIR`` overrides), read by ``trace`` into each run.json and
-shown by ``doctor``.
-
-**Its own noise** (:func:`corroborated`, :func:`noise_report`, :func:`measure_and_cache`): the CPU
-ceilings are measured in rounds, each a best of repetitions; a ceiling is trusted when a second round
-comes within :data:`NOISE_PCT` of the best one (up to :data:`MAX_ROUNDS` rounds). One that no other
-round corroborates, a tracer cost whose median stayed at zero (:func:`profiler.run.tracer_cost.paired_reps`),
-or a ceiling :data:`DRIFT_PCT` below the cached calibration's while the machine was loaded marks
-the measurement *disturbed*: it is reported with why, and it never replaces a cached calibration
-(with none cached it is saved as provisional, so that traces have ceilings, until
-``calibrate --force`` measures again). A ceiling that moved by more than :data:`DRIFT_PCT` against the cached
-calibration is always a warning, with both figures.
+:func:`measure_and_cache` measures CPU bandwidth (the four STREAM kernels) and peak FLOP/s (a large
+GEMM and an FMA kernel; the toolkit's ``kernels.stream`` where it imports, numpy otherwise), the GPU
+through CuPy or numba.cuda, and the tracers' cost (:mod:`profiler.run.tracer_cost`, in fresh
+workers); each figure is the best of several repetitions, cached per machine. Its own noise
+(:func:`corroborated`, :func:`noise_report`; :data:`NOISE_PCT`, :data:`MAX_ROUNDS`,
+:data:`DRIFT_PCT`) marks a measurement disturbed, never cached over a good one. Methods:
+``docs/breakdown.md`` ("Roofline attribution"); noise rules and the cache: ``docs/cli.md``.
 """
 
 from __future__ import annotations

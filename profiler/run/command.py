@@ -1,17 +1,11 @@
 """Profile any command, parent side: ``profiler trace -- python train.py ARGS`` runs the user's program
 as the worker.
 
-The program is started directly (so the parent probes — NVML, process, py-spy — watch its pid) with
-two additions to its environment (:func:`profiler.core.protocol.command_env`):
-
-* ``PYTHONPATH`` starts with ``profiler/inject``, whose ``sitecustomize.py`` runs at interpreter
-  start and installs :class:`profiler.inject.recorder.CommandRecorder` when ``PROFILER_COMMAND_SPEC``
-  names a spec file;
-* ``PROFILER_COMMAND_SPEC`` — the worker spec (steps, warm-up, traced window, in-worker probes).
-
-``--no-inject`` leaves both out: the program then runs untouched and only the parent probes see it
-(no steps, no breakdown). A leading ``python``/``python3`` means the interpreter running profiler.
-The child side — step detection, DataLoader waits, the traced window — is :mod:`profiler.inject.recorder`.
+The program is started directly, so the parent probes watch its pid, with ``profiler/inject`` first
+on its ``PYTHONPATH`` and ``PROFILER_COMMAND_SPEC`` naming its spec
+(:func:`profiler.core.protocol.command_env`; ``--no-inject`` leaves both out). A leading
+``python``/``python3`` means the interpreter running profiler. The child side is
+:mod:`profiler.inject.recorder`. See ``docs/probes.md`` ("Profiling any command").
 """
 
 from __future__ import annotations

@@ -1,14 +1,11 @@
 """The parent side: start one worker per measured run, watch it, collect what it and the probes left.
 
 A :class:`WorkerJob` is one scenario × framework × variant × mode × settings. :func:`run_job` writes
-its spec, starts ``python -m profiler.run.worker`` in a new session (so the whole tree — DataLoader
-workers included — can be signalled at once), starts the parent-side probes against the worker's
-pid, relays progress messages, enforces the timeout, and returns a :class:`JobOutcome` whatever
-happened. Thread settings go into the worker's environment, so they apply before any framework loads.
-
-The worker is started by :func:`profiler.core.lifeline.spawn`: if the profiler dies (SIGKILL, an
-out-of-memory kill), the worker gets SIGTERM at once and its whole process group is killed by the
-guardian; when the worker exits, whatever it left running in its group is stopped too.
+its spec, starts ``python -m profiler.run.worker`` through :func:`profiler.core.lifeline.spawn` (its
+own process group, dying with the profiler), sets the thread environment before any framework
+loads, starts the parent probes against its pid, relays progress, enforces the timeout and returns
+a :class:`JobOutcome` whatever happened. See ``docs/architecture.md`` ("Data flow") and
+``docs/reliability.md``.
 """
 
 from __future__ import annotations

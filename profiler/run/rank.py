@@ -1,14 +1,11 @@
 """One rank of a data-parallel run, inside the process ``torchrun`` starts (imports torch).
 
-:func:`rank_main` (``python -m profiler.run.rank SPEC``) joins the process group (gloo on CPU, NCCL on
-GPU; a gloo group for the toolkit's own exchanges either way), exchanges clock readings, runs the
-worker harness (:class:`profiler.run.worker.Harness` with the process group around it), and saves into
-``workers/<key>/rank<R>/``. Scenario implementations call :func:`ddp_wrap` on their model: under the
-launcher it returns the model in DistributedDataParallel with a timed allreduce hook
-(:mod:`profiler.probes.collectives`); otherwise the model itself, so one implementation serves both
-kinds of run. A rank that raises saves what it collected and exits non-zero; SIGTERM from the
-launcher becomes :class:`RankStopped`, so a stopped rank saves too. The parent side is
-:mod:`profiler.run.torchrun`.
+:func:`rank_main` (``python -m profiler.run.rank SPEC``) joins the process group, exchanges clock
+readings, runs the worker harness (:class:`RankHarness`) and saves into ``workers/<key>/rank<R>/``.
+Scenario implementations call :func:`ddp_wrap` on their model: DDP with a timed allreduce hook
+(:mod:`profiler.probes.collectives`) under the launcher, the model itself otherwise. A rank that
+raises saves and exits non-zero; SIGTERM becomes :class:`RankStopped`, so a stopped rank saves too.
+The parent side is :mod:`profiler.run.torchrun`. See ``docs/distributed.md``.
 """
 
 from __future__ import annotations

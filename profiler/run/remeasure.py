@@ -1,15 +1,11 @@
 """Measure a variant again when the machine disturbed it: once, within a time budget.
 
-A variant whose breakdown the machine disturbed (other processes' CPU, the hypervisor's steal,
-throttling, clean steps slowed by something else: the machine-level phrases of
-:data:`profiler.analysis.variant.DISTURBANCE_PHRASES`) is run once more in a fresh worker. The second
-measurement is kept when the machine left it alone; otherwise the first stays and its breakdown stays
-marked unreliable. Either way ``breakdown.reliability.remeasured`` says what happened, how long it
-took and where both workers' files are. Re-measures of one run take at most
-:data:`BUDGET_SHARE` of the time its workers took (at least :data:`BUDGET_FLOOR_S`).
-``PROFILER_REMEASURE=0`` turns it off. Only single-process scenario variants are measured again:
-repeats already pool several processes, ranks are launched together, and a user's program may
-not be safe to run twice.
+A single-process scenario variant disturbed by the machine (the machine-level phrases of
+:data:`profiler.analysis.variant.DISTURBANCE_PHRASES`) runs once more in a fresh worker; the second
+measurement is kept when the machine left it alone, and ``breakdown.reliability.remeasured`` says
+what happened. Budget: :data:`BUDGET_SHARE` of the run's worker time, at least
+:data:`BUDGET_FLOOR_S`; ``PROFILER_REMEASURE=0`` turns it off. Rules and what is not measured again:
+``docs/breakdown.md`` ("Reliability: a breakdown the machine disturbed says so").
 """
 
 from __future__ import annotations

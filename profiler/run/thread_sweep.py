@@ -1,26 +1,12 @@
 """The thread-scaling sweep behind ``profiler scale``: plan the points, run them, collect the figures.
 
-A *point* is one series (framework/variant) at one thread count; each point is measured ``repeats``
-times, every time in a fresh worker, so the thread settings (environment variables, set by
-:func:`profiler.run.process.thread_env` before the framework loads, and the framework calls the scenario
-makes from ``WorkloadSpec.threads``) never leak from one point to the next.
-
-Order: the repeats alternate direction — repeat 0 runs the counts ascending, repeat 1 descending,
-and so on, with the framework order reversed too — so that slow drift of the machine (turbo budget,
-temperature, other tenants) lands on every point about equally instead of on the last ones.
-
-Only the first repeat at the lowest and the highest count runs a traced window (the in-worker
-framework tracer, after the clean steps, so it never touches the timed steps); that is what the op
-explanation (:mod:`profiler.analysis.op_scaling`) reads. Parent-side samplers are not run: they
-would compete for the cores being measured.
-
-While a worker runs its clean steps, the parent reads each of the worker's threads' CPU time from
-``/proc/<pid>/task/<tid>/schedstat`` (ns) or ``.../stat`` (clock ticks) when the ``measure`` phase
-starts and when it ends, and counts the threads that ran busy (:func:`busy_threads`). A count that
-differs from the request is reported next to the time, never hidden.
-
-Outputs in the run directory: ``run.json`` (kind ``scale``: every worker's entry plus the result),
-``scaling.json`` (the result, same document as ``--json``), ``scaling.csv`` and ``scaling.png``.
+A *point* is one series (framework/variant) at one thread count, measured ``repeats`` times, each in
+a fresh worker with its thread settings in the environment (:func:`profiler.run.process.thread_env`);
+repeats alternate direction; only the first repeat at the lowest and highest count is traced (for
+:mod:`profiler.analysis.op_scaling`); parent samplers stay off; each worker's busy threads are
+counted from ``/proc`` (:func:`profiler.analysis.thread_fits.busy_threads`). Writes ``run.json``
+(kind ``scale``), ``scaling.json``, ``scaling.csv`` and ``scaling.png``. Method and outputs:
+``docs/scaling.md``.
 """
 
 from __future__ import annotations

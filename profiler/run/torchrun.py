@@ -1,29 +1,11 @@
-"""Data-parallel runs under torch.distributed: launch, one profiled harness per rank, merge.
+"""Data-parallel runs under torch.distributed, parent side (no framework import): launch, merge.
 
-Parent side (no framework import):
-
-* :func:`launches` validates ``--nproc N[,M...] --nnodes M --node-rank R --rdzv-endpoint HOST:PORT``
-  and checks, before anything starts, that node 0's rendezvous port is free;
-* :func:`expand_jobs` turns each planned worker job into one job per world size;
-* :func:`run_distributed_job` starts PyTorch's own launcher (``python -m torch.distributed.run``,
-  i.e. ``torchrun``) with static rendezvous on ``HOST:PORT``; every rank it starts runs
-  ``python -m profiler.run.rank SPEC`` (:mod:`profiler.run.rank`), the worker harness of :mod:`profiler.run.worker` with the
-  process group around it. When the launcher ends, the ranks' events are put on one clock and
-  merged (one process per rank), and the per-rank analysis (step times, breakdown, overlap,
-  straggler, failure) is attached to the job's result.
-
-Rank side (imports torch): :func:`rank_main` joins the process group (gloo on CPU, NCCL on GPU;
-a gloo group for the toolkit's own exchanges either way), exchanges clock readings, runs the
-harness, and saves into ``workers/<key>/rank<R>/``. Scenario implementations call
-:func:`ddp_wrap` on their model: under the launcher it returns the model in
-DistributedDataParallel with a timed allreduce hook (:mod:`profiler.probes.collectives`);
-otherwise the model itself, so one implementation serves both kinds of run.
-
-Faults: a rank that raises saves what it collected and exits non-zero; the launcher then stops the
-others (SIGTERM, which a rank turns into an exception so that it saves too); the job is recorded as
-failed with the first rank that failed and its error (:func:`profiler.analysis.ranks.root_cause`).
-Ranks on other nodes send their files to rank 0 over the process group at the end of a successful
-run, so node 0's run directory holds every rank.
+:func:`launches` validates ``--nproc``/``--nnodes``/``--node-rank``/``--rdzv-endpoint`` and checks
+node 0's port before anything starts; :func:`expand_jobs` makes one job per world size;
+:func:`run_distributed_job` starts ``python -m torch.distributed.run`` with static rendezvous, each
+rank running :mod:`profiler.run.rank`, then puts the ranks' events on one clock, merges them and
+attaches the per-rank analysis (:func:`collect_ranks`). A failed job names the first rank that
+failed. What runs, clocks, faults: ``docs/distributed.md``.
 """
 
 from __future__ import annotations

@@ -1,38 +1,12 @@
 """The tracers' own cost per recorded event on this machine, measured in a fresh worker process.
 
-Run as ``python -m profiler.run.tracer_cost [--framework torch|tensorflow|mxnet] [--quick]``: prints one
-JSON object. ``profiler calibrate`` starts it as a child once per framework (torch, which also measures
-the toolkit's own spans, then TensorFlow, then MXNet) so that each framework is imported fresh, alone
-(and never into the CLI process); it merges the three records.
-
-Method (the trace-based HPC tools' one: N events with and without the tracer, differenced):
-
-* **torch.profiler** — ``N`` one-element ``torch.add`` calls timed bare, then under
-  ``torch.profiler.profile`` (CPU activity) in each configuration the toolkit can use: plain, with
-  ``record_shapes`` + ``with_flops`` (what the torch probe records), and with ``with_stack`` on top.
-  ``total_us`` per op = (traced − bare) / N. Where the cost lands: ``inside_us`` is the part inside
-  the recorded op span (its mean recorded duration minus the op's bare dispatch time, estimated as
-  the bare per-call time less an empty Python call's), clamped to ``[0, total_us]``;
-  ``outside_us = total_us − inside_us`` lands in the gaps between records.
-* **our own spans** (``ctx.region``/step spans): ``N`` spans appended to an
-  :class:`~profiler.core.events.EventBuilder` against an empty loop.
-* **tf.profiler** (as ``probes/tf_tracer.py`` runs it) — ``function``: ``N`` chained one-element
-  ``AddV2`` in a ``tf.function`` (one op span each; what the scenarios run); ``eager``: ``N`` eager
-  ``tf.add`` calls (runtime spans only, so ``inside_us`` is ``None``). The XSpace is read with
-  :mod:`profiler.importers.xspace`. See :func:`tensorflow_costs`.
-* **mx.profiler** (as ``probes/mxnet_tracer.py`` configures it) — ``N`` ``mx.nd.add`` calls drained
-  with ``waitall``; the dumped Chrome JSON is read with :mod:`profiler.importers.mxnet_json`.
-* A framework that is not installed or does not import: its entry says ``unavailable: <reason>``.
-
-**The zero-median rule**, the same for every measurement here (:func:`paired_reps`): a repetition's
-cost (traced − bare) below zero is recorded as zero, so a median of zero means the bare runs were the
-slower ones in most repetitions — the machine disturbed them, not the tracer. Such a measurement is
-repeated, up to :data:`MAX_REPEAT_FACTOR` times as many repetitions; if the median is still zero the
-entry says so (``unresolved``) instead of passing a zero cost off as measured. Every entry records
-``repetitions`` and ``remeasured``.
-
-Each figure is the median of ``reps`` repetitions with its spread (min–max, in µs); the cost is per
-recorded event, so it does not depend on what the op computes.
+``python -m profiler.run.tracer_cost [--framework torch|tensorflow|mxnet] [--quick]`` prints one JSON
+object; ``profiler calibrate`` runs it once per framework and merges them. N events with and without
+the tracer, differenced: torch.profiler per configuration (with ``inside_us``/``outside_us``), the
+toolkit's own spans, tf.profiler (:func:`tensorflow_costs`), mx.profiler; a framework that does not
+import is ``unavailable: <reason>``. :func:`paired_reps` applies the zero-median rule
+(:data:`MAX_REPEAT_FACTOR`). Method, rule and figures: ``docs/breakdown.md`` ("Which step the
+breakdown describes", "TensorFlow and MXNet tracer cost").
 """
 
 from __future__ import annotations

@@ -1,16 +1,10 @@
 """What the machine did while one worker ran its clean steps: read by the parent from ``/proc``.
 
-:class:`MeasureWindow` is fed the worker's progress messages (on the parent's progress-reader
-thread). When the ``measure`` phase starts and when the last clean step is done it reads
-
-* ``/proc/stat``: the machine's busy, idle and steal time (all cores);
-* the CPU time of this profiler's own process tree (parent, probes, worker and its children,
-  through psutil), so that the rest of the machine's busy time is *other processes'*;
-* the worker's per-thread CPU time (``/proc/<pid>/task/<tid>/schedstat``), for the busy-thread
-  count by the same rule as ``profiler scale`` (:func:`profiler.analysis.thread_fits.busy_threads`);
-* the CPU frequency (``/sys/devices/system/cpu/cpu*/cpufreq``) where the kernel shows it.
-
-:meth:`MeasureWindow.figures` turns the two snapshots into figures; what could not be read is ``None``.
+:class:`MeasureWindow` is fed the worker's progress messages and, when the ``measure`` phase starts
+and when the last clean step is done, reads the machine's busy, idle and steal time, the CPU time of
+the profiler's own process tree, the worker's per-thread CPU time and the CPU frequency where shown;
+:meth:`MeasureWindow.figures` turns the two snapshots into figures (``None`` where unread). What
+they feed: ``docs/compare.md`` ("Noise warnings").
 """
 
 from __future__ import annotations

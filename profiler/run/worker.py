@@ -1,24 +1,10 @@
 """The worker: one fresh process that builds one workload and measures it.
 
-``python -m profiler.run.worker SPEC`` runs the harness below; ``python -m profiler.run.worker --describe FILE``
-imports a user's scenario file and prints its declaration as JSON (so that the parent never executes
-user code).
-
-Harness, in order (each phase is recorded as a ``phase`` span and reported on the progress pipe):
-
-1. **import** the implementation module (the framework loads here, after the parent has set the
-   thread environment variables, so thread settings take effect);
-2. **build** the workload (model, optimizer, data);
-3. **warmup** steps — recorded as ``warmup`` spans and excluded from every figure (TF traces its
-   graph, cuDNN picks algorithms, caches warm up);
-4. **measure** clean steps with no tracer attached — the headline step time;
-5. **trace** a short window of steps with the in-worker probes on — the breakdown and the Chrome
-   trace. Tracing costs time per op, so these steps are never the headline. Where the clean steps
-   follow a multi-modal pattern (an input pipeline's cycle, a periodic evaluation) the window grows
-   to cover it, bounded (:func:`profiler.analysis.stats.trace_window`; ``info["trace_window"]``).
-
-Every step is followed by the workload's ``sync()`` so that queued device work lands in its step.
-Whatever happens, the worker saves what it collected (events and result) before exiting.
+``python -m profiler.run.worker SPEC`` runs the :class:`Harness`: import, build, warm-up, measure
+(clean steps: the headline), trace (the in-worker probes on, the window grown to whole cycles of a
+step pattern), each phase a ``phase`` span, each step followed by the workload's ``sync()``; it saves
+what it collected whatever happens. ``--describe FILE`` prints a user's scenario declaration as JSON,
+so the parent never executes user code. The phases: ``docs/architecture.md`` ("Data flow").
 """
 
 from __future__ import annotations
