@@ -39,7 +39,11 @@ def analyse(
     """One worker's figures for its entry (``VariantEntry.update``): the core analysis, then every
     registered section computed from it."""
     inputs = variant_inputs(events, entry, items_per_step, unit, calibration)
-    return {**inputs.figures, **compute_variant(inputs)}
+    figures = compute_variant(inputs)
+    clash = sorted(set(figures) & set(inputs.figures))
+    if clash:  # a section may not replace a core figure under the same key
+        raise RuntimeError(f"sections computed under a core figure's key: {clash}")
+    return {**inputs.figures, **figures}
 
 
 def analyse_run(record: RunRecord, by_world_size: bool = False) -> None:
