@@ -170,17 +170,23 @@ def merge_ranks(
     out_pids: dict[int, int] = {}
     parts = []
     for r in sorted(tables):
-        t = tables[r].shifted(int(offsets_ns.get(r, 0)))
-        pid = int(pids[r])
-        if pid in used:
-            new = pid + ((r + 1) << 32)
-            t = _with_pid(t, pid, new)
-            pid = new
-        used.add(pid)
-        out_pids[r] = pid
-        t.processes = {**t.processes, pid: labels.get(r, f"rank {r}")}
+        t, out_pids[r] = _rank_part(tables[r], r, pids[r], offsets_ns.get(r, 0), labels.get(r, f"rank {r}"), used)
         parts.append(t)
     return EventTable.concat(parts), out_pids
+
+
+def _rank_part(table: EventTable, r: int, pid: int, offset_ns: int, label: str, used: set[int]) -> tuple[EventTable, int]:
+    """Rank ``r``'s table as :func:`merge_ranks` puts it in the merged one: on the reference clock,
+    its process named ``label`` and renumbered when a lower rank took its pid (``used``, updated)."""
+    t = table.shifted(int(offset_ns))
+    pid = int(pid)
+    if pid in used:
+        new = pid + ((r + 1) << 32)
+        t = _with_pid(t, pid, new)
+        pid = new
+    used.add(pid)
+    t.processes = {**t.processes, pid: label}
+    return t, pid
 
 
 # ---------------------------------------------------------------------------------- overlap
@@ -531,17 +537,29 @@ def straggler_cost_of(table: EventTable, pids: Mapping[int, int]) -> dict[str, A
     """:func:`straggler_cost` of merged ranks (one process per rank, one clock): each rank's traced
     steps (all its steps when none is marked traced) and collectives; device kernels when every rank
     ran communication kernels, else collective spans on the host."""
+    return straggler_cost_from({r: straggler_inputs(table, pid) for r, pid in pids.items()})
+
+
+def straggler_inputs(table: EventTable, pid: int) -> dict[str, Any]:
+    """What :func:`straggler_cost_of` needs of one rank (process ``pid``), read from any table that
+    holds that process whole (the merged one, or the rank's own on the reference clock): whether it
+    ran communication kernels, and its collective timeline both ways (device kernels, host calls)."""
     from profiler.analysis.breakdown import step_windows
 
-    steps = {r: (step_windows(table, pid, traced=True) or step_windows(table, pid)) for r, pid in pids.items()}
+    steps = step_windows(table, pid, traced=True) or step_windows(table, pid)
     sp = table.spans
     names = table.strings.strings
     kern = table.cat_mask(KERNEL)
-    device = all(
-        any(op_kind(names[int(n)])[1] == "communication" for n in np.unique(sp["name"][kern & (sp["pid"] == pid)]).tolist())
-        for pid in pids.values()
-    ) if pids else False
-    out = straggler_cost({r: collective_timeline(table, pids[r], steps[r], device) for r in pids})
+    comm = any(op_kind(names[int(n)])[1] == "communication"
+               for n in np.unique(sp["name"][kern & (sp["pid"] == pid)]).tolist())
+    return {"comm_kernels": comm,
+            "timeline": {dev: collective_timeline(table, pid, steps, dev) for dev in (True, False)}}
+
+
+def straggler_cost_from(inputs: Mapping[int, Mapping[str, Any]]) -> dict[str, Any]:
+    """:func:`straggler_cost_of` from each rank's :func:`straggler_inputs`."""
+    device = all(i["comm_kernels"] for i in inputs.values()) if inputs else False
+    out = straggler_cost({r: i["timeline"][device] for r, i in inputs.items()})
     out["basis"] = "communication kernels (device)" if device else "collective calls (host)"
     return out
 
@@ -668,9 +686,14 @@ def align_rank_traces(tables: Mapping[int, EventTable], pids: Mapping[int, int],
     either way (``anchor_spread_us``, after alignment): on a shared clock it is how unsynchronised
     the ranks' steps really are.
     """
-    ranks = sorted(tables)
+    return align_on_anchors({r: _anchors(tables[r], pids[r]) for r in sorted(tables)}, hosts)
+
+
+def align_on_anchors(anchors: Mapping[int, tuple[dict[int, int], list[tuple[str, int, int]]]],
+                     hosts: Mapping[int, str | None]) -> dict[str, Any]:
+    """:func:`align_rank_traces` from each rank's step starts and collectives (:func:`_anchors`)."""
+    ranks = sorted(anchors)
     ref = ranks[0]
-    anchors = {r: _anchors(tables[r], pids[r]) for r in ranks}
     common = set.intersection(*(set(a[0]) for a in anchors.values())) if ranks else set()
     out: dict[str, Any] = {"reference_rank": ref, "method": None, "offsets_ns": {str(r): 0 for r in ranks}}
     if not common:
@@ -731,42 +754,95 @@ def mark_straggler(per_rank: Sequence[dict[str, Any]], straggler: Mapping[str, A
         rec["straggler"] = len(per_rank) > 1 and named is not None and rec["rank"] == named
 
 
+class StoredRanks(Mapping):
+    """Ranks whose tables are read when asked for, one at a time, and not kept: rank → (its table,
+    its facts) as :func:`merge_rank_traces` takes them. ``load(rank)`` reads a rank's table;
+    ``facts``: each rank's importer facts; ``anchors`` (optional): rank → ``(pid, step starts,
+    collectives)`` (:func:`_anchors`), computed where the rank was imported, so that aligning the
+    clocks reads no table here."""
+
+    def __init__(self, facts: Mapping[int, dict[str, Any]], load: Any,
+                 anchors: Mapping[int, tuple[int, dict[int, int], list[tuple[str, int, int]]]] | None = None) -> None:
+        self.facts, self.load, self.anchors = dict(facts), load, dict(anchors or {})
+
+    def __getitem__(self, r: int) -> tuple[EventTable, dict[str, Any]]:
+        return self.load(r), self.facts[r]
+
+    def __iter__(self) -> Any:
+        return iter(self.facts)
+
+    def __len__(self) -> int:
+        return len(self.facts)
+
+
+def rank_figures(table: EventTable, r: int, pid: int, host: str | None) -> dict[str, Any]:
+    """One rank's record of the ``distributed`` section (step and busy time, breakdown, overlap,
+    device figures), from any table that holds its process ``pid`` whole on the reference clock."""
+    from profiler.analysis.breakdown import breakdown, step_windows
+
+    steps = step_windows(table, pid)
+    rec: dict[str, Any] = {"rank": r, "host": host, "pid": pid, "status": "ok", "error": None}
+    if steps:
+        bd = breakdown(table, pid, steps)
+        # every step of a trace was traced: the mean, the statistic of the breakdown beside it
+        rec["step_ms"] = statistics.fmean(w.dur_ns for w in steps) / 1e6
+        rec["step_statistic"] = "mean"
+        rec["step_median_ms"] = statistics.median(w.dur_ns for w in steps) / 1e6
+        rec["traced_step_ms"] = rec["step_ms"]
+        rec["breakdown_ms"] = {c: (None if c in bd.not_measured else v) for c, v in bd.ms.items()}
+        rec["overlap"] = comm_overlap(table, pid, steps)
+        rec["exposed_comm_ms"] = rec["overlap"]["exposed_ms"]
+        rec["steps"] = len(steps)
+        rec.update(device_figures(table, pid, steps))
+    return rec
+
+
+def _pid_of(table: EventTable, facts: Mapping[str, Any], r: int) -> int:
+    return int(facts.get("host_pid") or next(iter(table.processes), r))
+
+
 def merge_rank_traces(ranks: Mapping[int, tuple[EventTable, Mapping[str, Any]]]) -> tuple[EventTable, dict[str, Any]]:
     """One table of every rank (aligned, one process per rank) and the ``distributed`` section a
     data-parallel run of ours gets: per-rank step and busy time, communication and its overlap with
     computation, the straggler, and how the clocks were aligned.
 
     ``ranks``: rank → (its imported table, its importer facts: ``host_pid``, ``host_name``,
-    ``distributed_info``).
+    ``distributed_info``), a dict or a :class:`StoredRanks` (each table read once or twice, one at a
+    time). Each rank's figures are computed on its own part of the merged table (its table on the
+    reference clock), so the work grows with the events, not with ranks × events.
     """
-    from profiler.analysis.breakdown import breakdown, step_windows
-
-    tables = {r: t for r, (t, _) in ranks.items()}
-    facts = {r: f for r, (_, f) in ranks.items()}
-    pids = {r: int(facts[r].get("host_pid") or next(iter(tables[r].processes), r)) for r in tables}
-    hosts = {r: facts[r].get("host_name") for r in tables}
-    clock = align_rank_traces(tables, pids, hosts)
-    offsets = {r: int(clock["offsets_ns"][str(r)]) for r in tables}
-    labels = {r: f"rank {r}" + (f" · {hosts[r]}" if hosts[r] else "") for r in tables}
-    merged, out_pids = merge_ranks(tables, pids, offsets, labels)
+    order = sorted(ranks)
+    facts = ranks.facts if isinstance(ranks, StoredRanks) else {r: f for r, (_, f) in ranks.items()}
+    known = ranks.anchors if isinstance(ranks, StoredRanks) else {}
+    hosts = {r: facts[r].get("host_name") for r in order}
+    pids: dict[int, int] = {}
+    anchors: dict[int, tuple[dict[int, int], list[tuple[str, int, int]]]] = {}
+    for r in order:
+        if r in known:
+            pids[r], steps_at, coll = known[r]
+            anchors[r] = (steps_at, coll)
+        else:
+            t = ranks[r][0]
+            pids[r] = _pid_of(t, facts[r], r)
+            anchors[r] = _anchors(t, pids[r])
+            del t
+    clock = align_on_anchors(anchors, hosts)
+    offsets = {r: int(clock["offsets_ns"][str(r)]) for r in order}
+    labels = {r: f"rank {r}" + (f" · {hosts[r]}" if hosts[r] else "") for r in order}
+    used: set[int] = set()
+    out_pids: dict[int, int] = {}
+    parts: list[EventTable] = []
     per_rank: list[dict[str, Any]] = []
-    for r in sorted(tables):
-        pid = out_pids[r]
-        steps = step_windows(merged, pid)
-        rec: dict[str, Any] = {"rank": r, "host": hosts[r], "pid": pid, "status": "ok", "error": None}
-        if steps:
-            bd = breakdown(merged, pid, steps)
-            # every step of a trace was traced: the mean, the statistic of the breakdown beside it
-            rec["step_ms"] = statistics.fmean(w.dur_ns for w in steps) / 1e6
-            rec["step_statistic"] = "mean"
-            rec["step_median_ms"] = statistics.median(w.dur_ns for w in steps) / 1e6
-            rec["traced_step_ms"] = rec["step_ms"]
-            rec["breakdown_ms"] = {c: (None if c in bd.not_measured else v) for c, v in bd.ms.items()}
-            rec["overlap"] = comm_overlap(merged, pid, steps)
-            rec["exposed_comm_ms"] = rec["overlap"]["exposed_ms"]
-            rec["steps"] = len(steps)
-            rec.update(device_figures(merged, pid, steps))
-        per_rank.append(rec)
+    cost_inputs: dict[int, dict[str, Any]] = {}
+    for r in order:
+        part, pid = _rank_part(ranks[r][0], r, pids[r], offsets[r], labels[r], used)
+        out_pids[r] = pid
+        per_rank.append(rank_figures(part, r, pid, hosts[r]))
+        cost_inputs[r] = straggler_inputs(part, pid)
+        parts.append(part)
+    merged = EventTable.concat(parts)
+    del parts
+    tables = facts  # the ranks given (their count and numbers)
     di = next((f.get("distributed_info") for f in facts.values() if f.get("distributed_info")), None) or {}
     world = di.get("world_size") if isinstance(di.get("world_size"), int) else len(tables)
     steps_ms = [p["step_ms"] for p in per_rank if p.get("step_ms")]
@@ -782,7 +858,7 @@ def merge_rank_traces(ranks: Mapping[int, tuple[EventTable, Mapping[str, Any]]])
         "alignment": clock,
         "clock": None,
         "straggler": straggler_report(per_rank),
-        "straggler_cost": straggler_cost_of(merged, out_pids),
+        "straggler_cost": straggler_cost_from(cost_inputs),
         "failure": None,
         "merged_view": f"rank {min(tables)}: the variant's headline, breakdown and GPU figures are its own; "
                        "the Chrome trace holds every rank",
