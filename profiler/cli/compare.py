@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
 import click
 
@@ -12,12 +11,13 @@ from profiler.cli.options import (
     JSON_OPTION,
     OUT_OPTION,
     TIMEOUT_OPTION,
+    Options,
     count_option,
-    csv_list,
     framework_option,
     repeat_options,
     stdout_console,
     threads_count_option,
+    with_options,
 )
 from profiler.cli.output import check_output, emit, output_options
 from profiler.core import defaults
@@ -46,72 +46,23 @@ from profiler.run import owner
 @OUT_OPTION
 @JSON_OPTION
 @output_options
-def compare_cmd(
-    scenario: str,
-    framework: str | None,
-    variant: str | None,
-    mode: str | None,
-    preset: str | None,
-    device: str,
-    steps: int | None,
-    warmup: int | None,
-    trace_steps: int | None,
-    threads: int | None,
-    data: str,
-    probes: str | None,
-    repeat: int,
-    min_time: float | None,
-    max_time: float | None,
-    timeout: float | None,
-    out: Path,
-    as_json: bool,
-    fmt: str | None = None,
-    output: Path | None = None,
-) -> None:
+@with_options
+def compare_cmd(opts: Options, device: str, data: str, probes: str | None, min_time: float | None,
+                max_time: float | None) -> None:
     """One scenario in several frameworks, side by side (table, CSV, JSON and a bar chart)."""
-    from profiler.core.errors import UnavailableError
-    from profiler.core.hardware import usable_cores
-    from profiler.core.registry import resolve
-    from profiler.core.rundir import ensure_writable_root
     from profiler.report.compare import CompareTable
-    from profiler.run.compare import compare_document, run_compare, select_frameworks
-    from profiler.run.plan import TraceRequest, plan
+    from profiler.run.compare import compare_document, run_compare
+    from profiler.run.requests import compare_plan
 
-    check_output(fmt, output)  # before anything runs
-    ensure_writable_root(out)
-    sc = resolve(scenario)
-    run_fws, skipped = select_frameworks(sc, framework)
-    if not run_fws:
-        raise UnavailableError("; ".join(f"{u.framework}: unavailable: {u.reason}" for u in skipped))
-    req = TraceRequest(
-        scenario=sc,
-        frameworks=run_fws,
-        variants=csv_list(variant),
-        mode=mode,
-        preset=preset,
-        device=device,
-        steps=steps,
-        warmup=warmup,
-        trace_steps=trace_steps,
-        # An explicit count for all: left unset, each framework sizes its own pool differently.
-        threads=threads if threads is not None else usable_cores(),
-        data=data,
-        probes=csv_list(probes) if probes is not None else None,
-        out=out,
-        timeout_s=timeout,
-        command=["profiler", *sys.argv[1:]],
-        label=f"compare-{sc.name}",
-        repeat=repeat,
-        min_time_s=min_time,
-        max_time_s=max_time,
-    )
-    p = plan(req)  # validates every option before anything runs
+    check_output(opts.fmt, opts.output)  # before anything runs
+    p, skipped = compare_plan(opts, ["profiler", *sys.argv[1:]], device=device, data=data, probes=probes,
+                              min_time=min_time, max_time=max_time)
     with ProgressView(p.jobs, enabled=bool(p.jobs)) as view:
         record, run, result, files = run_compare(p, skipped, progress=view.update, on_job_done=view.finish)
     owner.clear()  # the run is saved: an error after this point does not fail it
-    if emit(record, str(run.path), fmt, output):
+    if emit(record, str(run.path), opts.fmt, opts.output):
         pass
-    elif as_json:
+    elif opts.as_json:
         click.echo(json.dumps(compare_document(record, run.path, result, files), indent=2, default=str))
     else:
         stdout_console().print(CompareTable(result, str(run.path)))

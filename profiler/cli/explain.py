@@ -10,7 +10,9 @@ import click
 
 from profiler.cli.options import (
     JSON_OPTION,
+    Options,
     stdout_console,
+    with_options,
 )
 from profiler.core import defaults
 
@@ -46,9 +48,9 @@ def _open(path: Path, out: Path, force: bool) -> tuple[dict[str, Any], Path, boo
 @click.option("--force", is_flag=True,
               help="For a folder of traces: merge them as ranks even when they are not of one job.")
 @JSON_OPTION
+@with_options
 def explain_cmd(
-    run_a: Path, run_b: Path, variant_a: str | None, variant_b: str | None, as_json: bool,
-    out: Path = defaults.OUT_DIR, force: bool = False,
+    opts: Options, run_a: Path, run_b: Path, variant_a: str | None, variant_b: str | None, force: bool = False,
 ) -> None:
     """Why one run is faster than another: the gap split by category, ops and dispatch counts.
 
@@ -59,12 +61,12 @@ def explain_cmd(
     from profiler.analysis.explain import explain_runs
     from profiler.core.record import SCHEMA
 
-    ra, pa, ia = _open(run_a, out, force)
-    rb, pb, ib = _open(run_b, out, force)
+    ra, pa, ia = _open(run_a, opts.out, force)
+    rb, pb, ib = _open(run_b, opts.out, force)
     e = explain_runs(ra, rb, variant_a, variant_b, (str(pa), str(pb)))
     e["runs"] = {"a": str(pa), "b": str(pb)}
     e["imported"] = {"a": str(run_a) if ia else None, "b": str(run_b) if ib else None}
-    if as_json:
+    if opts.as_json:
         click.echo(json.dumps({"schema": SCHEMA, "kind": "explain", **e}, indent=2))
         return
     from rich.console import Group

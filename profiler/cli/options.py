@@ -3,6 +3,7 @@ distributed option groups, comma lists, and the stdout console."""
 
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 import os
@@ -15,6 +16,24 @@ from rich.console import Console
 
 from profiler.core import defaults
 from profiler.core.errors import InputError
+from profiler.run.options import DEFAULT_TOP, FIELDS, Options
+
+
+def with_options(f: Any) -> Any:
+    """The innermost decorator of a command (just above its ``def``): the shared options click parsed
+    (those named as :class:`~profiler.run.options.Options` fields) become one ``Options``, the
+    command's first argument; the command's own options stay keyword arguments. ``detail`` is true
+    with ``--detail`` or ``--top``; ``top`` falls back to ``DEFAULT_TOP``."""
+
+    @functools.wraps(f)
+    def command(**kwargs: Any) -> Any:
+        shared = {k: kwargs.pop(k) for k in list(kwargs) if k in FIELDS}
+        top = shared.pop("top", None)
+        shared["detail"] = bool(shared.get("detail")) or top is not None
+        shared["top"] = top or DEFAULT_TOP
+        return f(Options(**shared), **kwargs)
+
+    return command
 
 
 def csv_list(value: str | None) -> list[str] | None:
@@ -283,10 +302,6 @@ def repeat_options(default_repeat: int, alias: str | None = None) -> Any:
         return f
 
     return deco
-#: Rows of the per-variant top-ops tables when --detail is given without --top.
-DEFAULT_TOP = 10
-
-
 def view_options(f: Any) -> Any:
     """--quiet / --detail / --top: how much of a run's report is printed (the summary always comes
     first). The command receives ``quiet``, ``detail`` (true with --detail or --top) and ``top``."""

@@ -9,10 +9,11 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from profiler.cli.options import (
-    DEFAULT_TOP,
     JSON_OPTION,
+    Options,
     stdout_console,
     view_options,
+    with_options,
 )
 from profiler.cli.output import emit, output_options
 from profiler.core import defaults
@@ -52,21 +53,16 @@ if TYPE_CHECKING:
               help="For a folder of traces: import the ranks on this Dask scheduler (tcp://HOST:8786; "
                    "default $PROFILER_SCHEDULER, else this machine).")
 @output_options
+@with_options
 def report_cmd(
+    opts: Options,
     run_dir: Path,
     reanalyse: bool,
-    as_json: bool,
-    out: Path = defaults.OUT_DIR,
     trace_budget: float | None = None,
-    quiet: bool = False,
-    top: int | None = None,
-    detail: bool = False,
     html_file: str | None = None,
     open_html: bool = False,
     force: bool = False,
     scheduler: str | None = None,
-    fmt: str | None = None,
-    output: Path | None = None,
 ) -> None:
     """Re-render a saved run, or analyse a trace you already have.
 
@@ -75,39 +71,37 @@ def report_cmd(
     """
     from profiler.run.reopen import compare_result, document, reopen, scaling_document
 
-    detail = detail or top is not None
-    top = top or DEFAULT_TOP
-    saved = reopen(run_dir, out, trace_budget=trace_budget, force=force, scheduler=scheduler)
-    record = saved.record
+    saved = reopen(run_dir, opts.out, trace_budget=trace_budget, force=force, scheduler=scheduler)
+    record, fmt = saved.record, opts.fmt
     if saved.imported:  # imported just now: --json is the renderer's document, with its "fix first"
-        fmt = "json" if as_json else fmt
+        fmt = "json" if opts.as_json else fmt
     else:
         if html_file is not None or open_html:
             _write_html(saved, html_file, open_html)
-            if fmt is None and output is None:
+            if fmt is None and opts.output is None:
                 return
-        if as_json and output is not None:
+        if opts.as_json and opts.output is not None:
             fmt = "json"
         if reanalyse:  # recomputed into the record, so that every renderer shows the new figures
             if record.kind == "scale":
                 scaling_document(saved, reanalyse=True)
             else:
                 _reanalyse(record, saved.run)
-    if emit(record, saved.path, fmt, output, top=top, detail=True, quiet=quiet):
+    if emit(record, saved.path, fmt, opts.output, top=opts.top, detail=True, quiet=opts.quiet):
         return
     console = stdout_console()
-    if as_json and not saved.imported:
+    if opts.as_json and not saved.imported:
         click.echo(json.dumps(document(saved), indent=2, default=str))
     elif record.kind == "scale":  # a thread-scaling sweep renders as its own table
         from profiler.report.scale import ScaleReport
 
         console.print(ScaleReport(scaling_document(saved)))
     elif record.kind == "compare":  # the side-by-side table, from the (re)analysed entries
-        _print_compare(saved, console, compare_result(saved)[0], top, detail)
+        _print_compare(saved, console, compare_result(saved)[0], opts.top, opts.detail)
     else:
         from profiler.report.run import render_record
 
-        render_record(record, saved.path, console, quiet, top, detail)
+        render_record(record, saved.path, console, opts.quiet, opts.top, opts.detail)
 
 
 def _write_html(saved: SavedRun, html_file: str | None, open_html: bool) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
 import click
@@ -13,11 +12,12 @@ from profiler.cli.options import (
     JSON_OPTION,
     OUT_OPTION,
     TIMEOUT_OPTION,
+    Options,
     check_thread_count,
     count_option,
-    csv_list,
     framework_option,
     stdout_console,
+    with_options,
 )
 from profiler.cli.output import check_output, emit, output_options
 from profiler.run import owner
@@ -49,7 +49,7 @@ def thread_list_option(ctx: Any, param: Any, value: str | None) -> str | None:
     callback=thread_list_option,
     help="Thread counts, comma-separated (default: powers of two up to the core count, plus it).",
 )
-@click.option("--repeat", "--repeats", "-r", "repeats", type=int, default=5, show_default=True,
+@click.option("--repeat", "--repeats", "-r", "repeat", type=int, default=5, show_default=True,
               callback=count_option(1),
               help="Fresh workers per point (--repeats is the older spelling).")
 @click.option("--pin", is_flag=True, help="Pin each worker to as many cores as it has threads.")
@@ -65,57 +65,22 @@ def thread_list_option(ctx: Any, param: Any, value: str | None) -> str | None:
 @OUT_OPTION
 @JSON_OPTION
 @output_options
-def scale_cmd(
-    scenario: str,
-    framework: str | None,
-    variant: str | None,
-    threads: str | None,
-    repeats: int,
-    pin: bool,
-    mode: str | None,
-    preset: str | None,
-    steps: int | None,
-    warmup: int | None,
-    trace_steps: int | None,
-    timeout: float | None,
-    out: Path,
-    as_json: bool,
-    fmt: str | None = None,
-    output: Path | None = None,
-) -> None:
+@with_options
+def scale_cmd(opts: Options, pin: bool) -> None:
     """Thread-scaling sweep: every framework at every thread count, fresh workers, fits, why."""
-    from profiler.core.registry import resolve
-    from profiler.core.rundir import ensure_writable_root
     from profiler.report.scale import ScaleProgressView, ScaleReport
-    from profiler.run.thread_sweep import ScaleRequest, execute_scale, json_summary, parse_threads, plan_scale
+    from profiler.run.requests import scale_plan
+    from profiler.run.thread_sweep import execute_scale, json_summary
 
-    check_output(fmt, output)  # before anything runs
-    counts = parse_threads(threads)  # bad lists fail before anything is resolved or run
-    ensure_writable_root(out)
-    req = ScaleRequest(
-        scenario=resolve(scenario),
-        frameworks=csv_list(framework),
-        variants=csv_list(variant),
-        threads=counts,
-        repeats=repeats,
-        pin=pin,
-        mode=mode,
-        preset=preset,
-        steps=steps,
-        warmup=warmup,
-        trace_steps=trace_steps,
-        out=out,
-        timeout_s=timeout,
-        command=["profiler", *sys.argv[1:]],
-    )
-    sp = plan_scale(req)
+    check_output(opts.fmt, opts.output)  # before anything runs
+    sp = scale_plan(opts, ["profiler", *sys.argv[1:]], pin=pin)
     with ScaleProgressView(len(sp.jobs), enabled=bool(sp.jobs)) as view:
         record, run = execute_scale(sp, progress=view.update, on_job_done=view.finish)
     owner.clear()  # the run is saved: an error after this point does not fail it
     doc = json_summary(record, run)
-    if emit(record, str(run.path), fmt, output):
+    if emit(record, str(run.path), opts.fmt, opts.output):
         pass
-    elif as_json:
+    elif opts.as_json:
         click.echo(json.dumps(doc, indent=2))
     else:
         stdout_console().print(ScaleReport(doc))

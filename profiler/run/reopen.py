@@ -13,6 +13,9 @@ from profiler.core.errors import InputError
 from profiler.core.record import RunRecord
 from profiler.core.rundir import RunDir
 
+#: what a record whose fields have the wrong shape makes the document's builders raise
+MALFORMED = (KeyError, TypeError, ValueError, AttributeError, IndexError, ZeroDivisionError)
+
 
 @dataclass
 class SavedRun:
@@ -74,7 +77,6 @@ def document(saved: SavedRun) -> dict[str, Any]:
     """The ``--json`` document of a saved run as the command that made it prints it: ``compare``'s
     with its rows and findings, ``scale``'s with its fits, otherwise ``trace``'s. A record whose
     fields have the wrong shape is an :class:`InputError` naming its file."""
-    from profiler.report.run import MALFORMED
     from profiler.run.execute import json_summary
 
     record, run = saved.record, saved.run
