@@ -47,10 +47,14 @@ def rank_of(path: str | Path, position: int) -> int:
 def ingest(trace: str, rank: int, out: str) -> dict[str, Any]:
     """Task: import one rank's trace and write its event store under ``out/rank<N>/``.
 
-    Returns ``{"rank", "trace", "store", "facts"}`` (``store`` relative to ``out``; ``facts``: what
-    the importer says of the trace, JSON values), or with ``error`` instead of ``store`` when the
-    trace cannot be read or the store cannot be written.
+    Returns ``{"rank", "trace", "store", "facts", "range_ns", "anchors"}`` (``store`` relative to
+    ``out``; ``facts``: what the importer says of the trace, JSON values; ``range_ns``: the events'
+    time range; ``anchors``: ``[pid, step starts, collectives]`` for aligning the ranks' clocks,
+    :func:`profiler.analysis.ranks.merge_rank_traces`), or with ``error`` instead of ``store`` when
+    the trace cannot be read or the store cannot be written. The client reads no rank's table to
+    check or align the ranks.
     """
+    from profiler.analysis.ranks import _anchors
     from profiler.importers import load_trace
 
     rel = f"rank{rank}/{EVENTS_FILE}"
@@ -64,7 +68,14 @@ def ingest(trace: str, rank: int, out: str) -> dict[str, Any]:
         return {"rank": rank, "trace": trace, "error": str(e)}
     except (OSError, ValueError, KeyError, TypeError) as e:  # a reader's failure on a damaged file
         return {"rank": rank, "trace": trace, "error": f"{trace}: {type(e).__name__}: {e}"}
-    return {"rank": rank, "trace": trace, "store": rel, "facts": imp.facts}
+    pid = imp.facts.get("host_pid") or next(iter(table.processes), None)
+    anchors = None
+    if pid is not None:
+        steps_at, coll = _anchors(table, int(pid))
+        anchors = [int(pid), sorted(steps_at.items()), [list(c) for c in coll]]
+    tr = table.time_range()
+    return {"rank": rank, "trace": trace, "store": rel, "facts": imp.facts,
+            "range_ns": list(tr) if tr else None, "anchors": anchors}
 
 
 def summarise(ingested: dict[str, Any], out: str) -> dict[str, Any]:
@@ -252,8 +263,9 @@ def _stamp(files: list[Path]) -> list[list[Any]]:
     return out
 
 
-#: fleet.json's layout: 2 adds each rank's importer facts (a cache without them is imported again)
-FLEET_MANIFEST_VERSION = 2
+#: fleet.json's layout: 2 adds each rank's importer facts, 3 its time range and clock anchors (a
+#: cache without them is imported again)
+FLEET_MANIFEST_VERSION = 3
 #: a folder of at most this many ranks, with no scheduler named, runs the graph in this process:
 #: a local cluster's start outweighs its parallel import there. Measured (benchmarks/fleet_ranks.py,
 #: 2 cores, 40k events per rank, median of 3): 8 ranks 3.3 s in-process vs 4.8 s on a local
@@ -268,7 +280,13 @@ def load_rank_folder(path: str | Path, force: bool = False, scheduler: str | Non
     :func:`profiler.importers.load_rank_traces` assembles the ranks it reads itself: the same
     ranks, checks (one job, ``force``), skipped files and facts, each rank's table read from its
     store. ``scheduler``: a Dask address, ``"in-process"``, or ``None``: ``PROFILER_SCHEDULER``,
-    else in this process for at most :data:`IN_PROCESS_MAX_RANKS` ranks and a local cluster above."""
+    else in this process for at most :data:`IN_PROCESS_MAX_RANKS` ranks and a local cluster above.
+
+    No rank's table is held here: the checks read each rank's time range from its summary, and
+    ``ranks`` is a :class:`~profiler.analysis.ranks.StoredRanks` that reads a rank's store when the
+    merge asks for it (one rank at a time); ``table`` is then no concatenation of the ranks (the
+    merge replaces it). A folder with one readable rank gets that rank's table."""
+    from profiler.analysis.ranks import StoredRanks
     from profiler.core.events import EventTable
     from profiler.importers import load_rank_traces, trace_folder_files
 
@@ -287,9 +305,40 @@ def load_rank_folder(path: str | Path, force: bool = False, scheduler: str | Non
             raise InputError(f"{f}: not imported")
         if "error" in s:
             raise InputError(f"{f}: {s['error'].removeprefix(s['trace'] + ': ')}")
-        return EventTable.load(where / s["store"]), dict(s["facts"])
+        return _time_range_only(s.get("range_ns")), dict(s["facts"])
 
-    return load_rank_traces(files, force, where=p, parse=parse)
+    imp = load_rank_traces(files, force, where=p, parse=parse)
+
+    def summary(facts: dict[str, Any]) -> dict[str, Any]:
+        return by_trace[str(Path(facts["file"]).resolve())]
+
+    if not imp.ranks:
+        imp.table = EventTable.load(where / summary(imp.facts)["store"])
+        return imp
+    facts = {r: f for r, (_, f) in imp.ranks.items()}
+    anchors = {}
+    for r, f in facts.items():
+        a = summary(f).get("anchors")
+        if a is not None and f.get("host_pid") and int(f["host_pid"]) == a[0]:  # else read there
+            anchors[r] = (int(a[0]), {int(k): int(v) for k, v in a[1]}, [(str(n), int(b), int(e)) for n, b, e in a[2]])
+    imp.ranks = StoredRanks(facts, lambda r: EventTable.load(where / summary(facts[r])["store"]), anchors)
+    return imp
+
+
+def _time_range_only(range_ns: list[int] | None) -> Any:
+    """An event table whose one use is its time range (:meth:`EventTable.time_range`): the rank's,
+    from its summary; two counter samples at its ends. What :func:`load_rank_traces` checks of a
+    rank's table, without reading it."""
+    import numpy as np
+
+    from profiler.core.events import EventTable
+
+    t = EventTable()
+    if range_ns:
+        t.counters = {"ts_ns": np.asarray(range_ns, np.int64), "name": np.zeros(2, np.int32),
+                      "value": np.zeros(2), "pid": np.zeros(2, np.int64)}
+        t.strings.intern("time range")
+    return t
 
 
 # ------------------------------------------------------------------ a finished report, kept once
