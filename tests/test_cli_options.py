@@ -73,3 +73,35 @@ def test_output_with_an_unknown_extension_fails_before_anything_runs(tmp_path) -
                                  "--out", str(tmp_path)])
     assert r.exit_code == 2 and "no format for '.xyz'" in r.output, r.output
     assert not any(tmp_path.iterdir())
+
+
+# ----------------------------------------------------------------- the command receives one typed object
+@pytest.mark.parametrize("name", sorted(cli.commands))
+def test_a_command_with_shared_options_receives_them_as_one_options_object(name) -> None:
+    import inspect
+
+    from profiler.run.options import FIELDS
+
+    cmd = cli.commands[name]
+    shared = {p.name for p in cmd.params} & FIELDS
+    if not shared:
+        return
+    inner = getattr(cmd.callback, "__wrapped__", None)
+    assert inner is not None, f"{name}: its shared options {sorted(shared)} are not built by with_options"
+    params = list(inspect.signature(inner).parameters)
+    assert params[0] == "opts" and not FIELDS & set(params[1:]), f"{name}: {params}"
+
+
+def test_the_options_object_is_built_once_with_the_shared_meanings(monkeypatch) -> None:
+    from profiler.cli.options import with_options
+    from profiler.run.options import DEFAULT_TOP, Options
+
+    seen: list[tuple[Options, dict]] = []
+    command = with_options(lambda opts, **own: seen.append((opts, own)))
+    command(framework="torch,tensorflow", top=None, detail=False, pin=True)
+    command(framework=None, top=3, detail=False, as_json=True)
+    (a, own_a), (b, _) = seen
+    assert a.frameworks == ["torch", "tensorflow"] and a.top == DEFAULT_TOP and not a.detail and own_a == {"pin": True}
+    assert b.frameworks is None and b.top == 3 and b.detail and b.as_json
+    with pytest.raises(AttributeError):
+        a.top = 5  # frozen: no command changes what was asked

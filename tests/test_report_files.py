@@ -105,3 +105,10 @@ def test_a_scale_run_writes_one_roofline_file_per_entry(tmp_path) -> None:
     charted = [v for v in raw["variants"] if v["status"] == "ok" and roofline_chart(v) is not None]
     files = write_run_plots(raw, tmp_path)
     assert len(set(files["roofline"])) == len(charted) == len(list(tmp_path.glob("roofline-*.png")))
+
+
+def test_report_of_a_run_json_is_the_report_of_its_run_directory(tmp_path) -> None:
+    raw = json.loads((RECORDS / "trace.json").read_text())
+    run_dir = _run_dir(tmp_path, raw)
+    assert (_invoke("report", str(run_dir / "run.json"), "--format", "markdown").stdout
+            == _invoke("report", str(run_dir), "--format", "markdown").stdout)

@@ -8,7 +8,9 @@ import click
 
 from profiler.cli.options import (
     JSON_OPTION,
+    Options,
     stdout_console,
+    with_options,
 )
 from profiler.core.record import SCHEMA
 
@@ -17,7 +19,8 @@ from profiler.core.record import SCHEMA
 @click.option("--force", is_flag=True, help="Measure again even when this machine has cached ceilings.")
 @click.option("--quick", is_flag=True, help="Smaller arrays and fewer repetitions (about a second).")
 @JSON_OPTION
-def calibrate_cmd(force: bool, quick: bool, as_json: bool) -> None:
+@with_options
+def calibrate_cmd(opts: Options, force: bool, quick: bool) -> None:
     """Measure this machine's ceilings (STREAM bandwidth, SGEMM and FMA FLOP/s) for the roofline."""
     from profiler.core.calibration import cache_file, load_cached
     from profiler.run.calibrate import measure_and_cache
@@ -27,7 +30,7 @@ def calibrate_cmd(force: bool, quick: bool, as_json: bool) -> None:
     cached = rec is not None
     if rec is None:
         rec = measure_and_cache(quick, previous)  # checks its own noise; caches only if undisturbed
-    if as_json:
+    if opts.as_json:
         click.echo(json.dumps({"schema": SCHEMA, "kind": "calibrate", **rec, "cache_file": str(cache_file()), "from_cache": cached}, indent=2))
         return
     from profiler.report.breakdown import calibration_table

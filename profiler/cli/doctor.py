@@ -9,14 +9,17 @@ from rich.table import Table
 
 from profiler.cli.options import (
     JSON_OPTION,
+    Options,
     stdout_console,
+    with_options,
 )
 from profiler.core.record import SCHEMA
 
 
 @click.command("doctor")
 @JSON_OPTION
-def doctor_cmd(as_json: bool) -> None:
+@with_options
+def doctor_cmd(opts: Options) -> None:
     """Every framework and probe: version, or why it is unavailable here."""
     from profiler.core.frameworks import FRAMEWORKS, framework_availability
     from profiler.core.hardware import host_info
@@ -31,7 +34,7 @@ def doctor_cmd(as_json: bool) -> None:
     from profiler.core.calibration import load_cached, summary_line
 
     cal = load_cached()
-    if as_json:
+    if opts.as_json:
         click.echo(json.dumps({"schema": SCHEMA, "kind": "doctor", "host": host, "frameworks": fws, "probes": prs, "calibration": cal}, indent=2))
         return
     con = stdout_console()

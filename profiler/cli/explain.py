@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -15,27 +14,6 @@ from profiler.cli.options import (
     with_options,
 )
 from profiler.core import defaults
-
-
-def _open(path: Path, out: Path, force: bool) -> tuple[dict[str, Any], Path, bool]:
-    """A run's record, its directory and whether it was imported just now: a run directory (or its
-    run.json, or our own trace.json.gz) is read; a trace another tool wrote (a file, or a folder of
-    one trace per rank) is imported like ``profiler report`` does and saved under ``out``."""
-    from profiler.core.rundir import RunDir
-    from profiler.importers import is_trace_path, own_run_dir
-
-    if path.is_file() and path.name == "run.json":
-        path = path.parent
-    own = own_run_dir(path)
-    if own is not None:
-        path = own
-    elif is_trace_path(path):
-        from profiler.run.imported import import_as_run
-
-        record, run = import_as_run(path, out, force=force)
-        return record.to_dict(), run.path, True
-    run = RunDir.open(path)
-    return run.read_record().to_dict(), run.path, False
 
 
 @click.command("explain")
@@ -60,9 +38,13 @@ def explain_cmd(
     """
     from profiler.analysis.explain import explain_runs
     from profiler.core.record import SCHEMA
+    from profiler.run.reopen import reopen
 
-    ra, pa, ia = _open(run_a, opts.out, force)
-    rb, pb, ib = _open(run_b, opts.out, force)
+    # a trace another tool wrote (a file, or a folder of one per rank) is imported as report does
+    a = reopen(run_a, opts.out, force=force, recover=False)
+    b = reopen(run_b, opts.out, force=force, recover=False)
+    ra, pa, ia = a.record.to_dict(), a.run.path, a.imported
+    rb, pb, ib = b.record.to_dict(), b.run.path, b.imported
     e = explain_runs(ra, rb, variant_a, variant_b, (str(pa), str(pb)))
     e["runs"] = {"a": str(pa), "b": str(pb)}
     e["imported"] = {"a": str(run_a) if ia else None, "b": str(run_b) if ib else None}

@@ -8,14 +8,17 @@ import click
 from rich.table import Table
 
 from profiler.cli.options import (
+    Options,
     stdout_console,
+    with_options,
 )
 from profiler.core.record import SCHEMA
 
 
 @click.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
-def list_cmd(as_json: bool) -> None:
+@with_options
+def list_cmd(opts: Options) -> None:
     """Scenarios × frameworks × variants, with availability here."""
     from profiler.core.frameworks import FRAMEWORKS, framework_availability
     from profiler.core.hardware import gpus
@@ -47,7 +50,7 @@ def list_cmd(as_json: bool) -> None:
         for n, f in FRAMEWORKS.items()
         if f.never_installable
     ]
-    if as_json:
+    if opts.as_json:
         click.echo(json.dumps({"schema": SCHEMA, "kind": "list", "scenarios": rows, "frameworks_without_builds": others}, indent=2))
         return
     t = Table(title="scenarios", header_style="bold", title_justify="left")

@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from profiler.cli.options import MAX_THREADS, stdout_console
+from profiler.cli.options import MAX_THREADS, Options, stdout_console, with_options
 
 #: rows fetched from DuckDB at a time (the result is streamed, never held whole for --csv/--json)
 _BATCH = 10_000
@@ -31,8 +31,9 @@ _BATCH = 10_000
 @click.option("--scheduler", metavar="ADDRESS",
               help="Dask scheduler (tcp://HOST:8786) for importing a trace folder; default $PROFILER_SCHEDULER, "
                    "else local worker processes.")
-def sql_cmd(source: Path, query: str, as_csv: bool, as_json: bool, limit: int, memory_limit: str | None,
-            threads: int | None, scheduler: str | None) -> None:
+@with_options
+def sql_cmd(opts: Options, source: Path, query: str, as_csv: bool, limit: int, memory_limit: str | None,
+            scheduler: str | None) -> None:
     """Query events with SQL: a run directory, a folder of runs or stores, or a trace file or folder
     of per-rank traces (imported into the event store the first time).
 
@@ -45,7 +46,7 @@ def sql_cmd(source: Path, query: str, as_csv: bool, as_json: bool, limit: int, m
     from profiler.core.errors import InputError
     from profiler.store import Store, find_sources
 
-    if as_csv and as_json:
+    if as_csv and opts.as_json:
         raise click.UsageError("--csv and --json exclude each other")
     if not re.sub(r"--[^\n]*|/\*.*?\*/|;|\s", "", query, flags=re.S):
         raise click.UsageError("the query holds no SQL statement (only spaces, ';' or comments)")
@@ -59,14 +60,14 @@ def sql_cmd(source: Path, query: str, as_csv: bool, as_json: bool, limit: int, m
         sources = find_sources(where)
         if not sources:
             raise InputError(f"{source}: no trace could be imported")
-    with Store(sources, memory_limit=memory_limit, threads=threads, where=str(source)) as store:
+    with Store(sources, memory_limit=memory_limit, threads=opts.threads, where=str(source)) as store:
         columns, cur = store.execute(query)
         if as_csv:
             w = csv.writer(sys.stdout, lineterminator="\n")
             w.writerow(columns)
             for batch in _batches(cur):
                 w.writerows([_csv_value(v) for v in row] for row in batch)
-        elif as_json:
+        elif opts.as_json:
             _write_json(columns, cur)
         else:
             _print_table(columns, cur, limit)

@@ -31,13 +31,16 @@ class SavedRun:
 
 
 def reopen(path: Path, out: Path, *, trace_budget: float | None = None, force: bool = False,
-           scheduler: str | None = None) -> SavedRun:
-    """The run at ``path``: a run directory, our own ``trace.json(.gz)`` (its run directory), or a
-    trace another tool wrote (imported and saved under ``out``, its Chrome trace kept under
-    ``trace_budget`` MB; a folder of ranks merged even when not of one job with ``force``, on the
-    Dask ``scheduler`` when one is named)."""
+           scheduler: str | None = None, recover: bool = True) -> SavedRun:
+    """The run at ``path``: a run directory (or its ``run.json``), our own ``trace.json(.gz)`` (its run
+    directory), or a trace another tool wrote (imported and saved under ``out``, its Chrome trace
+    kept under ``trace_budget`` MB; a folder of ranks merged even when not of one job with ``force``,
+    on the Dask ``scheduler`` when one is named). ``recover``: a run whose profiler was killed is
+    marked so, with what its workers saved (``profiler report``; ``explain`` only reads)."""
     from profiler.importers import is_trace_path, own_run_dir
 
+    if path.is_file() and path.name == "run.json":
+        path = path.parent
     own = own_run_dir(path)
     if own is not None:
         path = own
@@ -52,7 +55,8 @@ def reopen(path: Path, out: Path, *, trace_budget: float | None = None, force: b
 
     run = RunDir.open(path)
     record = run.read_record()
-    recover_stale(record, run)  # its profiler was killed: "killed", with what was saved
+    if recover:
+        recover_stale(record, run)  # its profiler was killed: "killed", with what was saved
     return SavedRun(record, run)
 
 
