@@ -1,14 +1,11 @@
 """The one registry of report sections, and the typed report every renderer draws.
 
-A section is one module in this package that defines ``SECTION``: its key (the key in ``run.json``
-and in every ``--json`` document), its title, its scope (``variant``: one per measured worker;
-``run``: one per record), the type of its result (frozen dataclasses, :mod:`profiler.sections.typed`),
-``compute``: the pure analysis function that computes it from one context (a variant section's from
-:class:`profiler.analysis.variant.VariantInputs`, a run section's from
-:class:`profiler.analysis.variant.RunInputs`; :mod:`profiler.sections.compute` loops over them), and
-``show``: the blocks (:mod:`profiler.sections.blocks`) a reader sees. Modules are found by listing this
-package, so adding a section is its module plus its test; the analysis of every entry, every renderer,
-the ``--json`` document and the schema loop over :func:`sections`.
+A section is one module here defining ``SECTION``: its key (in ``run.json`` and every ``--json``
+document), title, scope (``variant``: per measured worker; ``run``: per record), result type (frozen
+dataclasses, :mod:`profiler.sections.typed`), ``compute`` (the pure analysis function of its scope's
+inputs, ``analysis.variant.VariantInputs``/``RunInputs``, called by :mod:`profiler.sections.compute`)
+and ``show`` (its blocks, :mod:`profiler.sections.blocks`). Modules are found by listing this package,
+so adding a section is its module plus its test (docs/sections.md).
 """
 
 from __future__ import annotations
