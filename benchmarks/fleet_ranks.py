@@ -10,7 +10,7 @@ stretched per rank by ``1 + U(0, 1%)`` — and by 8% on one rank (``n // 3``), t
 report must find (``distributed.straggler_cost.costliest_rank``). The recipe and seed are printed
 with the figures.
 
-Each measured command is a fresh ``python -m profiler report SET -o OUT --json`` (every output of a
+Each measured command is a fresh ``python -m profiler report SET --out OUT --json`` (every output of a
 report written: run.json, events, Chrome trace, PNGs). The process tree is sampled every 50 ms for
 each process's resident set (``VmHWM``, the kernel's own peak, read while it lives). "first" uses an
 empty ``PROFILER_CACHE_DIR`` (every rank imported into its store), "second" the same cache again
@@ -171,7 +171,7 @@ def ours(folder: Path, repeats: int, scheduler: str | None, work: Path, second: 
     for i in range(repeats):
         cache = Path(tempfile.mkdtemp(prefix="fleet-cache-", dir=work))
         env = dict(os.environ, PROFILER_CACHE_DIR=str(cache), PROFILER_SCHEDULER=scheduler or "")
-        cmd = [sys.executable, "-m", "profiler", "report", str(folder), "-o", str(work / f"out-{i}"), "--json"]
+        cmd = [sys.executable, "-m", "profiler", "report", str(folder), "--out", str(work / f"out-{i}"), "--json"]
         if force_cluster:
             cmd = [sys.executable, "-c", "import sys, runpy, profiler.run.fleet as f; f.IN_PROCESS_MAX_RANKS = 0; "
                    "sys.argv = ['profiler', *sys.argv[1:]]; runpy.run_module('profiler', run_name='__main__')",

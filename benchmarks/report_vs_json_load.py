@@ -11,7 +11,7 @@ Measured, alternated A/B ``--repeats`` times, each in a fresh process:
 
 * ``json.load``: ``python -c "import json; json.load(open(F))"`` (the interpreter's start included,
   as in the report's);
-* ``report``: ``python -m profiler report F -o OUT --json`` (every output written: run.json, the
+* ``report``: ``python -m profiler report F --out OUT --json`` (every output written: run.json, the
   event store, the Chrome trace, PNGs, report.html).
 
 Printed: the medians with their spread (min–max) and the ratio report / json.load of each pair
@@ -112,7 +112,7 @@ def main() -> None:
         for i in range(a.repeats):
             loads.append(timed_run(load_cmd, env))
             out = work / f"out-{i}"
-            reports.append(timed_run([sys.executable, "-m", "profiler", "report", str(trace), "-o", str(out), "--json"], env))
+            reports.append(timed_run([sys.executable, "-m", "profiler", "report", str(trace), "--out", str(out), "--json"], env))
             shutil.rmtree(out, ignore_errors=True)
             ratios.append(reports[-1] / loads[-1])
             print(f"  run {i + 1}: json.load {loads[-1]:.2f} s, report {reports[-1]:.2f} s, ratio {ratios[-1]:.2f}")

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from profiler.cli.main import cli
 
 RUNS = ("trace", "compare", "scale")  # the commands that run workloads
-SHOWS = ("trace", "compare", "scale", "report")  # the commands that show a run
+SHOWS = ("trace", "compare", "scale", "report", "explain")  # the commands that show a run
 
 #: option (its long name) → the spellings every command that has it must accept
 SAME = {
@@ -20,10 +20,10 @@ SAME = {
     "--steps": {"--steps"},
     "--warmup": {"--warmup"},
     "--trace-steps": {"--trace-steps"},
-    "--out": {"-o", "--out"},
+    "--out": {"--out"},
     "--json": {"--json"},
     "--format": {"--format"},
-    "--output": {"--output"},
+    "--output": {"-o", "--output"},
     "--timeout": {"--timeout"},
 }
 
@@ -66,6 +66,15 @@ def test_framework_takes_a_name_a_list_or_all_everywhere(tmp_path) -> None:
 def test_threads_is_one_count_where_one_runs_and_says_where_lists_go(name) -> None:
     r = CliRunner().invoke(cli, [name, "-s", "synthetic", "-t", "1,2"])
     assert r.exit_code == 2 and "profiler scale -t 1,2" in r.output, r.output
+
+
+def test_o_names_the_report_file_and_a_directory_is_refused_with_the_way_out(tmp_path) -> None:
+    # -o is the report file in every command that shows a run; a directory (what -o meant before)
+    # is one line naming --out, before anything runs
+    for args in (["-o", str(tmp_path)], ["-o", str(tmp_path / "runs")]):
+        r = CliRunner().invoke(cli, ["trace", "-s", "synthetic", *args, "--out", str(tmp_path / "x")])
+        assert r.exit_code == 2 and "--out DIR" in r.output and "Traceback" not in r.output, r.output
+    assert not (tmp_path / "x").exists()
 
 
 def test_output_with_an_unknown_extension_fails_before_anything_runs(tmp_path) -> None:

@@ -126,3 +126,32 @@ def test_explain_carries_the_ratio_ci_and_verdict(tmp_path, cli):
     assert "95% CI" in j["sentence"]
     k = json.loads(cli("explain", str(a), str(c), "--json").stdout)
     assert k["verdict"] == "no significant difference" and k["ratio_ci95"][0] <= 1.0 <= k["ratio_ci95"][1], k
+
+
+@pytest.mark.parametrize("name", ["e.md", "e.html", "e.json", "e.csv", "e.txt"])
+def test_explain_writes_the_format_its_output_file_names(runs, tmp_path, name):
+    from click.testing import CliRunner
+
+    from profiler.cli.main import cli
+
+    a, b = runs
+    out = tmp_path / name
+    r = CliRunner().invoke(cli, ["explain", str(a), str(b), "--variant-b", "unfused", "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    text = out.read_text()
+    e = explain_runs(a, b, variant_b="unfused")
+    fo = f"{e['category_delta_ms']['framework_overhead']:+.3f}"  # the gap's largest part, as every format writes it
+    if name.endswith(".json"):
+        doc = json.loads(text)
+        assert doc["kind"] == "explain" and doc["main_category"] == "framework_overhead"
+        assert doc["category_delta_ms"] == pytest.approx(e["category_delta_ms"])
+    elif name.endswith(".csv"):
+        assert text.splitlines()[0] == "table,row,column,value"
+        assert f"gap,4,Δ ms/step,{fo}" in text and "ops,0,op,aten::addmm" in text
+    else:
+        assert e["sentence"] in " ".join(text.split()) or e["sentence"][:60] in text
+        assert fo in text and "aten::addmm" in text
+        if name.endswith(".md"):
+            assert f"| framework overhead | 1.000 | 25.000 | {fo} |" in text
+        if name.endswith(".html"):
+            assert text.startswith("<!doctype html>") and 'data-table="gap"' in text and "http" not in text

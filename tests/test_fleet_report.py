@@ -53,10 +53,10 @@ def cluster():
 def test_a_cluster_of_two_workers_gives_the_local_figures(cli, cluster, tmp_path, folder):
     traces = tmp_path / "traces"
     shutil.copytree(folder, traces)
-    local = cli("report", str(traces), "-o", str(tmp_path / "a"), "--json",
+    local = cli("report", str(traces), "--out", str(tmp_path / "a"), "--json",
                 env={"PROFILER_CACHE_DIR": str(tmp_path / "cache-local"), "PROFILER_SCHEDULER": ""})
     assert local.returncode == 0, local.stderr
-    remote = cli("report", str(traces), "-o", str(tmp_path / "b"), "--json", "--scheduler", cluster.scheduler_address,
+    remote = cli("report", str(traces), "--out", str(tmp_path / "b"), "--json", "--scheduler", cluster.scheduler_address,
                  env={"PROFILER_CACHE_DIR": str(tmp_path / "cache-cluster")})
     assert remote.returncode == 0, remote.stderr
     a, b = json.loads(local.stdout), json.loads(remote.stdout)
@@ -70,7 +70,7 @@ def test_a_cluster_of_two_workers_gives_the_local_figures(cli, cluster, tmp_path
     assert {r["rank"] for r in manifest["result"]["ranks"]} == {0, 1}
     # a second report reads the stores again, imports nothing
     before = {p: p.stat().st_mtime_ns for p in stores}
-    again = cli("report", str(traces), "-o", str(tmp_path / "c"), "--json", "--scheduler", cluster.scheduler_address,
+    again = cli("report", str(traces), "--out", str(tmp_path / "c"), "--json", "--scheduler", cluster.scheduler_address,
                 env={"PROFILER_CACHE_DIR": str(tmp_path / "cache-cluster")})
     assert again.returncode == 0, again.stderr
     assert _figures(json.loads(again.stdout)) == _figures(a)
@@ -101,7 +101,7 @@ def test_unreachable_scheduler_is_one_line(cli, tmp_path):
     shutil.copytree(DDP2, traces)
     addr = f"tcp://127.0.0.1:{_free_port()}"
     t0 = time.monotonic()
-    r = cli("report", str(traces), "-o", str(tmp_path / "o"), env={"PROFILER_CACHE_DIR": str(tmp_path / "cache"),
+    r = cli("report", str(traces), "--out", str(tmp_path / "o"), env={"PROFILER_CACHE_DIR": str(tmp_path / "cache"),
                                                                    "PROFILER_SCHEDULER": addr})
     assert time.monotonic() - t0 < 30
     assert r.returncode != 0 and "Traceback" not in r.stderr
@@ -119,7 +119,7 @@ def test_a_second_report_of_unchanged_traces_is_the_first_one_kept(cli, tmp_path
     env = {"PROFILER_CACHE_DIR": str(tmp_path / "cache"), "PROFILER_SCHEDULER": ""}
 
     def report(out: str) -> tuple[dict, Path]:
-        r = cli("report", str(traces), "-o", str(tmp_path / out), "--json", env=env)
+        r = cli("report", str(traces), "--out", str(tmp_path / out), "--json", env=env)
         assert r.returncode == 0, r.stderr
         doc = json.loads(r.stdout)
         return doc, Path(doc["run_dir"])

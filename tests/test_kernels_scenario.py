@@ -70,7 +70,7 @@ def test_scenarios_declare_the_kernel_variants() -> None:
 @pytest.mark.slow
 def test_trace_runs_our_kernels_beside_the_frameworks(tmp_path) -> None:
     p = run_cli("trace", "-s", "cudnn_gru", "-f", "numba", "--mode", "infer", "--steps", "1", "--warmup", "1",
-                "--trace-steps", "1", "--threads", "1", "-o", str(tmp_path), "--json", timeout=600)
+                "--trace-steps", "1", "--threads", "1", "--out", str(tmp_path), "--json", timeout=600)
     assert p.returncode == 0, p.stderr[-2000:]
     doc = json.loads(p.stdout)
     by = {v["variant"]: v for v in doc["variants"]}

@@ -140,7 +140,7 @@ def test_trace_runs_the_tensorflow_probe_and_its_ops_land_in_the_traced_steps(cl
 
     r = cli(
         "trace", "-s", "cudnn_lstm", "-f", "tensorflow", "-v", "fused", "--steps", "2", "--warmup", "1",
-        "--trace-steps", "1", "--threads", "1", "--probes", "tensorflow", "-o", str(tmp_path), "--json",
+        "--trace-steps", "1", "--threads", "1", "--probes", "tensorflow", "--out", str(tmp_path), "--json",
     )  # fmt: skip
     assert r.returncode == 0, r.stderr[-2000:]
     doc = json.loads(r.stdout)

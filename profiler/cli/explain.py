@@ -13,6 +13,7 @@ from profiler.cli.options import (
     stdout_console,
     with_options,
 )
+from profiler.cli.output import check_output, output_options
 from profiler.core import defaults
 
 
@@ -21,11 +22,12 @@ from profiler.core import defaults
 @click.argument("run_b", type=click.Path(path_type=Path))
 @click.option("--variant-a", help="framework/variant of RUN_A to compare (default: its fastest).")
 @click.option("--variant-b", help="framework/variant of RUN_B to compare (default: its fastest).")
-@click.option("--out", "-o", type=click.Path(path_type=Path), default=defaults.OUT_DIR, show_default=True,
+@click.option("--out", type=click.Path(path_type=Path), default=defaults.OUT_DIR, show_default=True,
               help="For a trace file: where its run directory is created.")
 @click.option("--force", is_flag=True,
               help="For a folder of traces: merge them as ranks even when they are not of one job.")
 @JSON_OPTION
+@output_options
 @with_options
 def explain_cmd(
     opts: Options, run_a: Path, run_b: Path, variant_a: str | None, variant_b: str | None, force: bool = False,
@@ -40,6 +42,8 @@ def explain_cmd(
     from profiler.core.record import SCHEMA
     from profiler.run.reopen import reopen
 
+    check_output(opts.fmt, opts.output)
+
     # a trace another tool wrote (a file, or a folder of one per rank) is imported as report does
     a = reopen(run_a, opts.out, force=force, recover=False)
     b = reopen(run_b, opts.out, force=force, recover=False)
@@ -51,13 +55,31 @@ def explain_cmd(
     if opts.as_json:
         click.echo(json.dumps({"schema": SCHEMA, "kind": "explain", **e}, indent=2))
         return
+    if opts.fmt or opts.output:
+        _emit(e, opts.fmt, opts.output)
+        return
     from rich.console import Group
-    from rich.text import Text
 
-    from profiler.report.breakdown import explanation_text
+    from profiler.report.blocks import rich_blocks
+    from profiler.sections.explanation import explanation_blocks
 
-    parts = list(explanation_text(e))
-    for side, src, run in (("a", run_a, pa), ("b", run_b, pb)):
-        if e["imported"][side]:
-            parts.append(Text(f"{src}: imported as {run}", style="dim"))
-    stdout_console().print(Group(*parts))
+    stdout_console().print(Group(*rich_blocks(explanation_blocks(e))))
+
+
+def _emit(e: dict, fmt: str | None, output: Path | None) -> None:
+    """The explanation in the chosen format, to ``output`` or stdout."""
+    from profiler.core.errors import InputError
+    from profiler.core.files import atomic_write_text
+    from profiler.render.base import RenderOptions
+    from profiler.render.explanation import render_explanation
+    from profiler.render.registry import choose
+
+    text = render_explanation(e, choose(fmt, output).name, RenderOptions(width=stdout_console().width))
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        atomic_write_text(output, text)
+    except OSError as err:
+        raise InputError(f"cannot write the report to {output}: {err.strerror or err}") from None
+    click.echo(f"{choose(fmt, output).name} report: {output}", err=True)

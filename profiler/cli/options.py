@@ -54,7 +54,6 @@ def stdout_console() -> Console:
 # Options every result-producing command shares, defined once.
 OUT_OPTION = click.option(
     "--out",
-    "-o",
     type=click.Path(path_type=Path),
     default=defaults.OUT_DIR,
     show_default=True,

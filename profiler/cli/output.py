@@ -16,9 +16,10 @@ FORMAT_CHOICES = ("terminal", "html", "markdown", "json", "csv")
 
 def output_options(f: Any) -> Any:
     """``--format`` / ``--output``: the command receives ``fmt`` and ``output``."""
-    f = click.option("--output", "output", type=click.Path(path_type=Path, dir_okay=False), default=None,
+    f = click.option("--output", "-o", "output", type=click.Path(path_type=Path), default=None,
                      metavar="FILE", help="Write the report to FILE (its extension picks the format: .txt .html .md "
-                                          ".json .csv) instead of the terminal.")(f)
+                                          ".json .csv) instead of the terminal; the directory runs go under is "
+                                          "--out DIR.")(f)
     f = click.option("--format", "fmt", type=click.Choice(FORMAT_CHOICES), default=None,
                      help="Render the report as terminal text, a self-contained HTML page, Markdown, the JSON "
                           "document, or CSV tables.")(f)
@@ -29,6 +30,9 @@ def check_output(fmt: str | None, output: Path | None) -> None:
     """Refuse a bad ``--output`` before anything runs: an unknown extension, a missing directory."""
     if output is None:
         return
+    if output.is_dir() or (not output.suffix and fmt is None):
+        raise InputError(f"-o/--output {output}: names the report file, with its format's extension (.txt .html .md "
+                         ".json .csv); the directory run directories go under is --out DIR")
     from profiler.render.registry import choose
 
     choose(fmt, output)

@@ -35,7 +35,6 @@ if TYPE_CHECKING:
 @view_options
 @click.option(
     "--out",
-    "-o",
     type=click.Path(path_type=Path),
     default=defaults.OUT_DIR,
     show_default=True,

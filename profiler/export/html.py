@@ -531,6 +531,16 @@ def render_html(record: dict[str, Any], top: int = 15, run_dir: Path | str | Non
     )
 
 
+def explanation_page(blocks: tuple[Block, ...]) -> str:
+    """``profiler explain``'s result as a self-contained page (the run page's style and table sorting)."""
+    return (
+        "<!doctype html><html lang=en><head><meta charset=utf-8>"
+        f"<title>profiler · explain</title><style>{CSS}</style></head><body><h1>profiler explain</h1>"
+        + "".join(html_block(b) for b in blocks)
+        + f"<script>{JS}</script></body></html>"
+    )
+
+
 def write_html(record: dict[str, Any], run_dir: Path | str, file: Path | str | None = None) -> Path:
     """Write ``report.html`` (or ``file``) for ``record``; returns its path."""
     path = Path(file) if file is not None else Path(run_dir) / FILE

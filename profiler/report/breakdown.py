@@ -11,8 +11,6 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
-from profiler.core.categories import CATEGORIES, LABELS
-
 
 def run_tail(record: dict[str, Any], run_dir: str | None) -> Text:
     """Pictures, calibration and trace-budget lines for the end of a run's report."""
@@ -28,57 +26,6 @@ def run_tail(record: dict[str, Any], run_dir: str | None) -> Text:
     if cal:
         t.append(f"\nceilings: {cal.get('summary')}", style="dim")
     return t
-
-
-def explanation_text(e: dict[str, Any]) -> list[Any]:
-    """``profiler explain``: what is compared, the sentence, the gap split by category (fast, then
-    slow, then slow − fast), the top op deltas and the warnings."""
-    out: list[Any] = [Text(e["sentence"], style="bold")]
-    comp = e.get("compares") or {}
-    for side in ("fast", "slow"):
-        if comp.get(side):
-            out.append(Text(f"{side}: {comp[side]}", style="dim"))
-    basis = e.get("gap_basis") or "traced steps (uncompensated)"
-    t = Table(
-        title=f"where the gap comes from (ms per step of {basis}; fast, slow, slow − fast)",
-        title_justify="left",
-        header_style="bold",
-    )
-    cat_ms = e.get("category_ms") or {}
-    fast_ms, slow_ms = cat_ms.get("fast") or {}, cat_ms.get("slow") or {}
-    t.add_column("category")
-    if cat_ms:
-        t.add_column(f"fast: {e['fast']}"[:40], justify="right")
-        t.add_column(f"slow: {e['slow']}"[:40], justify="right")
-    t.add_column("Δ ms/step", justify="right")
-    t.add_column("share of gap", justify="right")
-
-    def ms(v: Any) -> str:
-        return f"{v:.3f}" if isinstance(v, (int, float)) else "–"
-
-    for c in CATEGORIES:
-        row = [LABELS[c]]
-        if cat_ms:
-            row += [ms(fast_ms.get(c)), ms(slow_ms.get(c))]
-        share = e["category_share_pct"][c]
-        t.add_row(*row, f"{e['category_delta_ms'][c]:+.3f}", f"{share:.0f}%" if round(share) else "0%")
-    out.append(t)
-    if e.get("top_op_deltas"):
-        t = Table(title="ops that account for it", title_justify="left", header_style="bold")
-        for col in ("op", "where", "calls/step fast", "calls/step slow", "Δ self ms/step"):
-            t.add_column(col, justify="left" if col in ("op", "where") else "right")
-        for o in e["top_op_deltas"]:
-            t.add_row(
-                o["name"][:48],
-                o["where"],
-                f"{o['calls_fast']:,.0f}",
-                f"{o['calls_slow']:,.0f}",
-                f"{o['delta_ms']:+.3f}",
-            )
-        out.append(t)
-    for w in e.get("warnings") or []:
-        out.append(Text(f"warning: {w}", style="yellow"))
-    return out
 
 
 def calibration_table(rec: dict[str, Any], cache_file: str, cached: bool) -> Any:
