@@ -14,13 +14,7 @@ MAX_LINES = 10
 
 #: Modules whose docstrings still hold design prose, to be shortened (their prose moved to docs/)
 #: and then removed from this list. Each entry is a path relative to the repository root.
-ALLOWED_LONGER = {
-    "profiler/analysis/ranks.py",  # rank merging and clock alignment: docs/traces.md, docs/distributed.md
-    "profiler/core/parquet.py",  # the event store's layout: docs/store.md
-    "profiler/export/chrome.py",  # the Chrome export's conventions: docs/traces.md
-    "profiler/run/fleet.py",  # ranks written on a Dask cluster: docs/store.md
-    "profiler/sections/registry.py",  # the section registry: docs/sections.md
-}
+ALLOWED_LONGER: set[str] = set()  # none now; a module listed here must name the doc its prose went to
 
 
 def _modules() -> list[Path]:

@@ -1,30 +1,10 @@
 """Many ranks of one data-parallel run: clock alignment, merge, stragglers, overlap, scaling.
 
 Pure functions of what the ranks recorded; nothing here imports a framework or touches files.
-
-**Clock alignment.** At start-up the reference rank (0) plays a few rounds of ping-pong with every
-other rank through the process group (NTP's exchange: four timestamps per round, see
-:func:`pingpong_offset`). The round with the fastest round trip gives the offset and its error
-bound, half that round trip: the *residual skew* after alignment. Ranks that report the same host
-and boot id read the very same CLOCK_MONOTONIC, so their offset is 0 by construction (residual 0)
-and their measured offset is the exchange's own error, checked against a known truth. The same
-exchange at the end of the run gives the drift (end offset minus start offset).
-
-**Stragglers.** DDP synchronises every step, so every rank's step takes as long as the slowest
-rank's: step times alone barely differ. What differs is the *busy* time (step minus communication):
-the straggler is the rank with the most busy time per step; the others spend the difference
-waiting inside the allreduce. The category that makes it slow is the non-communication category
-with the largest excess over the median of the other ranks.
-
-**Overlap** (Holistic Trace Analysis's communication/computation overlap): the share of
-communication time during which computation runs at the same time. Communication is the collective
-spans plus communication kernels/ops; computation is compute and memory kernels on a device run,
-or on a host-only run the self time of compute and memory-I/O ops (innermost ops per thread).
-
-**Scaling.** The seed compares 1 GPU with 4 GPUs; here each world size is one variant entry. With
-a fixed per-rank batch, a world of ``N`` ranks processes ``N`` batches per step: throughput is
-``N * batch / step``, speedup is throughput over the smallest world's, efficiency is speedup over
-the ratio of world sizes.
+Entry points: :func:`pingpong_offset`/:func:`align_clocks` (NTP's four-timestamp exchange, the
+fastest round's offset and its error bound), :func:`merge_rank_traces`, the straggler (most busy
+time per step, the category with the largest excess), HTA's communication/computation overlap and
+the scaling table. The rules, with the figures they were checked on: ``docs/distributed.md``.
 """
 
 from __future__ import annotations

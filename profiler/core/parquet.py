@@ -1,25 +1,10 @@
 """The event model's files: an :class:`~profiler.core.events.EventTable` as Arrow/Parquet tables.
 
-A worker's events are kept as a small set of Parquet files side by side (``docs/store.md`` is the
-schema, versioned by :data:`STORE_VERSION`)::
-
-    events.parquet            one row per span (rank, step, category, name, times, track, device/stream,
-                              FLOPs, bytes, correlation id, shapes, args as JSON text)
-    events.strings.parquet    the string table (id -> text), so string ids round-trip exactly
-    events.steps.parquet      one row per ``step`` span (rank, step index, window, traced)
-    events.instants.parquet   one row per instant (ts_ns, name, pid, tid, rank, args)
-    events.counters.parquet   one row per counter sample (ts_ns, name, value, pid, rank)
-    events.samples.parquet    one row per stack sample (ts_ns, pid, tid, rank, stack id)
-    events.stacks.parquet     one row per distinct stack (stack id, frames outermost first)
-    events.flows.parquet      one row per flow arrow (id, category, source and destination)
-    events.tracks.parquet     process and thread names (pid, tid or NULL for the process, name)
-
-``events.parquet`` is written last and carries the store's manifest in its key-value metadata, so a
-reader that finds it finds a complete set (every file is written atomically). Strings are
-dictionary-encoded and the files zstd-compressed; any Parquet reader (pyarrow, DuckDB, pandas,
-Polars) reads them without this package.
-
-pyarrow is imported only when a store is read or written: commands that never touch one do not load it.
+A worker's events are ``events.parquet`` (one row per span, written last, its metadata the store's
+manifest) and sibling tables (strings, steps, instants, counters, samples, stacks, flows, tracks),
+each written atomically, zstd-compressed, readable by any Parquet reader. The schema, versioned by
+:data:`STORE_VERSION`, is ``docs/store.md``. pyarrow is imported only when a store is read or
+written.
 """
 
 from __future__ import annotations

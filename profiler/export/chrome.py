@@ -1,45 +1,12 @@
 """Chrome Trace Event Format exporter (opens in Perfetto and chrome://tracing).
 
-The trace follows torch.profiler's (Kineto's) conventions where they exist, so Kineto readers (HTA's
-``TraceAnalysis``, TensorBoard's profiler plugin) and our own importer read it back:
-
-* spans → complete events (``ph: "X"``), ``ts``/``dur`` in microseconds from the trace's origin,
-  printed exactly from integer nanoseconds; ``cat`` is Kineto's (:data:`KINETO_CAT`: ``cpu_op``,
-  ``kernel``, ``gpu_memcpy``, ``gpu_memset``, ``cuda_runtime``, ``user_annotation``,
-  ``python_function``, ``gpu_user_annotation``); a category Kineto has no word for (warm-up, phase,
-  collective, a clean step, a data-loading wait without the DataLoader's name, a sync call not named
-  like CUDA's) adds ``args.category`` so the importer restores it;
-* traced steps are named ``ProfilerStep#N``; ops carry ``External id`` (launches inherit their op's,
-  kernels their launch's), launches and device activities ``correlation``, device activities
-  ``device`` and ``stream``; input shapes are Kineto's ``Input Dims``;
-* counters → ``ph: "C"`` (one counter track per name and process); instants → ``ph: "i"``;
-* flows → ``ph: "s"`` on the source slice and ``ph: "f"`` with ``bp: "e"`` on the destination: the
-  table's own (an imported trace's ``ac2g``/``fwdbwd`` arrows) and one ``ac2g`` arrow per
-  correlation id shared by a launch and a device activity that has none yet;
-* process and thread names → ``ph: "M"`` metadata (a string pid such as Kineto's ``"Spans"`` keeps
-  its name); thread ids are renumbered per process to small integers (device streams and tracer
-  threads carry 40-bit synthetic ids in the model);
-* top level: ``schemaVersion``, ``deviceProperties`` and ``distributedInfo`` when known.
-
-Slices on one thread must nest for the viewers: a span that starts inside another but ends after it
-is cut at its parent's end (``args.clipped_ns`` says by how much) rather than dropped.
-
-**Size budget** (``budget_mb``, the CLI's ``--trace-budget MB``): viewers load the JSON text into
-memory and slow down or fail on traces of hundreds of MB, so the exporter can keep the JSON text under
-a budget, keeping the story: steps, phases, warm-up and data-loading spans are always kept; counters
-are downsampled first (every k-th sample of each series, to a tenth of the budget); then every other
-span is grouped by (step it starts in, category) and each group keeps the same share of its bytes,
-its longest spans (a child is never longer than its parent, so a kept slice keeps its parent) and at
-least one: every step keeps ops, kernels and launches, device activities stay in proportion, and no
-step loses more than another. What was dropped is aggregated per step and category and written into
-the trace (``otherData.trace_budget``, an instant named ``trace budget`` at the start, and one
-``dropped by the trace budget`` instant per step with its counts) and into the run record.
-
-Speed: each span's text is one f-string over plain Python lists, whose columns are the name,
-category and track texts (one per distinct value), the times and ids as integers, the ``args`` keys
-and the flow events bound to the slice; there is no per-event ``json.dumps`` except for the sparse
-``args``. Nesting is checked only on threads whose spans overlap, and sorting by thread and start is
-nearly free for spans that are already in order.
+Kineto's conventions where they exist (``cat`` names, ``ProfilerStep#N``, ``External id``,
+``correlation``, ``Input Dims``, ``ac2g`` flows), so HTA, TensorBoard and our own importer read it
+back; what Kineto cannot say goes in ``args.category``. Slices that do not nest are cut at their
+parent's end (``args.clipped_ns``). ``budget_mb`` keeps the JSON under a size, keeping steps,
+phases and each step's longest spans, and says what it dropped. The format table is
+``docs/traces.md`` (The Chrome export), the budget ``docs/breakdown.md`` (Chrome export and
+``--trace-budget MB``). Spans are written in blocks of plain-list f-strings, no per-event ``json.dumps``.
 """
 
 from __future__ import annotations

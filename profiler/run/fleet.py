@@ -1,21 +1,10 @@
 """Many ranks' traces as one Dask task graph: per rank, import → event store → a small summary.
 
-Each rank's trace is read on a Dask worker (:func:`ingest`: the importer, then the event store of
-:mod:`profiler.core.parquet`, written once under ``out/rank<N>/``), and summarised from its store
-(:func:`summarise`: step count, mean and median step, event counts: the store, not the JSON). The
-small summaries come back to the client, which reduces them (:func:`reduce_ranks`). The same graph
-runs
-
-* with ``scheduler=None`` (and no ``PROFILER_SCHEDULER``) on a :class:`distributed.LocalCluster` of
-  worker processes started for the call (at most ``workers``, one thread each),
-* with ``scheduler="tcp://HOST:8786"`` on that cluster (its workers must see ``out`` and the traces
-  at the same paths: ``docs/store.md``, running on a cluster),
-* with ``scheduler="in-process"`` in this process (Dask's synchronous scheduler), for tests and
-  debugging.
-
-A rank whose trace does not parse is named in ``failed`` with its error; the others are reported.
-A scheduler that cannot be reached is a one-line :class:`~profiler.core.errors.UnavailableError`
-after ``connect_timeout_s``.
+Each rank is read on a Dask worker (:func:`ingest`: importer, then the event store under
+``out/rank<N>/``) and summarised from its store (:func:`summarise`); the client reduces the small
+summaries (:func:`reduce_ranks`). The same graph runs on a local cluster started for the call, on a
+``tcp://`` scheduler (shared paths: ``docs/store.md``, Starting a cluster) or in-process. A rank
+that does not parse is named in ``failed``; an unreachable scheduler is one line.
 """
 
 from __future__ import annotations
