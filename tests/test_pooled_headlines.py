@@ -160,3 +160,46 @@ def test_headline_follows_the_statistic_the_record_quotes() -> None:
     assert row["step_ms"] == pytest.approx(mean)
     assert row["headline_s"] == pytest.approx(mean * 1000 / BATCH / 1000)
     assert row["items_per_s"] == pytest.approx(BATCH * 1000 / mean)
+
+
+def test_a_handful_of_processes_gets_an_interval_that_covers_between_process_spread() -> None:
+    # three processes a run, each with its own speed (sd 0.5 ms) and steady steps around it (sd
+    # 0.2): the headline's CI95 must cover the true 10 ms in about 95% of runs; a bootstrap over
+    # three processes alone (10 distinct draws) covers far less — why the t-interval over the
+    # processes' own medians bounds it
+    import numpy as np
+
+    from profiler.analysis.stats import bootstrap_medians, process_interval, step_stats
+
+    rng = np.random.default_rng(7)
+    runs = [[list(10 + rng.normal(0, 0.5) + rng.normal(0, 0.2, 30)) for _ in range(3)] for _ in range(60)]
+    covered = sum(lo <= 10 <= hi for lo, hi in (step_stats(pp)["ci95"] for pp in runs))
+    boot = [np.percentile(bootstrap_medians(pp, n_boot=400), [2.5, 97.5]) for pp in runs]
+    covered_boot = sum(lo <= 10 <= hi for lo, hi in boot)
+    assert covered >= 0.9 * len(runs) and covered_boot < covered, (covered, covered_boot)
+    # the interval is never narrower than either part, and one process has no between-process part
+    for pp in runs[:5]:
+        lo, hi = step_stats(pp)["ci95"]
+        t = process_interval(pp)
+        assert lo <= t[0] and hi >= t[1]
+    assert process_interval(runs[0][:1]) is None
+
+
+def test_the_ratio_interval_is_at_least_welchs_over_the_processes() -> None:
+    import math
+
+    import numpy as np
+
+    from profiler.analysis.stats import ratio_verdict, t975
+
+    rng = np.random.default_rng(3)
+    a = [list(m + rng.normal(0, 0.05, 20)) for m in (10.0, 10.8, 9.4)]
+    b = [list(m + rng.normal(0, 0.05, 20)) for m in (11.0, 12.1, 10.2)]
+    _ratio, ci, verdict = ratio_verdict(a, b)
+    la, lb = np.log([np.median(g) for g in a]), np.log([np.median(g) for g in b])
+    va, vb = la.var(ddof=1) / 3, lb.var(ddof=1) / 3
+    df = (va + vb) ** 2 / (va**2 / 2 + vb**2 / 2)
+    d, half = lb.mean() - la.mean(), t975(df) * math.sqrt(va + vb)
+    assert ci[0] <= math.exp(d - half) + 1e-12 and ci[1] >= math.exp(d + half) - 1e-12
+    # 10% apart, with processes 15% apart from each other: not significant with three a side
+    assert verdict == "no significant difference" and ci[0] < 1.0 < ci[1]

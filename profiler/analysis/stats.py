@@ -87,6 +87,36 @@ def bootstrap_medians(per_process: Sequence[Sequence[float]], n_boot: int = N_BO
     return out
 
 
+#: Student's t, two-sided 95%, by degrees of freedom (a df between two rows takes the smaller row's:
+#: the wider interval); 1.96 beyond the table
+_T975 = ((1, 12.706), (2, 4.303), (3, 3.182), (4, 2.776), (5, 2.571), (6, 2.447), (7, 2.365), (8, 2.306),
+         (9, 2.262), (10, 2.228), (12, 2.179), (15, 2.131), (20, 2.086), (30, 2.042), (60, 2.000), (120, 1.980))
+
+
+def t975(df: float) -> float:
+    """The two-sided 95% quantile of Student's t with ``df`` degrees of freedom (conservatively rounded)."""
+    if df < 1:
+        return _T975[0][1]
+    val = 1.96
+    for d, t in reversed(_T975):
+        if df >= d:
+            return t
+        val = t
+    return val
+
+
+def process_interval(per_process: Sequence[Sequence[float]], statistic: str = MEDIAN) -> tuple[float, float] | None:
+    """A Student-t 95% interval over the processes' own medians (or means): what the spread *between*
+    processes says, with the few degrees of freedom a handful of processes has. ``None`` under two."""
+    groups = _groups(per_process)
+    if len(groups) < 2:
+        return None
+    f = np.mean if statistic == MEAN else np.median
+    per = np.array([float(f(g)) for g in groups])
+    half = t975(len(per) - 1) * float(per.std(ddof=1)) / math.sqrt(len(per))
+    return float(per.mean() - half), float(per.mean() + half)
+
+
 def step_stats(per_process: Sequence[Sequence[float]]) -> dict[str, Any]:
     """The :class:`~profiler.core.record.StepStats` fields of step times in ms, one list per process
     (each in the order its steps ran). Where the processes' steps follow a multi-modal pattern of the
@@ -120,6 +150,11 @@ def step_stats(per_process: Sequence[Sequence[float]]) -> dict[str, Any]:
     boot = bootstrap_medians(groups, statistic=out["statistic"])
     if boot is not None:
         lo, hi = np.percentile(boot, [2.5, 97.5])
+        # a bootstrap over a handful of processes is too narrow (resampling 3 processes: 10 distinct
+        # draws): the interval is also at least the t-interval of the processes' own statistics
+        t = process_interval(groups, out["statistic"])
+        if t is not None:
+            lo, hi = min(lo, t[0]), max(hi, t[1])
         out["ci95"] = [float(lo), float(hi)]
     return out
 
@@ -139,8 +174,28 @@ def ratio_verdict(
     if ba is None or bb is None or ratio is None:
         return ratio, None, None
     lo, hi = np.percentile(bb / ba, [2.5, 97.5])
+    w = _welch_log_ratio(ga, gb)
+    if w is not None:  # as for one side's interval: at least what the processes' spread says
+        lo, hi = min(lo, w[0]), max(hi, w[1])
     verdict = FASTER if lo > 1.0 else SLOWER if hi < 1.0 else NOT_SIGNIFICANT
     return ratio, [float(lo), float(hi)], verdict
+
+
+def _welch_log_ratio(ga: list[np.ndarray], gb: list[np.ndarray]) -> tuple[float, float] | None:
+    """Welch's 95% interval of ``median(b) / median(a)`` from the processes' own medians (on logs),
+    where each side has at least two processes; else ``None``."""
+    if len(ga) < 2 or len(gb) < 2:
+        return None
+    la = np.log([float(np.median(g)) for g in ga])
+    lb = np.log([float(np.median(g)) for g in gb])
+    va, vb = float(la.var(ddof=1)) / len(la), float(lb.var(ddof=1)) / len(lb)
+    se = math.sqrt(va + vb)
+    if se == 0:
+        return None
+    df = (va + vb) ** 2 / ((va**2 / (len(la) - 1) if va else 0.0) + (vb**2 / (len(lb) - 1) if vb else 0.0))
+    d = float(lb.mean() - la.mean())
+    half = t975(df) * se
+    return math.exp(d - half), math.exp(d + half)
 
 
 def step_samples(v: dict[str, Any]) -> list[list[float]]:
