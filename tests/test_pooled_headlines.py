@@ -134,7 +134,7 @@ def test_repeat_harness_pools_the_per_unit_headline() -> None:
         return SimpleNamespace(
             job=SimpleNamespace(key=f"keras-default-p{n}", trace_steps=1 if n == 0 else 0),
             result={"pid": 100 + n, "step_ns": [x * 1e6 for x in steps], "measured_s": 1.0},
-            status="ok", error=None, wall_s=1.0, window=None,
+            status="ok", error=None, wall_s=1.0, window=None, trace_window=None,
         )  # fmt: skip
 
     def analyse(o: Any, run: Any, sc: Any) -> VariantEntry:

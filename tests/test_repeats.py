@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -86,6 +87,34 @@ def test_window_and_overhead_warnings_carry_their_figure():
     assert window_warnings("a/b", {"other_cores": 0.02, "steal_pct": 0.0, "busy_threads": 2}, 2, 2) == []
     assert "−" not in overhead_warning("a/b", -45.0)[0] and "-45%" in overhead_warning("a/b", -45.0)[0]
     assert overhead_warning("a/b", 30.0) == [] and overhead_warning("a/b", None) == []
+
+
+def test_the_traced_steps_window_marks_the_breakdown_unreliable():
+    from profiler.analysis.noise import traced_window_warnings
+    from profiler.analysis.variant import breakdown_reliability
+    from profiler.run.window import MeasureWindow
+
+    w = traced_window_warnings("torch/unfused", {"other_cores": 0.9, "steal_pct": 7.0}, 2)
+    assert w == ["other processes used 0.90 of 2 cores during the traced steps of torch/unfused: its breakdown "
+                 "is unreliable",
+                 "the hypervisor stole 7% of the CPU time during the traced steps of torch/unfused: its "
+                 "breakdown is unreliable"]
+    assert traced_window_warnings("a/b", {"other_cores": 0.1, "steal_pct": 0.0}, 2) == []
+    assert traced_window_warnings("a/b", None, 2) == []
+    # a disturbance of the machine, not a pattern of the program's: unreliable, and measured again
+    rel = breakdown_reliability(w[:1], step_stats([[10.0] * 8]))
+    assert rel["reliable"] is False and rel["why"] == w[:1]
+    from profiler.run.remeasure import MACHINE_PHRASES
+
+    assert any(p in w[0] for p in MACHINE_PHRASES)
+    # the window opens on the trace phase and closes on its last step, whatever the clean window did
+    win = MeasureWindow(os.getpid(), opens="trace")
+    win.on_progress({"phase": "measure", "total": 5})
+    assert win.snaps == []
+    win.on_progress({"phase": "trace", "total": 3})
+    win.on_progress({"step": 2, "total": 3})
+    win.on_progress({"step": 3, "total": 3})
+    assert len(win.snaps) == 2 and win.figures(2)["window_s"] >= 0
 
 
 # ------------------------------------------------------------------------------- planning

@@ -57,6 +57,24 @@ def window_warnings(label: str, window: dict[str, Any] | None, cores: int, threa
     return out
 
 
+def traced_window_warnings(label: str, window: dict[str, Any] | None, cores: int) -> list[str]:
+    """Warnings from the machine around the traced steps, which the breakdown is made of: other
+    processes' CPU or the hypervisor's steal there make the breakdown unreliable even where the
+    clean steps (the headline) were left alone."""
+    if not window:
+        return []
+    out: list[str] = []
+    other = window.get("other_cores")
+    if other is not None and other > CONTENTION_CORES:
+        out.append(f"other processes used {other:.2f} of {cores} cores during the traced steps of {label}: "
+                   "its breakdown is unreliable")
+    steal = window.get("steal_pct")
+    if steal is not None and steal > STEAL_PCT:
+        out.append(f"the hypervisor stole {steal:.0f}% of the CPU time during the traced steps of {label}: "
+                   "its breakdown is unreliable")
+    return out
+
+
 def sample_warnings(label: str, per_process: Sequence[Sequence[float]], stats: dict[str, Any]) -> list[str]:
     """Warnings from the step times themselves: two speeds, processes apart or drifting, wide IQR."""
     out: list[str] = []

@@ -304,6 +304,7 @@ DISTURBANCE_PHRASES: tuple[tuple[str, bool], ...] = (
     ("its times are unreliable", False),  # other processes' CPU, the hypervisor's steal
     ("throttled or power-saving", False),
     ("the clean steps were disturbed", False),  # traced steps faster than clean ones
+    ("its breakdown is unreliable", False),  # other processes' CPU, steal during the traced steps
     ("ran at two speeds", True),
     ("the benchmark may be unstable", True),  # wide IQR
     ("the processes ran at different speeds", True),

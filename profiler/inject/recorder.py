@@ -209,6 +209,7 @@ class StepRecorder:
             self.trace_settle = max(1, self.trace_plan["settle"])
             self.trace_start = done
             self._start_probes()
+            self.progress.send(phase="trace", t_ns=now_ns())  # the parent's window around the traced steps
         elif (
             self.trace_start is not None
             and self.trace_stop is None
@@ -223,6 +224,7 @@ class StepRecorder:
                     return  # the window grows: the pattern is not covered yet
             self.trace_stop = done
             self._stop_probes()
+            self.progress.send(phase="traced", t_ns=now_ns())
         else:
             return
         # starting or stopping a tracer (converting its events) is the profiler's time, not the

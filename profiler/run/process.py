@@ -98,6 +98,8 @@ class JobOutcome:
     wall_s: float = 0.0
     #: the machine around the clean steps (profiler.run.window.MeasureWindow.figures), or None
     window: dict[str, Any] | None = None
+    #: the same around the traced steps (the breakdown's), or None
+    trace_window: dict[str, Any] | None = None
 
 
 ProgressCallback = Callable[[WorkerJob, dict[str, Any]], None]
@@ -255,6 +257,7 @@ def run_job(job: WorkerJob, worker_dir: Path, on_progress: ProgressCallback | No
 
         probe_records: dict[str, Any] = {}
         window = MeasureWindow(proc.pid)
+        traced = MeasureWindow(proc.pid, opens="trace")
         target = ProbeTarget(pid=proc.pid, run_dir=str(worker_dir), epoch_offset_ns=offset)
         parent_probes = start_probes(job.parent_probes, job.probe_options, target, probe_records)
 
@@ -266,6 +269,7 @@ def run_job(job: WorkerJob, worker_dir: Path, on_progress: ProgressCallback | No
                     except ValueError:
                         continue
                     window.on_progress(msg)
+                    traced.on_progress(msg)
                     if on_progress is not None:
                         on_progress(job, msg)
 
@@ -349,4 +353,4 @@ def run_job(job: WorkerJob, worker_dir: Path, on_progress: ProgressCallback | No
         else:
             error = _last_error_line(tail) or f"worker exited with code {code}"
     return JobOutcome(job, status, result, events, worker_dir, code, error, probe_records, wall,
-                      window.figures(usable_cores()))
+                      window.figures(usable_cores()), traced.figures(usable_cores()))

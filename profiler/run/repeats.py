@@ -16,7 +16,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from profiler.analysis.compensation import rescale_to_median
-from profiler.analysis.noise import overhead_warning, sample_warnings, windows_warnings
+from profiler.analysis.noise import (
+    overhead_warning,
+    sample_warnings,
+    traced_window_warnings,
+    windows_warnings,
+)
 from profiler.analysis.stats import headline_ms, step_stats
 from profiler.analysis.variant import breakdown_reliability
 from profiler.core.hardware import usable_cores
@@ -74,12 +79,13 @@ class Group:
                 "traced": bool(o.job.trace_steps), "wall_s": round(o.wall_s, 3),
                 "measured_s": o.result.get("measured_s"), "n_steps": len(ms),
                 "median_ms": step_stats([ms])["median"], "step_ms": [round(x, 4) for x in ms],
-                "window": window,
+                "window": window, "trace_window": o.trace_window,
             })
             if o.status != "ok" and ok:
                 warnings.append(f"{label}: process {n} of {len(self.outcomes)} {o.status}: {o.error}; "
                                 f"the other {len(ok)} are used")
         warnings += windows_warnings(label, [o.window for o in ok], cores, threads)
+        warnings += traced_window_warnings(label, self.outcomes[i].trace_window, cores)  # the breakdown's steps
         per = [clean_ms(o) for o in ok]
         if ok and not any(per):  # the steps are only in the events (a command, ranks): as analysed
             e.status = "ok"

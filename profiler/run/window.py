@@ -69,8 +69,9 @@ def cpu_freq_mhz() -> tuple[float | None, float | None]:
 class MeasureWindow:
     """Two snapshots of the machine around one worker's clean steps (see the module doc)."""
 
-    def __init__(self, pid: int) -> None:
+    def __init__(self, pid: int, opens: str = "measure") -> None:
         self.pid = pid
+        self.opens = opens  # the phase whose steps it surrounds: "measure" (clean) or "trace"
         self.snaps: list[dict[str, Any]] = []
         self.error: str | None = None
         self._lock = threading.Lock()
@@ -88,7 +89,7 @@ class MeasureWindow:
         phase = msg.get("phase")
         last_step = phase is None and msg.get("step") is not None and msg.get("step") == msg.get("total")
         with self._lock:
-            if phase == "measure" and not self.snaps:
+            if phase == self.opens and not self.snaps:
                 self.snaps.append(self._snap())
             elif len(self.snaps) == 1 and (last_step or msg.get("measured") or phase is not None):
                 self.snaps.append(self._snap())
