@@ -34,7 +34,7 @@ def test_the_documented_example_runs_and_report_rerenders_it(cli, tmp_path):
     m = re.search(r"^(\d+) steps, run in (\S+)$", r.stdout, re.M)
     loop_steps, run_dir = int(m.group(1)), tmp_path / m.group(2)
     assert loop_steps == 20  # counted by the example itself
-    assert "status: ok" in r.stdout and "median of" in r.stdout  # prof.report() printed the report
+    assert "status: ok" in r.stdout  # prof.report() printed the report
 
     rec = json.loads((run_dir / "run.json").read_text())
     (v,) = rec["variants"]
@@ -42,11 +42,17 @@ def test_the_documented_example_runs_and_report_rerenders_it(cli, tmp_path):
     assert v["info"]["steps_detected"] == loop_steps and v["info"]["step_source"] == "profile.step"
     counts = v["info"]["steps"]
     assert sum(counts.values()) == loop_steps
-    # 2 warm-up, 10 clean, 1 + 3 under the tracer, 4 clean again
-    assert counts == {"skipped": 0, "warmup": 2, "clean": 14, "traced_warmup": 1, "traced": 3,
-                      "after_trace": 0}
-    assert v["step_ms"]["n_steps"] == 14 and v["traced_step_ms"]["n_steps"] == 3
-    assert rec["settings"]["steps"] == 14 and rec["settings"]["trace_steps"] == 3  # the header agrees
+    stat = v["step_ms"]["statistic"]  # "mean" where the steps follow a pattern of modes
+    assert f"{stat} of" in r.stdout
+    if (v["info"].get("trace_window") or {}).get("period") is None and stat == "median":
+        # 2 warm-up, 10 clean, 1 + 3 under the tracer, 4 clean again
+        assert counts == {"skipped": 0, "warmup": 2, "clean": 14, "traced_warmup": 1, "traced": 3,
+                          "after_trace": 0}
+    else:  # a pattern of the steps (on a loaded machine): the traced window grew to whole cycles
+        assert counts["warmup"] == 2 and counts["traced"] >= 1 and counts["clean"] >= 10, counts
+    clean, traced = counts["clean"], counts["traced"]
+    assert v["step_ms"]["n_steps"] == clean and v["traced_step_ms"]["n_steps"] == traced
+    assert rec["settings"]["steps"] == clean and rec["settings"]["trace_steps"] == traced  # the header agrees
     assert v["breakdown_ms"]["data_loading"] > 0 and v["top_ops"]  # torch.profiler's window was analysed
     assert v["probes"]["torch"]["ran"] and v["probes"]["process"]["ran"]
     for f in ("trace.json.gz", "report.html"):
@@ -56,12 +62,12 @@ def test_the_documented_example_runs_and_report_rerenders_it(cli, tmp_path):
     assert again.returncode == 0, again.stderr[-2000:]
     doc = json.loads(again.stdout)
     (dv,) = doc["variants"]
-    assert dv["step_ms"]["n_steps"] == 14 and dv["traced_step_ms"]["n_steps"] == 3
+    assert dv["step_ms"]["n_steps"] == clean and dv["traced_step_ms"]["n_steps"] == traced
     assert dv["breakdown_ms"] == v["breakdown_ms"]
     text = cli("report", str(run_dir), timeout=120)
-    assert "14 clean" in text.stdout and "median of 14 clean steps" in text.stdout
+    assert f"{clean} clean" in text.stdout and f"{stat} of {clean} clean steps" in text.stdout
     events = cli("report", str(run_dir), "--reanalyse", "--json", timeout=120)
-    assert json.loads(events.stdout)["variants"][0]["step_ms"]["n_steps"] == 14  # from the saved events
+    assert json.loads(events.stdout)["variants"][0]["step_ms"]["n_steps"] == clean  # from the saved events
 
 
 @pytest.mark.slow

@@ -379,3 +379,25 @@ def test_a_torch_dataloader_program_profiled_as_a_command_five_times_of_five(tmp
         assert ib["verdict"] == input_bound_verdict(own_share, 100.0)["verdict"], results
         assert tw["period"] and tw["steps"] >= MIN_CYCLES * tw["period"], results
     print("run, statistic, headline ms, own mean ms, input-bound %, own wait %, traced steps:", *results, sep="\n")
+
+
+def test_a_program_that_ends_while_the_tracer_settles_still_has_traced_steps(tmp_path, monkeypatch):
+    # the docs' example on a loaded machine: a slow step every 7 makes a period-7 window (7 settling
+    # steps, then whole cycles) that a 19-step loop ends inside: of the 7 steps under the tracer only
+    # the first (its set-up) is left out, and the window says it did not cover the pattern
+    monkeypatch.setattr(StepRecorder, "_start_probes", lambda self: None)
+    monkeypatch.setattr(StepRecorder, "_stop_probes", lambda self: None)
+    r = StepRecorder({"warmup": 2, "steps": 10, "trace_steps": 3, "probes": ["torch"]}, tmp_path)
+    durations = [4.5 if k % 7 == 3 else 0.5 for k in range(19)]
+    t = 0
+    for ms in durations:
+        r.boundary("optimizer.step", t)
+        t += int(ms * 1e6)
+    r.boundary("optimizer.step", t)
+    r.finish()
+    res = json.loads((tmp_path / "result.json").read_text())
+    tw = res["info"]["trace_window"]
+    assert tw["period"] == 7 and tw["settle"] == 7 and tw["covered"] is False
+    steps = res["info"]["steps"]
+    assert steps["clean"] == 10 and steps["traced_warmup"] == 1 and steps["traced"] == 6, steps
+    assert [v / 1e6 for v in res["traced_step_ns"]] == durations[13:19]

@@ -253,7 +253,12 @@ class StepRecorder:
         if ts0 is not None and k >= ts0 and (ts1 is None or k < ts1):
             # the first traced step pays the tracer's set-up: a warm-up step, as in profiler.run.worker
             # (a whole cycle of a multi-modal pattern: the input workers ran ahead meanwhile)
-            return "traced_warmup" if k < ts0 + self.trace_settle else "traced"
+            settle = self.trace_settle
+            if ts1 is None and len(self.bounds) - 1 - ts0 <= settle:
+                # the program ended inside the settling cycle: only the set-up step is left out, so the
+                # breakdown has steps to describe (the window's `covered` says it missed the pattern)
+                settle = 1
+            return "traced_warmup" if k < ts0 + settle else "traced"
         if ts1 is not None and k == ts1 and self.source == "dataloader":
             # a DataLoader step begins with its input wait, but the tracer stopped after that wait
             # and the step starts once the tracer is done: not a whole step (kept with the
@@ -444,6 +449,10 @@ class StepRecorder:
                 res["info"]["step_marker_hook"] = self.marker_hook
             if self.trace_plan is not None:
                 res["info"]["trace_window"] = dict(self.trace_plan)
+                if final and self.trace_stop is None and self.trace_plan.get("modes"):
+                    # the program ended before the window held its whole cycles
+                    res["info"]["trace_window"].update(
+                        covered=False, bound="the program ended before the traced window was complete")
             if n == 0:
                 # said, and the whole run (start to now) is reported as one step
                 res["info"]["note"] = self.no_steps_note + "; the whole run is reported as one step"
