@@ -21,12 +21,15 @@ be trusted); a machine that disturbed every attempt makes the check unavailable,
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
 import pytest
 
 pytest.importorskip("torch")
+
+from tests.conftest import ROOT, run_cli
 
 WAIT_MS, N, TINY = 20.0, 384, 2000
 
@@ -67,6 +70,31 @@ for batch in DataLoader(SlowInput(), batch_size=1, num_workers=0):
     torch.mm(a, b)
     for _ in range(TINY):
         torch.add(x, x)
+"""
+
+
+API_PROGRAM = r"""
+import json, sys, time, torch
+from torch.utils.data import DataLoader, Dataset
+import profiler
+WAIT, N, TINY, STEPS, OUT = float(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+torch.set_num_threads(1)
+
+class SlowInput(Dataset):
+    def __len__(self):
+        return STEPS
+    def __getitem__(self, i):
+        time.sleep(WAIT / 1e3)
+        return torch.zeros(1)
+
+a, b, x = torch.randn(N, N), torch.randn(N, N), torch.ones(1)
+with profiler.profile(out=OUT, probes=["torch"], warmup=1, steps=4, trace_steps=3) as prof:
+    for batch in DataLoader(SlowInput(), batch_size=1, num_workers=0):
+        torch.mm(a, b)
+        for _ in range(TINY):
+            torch.add(x, x)
+        prof.step()
+print(json.dumps({"run_dir": str(prof.run_dir)}))
 """
 
 
@@ -289,6 +317,35 @@ def test_noise_is_what_the_toolkit_flags_or_a_pair_of_one_workload_shows() -> No
     assert "another speed" in _noise(pair)[0]
     pair[1]["step_ms"] = {"median": 21.0}  # within 15%: the same machine
     assert _noise(pair) == []
+
+
+@pytest.mark.slow
+def test_dispatch_heavy_program_through_the_python_api_matches_the_bare_replay(calibrated, tmp_path) -> None:
+    # the same program of known composition, profiled by profiler.profile() in its own process
+    prog = tmp_path / "api_train.py"
+    prog.write_text(API_PROGRAM)
+
+    def run():
+        env = {**os.environ, **calibrated, "PYTHONPATH": str(ROOT)}
+        r = subprocess.run([sys.executable, str(prog), str(WAIT_MS), str(N), str(TINY), "12", str(tmp_path / "runs")],
+                           capture_output=True, text=True, timeout=600, env=env, check=False)
+        assert r.returncode == 0, r.stderr[-3000:]
+        run_dir = json.loads(r.stdout.strip().splitlines()[-1])["run_dir"]
+        doc = run_cli("report", run_dir, "--json", env=calibrated, timeout=300)  # the --json document of it
+        assert doc.returncode == 0, doc.stderr[-2000:]
+        return [json.loads(doc.stdout)["variants"][0]]
+
+    def measure():
+        truth, variants = _truth_around(run)
+        return variants, truth
+
+    def check(variants, truth):
+        (v,) = variants
+        assert v["traced_breakdown_ms"] is not None and v["step_ms"]["n_steps"] >= 4, v
+        assert "clean step" in v["breakdown_of"], v["breakdown_of"]
+        _check(v, truth)
+
+    _known_answer(measure, check)
 
 
 @pytest.mark.slow
