@@ -16,23 +16,14 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from profiler.export.charts import Chart, Series
+from profiler.export.charts import Chart, Series, tick
 
 
 def esc(s: Any) -> str:
     return html.escape(str(s))
 
 
-def fmt(v: float) -> str:
-    """A tick or value label: 3 significant digits, thousands separated, no trailing zeros."""
-    if v == 0:
-        return "0"
-    a = abs(v)
-    if a >= 1000:
-        return f"{v:,.0f}"
-    if a >= 1:
-        return f"{v:.3g}"
-    return f"{v:.2g}"
+fmt = tick  # a tick or value label (charts.tick): the SVG and the chart data label values alike
 
 
 def nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
