@@ -292,3 +292,94 @@ def test_device_and_stream_columns_match_a_real_gpu_trace(tmp_path):
     got = duckdb.sql(f"SELECT device, stream, count(*) FROM read_parquet('{tmp_path}/events.parquet') "
                      "WHERE category = 'kernel' GROUP BY ALL").fetchall()
     assert {(d, s): n for d, s, n in got} == dict(want) and len(want) > 1
+
+
+def _second_rank() -> EventTable:
+    """rich_table's events as another rank's: its own processes, later, some strings new."""
+    from profiler.analysis.ranks import _with_pid
+
+    t = _with_pid(rich_table().shifted(50_000), 10, 30)
+    t.processes = {30: "rank 2 · host-b", 20: "loader"}
+    t.strings.intern("only in rank 2")
+    t.counters = dict(t.counters, name=np.full(len(t.counters["name"]), t.strings.intern("only in rank 2"), np.int32))
+    return t
+
+
+def test_store_written_part_by_part_reads_as_the_concatenation(tmp_path):
+    from profiler.core.events import SPAN_CATEGORIES
+    from profiler.core.parquet import StoreWriter, read_manifest
+
+    parts = [rich_table(), _second_rank(), EventTable()]
+    w = StoreWriter(tmp_path / "events.parquet", SPAN_CATEGORIES, DEVICE_TID_BASE)
+    for p in parts:
+        w.append(p)
+    w.close()
+    whole = EventTable.concat(parts)
+    assert_tables_equal(whole, EventTable.load(tmp_path / "events.parquet"))
+    assert EventTable.load(tmp_path / "events.parquet").strings.strings == whole.strings.strings
+    whole.save(tmp_path / "w" / "events.parquet")
+    assert read_manifest(tmp_path / "events.parquet")["rows"] == read_manifest(tmp_path / "w" / "events.parquet")["rows"]
+    import pyarrow.parquet as pq
+
+    for name in TABLES:  # every table as the one-piece writer's, the steps' row numbers included
+        got, want = (pq.read_table(table_path(d / "events.parquet", name)).to_pylist() for d in (tmp_path, tmp_path / "w"))
+        if name == "tracks":  # each part's processes then threads: the same rows in another order
+            got, want = sorted(got, key=str), sorted(want, key=str)
+        assert got == want, name
+
+
+def test_store_written_part_by_part_removed_when_it_fails(tmp_path, monkeypatch):
+    from profiler.core.events import SPAN_CATEGORIES
+    from profiler.core.parquet import StoreWriter
+
+    w = StoreWriter(tmp_path / "events.parquet", SPAN_CATEGORIES, DEVICE_TID_BASE)
+    w.append(rich_table())
+    w.abort()
+    assert list(tmp_path.iterdir()) == []
+    w = StoreWriter(tmp_path / "events.parquet", SPAN_CATEGORIES, DEVICE_TID_BASE)
+    w.append(rich_table())
+    real = os_replace = __import__("os").replace
+    calls = []
+
+    def full(a, b):
+        calls.append(b)
+        if len(calls) == 3:
+            raise OSError(errno.ENOSPC, "No space left on device", b)
+        return real(a, b)
+
+    monkeypatch.setattr("os.replace", full)
+    with pytest.raises(InputError, match=r"events\.parquet: cannot write the event store.*No space left"):
+        w.close()
+    monkeypatch.setattr("os.replace", os_replace)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_chrome_trace_written_part_by_part_holds_the_concatenations_events(tmp_path):
+    import gzip
+
+    from profiler.export.chrome import ChromeTraceExporter
+
+    a, b = rich_table(), _second_rank()
+    for t in (a, b):
+        t.span_args[4] = {"batch": 3}  # a plain JSON value (the trace's args are)
+    b.spans = dict(b.spans, corr=np.where(b.spans["corr"] >= 0, b.spans["corr"] + 1000, -1))  # ranks' own ids
+    b.flows = dict(b.flows, src_pid=np.full(2, 30), dst_pid=np.full(2, 30))
+    whole = EventTable.concat([a, b])
+    ChromeTraceExporter().write(whole, tmp_path / "one.json.gz")
+    ChromeTraceExporter().write_parts(iter([a, b]), tmp_path / "parts.json.gz", whole.time_range()[0])
+
+    def events(name: str) -> Counter:
+        evs = json.loads(gzip.decompress((tmp_path / name).read_bytes()))["traceEvents"]
+        threads = {(e["pid"], e["tid"]): e["args"]["name"] for e in evs if e.get("name") == "thread_name"}
+        out = []
+        for e in evs:
+            if e.get("name") in ("process_sort_index", "thread_sort_index"):
+                continue
+            if "tid" in e and e.get("name") != "process_name":
+                e["tid"] = threads.get((e["pid"], e["tid"]), e["tid"])
+            out.append(json.dumps(e, sort_keys=True))
+        return Counter(out)
+
+    assert events("one.json.gz") == events("parts.json.gz")
+    with pytest.raises(ValueError, match="budget"):
+        ChromeTraceExporter(budget_mb=1).write_parts(iter([a]), tmp_path / "x.json", 0)

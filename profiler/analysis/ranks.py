@@ -739,11 +739,13 @@ class StoredRanks(Mapping):
     its facts) as :func:`merge_rank_traces` takes them. ``load(rank)`` reads a rank's table;
     ``facts``: each rank's importer facts; ``anchors`` (optional): rank → ``(pid, step starts,
     collectives)`` (:func:`_anchors`), computed where the rank was imported, so that aligning the
-    clocks reads no table here."""
+    clocks reads no table here; ``ranges`` (optional): rank → its events' ``[first, last]`` time."""
 
     def __init__(self, facts: Mapping[int, dict[str, Any]], load: Any,
-                 anchors: Mapping[int, tuple[int, dict[int, int], list[tuple[str, int, int]]]] | None = None) -> None:
+                 anchors: Mapping[int, tuple[int, dict[int, int], list[tuple[str, int, int]]]] | None = None,
+                 ranges: Mapping[int, list[int] | None] | None = None) -> None:
         self.facts, self.load, self.anchors = dict(facts), load, dict(anchors or {})
+        self.ranges = dict(ranges or {})
 
     def __getitem__(self, r: int) -> tuple[EventTable, dict[str, Any]]:
         return self.load(r), self.facts[r]
@@ -781,16 +783,30 @@ def _pid_of(table: EventTable, facts: Mapping[str, Any], r: int) -> int:
     return int(facts.get("host_pid") or next(iter(table.processes), r))
 
 
-def merge_rank_traces(ranks: Mapping[int, tuple[EventTable, Mapping[str, Any]]]) -> tuple[EventTable, dict[str, Any]]:
-    """One table of every rank (aligned, one process per rank) and the ``distributed`` section a
-    data-parallel run of ours gets: per-rank step and busy time, communication and its overlap with
-    computation, the straggler, and how the clocks were aligned.
+@dataclass
+class RankPlan:
+    """How the ranks of a folder are merged (:func:`plan_rank_merge`): the ranks in order, their
+    importer facts and hosts, each rank's process before renumbering, the offset that puts it on the
+    reference clock, its process label, and the alignment section."""
 
-    ``ranks``: rank → (its imported table, its importer facts: ``host_pid``, ``host_name``,
-    ``distributed_info``), a dict or a :class:`StoredRanks` (each table read once or twice, one at a
-    time). Each rank's figures are computed on its own part of the merged table (its table on the
-    reference clock), so the work grows with the events, not with ranks × events.
-    """
+    order: list[int]
+    facts: dict[int, Mapping[str, Any]]
+    hosts: dict[int, str | None]
+    pids: dict[int, int]
+    offsets: dict[int, int]
+    labels: dict[int, str]
+    clock: dict[str, Any]
+
+    def world(self) -> tuple[int, str | None]:
+        """``(world size, backend)``: the traces' ``distributedInfo``, else the ranks given."""
+        di = next((f.get("distributed_info") for f in self.facts.values() if f.get("distributed_info")), None) or {}
+        world = di.get("world_size") if isinstance(di.get("world_size"), int) else len(self.order)
+        return world, di.get("backend")
+
+
+def plan_rank_merge(ranks: Mapping[int, tuple[EventTable, Mapping[str, Any]]]) -> RankPlan:
+    """The clocks aligned (on each rank's anchors: :class:`StoredRanks` brings them, else each table
+    is read once here) and the ranks' processes and labels: everything :func:`rank_parts` needs."""
     order = sorted(ranks)
     facts = ranks.facts if isinstance(ranks, StoredRanks) else {r: f for r, (_, f) in ranks.items()}
     known = ranks.anchors if isinstance(ranks, StoredRanks) else {}
@@ -809,41 +825,109 @@ def merge_rank_traces(ranks: Mapping[int, tuple[EventTable, Mapping[str, Any]]])
     clock = align_on_anchors(anchors, hosts)
     offsets = {r: int(clock["offsets_ns"][str(r)]) for r in order}
     labels = {r: f"rank {r}" + (f" · {hosts[r]}" if hosts[r] else "") for r in order}
+    return RankPlan(order, dict(facts), hosts, pids, offsets, labels, clock)
+
+
+def rank_parts(plan: RankPlan, ranks: Mapping[int, tuple[EventTable, Mapping[str, Any]]]) -> Any:
+    """Each rank's part of the merged table, in rank order, one at a time: ``(rank, part, pid)``
+    (the part on the reference clock, its process labelled and renumbered where a lower rank took
+    its pid). The merged table is their concatenation."""
     used: set[int] = set()
-    out_pids: dict[int, int] = {}
-    parts: list[EventTable] = []
-    per_rank: list[dict[str, Any]] = []
-    cost_inputs: dict[int, dict[str, Any]] = {}
-    for r in order:
-        part, pid = _rank_part(ranks[r][0], r, pids[r], offsets[r], labels[r], used)
-        out_pids[r] = pid
-        per_rank.append(rank_figures(part, r, pid, hosts[r]))
-        cost_inputs[r] = straggler_inputs(part, pid)
-        parts.append(part)
-    merged = EventTable.concat(parts)
-    del parts
-    tables = facts  # the ranks given (their count and numbers)
-    di = next((f.get("distributed_info") for f in facts.values() if f.get("distributed_info")), None) or {}
-    world = di.get("world_size") if isinstance(di.get("world_size"), int) else len(tables)
+    for r in plan.order:
+        part, pid = _rank_part(ranks[r][0], r, plan.pids[r], plan.offsets[r], plan.labels[r], used)
+        yield r, part, pid
+
+
+def distributed_section(plan: RankPlan, per_rank: list[dict[str, Any]],
+                        cost_inputs: Mapping[int, Mapping[str, Any]]) -> dict[str, Any]:
+    """The ``distributed`` section from each rank's :func:`rank_figures` and
+    :func:`straggler_inputs`."""
+    world, backend = plan.world()
     steps_ms = [p["step_ms"] for p in per_rank if p.get("step_ms")]
     section = {
         "launcher": "imported traces (one per rank)",
         "world_size": world,
-        "nnodes": len({h for h in hosts.values()}) or 1,
-        "nproc": len(tables),
-        "backend": di.get("backend"),
+        "nnodes": len({h for h in plan.hosts.values()}) or 1,
+        "nproc": len(plan.order),
+        "backend": backend,
         "step_ms": max(steps_ms) if steps_ms else None,
         "ranks": per_rank,
-        "ranks_here": sorted(tables),
-        "alignment": clock,
+        "ranks_here": list(plan.order),
+        "alignment": plan.clock,
         "clock": None,
         "straggler": straggler_report(per_rank),
         "straggler_cost": straggler_cost_from(cost_inputs),
         "failure": None,
-        "merged_view": f"rank {min(tables)}: the variant's headline, breakdown and GPU figures are its own; "
+        "merged_view": f"rank {min(plan.order)}: the variant's headline, breakdown and GPU figures are its own; "
                        "the Chrome trace holds every rank",
     }
     mark_straggler(per_rank, section["straggler"])
-    if len(tables) < world:
-        section["note"] = f"{len(tables)} of {world} ranks' traces given: the others are missing"
-    return merged, section
+    if len(plan.order) < world:
+        section["note"] = f"{len(plan.order)} of {world} ranks' traces given: the others are missing"
+    return section
+
+
+def merge_rank_traces(ranks: Mapping[int, tuple[EventTable, Mapping[str, Any]]]) -> tuple[EventTable, dict[str, Any]]:
+    """One table of every rank (aligned, one process per rank) and the ``distributed`` section a
+    data-parallel run of ours gets: per-rank step and busy time, communication and its overlap with
+    computation, the straggler, and how the clocks were aligned.
+
+    ``ranks``: rank → (its imported table, its importer facts: ``host_pid``, ``host_name``,
+    ``distributed_info``), a dict or a :class:`StoredRanks` (each table read once or twice, one at a
+    time). Each rank's figures are computed on its own part of the merged table (its table on the
+    reference clock), so the work grows with the events, not with ranks × events. Without the
+    merged table: :func:`rank_results`.
+    """
+    plan = plan_rank_merge(ranks)
+    parts: list[EventTable] = []
+    per_rank: list[dict[str, Any]] = []
+    cost_inputs: dict[int, dict[str, Any]] = {}
+    for r, part, pid in rank_parts(plan, ranks):
+        per_rank.append(rank_figures(part, r, pid, plan.hosts[r]))
+        cost_inputs[r] = straggler_inputs(part, pid)
+        parts.append(part)
+    merged = EventTable.concat(parts)
+    del parts
+    return merged, distributed_section(plan, per_rank, cost_inputs)
+
+
+@dataclass
+class MergedFacts:
+    """What the report reads of the merged table, gathered rank by rank (:func:`rank_results`):
+    its event count, whether any rank has device activity, and every rank's step windows as
+    :func:`~profiler.analysis.breakdown.step_windows` gives them on the merged table."""
+
+    n_events: int
+    has_device: bool
+    steps: list[StepWindow]
+
+
+def rank_results(plan: RankPlan, ranks: Mapping[int, tuple[EventTable, Mapping[str, Any]]],
+                 keep: int | None = None) -> tuple[dict[str, Any], EventTable | None, MergedFacts]:
+    """The ``distributed`` section of :func:`merge_rank_traces`, the part of rank ``keep`` (default:
+    the lowest rank, whose process is the variant's), and :class:`MergedFacts`, without the merged
+    table: each rank's part is made, measured and let go in turn, so at most one rank's table and
+    the kept part are in memory."""
+    from profiler.core.usage import usage_arg
+
+    keep = min(plan.order) if keep is None else keep
+    per_rank: list[dict[str, Any]] = []
+    cost_inputs: dict[int, dict[str, Any]] = {}
+    kept = None
+    n_events, device = 0, False
+    steps: list[StepWindow] = []
+    for r, part, pid in rank_parts(plan, ranks):
+        per_rank.append(rank_figures(part, r, pid, plan.hosts[r]))
+        cost_inputs[r] = straggler_inputs(part, pid)
+        n_events += len(part)
+        device = device or bool((part.spans["tid"] >= DEVICE_TID_BASE).any())
+        sp = part.spans
+        for row in np.flatnonzero(part.cat_mask(STEP)).tolist():  # as step_windows(merged) numbers them
+            a = part.span_args.get(row, {})
+            steps.append(StepWindow(int(a.get("index", len(steps))), int(sp["start_ns"][row]), int(sp["dur_ns"][row]),
+                                    bool(a.get("traced", False)), int(sp["pid"][row]), usage_arg(a.get("usage"))))
+        if r == keep:
+            kept = part
+        del part
+    steps.sort(key=lambda w: w.start_ns)
+    return distributed_section(plan, per_rank, cost_inputs), kept, MergedFacts(n_events, device, steps)

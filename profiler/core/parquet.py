@@ -296,7 +296,7 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
 
     path = Path(path)
     try:
-        meta = pq.read_schema(path).metadata or {}
+        meta = pq.ParquetFile(path).metadata.metadata or {}  # the file's key-value metadata (the schema's, and any added at its close)
     except FileNotFoundError:
         raise InputError(f"{path}: no such file") from None
     except Exception as e:
@@ -433,3 +433,126 @@ def read(path: str | Path, categories: tuple[str, ...]) -> dict[str, Any]:
     except Exception as e:  # a damaged or foreign file: one line naming it
         raise InputError(f"{path}: unreadable event store ({type(e).__name__}: {e})") from None
     return out
+
+
+class StoreWriter:
+    """One store written part by part (:meth:`append`, e.g. one rank's table at a time), never all
+    parts in memory: each table's file gets one row group per part (or more for a part over 2**20
+    rows); the strings table (every part's strings, first seen first: what ``EventTable.concat``
+    interns) and the manifest are written by :meth:`close`. The store read back is the parts'
+    concatenation. Files go to temporary names, renamed into place by :meth:`close` (``events.parquet``
+    last); on any failure every file is removed and the error names the store, as in :func:`write`."""
+
+    def __init__(self, path: str | Path, categories: tuple[str, ...], device_tid_base: int, compress: bool = True) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.categories, self.device_tid_base = categories, device_tid_base
+        self.compression = "zstd" if compress else "none"
+        self._writers: dict[str, Any] = {}
+        self._temps: dict[str, str] = {}
+        self._rows = dict.fromkeys(TABLES, 0)
+        self._strings: dict[str, int] = {}
+        self._spans = self._stacks = 0
+        self._done: list[Path] = []
+        self._tracks: set[tuple[int, int | None]] = set()
+
+    def append(self, table: Any) -> None:
+        """Add one part (an EventTable) to the store."""
+        import pyarrow as pa
+
+        try:
+            tables = to_arrow(table, self.categories, self.device_tid_base)
+            # row numbers and stack ids are the part's own: moved past the parts written before
+            tables["steps"] = tables["steps"].set_column(
+                tables["steps"].schema.get_field_index("event"), "event",
+                pa.array(np.asarray(tables["steps"].column("event").to_numpy(), np.int64) + self._spans))
+            if self._stacks:
+                for name, col in (("stacks", "stack"), ("samples", "stack")):
+                    t = tables[name]
+                    tables[name] = t.set_column(t.schema.get_field_index(col), col,
+                                                pa.array(np.asarray(t.column(col).to_numpy(), np.int32) + self._stacks))
+            # a process or thread several parts name (a shared pid): the first part's name, as concat keeps
+            tr = tables["tracks"]
+            keys = list(zip(tr.column("pid").to_pylist(), tr.column("tid").to_pylist(), strict=True))
+            new = [k not in self._tracks for k in keys]
+            self._tracks.update(keys)
+            tables["tracks"] = tr.filter(pa.array(new, pa.bool_())) if not all(new) else tr
+            for s in table.strings.strings:
+                self._strings.setdefault(s, len(self._strings))
+            for name in (*SIBLINGS, "events"):
+                if name != "strings":
+                    self._put(name, tables[name])
+            self._spans += table.n_spans
+            self._stacks += len(table.stacks)
+        except BaseException as e:
+            self._fail(e)
+
+    def _put(self, name: str, t: Any) -> None:
+        import pyarrow.parquet as pq
+
+        w = self._writers.get(name)
+        if w is None:
+            dest = table_path(self.path, name)
+            fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+            os.close(fd)
+            self._temps[name] = tmp
+            faults.check("write", dest)
+            os.chmod(tmp, output_mode())
+            w = self._writers[name] = pq.ParquetWriter(tmp, t.schema, compression=self.compression,
+                                                       use_dictionary=True, write_statistics=True)
+        elif not t.schema.equals(w.schema):
+            t = t.cast(w.schema)
+        w.write_table(t, row_group_size=1 << 20)
+        self._rows[name] += t.num_rows
+
+    def close(self) -> None:
+        """Write the strings and the manifest, and move every file into place."""
+        import pyarrow as pa
+
+        try:
+            if not self._writers:  # no part: an empty store
+                from profiler.core.events import EventTable
+
+                self.append(EventTable())
+            strings = pa.array(list(self._strings), pa.string())
+            self._put("strings", pa.table({"id": pa.array(np.arange(len(strings), dtype=np.int32)), "string": strings}))
+            manifest = {"format": STORE_FORMAT, "version": STORE_VERSION, "rows": dict(self._rows), "rank": None}
+            self._writers["events"].add_key_value_metadata({MANIFEST_KEY: json.dumps(manifest)})
+            for w in self._writers.values():
+                w.close()
+            for name in (*SIBLINGS, "events"):
+                os.replace(self._temps[name], table_path(self.path, name))
+                del self._temps[name]
+                self._done.append(table_path(self.path, name))
+        except BaseException as e:
+            self._fail(e)
+
+    def abort(self) -> None:
+        """Remove every file written so far (another output of the same report failed)."""
+        self._discard()
+
+    def _discard(self) -> None:
+        for w in self._writers.values():
+            try:
+                w.close()
+            except Exception:  # the file is removed below
+                pass
+        self._writers.clear()
+        for p in [*self._temps.values(), *self._done]:  # the files moved into place by a close that then failed too
+            try:
+                os.unlink(p)
+            except OSError:
+                pass
+        self._temps.clear()
+        self._done.clear()
+
+    def _fail(self, e: BaseException) -> None:
+        import pyarrow as pa
+
+        self._discard()
+        if isinstance(e, InputError):
+            raise e
+        if not isinstance(e, (OSError, pa.ArrowException)):
+            raise e
+        raise InputError(f"{self.path}: cannot write the event store ({type(e).__name__}: {e}); "
+                         "the partial store was removed") from None

@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -165,6 +165,17 @@ class ChromeTraceExporter:
         self.dropped: dict[str, Any] | None = None
         #: flow arrows written (filled by :meth:`events`)
         self.n_flows = 0
+        self._reset()
+
+    def _reset(self) -> None:
+        """Forget the parts written before (a new trace)."""
+        self.n_flows = self._ops_before = 0
+        self._tids: dict[tuple[int, int], int] = {}
+        self._tids_per_pid: dict[int, int] = {}
+        self._named_pids: set[int] = set()
+        self._named_tids: set[tuple[int, int]] = set()
+        self._flow_ids: dict[tuple[str, int], int] = {}
+        self._flow_pids: dict[int, int] = {}
 
     # ---------------------------------------------------------------- pieces
     def _tid_map(self, table: EventTable) -> dict[tuple[int, int], int]:
@@ -179,18 +190,24 @@ class ChromeTraceExporter:
         for side in ("src", "dst"):
             pairs |= set(zip(fl[f"{side}_pid"].tolist(), fl[f"{side}_tid"].tolist(), strict=True))
         pairs |= set(table.threads)
-        tid_map: dict[tuple[int, int], int] = {}
-        per_pid: dict[int, int] = {}
-        for pid, tid in sorted(pairs, key=lambda p: (p[0], p[1] >= DEVICE_TID_BASE, p[1])):
-            per_pid[pid] = tid_map[(pid, tid)] = per_pid.get(pid, 0) + 1
-        return tid_map
+        # numbered per process in order; a process several parts share (:meth:`write_parts`) keeps the
+        # numbers the parts before gave its threads, its new threads numbered after them
+        known, per_pid = self._tids, self._tids_per_pid
+        for pid, tid in sorted(pairs - set(known), key=lambda p: (p[0], p[1] >= DEVICE_TID_BASE, p[1])):
+            per_pid[pid] = known[(pid, tid)] = per_pid.get(pid, 0) + 1
+        return {p: known[p] for p in pairs}
 
     def _metadata_events(self, table: EventTable, tid_map: dict[tuple[int, int], int]) -> list[str]:
         out = []
+        # each process and thread named once: a part after the first (:meth:`write_parts`) names those
+        # the parts before did not
         pids = sorted(
-            {p for p, _ in tid_map} | set(table.processes) | set(np.unique(table.counters["pid"]).tolist())
+            ({p for p, _ in tid_map} | set(table.processes) | set(np.unique(table.counters["pid"]).tolist()))
+            - self._named_pids
         )
-        for i, pid in enumerate(pids):
+        base = len(self._named_pids)
+        self._named_pids.update(pids)
+        for i, pid in enumerate(pids, base):
             name = table.processes.get(pid, f"process {pid}")
             out.append(
                 f'{{"ph":"M","name":"process_name","pid":{pid},"tid":0,"args":{{"name":{json.dumps(name)}}}}}'
@@ -198,7 +215,10 @@ class ChromeTraceExporter:
             out.append(
                 f'{{"ph":"M","name":"process_sort_index","pid":{pid},"tid":0,"args":{{"sort_index":{i}}}}}'
             )
-        for (pid, tid), small in tid_map.items():
+        for (pid, tid), small in sorted(tid_map.items(), key=lambda kv: (kv[0][0], kv[1])):
+            if (pid, tid) in self._named_tids:
+                continue
+            self._named_tids.add((pid, tid))
             name = table.threads.get((pid, tid))
             if name is None:
                 name = f"GPU stream {tid - DEVICE_TID_BASE}" if tid >= DEVICE_TID_BASE else f"thread {tid}"
@@ -386,13 +406,13 @@ class ChromeTraceExporter:
         return keep_s, keep_c
 
     @staticmethod
-    def _external_ids(table: EventTable) -> np.ndarray:
+    def _external_ids(table: EventTable, base: int = 0) -> np.ndarray:
         """Kineto's ``External id``: one per op; a launch takes its innermost enclosing op's (on its
         thread), a device activity its launch's (by correlation id); -1 for the rest."""
         sp = table.spans
         ext = np.full(table.n_spans, -1, np.int64)
         ops = np.flatnonzero(table.cat_mask(OP))
-        ext[ops] = np.arange(1, len(ops) + 1)
+        ext[ops] = np.arange(base + 1, base + len(ops) + 1)  # base: the ops of the parts written before
         rt = table.cat_mask(RUNTIME, SYNC)
         if not rt.any():
             return ext
@@ -426,7 +446,7 @@ class ChromeTraceExporter:
         return ext
 
     @staticmethod
-    def _args(table: EventTable, clipped: np.ndarray, end: np.ndarray) -> list[Any]:
+    def _args(table: EventTable, clipped: np.ndarray, end: np.ndarray, ext_base: int = 0) -> list[Any]:
         """Every span's ``,"args":{...}`` text as eight columns whose row-wise concatenation is it (""
         in all eight for a span without args): the rare keys (category, the sparse args, FLOPs,
         bytes), the input shapes, ``External id`` (key, number), ``correlation`` (key, number), device
@@ -496,7 +516,7 @@ class ChromeTraceExporter:
         # External id and correlation, dense (every op has an External id): each as two columns, the
         # key with what goes before it and the number ("" and "" where absent), formatted with the rest
         ids: list[list[Any]] = []
-        ext = ChromeTraceExporter._external_ids(table)
+        ext = ChromeTraceExporter._external_ids(table, ext_base)
         for key, col in (("External id", ext), ("correlation", sp["corr"])):
             has = col >= 0
             if not has.any():
@@ -587,13 +607,15 @@ class ChromeTraceExporter:
             rows[hit, side] = order[k[hit]]
         return rows
 
-    @staticmethod
-    def _flow_events(flows: list[list[Any]], tid_map: dict[tuple[int, int], int], origin: int) -> list[str]:
+    def _flow_events(self, flows: list[list[Any]], tid_map: dict[tuple[int, int], int], origin: int) -> list[str]:
         """Each flow's two events, in flow order: its start (``"s"``), then its end (``"f"``)."""
         f_id, f_cat, f_ts, f_pid, f_tid, f_ts2, f_pid2, f_tid2 = flows
         # the same id in two processes (ranks' correlation ids) must not join: renumber the later
-        ids: dict[tuple[str, int], int] = {}
-        rank_of = {p: i for i, p in enumerate(sorted(set(f_pid)))}
+        # (the ids and processes of the parts written before count too: :meth:`write_parts`)
+        ids = self._flow_ids
+        rank_of = self._flow_pids
+        for p in sorted(set(f_pid) - set(rank_of)):
+            rank_of[p] = len(rank_of)
         out_ids = [i if ids.setdefault((c, i), p) == p else i + ((rank_of[p] + 1) << 40)
                    for i, c, p in zip(f_id, f_cat, f_pid, strict=True)]
         c_txt = {c: json.dumps(c) for c in set(f_cat)}
@@ -623,6 +645,7 @@ class ChromeTraceExporter:
     # ---------------------------------------------------------------- events
     def events(self, table: EventTable) -> list[str]:
         """Each trace event as a JSON text (what :meth:`write` writes)."""
+        self._reset()
         return [t for chunk in self.event_chunks(table) for t in chunk]
 
     def event_chunks(self, table: EventTable) -> Iterator[list[str]]:
@@ -670,7 +693,7 @@ class ChromeTraceExporter:
             cats[dev_region] = '"gpu_user_annotation"'
             track = np.array([f',"pid":{p},"tid":{t},"ts":' for p, t in
                               zip(up.tolist(), small_u.tolist(), strict=True)], dtype=object)[inv]
-            span_cols = [names, cats, track, start - origin, clipped - start, *self._args(table, clipped, end),
+            span_cols = [names, cats, track, start - origin, clipped - start, *self._args(table, clipped, end, self._ops_before),
                          self._trailers(n, flow_at, flow_ev, keep_flow)]
             if self.budget_mb is not None:
                 span_txt = _span_texts(span_cols, 0, n)
@@ -724,7 +747,8 @@ class ChromeTraceExporter:
                     f'"tid":{small[r]},"ts":{int(start[r] - origin)}e-3,"args":{json.dumps(d)}}}'
                 )
             self.dropped["per_step"] = self._per_step
-        self.n_flows = int(keep_flow.sum())
+        self.n_flows += int(keep_flow.sum())
+        self._ops_before += int(table.cat_mask(OP).sum())
         yield out
         if self.budget_mb is None:
             for lo in range(0, n, CHUNK_ROWS):
@@ -752,12 +776,30 @@ class ChromeTraceExporter:
 
     def write(self, table: EventTable, path: Path) -> Path:
         """Write the trace to ``path`` (gzip when it ends in ``.gz``), atomically, streaming the text."""
+        self._reset()
+        chunks = self.event_chunks(table)
+        first = next(chunks)  # the metadata events; ``dropped`` is known from here on
+        return self._write(path, first, chunks)
+
+    def write_parts(self, parts: Iterable[EventTable], path: Path, origin_ns: int | None) -> Path:
+        """Write one trace of several tables (``parts``, e.g. one rank's table each, read one at a
+        time: never all in memory) as :meth:`write` writes their concatenation, part after part: each
+        part's process and thread names, slices, counters, flows and instants in turn, with the
+        processes' sort indices and the flow ids numbered across the parts (Chrome's JSON takes the
+        events in any order). ``origin_ns``: the time 0 of the trace (the parts' earliest event's, as
+        :meth:`write` takes it); no size budget (``budget_mb`` must be ``None``)."""
+        if self.budget_mb is not None:
+            raise ValueError("a trace written part by part has no size budget")
+        self._reset()
+        self.origin_ns = origin_ns
+        chunks = itertools.chain.from_iterable(self.event_chunks(t) for t in parts)
+        return self._write(path, [], chunks)
+
+    def _write(self, path: Path, first: list[str], chunks: Iterator[list[str]]) -> Path:
         import os
         import zlib
 
         path = Path(path)
-        chunks = self.event_chunks(table)
-        first = next(chunks)  # the metadata events; ``dropped`` is known from here on
         other = dict(self.metadata)
         if self.dropped is not None:
             other["trace_budget"] = self.dropped

@@ -310,7 +310,8 @@ def load_rank_folder(path: str | Path, force: bool = False, scheduler: str | Non
         a = summary(f).get("anchors")
         if a is not None and f.get("host_pid") and int(f["host_pid"]) == a[0]:  # else read there
             anchors[r] = (int(a[0]), {int(k): int(v) for k, v in a[1]}, [(str(n), int(b), int(e)) for n, b, e in a[2]])
-    imp.ranks = StoredRanks(facts, lambda r: EventTable.load(where / summary(facts[r])["store"]), anchors)
+    ranges = {r: summary(f).get("range_ns") for r, f in facts.items()}
+    imp.ranks = StoredRanks(facts, lambda r: EventTable.load(where / summary(facts[r])["store"]), anchors, ranges)
     return imp
 
 
@@ -508,3 +509,45 @@ def _link_or_copy(src: Path, dst: Path) -> None:
         os.link(src, dst)
     except OSError:
         shutil.copyfile(src, dst)
+
+
+# ------------------------------------------------------------ the merged outputs, rank by rank
+
+
+def time_origin(plan: Any, ranks: Any) -> int | None:
+    """The merged table's earliest time (:meth:`EventTable.time_range`) on the reference clock: from
+    each rank's time range in its summary (:class:`~profiler.analysis.ranks.StoredRanks` ``ranges``),
+    else from each rank's table, read one at a time."""
+    lows = []
+    for r in plan.order:
+        rng = getattr(ranks, "ranges", {}).get(r)
+        if rng is None:
+            tr = ranks[r][0].time_range()
+            rng = list(tr) if tr else None
+        if rng:
+            lows.append(int(rng[0]) + plan.offsets[r])
+    return min(lows) if lows else None
+
+
+def write_merged(plan: Any, ranks: Any, events_path: Path, trace_path: Path, exporter: Any) -> dict | None:
+    """The merged event store and the Chrome trace of every rank, written rank by rank from the
+    ranks' stores (one rank's table in memory at a time: the store one row group per rank, the trace
+    one rank's events after another's); returns what the trace budget dropped (nothing: no budget)."""
+    from profiler.analysis.ranks import rank_parts
+    from profiler.core.events import DEVICE_TID_BASE, SPAN_CATEGORIES
+    from profiler.core.parquet import StoreWriter
+
+    store = StoreWriter(events_path, SPAN_CATEGORIES, DEVICE_TID_BASE)
+
+    def parts() -> Any:
+        for _, part, _ in rank_parts(plan, ranks):
+            store.append(part)
+            yield part
+
+    try:
+        exporter.write_parts(parts(), trace_path, time_origin(plan, ranks))
+    except BaseException:
+        store.abort()
+        raise
+    store.close()
+    return exporter.dropped or None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -50,38 +51,60 @@ def import_as_run(path: str | Path, out: Path, budget_mb: float | None = None,
     imp = _load(path, force, scheduler)
     table = imp.table
     distributed = None
+    plan = None  # ranks reported rank by rank, from their stores: no merged table in memory
     if imp.ranks and len(imp.ranks) > 1:  # one trace per rank: aligned, merged, compared
-        from profiler.analysis.ranks import merge_rank_traces
+        from profiler.analysis.ranks import StoredRanks, merge_rank_traces, plan_rank_merge
 
-        table, distributed = merge_rank_traces(imp.ranks)
-        imp.facts["host_pid"] = distributed["ranks"][0]["pid"]
+        if isinstance(imp.ranks, StoredRanks) and budget_mb is None and _has_steps(imp.ranks):
+            plan = plan_rank_merge(imp.ranks)
+        else:
+            table, distributed = merge_rank_traces(imp.ranks)
+            imp.facts["host_pid"] = distributed["ranks"][0]["pid"]
     ensure_writable_root(out)
     stem = imp.path.name.split(".")[0] or "trace"
     label = f"import-{stem}"
     run = RunDir.create(out, label)
     key = f"{imp.framework}-{stem}"
     wdir = run.worker_dir(key)
-    steps = step_windows(table)
-    if not steps:
-        table = _whole_trace_step(table)
+    if plan is not None:
+        world, backend = plan.world()
+        info = {"backend": backend, "world_size": world, "merged_ranks": list(plan.order)}
+    else:
+        info = _distributed_info(imp.facts, distributed)
+    exporter = ChromeTraceExporter(metadata={"run": run.path.name, "imported": str(imp.path)}, budget_mb=budget_mb,
+                                   device_properties=imp.facts.get("device_properties"), distributed_info=info)
+
+    if plan is not None:
+        from profiler.analysis.ranks import rank_results
+        from profiler.run.fleet import write_merged
+
+        # the merged store and the Chrome trace written rank by rank from the ranks' stores by a child,
+        # while this process measures each rank in turn and keeps the variant's rank (the lowest)
+        writer = Forked(lambda: write_merged(plan, imp.ranks, wdir / EVENTS_FILE, run.trace_file, exporter))
+        distributed, table, merged = rank_results(plan, imp.ranks)
+        imp.facts["host_pid"] = distributed["ranks"][0]["pid"]
+        steps, n_events, device = merged.steps, merged.n_events, merged.has_device
+    else:
         steps = step_windows(table)
-        imp.facts["note"] = "no step markers: the whole trace is analysed as one step"
+        if not steps:
+            table = _whole_trace_step(table)
+            steps = step_windows(table)
+            imp.facts["note"] = "no step markers: the whole trace is analysed as one step"
+        n_events, device = len(table), _has_device(table)
+        whole = table
+
+        def write_files() -> dict | None:
+            """The events file and the Chrome trace; what the trace budget dropped."""
+            whole.save(wdir / EVENTS_FILE)
+            exporter.write(whole, run.trace_file)
+            return exporter.dropped or None
+
+        # written by a child while this process analyses (a second core's worth of time at a million
+        # events); the files are complete before the record names them
+        writer = Forked(write_files)
     host_pid = imp.facts.get("host_pid")
     if host_pid is None and steps:
         host_pid = steps[0].pid
-    exporter = ChromeTraceExporter(metadata={"run": run.path.name, "imported": str(imp.path)}, budget_mb=budget_mb,
-                                   device_properties=imp.facts.get("device_properties"),
-                                   distributed_info=_distributed_info(imp.facts, distributed))
-
-    def write_files() -> dict | None:
-        """The events file and the Chrome trace; what the trace budget dropped."""
-        table.save(wdir / EVENTS_FILE)
-        exporter.write(table, run.trace_file)
-        return exporter.dropped or None
-
-    # written by a child while this process analyses (a second core's worth of time at a million
-    # events); the files are complete before the record names them
-    writer = Forked(write_files)
     entry = VariantEntry(
         key=key,
         scenario="imported",
@@ -89,11 +112,11 @@ def import_as_run(path: str | Path, out: Path, budget_mb: float | None = None,
         variant=imp.path.name,
         mode="trace",
         preset=imp.format,
-        device="cuda" if _has_device(table) else "cpu",
+        device="cuda" if device else "cpu",
         pid=host_pid,
         events=f"workers/{key}/{EVENTS_FILE}",
         worker_dir=f"workers/{key}",
-        n_events=len(table),
+        n_events=n_events,
     )
     entry.sections["imported"] = {"path": str(imp.path), "format": imp.format, **imp.facts}
     if distributed:
@@ -164,6 +187,12 @@ def _distributed_info(facts: dict, distributed: dict | None) -> dict | None:
         return di
     return {"backend": distributed.get("backend"), "world_size": distributed.get("world_size"),
             "merged_ranks": distributed.get("ranks_here")}
+
+
+def _has_steps(ranks: Any) -> bool:
+    """Whether the ranks (a :class:`~profiler.analysis.ranks.StoredRanks`) have step markers, from
+    the anchors their import gave (every rank's): the whole-trace step is not needed."""
+    return len(ranks.anchors) == len(ranks) and any(a[1] for a in ranks.anchors.values())
 
 
 def _has_device(table: EventTable) -> bool:
