@@ -383,3 +383,25 @@ def test_chrome_trace_written_part_by_part_holds_the_concatenations_events(tmp_p
     assert events("one.json.gz") == events("parts.json.gz")
     with pytest.raises(ValueError, match="budget"):
         ChromeTraceExporter(budget_mb=1).write_parts(iter([a]), tmp_path / "x.json", 0)
+
+
+def test_page_series_read_from_the_store_equal_those_of_the_whole_table(tmp_path):
+    """The report page reads a store's counters and steps tables only: the same series as from the
+    whole table (the .npz path), another process's samples left out, every process's names seen."""
+    from profiler.export.html import probe_series
+
+    b = EventBuilder()
+    for i in range(3):
+        b.span("step", "step", 1_000 + i * 10_000, 9_000, 10, 11, args={"index": i, "traced": i == 2})
+    for k in range(500):  # more samples than a chart draws: downsampled the same way
+        b.counter("rss MiB", 1_000 + k * 50, 100.0 + k, pid=10)
+        b.counter("gpu0 util %", 1_000 + k * 50, float(k % 7), pid=10)
+        b.counter("rss MiB", 1_000 + k * 50, 5.0, pid=20)
+    b.counter("gpu1 util %", 2_000, 3.0, pid=20)  # only another process's: GPU 1 idle in this one's
+    t = b.build()
+    (tmp_path / "w").mkdir()
+    t.save(tmp_path / "w" / "events.parquet")
+    t.save(tmp_path / "w" / "events.npz")
+    got = probe_series(tmp_path, {"events": "w/events.parquet", "pid": 10})
+    want = probe_series(tmp_path, {"events": "w/events.npz", "pid": 10})
+    assert got == want and len(got[0]) == 2 and got[1] and "GPU 1" in got[1]

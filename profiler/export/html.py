@@ -272,12 +272,15 @@ def probe_series(run_dir: Path | str | None, v: dict[str, Any]) -> tuple[list[di
     from profiler.core.errors import InputError
     from profiler.core.events import EventTable
 
+    pid = int(v["pid"])
     try:
-        table = EventTable.load(path)
+        if path.name.endswith(".parquet"):  # the store: its counters and steps tables, this process's rows
+            table, names = _store_counters(path, pid)
+        else:
+            table = EventTable.load(path)
+            names = set(table.counter_names())
     except (InputError, OSError, ValueError, KeyError) as e:
         return [], f"{v['events']}: {e}"
-    pid = int(v["pid"])
-    names = set(table.counter_names())
     wanted = [(n, lab, u) for n, lab, u in PROCESS_SERIES if n in names]
     idle = set()  # GPUs whose utilisation stayed 0 throughout: flat lines, not drawn (page size)
     for n in names:
@@ -315,6 +318,37 @@ def probe_series(run_dir: Path | str | None, v: dict[str, Any]) -> tuple[list[di
                     "t_s": [(int(t) - t0) / 1e9 for t in ts[::k]], "values": [float(x) for x in vals[::k]],
                     "windows": wins})
     return out, problem if idle else None
+
+
+def _store_counters(path: Path, pid: int) -> tuple[Any, set[str]]:
+    """From the event store at ``path``: a table of process ``pid``'s counter samples and step spans
+    (what :func:`probe_series` draws), and the names of every process's counters, reading those two
+    tables only (a merged store of many ranks is never read whole here)."""
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    from profiler.core.errors import InputError
+    from profiler.core.events import STEP, EventBuilder
+    from profiler.core.parquet import read_manifest, table_path
+
+    read_manifest(path)
+    try:
+        names = pq.read_table(table_path(path, "counters"), columns=["name"]).column("name")
+        names = set(names.cast("string").unique().to_pylist()) if len(names) else set()
+        ctr = pq.read_table(table_path(path, "counters"), columns=["ts_ns", "name", "value", "pid"],
+                            filters=[("pid", "=", pid)])
+        steps = pq.read_table(table_path(path, "steps"), columns=["step", "start_ns", "dur_ns", "traced", "pid"],
+                              filters=[("pid", "=", pid)])
+    except Exception as e:  # a damaged or foreign file: one line naming it
+        raise InputError(f"{path}: unreadable event store ({type(e).__name__}: {e})") from None
+    b = EventBuilder()
+    for i, st, du, tr in zip(steps.column("step").to_pylist(), steps.column("start_ns").to_pylist(),
+                             steps.column("dur_ns").to_pylist(), steps.column("traced").to_pylist(), strict=True):
+        b.span(STEP, "step", st, du, pid, 0, args={"index": i, "traced": tr})
+    for n, t, x in zip(ctr.column("name").cast("string").to_pylist(), ctr.column("ts_ns").to_pylist(),
+                       ctr.column("value").to_pylist(), strict=True):
+        b.counter(n, t, np.nan if x is None else x, pid=pid)
+    return b.build(), names
 
 
 def series_svg(s: dict[str, Any]) -> str:
