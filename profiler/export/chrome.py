@@ -733,7 +733,7 @@ class ChromeTraceExporter:
 
         out = meta
         if self.dropped and (self.dropped.get("dropped_spans") or self.dropped.get("counters_downsampled")):
-            first_pid = next(iter(tid_map), (0, 0))[0]
+            first_pid = min((p for p, _ in tid_map), default=0)  # the lowest process, whatever was written before
             note = {k: v for k, v in self.dropped.items() if k != "per_step"}
             out.append(
                 f'{{"ph":"i","s":"g","name":"trace budget","pid":{first_pid},"tid":0,"ts":0.000,'
