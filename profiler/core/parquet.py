@@ -443,8 +443,12 @@ class StoreWriter:
     concatenation. Files go to temporary names, renamed into place by :meth:`close` (``events.parquet``
     last); on any failure every file is removed and the error names the store, as in :func:`write`."""
 
-    def __init__(self, path: str | Path, categories: tuple[str, ...], device_tid_base: int, compress: bool = True) -> None:
+    def __init__(self, path: str | Path, categories: tuple[str, ...], device_tid_base: int, compress: bool = True,
+                 empty: Any = None) -> None:
         self.path = Path(path)
+        #: the part written when none was appended (an empty EventTable: this module does not import
+        #: the event model); ``None``: a store of no part is an error
+        self.empty = empty
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.categories, self.device_tid_base = categories, device_tid_base
         self.compression = "zstd" if compress else "none"
@@ -511,9 +515,9 @@ class StoreWriter:
 
         try:
             if not self._writers:  # no part: an empty store
-                from profiler.core.events import EventTable
-
-                self.append(EventTable())
+                if self.empty is None:
+                    raise ValueError("a store of no part: nothing was appended")
+                self.append(self.empty)
             strings = pa.array(list(self._strings), pa.string())
             self._put("strings", pa.table({"id": pa.array(np.arange(len(strings), dtype=np.int32)), "string": strings}))
             manifest = {"format": STORE_FORMAT, "version": STORE_VERSION, "rows": dict(self._rows), "rank": None}

@@ -534,10 +534,10 @@ def write_merged(plan: Any, ranks: Any, events_path: Path, trace_path: Path, exp
     ranks' stores (one rank's table in memory at a time: the store one row group per rank, the trace
     one rank's events after another's); returns what the trace budget dropped (nothing: no budget)."""
     from profiler.analysis.ranks import rank_parts
-    from profiler.core.events import DEVICE_TID_BASE, SPAN_CATEGORIES
+    from profiler.core.events import DEVICE_TID_BASE, SPAN_CATEGORIES, EventTable
     from profiler.core.parquet import StoreWriter
 
-    store = StoreWriter(events_path, SPAN_CATEGORIES, DEVICE_TID_BASE)
+    store = StoreWriter(events_path, SPAN_CATEGORIES, DEVICE_TID_BASE, empty=EventTable())
 
     def parts() -> Any:
         for _, part, _ in rank_parts(plan, ranks):
