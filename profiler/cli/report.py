@@ -17,14 +17,11 @@ from profiler.cli.options import (
 )
 from profiler.cli.output import emit, output_options
 from profiler.core import defaults
-from profiler.core.calibration import load_cached
 from profiler.core.errors import InputError
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from profiler.core.record import RunRecord
-    from profiler.core.rundir import RunDir
     from profiler.run.reopen import SavedRun
 
 
@@ -68,7 +65,7 @@ def report_cmd(
     RUN_DIR is a run directory, or a torch.profiler (Kineto) JSON, a TensorFlow .xplane.pb (or its
     log directory) or an MXNet profile JSON: it is analysed like a run of ours and saved as one.
     """
-    from profiler.run.reopen import compare_result, document, reopen, scaling_document
+    from profiler.run.reopen import compare_result, document, reanalysed, reopen, scaling_document
 
     saved = reopen(run_dir, opts.out, trace_budget=trace_budget, force=force, scheduler=scheduler)
     record, fmt = saved.record, opts.fmt
@@ -82,10 +79,7 @@ def report_cmd(
         if opts.as_json and opts.output is not None:
             fmt = "json"
         if reanalyse:  # recomputed into the record, so that every renderer shows the new figures
-            if record.kind == "scale":
-                scaling_document(saved, reanalyse=True)
-            else:
-                _reanalyse(record, saved.run)
+            record = reanalysed(saved)
     if emit(record, saved.path, fmt, opts.output, top=opts.top, detail=True, quiet=opts.quiet):
         return
     console = stdout_console()
@@ -105,14 +99,9 @@ def report_cmd(
 
 def _write_html(saved: SavedRun, html_file: str | None, open_html: bool) -> None:
     """``--html [FILE]`` (default RUN_DIR/report.html) and ``--open``."""
-    from profiler.export.html import write_html
+    from profiler.run.reopen import write_page
 
-    if html_file and not Path(html_file).parent.is_dir():
-        raise InputError(f"cannot write the HTML report: no directory {Path(html_file).parent}")
-    try:
-        page = write_html(saved.record.to_dict(), saved.run.path, html_file or None)
-    except OSError as e:
-        raise InputError(f"cannot write the HTML report: {e}") from None
+    page = write_page(saved, html_file)
     click.echo(f"HTML report: {page}")
     if open_html:
         import webbrowser
@@ -137,18 +126,3 @@ def _print_compare(saved: SavedRun, console: Console, result: dict[str, Any], to
         raise InputError(f"{saved.run.run_file}: malformed run record ({type(e).__name__}: {e})") from None
     console.file.write(cap.get())
 
-
-def _reanalyse(record: RunRecord, run: RunDir) -> None:
-    """``--reanalyse`` of a trace or compare run: every entry analysed again from its saved events."""
-    from profiler.analysis.compensation import rescale_to_median
-    from profiler.sections.compute import analyse, analyse_run
-
-    for v in record.variants:
-        if v.events:
-            # the headline of repeated processes (pooled, with its CI) is not in one events file
-            pooled = v.step_ms if (v.step_ms and v.step_ms.median and v.sections.get("repeats")) else None
-            v.update(analyse(run.load_events(v), v.to_dict(), v.items_per_step, record.unit, load_cached()))
-            if pooled is not None:  # the headline stays the processes' pooled figure
-                v.step_ms = pooled
-                v.breakdown, v.breakdown_ms = rescale_to_median(v.breakdown, v.breakdown_ms, pooled)
-    analyse_run(record)

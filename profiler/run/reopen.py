@@ -1,7 +1,9 @@
 """A saved run opened again for ``profiler report``: a run directory (or our own Chrome trace in one)
 is read and, when its profiler was killed, recovered; a trace another tool wrote is imported and
 saved as a run first. :func:`document` is the run's ``--json`` document in the view of the command
-that made it (trace, compare or scale)."""
+that made it (trace, compare or scale); :func:`reanalysed` recomputes its figures from the saved
+events (``report --reanalyse``); :func:`write_page` writes its HTML page; :func:`explained` is
+``profiler explain``'s comparison of two runs."""
 
 from __future__ import annotations
 
@@ -58,6 +60,51 @@ def reopen(path: Path, out: Path, *, trace_budget: float | None = None, force: b
     if recover:
         recover_stale(record, run)  # its profiler was killed: "killed", with what was saved
     return SavedRun(record, run)
+
+
+def by_world_size(record: RunRecord) -> bool:
+    """Whether the run launched its variants at world sizes (``--nproc``; its settings keep the
+    launches): its entries are compared in the world-size table, not pairwise, as
+    :func:`profiler.run.execute.finish_record` decided when the run was made."""
+    return bool((record.settings or {}).get("distributed"))
+
+
+def reanalysed(saved: SavedRun) -> RunRecord:
+    """``report --reanalyse``: every entry analysed again from its saved events, then the run's
+    sections (a ``scale`` run: its entries and fits, :func:`scaling_document`). The figures go into
+    the record, so that every renderer shows them; the record is returned."""
+    record = saved.record
+    if record.kind == "scale":
+        scaling_document(saved, reanalyse=True)
+        return record
+    from profiler.analysis.compensation import rescale_to_median
+    from profiler.core.calibration import load_cached
+    from profiler.sections.compute import analyse, analyse_run
+
+    calibration = load_cached()
+    for v in record.variants:
+        if v.events:
+            # the headline of repeated processes (pooled, with its CI) is not in one events file
+            pooled = v.step_ms if (v.step_ms and v.step_ms.median and v.sections.get("repeats")) else None
+            v.update(analyse(saved.run.load_events(v), v.to_dict(), v.items_per_step, record.unit, calibration))
+            if pooled is not None:  # the headline stays the processes' pooled figure
+                v.step_ms = pooled
+                v.breakdown, v.breakdown_ms = rescale_to_median(v.breakdown, v.breakdown_ms, pooled)
+    analyse_run(record, by_world_size=by_world_size(record))
+    return record
+
+
+def write_page(saved: SavedRun, html_file: str | None = None) -> Path:
+    """The run's self-contained HTML report, to ``html_file`` (default ``RUN_DIR/report.html``); a
+    file that cannot be written is an :class:`InputError`."""
+    from profiler.export.html import write_html
+
+    if html_file and not Path(html_file).parent.is_dir():
+        raise InputError(f"cannot write the HTML report: no directory {Path(html_file).parent}")
+    try:
+        return write_html(saved.record.to_dict(), saved.run.path, html_file or None)
+    except OSError as e:
+        raise InputError(f"cannot write the HTML report: {e}") from None
 
 
 def scaling_document(saved: SavedRun, reanalyse: bool = False) -> dict[str, Any]:
