@@ -21,19 +21,11 @@ from profiler.core.record import SCHEMA
 @with_options
 def doctor_cmd(opts: Options) -> None:
     """Every framework and probe: version, or why it is unavailable here."""
-    from profiler.core.frameworks import FRAMEWORKS, framework_availability
-    from profiler.core.hardware import host_info
-    from profiler.probes import PROBES, availability_of, probe_class
+    from profiler.core.calibration import summary_line
+    from profiler.run.inventory import doctor_facts
 
-    fws = {n: framework_availability(n).as_dict() for n in FRAMEWORKS}
-    prs = {
-        n: {**availability_of(n).as_dict(), "where": probe_class(n).where, "summary": probe_class(n).summary}
-        for n in PROBES
-    }
-    host = host_info()
-    from profiler.core.calibration import load_cached, summary_line
-
-    cal = load_cached()
+    facts = doctor_facts()
+    host, fws, prs, cal = facts["host"], facts["frameworks"], facts["probes"], facts["calibration"]
     if opts.as_json:
         click.echo(json.dumps({"schema": SCHEMA, "kind": "doctor", "host": host, "frameworks": fws, "probes": prs, "calibration": cal}, indent=2))
         return

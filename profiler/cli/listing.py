@@ -20,36 +20,10 @@ from profiler.core.record import SCHEMA
 @with_options
 def list_cmd(opts: Options) -> None:
     """Scenarios × frameworks × variants, with availability here."""
-    from profiler.core.frameworks import FRAMEWORKS, framework_availability
-    from profiler.core.hardware import gpus
-    from profiler.core.registry import builtin_scenarios
+    from profiler.run.inventory import frameworks_without_builds, scenario_rows
 
-    gpu_list, gpu_reason = gpus()
-    rows = []
-    for sc in builtin_scenarios().values():
-        for fw, v in sc.iter_variants():
-            av = framework_availability(fw)
-            reason = av.reason
-            ok = av.available
-            if ok and v.needs_gpu and not gpu_list:
-                ok, reason = False, f"needs an NVIDIA GPU ({gpu_reason})"
-            rows.append(
-                {
-                    "scenario": sc.name,
-                    "framework": fw,
-                    "variant": v.name,
-                    "modes": list(sc.modes),
-                    "needs_gpu": v.needs_gpu,
-                    "available": ok,
-                    "reason": reason,
-                    "summary": v.summary,
-                }
-            )
-    others = [
-        {"framework": n, "available": False, "reason": f.never_installable}
-        for n, f in FRAMEWORKS.items()
-        if f.never_installable
-    ]
+    rows = scenario_rows()
+    others = frameworks_without_builds()
     if opts.as_json:
         click.echo(json.dumps({"schema": SCHEMA, "kind": "list", "scenarios": rows, "frameworks_without_builds": others}, indent=2))
         return
