@@ -38,20 +38,12 @@ def explain_cmd(
     of one per rank, TF .xplane.pb, MXNet JSON): those are imported as runs first, like
     ``profiler report TRACE`` does.
     """
-    from profiler.analysis.explain import explain_runs
     from profiler.core.record import SCHEMA
-    from profiler.run.reopen import reopen
+    from profiler.run.reopen import explained
 
     check_output(opts.fmt, opts.output)
-
     # a trace another tool wrote (a file, or a folder of one per rank) is imported as report does
-    a = reopen(run_a, opts.out, force=force, recover=False)
-    b = reopen(run_b, opts.out, force=force, recover=False)
-    ra, pa, ia = a.record.to_dict(), a.run.path, a.imported
-    rb, pb, ib = b.record.to_dict(), b.run.path, b.imported
-    e = explain_runs(ra, rb, variant_a, variant_b, (str(pa), str(pb)))
-    e["runs"] = {"a": str(pa), "b": str(pb)}
-    e["imported"] = {"a": str(run_a) if ia else None, "b": str(run_b) if ib else None}
+    e = explained(run_a, run_b, opts.out, variant_a, variant_b, force)
     if opts.as_json:
         click.echo(json.dumps({"schema": SCHEMA, "kind": "explain", **e}, indent=2))
         return

@@ -4,10 +4,8 @@ distributed option groups, comma lists, and the stdout console."""
 from __future__ import annotations
 
 import functools
-import inspect
 import math
 import os
-import re
 from pathlib import Path
 from typing import Any
 
@@ -154,41 +152,13 @@ def threads_count_option(help_text: str) -> Any:
 
 
 def probe_options_option(ctx: Any, param: Any, value: tuple[str, ...]) -> tuple[str, ...]:
-    """``--probe-option NAME.KEY=VALUE``: a known probe, a key that probe reads, a value it takes."""
-    if not value:
-        return value
-    from profiler.probes import probe_class
-    from profiler.probes.options import parse_probe_options
+    """``--probe-option NAME.KEY=VALUE``: a known probe, a key that probe reads, a value it takes
+    (:func:`profiler.run.requests.check_probe_options`)."""
+    if value:
+        from profiler.run.requests import check_probe_options
 
-    parsed = parse_probe_options(value)
-    for name, opts in parsed.items():
-        known = probe_option_keys(probe_class(name))
-        for key in opts:
-            if key not in known:
-                valid = ", ".join(sorted(known)) or "none (this probe takes no options)"
-                raise InputError(f"--probe-option {name}.{key}: unknown option of probe {name!r}; valid: {valid}")
+        check_probe_options(value)
     return value
-
-
-_OPTION_KEY_RX = re.compile(r"""options\.get\(\s*["']([A-Za-z_][A-Za-z0-9_]*)["']""")
-
-
-def probe_option_keys(cls: type) -> set[str]:
-    """The option keys a probe class reads: its ``OPTIONS`` when it declares them, otherwise every
-    ``self.options.get("KEY", ...)`` in the source of the class and its bases."""
-    declared = getattr(cls, "OPTIONS", None)
-    if declared is not None:
-        return set(declared)
-    keys: set[str] = set()
-    for klass in cls.__mro__:
-        if klass is object:
-            continue
-        try:
-            src = inspect.getsource(klass)
-        except (OSError, TypeError):
-            continue
-        keys.update(_OPTION_KEY_RX.findall(src))
-    return keys
 
 
 _positive_timeout = seconds_option()

@@ -124,6 +124,21 @@ def compare_result(saved: SavedRun) -> tuple[dict[str, Any], dict[str, str]]:
     return saved_result(saved.record.to_dict()), files
 
 
+def explained(run_a: Path, run_b: Path, out: Path, variant_a: str | None = None, variant_b: str | None = None,
+              force: bool = False) -> dict[str, Any]:
+    """``profiler explain``: why one run is faster than another
+    (:func:`profiler.analysis.explain.explain_runs`), with the run directories compared and, for a
+    trace another tool wrote (imported under ``out`` as ``report`` does), the path it came from."""
+    from profiler.analysis.explain import explain_runs
+
+    a = reopen(run_a, out, force=force, recover=False)
+    b = reopen(run_b, out, force=force, recover=False)
+    e = explain_runs(a.record.to_dict(), b.record.to_dict(), variant_a, variant_b, (a.path, b.path))
+    e["runs"] = {"a": a.path, "b": b.path}
+    e["imported"] = {"a": str(run_a) if a.imported else None, "b": str(run_b) if b.imported else None}
+    return e
+
+
 def document(saved: SavedRun) -> dict[str, Any]:
     """The ``--json`` document of a saved run as the command that made it prints it: ``compare``'s
     with its rows and findings, ``scale``'s with its fits, otherwise ``trace``'s. A record whose

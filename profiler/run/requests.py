@@ -4,6 +4,8 @@ before anything runs. The command line only parses, calls one of these, runs the
 
 from __future__ import annotations
 
+import inspect
+import re
 from typing import Any
 
 from profiler.core.errors import InputError, UnavailableError
@@ -15,6 +17,43 @@ def _csv(value: str | None) -> list[str] | None:
         return None
     items = [v.strip() for v in value.split(",") if v.strip()]
     return items or None
+
+
+def check_probe_options(values: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    """``--probe-option NAME.KEY=VALUE`` checked: a known probe, a key that probe reads, a value it
+    takes (an :class:`InputError` otherwise); the options by probe."""
+    from profiler.probes import probe_class
+    from profiler.probes.options import parse_probe_options
+
+    parsed = parse_probe_options(values)
+    for name, opts in parsed.items():
+        known = probe_option_keys(probe_class(name))
+        for key in opts:
+            if key not in known:
+                valid = ", ".join(sorted(known)) or "none (this probe takes no options)"
+                raise InputError(f"--probe-option {name}.{key}: unknown option of probe {name!r}; valid: {valid}")
+    return parsed
+
+
+_OPTION_KEY_RX = re.compile(r"""options\.get\(\s*["']([A-Za-z_][A-Za-z0-9_]*)["']""")
+
+
+def probe_option_keys(cls: type) -> set[str]:
+    """The option keys a probe class reads: its ``OPTIONS`` when it declares them, otherwise every
+    ``self.options.get("KEY", ...)`` in the source of the class and its bases."""
+    declared = getattr(cls, "OPTIONS", None)
+    if declared is not None:
+        return set(declared)
+    keys: set[str] = set()
+    for klass in cls.__mro__:
+        if klass is object:
+            continue
+        try:
+            src = inspect.getsource(klass)
+        except (OSError, TypeError):
+            continue
+        keys.update(_OPTION_KEY_RX.findall(src))
+    return keys
 
 
 def trace_plan(opts: Options, command: list[str], *, device: str = "auto", data: str = "ram",
