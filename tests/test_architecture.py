@@ -133,3 +133,21 @@ def test_scenarios_and_kernels_import_only_the_core():
                             n == a or n.startswith(a + ".") for a in allowed):
                         bad.append(f"{f.relative_to(ROOT)} imports {n} ({pkg} may import {', '.join(allowed)})")
     assert not bad, "\n".join(bad)
+
+
+#: What a command module of ``profiler/cli/`` may import of the package (docs/architecture.md, "The
+#: command line"): the core (defaults, errors, files), the run layer (the one function a command
+#: calls), the store (``sql``), and the drawing side: ``report/``, ``render/``, and the sections'
+#: typed document and blocks. The layers that compute (analysis, importers, probes, export, inject,
+#: the sections' registry and computation) are reached only through ``run/``.
+CLI_MAY_IMPORT = ({"core", "run", "store", "report", "render", "cli"},
+                  {"profiler.sections.document", "profiler.sections.explanation", "profiler.sections.blocks"})
+
+
+def test_the_command_line_only_parses_calls_run_and_renders():
+    mods = _modules()
+    layers, modules = CLI_MAY_IMPORT
+    bad = [f"{mod} imports {dep}"
+           for mod, path in mods.items() if _layer(mod) == "cli"
+           for dep in sorted(_imports(mod, path, mods)) if _layer(dep) not in layers and dep not in modules]
+    assert not bad, "\n".join(bad)
