@@ -210,7 +210,10 @@ def _measure_in_worker(framework: str) -> dict:
 
 
 def _spread_ok(u: dict, n: int = 3) -> None:
-    assert u["n"] == n and 0 <= u["min"] <= u["median"] <= u["max"]
+    # n repetitions, or more where the zero-median rule measured again (up to MAX_REPEAT_FACTOR × n)
+    from profiler.run.tracer_cost import MAX_REPEAT_FACTOR
+
+    assert n <= u["n"] <= MAX_REPEAT_FACTOR * n and 0 <= u["min"] <= u["median"] <= u["max"], u
 
 
 @pytest.mark.slow
