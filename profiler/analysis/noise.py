@@ -35,14 +35,8 @@ def window_warnings(label: str, window: dict[str, Any] | None, cores: int, threa
     """Warnings from one process's machine window (see :func:`profiler.run.window.MeasureWindow.figures`)."""
     if not window:
         return []
-    out: list[str] = []
     where = f"{label} (process {window['process']})" if window.get("process") else label
-    other = window.get("other_cores")
-    if other is not None and other > CONTENTION_CORES:
-        out.append(f"other processes used {other:.2f} of {cores} cores during {where}: its times are unreliable")
-    steal = window.get("steal_pct")
-    if steal is not None and steal > STEAL_PCT:
-        out.append(f"the hypervisor stole {steal:.0f}% of the CPU time during {where}: its times are unreliable")
+    out = _shared_cpu_warnings(window, cores, where, "its times are unreliable")
     busy = window.get("busy_threads")
     if busy is not None and threads_requested and busy > threads_requested:
         out.append(f"{where} ran {busy} busy threads for {threads_requested} requested "
@@ -63,15 +57,18 @@ def traced_window_warnings(label: str, window: dict[str, Any] | None, cores: int
     clean steps (the headline) were left alone."""
     if not window:
         return []
+    return _shared_cpu_warnings(window, cores, f"the traced steps of {label}", "its breakdown is unreliable")
+
+
+def _shared_cpu_warnings(window: dict[str, Any], cores: int, where: str, verdict: str) -> list[str]:
+    """Other processes' CPU and the hypervisor's steal in one machine window, each with ``verdict``."""
     out: list[str] = []
     other = window.get("other_cores")
     if other is not None and other > CONTENTION_CORES:
-        out.append(f"other processes used {other:.2f} of {cores} cores during the traced steps of {label}: "
-                   "its breakdown is unreliable")
+        out.append(f"other processes used {other:.2f} of {cores} cores during {where}: {verdict}")
     steal = window.get("steal_pct")
     if steal is not None and steal > STEAL_PCT:
-        out.append(f"the hypervisor stole {steal:.0f}% of the CPU time during the traced steps of {label}: "
-                   "its breakdown is unreliable")
+        out.append(f"the hypervisor stole {steal:.0f}% of the CPU time during {where}: {verdict}")
     return out
 
 
