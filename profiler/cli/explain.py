@@ -60,18 +60,10 @@ def explain_cmd(
 
 def _emit(e: dict, fmt: str | None, output: Path | None) -> None:
     """The explanation in the chosen format, to ``output`` or stdout."""
-    from profiler.core.errors import InputError
-    from profiler.core.files import atomic_write_text
+    from profiler.cli.output import write_output
     from profiler.render.base import RenderOptions
     from profiler.render.explanation import render_explanation
     from profiler.render.registry import choose
 
-    text = render_explanation(e, choose(fmt, output).name, RenderOptions(width=stdout_console().width))
-    if output is None:
-        click.echo(text, nl=False)
-        return
-    try:
-        atomic_write_text(output, text)
-    except OSError as err:
-        raise InputError(f"cannot write the report to {output}: {err.strerror or err}") from None
-    click.echo(f"{choose(fmt, output).name} report: {output}", err=True)
+    name = choose(fmt, output).name
+    write_output(render_explanation(e, name, RenderOptions(width=stdout_console().width)), output, name)

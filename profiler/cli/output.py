@@ -46,7 +46,6 @@ def emit(record: Any, run_dir: str | None, fmt: str | None, output: Path | None,
     ``--format`` nor ``--output`` was given (the command prints its usual report)."""
     if fmt is None and output is None:
         return False
-    from profiler.core.files import atomic_write_text
     from profiler.render.base import RenderOptions
     from profiler.render.registry import choose
     from profiler.sections.document import build
@@ -58,15 +57,23 @@ def emit(record: Any, run_dir: str | None, fmt: str | None, output: Path | None,
     options = RenderOptions(detail=detail, quiet=quiet, width=100,
                             charts=None if output is None else f"{output.stem}-charts")
     text = renderer.render(report, options)
+    write_output(text, output, renderer.name, renderer.files(report, options) if output is not None else {})
+    return True
+
+
+def write_output(text: str, output: Path | None, name: str, files: dict[str, str] | None = None) -> None:
+    """``text`` to stdout, or to ``output`` with the ``files`` it links beside it (paths relative to
+    its folder); a failed write is one line naming the file."""
+    from profiler.core.files import atomic_write_text
+
     if output is None:
         click.echo(text, nl=False)
-        return True
+        return
     try:
-        for rel, content in renderer.files(report, options).items():
+        for rel, content in (files or {}).items():
             (output.parent / rel).parent.mkdir(parents=True, exist_ok=True)
             atomic_write_text(output.parent / rel, content)
         atomic_write_text(output, text)
     except OSError as e:
         raise InputError(f"cannot write the report to {output}: {e.strerror or e}") from None
-    click.echo(f"{renderer.name} report: {output}", err=True)
-    return True
+    click.echo(f"{name} report: {output}", err=True)
