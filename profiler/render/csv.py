@@ -5,12 +5,21 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterator
 
 from profiler.render.base import Renderer, RenderOptions
 from profiler.sections.blocks import Bar, Table
 from profiler.sections.document import Report
 
 HEADER = ("variant", "section", "table", "row", "column", "value")
+
+
+def table_cells(t: Table) -> Iterator[tuple[str, int, str, str]]:
+    """One ``(table, row, column, value)`` per cell of ``t``; bars left out (they repeat the row's figures)."""
+    for i, r in enumerate(t.rows):
+        for c, cell in zip(t.columns, r, strict=False):
+            if not isinstance(cell, Bar):
+                yield t.key or t.title, i, c.name, cell
 
 
 class CsvRenderer(Renderer):
@@ -23,11 +32,8 @@ class CsvRenderer(Renderer):
         w.writerow(HEADER)
 
         def put(variant: str, sec: str, t: Table) -> None:
-            for i, r in enumerate(t.rows):
-                for c, cell in zip(t.columns, r, strict=False):
-                    if isinstance(cell, Bar):
-                        continue  # the bar repeats the row's figures
-                    w.writerow((variant, sec, t.key or t.title, i, c.name, cell))
+            for row in table_cells(t):
+                w.writerow((variant, sec, *row))
 
         for p in report.variants:
             for sec, blocks in report.variant_blocks(p, detail=True):

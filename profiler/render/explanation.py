@@ -10,6 +10,7 @@ from typing import Any
 
 from profiler.core.record import SCHEMA
 from profiler.render.base import RenderOptions
+from profiler.render.csv import table_cells
 from profiler.sections.blocks import Table
 from profiler.sections.explanation import explanation_blocks
 
@@ -34,9 +35,7 @@ def render_explanation(e: dict[str, Any], fmt: str, options: RenderOptions | Non
         w.writerow(("table", "row", "column", "value"))
         for b in blocks:
             if isinstance(b, Table):
-                for i, r in enumerate(b.rows):
-                    for c, cell in zip(b.columns, r, strict=False):
-                        w.writerow((b.key or b.title, i, c.name, cell))
+                w.writerows(table_cells(b))
         return buf.getvalue()
     from rich.console import Console, Group
 
