@@ -66,7 +66,7 @@ def trace_plan(opts: Options, command: list[str], *, device: str = "auto", data:
     option checked (a bad one is an :class:`InputError`) and the output root writable before any work."""
     from profiler.core.rundir import ensure_writable_root
     from profiler.probes.options import parse_probe_options
-    from profiler.run.plan import TraceRequest, plan
+    from profiler.run.plan import plan
     from profiler.run.torchrun import launches
 
     repeat = opts.repeat if opts.repeat is not None else 1
@@ -90,29 +90,16 @@ def trace_plan(opts: Options, command: list[str], *, device: str = "auto", data:
         from profiler.core.registry import resolve
 
         sc = resolve(opts.scenario)
-    req = TraceRequest(
+    req = _trace_request(
+        opts, command, device, data, probes, min_time, max_time,
         launches=dist_launches,
         scenario=sc,
         frameworks=opts.frameworks,
-        variants=opts.variants,
-        mode=opts.mode,
-        preset=opts.preset,
-        device=device,
-        steps=opts.steps,
-        warmup=opts.warmup,
-        trace_steps=opts.trace_steps,
-        threads=opts.threads,  # type: ignore[arg-type]  # one count: the option's callback made it an int
-        data=data,
-        probes=_csv(probes) if probes is not None else None,
+        threads=opts.threads,  # one count: the option's callback made it an int
         require=_csv(require) or [],
         probe_options=parse_probe_options(probe_option),
-        out=opts.out,
-        timeout_s=opts.timeout,
-        command=command,
         trace_budget_mb=trace_budget,
         repeat=repeat,
-        min_time_s=min_time,
-        max_time_s=max_time,
     )
     if program:
         from profiler.run.command import plan_command
@@ -127,6 +114,19 @@ def trace_plan(opts: Options, command: list[str], *, device: str = "auto", data:
     return p
 
 
+def _trace_request(opts: Options, command: list[str], device: str, data: str, probes: str | None,
+                   min_time: float | None, max_time: float | None, **fields: Any) -> Any:
+    """A TraceRequest of the options ``trace`` and ``compare`` read alike, plus the command's own ``fields``."""
+    from profiler.run.plan import TraceRequest
+
+    return TraceRequest(
+        variants=opts.variants, mode=opts.mode, preset=opts.preset, device=device, steps=opts.steps,
+        warmup=opts.warmup, trace_steps=opts.trace_steps, data=data,
+        probes=_csv(probes) if probes is not None else None, out=opts.out, timeout_s=opts.timeout,
+        command=command, min_time_s=min_time, max_time_s=max_time, **fields,
+    )
+
+
 def compare_plan(opts: Options, command: list[str], *, device: str = "auto", data: str = "ram",
                  probes: str | None = None, min_time: float | None = None,
                  max_time: float | None = None) -> tuple[Any, list[Any]]:
@@ -137,34 +137,21 @@ def compare_plan(opts: Options, command: list[str], *, device: str = "auto", dat
     from profiler.core.registry import resolve
     from profiler.core.rundir import ensure_writable_root
     from profiler.run.compare import select_frameworks
-    from profiler.run.plan import TraceRequest, plan
+    from profiler.run.plan import plan
 
     ensure_writable_root(opts.out)
     sc = resolve(opts.scenario or "")
     run_fws, skipped = select_frameworks(sc, opts.framework)
     if not run_fws:
         raise UnavailableError("; ".join(f"{u.framework}: unavailable: {u.reason}" for u in skipped))
-    req = TraceRequest(
+    req = _trace_request(
+        opts, command, device, data, probes, min_time, max_time,
         scenario=sc,
         frameworks=run_fws,
-        variants=opts.variants,
-        mode=opts.mode,
-        preset=opts.preset,
-        device=device,
-        steps=opts.steps,
-        warmup=opts.warmup,
-        trace_steps=opts.trace_steps,
         # An explicit count for all: left unset, each framework sizes its own pool differently.
-        threads=opts.threads if opts.threads is not None else usable_cores(),  # type: ignore[arg-type]
-        data=data,
-        probes=_csv(probes) if probes is not None else None,
-        out=opts.out,
-        timeout_s=opts.timeout,
-        command=command,
+        threads=opts.threads if opts.threads is not None else usable_cores(),
         label=f"compare-{sc.name}",
         repeat=opts.repeat if opts.repeat is not None else 1,
-        min_time_s=min_time,
-        max_time_s=max_time,
     )
     return plan(req), skipped  # plan validates every option before anything runs
 
