@@ -155,3 +155,22 @@ def test_explain_writes_the_format_its_output_file_names(runs, tmp_path, name):
             assert f"| framework overhead | 1.000 | 25.000 | {fo} |" in text
         if name.endswith(".html"):
             assert text.startswith("<!doctype html>") and 'data-table="gap"' in text and "http" not in text
+
+
+def test_one_process_a_side_names_its_interval_within_run_not_ci():
+    from profiler.analysis.explain import with_verdict
+    from profiler.report.summary import verdict_line
+
+    def v(variant, centre, procs):
+        return {"framework": "torch", "variant": variant, "repeats": {"processes": [
+            {"status": "ok", "step_ms": [centre * (1 + 0.01 * (i % 3)) for i in range(9)]} for _ in range(procs)]}}
+
+    for procs, name, short in ((1, "within-run 95% interval", "within-run"), (3, "95% CI", "CI")):
+        e = {"fast": "torch/fused", "slow": "torch/unfused", "speedup": 2.0,
+             "sentence": "torch/fused is 2.00× faster than torch/unfused; the gap ..."}
+        out = with_verdict(e, v("fused", 10.0, procs), v("unfused", 20.0, procs))
+        assert out["ratio_ci_processes"] == procs and out["verdict"] == "faster"
+        assert f"({name} " in out["sentence"], out["sentence"]
+        assert f"2.00× faster ({short} " in verdict_line(out)
+    # a stored comparison without the count (an older run) keeps its "CI"
+    assert "(CI 1.20–1.90)" in verdict_line({"fast": "a/b", "slow": "c/d", "speedup": 1.5, "ratio_ci95": [1.2, 1.9]})

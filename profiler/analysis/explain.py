@@ -231,21 +231,30 @@ def context_warnings(ca: dict[str, Any], cb: dict[str, Any], names: tuple[str, s
     return out
 
 
+def interval_name(processes: int | None) -> str:
+    """What a ratio's interval is called: a CI over fresh processes (two or more a side, or not
+    recorded), else the within-run interval of one process's steps, which says nothing of a rerun."""
+    return "within-run 95% interval" if processes is not None and processes < 2 else "95% CI"
+
+
 def with_verdict(e: dict[str, Any], a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     """Add the ratio's 95% CI and the verdict (``faster`` / ``no significant difference``) to an
     explanation of ``a`` vs ``b``, and say it in the sentence; a pair without step samples keeps
     ``null`` for both."""
     fast, slow = (a, b) if e["fast"] == f"{a.get('framework')}/{a.get('variant')}" else (b, a)
-    _, ci, verdict = ratio_verdict(step_samples(fast), step_samples(slow))
-    e = dict(e, ratio_ci95=ci, verdict=verdict)
+    sa, sb = step_samples(fast), step_samples(slow)
+    _, ci, verdict = ratio_verdict(sa, sb)
+    # processes on the side with fewer: under two, the interval is of one process's steps, not a rerun's
+    e = dict(e, ratio_ci95=ci, verdict=verdict, ratio_ci_processes=min(len(sa), len(sb)))
     if ci is None or e.get("speedup") is None:
         return e
+    what = interval_name(e["ratio_ci_processes"])
     head = f"{e['fast']} is {e['speedup']:.2f}× faster than {e['slow']}"
     if verdict == NOT_SIGNIFICANT:
         new = (f"{e['fast']} and {e['slow']} show no significant difference ({e['speedup']:.2f}×, "
-               f"95% CI {ci[0]:.2f}–{ci[1]:.2f}×)")
+               f"{what} {ci[0]:.2f}–{ci[1]:.2f}×)")
     else:
-        new = f"{e['fast']} is {e['speedup']:.2f}× (95% CI {ci[0]:.2f}–{ci[1]:.2f}×) faster than {e['slow']}"
+        new = f"{e['fast']} is {e['speedup']:.2f}× ({what} {ci[0]:.2f}–{ci[1]:.2f}×) faster than {e['slow']}"
     e["sentence"] = e["sentence"].replace(head, new, 1)
     return e
 

@@ -132,7 +132,9 @@ def verdict_line(c: dict[str, Any]) -> str:
         return str(c.get("sentence", ""))
     fast, slow = short_name(str(c.get("fast"))), short_name(str(c.get("slow")))
     ci = c.get("ratio_ci95")
-    ci_s = f"CI {ci[0]:.2f}–{ci[1]:.2f}" if isinstance(ci, list) and len(ci) == 2 else "no CI"
+    n = c.get("ratio_ci_processes")
+    label = "within-run" if isinstance(n, int) and n < 2 else "CI"  # one process a side: no rerun's CI
+    ci_s = f"{label} {ci[0]:.2f}–{ci[1]:.2f}" if isinstance(ci, list) and len(ci) == 2 else "no CI"
     if c.get("verdict") == "no significant difference":
         line = f"{fast} vs {slow}: no significant difference ({sp:.2f}×, {ci_s})"
     else:
