@@ -195,14 +195,18 @@ def gpu_summary(
 
         occ_num = occ_den = 0.0
         kineto_num = kineto_den = 0.0
-        for r in krows.tolist():
+        occ_of: dict[str, float] = {}  # one estimate per launch configuration
+        for r, dur in zip(krows.tolist(), sp["dur_ns"][krows].astype(float).tolist(), strict=True):
             a = table.span_args.get(r)
             if not a:
                 continue
-            dur = float(sp["dur_ns"][r])
             cfg = launch_config(a)
             if cfg is not None:
-                occ_num += dur * occupancy_estimate(*cfg, lim)
+                key = repr(cfg)  # the args as JSON gave them: lists, or anything else
+                occ = occ_of.get(key)
+                if occ is None:
+                    occ = occ_of[key] = occupancy_estimate(*cfg, lim)
+                occ_num += dur * occ
                 occ_den += dur
             est = a.get("est. achieved occupancy %")
             if isinstance(est, (int, float)):

@@ -33,6 +33,7 @@ from profiler.analysis.compensation import (
     tracer_in_run,
 )
 from profiler.analysis.explain import explain, with_verdict
+from profiler.analysis.gpu import limits_from_kineto
 from profiler.analysis.intervals import merge
 from profiler.analysis.stats import (
     DISTURBED_MADS,
@@ -83,6 +84,12 @@ class VariantInputs:
     def in_steps(self) -> tuple[EventTable, int | None, list[StepWindow]]:
         """``(events, pid, steps)``: the arguments of an analysis over the steps."""
         return self.events, self.pid, self.steps
+
+    def on_device(self) -> tuple[EventTable, int | None, list[StepWindow], Any]:
+        """:meth:`in_steps` and the SM limits the trace names for its GPU (an imported Kineto trace's
+        ``deviceProperties``), or ``None`` for the defaults."""
+        props = (self.entry.get("imported") or {}).get("device_properties")
+        return self.events, self.pid, self.steps, limits_from_kineto(props) if props else None
 
     def in_windows(self) -> tuple[EventTable, int | None, list[tuple[int, int]]]:
         """``(events, pid, windows)`` over the clean steps when there are any (the low-level probes —

@@ -15,7 +15,6 @@ import numpy as np
 
 from profiler import __version__
 from profiler.analysis.breakdown import step_windows
-from profiler.analysis.gpu import gpu_summary, limits_from_kineto
 from profiler.core.calibration import load_cached
 from profiler.core.events import DEVICE_TID_BASE, STEP, EventBuilder, EventTable
 from profiler.core.forked import Forked
@@ -123,10 +122,6 @@ def import_as_run(path: str | Path, out: Path, budget_mb: float | None = None,
         entry.sections["distributed"] = distributed
     entry.update(analyse(table, entry.to_dict(), None, "step", load_cached()))
     entry.warnings.extend(imp.facts.get("warnings") or [])  # files skipped, or merged by --force
-    lim = limits_from_kineto(imp.facts["device_properties"]) if imp.facts.get("device_properties") else None
-    if lim is not None and entry.gpu and steps:
-        # the trace names its GPU's SM limits: occupancy against those, not the defaults
-        entry.gpu = gpu_summary(table, host_pid, steps, lim)
     # every imported step is traced: quote the traced figures as the step time
     if entry.median_ms is None:
         entry.step_ms, entry.traced_step_ms = entry.traced_step_ms, None

@@ -110,5 +110,5 @@ def show(g: Gpu, view: View) -> tuple[Block, ...]:
 
 SECTION = Section(
     key="gpu", title="device timeline", scope=VARIANT, model=Gpu, show=show,
-    compute=calls(gpu_summary, VariantInputs.in_steps), when=VariantInputs.has_steps, order=20,
+    compute=calls(gpu_summary, VariantInputs.on_device), when=VariantInputs.has_steps, order=20,
 )
