@@ -66,3 +66,16 @@ def test_results_travel_as_data_only():
     task = Forked(lambda: {"cols": np.arange(3), "keys": {(5, 6): (None, 7)}})
     out = task.result()
     assert out["cols"].tolist() == [0, 1, 2] and out["keys"] == {(5, 6): (None, 7)}
+
+
+def test_arrays_come_back_writable_and_objects_are_refused():
+    import numpy as np
+
+    back = forked.unpack(forked.pack({"a": np.arange(6, dtype=np.int16).reshape(2, 3), "e": np.empty(0)}))
+    back["a"][0, 0] = 7  # a reader may change what it got, as it could an np.load's array
+    assert back["a"].tolist() == [[7, 1, 2], [3, 4, 5]] and back["a"].dtype == np.int16
+    assert back["e"].shape == (0,)
+    with pytest.raises(TypeError, match="Python objects"):
+        forked.pack({"o": np.array(["x", None], dtype=object)})
+    with pytest.raises(ValueError, match="torn"):
+        forked.unpack(forked.pack({"a": np.arange(100)})[:-8])
