@@ -16,6 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import numpy as np
 
 from profiler.core import faults
@@ -361,7 +362,11 @@ def read(path: str | Path, categories: tuple[str, ...]) -> dict[str, Any]:
             if not len(rows):
                 return {}
             texts = col.take(pa.array(rows)).to_pylist()
-            values = json.loads("[" + ",".join(texts) + "]")  # one parse, not one per row
+            doc = "[" + ",".join(texts) + "]"  # one parse, not one per row
+            try:
+                values = msgspec.json.decode(doc.encode())  # the same values, about twice json's speed
+            except msgspec.DecodeError:  # what msgspec does not take (an integer over 64 bits): json
+                values = json.loads(doc)
             if len(values) != len(texts):
                 raise InputError(f"{path}: an args value is not one JSON object")
             return dict(zip(rows.tolist(), values, strict=True))
