@@ -3,7 +3,9 @@ of every process (the client and each Dask worker), first and second report, in-
 local cluster, time per event as the rank count grows, and HTA beside ours on the 8-rank set.
 
 The rank set: one real torch.profiler trace (default ``../shared/data/gpu-traces/hta-nccl_data.json.gz``:
-rank 0 of a 2-rank A100 job, NCCL all-reduce beside compute) copied once per rank, with
+rank 0 of a 2-rank A100 job, NCCL all-reduce beside compute, 40,573 events) repeated end to end until
+it holds ``--events-per-rank`` events (default 250,000: 7 copies, 284k events, 21 steps; steps
+renumbered and ids moved as in ``report_vs_json_load.py``), then copied once per rank, with
 ``distributedInfo.rank``/``world_size`` rewritten, every timestamp moved by a per-rank clock offset
 (rank × 3.1 ms plus up to 1 ms, so the traces' clocks disagree and must be aligned), and time
 stretched per rank by ``1 + U(0, 1%)`` — and by 8% on one rank (``n // 3``), the straggler the
@@ -22,7 +24,7 @@ Figures are the median of ``--repeats`` runs with their spread
 process pool) and computes its temporal breakdown, communication/computation overlap and kernel
 breakdown over every rank.
 
-Usage: ``.venv/bin/python benchmarks/fleet_ranks.py [--ranks 8,32] [--repeats 3] [--work DIR]``.
+Usage: ``.venv/bin/python benchmarks/fleet_ranks.py [--ranks 8,32] [--repeats 3] [--events-per-rank N] [--work DIR]``.
 """
 
 from __future__ import annotations
@@ -47,6 +49,9 @@ sys.path.insert(0, str(ROOT))
 
 from profiler.run.fleet import IN_PROCESS_MAX_RANKS  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from report_vs_json_load import repeated  # noqa: E402
+
 BASE = ROOT.parent / "shared" / "data" / "gpu-traces" / "hta-nccl_data.json.gz"
 HTA_PY = ROOT / ".venv-hta" / "bin" / "python"
 SEED = 23
@@ -70,9 +75,12 @@ print(len(ta.t.traces))
 # ------------------------------------------------------------------------------------ rank sets
 
 
-def build_rank_set(base: Path, n: int, out: Path, seed: int = SEED) -> dict:
-    """``n`` copies of ``base`` as the ranks of one job (module docstring); returns the recipe."""
+def build_rank_set(base: Path, n: int, out: Path, seed: int = SEED, per_rank: int = 0) -> dict:
+    """``n`` copies of ``base`` as the ranks of one job, each ``base`` repeated end to end until it
+    holds ``per_rank`` events (module docstring); returns the recipe."""
     doc = json.loads(gzip.decompress(base.read_bytes()))
+    if per_rank > len(doc["traceEvents"]):
+        doc = repeated(doc, per_rank)[0]
     events = doc["traceEvents"]
     stamped = [e for e in events if e.get("ph") != "M" and isinstance(e.get("ts"), (int, float))]
     t0 = min(float(e["ts"]) for e in stamped)
@@ -216,6 +224,8 @@ def main() -> None:
     ap.add_argument("--base", type=Path, default=BASE)
     ap.add_argument("--work", type=Path, default=None)
     ap.add_argument("--no-hta", action="store_true")
+    ap.add_argument("--events-per-rank", type=int, default=250_000,
+                    help="each rank is the base trace repeated end to end until it holds this many events")
     ap.add_argument("--compare-local", default="2,8", help="rank counts run both in-process and on a local cluster")
     a = ap.parse_args()
     if not a.base.exists():
@@ -237,7 +247,7 @@ def main() -> None:
     for n in counts:
         folder = work / f"ranks{n}"
         t = time.perf_counter()
-        recipe = build_rank_set(a.base, n, folder)
+        recipe = build_rank_set(a.base, n, folder, per_rank=a.events_per_rank)
         events = recipe["events_per_rank"] * n
         print(f"\n{n} ranks × {recipe['events_per_rank']:,} events = {events:,} (built in {time.perf_counter() - t:.1f} s); "
               f"straggler rank {recipe['straggler']} (+{STRAGGLER_STRETCH:.0%}), jitter ≤ {JITTER:.0%}, seed {SEED}")

@@ -40,10 +40,9 @@ BASE = ROOT.parent / "shared" / "data" / "gpu-traces" / "hta-nccl_data.json.gz"
 _STEP = re.compile(r"^ProfilerStep#(\d+)$")
 
 
-def build(base: Path, want: int, out: Path) -> dict:
-    """``base`` repeated end to end until it holds ``want`` events (module docstring)."""
-    raw = base.read_bytes()
-    doc = json.loads(gzip.decompress(raw) if base.suffix == ".gz" else raw)
+def repeated(doc: dict, want: int) -> tuple[dict, int, int]:
+    """``doc`` with its events repeated end to end until it holds ``want`` events (module docstring):
+    the new document, the copies made and the steps it holds."""
     events = doc["traceEvents"]
     timed = [e for e in events if e.get("ph") != "M" and isinstance(e.get("ts"), (int, float))]
     t0 = min(float(e["ts"]) for e in timed)
@@ -73,8 +72,15 @@ def build(base: Path, want: int, out: Path) -> dict:
                             a[k] += c * id_step
                     e["args"] = a
             new.append(e)
-    out.write_text(json.dumps({**doc, "traceEvents": new}))
-    return {"base": str(base), "copies": copies, "events": len(new), "steps": copies * n_steps,
+    return {**doc, "traceEvents": new}, copies, copies * n_steps
+
+
+def build(base: Path, want: int, out: Path) -> dict:
+    """``base`` repeated end to end until it holds ``want`` events (module docstring)."""
+    raw = base.read_bytes()
+    doc, copies, steps = repeated(json.loads(gzip.decompress(raw) if base.suffix == ".gz" else raw), want)
+    out.write_text(json.dumps(doc))
+    return {"base": str(base), "copies": copies, "events": len(doc["traceEvents"]), "steps": steps,
             "mib": out.stat().st_size / 2**20}
 
 
