@@ -307,9 +307,9 @@ def test_device_and_stream_columns_match_a_real_gpu_trace(tmp_path):
 
 def _second_rank() -> EventTable:
     """rich_table's events as another rank's: its own processes, later, some strings new."""
-    from profiler.analysis.ranks import _with_pid
+    from profiler.analysis.ranks import _with_pids
 
-    t = _with_pid(rich_table().shifted(50_000), 10, 30)
+    t = _with_pids(rich_table().shifted(50_000), {10: 30})
     t.processes = {30: "rank 2 · host-b", 20: "loader"}
     t.strings.intern("only in rank 2")
     t.counters = dict(t.counters, name=np.full(len(t.counters["name"]), t.strings.intern("only in rank 2"), np.int32))
@@ -392,8 +392,58 @@ def test_chrome_trace_written_part_by_part_holds_the_concatenations_events(tmp_p
         return Counter(out)
 
     assert events("one.json.gz") == events("parts.json.gz")
-    with pytest.raises(ValueError, match="budget"):
+    with pytest.raises(ValueError, match="n_parts"):
         ChromeTraceExporter(budget_mb=1).write_parts(iter([a]), tmp_path / "x.json", 0)
+
+
+def test_a_budget_across_parts_gives_each_part_an_equal_share(tmp_path):
+    """``--trace-budget`` on a folder of ranks: each rank's part is kept under budget / ranks, as
+    :meth:`write` keeps one table under its budget, and the record sums what they lost."""
+    import gzip
+
+    from profiler.export.chrome import ChromeTraceExporter
+
+    parts = [_many_spans(r) for r in range(3)]
+    sizes = []
+    for t in parts:  # each part's JSON alone, without a budget
+        ChromeTraceExporter().write(t, tmp_path / "alone.json")
+        sizes.append((tmp_path / "alone.json").stat().st_size / 1e6)
+    budget = sum(sizes) * 0.5
+    ex = ChromeTraceExporter(budget_mb=budget)
+    origin = min(t.time_range()[0] for t in parts)
+    path = ex.write_parts(iter(parts), tmp_path / "parts.json.gz", origin, n_parts=3)
+    text = gzip.decompress(path.read_bytes())
+    doc = json.loads(text)
+    d = doc["otherData"]["trace_budget"]
+    assert d == ex.dropped and d["budget_mb"] == budget and len(d["parts"]) == 3
+    assert all(p["budget_mb"] == pytest.approx(budget / 3) and p["json_mb"] <= budget / 3 for p in d["parts"])
+    assert len(text) / 1e6 <= budget + 0.01  # the whole file (its metadata and separators too)
+    assert d["dropped_spans"] == sum(p["dropped_spans"] for p in d["parts"]) > 0
+    each = []
+    for t in parts:  # about what each part written alone under its share loses (a later part's texts
+        alone = ChromeTraceExporter(budget_mb=budget / 3)  # are a little longer: its ids count on)
+        alone.write(t, tmp_path / "share.json")
+        each.append(alone.dropped)
+    assert d["dropped_spans"] == pytest.approx(sum(x["dropped_spans"] for x in each), rel=0.05)
+    assert d["dropped_time_ms"] == pytest.approx(sum(x["dropped_time_ms"] for x in each), rel=0.05)
+    assert len(d["per_step"]) == 12 and d["steps"] == 12 and d["min_ops_per_step"] >= 1
+    assert "equal share" in d["how"]
+    notes = [e for e in doc["traceEvents"] if e.get("name") == "trace budget"]
+    assert len(notes) == 3  # one per part, at its own process
+
+
+def _many_spans(rank: int) -> EventTable:
+    """One rank: 4 steps of 300 ops of varied lengths each, under its own process."""
+    b = EventBuilder()
+    pid = 100 + rank
+    b.name_process(pid, f"rank {rank}")
+    t0 = 1_000_000 * rank
+    for k in range(4):
+        s = t0 + k * 100_000
+        b.span("step", f"ProfilerStep#{k}", s, 90_000, pid, 1, args={"index": k, "traced": True})
+        for i in range(300):
+            b.span("op", f"aten::op{i % 7}", s + i * 250, 50 + (i * 37) % 200, pid, 1)
+    return b.build()
 
 
 def test_page_series_read_from_the_store_equal_those_of_the_whole_table(tmp_path):

@@ -123,17 +123,26 @@ def align_clocks(
 # -------------------------------------------------------------------------------------- merge
 
 
-def _with_pid(table: EventTable, old: int, new: int) -> EventTable:
-    """A copy of ``table`` with process ``old`` renumbered ``new`` (pids of two hosts can clash)."""
+def _with_pids(table: EventTable, moved: Mapping[int, int]) -> EventTable:
+    """A copy of ``table`` with each process ``old`` of ``moved`` renumbered ``moved[old]`` (pids of
+    two hosts can clash)."""
     t = EventTable(**{k: getattr(table, k) for k in table.__dataclass_fields__})
+    old = np.array(sorted(moved), np.int64)
+    new = np.array([moved[int(p)] for p in old], np.int64)
 
     def swap(cols: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        return dict(cols, pid=np.where(cols["pid"] == old, new, cols["pid"]))
+        pid = cols["pid"]
+        hit = np.isin(pid, old)
+        if not hit.any():
+            return cols
+        out = pid.copy()
+        out[hit] = new[np.searchsorted(old, pid[hit])]
+        return dict(cols, pid=out)
 
     t.spans, t.counters = swap(table.spans), swap(table.counters)
     t.instants, t.samples = swap(table.instants), swap(table.samples)
-    t.processes = {(new if p == old else p): n for p, n in table.processes.items()}
-    t.threads = {((new if p == old else p), tid): n for (p, tid), n in table.threads.items()}
+    t.processes = {moved.get(p, p): n for p, n in table.processes.items()}
+    t.threads = {(moved.get(p, p), tid): n for (p, tid), n in table.threads.items()}
     return t
 
 
@@ -144,7 +153,7 @@ def merge_ranks(
     """One table with every rank on the reference clock, one process per rank.
 
     Returns the merged table and the pid each rank ended up with (a pid already taken by a lower
-    rank, possible across hosts, is moved above 2**32).
+    rank, possible across hosts, is renumbered: :func:`_rank_part`).
     """
     used: set[int] = set()
     out_pids: dict[int, int] = {}
@@ -155,18 +164,35 @@ def merge_ranks(
     return EventTable.concat(parts), out_pids
 
 
+#: the first number a process renumbered by :func:`_rank_part` takes (the next ones count up)
+_MOVED_PIDS = 1 << 30
+
+
 def _rank_part(table: EventTable, r: int, pid: int, offset_ns: int, label: str, used: set[int]) -> tuple[EventTable, int]:
     """Rank ``r``'s table as :func:`merge_ranks` puts it in the merged one: on the reference clock,
-    its process named ``label`` and renumbered when a lower rank took its pid (``used``, updated)."""
+    its process named ``label``, and each of its processes with events that a lower rank's events
+    already use (``used``, updated) renumbered: the host's, and those every rank's trace has
+    (Kineto's ``Spans``/``Traces``), whose slices would otherwise overlap another rank's on one
+    track. New numbers count up from 2**30: above any real pid (Linux's are below 2**22), positive and
+    within the 32 bits trace viewers read a pid in (Perfetto truncates larger ones and files every
+    negative one under one process)."""
     t = table.shifted(int(offset_ns))
     pid = int(pid)
-    if pid in used:
-        new = pid + ((r + 1) << 32)
-        t = _with_pid(t, pid, new)
-        pid = new
-    used.add(pid)
+    mine = {pid, *_event_pids(t)}
+    taken = sum(1 for u in used if u >= _MOVED_PIDS)
+    moved = {p: _MOVED_PIDS + taken + i for i, p in enumerate(sorted(mine & used))}
+    if moved:
+        t = _with_pids(t, moved)
+        t.processes = {**t.processes, **{q: f"{t.processes.get(q, q)} (rank {r})" for p, q in moved.items() if p != pid}}
+        pid = moved.get(pid, pid)
+    used.update(moved.get(p, p) for p in mine)
     t.processes = {**t.processes, pid: label}
     return t, pid
+
+
+def _event_pids(t: EventTable) -> set[int]:
+    """The processes ``t`` has events of (spans, counters, instants, samples)."""
+    return {int(p) for cols in (t.spans, t.counters, t.instants, t.samples) for p in np.unique(cols["pid"]).tolist()}
 
 
 # ---------------------------------------------------------------------------------- overlap

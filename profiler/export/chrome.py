@@ -781,25 +781,39 @@ class ChromeTraceExporter:
         first = next(chunks)  # the metadata events; ``dropped`` is known from here on
         return self._write(path, first, chunks)
 
-    def write_parts(self, parts: Iterable[EventTable], path: Path, origin_ns: int | None) -> Path:
+    def write_parts(self, parts: Iterable[EventTable], path: Path, origin_ns: int | None,
+                    n_parts: int | None = None) -> Path:
         """Write one trace of several tables (``parts``, e.g. one rank's table each, read one at a
         time: never all in memory) as :meth:`write` writes their concatenation, part after part: each
         part's process and thread names, slices, counters, flows and instants in turn, with the
         processes' sort indices and the flow ids numbered across the parts (Chrome's JSON takes the
         events in any order). ``origin_ns``: the time 0 of the trace (the parts' earliest event's, as
-        :meth:`write` takes it); no size budget (``budget_mb`` must be ``None``)."""
-        if self.budget_mb is not None:
-            raise ValueError("a trace written part by part has no size budget")
+        :meth:`write` takes it). With a size budget each of the ``n_parts`` parts is kept under an
+        equal share of it, and ``dropped`` sums what they lost (:func:`_summed_budgets`)."""
         self._reset()
         self.origin_ns = origin_ns
-        chunks = itertools.chain.from_iterable(self.event_chunks(t) for t in parts)
+        if self.budget_mb is None:
+            chunks: Iterator[list[str]] = itertools.chain.from_iterable(self.event_chunks(t) for t in parts)
+        elif not n_parts:
+            raise ValueError("a size budget across parts needs their number (n_parts)")
+        else:
+            chunks = self._budgeted_chunks(parts, self.budget_mb, n_parts)
         return self._write(path, [], chunks)
 
-    def _write(self, path: Path, first: list[str], chunks: Iterator[list[str]]) -> Path:
-        import os
-        import zlib
+    def _budgeted_chunks(self, parts: Iterable[EventTable], budget_mb: float, n_parts: int) -> Iterator[list[str]]:
+        """Each part's chunks under ``budget_mb / n_parts``; ``dropped`` summed once the last is out."""
+        each: list[dict[str, Any]] = []
+        try:
+            for t in parts:
+                self.budget_mb, self.dropped = budget_mb / n_parts, None
+                yield from self.event_chunks(t)
+                each.append(self.dropped or {})
+        finally:
+            self.budget_mb = budget_mb
+        self.dropped = _summed_budgets(each, budget_mb)
 
-        path = Path(path)
+    def _top_level(self) -> str:
+        """The document's keys other than ``traceEvents``, as JSON text without braces."""
         other = dict(self.metadata)
         if self.dropped is not None:
             other["trace_budget"] = self.dropped
@@ -809,7 +823,13 @@ class ChromeTraceExporter:
         if self.distributed_info:
             top["distributedInfo"] = self.distributed_info
         top.update(displayTimeUnit="ms", otherData=other)
-        meta = json.dumps(top)[1:-1]
+        return json.dumps(top)[1:-1]
+
+    def _write(self, path: Path, first: list[str], chunks: Iterator[list[str]]) -> Path:
+        import os
+        import zlib
+
+        path = Path(path)
         gz = str(path).endswith(".gz")
         # level 1: several times faster than the default on 100+ MB traces, ~10% larger
         comp = zlib.compressobj(1, zlib.DEFLATED, 31) if gz else None
@@ -827,7 +847,7 @@ class ChromeTraceExporter:
                     if evs:
                         put(sep + ",\n".join(evs))
                         sep = ",\n"
-                put("\n]," + meta + "}\n")
+                put("\n]," + self._top_level() + "}\n")  # after the events: what the budget dropped is known
                 if comp:
                     f.write(comp.flush())
             os.replace(tmp, path)
@@ -836,6 +856,48 @@ class ChromeTraceExporter:
                 os.unlink(tmp)
             raise
         return path
+
+
+def _summed_budgets(each: list[dict[str, Any]], budget_mb: float) -> dict[str, Any]:
+    """What the budget dropped from a trace written part by part (:meth:`ChromeTraceExporter.write_parts`),
+    from each part's own record under its share: counts and times summed, the longest span dropped
+    and the sampling step the largest, the share kept and the ops per step the least; ``parts``
+    keeps each part's size and spans dropped."""
+    out: dict[str, Any] = {"budget_mb": budget_mb, "json_mb": sum(d.get("json_mb", 0.0) for d in each),
+                           "dropped_spans": sum(d.get("dropped_spans", 0) for d in each),
+                           "parts": [{"budget_mb": d.get("budget_mb"), "json_mb": d.get("json_mb"),
+                                      "dropped_spans": d.get("dropped_spans", 0)} for d in each]}
+    cut = [d for d in each if d.get("dropped_spans")]
+    if any("json_mb_before" in d for d in each):
+        out["json_mb_before"] = sum(d.get("json_mb_before", d.get("json_mb", 0.0)) for d in each)
+    steps = [d for d in each if "steps" in d]
+    if steps:
+        out.update(steps=sum(d["steps"] for d in steps), steps_with_ops=sum(d["steps_with_ops"] for d in steps),
+                   min_ops_per_step=min(d["min_ops_per_step"] for d in steps))
+    sampled = [d["counters_downsampled"] for d in each if d.get("counters_downsampled")]
+    if sampled:
+        out["counters_downsampled"] = {"every_kth": max(c["every_kth"] for c in sampled),
+                                       "kept": sum(c["kept"] for c in sampled), "of": sum(c["of"] for c in sampled)}
+    if not cut:
+        return out
+    by_cat: dict[str, dict[str, Any]] = {}
+    for d in cut:
+        for c, v in (d.get("dropped") or {}).items():
+            acc = by_cat.setdefault(c, {"count": 0, "time_ms": 0.0, "longest_us": 0.0})
+            acc["count"] += v["count"]
+            acc["time_ms"] += v["time_ms"]
+            acc["longest_us"] = max(acc["longest_us"], v["longest_us"])
+    out.update(
+        kept_spans=sum(d.get("kept_spans", 0) for d in each),
+        kept_share_pct=min(d["kept_share_pct"] for d in cut),
+        dropped_up_to_us=max(d["dropped_up_to_us"] for d in cut),
+        dropped_time_ms=sum(d["dropped_time_ms"] for d in cut),
+        dropped_by_category={c: v["count"] for c, v in by_cat.items()},
+        dropped=by_cat,
+        per_step=[s for d in each for s in d.get("per_step") or []],
+        how=f"{cut[0]['how']}; each of the {len(each)} parts (ranks) under an equal share of the budget",
+    )
+    return out
 
 
 #: spans (and counters) whose JSON texts are made and written together (:meth:`event_chunks`)

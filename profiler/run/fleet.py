@@ -532,7 +532,8 @@ def time_origin(plan: Any, ranks: Any) -> int | None:
 def write_merged(plan: Any, ranks: Any, events_path: Path, trace_path: Path, exporter: Any) -> dict | None:
     """The merged event store and the Chrome trace of every rank, written rank by rank from the
     ranks' stores (one rank's table in memory at a time: the store one row group per rank, the trace
-    one rank's events after another's); returns what the trace budget dropped (nothing: no budget)."""
+    one rank's events after another's, each under an equal share of the exporter's size budget);
+    returns what the trace budget dropped (``None`` without one)."""
     from profiler.analysis.ranks import rank_parts
     from profiler.core.events import DEVICE_TID_BASE, SPAN_CATEGORIES, EventTable
     from profiler.core.parquet import StoreWriter
@@ -545,7 +546,7 @@ def write_merged(plan: Any, ranks: Any, events_path: Path, trace_path: Path, exp
             yield part
 
     try:
-        exporter.write_parts(parts(), trace_path, time_origin(plan, ranks))
+        exporter.write_parts(parts(), trace_path, time_origin(plan, ranks), n_parts=len(plan.order))
     except BaseException:
         store.abort()
         raise

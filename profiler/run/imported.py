@@ -54,7 +54,7 @@ def import_as_run(path: str | Path, out: Path, budget_mb: float | None = None,
     if imp.ranks and len(imp.ranks) > 1:  # one trace per rank: aligned, merged, compared
         from profiler.analysis.ranks import StoredRanks, merge_rank_traces, plan_rank_merge
 
-        if isinstance(imp.ranks, StoredRanks) and budget_mb is None and _has_steps(imp.ranks):
+        if isinstance(imp.ranks, StoredRanks) and _has_steps(imp.ranks):
             plan = plan_rank_merge(imp.ranks)
         else:
             table, distributed = merge_rank_traces(imp.ranks)
