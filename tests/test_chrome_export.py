@@ -432,3 +432,25 @@ def test_nesting_check_and_track_order_agree_with_their_references():
         key = rng.integers(0, 6, n)
         assert (_sorted_by(key, dur) == np.lexsort((dur, key))).all()
         assert (_sorted_by(key, -dur) == np.lexsort((-dur, key))).all()
+
+
+@pytest.mark.parametrize("isal", [True, False], ids=["isal", "zlib"])
+def test_the_trace_is_plain_gzip_with_either_compressor(tmp_path, monkeypatch, isal):
+    import builtins
+    import gzip
+
+    if not isal:
+        real = builtins.__import__
+
+        def no_isal(name, *a, **k):
+            if name.startswith("isal"):
+                raise ImportError("isal is not installed")
+            return real(name, *a, **k)
+
+        monkeypatch.setattr(builtins, "__import__", no_isal)
+    else:
+        pytest.importorskip("isal")
+    t = _table()
+    ChromeTraceExporter().write(t, tmp_path / "t.json")
+    ChromeTraceExporter().write(t, tmp_path / "t.json.gz")
+    assert gzip.decompress((tmp_path / "t.json.gz").read_bytes()) == (tmp_path / "t.json").read_bytes()
