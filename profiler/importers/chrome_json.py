@@ -138,8 +138,8 @@ def read_bytes(path: str | Path) -> bytes:
         raw = p.read_bytes()
         if raw[:2] == b"\x1f\x8b":
             try:
-                raw = gzip.decompress(raw)
-            except (EOFError, OSError, zlib.error) as e:
+                raw = _gunzip(raw)
+            except (EOFError, OSError, zlib.error, ValueError) as e:
                 raise InputError(f"{p}: damaged or truncated gzip file ({type(e).__name__}: {e})") from None
         return raw
     except FileNotFoundError:
@@ -148,6 +148,18 @@ def read_bytes(path: str | Path) -> bytes:
         raise InputError(f"{p}: a directory, not a trace file") from None
     except OSError as e:
         raise InputError(f"{p}: unreadable ({type(e).__name__}: {e})") from None
+
+
+def _gunzip(raw: bytes) -> bytes:
+    """Gzip's bytes decompressed by ISA-L (``isal``: about 1.5x zlib's speed) where installed."""
+    try:
+        from isal import igzip, isal_zlib
+    except ImportError:
+        return gzip.decompress(raw)
+    try:
+        return igzip.decompress(raw)
+    except isal_zlib.error as e:  # a damaged stream: said as zlib says it
+        raise zlib.error(str(e)) from None
 
 
 #: one document read ahead (``keep=True``: ``report`` looks at a file's facts, then imports it),
