@@ -12,15 +12,18 @@ temporary files of the writes it never finished are removed.
 from __future__ import annotations
 
 import contextlib
+import re
+from pathlib import Path
 
 from profiler.core.errors import InputError
 from profiler.core.events import EventTable
 from profiler.core.files import read_json
 from profiler.core.protocol import EVENTS_FILE, RESULT_FILE, SPEC_FILE, WorkerSpec
-from profiler.core.record import RunRecord
+from profiler.core.record import RunRecord, VariantEntry
 from profiler.core.rundir import WORKERS_DIR, RunDir
 from profiler.core.scenario import Scenario
 from profiler.run.owner import owner_alive
+from profiler.run.process import JobOutcome, WorkerJob
 
 KILLED = "killed"
 
@@ -48,7 +51,7 @@ def _recover(record: RunRecord, run: RunDir, final: str, why: str) -> bool:
     """Entries for the workers the record misses, from what they saved; then finish and save it."""
     from profiler.run.command import settle_counts
     from profiler.run.execute import finish_record, variant_entry
-    from profiler.run.process import JobOutcome, WorkerJob
+    from profiler.run.repeats import Group
 
     sc_dict = record.scenario if isinstance(record.scenario, dict) else {}
     try:
@@ -57,26 +60,28 @@ def _recover(record: RunRecord, run: RunDir, final: str, why: str) -> bool:
         unit = sc_dict.get("unit")
         sc = Scenario(name=str(sc_dict.get("name", "?")), summary="", implementations=(), presets={},
                       unit=unit if isinstance(unit, str) else "step")
-    have = {v.key for v in record.variants if v.key}
+    at = {v.key: i for i, v in enumerate(record.variants) if v.key}
     _remove_partial_files(run)
     # killed while saving (after its workers ended): the trace is rebuilt from what they saved too
     kept = [] if record.trace else _saved_events(record, run)
     tables: list[EventTable] = []
-    workers = run.path / WORKERS_DIR
-    for d in sorted(workers.iterdir()) if workers.is_dir() else []:
-        if d.name in have or not (d / SPEC_FILE).exists():
+    for key, dirs in _worker_groups(run.path / WORKERS_DIR).items():
+        if key in at and _recorded(record.variants[at[key]], dirs):
             continue
-        try:
-            spec = WorkerSpec.from_json((d / SPEC_FILE).read_text())
-            result = read_json(d / RESULT_FILE, "worker result") if (d / RESULT_FILE).exists() else {}
-            events = EventTable.load(d / EVENTS_FILE) if (d / EVENTS_FILE).exists() else EventTable()
-        except (InputError, OSError, ValueError, TypeError, KeyError):
+        outcomes = [o for d in dirs if (o := _saved_outcome(d, why)) is not None]
+        if not outcomes:
             continue  # nothing readable was left there
-        status = KILLED if result.get("status") in (None, "running") else str(result.get("status"))
-        job = WorkerJob(key=d.name, workload=spec.workload, module=spec.module)
-        outcome = JobOutcome(job, status, result if isinstance(result, dict) else {}, events, d, None, why)
-        record.variants.append(variant_entry(outcome, run, sc))
-        tables.append(events)
+        if len(dirs) == 1:
+            entry = variant_entry(outcomes[0], run, sc)
+        else:  # a --repeat variant: its processes merged as the run merges them
+            g = Group(key, outcomes)
+            entry = g.entry(run, sc, variant_entry)
+            outcomes = [outcomes[g.primary_index()]]
+        if key in at:
+            record.variants[at[key]] = entry
+        else:
+            record.variants.append(entry)
+        tables.append(outcomes[0].events)
     if "command" in record.settings or record.settings.get("api"):
         settle_counts(record)
     if final != KILLED and not tables:
@@ -88,6 +93,52 @@ def _recover(record: RunRecord, run: RunDir, final: str, why: str) -> bool:
         record.sections["failure"] = {"reason": why, "errno": None, "path": None}
     run.write_record(record)
     return True
+
+
+#: a ``--repeat`` variant's later processes: ``KEY.pN`` (profiler.run.plan.repeat_jobs)
+_REPEAT_DIR = re.compile(r"^(?P<key>.+)\.p(?P<n>\d+)$")
+#: a variant measured again in a fresh worker (profiler.run.remeasure): its first measurement stands
+_AGAIN_SUFFIX = "-again"
+
+
+def _worker_groups(workers: Path) -> dict[str, list[Path]]:
+    """The worker folders that saved a spec, by the variant they measured: a ``--repeat`` variant's
+    ``KEY.pN`` under ``KEY`` (its first process first), a re-measure's ``KEY-again`` left out."""
+    dirs = [d for d in sorted(workers.iterdir()) if (d / SPEC_FILE).exists()] if workers.is_dir() else []
+    names = {d.name for d in dirs}
+    groups: dict[str, list[tuple[int, Path]]] = {}
+    for d in dirs:
+        if d.name.endswith(_AGAIN_SUFFIX) and d.name[: -len(_AGAIN_SUFFIX)] in names:
+            continue
+        m = _REPEAT_DIR.match(d.name)
+        if m and m["key"] in names:
+            groups.setdefault(m["key"], []).append((int(m["n"]), d))
+        else:
+            groups.setdefault(d.name, []).append((1, d))
+    return {k: [d for _, d in sorted(v)] for k, v in groups.items()}
+
+
+def _recorded(entry: VariantEntry, dirs: list[Path]) -> bool:
+    """Whether the record's entry already holds every process of these folders."""
+    if len(dirs) == 1:
+        return True
+    procs = (entry.sections.get("repeats") or {}).get("processes") or []
+    return {d.name for d in dirs} <= {p.get("key") for p in procs if isinstance(p, dict)}
+
+
+def _saved_outcome(d: Path, why: str) -> JobOutcome | None:
+    """One worker's outcome from what it saved (its spec, last result and events); ``None`` when
+    nothing readable was left."""
+    try:
+        spec = WorkerSpec.from_json((d / SPEC_FILE).read_text())
+        result = read_json(d / RESULT_FILE, "worker result") if (d / RESULT_FILE).exists() else {}
+        events = EventTable.load(d / EVENTS_FILE) if (d / EVENTS_FILE).exists() else EventTable()
+    except (InputError, OSError, ValueError, TypeError, KeyError):
+        return None
+    result = result if isinstance(result, dict) else {}
+    status = KILLED if result.get("status") in (None, "running") else str(result.get("status"))
+    job = WorkerJob(key=d.name, workload=spec.workload, module=spec.module)
+    return JobOutcome(job, status, result, events, d, None, why)
 
 
 def _remove_partial_files(run: RunDir) -> None:
