@@ -22,7 +22,8 @@ edits to the working tree during the benchmark neither slow it nor change the ke
 Figures are the median of ``--repeats`` runs with their spread
 (min–max). HTA 0.5 (``.venv-hta``) loads the same folder (``TraceAnalysis(trace_dir=…)``, its own
 process pool) and computes its temporal breakdown, communication/computation overlap and kernel
-breakdown over every rank.
+breakdown over every rank, alternated with our first report run by run on the 8-rank set (their
+ratio given per pair).
 
 Usage: ``.venv/bin/python benchmarks/fleet_ranks.py [--ranks 8,32] [--repeats 3] [--events-per-rank N] [--work DIR]``.
 """
@@ -255,7 +256,21 @@ def main() -> None:
             other = None if n <= IN_PROCESS_MAX_RANKS else "in-process"
             r = ours(folder, a.repeats, other or "", work, second=False, force_cluster=other is None)
             lines.append(line(f"ours {n} ranks, first, {other or 'local cluster'}", r["rows"]["first"], events))
-        r = ours(folder, a.repeats, None, work, second=True)
+        h: list[dict] | str = []
+        if n == 8 and not a.no_hta:  # alternated with HTA, a pair at a time: one machine state each
+            r = {"rows": {"first": [], "second": []}, "doc": None}
+            for _ in range(a.repeats):
+                one = ours(folder, 1, None, work, second=True)
+                r["doc"] = one["doc"]
+                for k in ("first", "second"):
+                    r["rows"][k] += one["rows"][k]
+                got = hta(folder, 1)
+                if isinstance(got, str):
+                    h = got
+                elif isinstance(h, list):
+                    h += got
+        else:
+            r = ours(folder, a.repeats, None, work, second=True)
         sched = "in-process" if n <= IN_PROCESS_MAX_RANKS else "local cluster"
         lines.append(line(f"ours {n} ranks, first ({sched})", r["rows"]["first"], events))
         lines.append(line(f"ours {n} ranks, second (kept report)", r["rows"]["second"], events))
@@ -269,12 +284,11 @@ def main() -> None:
         print(f"  straggler_cost: costliest rank {cost.get('costliest_rank')} (built: {recipe['straggler']}); "
               f"{cost['sentence']}")
         if n == 8 and not a.no_hta:
-            h = hta(folder, a.repeats)
             lines.append(line("HTA 8 ranks (load + temporal, overlap, kernel breakdown)", h, events)
-                         if isinstance(h, list) else f"| HTA 8 ranks | {h} | | | | | |")
-            if isinstance(h, list) and ours_8:
-                print(f"  HTA / ours (first report), 8 ranks, medians: "
-                      f"{statistics.median(x['wall_s'] for x in h) / statistics.median(ours_8):.2f}×")
+                         if isinstance(h, list) and h else f"| HTA 8 ranks | {h} | | | | | |")
+            if isinstance(h, list) and h and ours_8:
+                pairs = [x["wall_s"] / o for x, o in zip(h, ours_8, strict=False)]
+                print(f"  HTA / ours (first report), 8 ranks, each alternated pair: {spread(pairs)}×")
         print("\n".join(lines))
         print(f"  load average now {os.getloadavg()[0]:.1f}")
     print("\n" + "\n".join(lines))
