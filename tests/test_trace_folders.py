@@ -330,3 +330,22 @@ def test_the_ranks_chrome_trace_has_no_slice_a_viewer_drops(tmp_path, monkeypatc
         return  # the independent check above stands alone
     got = check(run.trace_file)
     assert got["ok"] and got["errors"] == [], got["errors"]
+
+
+@needs_traces
+def test_every_event_of_the_merged_store_carries_its_rank(tmp_path, monkeypatch):
+    """The merged store is written rank by rank: each event's rank is the rank whose trace it came
+    from, Kineto's ``Spans`` process (whose name says no rank) included."""
+    import duckdb
+
+    from profiler.core.parquet import table_path
+    from profiler.run.imported import import_as_run
+
+    monkeypatch.setenv("PROFILER_CACHE_DIR", str(tmp_path / "cache"))
+    rec, run = import_as_run(TWO_RANKS, tmp_path / "out", scheduler="in-process")
+    events = table_path(run.path / rec.variants[0].events, "events")
+    got = dict(duckdb.sql(f"select rank, count(*) from '{events}' group by rank").fetchall())
+    assert None not in got and sorted(got) == [0, 1], got
+    spans = dict(duckdb.sql(f"select rank, count(*) from '{events}' where name like 'PyTorch Profiler%' "
+                            "group by rank").fetchall())
+    assert spans == {0: 1, 1: 1}

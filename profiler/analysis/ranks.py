@@ -10,7 +10,7 @@ the scaling table. The rules, with the figures they were checked on: ``docs/dist
 from __future__ import annotations
 
 import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -929,11 +929,12 @@ class MergedFacts:
 
 
 def rank_results(plan: RankPlan, ranks: Mapping[int, tuple[EventTable, Mapping[str, Any]]],
-                 keep: int | None = None) -> tuple[dict[str, Any], EventTable | None, MergedFacts]:
+                 keep: int | None = None, each: Callable[[int, EventTable], Any] | None = None,
+                 ) -> tuple[dict[str, Any], EventTable | None, MergedFacts]:
     """The ``distributed`` section of :func:`merge_rank_traces`, the part of rank ``keep`` (default:
     the lowest rank, whose process is the variant's), and :class:`MergedFacts`, without the merged
-    table: each rank's part is made, measured and let go in turn, so at most one rank's table and
-    the kept part are in memory."""
+    table: each rank's part is made, measured, given to ``each(rank, part)`` (the merged store's
+    writer) and let go in turn, so at most one rank's table and the kept part are in memory."""
     from profiler.core.usage import usage_arg
 
     keep = min(plan.order) if keep is None else keep
@@ -943,6 +944,8 @@ def rank_results(plan: RankPlan, ranks: Mapping[int, tuple[EventTable, Mapping[s
     n_events, device = 0, False
     steps: list[StepWindow] = []
     for r, part, pid in rank_parts(plan, ranks):
+        if each is not None:
+            each(r, part)
         per_rank.append(rank_figures(part, r, pid, plan.hosts[r]))
         cost_inputs[r] = straggler_inputs(part, pid)
         n_events += len(part)

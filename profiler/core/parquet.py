@@ -465,12 +465,13 @@ class StoreWriter:
         self._done: list[Path] = []
         self._tracks: set[tuple[int, int | None]] = set()
 
-    def append(self, table: Any) -> None:
-        """Add one part (an EventTable) to the store."""
+    def append(self, table: Any, rank: int | None = None) -> None:
+        """Add one part (an EventTable) to the store; ``rank``: the rank of every event of the part
+        (one rank's table), else each event's from its process's name (:func:`to_arrow`)."""
         import pyarrow as pa
 
         try:
-            tables = to_arrow(table, self.categories, self.device_tid_base)
+            tables = to_arrow(table, self.categories, self.device_tid_base, rank=rank)
             # row numbers and stack ids are the part's own: moved past the parts written before
             tables["steps"] = tables["steps"].set_column(
                 tables["steps"].schema.get_field_index("event"), "event",

@@ -529,26 +529,21 @@ def time_origin(plan: Any, ranks: Any) -> int | None:
     return min(lows) if lows else None
 
 
-def write_merged(plan: Any, ranks: Any, events_path: Path, trace_path: Path, exporter: Any) -> dict | None:
-    """The merged event store and the Chrome trace of every rank, written rank by rank from the
-    ranks' stores (one rank's table in memory at a time: the store one row group per rank, the trace
-    one rank's events after another's, each under an equal share of the exporter's size budget);
-    returns what the trace budget dropped (``None`` without one)."""
+def write_trace_parts(plan: Any, ranks: Any, trace_path: Path, exporter: Any) -> dict | None:
+    """The Chrome trace of every rank, written rank by rank from the ranks' stores (one rank's
+    table in memory at a time, each under an equal share of the exporter's size budget); returns
+    what the trace budget dropped (``None`` without one)."""
     from profiler.analysis.ranks import rank_parts
+
+    exporter.write_parts((part for _, part, _ in rank_parts(plan, ranks)), trace_path, time_origin(plan, ranks),
+                         n_parts=len(plan.order))
+    return exporter.dropped or None
+
+
+def merged_store(events_path: Path) -> Any:
+    """The writer of a folder's merged event store: one row group per rank, appended in rank order
+    (:class:`profiler.core.parquet.StoreWriter`)."""
     from profiler.core.events import DEVICE_TID_BASE, SPAN_CATEGORIES, EventTable
     from profiler.core.parquet import StoreWriter
 
-    store = StoreWriter(events_path, SPAN_CATEGORIES, DEVICE_TID_BASE, empty=EventTable())
-
-    def parts() -> Any:
-        for _, part, _ in rank_parts(plan, ranks):
-            store.append(part)
-            yield part
-
-    try:
-        exporter.write_parts(parts(), trace_path, time_origin(plan, ranks), n_parts=len(plan.order))
-    except BaseException:
-        store.abort()
-        raise
-    store.close()
-    return exporter.dropped or None
+    return StoreWriter(events_path, SPAN_CATEGORIES, DEVICE_TID_BASE, empty=EventTable())

@@ -75,12 +75,19 @@ def import_as_run(path: str | Path, out: Path, budget_mb: float | None = None,
 
     if plan is not None:
         from profiler.analysis.ranks import rank_results
-        from profiler.run.fleet import write_merged
+        from profiler.run.fleet import merged_store, write_trace_parts
 
-        # the merged store and the Chrome trace written rank by rank from the ranks' stores by a child,
-        # while this process measures each rank in turn and keeps the variant's rank (the lowest)
-        writer = Forked(lambda: write_merged(plan, imp.ranks, wdir / EVENTS_FILE, run.trace_file, exporter))
-        distributed, table, merged = rank_results(plan, imp.ranks)
+        # the Chrome trace written rank by rank from the ranks' stores by a child, while this process
+        # measures each rank in turn, appends it to the merged store and keeps the variant's rank
+        # (the lowest): the trace is the longer of the two halves of the work
+        writer = Forked(lambda: write_trace_parts(plan, imp.ranks, run.trace_file, exporter))
+        store = merged_store(wdir / EVENTS_FILE)
+        try:
+            distributed, table, merged = rank_results(plan, imp.ranks, each=lambda r, part: store.append(part, rank=r))
+            store.close()
+        except BaseException:
+            store.abort()
+            raise
         imp.facts["host_pid"] = distributed["ranks"][0]["pid"]
         steps, n_events, device = merged.steps, merged.n_events, merged.has_device
     else:
