@@ -117,20 +117,26 @@ def test_steps_after_the_window_are_clean_again_once_the_long_step_is_back():
     assert resettled([20.0] * 9, trace_window([10.0] * 10, 3)) == 0  # no pattern: nothing left out
 
 
-def test_the_recorder_of_a_command_traces_whole_loader_cycles(tmp_path, monkeypatch):
+def _replayed(tmp_path, monkeypatch, settings: dict, durations: list[float], marker: str) -> dict:
+    """The ``result.json`` of a recorder (its probes left out) given one ``marker`` boundary at
+    the start and end of each step of ``durations`` (ms)."""
     monkeypatch.setattr(StepRecorder, "_start_probes", lambda self: None)
     monkeypatch.setattr(StepRecorder, "_stop_probes", lambda self: None)
-    r = StepRecorder({"warmup": 1, "steps": 8, "trace_steps": 3, "probes": ["torch"]}, tmp_path)
+    r = StepRecorder({**settings, "probes": ["torch"]}, tmp_path)
+    t = 0
+    for ms in durations:
+        r.boundary(marker, t)
+        t += int(ms * 1e6)
+    r.boundary(marker, t)
+    r.finish()
+    return json.loads((tmp_path / "result.json").read_text())
+
+
+def test_the_recorder_of_a_command_traces_whole_loader_cycles(tmp_path, monkeypatch):
     # 1 warm-up, 8 clean, 2 settling and 6 traced steps alternating 15 and 150 ms; then, the loader
     # having run ahead while the tracer stopped, 3 steps on ready batches before the cycle resumes
     durations = [150.0 if k % 2 else 15.0 for k in range(17)] + [15.0, 16.0, 15.0] + [150.0, 15.0] * 3
-    t = 0
-    for ms in durations:
-        r.boundary("dataloader", t)
-        t += int(ms * 1e6)
-    r.boundary("dataloader", t)
-    r.finish()
-    res = json.loads((tmp_path / "result.json").read_text())
+    res = _replayed(tmp_path, monkeypatch, {"warmup": 1, "steps": 8, "trace_steps": 3}, durations, "dataloader")
     tw = res["info"]["trace_window"]
     assert tw["period"] == 2 and tw["steps"] == 2 * MIN_CYCLES and tw["covered"] is True
     steps = res["info"]["steps"]
@@ -385,17 +391,8 @@ def test_a_program_that_ends_while_the_tracer_settles_still_has_traced_steps(tmp
     # the docs' example on a loaded machine: a slow step every 7 makes a period-7 window (7 settling
     # steps, then whole cycles) that a 19-step loop ends inside: of the 7 steps under the tracer only
     # the first (its set-up) is left out, and the window says it did not cover the pattern
-    monkeypatch.setattr(StepRecorder, "_start_probes", lambda self: None)
-    monkeypatch.setattr(StepRecorder, "_stop_probes", lambda self: None)
-    r = StepRecorder({"warmup": 2, "steps": 10, "trace_steps": 3, "probes": ["torch"]}, tmp_path)
     durations = [4.5 if k % 7 == 3 else 0.5 for k in range(19)]
-    t = 0
-    for ms in durations:
-        r.boundary("optimizer.step", t)
-        t += int(ms * 1e6)
-    r.boundary("optimizer.step", t)
-    r.finish()
-    res = json.loads((tmp_path / "result.json").read_text())
+    res = _replayed(tmp_path, monkeypatch, {"warmup": 2, "steps": 10, "trace_steps": 3}, durations, "optimizer.step")
     tw = res["info"]["trace_window"]
     assert tw["period"] == 7 and tw["settle"] == 7 and tw["covered"] is False
     steps = res["info"]["steps"]
