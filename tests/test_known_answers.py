@@ -52,10 +52,8 @@ m = statistics.median
 print(json.dumps({"wait_ms": m(wait), "mm_ms": m(mm), "tiny_ms": m(tiny)}))
 """
 
-PROGRAM = r"""
-import sys, time, torch
-from torch.utils.data import DataLoader, Dataset
-WAIT, N, TINY, STEPS = float(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+#: the program of known composition: an input wait, one GEMM and TINY one-element adds a step
+_SETUP = r"""
 torch.set_num_threads(1)
 
 class SlowInput(Dataset):
@@ -66,6 +64,13 @@ class SlowInput(Dataset):
         return torch.zeros(1)
 
 a, b, x = torch.randn(N, N), torch.randn(N, N), torch.ones(1)
+"""
+
+PROGRAM = r"""
+import sys, time, torch
+from torch.utils.data import DataLoader, Dataset
+WAIT, N, TINY, STEPS = float(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+""" + _SETUP + r"""
 for batch in DataLoader(SlowInput(), batch_size=1, num_workers=0):
     torch.mm(a, b)
     for _ in range(TINY):
@@ -78,16 +83,7 @@ import json, sys, time, torch
 from torch.utils.data import DataLoader, Dataset
 import profiler
 WAIT, N, TINY, STEPS, OUT = float(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
-torch.set_num_threads(1)
-
-class SlowInput(Dataset):
-    def __len__(self):
-        return STEPS
-    def __getitem__(self, i):
-        time.sleep(WAIT / 1e3)
-        return torch.zeros(1)
-
-a, b, x = torch.randn(N, N), torch.randn(N, N), torch.ones(1)
+""" + _SETUP + r"""
 with profiler.profile(out=OUT, probes=["torch"], warmup=1, steps=4, trace_steps=3) as prof:
     for batch in DataLoader(SlowInput(), batch_size=1, num_workers=0):
         torch.mm(a, b)
