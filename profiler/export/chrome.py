@@ -39,7 +39,7 @@ from profiler.core.events import (
     WARMUP,
     EventTable,
 )
-from profiler.core.files import temp_for
+from profiler.core.files import gzip_compressor, temp_for
 from profiler.core.opkinds import CUDA_SYNC_CALLS, DATALOADER_ANNOTATION
 
 #: spans never dropped for the size budget: they frame everything else
@@ -896,20 +896,6 @@ def _summed_budgets(each: list[dict[str, Any]], budget_mb: float) -> dict[str, A
         how=f"{cut[0]['how']}; each of the {len(each)} parts (ranks) under an equal share of the budget",
     )
     return out
-
-
-def gzip_compressor() -> Any:
-    """A gzip stream compressor at level 1 (several times faster than the default on 100+ MB
-    traces, ~10% larger): ISA-L's (``isal``, about 8x zlib's speed at level 1 here: 57 MB of trace
-    JSON in 0.04 s against 0.31 s) where it is installed, else zlib's. Either writes plain gzip."""
-    try:
-        from isal import isal_zlib
-
-        return isal_zlib.compressobj(1, isal_zlib.DEFLATED, 31)
-    except ImportError:
-        import zlib
-
-        return zlib.compressobj(1, zlib.DEFLATED, 31)
 
 
 #: spans (and counters) whose JSON texts are made and written together (:meth:`event_chunks`)

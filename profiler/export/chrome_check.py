@@ -6,11 +6,12 @@ list of problems found, empty when the trace is well-formed.
 
 from __future__ import annotations
 
-import gzip
 import json
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
+
+from profiler.core.files import gunzip
 
 _KNOWN_PHASES = set("XBEiICMsftbenNODPRrc")
 NEST_TOLERANCE_US = 0.002  # ts/dur are printed with ns precision; allow that rounding
@@ -20,7 +21,7 @@ def load_trace(path: str | Path) -> Any:
     p = Path(path)
     raw = p.read_bytes()
     if p.suffix == ".gz":
-        raw = gzip.decompress(raw)
+        raw = gunzip(raw)
     return json.loads(raw)
 
 

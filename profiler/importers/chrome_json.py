@@ -9,7 +9,6 @@ hold. Why msgspec, and the memory rule: ``docs/traces.md`` ("One fast path"); fi
 
 from __future__ import annotations
 
-import gzip
 import json
 import re
 import struct
@@ -21,6 +20,7 @@ import msgspec
 import psutil
 
 from profiler.core.errors import InputError
+from profiler.core.files import gunzip
 
 #: peak memory of ``report TRACE`` per byte of uncompressed JSON, all its processes together (the
 #: bytes themselves, one raw slice per event, the typed columns; the forked half's columns; the
@@ -138,7 +138,7 @@ def read_bytes(path: str | Path) -> bytes:
         raw = p.read_bytes()
         if raw[:2] == b"\x1f\x8b":
             try:
-                raw = _gunzip(raw)
+                raw = gunzip(raw)
             except (EOFError, OSError, zlib.error, ValueError) as e:
                 raise InputError(f"{p}: damaged or truncated gzip file ({type(e).__name__}: {e})") from None
         return raw
@@ -148,18 +148,6 @@ def read_bytes(path: str | Path) -> bytes:
         raise InputError(f"{p}: a directory, not a trace file") from None
     except OSError as e:
         raise InputError(f"{p}: unreadable ({type(e).__name__}: {e})") from None
-
-
-def _gunzip(raw: bytes) -> bytes:
-    """Gzip's bytes decompressed by ISA-L (``isal``: about 1.5x zlib's speed) where installed."""
-    try:
-        from isal import igzip, isal_zlib
-    except ImportError:
-        return gzip.decompress(raw)
-    try:
-        return igzip.decompress(raw)
-    except isal_zlib.error as e:  # a damaged stream: said as zlib says it
-        raise zlib.error(str(e)) from None
 
 
 #: one document read ahead (``keep=True``: ``report`` looks at a file's facts, then imports it),
